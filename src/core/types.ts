@@ -1,0 +1,119 @@
+/** Shared vocabulary types (see docs/architecture.md). */
+
+export const KEY_TYPES = ['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
+export type KeyType = (typeof KEY_TYPES)[number];
+
+export const ISSUER_KINDS = ['internal', 'acme'] as const;
+export type IssuerKind = (typeof ISSUER_KINDS)[number];
+
+/**
+ * What a version is made of, in PEM: the leaf, the intermediates (leaf's issuer first, no root unless the CA
+ * sends one), and the private key as PKCS#8. Every output format is rendered from this.
+ */
+export interface Bundle {
+  certPem: string;
+  chainPems: string[];
+  keyPem: string;
+}
+
+export const DEPLOYMENT_STATES = [
+  'pending',
+  'delivered',
+  'installed',
+  'waiting_window',
+  'reloaded',
+  'verified',
+  'failed',
+  'rolled_back',
+  'diverged',
+] as const;
+export type DeploymentState = (typeof DEPLOYMENT_STATES)[number];
+
+export interface Certificate {
+  id: string;
+  name: string;
+  sans: string[];
+  keyType: KeyType;
+  issuer: string; // 'internal' or the name of an ACME issuer from config
+  lifetimeDays: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface CertificateVersion {
+  id: string;
+  certificateId: string;
+  serial: string;
+  fingerprint: string; // SHA-256 of the leaf DER, lower-case hex
+  notBefore: string;
+  notAfter: string;
+  certPem: string;
+  chainPem: string; // intermediates, concatenated
+  createdAt: string;
+}
+
+export interface ProbeTarget {
+  host: string;
+  port: number;
+  sni?: string;
+  starttls?: 'smtp' | 'imap' | 'pop3';
+}
+
+export interface Endpoint {
+  id: string;
+  name: string;
+  kind: 'agent' | 'connector';
+  probeTargets: ProbeTarget[];
+  labels: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface OutputSpec {
+  path: string;
+  format: string; // a key of the formats registry: cert, chain, fullchain, key, key-rsa, der, pkcs12, jks, combined
+  owner?: string;
+  group?: string;
+  mode?: string; // octal string, e.g. "0640"
+  passwordRef?: string; // "env:NAME" or "file:/path" for pkcs12 / jks
+  legacy?: boolean; // pkcs12: 3DES/SHA-1 for old consumers
+}
+
+export interface ChangeWindow {
+  cron: string; // start of each window, croner syntax
+  durationMinutes: number;
+  timezone: string;
+}
+
+export interface Subscription {
+  id: string;
+  endpointId: string;
+  certificateId: string;
+  outputs: OutputSpec[];
+  configTest?: string;
+  reload?: string;
+  window?: ChangeWindow;
+  verify?: ProbeTarget;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Deployment {
+  id: string;
+  subscriptionId: string;
+  versionId: string;
+  state: DeploymentState;
+  reason?: string;
+  detail?: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface AuditEvent {
+  id: number;
+  at: string;
+  actor: string;
+  kind: string; // e.g. certificate.created, version.issued
+  subject: string; // e.g. certificate:web
+  data: Record<string, unknown>;
+}

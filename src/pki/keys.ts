@@ -1,0 +1,77 @@
+import { createPrivateKey, createPublicKey, generateKeyPair, webcrypto, type KeyObject } from 'node:crypto';
+import { CertfleetError } from '../core/errors.ts';
+import { KEY_TYPES, type KeyType } from '../core/types.ts';
+
+function generatePem(
+  type: 'ec' | 'rsa',
+  opts: { namedCurve?: string; modulusLength?: number },
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const enc = {
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    } as const;
+    const done = (err: Error | null, _pub: string, priv: string) => (err ? reject(err) : resolve(priv));
+    if (type === 'ec') generateKeyPair('ec', { namedCurve: opts.namedCurve!, ...enc }, done);
+    else generateKeyPair('rsa', { modulusLength: opts.modulusLength!, ...enc }, done);
+  });
+}
+
+export function assertKeyType(value: string): KeyType {
+  if (!(KEY_TYPES as readonly string[]).includes(value)) {
+    throw new CertfleetError(
+      'UNKNOWN_KEY_TYPE',
+      `unknown key type "${value}"`,
+      `use one of: ${KEY_TYPES.join(', ')}`,
+    );
+  }
+  return value as KeyType;
+}
+
+/** Generates a private key of the given type; returns it as PKCS#8 PEM. */
+export async function generatePrivateKeyPem(keyType: KeyType): Promise<string> {
+  if (keyType.startsWith('ecdsa-'))
+    return generatePem('ec', { namedCurve: keyType === 'ecdsa-p384' ? 'P-384' : 'P-256' });
+  return generatePem('rsa', { modulusLength: Number(keyType.slice(4)) });
+}
+
+/** The key type a PEM private key has, or undefined for anything certfleet does not issue. */
+export function keyTypeOf(key: KeyObject): KeyType | undefined {
+  const d = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === 'ec') {
+    if (d.namedCurve === 'prime256v1') return 'ecdsa-p256';
+    if (d.namedCurve === 'secp384r1') return 'ecdsa-p384';
+  }
+  if (key.asymmetricKeyType === 'rsa') {
+    const t = `rsa-${d.modulusLength}`;
+    return (KEY_TYPES as readonly string[]).includes(t) ? (t as KeyType) : undefined;
+  }
+  return undefined;
+}
+
+/** WebCrypto algorithm parameters matching a key type, for @peculiar/x509 signing. */
+export function signingAlgorithm(
+  keyType: KeyType,
+): (EcKeyImportParams & EcdsaParams) | RsaHashedImportParams {
+  if (keyType === 'ecdsa-p384') return { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' };
+  if (keyType === 'ecdsa-p256') return { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  return { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+}
+
+/** Imports a PKCS#8 PEM key as a WebCrypto key pair (what @peculiar/x509 signs with). */
+export async function toCryptoKeyPair(keyPem: string): Promise<{ keys: CryptoKeyPair; keyType: KeyType }> {
+  const keyObject = createPrivateKey(keyPem);
+  const keyType = keyTypeOf(keyObject);
+  if (!keyType)
+    throw new CertfleetError(
+      'UNKNOWN_KEY_TYPE',
+      'unsupported private key type',
+      'use an ECDSA P-256/P-384 or RSA 2048-4096 key',
+    );
+  const alg = signingAlgorithm(keyType);
+  const pkcs8 = keyObject.export({ type: 'pkcs8', format: 'der' });
+  const spki = createPublicKey(keyObject).export({ type: 'spki', format: 'der' });
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, alg, true, ['sign']);
+  const publicKey = await webcrypto.subtle.importKey('spki', spki, alg, true, ['verify']);
+  return { keys: { privateKey, publicKey } as CryptoKeyPair, keyType };
+}
