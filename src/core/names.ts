@@ -1,0 +1,29 @@
+import { isIP } from 'node:net';
+
+/**
+ * Validates a subject alternative name: an IP address, or a DNS name of LDH labels (RFC 1123), optionally with a
+ * single leading `*.` wildcard label. Returns a problem in words, or undefined when the name is fine.
+ */
+export function sanProblem(name: string): string | undefined {
+  if (isIP(name)) return undefined;
+  if (name.length === 0) return 'is empty';
+  if (name.length > 253) return 'is longer than 253 characters';
+  if (name !== name.toLowerCase()) return 'must be lower-case';
+  const labels = name.split('.');
+  const [first, ...rest] = labels;
+  const body = first === '*' ? rest : labels;
+  if (first === '*' && rest.length < 2)
+    return 'wildcard must cover a name with at least two labels (*.example.com)';
+  if (body.length < 1) return 'has no labels';
+  for (const label of body) {
+    if (label === '*') return 'has a wildcard that is not the leftmost label';
+    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(label)) {
+      return `has an invalid label "${label}" (letters, digits and inner hyphens only, 1-63 characters)`;
+    }
+  }
+  return undefined;
+}
+
+export function isIpAddress(name: string): boolean {
+  return isIP(name) !== 0;
+}

@@ -1,0 +1,181 @@
+import { X509Certificate, randomBytes, webcrypto } from 'node:crypto';
+import type { Clock } from '../../core/clock.ts';
+import { DAY_MS } from '../../core/clock.ts';
+import { isIpAddress } from '../../core/names.ts';
+import { generatePrivateKeyPem, signingAlgorithm, toCryptoKeyPair } from '../../pki/keys.ts';
+import type { Sealer } from '../../store/sealing.ts';
+import type { Store } from '../../store/store.ts';
+import { x509 } from '../../pki/x509.ts';
+import type { IssueRequest, IssuedVersion, Issuer } from '../issuer.ts';
+
+interface CaMaterial {
+  rootPem: string;
+  intermediatePem: string;
+  intermediateKeyPem: string;
+}
+
+const META = {
+  root: 'internal_ca.root_pem',
+  intermediate: 'internal_ca.intermediate_pem',
+  intermediateKey: 'internal_ca.intermediate_key_sealed',
+  rootKey: 'internal_ca.root_key_sealed',
+};
+
+/** A positive 128-bit serial in hex (RFC 5280: at most 20 octets, positive, unpredictable). */
+function randomSerial(): string {
+  const b = randomBytes(16);
+  b[0] &= 0x7f;
+  b[0] |= 0x01;
+  return b.toString('hex');
+}
+
+async function publicCryptoKey(cert: x509.X509Certificate): Promise<CryptoKey> {
+  return cert.publicKey.export(webcrypto as unknown as Crypto);
+}
+
+/**
+ * The hub's own CA: an ECDSA P-384 root (10 years) that signs one intermediate (5 years) which signs leaves.
+ * Created on first start; the keys are sealed in the store. The root key is kept only so a new intermediate
+ * can be made later; leaves are always signed by the intermediate.
+ */
+export class InternalCa implements Issuer {
+  readonly kind = 'internal';
+
+  private constructor(
+    private readonly material: CaMaterial,
+    private readonly clock: Clock,
+  ) {}
+
+  static async open(store: Store, sealer: Sealer, clock: Clock): Promise<InternalCa> {
+    let rootPem = await store.getMeta(META.root);
+    if (!rootPem) {
+      const created = await createCaMaterial(clock);
+      // initMeta: first writer wins, so two hubs starting at once agree on one CA.
+      await store.initMeta(META.rootKey, sealer.seal(created.rootKeyPem, META.rootKey));
+      await store.initMeta(
+        META.intermediateKey,
+        sealer.seal(created.intermediateKeyPem, META.intermediateKey),
+      );
+      await store.initMeta(META.intermediate, created.intermediatePem);
+      rootPem = await store.initMeta(META.root, created.rootPem);
+    }
+    const intermediatePem = (await store.getMeta(META.intermediate))!;
+    const intermediateKeyPem = sealer.unseal(
+      (await store.getMeta(META.intermediateKey))!,
+      META.intermediateKey,
+    );
+    return new InternalCa({ rootPem, intermediatePem, intermediateKeyPem }, clock);
+  }
+
+  get rootPem(): string {
+    return this.material.rootPem;
+  }
+
+  get intermediatePem(): string {
+    return this.material.intermediatePem;
+  }
+
+  /** SHA-256 fingerprint of the root, as agents pin it at enrollment. */
+  get rootFingerprint(): string {
+    return new X509Certificate(this.material.rootPem).fingerprint256.replaceAll(':', '').toLowerCase();
+  }
+
+  async issue(req: IssueRequest): Promise<IssuedVersion> {
+    req.signal?.throwIfAborted();
+    const keyPem = await generatePrivateKeyPem(req.keyType);
+    const certPem = await this.signLeaf(keyPem, req.sans, req.lifetimeDays, {
+      serverAuth: true,
+      clientAuth: true,
+    });
+    return { certPem, chainPems: [this.material.intermediatePem], keyPem };
+  }
+
+  /** Signs a leaf for the given key; also used for the hub's own TLS certificate and agent client certificates. */
+  async signLeaf(
+    keyPem: string,
+    sans: string[],
+    lifetimeDays: number,
+    usage: { serverAuth?: boolean; clientAuth?: boolean },
+    commonName = sans[0],
+  ): Promise<string> {
+    const { keys: leafKeys, keyType } = await toCryptoKeyPair(keyPem);
+    const { keys: caKeys } = await toCryptoKeyPair(this.material.intermediateKeyPem);
+    const issuerCert = new x509.X509Certificate(this.material.intermediatePem);
+    const now = this.clock.now().getTime();
+    const ekus = [
+      ...(usage.serverAuth ? [x509.ExtendedKeyUsage.serverAuth] : []),
+      ...(usage.clientAuth ? [x509.ExtendedKeyUsage.clientAuth] : []),
+    ];
+    const keyUsage = keyType.startsWith('rsa')
+      ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
+      : x509.KeyUsageFlags.digitalSignature;
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: randomSerial(),
+      subject: [{ CN: [commonName] }],
+      issuer: issuerCert.subject,
+      notBefore: new Date(now - 60_000), // tolerate small clock skew on endpoints
+      notAfter: new Date(now + lifetimeDays * DAY_MS),
+      publicKey: leafKeys.publicKey,
+      signingKey: caKeys.privateKey,
+      signingAlgorithm: signingAlgorithm('ecdsa-p384'),
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(keyUsage, true),
+        new x509.ExtendedKeyUsageExtension(ekus),
+        new x509.SubjectAlternativeNameExtension(
+          sans.map((n) =>
+            isIpAddress(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n },
+          ),
+        ),
+        await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey),
+        await x509.AuthorityKeyIdentifierExtension.create(await publicCryptoKey(issuerCert)),
+      ],
+    });
+    return cert.toString('pem') + '\n';
+  }
+}
+
+async function createCaMaterial(clock: Clock) {
+  const now = clock.now().getTime();
+  const rootKeyPem = await generatePrivateKeyPem('ecdsa-p384');
+  const intermediateKeyPem = await generatePrivateKeyPem('ecdsa-p384');
+  const { keys: rootKeys } = await toCryptoKeyPair(rootKeyPem);
+  const { keys: intKeys } = await toCryptoKeyPair(intermediateKeyPem);
+  const suffix = randomBytes(4).toString('hex');
+  const rootName = `CN=certfleet internal root ${suffix},O=certfleet`;
+  const root = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: rootName,
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + 3650 * DAY_MS),
+    keys: rootKeys,
+    signingAlgorithm: signingAlgorithm('ecdsa-p384'),
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 1, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(rootKeys.publicKey),
+    ],
+  });
+  const intermediate = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: `CN=certfleet internal intermediate ${suffix},O=certfleet`,
+    issuer: root.subject,
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + 1825 * DAY_MS),
+    publicKey: intKeys.publicKey,
+    signingKey: rootKeys.privateKey,
+    signingAlgorithm: signingAlgorithm('ecdsa-p384'),
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(intKeys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(rootKeys.publicKey),
+    ],
+  });
+  return {
+    rootPem: root.toString('pem') + '\n',
+    rootKeyPem,
+    intermediatePem: intermediate.toString('pem') + '\n',
+    intermediateKeyPem,
+  };
+}

@@ -1,0 +1,97 @@
+import type { Generated } from 'kysely';
+
+/** Row types as stored. JSON columns hold text; timestamps are ISO-8601 UTC text (portable across dialects). */
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export interface CertificatesTable {
+  id: string;
+  name: string;
+  sans: string; // JSON string[]
+  key_type: string;
+  issuer: string;
+  lifetime_days: number;
+  current_version_id: string | null;
+  renewal_state: string; // JSON: failures, last error, ARI info (owned by the planner)
+  created_at: string;
+  updated_at: string;
+}
+
+export interface VersionsTable {
+  id: string;
+  certificate_id: string;
+  serial: string;
+  fingerprint: string;
+  not_before: string;
+  not_after: string;
+  cert_pem: string;
+  chain_pem: string;
+  sealed_key: string;
+  issuer: string;
+  created_at: string;
+}
+
+export interface EndpointsTable {
+  id: string;
+  name: string;
+  kind: string;
+  probe_targets: string; // JSON ProbeTarget[]
+  labels: string; // JSON
+  agent_public_key: string | null;
+  last_seen_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SubscriptionsTable {
+  id: string;
+  endpoint_id: string;
+  certificate_id: string;
+  spec: string; // JSON: outputs, configTest, reload, window, verify
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DeploymentsTable {
+  id: string;
+  subscription_id: string;
+  version_id: string;
+  state: string;
+  reason: string | null;
+  detail: string; // JSON
+  created_at: string;
+  updated_at: string;
+}
+
+export interface EventsTable {
+  id: Generated<number>;
+  at: string;
+  actor: string;
+  kind: string;
+  subject: string;
+  data: string; // JSON
+}
+
+export interface TokensTable {
+  id: string;
+  kind: string; // admin | read | enroll
+  name: string;
+  hash: string;
+  endpoint_id: string | null;
+  expires_at: string | null;
+  used_at: string | null;
+  created_at: string;
+}
+
+export interface Database {
+  meta: MetaTable;
+  certificates: CertificatesTable;
+  versions: VersionsTable;
+  endpoints: EndpointsTable;
+  subscriptions: SubscriptionsTable;
+  deployments: DeploymentsTable;
+  events: EventsTable;
+  tokens: TokensTable;
+}

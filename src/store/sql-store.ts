@@ -1,0 +1,805 @@
+import { Migrator, type Kysely, type Transaction } from 'kysely';
+import { CertfleetError } from '../core/errors.ts';
+import type { Clock } from '../core/clock.ts';
+import { newId } from '../core/ids.ts';
+import type {
+  AuditEvent,
+  Certificate,
+  CertificateVersion,
+  Deployment,
+  DeploymentState,
+  Endpoint,
+  KeyType,
+  Subscription,
+} from '../core/types.ts';
+import { migrationProvider, type Dialect } from './migrations.ts';
+import type { Database } from './schema.ts';
+import type {
+  Actor,
+  EventQuery,
+  NewCertificate,
+  NewEndpoint,
+  NewVersion,
+  Store,
+  SubscriptionSpec,
+  TokenRecord,
+} from './store.ts';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+const json = (v: unknown): string => JSON.stringify(v);
+const parse = <T>(s: string | null | undefined, fallback: T): T => (s ? (JSON.parse(s) as T) : fallback);
+
+function toCertificate(r: Database['certificates']): Certificate {
+  return {
+    id: r.id,
+    name: r.name,
+    sans: parse(r.sans, []),
+    keyType: r.key_type as KeyType,
+    issuer: r.issuer,
+    lifetimeDays: Number(r.lifetime_days),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function toVersion(r: Database['versions']): CertificateVersion {
+  return {
+    id: r.id,
+    certificateId: r.certificate_id,
+    serial: r.serial,
+    fingerprint: r.fingerprint,
+    notBefore: r.not_before,
+    notAfter: r.not_after,
+    certPem: r.cert_pem,
+    chainPem: r.chain_pem,
+    createdAt: r.created_at,
+  };
+}
+
+function toEndpoint(r: Database['endpoints']): Endpoint {
+  return {
+    id: r.id,
+    name: r.name,
+    kind: r.kind as Endpoint['kind'],
+    probeTargets: parse(r.probe_targets, []),
+    labels: parse(r.labels, {}),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function toSubscription(r: Database['subscriptions']): Subscription {
+  return {
+    id: r.id,
+    endpointId: r.endpoint_id,
+    certificateId: r.certificate_id,
+    ...parse<SubscriptionSpec>(r.spec, { outputs: [] }),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function toDeployment(r: Database['deployments']): Deployment {
+  return {
+    id: r.id,
+    subscriptionId: r.subscription_id,
+    versionId: r.version_id,
+    state: r.state as DeploymentState,
+    ...(r.reason ? { reason: r.reason } : {}),
+    detail: parse(r.detail, {}),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function toToken(r: Database['tokens']): TokenRecord {
+  return {
+    id: r.id,
+    kind: r.kind as TokenRecord['kind'],
+    name: r.name,
+    ...(r.endpoint_id ? { endpointId: r.endpoint_id } : {}),
+    ...(r.expires_at ? { expiresAt: r.expires_at } : {}),
+    ...(r.used_at ? { usedAt: r.used_at } : {}),
+    createdAt: r.created_at,
+  };
+}
+
+/** Unique-constraint violations look different per driver; both are mapped here and nowhere else. */
+function isUniqueViolation(e: unknown): boolean {
+  const err = e as { code?: string; message?: string };
+  return err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === '23505';
+}
+
+/** A Store over Kysely; the dialect (SQLite or PostgreSQL) is chosen by whoever opens it. */
+export class SqlStore implements Store {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly clock: Clock,
+    private readonly onClose: () => Promise<void> = async () => {},
+  ) {}
+
+  static async migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
+    const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) {
+      const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+      throw new CertfleetError(
+        'INTERNAL',
+        `database migration ${failed} failed`,
+        'restore the data directory from a backup',
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  private now(): string {
+    return this.clock.now().toISOString();
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+    await this.onClose();
+  }
+
+  private async event(
+    db: Db,
+    actor: Actor,
+    kind: string,
+    subject: string,
+    data: Record<string, unknown> = {},
+    at = this.now(),
+  ) {
+    await db
+      .insertInto('events')
+      .values({ at, actor, kind, subject, data: json(data) })
+      .execute();
+  }
+
+  private async bumpRevision(db: Db): Promise<void> {
+    const row = await db.selectFrom('meta').select('value').where('key', '=', 'revision').executeTakeFirst();
+    const next = String(Number(row?.value ?? '0') + 1);
+    if (row) await db.updateTable('meta').set({ value: next }).where('key', '=', 'revision').execute();
+    else await db.insertInto('meta').values({ key: 'revision', value: next }).execute();
+  }
+
+  // meta
+
+  async getMeta(key: string): Promise<string | undefined> {
+    return (await this.db.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirst())
+      ?.value;
+  }
+
+  async initMeta(key: string, value: string): Promise<string> {
+    await this.db
+      .insertInto('meta')
+      .values({ key, value })
+      .onConflict((oc) => oc.column('key').doNothing())
+      .execute();
+    return (await this.getMeta(key))!;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.db
+      .insertInto('meta')
+      .values({ key, value })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+      .execute();
+  }
+
+  async revision(): Promise<number> {
+    return Number((await this.getMeta('revision')) ?? '0');
+  }
+
+  // certificates
+
+  async createCertificate(input: NewCertificate, actor: Actor): Promise<Certificate> {
+    const now = this.now();
+    const row = {
+      id: newId(),
+      name: input.name,
+      sans: json(input.sans),
+      key_type: input.keyType,
+      issuer: input.issuer,
+      lifetime_days: input.lifetimeDays,
+      current_version_id: null,
+      renewal_state: '{}',
+      created_at: now,
+      updated_at: now,
+    };
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        await trx.insertInto('certificates').values(row).execute();
+        await this.event(trx, actor, 'certificate.created', `certificate:${input.name}`, { ...input });
+      });
+    } catch (e) {
+      if (isUniqueViolation(e)) {
+        throw new CertfleetError(
+          'ALREADY_EXISTS',
+          `certificate "${input.name}" already exists`,
+          'choose another name, or change the existing one with `certfleet apply`',
+        );
+      }
+      throw e;
+    }
+    return toCertificate(row);
+  }
+
+  async updateCertificate(
+    name: string,
+    patch: Partial<Omit<NewCertificate, 'name'>>,
+    actor: Actor,
+  ): Promise<Certificate> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('certificates')
+        .selectAll()
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (!row) throw notFoundCertificate(name);
+      const next = {
+        ...(patch.sans ? { sans: json(patch.sans) } : {}),
+        ...(patch.keyType ? { key_type: patch.keyType } : {}),
+        ...(patch.issuer ? { issuer: patch.issuer } : {}),
+        ...(patch.lifetimeDays ? { lifetime_days: patch.lifetimeDays } : {}),
+        updated_at: this.now(),
+      };
+      await trx.updateTable('certificates').set(next).where('id', '=', row.id).execute();
+      await this.event(trx, actor, 'certificate.updated', `certificate:${name}`, { ...patch });
+      return toCertificate({ ...row, ...next });
+    });
+  }
+
+  async getCertificate(name: string): Promise<Certificate | undefined> {
+    const row = await this.db
+      .selectFrom('certificates')
+      .selectAll()
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row && toCertificate(row);
+  }
+
+  async getCertificateById(id: string): Promise<Certificate | undefined> {
+    const row = await this.db.selectFrom('certificates').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toCertificate(row);
+  }
+
+  async listCertificates(): Promise<Certificate[]> {
+    return (await this.db.selectFrom('certificates').selectAll().orderBy('name').execute()).map(
+      toCertificate,
+    );
+  }
+
+  async deleteCertificate(name: string, actor: Actor, opts: { force?: boolean } = {}): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('certificates')
+        .select('id')
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (!row) throw notFoundCertificate(name);
+      const subs = await trx
+        .selectFrom('subscriptions')
+        .select('id')
+        .where('certificate_id', '=', row.id)
+        .execute();
+      if (subs.length > 0 && !opts.force) {
+        throw new CertfleetError(
+          'CONFLICT',
+          `certificate "${name}" is used by ${subs.length} subscription(s)`,
+          'remove the subscriptions first, or delete with --force to remove them too',
+        );
+      }
+      // Deployments reference versions and subscriptions; remove children first so no dialect's FK order matters.
+      const subIds = subs.map((s) => s.id);
+      if (subIds.length) await trx.deleteFrom('deployments').where('subscription_id', 'in', subIds).execute();
+      await trx.deleteFrom('subscriptions').where('certificate_id', '=', row.id).execute();
+      await trx.deleteFrom('versions').where('certificate_id', '=', row.id).execute();
+      await trx.deleteFrom('certificates').where('id', '=', row.id).execute();
+      if (subIds.length) await this.bumpRevision(trx);
+      await this.event(trx, actor, 'certificate.deleted', `certificate:${name}`, {
+        subscriptions_removed: subIds.length,
+      });
+    });
+  }
+
+  async getRenewalState(certificateId: string): Promise<Record<string, unknown>> {
+    const row = await this.db
+      .selectFrom('certificates')
+      .select('renewal_state')
+      .where('id', '=', certificateId)
+      .executeTakeFirst();
+    return parse(row?.renewal_state, {});
+  }
+
+  async setRenewalState(certificateId: string, state: Record<string, unknown>): Promise<void> {
+    await this.db
+      .updateTable('certificates')
+      .set({ renewal_state: json(state) })
+      .where('id', '=', certificateId)
+      .execute();
+  }
+
+  // versions
+
+  async addVersion(certificateId: string, v: NewVersion, actor: Actor): Promise<CertificateVersion> {
+    const row = {
+      id: newId(),
+      certificate_id: certificateId,
+      serial: v.serial,
+      fingerprint: v.fingerprint,
+      not_before: v.notBefore,
+      not_after: v.notAfter,
+      cert_pem: v.certPem,
+      chain_pem: v.chainPem,
+      sealed_key: v.sealedKey,
+      issuer: v.issuer,
+      created_at: this.now(),
+    };
+    await this.db.transaction().execute(async (trx) => {
+      const cert = await trx
+        .selectFrom('certificates')
+        .select(['name'])
+        .where('id', '=', certificateId)
+        .executeTakeFirst();
+      if (!cert)
+        throw new CertfleetError('CERTIFICATE_NOT_FOUND', 'certificate was deleted during issuance', '');
+      await trx.insertInto('versions').values(row).execute();
+      await trx
+        .updateTable('certificates')
+        .set({ current_version_id: row.id, updated_at: row.created_at })
+        .where('id', '=', certificateId)
+        .execute();
+      const subs = await trx
+        .selectFrom('subscriptions')
+        .select('id')
+        .where('certificate_id', '=', certificateId)
+        .execute();
+      for (const s of subs) {
+        await trx
+          .insertInto('deployments')
+          .values({
+            id: newId(),
+            subscription_id: s.id,
+            version_id: row.id,
+            state: 'pending',
+            reason: null,
+            detail: '{}',
+            created_at: row.created_at,
+            updated_at: row.created_at,
+          })
+          .execute();
+      }
+      await this.bumpRevision(trx);
+      await this.event(trx, actor, 'version.issued', `certificate:${cert.name}`, {
+        version_id: row.id,
+        serial: v.serial,
+        fingerprint: v.fingerprint,
+        not_after: v.notAfter,
+        issuer: v.issuer,
+        deployments_created: subs.length,
+      });
+    });
+    return toVersion(row);
+  }
+
+  async getVersion(versionId: string): Promise<CertificateVersion | undefined> {
+    const row = await this.db
+      .selectFrom('versions')
+      .selectAll()
+      .where('id', '=', versionId)
+      .executeTakeFirst();
+    return row && toVersion(row);
+  }
+
+  async currentVersion(certificateId: string): Promise<CertificateVersion | undefined> {
+    const row = await this.db
+      .selectFrom('versions')
+      .innerJoin('certificates', 'certificates.current_version_id', 'versions.id')
+      .selectAll('versions')
+      .where('certificates.id', '=', certificateId)
+      .executeTakeFirst();
+    return row && toVersion(row);
+  }
+
+  async listVersions(certificateId: string): Promise<CertificateVersion[]> {
+    const rows = await this.db
+      .selectFrom('versions')
+      .selectAll()
+      .where('certificate_id', '=', certificateId)
+      .orderBy('created_at', 'desc')
+      .execute();
+    return rows.map(toVersion);
+  }
+
+  async sealedKeyOf(versionId: string): Promise<string | undefined> {
+    return (
+      await this.db.selectFrom('versions').select('sealed_key').where('id', '=', versionId).executeTakeFirst()
+    )?.sealed_key;
+  }
+
+  // endpoints
+
+  async createEndpoint(input: NewEndpoint, actor: Actor): Promise<Endpoint> {
+    const now = this.now();
+    const row = {
+      id: newId(),
+      name: input.name,
+      kind: input.kind,
+      probe_targets: json(input.probeTargets),
+      labels: json(input.labels),
+      agent_public_key: null,
+      last_seen_at: null,
+      created_at: now,
+      updated_at: now,
+    };
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        await trx.insertInto('endpoints').values(row).execute();
+        await this.event(trx, actor, 'endpoint.created', `endpoint:${input.name}`, { ...input });
+      });
+    } catch (e) {
+      if (isUniqueViolation(e)) {
+        throw new CertfleetError(
+          'ALREADY_EXISTS',
+          `endpoint "${input.name}" already exists`,
+          'choose another name',
+        );
+      }
+      throw e;
+    }
+    return toEndpoint(row);
+  }
+
+  async getEndpoint(name: string): Promise<Endpoint | undefined> {
+    const row = await this.db.selectFrom('endpoints').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && toEndpoint(row);
+  }
+
+  async getEndpointById(id: string): Promise<Endpoint | undefined> {
+    const row = await this.db.selectFrom('endpoints').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toEndpoint(row);
+  }
+
+  async listEndpoints(): Promise<Endpoint[]> {
+    return (await this.db.selectFrom('endpoints').selectAll().orderBy('name').execute()).map(toEndpoint);
+  }
+
+  async updateEndpoint(
+    name: string,
+    patch: Partial<Omit<NewEndpoint, 'name' | 'kind'>>,
+    actor: Actor,
+  ): Promise<Endpoint> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('endpoints').selectAll().where('name', '=', name).executeTakeFirst();
+      if (!row) throw notFoundEndpoint(name);
+      const next = {
+        ...(patch.probeTargets ? { probe_targets: json(patch.probeTargets) } : {}),
+        ...(patch.labels ? { labels: json(patch.labels) } : {}),
+        updated_at: this.now(),
+      };
+      await trx.updateTable('endpoints').set(next).where('id', '=', row.id).execute();
+      await this.event(trx, actor, 'endpoint.updated', `endpoint:${name}`, { ...patch });
+      return toEndpoint({ ...row, ...next });
+    });
+  }
+
+  async deleteEndpoint(name: string, actor: Actor): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('endpoints').select('id').where('name', '=', name).executeTakeFirst();
+      if (!row) throw notFoundEndpoint(name);
+      const subIds = (
+        await trx.selectFrom('subscriptions').select('id').where('endpoint_id', '=', row.id).execute()
+      ).map((s) => s.id);
+      if (subIds.length) await trx.deleteFrom('deployments').where('subscription_id', 'in', subIds).execute();
+      await trx.deleteFrom('subscriptions').where('endpoint_id', '=', row.id).execute();
+      await trx.deleteFrom('tokens').where('endpoint_id', '=', row.id).execute();
+      await trx.deleteFrom('endpoints').where('id', '=', row.id).execute();
+      if (subIds.length) await this.bumpRevision(trx);
+      await this.event(trx, actor, 'endpoint.deleted', `endpoint:${name}`, {
+        subscriptions_removed: subIds.length,
+      });
+    });
+  }
+
+  async setAgentPublicKey(endpointId: string, publicKey: string, actor: Actor): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('endpoints')
+        .select('name')
+        .where('id', '=', endpointId)
+        .executeTakeFirst();
+      if (!row)
+        throw new CertfleetError('ENDPOINT_NOT_FOUND', 'endpoint was deleted', 'create the endpoint again');
+      await trx
+        .updateTable('endpoints')
+        .set({ agent_public_key: publicKey, updated_at: this.now() })
+        .where('id', '=', endpointId)
+        .execute();
+      await this.event(trx, actor, 'agent.enrolled', `endpoint:${row.name}`, {});
+    });
+  }
+
+  async agentPublicKey(endpointId: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('endpoints')
+      .select('agent_public_key')
+      .where('id', '=', endpointId)
+      .executeTakeFirst();
+    return row?.agent_public_key ?? undefined;
+  }
+
+  async touchEndpoint(endpointId: string, at: string): Promise<void> {
+    await this.db.updateTable('endpoints').set({ last_seen_at: at }).where('id', '=', endpointId).execute();
+  }
+
+  async lastSeen(endpointId: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('endpoints')
+      .select('last_seen_at')
+      .where('id', '=', endpointId)
+      .executeTakeFirst();
+    return row?.last_seen_at ?? undefined;
+  }
+
+  // subscriptions
+
+  async upsertSubscription(endpointId: string, certificateId: string, spec: SubscriptionSpec, actor: Actor) {
+    return this.db.transaction().execute(async (trx) => {
+      const endpoint = await trx
+        .selectFrom('endpoints')
+        .select('name')
+        .where('id', '=', endpointId)
+        .executeTakeFirst();
+      const cert = await trx
+        .selectFrom('certificates')
+        .select(['name', 'current_version_id'])
+        .where('id', '=', certificateId)
+        .executeTakeFirst();
+      if (!endpoint || !cert)
+        throw new CertfleetError('NOT_FOUND', 'endpoint or certificate was deleted', 'create it again');
+      const existing = await trx
+        .selectFrom('subscriptions')
+        .selectAll()
+        .where('endpoint_id', '=', endpointId)
+        .where('certificate_id', '=', certificateId)
+        .executeTakeFirst();
+      const now = this.now();
+      const specJson = json(spec);
+      const subject = `subscription:${endpoint.name}/${cert.name}`;
+      if (existing) {
+        if (existing.spec === specJson)
+          return { subscription: toSubscription(existing), created: false, changed: false };
+        await trx
+          .updateTable('subscriptions')
+          .set({ spec: specJson, updated_at: now })
+          .where('id', '=', existing.id)
+          .execute();
+        await this.bumpRevision(trx);
+        await this.event(trx, actor, 'subscription.updated', subject, { ...spec });
+        return {
+          subscription: toSubscription({ ...existing, spec: specJson, updated_at: now }),
+          created: false,
+          changed: true,
+        };
+      }
+      const row = {
+        id: newId(),
+        endpoint_id: endpointId,
+        certificate_id: certificateId,
+        spec: specJson,
+        created_at: now,
+        updated_at: now,
+      };
+      await trx.insertInto('subscriptions').values(row).execute();
+      if (cert.current_version_id) {
+        await trx
+          .insertInto('deployments')
+          .values({
+            id: newId(),
+            subscription_id: row.id,
+            version_id: cert.current_version_id,
+            state: 'pending',
+            reason: null,
+            detail: '{}',
+            created_at: now,
+            updated_at: now,
+          })
+          .execute();
+      }
+      await this.bumpRevision(trx);
+      await this.event(trx, actor, 'subscription.created', subject, { ...spec });
+      return { subscription: toSubscription(row), created: true, changed: true };
+    });
+  }
+
+  async getSubscription(id: string): Promise<Subscription | undefined> {
+    const row = await this.db.selectFrom('subscriptions').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toSubscription(row);
+  }
+
+  async listSubscriptions(
+    filter: { endpointId?: string; certificateId?: string } = {},
+  ): Promise<Subscription[]> {
+    let q = this.db.selectFrom('subscriptions').selectAll();
+    if (filter.endpointId) q = q.where('endpoint_id', '=', filter.endpointId);
+    if (filter.certificateId) q = q.where('certificate_id', '=', filter.certificateId);
+    return (await q.orderBy('created_at').execute()).map(toSubscription);
+  }
+
+  async deleteSubscription(id: string, actor: Actor): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('subscriptions')
+        .select(['id', 'endpoint_id', 'certificate_id'])
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!row)
+        throw new CertfleetError(
+          'NOT_FOUND',
+          `subscription "${id}" not found`,
+          'list subscriptions with `certfleet status`',
+        );
+      await trx.deleteFrom('deployments').where('subscription_id', '=', id).execute();
+      await trx.deleteFrom('subscriptions').where('id', '=', id).execute();
+      await this.bumpRevision(trx);
+      await this.event(trx, actor, 'subscription.deleted', `subscription:${id}`, {});
+    });
+  }
+
+  // deployments
+
+  async listDeployments(
+    filter: { subscriptionId?: string; versionId?: string; states?: DeploymentState[] } = {},
+  ): Promise<Deployment[]> {
+    let q = this.db.selectFrom('deployments').selectAll();
+    if (filter.subscriptionId) q = q.where('subscription_id', '=', filter.subscriptionId);
+    if (filter.versionId) q = q.where('version_id', '=', filter.versionId);
+    if (filter.states?.length) q = q.where('state', 'in', filter.states);
+    return (await q.orderBy('created_at').execute()).map(toDeployment);
+  }
+
+  async getDeployment(subscriptionId: string, versionId: string): Promise<Deployment | undefined> {
+    const row = await this.db
+      .selectFrom('deployments')
+      .selectAll()
+      .where('subscription_id', '=', subscriptionId)
+      .where('version_id', '=', versionId)
+      .executeTakeFirst();
+    return row && toDeployment(row);
+  }
+
+  async transitionDeployment(
+    subscriptionId: string,
+    versionId: string,
+    state: DeploymentState,
+    info: { reason?: string; detail?: Record<string, unknown> },
+    actor: Actor,
+  ): Promise<Deployment> {
+    return this.db.transaction().execute(async (trx) => {
+      const now = this.now();
+      const existing = await trx
+        .selectFrom('deployments')
+        .selectAll()
+        .where('subscription_id', '=', subscriptionId)
+        .where('version_id', '=', versionId)
+        .executeTakeFirst();
+      const fields = { state, reason: info.reason ?? null, detail: json(info.detail ?? {}), updated_at: now };
+      let row: Database['deployments'];
+      if (existing) {
+        await trx.updateTable('deployments').set(fields).where('id', '=', existing.id).execute();
+        row = { ...existing, ...fields };
+      } else {
+        row = {
+          id: newId(),
+          subscription_id: subscriptionId,
+          version_id: versionId,
+          created_at: now,
+          ...fields,
+        };
+        await trx.insertInto('deployments').values(row).execute();
+      }
+      await this.event(trx, actor, `deployment.${state}`, `deployment:${row.id}`, {
+        subscription_id: subscriptionId,
+        version_id: versionId,
+        from: existing?.state ?? null,
+        ...(info.reason ? { reason: info.reason } : {}),
+        ...(info.detail ? { detail: info.detail } : {}),
+      });
+      return toDeployment(row);
+    });
+  }
+
+  // events
+
+  async appendEvent(e: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void> {
+    await this.event(this.db, e.actor, e.kind, e.subject, e.data, e.at ?? this.now());
+  }
+
+  async listEvents(query: EventQuery = {}): Promise<AuditEvent[]> {
+    let q = this.db.selectFrom('events').selectAll();
+    if (query.subject) q = q.where('subject', '=', query.subject);
+    if (query.kind) q = q.where('kind', 'like', `${query.kind}%`);
+    if (query.afterId !== undefined) q = q.where('id', '>', query.afterId);
+    const rows = await q
+      .orderBy('id', 'desc')
+      .limit(Math.min(query.limit ?? 100, 1000))
+      .execute();
+    return rows.reverse().map((r) => ({
+      id: Number(r.id),
+      at: r.at,
+      actor: r.actor,
+      kind: r.kind,
+      subject: r.subject,
+      data: parse(r.data, {}),
+    }));
+  }
+
+  // tokens
+
+  async createToken(
+    input: { kind: TokenRecord['kind']; name: string; hash: string; endpointId?: string; expiresAt?: string },
+    actor: Actor,
+  ): Promise<TokenRecord> {
+    const row = {
+      id: newId(),
+      kind: input.kind,
+      name: input.name,
+      hash: input.hash,
+      endpoint_id: input.endpointId ?? null,
+      expires_at: input.expiresAt ?? null,
+      used_at: null,
+      created_at: this.now(),
+    };
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('tokens').values(row).execute();
+      await this.event(trx, actor, 'token.created', `token:${input.name}`, {
+        kind: input.kind,
+        expires_at: input.expiresAt ?? null,
+      });
+    });
+    return toToken(row);
+  }
+
+  async findTokenByHash(hash: string): Promise<TokenRecord | undefined> {
+    const row = await this.db.selectFrom('tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
+    return row && toToken(row);
+  }
+
+  async consumeToken(id: string, at: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('tokens')
+      .set({ used_at: at })
+      .where('id', '=', id)
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async countTokens(kind: TokenRecord['kind']): Promise<number> {
+    const r = await this.db
+      .selectFrom('tokens')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('kind', '=', kind)
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+}
+
+function notFoundCertificate(name: string): CertfleetError {
+  return new CertfleetError(
+    'CERTIFICATE_NOT_FOUND',
+    `certificate "${name}" not found`,
+    'list certificates with `certfleet cert list`',
+  );
+}
+
+function notFoundEndpoint(name: string): CertfleetError {
+  return new CertfleetError(
+    'ENDPOINT_NOT_FOUND',
+    `endpoint "${name}" not found`,
+    'list endpoints with `certfleet endpoint list`',
+  );
+}

@@ -1,0 +1,151 @@
+import type {
+  AuditEvent,
+  Certificate,
+  CertificateVersion,
+  Deployment,
+  DeploymentState,
+  Endpoint,
+  KeyType,
+  ProbeTarget,
+  Subscription,
+} from '../core/types.ts';
+
+export interface NewCertificate {
+  name: string;
+  sans: string[];
+  keyType: KeyType;
+  issuer: string;
+  lifetimeDays: number;
+}
+
+export interface NewVersion {
+  serial: string;
+  fingerprint: string;
+  notBefore: string;
+  notAfter: string;
+  certPem: string;
+  chainPem: string;
+  sealedKey: string;
+  issuer: string;
+}
+
+export interface NewEndpoint {
+  name: string;
+  kind: 'agent' | 'connector';
+  probeTargets: ProbeTarget[];
+  labels: Record<string, string>;
+}
+
+export type SubscriptionSpec = Pick<Subscription, 'outputs' | 'configTest' | 'reload' | 'window' | 'verify'>;
+
+export interface TokenRecord {
+  id: string;
+  kind: 'admin' | 'read' | 'enroll';
+  name: string;
+  endpointId?: string;
+  expiresAt?: string;
+  usedAt?: string;
+  createdAt: string;
+}
+
+export interface EventQuery {
+  subject?: string;
+  kind?: string;
+  afterId?: number;
+  limit?: number;
+}
+
+/** Who did something: `admin:<token name>`, `agent:<endpoint>`, `planner`, `apply`, `system`. */
+export type Actor = string;
+
+/**
+ * Persistent state of a hub. Contract:
+ * - Every mutating method is one transaction that also appends its audit event; it either fully happens or not.
+ * - "Not found" is `undefined` from getters; mutators of a missing thing throw CertfleetError NOT_FOUND codes.
+ * - Name clashes throw CertfleetError ALREADY_EXISTS. No method leaks dialect-specific behaviour or errors.
+ * - `revision` increases whenever desired state (versions, subscriptions) changes; agents long-poll on it.
+ * - Safe for concurrent use from one process; implementations serialise writes as their database requires.
+ */
+export interface Store {
+  close(): Promise<void>;
+
+  getMeta(key: string): Promise<string | undefined>;
+  /** Sets a meta value only if absent; returns the value now stored (first writer wins). */
+  initMeta(key: string, value: string): Promise<string>;
+  setMeta(key: string, value: string): Promise<void>;
+  revision(): Promise<number>;
+
+  createCertificate(input: NewCertificate, actor: Actor): Promise<Certificate>;
+  updateCertificate(
+    name: string,
+    patch: Partial<Omit<NewCertificate, 'name'>>,
+    actor: Actor,
+  ): Promise<Certificate>;
+  getCertificate(name: string): Promise<Certificate | undefined>;
+  getCertificateById(id: string): Promise<Certificate | undefined>;
+  listCertificates(): Promise<Certificate[]>;
+  /** Refuses while endpoints subscribe unless `force`; then removes subscriptions, versions and deployments too. */
+  deleteCertificate(name: string, actor: Actor, opts?: { force?: boolean }): Promise<void>;
+  getRenewalState(certificateId: string): Promise<Record<string, unknown>>;
+  setRenewalState(certificateId: string, state: Record<string, unknown>): Promise<void>;
+
+  /** Stores a version, makes it current, bumps the revision and creates pending deployments for subscribers. */
+  addVersion(certificateId: string, version: NewVersion, actor: Actor): Promise<CertificateVersion>;
+  getVersion(versionId: string): Promise<CertificateVersion | undefined>;
+  currentVersion(certificateId: string): Promise<CertificateVersion | undefined>;
+  listVersions(certificateId: string): Promise<CertificateVersion[]>;
+  sealedKeyOf(versionId: string): Promise<string | undefined>;
+
+  createEndpoint(input: NewEndpoint, actor: Actor): Promise<Endpoint>;
+  getEndpoint(name: string): Promise<Endpoint | undefined>;
+  getEndpointById(id: string): Promise<Endpoint | undefined>;
+  listEndpoints(): Promise<Endpoint[]>;
+  updateEndpoint(
+    name: string,
+    patch: Partial<Omit<NewEndpoint, 'name' | 'kind'>>,
+    actor: Actor,
+  ): Promise<Endpoint>;
+  deleteEndpoint(name: string, actor: Actor): Promise<void>;
+  setAgentPublicKey(endpointId: string, publicKey: string, actor: Actor): Promise<void>;
+  agentPublicKey(endpointId: string): Promise<string | undefined>;
+  touchEndpoint(endpointId: string, at: string): Promise<void>;
+  lastSeen(endpointId: string): Promise<string | undefined>;
+
+  /** Creates or replaces the subscription of an endpoint to a certificate. */
+  upsertSubscription(
+    endpointId: string,
+    certificateId: string,
+    spec: SubscriptionSpec,
+    actor: Actor,
+  ): Promise<{ subscription: Subscription; created: boolean; changed: boolean }>;
+  getSubscription(id: string): Promise<Subscription | undefined>;
+  listSubscriptions(filter?: { endpointId?: string; certificateId?: string }): Promise<Subscription[]>;
+  deleteSubscription(id: string, actor: Actor): Promise<void>;
+
+  listDeployments(filter?: {
+    subscriptionId?: string;
+    versionId?: string;
+    states?: DeploymentState[];
+  }): Promise<Deployment[]>;
+  getDeployment(subscriptionId: string, versionId: string): Promise<Deployment | undefined>;
+  /** Moves a deployment to a new state (creating it if needed) and records the transition as an event. */
+  transitionDeployment(
+    subscriptionId: string,
+    versionId: string,
+    state: DeploymentState,
+    info: { reason?: string; detail?: Record<string, unknown> },
+    actor: Actor,
+  ): Promise<Deployment>;
+
+  appendEvent(event: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void>;
+  listEvents(query?: EventQuery): Promise<AuditEvent[]>;
+
+  createToken(
+    input: { kind: TokenRecord['kind']; name: string; hash: string; endpointId?: string; expiresAt?: string },
+    actor: Actor,
+  ): Promise<TokenRecord>;
+  findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
+  /** Marks a single-use token used; false when it was already used (so exactly one caller wins). */
+  consumeToken(id: string, at: string): Promise<boolean>;
+  countTokens(kind: TokenRecord['kind']): Promise<number>;
+}
