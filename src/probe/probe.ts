@@ -1,0 +1,365 @@
+/**
+ * Probes prove what a server actually serves: a real TLS handshake (after STARTTLS for mail protocols) with
+ * verification switched off in OpenSSL, then our own evaluation of the chain as sent, the name, and the dates,
+ * so every failure gets a kind and a fix instead of a bare OpenSSL error. A probe never hangs and never throws
+ * for network trouble: a timeout covers connect + STARTTLS + handshake and the socket is always destroyed.
+ */
+import { X509Certificate } from 'node:crypto';
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import {
+  checkServerIdentity,
+  connect as tlsConnect,
+  createSecureContext,
+  type DetailedPeerCertificate,
+  type SecureContext,
+  type TLSSocket,
+} from 'node:tls';
+import { CertfleetError } from '../core/errors.ts';
+import type { ProbeTarget } from '../core/types.ts';
+import { inspectCertificate } from '../pki/inspect.ts';
+import { formatHostPort, type ProbeErrorKind, type ProbeResult } from './probe-result.ts';
+import { STARTTLS_PROTOCOLS, StartTlsError, negotiateStartTls } from './starttls.ts';
+import { oneLine, trustStore, verifySentChain } from './verify-chain.ts';
+
+export interface ProbeOptions {
+  /** Extra trusted roots (PEM), e.g. a private CA. */
+  trustedRootPems?: string[];
+  /** Also trust Node's bundled Mozilla roots (default true). */
+  useSystemRoots?: boolean;
+  /** Per address: TCP connect + STARTTLS + TLS handshake must finish within this (default 5000). DNS gets its own. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Dates are judged against this instant (default: now). */
+  now?: Date;
+  /** One result per resolved address instead of one for the first address. */
+  allAddresses?: boolean;
+  /** Name → addresses; defaults to the system resolver (getaddrinfo). Tests inject one. */
+  lookup?: (host: string) => Promise<string[]>;
+}
+
+export const DEFAULT_PROBE_TIMEOUT_MS = 5000;
+
+/**
+ * An empty CA list keeps OpenSSL from appending roots of its own to the peer chain, so
+ * getPeerCertificate(true) shows what the server sent. Verification is ours (verify-chain.ts).
+ */
+let emptyContext: SecureContext | undefined;
+function sharedContext(): SecureContext {
+  emptyContext ??= createSecureContext({ ca: [] });
+  return emptyContext;
+}
+
+function validateTarget(t: ProbeTarget): void {
+  if (!t || typeof t.host !== 'string' || t.host.trim() === '')
+    throw new CertfleetError('BAD_REQUEST', 'probe target has no host', 'give a host name or IP address');
+  if (!Number.isInteger(t.port) || t.port < 1 || t.port > 65535)
+    throw new CertfleetError(
+      'BAD_REQUEST',
+      `probe target port ${t.port} is not valid`,
+      'use a port from 1 to 65535',
+    );
+  if (t.starttls !== undefined && !STARTTLS_PROTOCOLS.includes(t.starttls))
+    throw new CertfleetError(
+      'BAD_REQUEST',
+      `unknown STARTTLS protocol "${String(t.starttls)}"`,
+      `use one of: ${STARTTLS_PROTOCOLS.join(', ')}`,
+    );
+}
+
+/** Strips the brackets of "[::1]" so net/dns get a plain literal. */
+function bareHost(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+function defaultLookup(host: string): Promise<string[]> {
+  return dnsLookup(host, { all: true }).then((list) => list.map((a) => a.address));
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, signal?: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(Object.assign(new Error('timeout'), { code: 'ETIMEOUT' })), ms);
+    const onAbort = () => reject(Object.assign(new Error('cancelled'), { code: 'ABORT_ERR' }));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    });
+  });
+}
+
+export async function probeTarget(target: ProbeTarget, opts: ProbeOptions = {}): Promise<ProbeResult[]> {
+  validateTarget(target);
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
+  const now = opts.now ?? new Date();
+  const host = bareHost(target.host);
+  const at = now.toISOString();
+  const hp = formatHostPort(host, target.port);
+  const fail = (kind: ProbeErrorKind, message: string): ProbeResult[] => [
+    { target: { ...target }, ok: false, at, error: { kind, message } },
+  ];
+  if (opts.signal?.aborted) return fail('other', `probe of ${hp} was cancelled before it started`);
+
+  let addresses: string[];
+  if (isIP(host)) addresses = [host];
+  else {
+    try {
+      addresses = await withTimeout((opts.lookup ?? defaultLookup)(host), timeoutMs, opts.signal);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'ABORT_ERR') return fail('other', `probe of ${hp} was cancelled`);
+      if (code === 'ETIMEOUT')
+        return fail(
+          'dns',
+          `resolving "${host}" took longer than ${timeoutMs} ms. Fix: check the DNS resolver in /etc/resolv.conf`,
+        );
+      return fail(
+        'dns',
+        `cannot resolve "${host}" (${code ?? (e as Error).message}). Fix: check the spelling of the host name and that its DNS A/AAAA record exists`,
+      );
+    }
+    if (addresses.length === 0)
+      return fail('dns', `"${host}" has no addresses. Fix: add an A or AAAA record`);
+  }
+  const chosen = opts.allAddresses ? addresses : addresses.slice(0, 1);
+  return Promise.all(
+    chosen.map((address) => probeAddress(target, host, address, { ...opts, timeoutMs, now })),
+  );
+}
+
+type Stage = 'connect' | 'starttls' | 'handshake';
+
+function probeAddress(
+  target: ProbeTarget,
+  host: string,
+  address: string,
+  opts: ProbeOptions & { timeoutMs: number; now: Date },
+): Promise<ProbeResult> {
+  const base = { target: { ...target, address }, at: opts.now.toISOString() };
+  const hp =
+    address === host
+      ? formatHostPort(host, target.port)
+      : `${formatHostPort(host, target.port)} (${address})`;
+  const servername = target.sni ?? (isIP(host) ? undefined : host);
+  return new Promise<ProbeResult>((resolve) => {
+    let stage: Stage = 'connect';
+    let tlsSocket: TLSSocket | undefined;
+    let settled = false;
+    const finish = (r: ProbeResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      tlsSocket?.destroy();
+      socket.destroy();
+      resolve(r);
+    };
+    const fail = (kind: ProbeErrorKind, message: string, extra: Partial<ProbeResult> = {}) =>
+      finish({ ...base, ...extra, ok: false, error: { kind, message } });
+    const onError = (e: Error) => {
+      const [kind, message] = describeNetworkError(e, stage, hp, target);
+      fail(kind, message);
+    };
+    const timer = setTimeout(
+      () => fail('timeout', timeoutMessage(hp, stage, opts.timeoutMs)),
+      opts.timeoutMs,
+    );
+    const onAbort = () => fail('other', `probe of ${hp} was cancelled`);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const socket: Socket = netConnect({ host: address, port: target.port });
+    socket.setNoDelay(true);
+    socket.on('error', onError);
+    socket.on('close', () =>
+      stage === 'starttls'
+        ? fail('starttls', `${hp} closed the connection during the STARTTLS exchange`)
+        : fail('handshake', `${hp} closed the connection during the ${stageWords(stage)}. ${HANDSHAKE_FIX}`),
+    );
+    socket.once('connect', async () => {
+      if (target.starttls) {
+        stage = 'starttls';
+        try {
+          await negotiateStartTls(socket, target.starttls);
+        } catch (e) {
+          if (settled) return;
+          return e instanceof StartTlsError
+            ? fail('starttls', `${target.starttls.toUpperCase()} STARTTLS on ${hp} failed: ${e.message}`)
+            : onError(e as Error);
+        }
+        if (settled) return;
+        socket.resume();
+      }
+      stage = 'handshake';
+      const t0 = performance.now();
+      tlsSocket = tlsConnect({
+        socket,
+        servername,
+        rejectUnauthorized: false,
+        secureContext: sharedContext(),
+      });
+      tlsSocket.on('error', onError);
+      tlsSocket.once('secureConnect', () => {
+        const handshakeMs = Math.round((performance.now() - t0) * 10) / 10;
+        try {
+          finish(evaluate(tlsSocket!, target, host, hp, opts, { ...base, handshakeMs }));
+        } catch (e) {
+          fail('other', `could not read the certificate served on ${hp}: ${(e as Error).message}`);
+        }
+      });
+    });
+  });
+}
+
+function peerChain(
+  tlsSocket: TLSSocket,
+): { peer: DetailedPeerCertificate; chain: X509Certificate[] } | undefined {
+  const peer = tlsSocket.getPeerCertificate(true);
+  if (!peer || !peer.raw) return undefined;
+  const chain: X509Certificate[] = [];
+  const seen = new Set<string>();
+  for (let c: DetailedPeerCertificate | undefined = peer; c?.raw; c = c.issuerCertificate) {
+    const key = c.raw.toString('base64');
+    if (seen.has(key)) break; // a self-signed root links to itself
+    seen.add(key);
+    chain.push(new X509Certificate(c.raw));
+  }
+  return { peer, chain };
+}
+
+function evaluate(
+  tlsSocket: TLSSocket,
+  target: ProbeTarget,
+  host: string,
+  hp: string,
+  opts: ProbeOptions & { now: Date },
+  base: Pick<ProbeResult, 'target' | 'at' | 'handshakeMs'>,
+): ProbeResult {
+  const tlsVersion = tlsSocket.getProtocol() ?? undefined;
+  const got = peerChain(tlsSocket);
+  if (!got)
+    return {
+      ...base,
+      tlsVersion,
+      ok: false,
+      error: {
+        kind: 'handshake',
+        message: `${hp} completed the handshake without a certificate. ${HANDSHAKE_FIX}`,
+      },
+    };
+  const leaf = inspectCertificate(got.chain[0]);
+  const name = target.sni ?? host;
+  const hostnameMatches = checkServerIdentity(name, got.peer) === undefined;
+  const verdict = verifySentChain(
+    got.chain,
+    trustStore(opts.trustedRootPems, opts.useSystemRoots ?? true),
+    opts.now,
+  );
+  const result: ProbeResult = {
+    ...base,
+    ok: false,
+    fingerprint: leaf.fingerprint,
+    serial: leaf.serial,
+    subject: oneLine(leaf.subject),
+    issuer: oneLine(leaf.issuer),
+    sans: leaf.sans,
+    notBefore: leaf.notBefore.toISOString(),
+    notAfter: leaf.notAfter.toISOString(),
+    chainPems: got.chain.map((x) => x.toString()),
+    chainVerified: verdict.verified,
+    ...(verdict.verified ? {} : { chainError: verdict.problem }),
+    hostnameMatches,
+    tlsVersion,
+  };
+  const subject = oneLine(leaf.subject);
+  const day = 86_400_000;
+  if (!hostnameMatches) {
+    result.error = {
+      kind: 'hostname_mismatch',
+      message:
+        `the certificate served on ${hp} ("${subject}") does not cover "${name}"; it covers ${
+          leaf.sans.length ? leaf.sans.join(', ') : 'no names (no subjectAltName)'
+        }. Fix: deploy a certificate whose SANs include "${name}", or make the server pick the right ` +
+        `certificate for this name (SNI / server_name)${target.sni ? '' : ', or probe with the SNI name it should serve'}`,
+    };
+  } else if (opts.now > leaf.notAfter) {
+    const ago = Math.floor((opts.now.getTime() - leaf.notAfter.getTime()) / day);
+    result.error = {
+      kind: 'expired',
+      message:
+        `the certificate served on ${hp} ("${subject}") expired at ${leaf.notAfter.toISOString()} (${ago} days ago). ` +
+        'Fix: renew it and deploy the new version; if a renewed file is already on disk, the server was not reloaded',
+    };
+  } else if (opts.now < leaf.notBefore) {
+    result.error = {
+      kind: 'expired',
+      message:
+        `the certificate served on ${hp} ("${subject}") is not valid before ${leaf.notBefore.toISOString()}. ` +
+        "Fix: check this machine's and the server's clocks, or wait until the certificate becomes valid",
+    };
+  } else if (!verdict.verified) {
+    const fix = verdict.missingIssuer
+      ? 'Fix: serve the full chain, leaf first then the intermediates (e.g. fullchain.pem as nginx ssl_certificate)'
+      : 'Fix: if this is a private CA, trust its root (--ca-file); otherwise serve a certificate from a trusted CA with its full chain';
+    result.error = {
+      kind: verdict.kind,
+      message: `the chain served on ${hp} does not verify: ${verdict.problem}. ${fix}`,
+    };
+  } else {
+    result.ok = true;
+  }
+  return result;
+}
+
+const HANDSHAKE_FIX =
+  'Fix: check that this port serves TLS right away (for a mail port that starts in plain text, use STARTTLS ' +
+  'smtp/imap/pop3) and that the server has a certificate and key configured for this name';
+
+function stageWords(stage: Stage): string {
+  return stage === 'connect' ? 'TCP connect' : stage === 'starttls' ? 'STARTTLS exchange' : 'TLS handshake';
+}
+
+function timeoutMessage(hp: string, stage: Stage, ms: number): string {
+  const fix =
+    stage === 'connect'
+      ? 'Fix: check that the host is up and that no firewall drops traffic to this port'
+      : stage === 'starttls'
+        ? 'Fix: check that this port speaks the chosen mail protocol and is not overloaded'
+        : 'Fix: the server accepted the connection but never completed a handshake; check that the port serves TLS ' +
+          '(use STARTTLS for SMTP/IMAP/POP3 ports) and that the server is not overloaded';
+  return `no answer from ${hp} within ${ms} ms (stuck in the ${stageWords(stage)}). ${fix}`;
+}
+
+function describeNetworkError(
+  e: Error,
+  stage: Stage,
+  hp: string,
+  target: ProbeTarget,
+): [ProbeErrorKind, string] {
+  const code = (e as { code?: string }).code ?? '';
+  if (code === 'ECONNREFUSED')
+    return [
+      'refused',
+      `connection to ${hp} was refused: nothing listens on port ${target.port} there. ` +
+        'Fix: start the server, or check the host and port (and that it listens on IPv4 and IPv6 alike)',
+    ];
+  if (code === 'ETIMEDOUT') return ['timeout', timeoutMessage(hp, stage, 0).replace(' within 0 ms', '')];
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH')
+    return [
+      'other',
+      `${hp} is unreachable (${code}). Fix: check routing and firewalls between here and the host`,
+    ];
+  if (code === 'ENOTFOUND' || code.startsWith('EAI_'))
+    return ['dns', `cannot resolve ${hp} (${code}). Fix: check the host name and its DNS records`];
+  if (stage === 'starttls')
+    return ['starttls', `${target.starttls?.toUpperCase()} STARTTLS on ${hp} failed: ${e.message}`];
+  if (stage === 'handshake') {
+    if (/wrong version number|packet length too long|http request/i.test(e.message))
+      return [
+        'handshake',
+        `${hp} does not answer in TLS (${e.message}); it probably speaks plain text there. ${HANDSHAKE_FIX}`,
+      ];
+    return ['handshake', `TLS handshake with ${hp} failed: ${e.message}. ${HANDSHAKE_FIX}`];
+  }
+  return ['other', `connection to ${hp} failed: ${e.message}`];
+}

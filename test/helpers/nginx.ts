@@ -1,0 +1,249 @@
+/**
+ * A real nginx (Debian's /usr/sbin/nginx) for tests: a non-daemon master with its own prefix, config, pid file
+ * and logs in a temp dir, serving TLS on 127.0.0.1:<free port> (and [::1] on request). Starts in its own process
+ * group so stop() takes down master and workers together; reload() waits until new workers serve.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { connect as netConnect, createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const NGINX_BIN = '/usr/sbin/nginx';
+
+export interface NginxServerBlock {
+  serverNames: string[];
+  certPath: string;
+  keyPath: string;
+}
+
+export interface StartNginxOptions {
+  certPath: string;
+  keyPath: string;
+  /** Fixed port; default: a free one. */
+  port?: number;
+  /** Also listen on [::1]:port. */
+  ipv6?: boolean;
+  /** More `server` blocks on the same port: structured (by server_name), or raw nginx text placed in `http {}`. */
+  extraServers?: (NginxServerBlock | string)[];
+}
+
+export interface NginxHandle {
+  port: number;
+  /** Temp prefix dir holding conf, pid, logs. */
+  dir: string;
+  confPath: string;
+  pid: number;
+  /** Sends `nginx -s reload` and resolves once the new configuration is serving (workers replaced). */
+  reload(opts?: { timeoutMs?: number }): Promise<void>;
+  /** `nginx -t` on the current config file. */
+  test(): Promise<{ ok: boolean; stderr: string }>;
+  /** Rewrites nginx.conf for new cert/key paths or servers (call reload() afterwards). */
+  writeConfig(opts: Omit<StartNginxOptions, 'port'>): Promise<void>;
+  errorLog(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function renderConfig(dir: string, port: number, o: Omit<StartNginxOptions, 'port'>): string {
+  const listen = (extra = '') =>
+    [`listen 127.0.0.1:${port} ssl${extra};`, ...(o.ipv6 ? [`listen [::1]:${port} ssl${extra};`] : [])]
+      .map((l) => `    ${l}`)
+      .join('\n');
+  const server = (names: string[], cert: string, key: string, isDefault = false) => `  server {
+${listen(isDefault ? ' default_server' : '')}
+    server_name ${names.join(' ')};
+    ssl_certificate ${cert};
+    ssl_certificate_key ${key};
+    location / { return 200 "certfleet test nginx\\n"; }
+  }`;
+  const extras = (o.extraServers ?? []).map((s) =>
+    typeof s === 'string' ? s : server(s.serverNames, s.certPath, s.keyPath),
+  );
+  return `# written by test/helpers/nginx.ts
+daemon off;
+master_process on;
+worker_processes 1;
+user root;
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'logs', 'error.log')} info;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${join(dir, 'tmp', 'body')};
+  proxy_temp_path ${join(dir, 'tmp', 'proxy')};
+  fastcgi_temp_path ${join(dir, 'tmp', 'fastcgi')};
+  uwsgi_temp_path ${join(dir, 'tmp', 'uwsgi')};
+  scgi_temp_path ${join(dir, 'tmp', 'scgi')};
+  ssl_protocols TLSv1.2 TLSv1.3;
+  keepalive_timeout 2s;
+${server(['_'], o.certPath, o.keyPath, true)}
+${extras.join('\n')}
+}
+`;
+}
+
+function run(args: string[]): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(NGINX_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr!.on('data', (d) => (stderr += d));
+    p.on('error', (e) => resolve({ code: -1, stderr: String(e) }));
+    p.on('close', (code) => resolve({ code: code ?? -1, stderr }));
+  });
+}
+
+function canConnect(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = netConnect({ port, host });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** PIDs of the master's children (its workers), read from /proc. */
+async function workerPids(masterPid: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === masterPid && fields[0] !== 'Z') out.push(Number(name));
+    } catch {
+      // the process went away while we looked
+    }
+  }
+  return out;
+}
+
+async function startOnce(opts: StartNginxOptions, port: number): Promise<NginxHandle> {
+  const dir = await mkdtemp(join(tmpdir(), 'certfleet-nginx-'));
+  for (const d of ['logs', 'conf', 'tmp']) await mkdir(join(dir, d), { recursive: true });
+  const confPath = join(dir, 'conf', 'nginx.conf');
+  const errorLogPath = join(dir, 'logs', 'error.log');
+  await writeFile(confPath, renderConfig(dir, port, opts));
+  const base = ['-p', dir, '-c', confPath, '-e', errorLogPath];
+
+  const child: ChildProcess = spawn(NGINX_BIN, base, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  let exited = false;
+  const exitedP = new Promise<void>((resolve) => {
+    child.on('exit', () => {
+      exited = true;
+      resolve();
+    });
+    child.on('error', (e) => {
+      stderr += String(e);
+      exited = true;
+      resolve();
+    });
+  });
+  const errorLog = () => readFile(errorLogPath, 'utf8').catch(() => '');
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (!exited && child.pid) {
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      await Promise.race([exitedP, sleep(3000)]);
+      if (!exited) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+        await Promise.race([exitedP, sleep(2000)]);
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (exited) {
+      const log = await errorLog();
+      await stop();
+      throw new Error(`nginx exited at startup: ${stderr.trim()} ${log.split('\n').slice(-5).join('\n')}`);
+    }
+    if ((await canConnect(port, '127.0.0.1')) && (!opts.ipv6 || (await canConnect(port, '::1')))) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`nginx did not accept connections on port ${port} within 10 s: ${stderr}`);
+    }
+    await sleep(25);
+  }
+  const masterPid = child.pid!;
+
+  return {
+    port,
+    dir,
+    confPath,
+    pid: masterPid,
+    errorLog,
+    stop,
+    async test() {
+      const r = await run([...base, '-t']);
+      return { ok: r.code === 0, stderr: r.stderr };
+    },
+    async writeConfig(o) {
+      await writeFile(confPath, renderConfig(dir, port, o));
+    },
+    async reload({ timeoutMs = 5000 } = {}) {
+      const before = new Set(await workerPids(masterPid));
+      const r = await run([...base, '-s', 'reload']);
+      if (r.code !== 0) throw new Error(`nginx -s reload failed: ${r.stderr.trim()}`);
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const now = await workerPids(masterPid);
+        // New workers only start once the master has loaded the new config; old ones leave when drained.
+        if (now.length > 0 && now.every((p) => !before.has(p))) return;
+        if (exited) throw new Error(`nginx exited during reload: ${stderr}`);
+        if (Date.now() > until) {
+          const log = await errorLog();
+          throw new Error(
+            `nginx did not switch to the new configuration within ${timeoutMs} ms; error.log ends with:\n` +
+              log.split('\n').slice(-5).join('\n'),
+          );
+        }
+        await sleep(20);
+      }
+    },
+  };
+}
+
+/** Starts nginx; retries on another port if a free port was taken in between (a race with other tests). */
+export async function startNginx(opts: StartNginxOptions): Promise<NginxHandle> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = opts.port ?? (await freePort());
+    try {
+      return await startOnce(opts, port);
+    } catch (e) {
+      lastError = e;
+      if (opts.port || !/Address already in use/i.test(String(e))) throw e;
+    }
+  }
+  throw lastError;
+}
