@@ -1,0 +1,429 @@
+import { createHash } from 'node:crypto';
+import type { Agent } from 'node:https';
+import { isIP } from 'node:net';
+import acme from 'acme-client';
+import { CertfleetError, errorMessage, isCertfleetError } from '../../core/errors.ts';
+import { generatePrivateKeyPem } from '../../pki/keys.ts';
+import { certMatchesKey, splitPemCertificates } from '../../pki/inspect.ts';
+import type { Issuer, IssueRequest, IssuedVersion } from '../issuer.ts';
+import type { ChallengeInput, ChallengeType, Solver, SolverSelector } from '../../solvers/solver.ts';
+import type { AccountStore, AcmeAccount } from './account-store.ts';
+import { ariCertId } from './ari.ts';
+import { fetchDirectory, type AcmeDirectory } from './directory.ts';
+import { isProblem, problemError } from './problem.ts';
+import { agentFor, parseBody, rawRequest, retryAfterSeconds, sleep, type AcmeResponse } from './transport.ts';
+
+/** Minimal structured logger (pino-compatible). */
+export interface IssuerLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface AcmeIssuerOptions {
+  name: string;
+  directoryUrl: string;
+  email?: string;
+  /** Must be true to register an account: the operator agrees to the CA's terms of service. */
+  termsOfServiceAgreed: boolean;
+  /** External account binding (RFC 8555 section 7.3.4), for CAs that require it. */
+  eab?: { kid: string; hmacKey: string };
+  /** Extra trust for the directory's TLS (a private CA, pebble); applies to this issuer only. */
+  caPem?: string;
+  accountStore: AccountStore;
+  solvers: SolverSelector;
+  logger?: IssuerLogger;
+  /** How long to wait for an authorization or order to leave `pending`/`processing`. Default 120 s. */
+  pollTimeoutMs?: number;
+}
+
+/** RFC 5280 section 5.3.1 CRLReason names and codes. */
+export const REVOCATION_REASONS = {
+  unspecified: 0,
+  keyCompromise: 1,
+  cACompromise: 2,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
+  certificateHold: 6,
+  removeFromCRL: 8,
+  privilegeWithdrawn: 9,
+  aACompromise: 10,
+} as const;
+export type RevocationReason = keyof typeof REVOCATION_REASONS;
+
+type AcmeClient = InstanceType<typeof acme.Client>;
+type Authz = acme.Authorization;
+type Order = acme.Order;
+
+/** Poll state: RFC 8555 section 7.1.6. */
+const PENDING = new Set(['pending', 'processing', 'ready']);
+
+/**
+ * Issues certificates from any RFC 8555 CA through acme-client. acme-client does the JWS signing, nonces and
+ * badNonce retries; certfleet supplies the transport (per-issuer TLS trust, AbortSignal, problem documents as
+ * CertfleetErrors), the polling, the ARI `replaces` field and the solver orchestration.
+ */
+export class AcmeIssuer implements Issuer {
+  readonly kind = 'acme';
+  readonly name: string;
+  private readonly opts: AcmeIssuerOptions;
+  private readonly agent?: Agent;
+  private directoryCache?: { dir: AcmeDirectory; at: number };
+  private accountReady?: Promise<Required<AcmeAccount>>;
+
+  constructor(opts: AcmeIssuerOptions) {
+    this.opts = opts;
+    this.name = opts.name;
+    this.agent = agentFor(opts.caPem);
+  }
+
+  /** Releases pooled TLS connections. */
+  close(): void {
+    this.agent?.destroy();
+  }
+
+  /** The CA's directory, cached for an hour. */
+  async directory(signal?: AbortSignal): Promise<AcmeDirectory> {
+    if (this.directoryCache && Date.now() - this.directoryCache.at < 3_600_000)
+      return this.directoryCache.dir;
+    const dir = await fetchDirectory(this.opts.directoryUrl, { agent: this.agent, signal });
+    this.directoryCache = { dir, at: Date.now() };
+    return dir;
+  }
+
+  async issue(req: IssueRequest): Promise<IssuedVersion> {
+    const { signal } = req;
+    const names = [...new Set(req.sans.map((n) => n.trim().toLowerCase()))];
+    const ctx = `[${names.join(', ')}]`;
+    if (!names.length)
+      throw new CertfleetError('BAD_REQUEST', 'no names to issue for', 'give at least one SAN');
+    let step = 'directory';
+    try {
+      const dir = await this.directory(signal);
+      step = 'account';
+      const client = await this.client(dir, signal);
+      step = 'key';
+      const keyPem = await generatePrivateKeyPem(req.keyType);
+      const cn = names.find((n) => !n.startsWith('*.') && n.length <= 64);
+      const [, csr] = await acme.crypto.createCsr({ commonName: cn, altNames: names }, keyPem);
+
+      step = 'new order';
+      const payload: Record<string, unknown> = {
+        identifiers: names.map((value) => ({ type: isIP(value) ? 'ip' : 'dns', value })),
+      };
+      if (req.replacesCertPem && dir.renewalInfo) payload.replaces = ariCertId(req.replacesCertPem);
+      let order = await client.createOrder(payload as any);
+      this.opts.logger?.info({ issuer: this.name, names, order_url: order.url }, 'acme order created');
+
+      step = 'authorizations';
+      const authzs = await client.getAuthorizations(order);
+      await this.authorizeAll(client, authzs, ctx, signal);
+
+      step = 'finalize';
+      order = await client.finalizeOrder(order, csr);
+      order = (await this.poll(client, order.url, 'order', ctx, signal)) as Order;
+      step = 'download';
+      const pem = await client.getCertificate(order);
+      const [certPem, ...chainPems] = splitPemCertificates(String(pem));
+      if (!certPem || !certMatchesKey(certPem, keyPem)) {
+        throw new CertfleetError(
+          'ACME_ERROR',
+          `${ctx} the CA returned a certificate that does not match the requested key`,
+          'the CA answer is garbage: report it to the CA operator',
+        );
+      }
+      this.opts.logger?.info({ issuer: this.name, names, order_url: order.url }, 'acme certificate issued');
+      return { certPem, chainPems, keyPem };
+    } catch (e) {
+      throw this.wrap(e, `${ctx} ${step}`, signal);
+    }
+  }
+
+  /** Revokes a certificate this account (or its key) may revoke, with an RFC 5280 reason. */
+  async revoke(
+    certPem: string,
+    reason: RevocationReason = 'unspecified',
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (!(reason in REVOCATION_REASONS)) {
+      throw new CertfleetError(
+        'BAD_REQUEST',
+        `unknown revocation reason "${reason}"`,
+        `use one of: ${Object.keys(REVOCATION_REASONS).join(', ')}`,
+      );
+    }
+    try {
+      const client = await this.client(await this.directory(signal), signal);
+      await client.revokeCertificate(certPem, { reason: REVOCATION_REASONS[reason] });
+      this.opts.logger?.info({ issuer: this.name, reason }, 'acme certificate revoked');
+    } catch (e) {
+      throw this.wrap(e, 'revoke', signal);
+    }
+  }
+
+  /** Errors users see are CertfleetErrors; an abort stays an abort. */
+  private wrap(e: unknown, context: string, signal?: AbortSignal): unknown {
+    if (signal?.aborted) return signal.reason;
+    if (isCertfleetError(e)) {
+      if (e.message.startsWith('[') || context === 'revoke') return e;
+      return new CertfleetError(e.code, `${context}: ${e.message}`, e.hint, {
+        cause: e.cause,
+        details: e.details,
+      });
+    }
+    return new CertfleetError(
+      'ACME_ERROR',
+      `${context}: ${errorMessage(e)}`,
+      'see the message; retry later',
+      {
+        cause: e,
+      },
+    );
+  }
+
+  /** A fresh acme-client Client bound to this call's signal, with the account registered. */
+  private async client(dir: AcmeDirectory, signal?: AbortSignal): Promise<AcmeClient> {
+    this.accountReady ??= this.ensureAccount(dir, signal).catch((e) => {
+      this.accountReady = undefined;
+      throw e;
+    });
+    const account = await this.accountReady;
+    return this.makeClient(dir, account.accountKeyPem, account.accountUrl, signal);
+  }
+
+  private makeClient(
+    dir: AcmeDirectory,
+    keyPem: string,
+    accountUrl?: string,
+    signal?: AbortSignal,
+  ): AcmeClient {
+    const client = new acme.Client({
+      directoryUrl: this.opts.directoryUrl,
+      accountKey: keyPem,
+      ...(accountUrl ? { accountUrl } : {}),
+      ...(this.opts.eab ? { externalAccountBinding: this.opts.eab } : {}),
+    });
+    // acme-client sends through one global axios instance; replace this client's transport so TLS trust,
+    // cancellation and problem handling stay per issuer and per call.
+    const http = (client as any).http;
+    http.directoryCache = dir;
+    http.directoryTimestamp = Math.floor(Date.now() / 1000);
+    http.request = (url: string, method: string, opts: { data?: unknown } = {}) =>
+      this.send(url, method, opts.data, signal);
+    return client;
+  }
+
+  private async ensureAccount(dir: AcmeDirectory, signal?: AbortSignal): Promise<Required<AcmeAccount>> {
+    const url = this.opts.directoryUrl;
+    const stored = await this.opts.accountStore.load(url);
+    if (stored?.accountUrl) return stored as Required<AcmeAccount>;
+    if (!this.opts.termsOfServiceAgreed) {
+      const tos = dir.meta?.termsOfService;
+      throw new CertfleetError(
+        'CONFIG_INVALID',
+        `ACME issuer "${this.name}" cannot register an account: termsOfServiceAgreed is not true`,
+        `read the CA's terms${tos ? ` at ${tos}` : ''} and set termsOfServiceAgreed: true for this issuer`,
+      );
+    }
+    const accountKeyPem = stored?.accountKeyPem ?? (await generatePrivateKeyPem('ecdsa-p256'));
+    // Keep the key before registering so a crash in between does not orphan a registered account.
+    if (!stored) await this.opts.accountStore.save(url, { accountKeyPem });
+    const client = this.makeClient(dir, accountKeyPem, undefined, signal);
+    await client.createAccount({
+      termsOfServiceAgreed: true,
+      ...(this.opts.email ? { contact: [`mailto:${this.opts.email}`] } : {}),
+    });
+    const account = { accountKeyPem, accountUrl: client.getAccountUrl() };
+    await this.opts.accountStore.save(url, account);
+    this.opts.logger?.info({ issuer: this.name, account_url: account.accountUrl }, 'acme account registered');
+    return account;
+  }
+
+  /** One ACME HTTP exchange for acme-client: problem documents (except badNonce) become CertfleetErrors. */
+  private async send(
+    url: string,
+    method: string,
+    data: unknown,
+    signal?: AbortSignal,
+  ): Promise<AcmeResponse> {
+    for (let attempt = 0; ; attempt++) {
+      const res = await rawRequest(url, {
+        method: method.toUpperCase(),
+        headers: {
+          'content-type': 'application/jose+json',
+          'user-agent': 'certfleet (acme-client 5.4)',
+        },
+        body: data === undefined ? undefined : JSON.stringify(data),
+        agent: this.agent,
+        signal,
+      });
+      const wait = retryAfterSeconds(res.headers['retry-after']);
+      // Rate limits and outages: honour short Retry-After a few times; long ones are the planner's business.
+      if ((res.status === 429 || res.status === 503) && attempt < 3 && (wait ?? 1) <= 30) {
+        await sleep((wait ?? attempt + 1) * 1000, signal);
+        continue;
+      }
+      const body = parseBody(res);
+      if (res.status >= 400) {
+        if (isProblem(body)) {
+          if (body.type === 'urn:ietf:params:acme:error:badNonce') return { ...res, data: body };
+          throw problemError({ ...body, status: body.status ?? res.status });
+        }
+        throw new CertfleetError(
+          'ACME_ERROR',
+          `${new URL(url).pathname} answered HTTP ${res.status} without an ACME problem document`,
+          'a proxy or a non-ACME server may be in the way: check the directory URL',
+          { details: { url, status: res.status } },
+        );
+      }
+      if (method !== 'head' && res.status !== 204 && res.body.length && body === undefined) {
+        throw new CertfleetError('ACME_ERROR', `${url} sent an unreadable answer`, 'check the directory URL');
+      }
+      return { status: res.status, headers: res.headers, data: body };
+    }
+  }
+
+  /** POST-as-GET until the resource leaves pending/processing (RFC 8555 section 7.5.1, 7.4). */
+  private async poll(
+    client: AcmeClient,
+    url: string,
+    what: 'authorization' | 'order',
+    ctx: string,
+    signal?: AbortSignal,
+  ): Promise<Authz | Order> {
+    const deadline = Date.now() + (this.opts.pollTimeoutMs ?? 120_000);
+    let delay = 100;
+    for (;;) {
+      const resp: AcmeResponse = await (client as any).api.apiRequest(url, null, [200]);
+      const item = { ...resp.data, url };
+      if (item.status === 'valid' && (what === 'authorization' || item.certificate)) return item;
+      if (
+        item.status === 'invalid' ||
+        item.status === 'deactivated' ||
+        item.status === 'revoked' ||
+        item.status === 'expired'
+      ) {
+        const problem =
+          item.error ?? item.challenges?.find((c: { error?: unknown }) => c.error)?.error ?? undefined;
+        if (problem)
+          throw problemError(problem, what === 'authorization' ? `${item.identifier?.value}` : undefined);
+        throw new CertfleetError(
+          'ACME_ERROR',
+          `${ctx} ${what} became ${item.status}`,
+          'retry; if it repeats, check the CA status page',
+        );
+      }
+      if (!PENDING.has(item.status) && item.status !== 'valid') {
+        throw new CertfleetError(
+          'ACME_ERROR',
+          `${ctx} ${what} has unknown status "${item.status}"`,
+          'the CA answer is garbage',
+        );
+      }
+      if (Date.now() > deadline) {
+        throw new CertfleetError(
+          'ACME_ERROR',
+          `${ctx} ${what} still ${item.status} after ${Math.round((this.opts.pollTimeoutMs ?? 120_000) / 1000)} s`,
+          'the CA is slow or stuck: retry later',
+        );
+      }
+      const hinted = retryAfterSeconds(resp.headers['retry-after']);
+      await sleep(Math.min(hinted !== undefined ? hinted * 1000 : delay, 5000), signal);
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
+
+  /**
+   * Answers every pending authorization in parallel. Whatever happens, every presented challenge is cleaned up
+   * (cleanup errors are logged, never thrown over the first error); on failure, authorizations that are still
+   * pending or valid are deactivated so the CA does not keep them for reuse.
+   */
+  private async authorizeAll(
+    client: AcmeClient,
+    authzs: Authz[],
+    ctx: string,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const presented: Array<{ solver: Solver; input: ChallengeInput }> = [];
+    try {
+      const results = await Promise.allSettled(
+        authzs.map((a) => this.authorize(client, a, presented, signal)),
+      );
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) {
+        await this.deactivate(client, authzs);
+        throw failed.reason;
+      }
+    } finally {
+      const cleanups = await Promise.allSettled(presented.map(({ solver, input }) => solver.cleanup(input)));
+      cleanups.forEach((r, i) => {
+        if (r.status === 'rejected') {
+          this.opts.logger?.warn(
+            {
+              issuer: this.name,
+              identifier: presented[i].input.identifier,
+              solver: presented[i].solver.type,
+              err: errorMessage(r.reason),
+            },
+            'challenge cleanup failed',
+          );
+        }
+      });
+    }
+  }
+
+  private async authorize(
+    client: AcmeClient,
+    authz: Authz,
+    presented: Array<{ solver: Solver; input: ChallengeInput }>,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (authz.status === 'valid') return;
+    const identifier = authz.identifier.value;
+    const wildcard = Boolean(authz.wildcard);
+    const offered = authz.challenges.map((c) => c.type as ChallengeType);
+    const solver = this.opts.solvers({ value: identifier, wildcard }, offered);
+    const challenge = solver && authz.challenges.find((c) => c.type === solver.type);
+    if (!solver || !challenge) {
+      throw new CertfleetError(
+        'CONFIG_INVALID',
+        `no solver for ${wildcard ? '*.' : ''}${identifier}: the CA offers ${offered.join(', ')}`,
+        wildcard
+          ? 'wildcard names need a dns-01 solver: configure one for this domain'
+          : 'configure a solver of one of the offered types for this domain',
+      );
+    }
+    const keyAuthorization = await client.getChallengeKeyAuthorization({
+      ...challenge,
+      type: 'http-01',
+    } as any);
+    const input: ChallengeInput = {
+      identifier,
+      token: challenge.token,
+      keyAuthorization,
+      dnsValue: createHash('sha256').update(keyAuthorization).digest('base64url'),
+    };
+    presented.push({ solver, input });
+    await solver.present(input, signal);
+    signal?.throwIfAborted();
+    await client.completeChallenge(challenge);
+    await this.poll(client, authz.url, 'authorization', identifier, signal);
+  }
+
+  private async deactivate(client: AcmeClient, authzs: Authz[]): Promise<void> {
+    await Promise.allSettled(
+      authzs.map(async (a) => {
+        try {
+          const now = await (client as any).api.apiRequest(a.url, null, [200]);
+          if (now.data.status === 'pending' || now.data.status === 'valid')
+            await client.deactivateAuthorization(a);
+        } catch (e) {
+          this.opts.logger?.warn(
+            { issuer: this.name, authz_url: a.url, err: errorMessage(e) },
+            'authorization deactivation failed',
+          );
+        }
+      }),
+    );
+  }
+}
