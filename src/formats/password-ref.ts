@@ -14,7 +14,8 @@ export async function resolvePasswordRef(
   if (!m) {
     throw new CertfleetError(
       'CONFIG_INVALID',
-      `password reference "${ref}" is not of the form env:NAME or file:/path`,
+      // Not echoed: a common mistake is to put the password itself where the reference belongs.
+      'password reference is not of the form env:NAME or file:/path (its value is not shown)',
       'write passwordRef as "env:PKCS12_PASSWORD" or "file:/etc/certfleet/keystore.pass"',
     );
   }

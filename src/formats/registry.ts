@@ -43,6 +43,10 @@ export function getFormat(name: string): OutputFormat {
 }
 
 /** Renders one output file's contents. Throws CertfleetError for unknown formats and unrenderable bundles. */
-export function renderOutput(format: string, bundle: Bundle, opts: RenderOptions = {}): Promise<Buffer> {
+export async function renderOutput(
+  format: string,
+  bundle: Bundle,
+  opts: RenderOptions = {},
+): Promise<Buffer> {
   return getFormat(format).render(bundle, opts);
 }
