@@ -266,7 +266,11 @@ export class AcmeIssuer implements Issuer {
       const body = parseBody(res);
       if (res.status >= 400) {
         if (isProblem(body)) {
-          if (body.type === 'urn:ietf:params:acme:error:badNonce') return { ...res, data: body };
+          if (body.type === 'urn:ietf:params:acme:error:badNonce') {
+            // acme-client retries these with the fresh nonce from the answer (RFC 8555 section 6.5).
+            this.opts.logger?.info({ issuer: this.name, url }, 'acme badNonce, retrying');
+            return { ...res, data: body };
+          }
           throw problemError({ ...body, status: body.status ?? res.status });
         }
         throw new CertfleetError(

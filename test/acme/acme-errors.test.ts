@@ -1,0 +1,123 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import { AcmeIssuer } from '../../src/issuers/acme/acme-issuer.ts';
+import { MemoryAccountStore } from '../../src/issuers/acme/account-store.ts';
+import type { CertfleetError } from '../../src/core/errors.ts';
+import {
+  HubHttp01Solver,
+  MemoryHttp01Store,
+  startHttp01Listener,
+} from '../../src/solvers/http01-responder.ts';
+import { firstOffered } from '../../src/solvers/solver.ts';
+import { freePort, startPebble } from '../helpers/pebble.ts';
+
+const rand = () => `${randomBytes(5).toString('hex')}.example.test`;
+const req = () => ({
+  certificateName: 'x',
+  sans: [rand()],
+  keyType: 'ecdsa-p256' as const,
+  lifetimeDays: 90,
+});
+
+function bare(directoryUrl: string, caPem?: string): AcmeIssuer {
+  const i = new AcmeIssuer({
+    name: 't',
+    directoryUrl,
+    caPem,
+    termsOfServiceAgreed: true,
+    accountStore: new MemoryAccountStore(),
+    solvers: firstOffered([new HubHttp01Solver(new MemoryHttp01Store())]),
+  });
+  after(() => i.close());
+  return i;
+}
+
+test('pebble rejecting ~5% of nonces (its default): every issuance still succeeds through badNonce retries', async (t) => {
+  const pebble = await startPebble({ nonceReject: true });
+  t.after(() => pebble.stop());
+  const store = new MemoryHttp01Store();
+  const listener = await startHttp01Listener({ host: '127.0.0.1', port: pebble.httpPort, store });
+  t.after(() => listener.close());
+  let badNonces = 0;
+  const i = new AcmeIssuer({
+    name: 'pebble',
+    directoryUrl: pebble.directoryUrl,
+    caPem: pebble.caPem,
+    termsOfServiceAgreed: true,
+    accountStore: new MemoryAccountStore(),
+    solvers: firstOffered([new HubHttp01Solver(store)]),
+    logger: { info: (_o, m) => void (m === 'acme badNonce, retrying' && badNonces++), warn: () => {} },
+  });
+  t.after(() => i.close());
+  let issued = 0;
+  // ~15 signed requests per issuance: 12 issuances make a badNonce near certain (0.95^180 ≈ 1e-4).
+  while (issued < 12 && (badNonces === 0 || issued < 3)) {
+    await i.issue(req());
+    issued++;
+  }
+  assert.ok(badNonces > 0, `pebble rejected no nonce in ${issued} issuances`);
+});
+
+test('an unreachable directory fails fast with UNREACHABLE naming the address', async () => {
+  const port = await freePort();
+  const t0 = Date.now();
+  const err: CertfleetError = await bare(`https://127.0.0.1:${port}/dir`)
+    .issue(req())
+    .then(
+      () => assert.fail('issued?'),
+      (e) => e,
+    );
+  assert.equal(err.code, 'UNREACHABLE');
+  assert.match(err.message, new RegExp(`cannot reach https://127\\.0\\.0\\.1:${port}: ECONNREFUSED`));
+  assert.ok(err.hint.length > 0);
+  assert.ok(Date.now() - t0 < 3000, 'no slow retry loop');
+});
+
+test('a directory signed by an untrusted CA is UNREACHABLE with a hint to set caPem', async (t) => {
+  const pebble = await startPebble();
+  t.after(() => pebble.stop());
+  const err: CertfleetError = await bare(pebble.directoryUrl)
+    .issue(req())
+    .then(
+      () => assert.fail('issued?'),
+      (e) => e,
+    );
+  assert.equal(err.code, 'UNREACHABLE');
+  assert.match(err.hint, /caPem/);
+});
+
+test('garbage from the "CA" becomes a clear ACME_ERROR, not a crash', async (t) => {
+  let dirBody = '<html>hello</html>';
+  const server = createServer((rq, res) => {
+    if (rq.url === '/dir') return res.writeHead(200, { 'content-type': 'text/html' }).end(dirBody);
+    res.writeHead(200, { 'content-type': 'text/html' }).end('<html>not acme</html>');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise((r) => server.close(r)));
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+
+  let err: CertfleetError = await bare(`${base}/dir`)
+    .issue(req())
+    .then(
+      () => assert.fail('issued?'),
+      (e) => e,
+    );
+  assert.equal(err.code, 'ACME_ERROR');
+  assert.match(err.message, /is not an ACME directory \(got text\/html/);
+
+  dirBody = JSON.stringify({
+    newNonce: `${base}/nonce`,
+    newAccount: `${base}/acct`,
+    newOrder: `${base}/order`,
+  });
+  err = await bare(`${base}/dir`)
+    .issue(req())
+    .then(
+      () => assert.fail('issued?'),
+      (e) => e,
+    );
+  assert.equal(err.code, 'ACME_ERROR');
+  assert.match(err.message, /account: .*nonce/i);
+});
