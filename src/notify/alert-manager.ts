@@ -278,6 +278,9 @@ export class AlertManager {
       }),
     );
     if (signal?.aborted) throw signal.reason;
+    // Report in configuration order, whatever order the channels finished in.
+    const order = (d: DeliveryResult) => this.notifiers.findIndex((n) => n.name === d.channel);
+    for (const j of jobs) j.deliveries.sort((a, b) => order(a) - order(b));
 
     for (const j of jobs) {
       const failed = j.deliveries.filter((d) => !d.ok).map((d) => d.channel);
