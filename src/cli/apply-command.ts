@@ -1,0 +1,69 @@
+import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { CertfleetError } from '../core/errors.ts';
+import { fleetConfigSchema, formatZodError, type FleetConfig } from '../core/config-schema.ts';
+import type { PlanStep } from '../hub/apply.ts';
+import { clientFor, globalFlags } from './context.ts';
+import { printJson, table } from './output.ts';
+
+/** Reads and validates a certfleet.yaml; every problem is reported with its path in the file. */
+export async function loadFleetConfig(path: string): Promise<FleetConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new CertfleetError('CONFIG_INVALID', `cannot read ${path}`, 'check the -f path');
+  }
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length) {
+    const e = doc.errors[0];
+    const line = e.linePos?.[0];
+    throw new CertfleetError(
+      'CONFIG_INVALID',
+      `${path}${line ? `:${line.line}:${line.col}` : ''}: malformed YAML: ${e.message.split('\n')[0]}`,
+      'fix the YAML syntax (indentation, quotes, colons) and apply again; nothing was changed',
+    );
+  }
+  const parsed = fleetConfigSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) {
+    const problems = formatZodError(parsed.error);
+    throw new CertfleetError(
+      'CONFIG_INVALID',
+      `${path} is invalid:\n  ${problems.join('\n  ')}`,
+      'fix the file and apply again; nothing was changed',
+      {
+        details: { problems },
+      },
+    );
+  }
+  return parsed.data;
+}
+
+export function registerApplyCommand(program: Command): void {
+  program
+    .command('apply')
+    .description('create or update certificates, endpoints and subscriptions from a YAML file (idempotent)')
+    .requiredOption('-f, --file <path>', 'certfleet.yaml')
+    .option('--dry-run', 'print the plan without applying it')
+    .action(async (opts: { file: string; dryRun?: boolean }, cmd: Command) => {
+      const config = await loadFleetConfig(opts.file);
+      const result = await clientFor(cmd).post<{ steps: PlanStep[] }>('/api/v1/apply', {
+        config,
+        dryRun: Boolean(opts.dryRun),
+      });
+      if (globalFlags(cmd).json) return printJson(result);
+      const changed = result.steps.filter((s) => s.action !== 'unchanged').length;
+      process.stdout.write(
+        `${table(
+          ['ACTION', 'KIND', 'NAME', 'CHANGES'],
+          result.steps.map((s) => [
+            s.action,
+            s.kind,
+            s.name,
+            [...(s.changes ?? []), ...(s.reissue ? ['reissue'] : [])].join('; '),
+          ]),
+        )}\n${opts.dryRun ? `dry run: ${changed} change(s) would be made` : `${changed} change(s) applied`}\n`,
+      );
+    });
+}

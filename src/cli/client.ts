@@ -1,0 +1,173 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { CertfleetError, type ErrorCode } from '../core/errors.ts';
+
+export interface ClientOptions {
+  hub: string;
+  token?: string;
+  caPem?: string;
+}
+
+export const DEFAULT_HUB = 'https://127.0.0.1:8443';
+export const DEFAULT_DATA_DIR = './.certfleet';
+
+interface CliConfigFile {
+  hub?: string;
+  token?: string;
+  caFile?: string;
+}
+
+function readConfigFile(path: string | undefined, explicit: boolean): CliConfigFile {
+  const p = path ?? join(process.env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'certfleet', 'cli.yaml');
+  if (!existsSync(p)) {
+    if (explicit)
+      throw new CertfleetError('CONFIG_INVALID', `config file ${p} not found`, 'check the --config path');
+    return {};
+  }
+  try {
+    return (parseYaml(readFileSync(p, 'utf8')) ?? {}) as CliConfigFile;
+  } catch (e) {
+    throw new CertfleetError(
+      'CONFIG_INVALID',
+      `config file ${p} is not valid YAML: ${(e as Error).message}`,
+      'fix the file',
+    );
+  }
+}
+
+/**
+ * Where the CLI finds the hub: flags, then environment (CERTFLEET_HUB, CERTFLEET_TOKEN, CERTFLEET_CA_FILE), then
+ * the config file, then defaults. The hub's CA defaults to `<data dir>/ca.pem` when the hub runs on this machine.
+ */
+export function resolveClientOptions(flags: {
+  hub?: string;
+  token?: string;
+  caFile?: string;
+  config?: string;
+}): ClientOptions {
+  const file = readConfigFile(
+    flags.config ?? process.env.CERTFLEET_CONFIG,
+    Boolean(flags.config ?? process.env.CERTFLEET_CONFIG),
+  );
+  const hub = flags.hub ?? process.env.CERTFLEET_HUB ?? file.hub ?? DEFAULT_HUB;
+  const token = flags.token ?? process.env.CERTFLEET_TOKEN ?? file.token;
+  const localCa = join(process.env.CERTFLEET_DATA_DIR ?? DEFAULT_DATA_DIR, 'ca.pem');
+  const caFile =
+    flags.caFile ??
+    process.env.CERTFLEET_CA_FILE ??
+    file.caFile ??
+    (existsSync(localCa) ? localCa : undefined);
+  let caPem: string | undefined;
+  if (caFile) {
+    try {
+      caPem = readFileSync(caFile, 'utf8');
+    } catch {
+      throw new CertfleetError(
+        'CONFIG_INVALID',
+        `cannot read CA file ${caFile}`,
+        'pass --ca-file with the hub CA (the hub writes <data-dir>/ca.pem)',
+      );
+    }
+  }
+  return { hub: hub.replace(/\/+$/, ''), ...(token ? { token } : {}), ...(caPem ? { caPem } : {}) };
+}
+
+export class HubClient {
+  constructor(private readonly opts: ClientOptions) {}
+
+  get<T>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+  post<T>(path: string, body: unknown = {}): Promise<T> {
+    return this.request<T>('POST', path, body);
+  }
+  delete<T>(path: string): Promise<T> {
+    return this.request<T>('DELETE', path);
+  }
+
+  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const url = new URL(`${this.opts.hub}${path}`);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
+    if (payload) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(payload.length);
+    }
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise<T>((resolve, reject) => {
+      const req = send(
+        url,
+        { method, headers, timeout: 120_000, ...(this.opts.caPem ? { ca: this.opts.caPem } : {}) },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            const data = text ? safeJson(text) : undefined;
+            if ((res.statusCode ?? 500) >= 400) {
+              const e = (data ?? {}) as {
+                code?: ErrorCode;
+                message?: string;
+                hint?: string;
+                details?: Record<string, unknown>;
+              };
+              reject(
+                new CertfleetError(
+                  e.code ?? 'INTERNAL',
+                  e.message ?? `hub answered HTTP ${res.statusCode}`,
+                  e.hint ?? '',
+                  {
+                    ...(e.details ? { details: e.details } : {}),
+                  },
+                ),
+              );
+            } else resolve(data as T);
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timed out after 120 s')));
+      req.on('error', (err: NodeJS.ErrnoException) => reject(connectionError(this.opts.hub, err)));
+      if (payload) req.write(payload);
+      req.end();
+    });
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { message: text.slice(0, 200) };
+  }
+}
+
+function connectionError(hub: string, err: NodeJS.ErrnoException): CertfleetError {
+  if (err.code === 'ECONNREFUSED') {
+    return new CertfleetError(
+      'UNREACHABLE',
+      `cannot connect to the hub at ${hub}`,
+      'start it with `certfleet hub`, or pass --hub / CERTFLEET_HUB',
+    );
+  }
+  if (
+    err.code === 'SELF_SIGNED_CERT_IN_CHAIN' ||
+    err.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
+    err.code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'
+  ) {
+    return new CertfleetError(
+      'UNREACHABLE',
+      `the hub's TLS certificate at ${hub} is not trusted`,
+      'pass --ca-file with the hub CA (<data-dir>/ca.pem) or set CERTFLEET_CA_FILE',
+    );
+  }
+  return new CertfleetError(
+    'UNREACHABLE',
+    `request to the hub at ${hub} failed: ${err.message}`,
+    'check --hub and that the hub is running',
+  );
+}

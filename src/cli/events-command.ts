@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import type { AuditEvent } from '../core/types.ts';
+import { clientFor, globalFlags } from './context.ts';
+import { printJson, table } from './output.ts';
+
+export function registerEventsCommand(program: Command): void {
+  program
+    .command('events')
+    .description('show the audit log, oldest first')
+    .option('--subject <subject>', 'only events about this subject, e.g. certificate:web')
+    .option('--kind <prefix>', 'only events whose kind starts with this, e.g. version.')
+    .option('--limit <n>', 'how many of the latest events', (v) => Number(v), 50)
+    .action(async (opts: { subject?: string; kind?: string; limit: number }, cmd: Command) => {
+      const q = new URLSearchParams({ limit: String(opts.limit) });
+      if (opts.subject) q.set('subject', opts.subject);
+      if (opts.kind) q.set('kind', opts.kind);
+      const events = await clientFor(cmd).get<AuditEvent[]>(`/api/v1/events?${q}`);
+      if (globalFlags(cmd).json) return printJson(events);
+      process.stdout.write(
+        `${table(
+          ['TIME', 'ACTOR', 'EVENT', 'SUBJECT', 'DETAILS'],
+          events.map((e) => [e.at, e.actor, e.kind, e.subject, summarize(e.data)]),
+        )}\n`,
+      );
+    });
+}
+
+function summarize(data: Record<string, unknown>): string {
+  return Object.entries(data)
+    .filter(([, v]) => v !== null && typeof v !== 'object')
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ')
+    .slice(0, 120);
+}

@@ -1,0 +1,67 @@
+import { Command, CommanderError } from 'commander';
+import { isCertfleetError } from '../core/errors.ts';
+import { registerApplyCommand } from './apply-command.ts';
+import { registerCertCommands } from './cert-command.ts';
+import { registerEndpointCommands } from './endpoint-command.ts';
+import { registerEventsCommand } from './events-command.ts';
+import { registerHubCommand } from './hub-command.ts';
+import { registerStatusCommand } from './status-command.ts';
+import { registerSubscribeCommand } from './subscribe-command.ts';
+
+/** Exit codes: 0 ok, 1 failure, 2 usage. */
+export function buildProgram(): Command {
+  const program = new Command('certfleet')
+    .description('issue TLS certificates centrally and get them deployed and served on every endpoint')
+    .version('0.1.0')
+    .option('--hub <url>', 'hub URL (env CERTFLEET_HUB)')
+    .option('--token <token>', 'API token (env CERTFLEET_TOKEN)')
+    .option('--ca-file <pem>', "the hub's CA certificate (env CERTFLEET_CA_FILE; default <data-dir>/ca.pem)")
+    .option('--config <file>', 'CLI config file with hub, token, caFile (env CERTFLEET_CONFIG)')
+    .option('--json', 'machine-readable output')
+    .option('--debug', 'print stack traces on errors')
+    .showHelpAfterError()
+    .exitOverride();
+  registerHubCommand(program);
+  registerCertCommands(program);
+  registerEndpointCommands(program);
+  registerSubscribeCommand(program);
+  registerEventsCommand(program);
+  registerApplyCommand(program);
+  registerStatusCommand(program);
+  for (const cmd of program.commands) {
+    cmd.exitOverride();
+    for (const sub of cmd.commands) sub.exitOverride();
+  }
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version exit 0; everything else commander rejects is a usage error.
+      return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version'
+        ? 0
+        : 2;
+    }
+    const debug = argv.includes('--debug');
+    if (isCertfleetError(e)) {
+      process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+      if (debug) process.stderr.write(`${e.stack}\n`);
+      return 1;
+    }
+    process.stderr.write(`error: ${(e as Error).message ?? String(e)}\n`);
+    if (debug) process.stderr.write(`${(e as Error).stack}\n`);
+    return 1;
+  }
+}
+
+const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isEntry) {
+  const code = await main(process.argv);
+  // Long-running commands (hub, agent) keep the process alive; every other command ends here.
+  process.exitCode = code;
+}

@@ -1,0 +1,120 @@
+import { z } from 'zod';
+import { KEY_TYPES } from './types.ts';
+import { sanProblem } from './names.ts';
+
+/** Schemas shared by the declarative config file and the HTTP API, so both reject the same input the same way. */
+
+export const nameSchema = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9._-]{0,62}$/,
+    'must be 1-63 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit',
+  );
+
+export const sanSchema = z.string().superRefine((value, ctx) => {
+  const problem = sanProblem(value);
+  if (problem)
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${value}" is not a valid DNS name or IP address: it ${problem}`,
+    });
+});
+
+export const keyTypeSchema = z.enum(KEY_TYPES, { message: `must be one of: ${KEY_TYPES.join(', ')}` });
+
+export const certificateSpecSchema = z.strictObject({
+  name: nameSchema,
+  sans: z.array(sanSchema).min(1, 'needs at least one name').max(100),
+  keyType: keyTypeSchema.default('ecdsa-p256'),
+  issuer: nameSchema.default('internal'),
+  lifetimeDays: z.number().int().min(1).max(3650).default(30),
+});
+export type CertificateSpec = z.output<typeof certificateSpecSchema>;
+
+export const probeTargetSchema = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  sni: z.string().optional(),
+  starttls: z.enum(['smtp', 'imap', 'pop3']).optional(),
+});
+
+export const endpointSpecSchema = z.strictObject({
+  name: nameSchema,
+  kind: z.enum(['agent', 'connector']).default('agent'),
+  probeTargets: z.array(probeTargetSchema).default([]),
+  labels: z.record(z.string(), z.string()).default({}),
+});
+export type EndpointSpec = z.output<typeof endpointSpecSchema>;
+
+export const OUTPUT_FORMATS = [
+  'cert',
+  'chain',
+  'fullchain',
+  'key',
+  'key-rsa',
+  'der',
+  'pkcs12',
+  'jks',
+  'combined',
+] as const;
+
+export const outputSpecSchema = z
+  .strictObject({
+    path: z.string().startsWith('/', 'must be an absolute path'),
+    format: z.enum(OUTPUT_FORMATS, { message: `must be one of: ${OUTPUT_FORMATS.join(', ')}` }),
+    owner: z.string().optional(),
+    group: z.string().optional(),
+    mode: z
+      .string()
+      .regex(/^0?[0-7]{3}$/, 'must be an octal mode such as "0640"')
+      .optional(),
+    passwordRef: z
+      .string()
+      .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:\/.+)$/, 'must be "env:NAME" or "file:/absolute/path"')
+      .optional(),
+    legacy: z.boolean().optional(),
+  })
+  .refine((o) => !['pkcs12', 'jks'].includes(o.format) || o.passwordRef, {
+    message: 'pkcs12 and jks outputs need a passwordRef ("env:NAME" or "file:/path")',
+    path: ['passwordRef'],
+  });
+
+export const changeWindowSchema = z.strictObject({
+  cron: z.string().min(1),
+  durationMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 60),
+  timezone: z.string().default('UTC'),
+});
+
+export const subscriptionSpecSchema = z.strictObject({
+  endpoint: nameSchema,
+  certificate: nameSchema,
+  outputs: z.array(outputSpecSchema).default([]),
+  configTest: z.string().optional(),
+  reload: z.string().optional(),
+  window: changeWindowSchema.optional(),
+  verify: probeTargetSchema.optional(),
+});
+export type SubscriptionSpecInput = z.output<typeof subscriptionSpecSchema>;
+
+export const fleetConfigSchema = z.strictObject({
+  certificates: z.array(certificateSpecSchema).default([]),
+  endpoints: z.array(endpointSpecSchema).default([]),
+  subscriptions: z.array(subscriptionSpecSchema).default([]),
+});
+export type FleetConfig = z.output<typeof fleetConfigSchema>;
+
+/** `certificates[2].sans[0]` from a zod issue path. */
+export function formatIssuePath(path: readonly PropertyKey[]): string {
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join('');
+}
+
+/** One line per problem: `certificates[2].sans[0]: "*.bad_name" is not a valid DNS name ...`. */
+export function formatZodError(error: z.ZodError): string[] {
+  return error.issues.map((i) => (i.path.length ? `${formatIssuePath(i.path)}: ${i.message}` : i.message));
+}

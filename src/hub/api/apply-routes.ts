@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { fleetConfigSchema } from '../../core/config-schema.ts';
+import { runApply } from '../apply.ts';
+import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
+
+export function registerApplyRoutes(api: ZodApi, { ctx, certificates }: AppDeps): void {
+  api.post(
+    '/apply',
+    {
+      schema: {
+        summary: 'Make certificates, endpoints and subscriptions match a declarative config (idempotent)',
+        tags: ['apply'],
+        body: z.object({ config: fleetConfigSchema, dryRun: z.boolean().default(false) }),
+      },
+    },
+    async (req) => ({
+      dryRun: req.body.dryRun,
+      steps: await runApply(ctx, certificates, req.body.config, `${actorOf(req)} (apply)`, {
+        dryRun: req.body.dryRun,
+      }),
+    }),
+  );
+}

@@ -1,0 +1,147 @@
+import swagger from '@fastify/swagger';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { CertfleetError, isCertfleetError } from '../../core/errors.ts';
+import { formatIssuePath } from '../../core/config-schema.ts';
+import type { TokenRecord } from '../../store/store.ts';
+import { authenticate } from '../auth.ts';
+import type { CertificateService } from '../certificate-service.ts';
+import type { HubContext } from '../hub-context.ts';
+import { registerApplyRoutes } from './apply-routes.ts';
+import { registerCertificateRoutes } from './certificates-routes.ts';
+import { registerEndpointRoutes } from './endpoints-routes.ts';
+import { registerEventRoutes } from './events-routes.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    token?: TokenRecord;
+  }
+}
+
+export interface AppDeps {
+  ctx: HubContext;
+  certificates: CertificateService;
+  https?: { key: string; cert: string };
+  bodyLimit?: number;
+}
+
+/** A fastify instance whose routes are typed by their zod schemas. */
+export type ZodApi = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  ZodTypeProvider
+>;
+
+/** Paths that need no token. Agent routes authenticate with their own scheme. */
+const PUBLIC = new Set(['/healthz', '/api/v1/openapi.json']);
+
+/** Builds the hub's HTTP app without listening, so tests drive it with `app.inject()`. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { ctx } = deps;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    ...(deps.https ? { https: deps.https } : {}),
+  }) as unknown as FastifyInstance;
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'certfleet hub API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  app.addHook('onRequest', async (req) => {
+    const path = req.url.split('?')[0];
+    if (PUBLIC.has(path) || !path.startsWith('/api/v1/') || path.startsWith('/api/v1/agent/')) return;
+    const token = await authenticate(ctx.store, req, ctx.clock.now());
+    if (req.method !== 'GET' && token.kind !== 'admin') {
+      throw new CertfleetError('FORBIDDEN', 'this token is read-only', 'use an admin token for changes');
+    }
+    req.token = token;
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      const problems = err.validation.map((v) => {
+        const parts = v.instancePath
+          .split('/')
+          .filter(Boolean)
+          .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+        const path = formatIssuePath(parts);
+        return `${path ? `${path}: ` : ''}${v.message}`;
+      });
+      return reply.status(400).send({
+        code: 'VALIDATION_FAILED',
+        message: `invalid ${err.validationContext ?? 'request'}: ${problems.join('; ')}`,
+        hint: 'see /api/v1/openapi.json for the expected shape',
+      });
+    }
+    if (isCertfleetError(err)) return reply.status(err.status).send(err.toJSON());
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.status(413).send({
+        code: 'PAYLOAD_TOO_LARGE',
+        message: 'request body is too large',
+        hint: `send at most ${Math.round((deps.bodyLimit ?? 1024 * 1024) / 1024)} KiB per request`,
+      });
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.status(err.statusCode).send({
+        code: 'BAD_REQUEST',
+        message: err.message,
+        hint: 'send a JSON body with content-type application/json',
+      });
+    }
+    ctx.logger.error({ err, url: req.url, method: req.method }, 'request failed');
+    return reply.status(500).send({ code: 'INTERNAL', message: 'internal error', hint: 'see the hub log' });
+  });
+
+  app.setNotFoundHandler((req, reply) =>
+    reply.status(404).send({
+      code: 'NOT_FOUND',
+      message: `no route ${req.method} ${req.url.split('?')[0]}`,
+      hint: 'see /api/v1/openapi.json',
+    }),
+  );
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({
+    status: 'ok',
+    revision: await ctx.store.revision(),
+  }));
+
+  await app.register(
+    async (api) => {
+      const z = api.withTypeProvider<ZodTypeProvider>();
+      registerCertificateRoutes(z, deps);
+      registerEndpointRoutes(z, deps);
+      registerEventRoutes(z, deps);
+      registerApplyRoutes(z, deps);
+    },
+    { prefix: '/api/v1' },
+  );
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+/** The actor recorded in events for a request. */
+export const actorOf = (req: { token?: TokenRecord }): string =>
+  req.token ? `${req.token.kind}:${req.token.name}` : 'anonymous';

@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { CertfleetError } from '../../core/errors.ts';
+import { certificateSpecSchema, nameSchema } from '../../core/config-schema.ts';
+import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
+import { certificateView, versionView } from './views.ts';
+
+const nameParams = z.object({ name: nameSchema });
+
+export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: AppDeps): void {
+  const { store } = ctx;
+  const mustGet = async (name: string) => {
+    const cert = await store.getCertificate(name);
+    if (!cert) {
+      throw new CertfleetError(
+        'CERTIFICATE_NOT_FOUND',
+        `certificate "${name}" not found`,
+        'list certificates with `certfleet cert list`',
+      );
+    }
+    return cert;
+  };
+
+  api.post(
+    '/certificates',
+    {
+      schema: {
+        summary: 'Create a certificate and issue its first version',
+        tags: ['certificates'],
+        body: certificateSpecSchema,
+      },
+    },
+    async (req, reply) => {
+      const cert = await certificates.create(req.body, actorOf(req));
+      reply.status(201);
+      return certificateView(cert, await store.currentVersion(cert.id));
+    },
+  );
+
+  api.get('/certificates', { schema: { summary: 'List certificates', tags: ['certificates'] } }, async () => {
+    const certs = await store.listCertificates();
+    return Promise.all(certs.map(async (c) => certificateView(c, await store.currentVersion(c.id))));
+  });
+
+  api.get(
+    '/certificates/:name',
+    {
+      schema: {
+        summary: 'Show a certificate with its current chain',
+        tags: ['certificates'],
+        params: nameParams,
+      },
+    },
+    async (req) => {
+      const cert = await mustGet(req.params.name);
+      const current = await store.currentVersion(cert.id);
+      const subscriptions = await store.listSubscriptions({ certificateId: cert.id });
+      return {
+        ...certificateView(cert, current),
+        currentPem: current ? current.certPem + current.chainPem : null,
+        subscriptions: await Promise.all(
+          subscriptions.map(async (s) => ({
+            id: s.id,
+            endpoint: (await store.getEndpointById(s.endpointId))?.name,
+          })),
+        ),
+      };
+    },
+  );
+
+  api.post(
+    '/certificates/:name/renew',
+    { schema: { summary: 'Issue a new version now', tags: ['certificates'], params: nameParams } },
+    async (req, reply) => {
+      const version = await certificates.renew(req.params.name, actorOf(req));
+      reply.status(201);
+      return versionView(version);
+    },
+  );
+
+  api.delete(
+    '/certificates/:name',
+    {
+      schema: {
+        summary: 'Delete a certificate (refused while subscribed unless force=true)',
+        tags: ['certificates'],
+        params: nameParams,
+        querystring: z.object({ force: z.enum(['true', 'false']).optional() }),
+      },
+    },
+    async (req, reply) => {
+      await store.deleteCertificate(req.params.name, actorOf(req), { force: req.query.force === 'true' });
+      reply.status(204);
+    },
+  );
+
+  api.get(
+    '/certificates/:name/versions',
+    { schema: { summary: 'List versions, newest first', tags: ['certificates'], params: nameParams } },
+    async (req) => {
+      const cert = await mustGet(req.params.name);
+      return (await store.listVersions(cert.id)).map(versionView);
+    },
+  );
+}

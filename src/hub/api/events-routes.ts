@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import type { AppDeps, ZodApi } from './build-app.ts';
+
+export function registerEventRoutes(api: ZodApi, { ctx }: AppDeps): void {
+  api.get(
+    '/events',
+    {
+      schema: {
+        summary: 'Audit events, oldest first',
+        tags: ['events'],
+        querystring: z.object({
+          subject: z.string().optional(),
+          kind: z.string().optional(),
+          after: z.coerce.number().int().min(0).optional(),
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+        }),
+      },
+    },
+    async (req) =>
+      ctx.store.listEvents({
+        limit: req.query.limit,
+        ...(req.query.subject ? { subject: req.query.subject } : {}),
+        ...(req.query.kind ? { kind: req.query.kind } : {}),
+        ...(req.query.after !== undefined ? { afterId: req.query.after } : {}),
+      }),
+  );
+}

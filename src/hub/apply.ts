@@ -1,0 +1,179 @@
+import { CertfleetError } from '../core/errors.ts';
+import type { FleetConfig } from '../core/config-schema.ts';
+import type { Actor, SubscriptionSpec } from '../store/store.ts';
+import type { CertificateService } from './certificate-service.ts';
+import type { HubContext } from './hub-context.ts';
+
+export interface PlanStep {
+  action: 'create' | 'update' | 'unchanged';
+  kind: 'certificate' | 'endpoint' | 'subscription';
+  name: string;
+  changes?: string[];
+  reissue?: boolean;
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * Declarative apply: makes the store match the file for everything the file names (nothing absent from the file
+ * is deleted). The whole plan is computed and every reference checked before the first change, so a bad file
+ * changes nothing.
+ */
+export async function planApply(
+  ctx: HubContext,
+  certs: CertificateService,
+  config: FleetConfig,
+): Promise<PlanStep[]> {
+  const { store } = ctx;
+  const steps: PlanStep[] = [];
+  const problems: string[] = [];
+
+  const seen = (list: { name: string }[], kind: string) => {
+    const names = new Set<string>();
+    list.forEach((x, i) => {
+      if (names.has(x.name)) problems.push(`${kind}[${i}].name: "${x.name}" appears twice in the file`);
+      names.add(x.name);
+    });
+  };
+  seen(config.certificates, 'certificates');
+  seen(config.endpoints, 'endpoints');
+
+  for (const [i, c] of config.certificates.entries()) {
+    try {
+      certs.assertIssuerExists(c.issuer);
+    } catch (e) {
+      problems.push(
+        `certificates[${i}].issuer: ${(e as CertfleetError).message}; ${(e as CertfleetError).hint}`,
+      );
+    }
+    const existing = await store.getCertificate(c.name);
+    if (!existing) {
+      steps.push({ action: 'create', kind: 'certificate', name: c.name });
+      continue;
+    }
+    const changes: string[] = [];
+    if (!same([...existing.sans].sort(), [...c.sans].sort()))
+      changes.push(`sans: ${existing.sans.join(',')} → ${c.sans.join(',')}`);
+    if (existing.keyType !== c.keyType) changes.push(`keyType: ${existing.keyType} → ${c.keyType}`);
+    if (existing.issuer !== c.issuer) changes.push(`issuer: ${existing.issuer} → ${c.issuer}`);
+    if (existing.lifetimeDays !== c.lifetimeDays)
+      changes.push(`lifetimeDays: ${existing.lifetimeDays} → ${c.lifetimeDays}`);
+    steps.push({
+      action: changes.length ? 'update' : 'unchanged',
+      kind: 'certificate',
+      name: c.name,
+      ...(changes.length ? { changes, reissue: true } : {}),
+    });
+  }
+
+  for (const e of config.endpoints) {
+    const existing = await store.getEndpoint(e.name);
+    if (!existing) {
+      steps.push({ action: 'create', kind: 'endpoint', name: e.name });
+      continue;
+    }
+    const changes: string[] = [];
+    if (existing.kind !== e.kind)
+      changes.push(`kind cannot change (${existing.kind} → ${e.kind}); delete and re-create the endpoint`);
+    if (!same(existing.probeTargets, e.probeTargets)) changes.push('probeTargets');
+    if (!same(existing.labels, e.labels)) changes.push('labels');
+    steps.push({
+      action: changes.length ? 'update' : 'unchanged',
+      kind: 'endpoint',
+      name: e.name,
+      ...(changes.length ? { changes } : {}),
+    });
+    if (existing.kind !== e.kind) problems.push(`endpoints: "${e.name}" ${changes[0]}`);
+  }
+
+  const fileCerts = new Set(config.certificates.map((c) => c.name));
+  const fileEndpoints = new Set(config.endpoints.map((e) => e.name));
+  for (const [i, s] of config.subscriptions.entries()) {
+    const name = `${s.endpoint}/${s.certificate}`;
+    const cert = await store.getCertificate(s.certificate);
+    const endpoint = await store.getEndpoint(s.endpoint);
+    if (!cert && !fileCerts.has(s.certificate)) {
+      problems.push(
+        `subscriptions[${i}].certificate: certificate "${s.certificate}" does not exist; add it under certificates`,
+      );
+    }
+    if (!endpoint && !fileEndpoints.has(s.endpoint)) {
+      problems.push(
+        `subscriptions[${i}].endpoint: endpoint "${s.endpoint}" does not exist; add it under endpoints`,
+      );
+    }
+    if (!cert || !endpoint) {
+      steps.push({ action: 'create', kind: 'subscription', name });
+      continue;
+    }
+    const existing = (await store.listSubscriptions({ endpointId: endpoint.id, certificateId: cert.id }))[0];
+    const spec = subscriptionSpecOf(s);
+    if (!existing) steps.push({ action: 'create', kind: 'subscription', name });
+    else {
+      const { outputs, configTest, reload, window, verify } = existing;
+      const changed = !same(
+        JSON.parse(JSON.stringify({ outputs, configTest, reload, window, verify })),
+        JSON.parse(JSON.stringify(spec)),
+      );
+      steps.push({ action: changed ? 'update' : 'unchanged', kind: 'subscription', name });
+    }
+  }
+
+  if (problems.length) {
+    throw new CertfleetError(
+      'CONFIG_INVALID',
+      `the config has ${problems.length} problem(s):\n  ${problems.join('\n  ')}`,
+      'fix the file and apply again; nothing was changed',
+      {
+        details: { problems },
+      },
+    );
+  }
+  return steps;
+}
+
+function subscriptionSpecOf(s: FleetConfig['subscriptions'][number]): SubscriptionSpec {
+  return {
+    outputs: s.outputs,
+    ...(s.configTest ? { configTest: s.configTest } : {}),
+    ...(s.reload ? { reload: s.reload } : {}),
+    ...(s.window ? { window: s.window } : {}),
+    ...(s.verify ? { verify: s.verify } : {}),
+  };
+}
+
+export async function runApply(
+  ctx: HubContext,
+  certs: CertificateService,
+  config: FleetConfig,
+  actor: Actor,
+  opts: { dryRun?: boolean } = {},
+): Promise<PlanStep[]> {
+  const steps = await planApply(ctx, certs, config);
+  if (opts.dryRun) return steps;
+  const { store } = ctx;
+  for (const c of config.certificates) {
+    const step = steps.find((s) => s.kind === 'certificate' && s.name === c.name)!;
+    if (step.action === 'create') await certs.create(c, actor);
+    if (step.action === 'update') {
+      const updated = await store.updateCertificate(
+        c.name,
+        { sans: c.sans, keyType: c.keyType, issuer: c.issuer, lifetimeDays: c.lifetimeDays },
+        actor,
+      );
+      await certs.issue(updated, actor, 'config changed');
+    }
+  }
+  for (const e of config.endpoints) {
+    const step = steps.find((s) => s.kind === 'endpoint' && s.name === e.name)!;
+    if (step.action === 'create') await store.createEndpoint(e, actor);
+    if (step.action === 'update')
+      await store.updateEndpoint(e.name, { probeTargets: e.probeTargets, labels: e.labels }, actor);
+  }
+  for (const s of config.subscriptions) {
+    const cert = (await store.getCertificate(s.certificate))!;
+    const endpoint = (await store.getEndpoint(s.endpoint))!;
+    await store.upsertSubscription(endpoint.id, cert.id, subscriptionSpecOf(s), actor);
+  }
+  return steps;
+}

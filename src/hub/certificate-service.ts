@@ -1,0 +1,145 @@
+import { CertfleetError, errorMessage, isCertfleetError } from '../core/errors.ts';
+import type { Certificate, CertificateVersion } from '../core/types.ts';
+import type { CertificateSpec } from '../core/config-schema.ts';
+import { certMatchesKey, inspectCertificate } from '../pki/inspect.ts';
+import type { Actor } from '../store/store.ts';
+import type { HubContext } from './hub-context.ts';
+
+/** Context string binding a sealed version key to its certificate and leaf. */
+export const versionKeyContext = (certificateId: string, fingerprint: string) =>
+  `version-key:${certificateId}:${fingerprint}`;
+
+/**
+ * Creating certificates and issuing their versions. At most one issuance per certificate runs at a time in this
+ * hub: concurrent triggers share the one in flight.
+ */
+export class CertificateService {
+  private readonly inFlight = new Map<string, Promise<CertificateVersion>>();
+
+  constructor(private readonly ctx: HubContext) {}
+
+  assertIssuerExists(issuer: string): void {
+    if (!this.ctx.issuers.has(issuer)) {
+      throw new CertfleetError(
+        'VALIDATION_FAILED',
+        `issuer "${issuer}" is not configured`,
+        `use one of: ${[...this.ctx.issuers.keys()].join(', ')}`,
+      );
+    }
+  }
+
+  async create(spec: CertificateSpec, actor: Actor, opts: { issue?: boolean } = {}): Promise<Certificate> {
+    this.assertIssuerExists(spec.issuer);
+    const cert = await this.ctx.store.createCertificate(spec, actor);
+    if (opts.issue !== false) await this.issue(cert, actor, 'created');
+    return cert;
+  }
+
+  /** Issues a new version now; callers arriving while one is in flight get that one. */
+  issue(cert: Certificate, actor: Actor, reason: string): Promise<CertificateVersion> {
+    const running = this.inFlight.get(cert.id);
+    if (running) return running;
+    const p = this.issueOnce(cert, actor, reason).finally(() => this.inFlight.delete(cert.id));
+    this.inFlight.set(cert.id, p);
+    return p;
+  }
+
+  private async issueOnce(cert: Certificate, actor: Actor, reason: string): Promise<CertificateVersion> {
+    const { store, sealer, logger } = this.ctx;
+    this.assertIssuerExists(cert.issuer);
+    const issuer = this.ctx.issuers.get(cert.issuer)!;
+    const previous = await store.currentVersion(cert.id);
+    const started = Date.now();
+    let issued;
+    try {
+      issued = await issuer.issue({
+        certificateName: cert.name,
+        sans: cert.sans,
+        keyType: cert.keyType,
+        lifetimeDays: cert.lifetimeDays,
+        ...(previous ? { replacesCertPem: previous.certPem } : {}),
+      });
+    } catch (e) {
+      await store.appendEvent({
+        actor,
+        kind: 'version.issue_failed',
+        subject: `certificate:${cert.name}`,
+        data: {
+          reason,
+          issuer: cert.issuer,
+          error: errorMessage(e),
+          ...(isCertfleetError(e) ? { code: e.code } : {}),
+        },
+      });
+      if (isCertfleetError(e)) throw e;
+      throw new CertfleetError(
+        'ISSUANCE_FAILED',
+        `issuing "${cert.name}" failed: ${errorMessage(e)}`,
+        'see `certfleet events`',
+        {
+          cause: e,
+        },
+      );
+    }
+    const info = inspectCertificate(issued.certPem);
+    if (!certMatchesKey(issued.certPem, issued.keyPem)) {
+      throw new CertfleetError(
+        'ISSUANCE_FAILED',
+        `issuer "${cert.issuer}" returned a certificate that does not match its key`,
+        '',
+      );
+    }
+    const missing = cert.sans.filter((n) => !info.sans.includes(n));
+    if (missing.length) {
+      throw new CertfleetError(
+        'ISSUANCE_FAILED',
+        `issued certificate lacks names: ${missing.join(', ')}`,
+        'check the issuer',
+      );
+    }
+    const version = await store.addVersion(
+      cert.id,
+      {
+        serial: info.serial,
+        fingerprint: info.fingerprint,
+        notBefore: info.notBefore.toISOString(),
+        notAfter: info.notAfter.toISOString(),
+        certPem: issued.certPem,
+        chainPem: issued.chainPems.join(''),
+        sealedKey: sealer.seal(issued.keyPem, versionKeyContext(cert.id, info.fingerprint)),
+        issuer: cert.issuer,
+      },
+      actor,
+    );
+    logger.info(
+      {
+        certificate: cert.name,
+        serial: info.serial,
+        not_after: version.notAfter,
+        reason,
+        duration_ms: Date.now() - started,
+      },
+      'version issued',
+    );
+    return version;
+  }
+
+  async renew(name: string, actor: Actor): Promise<CertificateVersion> {
+    const cert = await this.ctx.store.getCertificate(name);
+    if (!cert) {
+      throw new CertfleetError(
+        'CERTIFICATE_NOT_FOUND',
+        `certificate "${name}" not found`,
+        'list certificates with `certfleet cert list`',
+      );
+    }
+    return this.issue(cert, actor, 'manual');
+  }
+
+  /** The private key of a version, unsealed: only for the agent bundle path, never for API responses. */
+  async privateKeyOf(cert: Certificate, version: CertificateVersion): Promise<string> {
+    const sealed = await this.ctx.store.sealedKeyOf(version.id);
+    if (!sealed) throw new CertfleetError('NOT_FOUND', 'version key missing', 'renew the certificate');
+    return this.ctx.sealer.unseal(sealed, versionKeyContext(cert.id, version.fingerprint));
+  }
+}

@@ -1,0 +1,121 @@
+import type { FastifyInstance } from 'fastify';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { systemClock, type Clock } from '../core/clock.ts';
+import { CertfleetError } from '../core/errors.ts';
+import { createLogger, type Logger } from '../core/log.ts';
+import { InternalCa } from '../issuers/internal/internal-ca.ts';
+import type { Issuer } from '../issuers/issuer.ts';
+import { loadMasterKey, newWrappedDataKey, Sealer, unwrapDataKey } from '../store/sealing.ts';
+import { openSqliteStore } from '../store/sqlite/open-sqlite-store.ts';
+import type { Store } from '../store/store.ts';
+import { buildApp } from './api/build-app.ts';
+import { ensureAdminToken } from './auth.ts';
+import { CertificateService } from './certificate-service.ts';
+import type { HubContext } from './hub-context.ts';
+import { hubTlsCertificate, hubTlsNames } from './hub-tls.ts';
+
+export interface HubOptions {
+  dataDir: string;
+  /** host:port; port 0 picks a free one. */
+  listen: string;
+  tls?: boolean;
+  tlsNames?: string[];
+  clock?: Clock;
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RunningHub {
+  url: string;
+  port: number;
+  ctx: HubContext;
+  app: FastifyInstance;
+  certificates: CertificateService;
+  /** The bootstrap admin token, only on the start that created it. */
+  adminToken?: string;
+  caPem: string;
+  caFingerprint: string;
+  close(): Promise<void>;
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen);
+  if (!m || Number(m[3]) > 65535) {
+    throw new CertfleetError(
+      'CONFIG_INVALID',
+      `invalid listen address "${listen}"`,
+      'use HOST:PORT, e.g. 127.0.0.1:8443 or [::]:8443',
+    );
+  }
+  return { host: m[1] ?? m[2], port: Number(m[3]) };
+}
+
+/** Opens the store, unlocks secrets and the internal CA: everything the hub needs except the listener. */
+export async function openHubContext(opts: {
+  dataDir: string;
+  clock?: Clock;
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+  store?: Store;
+}): Promise<HubContext> {
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? createLogger();
+  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  const masterKey = await loadMasterKey(opts.dataDir, opts.env ?? process.env);
+  const store = opts.store ?? (await openSqliteStore(join(opts.dataDir, 'hub.db'), clock));
+  try {
+    const wrapped = await store.initMeta('data_key', newWrappedDataKey(masterKey));
+    const sealer = new Sealer(unwrapDataKey(masterKey, wrapped));
+    const internalCa = await InternalCa.open(store, sealer, clock);
+    const issuers = new Map<string, Issuer>([['internal', internalCa]]);
+    return { store, sealer, clock, logger, internalCa, issuers };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+
+export async function startHub(opts: HubOptions): Promise<RunningHub> {
+  const env = opts.env ?? process.env;
+  const { host, port } = parseListen(opts.listen);
+  const ctx = await openHubContext(opts);
+  try {
+    const adminToken = await ensureAdminToken(ctx.store, env.CERTFLEET_ADMIN_TOKEN);
+    const tls = opts.tls !== false;
+    const https = tls ? await hubTlsCertificate(ctx, hubTlsNames(host, opts.tlsNames)) : undefined;
+    await writeFile(join(opts.dataDir, 'ca.pem'), ctx.internalCa.rootPem, { mode: 0o644 });
+    const certificates = new CertificateService(ctx);
+    const app = await buildApp({ ctx, certificates, ...(https ? { https } : {}) });
+    await app.listen({ host, port });
+    const address = app.server.address();
+    const boundPort = typeof address === 'object' && address ? address.port : port;
+    const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+    const url = `${tls ? 'https' : 'http'}://${urlHost}:${boundPort}`;
+    ctx.logger.info({ url, data_dir: opts.dataDir }, 'hub listening');
+    return {
+      url,
+      port: boundPort,
+      ctx,
+      app,
+      certificates,
+      ...(adminToken ? { adminToken } : {}),
+      caPem: ctx.internalCa.rootPem,
+      caFingerprint: ctx.internalCa.rootFingerprint,
+      async close() {
+        await app.close();
+        await ctx.store.close();
+      },
+    };
+  } catch (e) {
+    await ctx.store.close();
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new CertfleetError(
+        'CONFIG_INVALID',
+        `address ${opts.listen} is already in use`,
+        'stop the other process or pass --listen with another port',
+      );
+    }
+    throw e;
+  }
+}
