@@ -1,0 +1,101 @@
+import { createServer, request, type Server } from 'node:https';
+import type { Pebble } from './pebble.ts';
+
+export interface AriResponder {
+  /** The directory URL to give issuers instead of pebble's. */
+  directoryUrl: string;
+  /** What GET renewalInfo/<certID> answers; change it between calls. */
+  window: { start: Date; end: Date; explanationURL?: string; retryAfterSeconds?: number };
+  /** Whether the directory advertises renewalInfo. */
+  advertise: boolean;
+  /** certIDs asked for at renewalInfo, in order. */
+  renewalInfoRequests: string[];
+  /** `replaces` of every new-order payload that went through (undefined when absent). */
+  orderReplaces: Array<string | undefined>;
+  stop(): Promise<void>;
+}
+
+/**
+ * "ARI responder in front of Pebble": an HTTPS reverse proxy (same TLS cert and CA as pebble) that adds RFC 9773
+ * renewalInfo to pebble 2.4, which has none. It keeps the Host header so pebble builds every URL on the proxy.
+ */
+export async function startAriResponder(pebble: Pebble): Promise<AriResponder> {
+  const upstream = new URL(pebble.directoryUrl);
+  const state: Omit<AriResponder, 'directoryUrl' | 'stop'> = {
+    window: { start: new Date(Date.now() + 86_400_000), end: new Date(Date.now() + 2 * 86_400_000) },
+    advertise: true,
+    renewalInfoRequests: [],
+    orderReplaces: [],
+  };
+  let origin = '';
+  const server: Server = createServer({ cert: pebble.tlsCertPem, key: pebble.tlsKeyPem }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const path = req.url ?? '/';
+      if (req.method === 'GET' && path.startsWith('/renewal-info/')) {
+        state.renewalInfoRequests.push(path.slice('/renewal-info/'.length));
+        const w = state.window;
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          ...(w.retryAfterSeconds !== undefined ? { 'retry-after': String(w.retryAfterSeconds) } : {}),
+        });
+        return res.end(
+          JSON.stringify({
+            suggestedWindow: { start: w.start.toISOString(), end: w.end.toISOString() },
+            ...(w.explanationURL ? { explanationURL: w.explanationURL } : {}),
+          }),
+        );
+      }
+      if (req.method === 'POST' && body.length) {
+        try {
+          const jws = JSON.parse(body.toString());
+          const payload = jws.payload ? JSON.parse(Buffer.from(jws.payload, 'base64url').toString()) : {};
+          if (Array.isArray(payload.identifiers)) state.orderReplaces.push(payload.replaces);
+        } catch {
+          // not JSON: pebble will answer malformed
+        }
+      }
+      const up = request(
+        {
+          host: '127.0.0.1',
+          port: upstream.port,
+          servername: 'localhost',
+          ca: pebble.caPem,
+          method: req.method,
+          path,
+          headers: req.headers, // Host stays the proxy's, so pebble's URLs point here
+        },
+        (ures) => {
+          const parts: Buffer[] = [];
+          ures.on('data', (c) => parts.push(c));
+          ures.on('end', () => {
+            let out = Buffer.concat(parts);
+            if (path === upstream.pathname && ures.statusCode === 200) {
+              const dir = JSON.parse(out.toString());
+              if (state.advertise) dir.renewalInfo = `${origin}/renewal-info`;
+              out = Buffer.from(JSON.stringify(dir));
+            }
+            const headers = { ...ures.headers, 'content-length': String(out.length) };
+            delete headers['transfer-encoding'];
+            res.writeHead(ures.statusCode ?? 502, headers);
+            res.end(out);
+          });
+        },
+      );
+      up.on('error', (e) => res.writeHead(502).end(String(e)));
+      up.end(body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  origin = `https://localhost:${(server.address() as { port: number }).port}`;
+  return Object.assign(state, {
+    directoryUrl: `${origin}${upstream.pathname}`,
+    stop: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  });
+}
