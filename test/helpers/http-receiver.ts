@@ -20,6 +20,8 @@ export interface HttpReceiver {
   accepted(): ReceivedRequest[];
   /** Answer the next `n` requests with `status` (default 500). */
   failNext(n: number, status?: number, body?: string): void;
+  /** Never answer the next `n` requests (recorded with status 0), to exercise client timeouts. */
+  hangNext(n: number): void;
   close(): Promise<void>;
 }
 
@@ -31,10 +33,23 @@ export async function startHttpReceiver(
   let failLeft = opts.failFirst ?? 0;
   let failStatus = opts.failStatus ?? 500;
   let failBody = opts.failBody ?? 'receiver failing on purpose';
+  let hangLeft = 0;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      if (hangLeft > 0) {
+        hangLeft--;
+        const body = Buffer.concat(chunks).toString('utf8');
+        requests.push({
+          method: req.method ?? '',
+          path: req.url ?? '',
+          headers: req.headers,
+          body,
+          status: 0,
+        });
+        return;
+      }
       const failing = failLeft > 0;
       if (failing) failLeft--;
       const status = failing ? failStatus : 200;
@@ -62,6 +77,9 @@ export async function startHttpReceiver(
       failLeft = n;
       failStatus = status;
       failBody = body;
+    },
+    hangNext(n) {
+      hangLeft = n;
     },
     close: () =>
       new Promise<void>((resolve) => {

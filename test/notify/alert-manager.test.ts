@@ -347,3 +347,46 @@ describe('AlertManager.sendTest', () => {
     assert.equal(m.stats().active, 0, 'a test alert is never active');
   });
 });
+
+describe('AlertManager channel isolation and cancellation', () => {
+  test('a channel that hangs until its timeout does not delay delivery to the others', async (t) => {
+    const r = await rig(t);
+    const hanging = await startHttpReceiver();
+    t.after(() => hanging.close());
+    hanging.hangNext(10);
+    const slow = new WebhookNotifier(
+      webhookConfigSchema.parse({ kind: 'webhook', name: 'slow', url: hanging.url, timeoutMs: 1500 }),
+    );
+    const m = r.manager({ notifiers: [slow, ...r.notifiers] });
+    const started = Date.now();
+    const evaluating = m.evaluate([alert('diverged:web:e1')]);
+    // The healthy channels are done long before the hanging one gives up.
+    while (r.counts().some((c) => c === 0) && Date.now() - started < 5000)
+      await new Promise((res) => setTimeout(res, 10));
+    const healthyMs = Date.now() - started;
+    const res = await evaluating;
+    const totalMs = Date.now() - started;
+    assert.deepEqual(r.counts(), [1, 1, 1]);
+    assert.ok(healthyMs < 1000, `healthy channels took ${healthyMs} ms`);
+    assert.ok(totalMs >= 1500, `the hanging channel was given its timeout (${totalMs} ms)`);
+    const d = res.notified[0].deliveries[0];
+    assert.equal(d.channel, 'slow');
+    assert.equal(d.ok, false);
+    assert.match(d.error!.message, /webhook channel "slow" did not answer within 1500 ms/);
+    t.diagnostic(
+      `healthy channels delivered in ${healthyMs} ms; hanging channel settled after ${totalMs} ms`,
+    );
+  });
+
+  test('an aborted evaluation throws and leaves the state as it was, so the next one sends again', async (t) => {
+    const r = await rig(t);
+    const m = r.manager();
+    const ac = new AbortController();
+    ac.abort(new Error('hub shutting down'));
+    await assert.rejects(m.evaluate([alert('diverged:web:e1')], ac.signal), /hub shutting down/);
+    assert.equal(m.stats().active, 0);
+    assert.deepEqual(r.counts(), [0, 0, 0]);
+    await m.evaluate([alert('diverged:web:e1')]);
+    assert.deepEqual(r.counts(), [1, 1, 1]);
+  });
+});
