@@ -128,6 +128,17 @@ describe('rate-limit budget', () => {
     });
   });
 
+  test('a failed order spends only the account order budget, as the CA spends certificate limits at finalize', () => {
+    const b = new RateLimitBudget(LETS_ENCRYPT_BUDGET, { account: 'acct-1' });
+    for (let i = 0; i < 10; i++) b.record(fresh(['www.example.com']), plus(T0, i * 60_000), 'failed');
+    const h = Object.fromEntries(
+      b.headroom(['www.example.com'], plus(T0, HOUR)).map((e) => [e.limit, e.used]),
+    );
+    assert.deepEqual(h, { NewOrdersPerAccount: 10, CertificatesPerDomain: 0, CertificatesPerFQDNSet: 0 });
+    // And a failed order is no evidence the set was issued: the next one is still a new certificate.
+    assert.equal(b.chargesFor(fresh(['www.example.com']), plus(T0, HOUR)).length, 3);
+  });
+
   describe('ARI renewals count as the CA counts them', () => {
     test('an ARI renewal (replaces) is exempt from every limit, even with the domain budget spent', () => {
       const b = spent(50);

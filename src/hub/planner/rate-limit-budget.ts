@@ -18,7 +18,10 @@
  * the two: whenever fewer than N of our orders fall in the last window W, a bucket of N refilling at N/W still
  * holds a token. So staying inside our window keeps us inside theirs; `freesAt` may be later than the CA's.
  *
- * Call `record()` when an order is placed, not when it succeeds: the CA counts orders, failed ones included.
+ * Call `record(request, at)` when an order ends in a certificate, and `record(request, at, 'failed')` when it
+ * fails: Boulder checks the certificate limits at new-order but spends them only at finalize, while every order
+ * spends New Orders per Account (letsencrypt/boulder#7669). Counting failed orders against the certificate
+ * limits would let a day of validation failures starve the retries that fix it.
  */
 import { CertfleetError } from '../../core/errors.ts';
 import { DAY_MS, HOUR_MS, formatInstant, formatRelative, formatSpan } from './time-format.ts';
@@ -270,10 +273,11 @@ export class RateLimitBudget {
     };
   }
 
-  /** Count an order placed at `at`. */
-  record(request: IssuanceRequest, at: Date): void {
+  /** Count an order that ended at `at`: in a certificate ('issued', the default), or in failure. */
+  record(request: IssuanceRequest, at: Date, outcome: 'issued' | 'failed' = 'issued'): void {
     const t = at.getTime();
     for (const c of this.charges(request, t)) {
+      if (outcome === 'failed' && c.limit !== 'NewOrdersPerAccount') continue;
       const k = `${c.limit}|${c.key}`;
       const times = this.windows.get(k) ?? [];
       let i = times.length;
@@ -281,6 +285,7 @@ export class RateLimitBudget {
       times.splice(i, 0, t);
       this.windows.set(k, times);
     }
+    if (outcome === 'failed') return this.prune(t);
     if (request.isRenewal && request.replaces && !this.replaced.has(request.replaces))
       this.replaced.set(request.replaces, t);
     const set = exactSetKey(request.sans);
