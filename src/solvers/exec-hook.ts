@@ -41,7 +41,7 @@ export class ExecHookSolver implements Solver {
       this.opts.timeoutMs,
       signal,
     );
-    this.authOutput.set(ch.token, out);
+    this.authOutput.set(ch.token, out.trimEnd());
   }
 
   async cleanup(ch: ChallengeInput, signal?: AbortSignal): Promise<void> {
@@ -107,7 +107,7 @@ export function runHook(
         return reject(
           new CertfleetError(
             'ISSUANCE_FAILED',
-            `hook "${command}" did not finish within ${Math.round(timeoutMs / 1000)} s${tail ? `; stderr: ${tail}` : ''}`,
+            `hook "${command}" did not finish within ${timeoutMs / 1000} s${tail ? `; stderr: ${tail}` : ''}`,
             'make the hook finish sooner or raise timeoutSeconds',
             { details: { command, timeoutMs } },
           ),
