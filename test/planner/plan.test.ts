@@ -92,4 +92,16 @@ describe('renewal calendar', () => {
     for (const l of lines.slice(1)) assert.match(l.slice(col), /^2025-/);
     assert.equal(formatPlanTable([]), 'No certificates to plan.\n');
   });
+
+  test('shows an overdue renewal as due now, and how late it is', () => {
+    const entries = planCalendar(
+      [cert('old', { current: version(day(0), 90, ['old.example.com']) })],
+      new RateLimitBudget(),
+      day(70),
+    );
+    assert.match(
+      formatPlanTable(entries, day(70)).split('\n')[1],
+      /^old\s+2025-0[23]-\d\d \d\d:\d\d UTC\s+now \(\d+d \d+h late\)\s+LifetimeElapsed/,
+    );
+  });
 });

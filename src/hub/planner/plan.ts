@@ -12,7 +12,7 @@ import {
 } from './renewal-policy.ts';
 import type { HeadroomEntry, IssuanceRequest, LimitName, RateLimitBudget } from './rate-limit-budget.ts';
 import { registeredDomainsOf } from './registered-domain.ts';
-import { formatInstant, formatRelative } from './time-format.ts';
+import { formatInstant, formatRelative, formatSpan } from './time-format.ts';
 
 export interface PlanEntry {
   certificateName: string;
@@ -91,13 +91,19 @@ function budgetCell(e: PlanEntry, now: Date): string {
     .join('; ');
 }
 
+function whenCell(e: PlanEntry, now: Date): string {
+  const late = now.getTime() - e.dueAt.getTime();
+  if (e.decision.reissue && !e.deferral && late >= 60_000) return `now (${formatSpan(late)} late)`;
+  return formatRelative(e.dueAt, now);
+}
+
 /** A fixed-width table for a terminal: certificate, due at, in, reason, message, budget. */
 export function formatPlanTable(entries: PlanEntry[], now: Date = new Date()): string {
   const header = ['CERTIFICATE', 'DUE AT', 'IN', 'REASON', 'MESSAGE', 'BUDGET'];
   const rows = entries.map((e) => [
     e.certificateName,
     formatInstant(e.dueAt),
-    formatRelative(e.dueAt, now),
+    whenCell(e, now),
     e.decision.urgent ? `${e.decision.reason} (urgent)` : e.decision.reason,
     e.decision.message,
     budgetCell(e, now),
