@@ -68,6 +68,26 @@ describe('renewal calendar', () => {
     assert.equal(entries[0].request.isRenewal, true);
   });
 
+  test('orders an ARI renewal only when the new order shares a name with the certificate it replaces', () => {
+    const current = version(day(0), 90, ['web.example.com']);
+    const offer = ari(day(59), day(60));
+    const same = planCalendar([cert('web', { current, ari: offer })], new RateLimitBudget(), day(61));
+    assert.equal(same[0].request.isRenewal, true);
+    const moved = planCalendar(
+      [
+        cert('web', {
+          current,
+          ari: offer,
+          certificate: { name: 'web', sans: ['shop.example.net'], keyType: 'ecdsa-p256', lifetimeDays: 90 },
+        }),
+      ],
+      new RateLimitBudget(),
+      day(61),
+    );
+    assert.equal(moved[0].decision.reason, 'SansChanged');
+    assert.equal(moved[0].request.isRenewal, false);
+  });
+
   test('formats a table a person can read', () => {
     const budget = new RateLimitBudget();
     const entries = planCalendar(

@@ -28,11 +28,17 @@ export interface PlanEntry {
   request: IssuanceRequest;
 }
 
-/** The order the hub places for a decision: an ARI renewal (`replaces`) when the CA gave ARI for the current version. */
+/**
+ * The order the hub places for a decision: an ARI renewal (`replaces`) when the CA gave ARI for the current
+ * version and the new order shares at least one name with it (RFC 9773 §5 and Let's Encrypt's exemption need that).
+ */
 export function issuanceRequestFor(input: PlanInput, decision: Decision): IssuanceRequest {
+  const { current, ari, certificate } = input;
+  const have = new Set(current?.sans.map((s) => s.toLowerCase()) ?? []);
+  const overlaps = certificate.sans.some((s) => have.has(s.toLowerCase()));
   return {
-    sans: input.certificate.sans,
-    isRenewal: input.current !== undefined && input.ari !== undefined,
+    sans: certificate.sans,
+    isRenewal: current !== undefined && ari !== undefined && overlaps,
     urgent: decision.urgent,
   };
 }
