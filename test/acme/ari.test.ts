@@ -182,16 +182,17 @@ describe('ARI responder in front of Pebble', () => {
   });
 
   test('a renewal order sends replaces with the certID of the replaced certificate', async () => {
+    const name = rand(); // a replacement order must share a name with the certificate it replaces
     const first = await issuer.issue({
       certificateName: 'r',
-      sans: [rand()],
+      sans: [name],
       keyType: 'ecdsa-p256',
       lifetimeDays: 90,
     });
     assert.equal(ari.orderReplaces.at(-1), undefined);
     const renewed = await issuer.issue({
       certificateName: 'r',
-      sans: [rand()],
+      sans: [name],
       keyType: 'ecdsa-p256',
       lifetimeDays: 90,
       replacesCertPem: first.certPem,
