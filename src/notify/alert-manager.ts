@@ -177,6 +177,12 @@ export class AlertManager {
     return results;
   }
 
+  /** Releases the channels' pooled connections (SMTP); call at shutdown after the last evaluate. */
+  async close(): Promise<void> {
+    await this.queue;
+    await Promise.allSettled(this.notifiers.map(async (n) => n.close?.()));
+  }
+
   stats(): { active: number; channels: Record<string, ChannelStats> } {
     return {
       active: this.active.size,

@@ -70,30 +70,47 @@ interface SmtpError {
   message?: string;
 }
 
-/** Sends one plain-text message per alert over SMTP (a fresh connection each time: alerts are rare). */
+function openPool(c: EmailConfig) {
+  return createTransport({
+    pool: true,
+    maxConnections: 2,
+    idleTimeout: 30_000,
+    host: c.host,
+    port: c.port,
+    secure: c.secure,
+    requireTLS: c.starttls === true,
+    ignoreTLS: c.starttls === false,
+    auth: c.auth ? { user: c.auth.user, pass: c.auth.pass } : undefined,
+    tls: c.tls ? { ca: c.tls.ca, rejectUnauthorized: c.tls.rejectUnauthorized } : undefined,
+    connectionTimeout: c.timeoutMs,
+    greetingTimeout: c.timeoutMs,
+    socketTimeout: c.timeoutMs,
+  });
+}
+type SmtpPool = ReturnType<typeof openPool>;
+
+/**
+ * Sends one plain-text message per alert over SMTP. Connections are pooled (at most 2, closed after 30 s idle)
+ * so a burst of alerts does not pay a TCP + TLS + AUTH handshake per message; call close() at shutdown.
+ */
 export class EmailNotifier implements Notifier {
   readonly kind = 'email';
   readonly name: string;
+  private transport?: SmtpPool;
+
   constructor(private readonly config: EmailConfig) {
     this.name = config.name ?? 'email';
   }
 
+  private pool(): SmtpPool {
+    this.transport ??= openPool(this.config);
+    return this.transport;
+  }
+
   async send(alert: Alert, signal?: AbortSignal): Promise<void> {
     const c = this.config;
-    const transport = createTransport({
-      host: c.host,
-      port: c.port,
-      secure: c.secure,
-      requireTLS: c.starttls === true,
-      ignoreTLS: c.starttls === false,
-      auth: c.auth ? { user: c.auth.user, pass: c.auth.pass } : undefined,
-      tls: c.tls ? { ca: c.tls.ca, rejectUnauthorized: c.tls.rejectUnauthorized } : undefined,
-      connectionTimeout: c.timeoutMs,
-      greetingTimeout: c.timeoutMs,
-      socketTimeout: c.timeoutMs,
-    });
     try {
-      await transport.sendMail({
+      await this.pool().sendMail({
         from: c.from,
         to: c.to,
         subject: emailSubject(alert),
@@ -104,9 +121,13 @@ export class EmailNotifier implements Notifier {
     } catch (e) {
       if (signal?.aborted) throw signal.reason;
       throw this.describe(e as SmtpError);
-    } finally {
-      transport.close();
     }
+  }
+
+  /** Closes pooled SMTP connections; a later send opens new ones. */
+  close(): void {
+    this.transport?.close();
+    this.transport = undefined;
   }
 
   private describe(e: SmtpError): CertfleetError {

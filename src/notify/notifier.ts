@@ -12,6 +12,8 @@ export interface Notifier {
   readonly kind: string;
   readonly name: string;
   send(alert: Alert, signal?: AbortSignal): Promise<void>;
+  /** Optional: releases pooled connections (email); called once at shutdown, a later send reopens. */
+  close?(): void | Promise<void>;
 }
 
 /** Builds one kind of notifier from its validated config. */

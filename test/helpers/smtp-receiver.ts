@@ -117,6 +117,8 @@ export async function startSmtpReceiver(
   }
   const server = new SMTPServer({
     logger: false,
+    // Idle pooled client connections must not hold a test's teardown for the default 30 s.
+    closeTimeout: 500,
     secure: false,
     ...(tls ? { key: tls.key, cert: tls.cert } : { hideSTARTTLS: true }),
     authOptional: !opts.auth,

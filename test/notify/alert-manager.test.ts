@@ -31,12 +31,17 @@ interface Rig {
 }
 
 async function rig(t: TestContext, opts: { smtpPass?: string } = {}): Promise<Rig> {
+  // Torn down last-in first-out: channels (pooled SMTP connections) close before the receivers do.
+  const cleanup: Array<() => unknown> = [];
+  t.after(async () => {
+    for (const c of cleanup.reverse()) await c();
+  });
   const hook = await startHttpReceiver();
-  t.after(() => hook.close());
+  cleanup.push(() => hook.close());
   const slack = await startHttpReceiver();
-  t.after(() => slack.close());
+  cleanup.push(() => slack.close());
   const smtp = await startSmtpReceiver({ auth: { user: 'certfleet', pass: SMTP_PASS } });
-  t.after(() => smtp.close());
+  cleanup.push(() => smtp.close());
   const clock = new ManualClock(T0);
   const events: AlertEvent[] = [];
   const logs: string[] = [];
@@ -65,6 +70,7 @@ async function rig(t: TestContext, opts: { smtpPass?: string } = {}): Promise<Ri
       }),
     ),
   ];
+  cleanup.push(() => Promise.all(notifiers.map((n) => n.close?.())));
   return {
     clock,
     events,

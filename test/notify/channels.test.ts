@@ -174,23 +174,29 @@ describe('slack channel', () => {
 
 describe('email channel', () => {
   const started = startSmtpReceiver({ auth: { user: 'certfleet', pass: SMTP_PASS }, starttls: true });
-  after(async () => (await started).close());
+  const opened: EmailNotifier[] = [];
+  after(async () => {
+    for (const n of opened) n.close();
+    await (await started).close();
+  });
+  const email = (config: Record<string, unknown>) => {
+    const n = new EmailNotifier(emailConfigSchema.parse({ kind: 'email', ...config }));
+    opened.push(n);
+    return n;
+  };
 
   test('delivers over real SMTP with STARTTLS and auth: subject names status, severity and title', async () => {
     const rx = await started;
-    const n = new EmailNotifier(
-      emailConfigSchema.parse({
-        kind: 'email',
-        name: 'oncall',
-        host: rx.host,
-        port: rx.port,
-        starttls: true,
-        auth: { user: 'certfleet', pass: SMTP_PASS },
-        from: 'certfleet@example.test',
-        to: ['oncall@example.test', 'sre@example.test'],
-        tls: { ca: rx.caPem },
-      }),
-    );
+    const n = email({
+      name: 'oncall',
+      host: rx.host,
+      port: rx.port,
+      starttls: true,
+      auth: { user: 'certfleet', pass: SMTP_PASS },
+      from: 'certfleet@example.test',
+      to: ['oncall@example.test', 'sre@example.test'],
+      tls: { ca: rx.caPem },
+    });
     const before = rx.messages.length;
     await n.send(alert);
     await n.send({ ...alert, status: 'resolved' });
@@ -210,18 +216,15 @@ describe('email channel', () => {
 
   test('a wrong password fails with the SMTP reply, not retryable, without the password', async () => {
     const rx = await started;
-    const n = new EmailNotifier(
-      emailConfigSchema.parse({
-        kind: 'email',
-        name: 'oncall',
-        host: rx.host,
-        port: rx.port,
-        auth: { user: 'certfleet', pass: `${SMTP_PASS}-wrong` },
-        from: 'certfleet@example.test',
-        to: ['oncall@example.test'],
-        tls: { ca: rx.caPem },
-      }),
-    );
+    const n = email({
+      name: 'oncall',
+      host: rx.host,
+      port: rx.port,
+      auth: { user: 'certfleet', pass: `${SMTP_PASS}-wrong` },
+      from: 'certfleet@example.test',
+      to: ['oncall@example.test'],
+      tls: { ca: rx.caPem },
+    });
     const e = await rejectsWithout(
       () => n.send(alert),
       [SMTP_PASS],
@@ -234,17 +237,14 @@ describe('email channel', () => {
 
   test('an untrusted STARTTLS certificate is refused', async () => {
     const rx = await started;
-    const n = new EmailNotifier(
-      emailConfigSchema.parse({
-        kind: 'email',
-        host: rx.host,
-        port: rx.port,
-        starttls: true,
-        auth: { user: 'certfleet', pass: SMTP_PASS },
-        from: 'certfleet@example.test',
-        to: ['oncall@example.test'],
-      }),
-    );
+    const n = email({
+      host: rx.host,
+      port: rx.port,
+      starttls: true,
+      auth: { user: 'certfleet', pass: SMTP_PASS },
+      from: 'certfleet@example.test',
+      to: ['oncall@example.test'],
+    });
     await rejectsWithout(() => n.send(alert), [SMTP_PASS], /email channel "email" could not send/);
   });
 });
