@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { DEFAULT_DATA_DIR } from './client.ts';
-import { startHub } from '../hub/hub.ts';
 
 export function registerHubCommand(program: Command): void {
   program
@@ -22,6 +21,8 @@ export function registerHubCommand(program: Command): void {
       'extra names for the hub certificate (env CERTFLEET_TLS_NAMES, comma-separated)',
     )
     .action(async (opts: { dataDir: string; listen: string; tls: boolean; tlsName?: string[] }) => {
+      // Loaded lazily: client commands should not pay for the hub's dependencies.
+      const { startHub } = await import('../hub/hub.ts');
       const hub = await startHub({
         dataDir: opts.dataDir,
         listen: opts.listen,

@@ -1,0 +1,69 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { tempDir } from './tmp.ts';
+
+export const CLI = join(import.meta.dirname, '..', '..', 'bin', 'certfleet.js');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `certfleet` binary. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...process.env, ...env }, timeout: 120_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+export interface HubProcess {
+  url: string;
+  token: string;
+  dataDir: string;
+  /** Environment that points the CLI at this hub. */
+  env: NodeJS.ProcessEnv;
+  output: () => string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts `certfleet hub` as a child process on a free port, the way a user would. */
+export async function startHubProcess(t: TestContext, extraEnv: NodeJS.ProcessEnv = {}): Promise<HubProcess> {
+  const dataDir = join(await tempDir(t), 'data');
+  const child = spawn(process.execPath, [CLI, 'hub', '--data-dir', dataDir, '--listen', '127.0.0.1:0'], {
+    env: { ...process.env, CERTFLEET_LOG_LEVEL: 'warn', ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    if (child.exitCode === null) child.kill('SIGKILL');
+  };
+  t.after(stop);
+  const deadline = Date.now() + 60_000;
+  while (!/Admin token[\s\S]*\n\s+(\S+)\n/.test(out) || !/listening on (\S+)/.test(out)) {
+    if (child.exitCode !== null) throw new Error(`hub exited early:\n${out}`);
+    if (Date.now() > deadline) throw new Error(`hub did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const url = /listening on (\S+)/.exec(out)![1];
+  const token = /Admin token[^\n]*\n\s+(\S+)\n/.exec(out)![1];
+  const env = { CERTFLEET_HUB: url, CERTFLEET_TOKEN: token, CERTFLEET_CA_FILE: join(dataDir, 'ca.pem') };
+  return { url, token, dataDir, env, output: () => out, process: child, stop };
+}

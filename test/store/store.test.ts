@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { createPrivateKey } from 'node:crypto';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { ManualClock } from '../../src/core/clock.ts';
+import { openHubContext } from '../../src/hub/hub.ts';
+import { CertificateService } from '../../src/hub/certificate-service.ts';
+import { openSqliteStore } from '../../src/store/sqlite/open-sqlite-store.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+describe('store and secrets at rest', () => {
+  test('the database files contain no private key bytes in clear', async (t) => {
+    const dir = await tempDir(t);
+    const ctx = await openHubContext({ dataDir: dir, env: {} });
+    const certs = new CertificateService(ctx);
+    const created = await certs.create(
+      { name: 'web', sans: ['web.example.test'], keyType: 'rsa-2048', issuer: 'internal', lifetimeDays: 30 },
+      'test',
+    );
+    const version = (await ctx.store.currentVersion(created.id))!;
+    const keyPem = await certs.privateKeyOf(created, version);
+    await ctx.store.close();
+
+    const der = createPrivateKey(keyPem).export({ type: 'pkcs8', format: 'der' });
+    const b64 = keyPem.split('\n')[1];
+    for (const name of await readdir(dir)) {
+      if (!name.startsWith('hub.db')) continue;
+      const bytes = await readFile(join(dir, name));
+      assert.equal(bytes.indexOf(der.subarray(20, 60)), -1, `${name} holds key bytes`);
+      assert.equal(bytes.indexOf(Buffer.from(b64)), -1, `${name} holds key PEM`);
+      assert.equal(bytes.indexOf(Buffer.from('PRIVATE KEY')), -1, `${name} holds a PEM key header`);
+    }
+  });
+
+  test('the master key file is created with mode 0600 on first start', async (t) => {
+    const dir = await tempDir(t);
+    const ctx = await openHubContext({ dataDir: dir, env: {} });
+    await ctx.store.close();
+    assert.equal((await stat(join(dir, 'master.key'))).mode & 0o777, 0o600);
+  });
+
+  test('a wrong master key gives a clear error, not garbage', async (t) => {
+    const dir = await tempDir(t);
+    const ctx = await openHubContext({ dataDir: dir, env: { CERTFLEET_MASTER_KEY: 'a'.repeat(64) } });
+    await ctx.store.close();
+    await assert.rejects(
+      openHubContext({ dataDir: dir, env: { CERTFLEET_MASTER_KEY: 'b'.repeat(64) } }),
+      (e: any) => {
+        assert.equal(e.code, 'MASTER_KEY_MISMATCH');
+        assert.match(e.message, /master key does not open this data directory/);
+        assert.match(e.hint, /CERTFLEET_MASTER_KEY/);
+        return true;
+      },
+    );
+    // The right key still works: nothing was lost by the failed attempt.
+    const again = await openHubContext({ dataDir: dir, env: { CERTFLEET_MASTER_KEY: 'a'.repeat(64) } });
+    await again.store.close();
+  });
+
+  test('a too-short master key is refused with a hint', async (t) => {
+    const dir = await tempDir(t);
+    await assert.rejects(
+      openHubContext({ dataDir: dir, env: { CERTFLEET_MASTER_KEY: 'short' } }),
+      /too short/,
+    );
+  });
+
+  test('a failing state change leaves no partial rows or events', async (t) => {
+    const dir = await tempDir(t);
+    const store = await openSqliteStore(join(dir, 'hub.db'), new ManualClock('2026-01-01T00:00:00Z'));
+    t.after(() => store.close());
+    await store.createCertificate(
+      { name: 'web', sans: ['a.example'], keyType: 'ecdsa-p256', issuer: 'internal', lifetimeDays: 30 },
+      'test',
+    );
+    const events = (await store.listEvents()).length;
+    await assert.rejects(
+      store.createCertificate(
+        { name: 'web', sans: ['b.example'], keyType: 'ecdsa-p256', issuer: 'internal', lifetimeDays: 30 },
+        'test',
+      ),
+      (e: any) => e.code === 'ALREADY_EXISTS',
+    );
+    assert.equal((await store.listEvents()).length, events);
+    await assert.rejects(
+      store.addVersion(
+        'no-such-id',
+        {
+          serial: '1',
+          fingerprint: 'f',
+          notBefore: '',
+          notAfter: '',
+          certPem: '',
+          chainPem: '',
+          sealedKey: '',
+          issuer: 'internal',
+        },
+        'test',
+      ),
+    );
+    assert.equal((await store.listEvents()).length, events);
+    assert.equal(await store.revision(), 0);
+  });
+
+  test('migrations are idempotent across restarts and foreign keys are enforced', async (t) => {
+    const dir = await tempDir(t);
+    const clock = new ManualClock('2026-01-01T00:00:00Z');
+    const first = await openSqliteStore(join(dir, 'hub.db'), clock);
+    const cert = await first.createCertificate(
+      { name: 'web', sans: ['a.example'], keyType: 'ecdsa-p256', issuer: 'internal', lifetimeDays: 30 },
+      'test',
+    );
+    await first.close();
+    const second = await openSqliteStore(join(dir, 'hub.db'), clock);
+    t.after(() => second.close());
+    assert.equal((await second.getCertificate('web'))?.id, cert.id);
+    await assert.rejects(
+      second.upsertSubscription('missing-endpoint', cert.id, { outputs: [] }, 'test'),
+      /endpoint or certificate was deleted/,
+    );
+  });
+
+  test('events record the actor and the injected time', async (t) => {
+    const dir = await tempDir(t);
+    const store = await openSqliteStore(join(dir, 'hub.db'), new ManualClock('2030-05-05T05:05:05Z'));
+    t.after(() => store.close());
+    await store.createEndpoint({ name: 'e1', kind: 'agent', probeTargets: [], labels: {} }, 'admin:alice');
+    const [e] = await store.listEvents();
+    assert.equal(e.actor, 'admin:alice');
+    assert.equal(e.at, '2030-05-05T05:05:05.000Z');
+    assert.equal(e.kind, 'endpoint.created');
+    assert.equal(e.subject, 'endpoint:e1');
+  });
+});
