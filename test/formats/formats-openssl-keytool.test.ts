@@ -141,6 +141,38 @@ for (const keyType of KEY_TYPES) {
       assert.equal(await publicKeyOf(combined), leafPublicKey);
     });
 
+    test('real consumers load them: haproxy -c takes combined, nginx -t takes fullchain + key', async () => {
+      const combined = await file('combined');
+      const haproxyCfg = (crt: string) =>
+        `defaults\n  mode http\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n` +
+        `frontend f\n  bind 127.0.0.1:9 ssl crt ${crt}\n  default_backend b\nbackend b\n  server s 127.0.0.1:9\n`;
+      await writeFile(join(dir, 'haproxy.cfg'), haproxyCfg(combined));
+      // -c only parses and loads: nothing binds port 9.
+      await ok('haproxy', ['-c', '-f', join(dir, 'haproxy.cfg')]);
+      // The same check must fail when the key does not belong to the leaf, or it proves nothing.
+      const other = await makeTestPki(keyType);
+      const mismatched = join(dir, 'mismatched.pem');
+      await writeFile(
+        mismatched,
+        await renderOutput('combined', { ...pki.bundle, keyPem: other.bundle.keyPem }, {}),
+      );
+      await writeFile(join(dir, 'haproxy-bad.cfg'), haproxyCfg(mismatched));
+      const bad = await tool('haproxy', ['-c', '-f', join(dir, 'haproxy-bad.cfg')]);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /inconsistencies between private key and certificate/);
+
+      const nginxConf = join(dir, 'nginx.conf');
+      await writeFile(
+        nginxConf,
+        `error_log stderr;\npid ${join(dir, 'nginx.pid')};\nevents {}\nhttp {\n  access_log off;\n` +
+          `  server { listen 127.0.0.1:9 ssl; ssl_certificate ${await file('fullchain')}; ` +
+          `ssl_certificate_key ${await file('key')}; }\n}\n`,
+      );
+      const t = await tool('nginx', ['-t', '-e', 'stderr', '-p', dir, '-c', nginxConf]);
+      assert.equal(t.code, 0, t.stderr);
+      assert.match(t.stderr, /test is successful/);
+    });
+
     for (const legacy of [false, true]) {
       const label = legacy
         ? 'legacy pkcs12 (3DES, SHA-1 MAC)'
