@@ -20,37 +20,46 @@ export function registerHubCommand(program: Command): void {
       '--tls-name <name...>',
       'extra names for the hub certificate (env CERTFLEET_TLS_NAMES, comma-separated)',
     )
-    .action(async (opts: { dataDir: string; listen: string; tls: boolean; tlsName?: string[] }) => {
-      // Loaded lazily: client commands should not pay for the hub's dependencies.
-      const { startHub } = await import('../hub/hub.ts');
-      const hub = await startHub({
-        dataDir: opts.dataDir,
-        listen: opts.listen,
-        tls: opts.tls && process.env.CERTFLEET_TLS !== 'off',
-        tlsNames: opts.tlsName ?? process.env.CERTFLEET_TLS_NAMES?.split(',').filter(Boolean) ?? [],
-      });
-      const lines = [
-        `certfleet hub listening on ${hub.url}`,
-        `  data directory: ${opts.dataDir}`,
-        `  hub CA: ${opts.dataDir}/ca.pem (sha256 ${hub.caFingerprint})`,
-      ];
-      if (hub.adminToken) {
-        lines.push(
-          '',
-          'Admin token (shown once, store it now):',
-          `  ${hub.adminToken}`,
-          '',
-          'Use the CLI with:',
-          `  export CERTFLEET_HUB=${hub.url} CERTFLEET_TOKEN=${hub.adminToken} CERTFLEET_CA_FILE=${opts.dataDir}/ca.pem`,
-        );
-      }
-      process.stdout.write(`${lines.join('\n')}\n`);
-      const stop = async (signal: string) => {
-        hub.ctx.logger.info({ signal }, 'hub stopping');
-        await hub.close();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void stop('SIGINT'));
-      process.once('SIGTERM', () => void stop('SIGTERM'));
-    });
+    .action(
+      async (opts: {
+        dataDir: string;
+        listen: string;
+        tls: boolean;
+        tlsName?: string[];
+        hubConfig?: string;
+      }) => {
+        // Loaded lazily: client commands should not pay for the hub's dependencies.
+        const { startHub } = await import('../hub/hub.ts');
+        const hub = await startHub({
+          dataDir: opts.dataDir,
+          listen: opts.listen,
+          ...(opts.hubConfig ? { configPath: opts.hubConfig } : {}),
+          tls: opts.tls && process.env.CERTFLEET_TLS !== 'off',
+          tlsNames: opts.tlsName ?? process.env.CERTFLEET_TLS_NAMES?.split(',').filter(Boolean) ?? [],
+        });
+        const lines = [
+          `certfleet hub listening on ${hub.url}`,
+          `  data directory: ${opts.dataDir}`,
+          `  hub CA: ${opts.dataDir}/ca.pem (sha256 ${hub.caFingerprint})`,
+        ];
+        if (hub.adminToken) {
+          lines.push(
+            '',
+            'Admin token (shown once, store it now):',
+            `  ${hub.adminToken}`,
+            '',
+            'Use the CLI with:',
+            `  export CERTFLEET_HUB=${hub.url} CERTFLEET_TOKEN=${hub.adminToken} CERTFLEET_CA_FILE=${opts.dataDir}/ca.pem`,
+          );
+        }
+        process.stdout.write(`${lines.join('\n')}\n`);
+        const stop = async (signal: string) => {
+          hub.ctx.logger.info({ signal }, 'hub stopping');
+          await hub.close();
+          process.exit(0);
+        };
+        process.once('SIGINT', () => void stop('SIGINT'));
+        process.once('SIGTERM', () => void stop('SIGTERM'));
+      },
+    );
 }

@@ -14,6 +14,7 @@ import { ensureAdminToken } from './auth.ts';
 import { CertificateService } from './certificate-service.ts';
 import type { HubContext } from './hub-context.ts';
 import { hubTlsCertificate, hubTlsNames } from './hub-tls.ts';
+import { loadHubConfig, type HubConfig } from './hub-config.ts';
 
 export interface HubOptions {
   dataDir: string;
@@ -21,6 +22,9 @@ export interface HubOptions {
   listen: string;
   tls?: boolean;
   tlsNames?: string[];
+  /** Parsed hub settings; `configPath` is read when this is absent. */
+  config?: HubConfig;
+  configPath?: string;
   clock?: Clock;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
@@ -79,6 +83,7 @@ export async function openHubContext(opts: {
 export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const env = opts.env ?? process.env;
   const { host, port } = parseListen(opts.listen);
+  const config = opts.config ?? (await loadHubConfig(opts.configPath));
   const ctx = await openHubContext(opts);
   try {
     const adminToken = await ensureAdminToken(ctx.store, env.CERTFLEET_ADMIN_TOKEN);

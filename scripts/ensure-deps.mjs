@@ -1,0 +1,59 @@
+// Installs what certfleet needs before `npm start` / `npm test`, so both work on a fresh machine:
+// npm packages from package-lock.json (when missing or out of date), and with --test the Debian packages the
+// integration tests drive for real (pebble, nginx, bind, openssl, keytool).
+// Uses only Node built-ins: it runs before node_modules exists.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+
+const DEBIAN_PACKAGES = {
+  // package: a file it installs, to tell whether it is there
+  pebble: '/usr/bin/pebble',
+  nginx: '/usr/sbin/nginx',
+  bind9: '/usr/sbin/named',
+  'bind9-dnsutils': '/usr/bin/nsupdate',
+  openssl: '/usr/bin/openssl',
+  'openjdk-17-jre-headless': '/usr/bin/keytool',
+  procps: '/usr/bin/pkill',
+};
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', ...opts });
+  if (r.status !== 0) {
+    console.error(`certfleet setup: \`${cmd} ${args.join(' ')}\` failed (exit ${r.status ?? r.signal})`);
+    process.exit(1);
+  }
+}
+
+function ensureNpmPackages() {
+  const lock = readFileSync('package-lock.json');
+  const hash = createHash('sha256').update(lock).digest('hex');
+  const marker = 'node_modules/.certfleet-lock-sha256';
+  if (existsSync(marker) && readFileSync(marker, 'utf8') === hash) return;
+  console.error('certfleet setup: installing npm packages from package-lock.json ...');
+  run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
+  writeFileSync(marker, hash);
+}
+
+function ensureDebianPackages() {
+  const missing = Object.entries(DEBIAN_PACKAGES)
+    .filter(([, path]) => !existsSync(path))
+    .map(([pkg]) => pkg);
+  if (missing.length === 0) return;
+  const isRoot = process.getuid?.() === 0;
+  const sudo = isRoot ? [] : ['sudo', '-n'];
+  if (!isRoot && spawnSync('sudo', ['-n', 'true']).status !== 0) {
+    console.error(`certfleet setup: the tests need these Debian packages: ${missing.join(' ')}`);
+    console.error('hint: run as root, or install them with `sudo apt-get install -y ' + missing.join(' ') + '`');
+    process.exit(1);
+  }
+  console.error(`certfleet setup: installing Debian packages: ${missing.join(' ')} ...`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const [cmd, ...pre] = [...sudo, 'apt-get'];
+  run(cmd, [...pre, 'update', '-qq'], { env });
+  run(cmd, [...pre, 'install', '-y', '-qq', '--no-install-recommends', ...missing], { env });
+}
+
+const wantsTest = process.argv.includes('--test');
+if (wantsTest) ensureDebianPackages();
+ensureNpmPackages();
