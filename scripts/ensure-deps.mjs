@@ -44,7 +44,9 @@ function ensureDebianPackages() {
   const sudo = isRoot ? [] : ['sudo', '-n'];
   if (!isRoot && spawnSync('sudo', ['-n', 'true']).status !== 0) {
     console.error(`certfleet setup: the tests need these Debian packages: ${missing.join(' ')}`);
-    console.error('hint: run as root, or install them with `sudo apt-get install -y ' + missing.join(' ') + '`');
+    console.error(
+      'hint: run as root, or install them with `sudo apt-get install -y ' + missing.join(' ') + '`',
+    );
     process.exit(1);
   }
   console.error(`certfleet setup: installing Debian packages: ${missing.join(' ')} ...`);
