@@ -30,4 +30,38 @@ export interface DeployOutcome {
   state: DeploymentState; // final state reached: verified, waiting_window, rolled_back, failed, installed
   /** When waiting for a change window: when the next one opens. */
   nextWindowAt?: string;
+  /** For failed / rolled_back: the reason and detail also sent in the last report. */
+  reason?: string;
+  detail?: Record<string, unknown>;
+  /** Only for `dryRun: true`: what a real deploy would do (nothing was reported, written or reloaded). */
+  dryRun?: DryRunPlan;
+}
+
+export interface DryRunPlan {
+  ok: boolean;
+  /** The validation problem, when the bundle would be refused. */
+  validation?: { check: string; message: string };
+  /** Where outputs were rendered (removed afterwards unless kept). */
+  outputDir?: string;
+  outputs: Array<{
+    path: string;
+    stagedPath: string;
+    format: string;
+    mode: string;
+    owner?: string;
+    group?: string;
+    bytes: number;
+    /** False when the live files already hold this version (a real deploy would not rewrite them). */
+    wouldWrite: boolean;
+  }>;
+  configTest?: {
+    command: string;
+    ok: boolean;
+    exitCode: number | null;
+    stderrTail: string;
+    timedOut: boolean;
+  };
+  /** The reload a real deploy would run: now, or when the change window opens. */
+  reload?: { command: string; at: 'now' | string; windowOverridden?: boolean };
+  verify?: { host: string; port: number; sni?: string };
 }

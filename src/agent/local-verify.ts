@@ -1,0 +1,63 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ProbeTarget } from '../core/types.ts';
+import { probeTarget } from '../probe/probe.ts';
+
+/**
+ * After a reload, proves the endpoint serves the new leaf: a TLS handshake against the subscription's verify
+ * target, comparing the served leaf's SHA-256 with the version's. Reloads finish asynchronously (nginx swaps
+ * workers after `-s reload` returns), so it retries until `totalMs` has passed. Only the fingerprint counts:
+ * trust and names were checked on the bundle before it was written.
+ */
+export interface LocalVerifyResult {
+  ok: boolean;
+  attempts: number;
+  /** What the endpoint served on the last attempt, when a handshake worked. */
+  servedFingerprint?: string;
+  message: string;
+}
+
+export interface LocalVerifyOptions {
+  /** Keep trying for this long (default 5000 ms). */
+  totalMs?: number;
+  intervalMs?: number;
+  /** Per attempt (default 2000 ms). */
+  attemptTimeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export async function verifyServedFingerprint(
+  target: ProbeTarget,
+  expectedFingerprint: string,
+  opts: LocalVerifyOptions = {},
+): Promise<LocalVerifyResult> {
+  const expected = expectedFingerprint.toLowerCase().replace(/:/g, '');
+  const deadline = Date.now() + (opts.totalMs ?? 5000);
+  const interval = opts.intervalMs ?? 200;
+  let attempts = 0;
+  let served: string | undefined;
+  let message = '';
+  for (;;) {
+    opts.signal?.throwIfAborted();
+    attempts++;
+    const [r] = await probeTarget(target, {
+      timeoutMs: Math.max(250, Math.min(opts.attemptTimeoutMs ?? 2000, deadline - Date.now())),
+      useSystemRoots: false,
+      signal: opts.signal,
+    });
+    served = r?.fingerprint;
+    if (served === expected) {
+      return { ok: true, attempts, servedFingerprint: served, message: `serves ${served}` };
+    }
+    message = served
+      ? `${target.host}:${target.port} serves certificate ${served}, not the deployed ${expected}`
+      : `${target.host}:${target.port}: ${r?.error?.message ?? 'no certificate served'}`;
+    if (Date.now() + interval >= deadline) break;
+    await sleep(interval, undefined, { signal: opts.signal });
+  }
+  return {
+    ok: false,
+    attempts,
+    servedFingerprint: served,
+    message: `${message} (after ${attempts} attempts)`,
+  };
+}
