@@ -10,6 +10,7 @@ import { loadMasterKey, newWrappedDataKey, Sealer, unwrapDataKey } from '../stor
 import { openSqliteStore } from '../store/sqlite/open-sqlite-store.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp } from './api/build-app.ts';
+import { configureAgentProtocol } from './agent-protocol/agent-config.ts';
 import { ensureAdminToken } from './auth.ts';
 import { CertificateService } from './certificate-service.ts';
 import type { HubContext } from './hub-context.ts';
@@ -86,6 +87,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const config = opts.config ?? (await loadHubConfig(opts.configPath));
   const ctx = await openHubContext(opts);
   try {
+    configureAgentProtocol(ctx, (config as { agent?: Record<string, number> }).agent);
     const adminToken = await ensureAdminToken(ctx.store, env.CERTFLEET_ADMIN_TOKEN);
     const tls = opts.tls !== false;
     const https = tls ? await hubTlsCertificate(ctx, hubTlsNames(host, opts.tlsNames)) : undefined;

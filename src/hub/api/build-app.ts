@@ -24,6 +24,7 @@ import { registerApplyRoutes } from './apply-routes.ts';
 import { registerCertificateRoutes } from './certificates-routes.ts';
 import { registerEndpointRoutes } from './endpoints-routes.ts';
 import { registerEventRoutes } from './events-routes.ts';
+import { registerAgentRoutes } from './agent-routes.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -135,6 +136,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       registerEndpointRoutes(z, deps);
       registerEventRoutes(z, deps);
       registerApplyRoutes(z, deps);
+      registerAgentRoutes(z, deps);
     },
     { prefix: '/api/v1' },
   );

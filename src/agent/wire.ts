@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { DEPLOYMENT_STATES } from '../core/types.ts';
+import type { SubscriptionSpec } from '../store/store.ts';
+import type { SealedKey } from './sealed-key.ts';
+
+/** The agent ↔ hub wire format (`/api/v1/agent/*`): the hub validates requests with these schemas. */
+
+export const enrollRequestSchema = z.object({
+  token: z.string().min(1).max(200),
+  /** Ed25519 public key for request signatures, raw base64url. */
+  signingKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+  /** X25519 public key bundles are sealed to, raw base64url. */
+  sealingKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+});
+export type EnrollRequest = z.infer<typeof enrollRequestSchema>;
+
+export interface EnrollResponse {
+  endpointId: string;
+  endpointName: string;
+}
+
+export interface HubCaResponse {
+  rootPem: string;
+  intermediatePem: string;
+}
+
+/** One subscription as the agent sees it: what to deploy and the version that should be served. */
+export interface DesiredSubscription {
+  subscriptionId: string;
+  certificateName: string;
+  sans: string[];
+  spec: SubscriptionSpec;
+  /** Absent until the certificate has a version. */
+  version?: { id: string; fingerprint: string; serial: string; notAfter: string };
+}
+
+export interface DesiredState {
+  revision: number;
+  endpointId: string;
+  endpointName: string;
+  subscriptions: DesiredSubscription[];
+}
+
+export interface BundleResponse {
+  versionId: string;
+  certificateName: string;
+  fingerprint: string;
+  certPem: string;
+  chainPems: string[];
+  sealedKey: SealedKey;
+}
+
+export const reportSchema = z.object({
+  subscriptionId: z.string().uuid(),
+  versionId: z.string().uuid(),
+  state: z.enum(DEPLOYMENT_STATES),
+  reason: z.string().max(2000).optional(),
+  detail: z.record(z.string(), z.unknown()).optional(),
+  at: z.string().datetime({ offset: true }),
+});
+export type AgentReport = z.infer<typeof reportSchema>;
+
+/** One report, or a batch (the agent flushes its on-disk queue in one request). */
+export const reportBodySchema = z.union([
+  reportSchema,
+  z.object({ reports: z.array(reportSchema).max(500) }),
+]);

@@ -1,0 +1,265 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { CertfleetError } from '../../core/errors.ts';
+import { nameSchema } from '../../core/config-schema.ts';
+import type { CertificateVersion } from '../../core/types.ts';
+import { splitPemCertificates } from '../../pki/inspect.ts';
+import { sealKey } from '../../agent/sealed-key.ts';
+import {
+  enrollRequestSchema,
+  reportBodySchema,
+  type BundleResponse,
+  type HubCaResponse,
+} from '../../agent/wire.ts';
+import { authenticateAgent, type AuthenticatedAgent } from '../agent-protocol/agent-auth.ts';
+import { agentConfigOf } from '../agent-protocol/agent-config.ts';
+import { DesiredStateBuilder } from '../agent-protocol/desired-state.ts';
+import { mintEnrollmentToken, redeemEnrollmentToken } from '../agent-protocol/enrollment.ts';
+import { NonceCache } from '../agent-protocol/nonce-cache.ts';
+import { MAX_SKEW_MS } from '../../agent/request-signature.ts';
+import { attachRevisionNotifier } from '../agent-protocol/revision-notifier.ts';
+import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    rawBody?: Buffer;
+  }
+}
+
+/** Touching `last_seen_at` at most this often per endpoint keeps a thousand long-polls from becoming writes. */
+const TOUCH_EVERY_MS = 10_000;
+
+/**
+ * The agent protocol under `/api/v1/agent/` (signed requests, see src/agent/request-signature.ts) plus the admin
+ * route that mints enrollment tokens. Registered inside the `/api/v1` plugin.
+ */
+export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
+  const { ctx, certificates } = deps;
+  const notifier = attachRevisionNotifier(ctx);
+  const config = agentConfigOf(ctx);
+  const store = ctx.store;
+  const nonces = new NonceCache(MAX_SKEW_MS);
+  const desired = new DesiredStateBuilder(store);
+  const lastTouch = new Map<string, number>();
+  const versions = new Map<string, CertificateVersion>();
+
+  api.post(
+    '/endpoints/:name/enroll-token',
+    {
+      schema: {
+        summary: 'Mint a one-time enrollment token for an agent endpoint',
+        tags: ['agents'],
+        params: z.object({ name: nameSchema }),
+        body: z
+          .object({
+            ttlSeconds: z
+              .number()
+              .int()
+              .min(60)
+              .max(90 * 86400)
+              .optional(),
+          })
+          .optional(),
+      },
+    },
+    async (req, reply) => {
+      const endpoint = await store.getEndpoint(req.params.name);
+      if (!endpoint) {
+        throw new CertfleetError(
+          'ENDPOINT_NOT_FOUND',
+          `endpoint "${req.params.name}" not found`,
+          'create it with `certfleet endpoint add NAME --agent`',
+        );
+      }
+      const minted = await mintEnrollmentToken(
+        store,
+        endpoint,
+        {
+          ...(req.body?.ttlSeconds ? { ttlSeconds: req.body.ttlSeconds } : {}),
+          now: ctx.clock.now(),
+          caFingerprint: ctx.internalCa.rootFingerprint,
+        },
+        actorOf(req),
+      );
+      reply.status(201).header('cache-control', 'no-store');
+      return minted;
+    },
+  );
+
+  const agentRoutes = async (instance: FastifyInstance) => {
+    const agentApi = instance.withTypeProvider<ZodTypeProvider>();
+    // Signatures cover the exact body bytes, so keep them next to the parsed JSON.
+    agentApi.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+      req.rawBody = body as Buffer;
+      if ((body as Buffer).length === 0) return done(null, undefined);
+      try {
+        done(null, JSON.parse((body as Buffer).toString('utf8')));
+      } catch {
+        done(new CertfleetError('BAD_REQUEST', 'request body is not valid JSON', 'send JSON'), undefined);
+      }
+    });
+    // Open long-polls answer at once on shutdown instead of holding the server for up to a poll period.
+    agentApi.addHook('preClose', async () => notifier.close());
+
+    const auth = async (req: {
+      method: string;
+      url: string;
+      headers: Record<string, string | string[] | undefined>;
+      rawBody?: Buffer;
+    }): Promise<AuthenticatedAgent> => {
+      const agent = await authenticateAgent(store, nonces, req, ctx.clock.now().getTime());
+      const now = Date.now();
+      if ((lastTouch.get(agent.endpoint.id) ?? 0) + TOUCH_EVERY_MS <= now) {
+        lastTouch.set(agent.endpoint.id, now);
+        await store.touchEndpoint(agent.endpoint.id, ctx.clock.now().toISOString());
+      }
+      return agent;
+    };
+
+    const versionById = async (id: string): Promise<CertificateVersion | undefined> => {
+      const hit = versions.get(id);
+      if (hit) return hit;
+      const v = await store.getVersion(id);
+      if (v) {
+        if (versions.size > 1000) versions.clear();
+        versions.set(id, v); // versions never change once stored
+      }
+      return v;
+    };
+
+    agentApi.get(
+      '/ca',
+      { schema: { summary: "The hub's CA chain (pinned by fingerprint at enrollment)", tags: ['agents'] } },
+      async () => {
+        return {
+          rootPem: ctx.internalCa.rootPem,
+          intermediatePem: ctx.internalCa.intermediatePem,
+        } satisfies HubCaResponse;
+      },
+    );
+
+    agentApi.post(
+      '/enroll',
+      {
+        schema: {
+          summary: 'Redeem an enrollment token with the agent public keys',
+          tags: ['agents'],
+          body: enrollRequestSchema,
+        },
+      },
+      async (req) => redeemEnrollmentToken(store, req.body, ctx.clock.now()),
+    );
+
+    agentApi.get(
+      '/desired',
+      {
+        schema: {
+          summary: "Long-poll for this endpoint's desired state",
+          tags: ['agents'],
+          querystring: z.object({
+            since: z.coerce.number().int().min(-1).optional(),
+            wait: z.coerce.number().min(0).max(300).optional(),
+          }),
+        },
+      },
+      async (req, reply) => {
+        const agent = await auth(req);
+        const since = req.query.since ?? -1;
+        const waitMs = Math.min(req.query.wait ?? config.longPollSeconds, config.longPollSeconds) * 1000;
+        if ((await store.revision()) <= since && waitMs > 0) {
+          const gone = new AbortController();
+          const onClose = () => gone.abort();
+          reply.raw.once('close', onClose);
+          try {
+            await notifier.wait(since, waitMs, gone.signal);
+          } finally {
+            reply.raw.off('close', onClose);
+          }
+          if (gone.signal.aborted) return reply; // the agent hung up; nothing to send
+        }
+        reply.header('cache-control', 'no-store');
+        return desired.build(agent.endpoint);
+      },
+    );
+
+    agentApi.get(
+      '/bundle/:versionId',
+      {
+        schema: {
+          summary: 'A version for this agent: certificate and chain, private key sealed to the agent key',
+          tags: ['agents'],
+          params: z.object({ versionId: z.string().uuid() }),
+        },
+      },
+      async (req, reply) => {
+        const agent = await auth(req);
+        const version = await versionById(req.params.versionId);
+        if (!version) {
+          throw new CertfleetError(
+            'NOT_FOUND',
+            `version ${req.params.versionId} not found`,
+            'resync the desired state',
+          );
+        }
+        const subs = await store.listSubscriptions({ endpointId: agent.endpoint.id });
+        if (!subs.some((s) => s.certificateId === version.certificateId)) {
+          throw new CertfleetError(
+            'FORBIDDEN',
+            `endpoint "${agent.endpoint.name}" does not subscribe to the certificate of version ${version.id}`,
+            'subscribe the endpoint with `certfleet subscribe`',
+          );
+        }
+        const cert = await store.getCertificateById(version.certificateId);
+        if (!cert)
+          throw new CertfleetError('NOT_FOUND', 'certificate was deleted', 'resync the desired state');
+        const keyPem = await certificates.privateKeyOf(cert, version);
+        reply.header('cache-control', 'no-store');
+        return {
+          versionId: version.id,
+          certificateName: cert.name,
+          fingerprint: version.fingerprint,
+          certPem: version.certPem,
+          chainPems: splitPemCertificates(version.chainPem),
+          sealedKey: sealKey(keyPem, agent.keys.sealing, agent.endpoint.id, version.id),
+        } satisfies BundleResponse;
+      },
+    );
+
+    agentApi.post(
+      '/report',
+      { schema: { summary: 'Report deployment transitions', tags: ['agents'], body: reportBodySchema } },
+      async (req) => {
+        const agent = await auth(req);
+        const reports = 'reports' in req.body ? req.body.reports : [req.body];
+        for (const r of reports) {
+          const sub = await store.getSubscription(r.subscriptionId);
+          if (!sub || sub.endpointId !== agent.endpoint.id) {
+            throw new CertfleetError(
+              'FORBIDDEN',
+              `subscription ${r.subscriptionId} does not belong to endpoint "${agent.endpoint.name}"`,
+              'resync the desired state',
+            );
+          }
+          const version = await versionById(r.versionId);
+          if (!version || version.certificateId !== sub.certificateId) {
+            throw new CertfleetError(
+              'FORBIDDEN',
+              `version ${r.versionId} is not a version of this subscription's certificate`,
+              'resync the desired state',
+            );
+          }
+          await store.transitionDeployment(
+            sub.id,
+            version.id,
+            r.state,
+            { ...(r.reason ? { reason: r.reason } : {}), detail: { ...r.detail, at: r.at } },
+            agent.actor,
+          );
+        }
+        return { accepted: reports.length };
+      },
+    );
+  };
+  api.register(agentRoutes, { prefix: '/agent' });
+}
