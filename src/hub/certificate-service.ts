@@ -69,6 +69,8 @@ export class CertificateService {
           issuer: cert.issuer,
           error: errorMessage(e),
           ...(isCertfleetError(e) ? { code: e.code } : {}),
+          // The problem type, exit code, DNS name...: what `certfleet doctor` classifies (never secrets).
+          ...(isCertfleetError(e) && e.details ? { details: e.details } : {}),
         },
       });
       if (isCertfleetError(e)) throw e;
@@ -122,6 +124,43 @@ export class CertificateService {
       'version issued',
     );
     return version;
+  }
+
+  /**
+   * Stores a version obtained elsewhere (a certbot lineage) as the current one. Idempotent: a leaf already
+   * stored for this certificate is returned unchanged (`added: false`). The key must match the leaf.
+   */
+  async importVersion(
+    cert: Certificate,
+    bundle: { certPem: string; chainPems: string[]; keyPem: string },
+    actor: Actor,
+  ): Promise<{ version: CertificateVersion; added: boolean }> {
+    const { store, sealer } = this.ctx;
+    const info = inspectCertificate(bundle.certPem);
+    const existing = (await store.listVersions(cert.id)).find((v) => v.fingerprint === info.fingerprint);
+    if (existing) return { version: existing, added: false };
+    if (!certMatchesKey(bundle.certPem, bundle.keyPem)) {
+      throw new CertfleetError(
+        'VALIDATION_FAILED',
+        `the private key given for "${cert.name}" does not belong to its certificate`,
+        'import the privkey.pem of the same lineage as cert.pem',
+      );
+    }
+    const version = await store.addVersion(
+      cert.id,
+      {
+        serial: info.serial,
+        fingerprint: info.fingerprint,
+        notBefore: info.notBefore.toISOString(),
+        notAfter: info.notAfter.toISOString(),
+        certPem: bundle.certPem,
+        chainPem: bundle.chainPems.join(''),
+        sealedKey: sealer.seal(bundle.keyPem, versionKeyContext(cert.id, info.fingerprint)),
+        issuer: cert.issuer,
+      },
+      actor,
+    );
+    return { version, added: true };
   }
 
   async renew(name: string, actor: Actor): Promise<CertificateVersion> {

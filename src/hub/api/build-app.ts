@@ -25,6 +25,11 @@ import { registerCertificateRoutes } from './certificates-routes.ts';
 import { registerEndpointRoutes } from './endpoints-routes.ts';
 import { registerEventRoutes } from './events-routes.ts';
 import { registerAgentRoutes } from './agent-routes.ts';
+import { registerRenewalRoutes } from './renewal-routes.ts';
+import { http01Route, type Http01TokenStore } from '../../solvers/http01-responder.ts';
+import type { RenewalService } from '../acme/renewal-service.ts';
+import { registerImportRoutes } from './import-routes.ts';
+import { registerDoctorRoutes } from './doctor-routes.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -37,6 +42,10 @@ export interface AppDeps {
   certificates: CertificateService;
   https?: { key: string; cert: string };
   bodyLimit?: number;
+  /** Renewal (plan, renew, dry run, revoke); a default one over ctx when absent. */
+  renewal?: RenewalService;
+  /** Answers http-01 challenges at /.well-known/acme-challenge/:token (for proxies in front of endpoints). */
+  http01Store?: Http01TokenStore;
 }
 
 /** A fastify instance whose routes are typed by their zod schemas. */
@@ -136,10 +145,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       registerEndpointRoutes(z, deps);
       registerEventRoutes(z, deps);
       registerApplyRoutes(z, deps);
+      registerRenewalRoutes(z, deps);
       registerAgentRoutes(z, deps);
+      registerImportRoutes(z, deps);
+      registerDoctorRoutes(z, deps);
     },
     { prefix: '/api/v1' },
   );
+  if (deps.http01Store)
+    app.get('/.well-known/acme-challenge/:token', { schema: { hide: true } }, http01Route(deps.http01Store));
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
