@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { CertfleetError, type ErrorCode } from '../core/errors.ts';
 import { clientFor, globalFlags } from './context.ts';
 import { printJson, relativeTime, table } from './output.ts';
 
@@ -11,6 +12,24 @@ interface CertView {
   current: { serial: string; fingerprint: string; notBefore: string; notAfter: string } | null;
   currentPem?: string | null;
   subscriptions?: Array<{ id: string; endpoint?: string }>;
+}
+
+interface DryRunView {
+  ok: boolean;
+  certificate: string;
+  issuer: string;
+  directoryUrl?: string;
+  steps: Array<{ name: string; detail: string; ms: number }>;
+  totalMs: number;
+  issued?: { serial: string };
+  error?: { code: string; message: string; hint: string };
+}
+
+interface RevokeView {
+  revoked: { serial: string; reason: string };
+  note?: string;
+  renewed?: { serial: string; notAfter: string };
+  renewalError?: { code: string; message: string; hint: string };
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -96,15 +115,68 @@ export function registerCertCommands(program: Command): void {
       process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(12)} ${v}`).join('\n')}\n`);
     });
 
+  const renew = async (name: string, opts: { dryRun?: boolean }, cmd: Command) => {
+    const client = clientFor(cmd);
+    const path = `/api/v1/certificates/${encodeURIComponent(name)}/renew`;
+    if (!opts.dryRun) {
+      const v = await client.post<{ serial: string; notAfter: string }>(path);
+      if (globalFlags(cmd).json) return printJson(v);
+      return void process.stdout.write(`renewed ${name}: serial ${v.serial}, expires ${v.notAfter}\n`);
+    }
+    const r = await client.post<DryRunView>(`${path}?dryRun=true`);
+    if (globalFlags(cmd).json) printJson(r);
+    else {
+      process.stdout.write(
+        `dry run of ${r.certificate} against ${r.directoryUrl ?? `issuer ${r.issuer}`} (nothing is stored)\n`,
+      );
+      process.stdout.write(
+        `${table(
+          ['STEP', 'MS', 'DETAIL'],
+          r.steps.map((s) => [s.name, s.ms, s.detail]),
+        )}\n`,
+      );
+      if (r.ok) process.stdout.write(`ok in ${r.totalMs} ms: would issue serial ${r.issued?.serial}\n`);
+    }
+    if (!r.ok && r.error) throw new CertfleetError(r.error.code as ErrorCode, r.error.message, r.error.hint);
+  };
+
   cert
     .command('renew <name>')
-    .description('issue a new version now')
-    .action(async (name: string, _opts, cmd: Command) => {
-      const v = await clientFor(cmd).post<{ serial: string; notAfter: string }>(
-        `/api/v1/certificates/${encodeURIComponent(name)}/renew`,
+    .description('issue a new version now (--dry-run: run the whole order against staging, store nothing)')
+    .option('--dry-run', 'run the order against the staging directory (or the same one) and report each step')
+    .action(renew);
+  program
+    .command('renew <name>')
+    .description('same as `cert renew`')
+    .option('--dry-run', 'run the order against the staging directory (or the same one) and report each step')
+    .action(renew);
+
+  cert
+    .command('revoke <name>')
+    .description('revoke the current version, then issue a replacement')
+    .option(
+      '--reason <reason>',
+      'unspecified | keyCompromise | cACompromise | affiliationChanged | superseded | cessationOfOperation | privilegeWithdrawn',
+      'unspecified',
+    )
+    .action(async (name: string, opts: { reason: string }, cmd: Command) => {
+      const r = await clientFor(cmd).post<RevokeView>(
+        `/api/v1/certificates/${encodeURIComponent(name)}/revoke`,
+        {
+          reason: opts.reason,
+        },
       );
-      if (globalFlags(cmd).json) return printJson(v);
-      process.stdout.write(`renewed ${name}: serial ${v.serial}, expires ${v.notAfter}\n`);
+      if (globalFlags(cmd).json) return printJson(r);
+      process.stdout.write(`revoked ${name}: serial ${r.revoked.serial} (${r.revoked.reason})\n`);
+      if (r.note) process.stdout.write(`note: ${r.note}\n`);
+      if (r.renewed)
+        process.stdout.write(`replaced by serial ${r.renewed.serial}, expires ${r.renewed.notAfter}\n`);
+      if (r.renewalError)
+        throw new CertfleetError(
+          r.renewalError.code as ErrorCode,
+          `revoked, but the replacement failed: ${r.renewalError.message}`,
+          r.renewalError.hint,
+        );
     });
 
   cert

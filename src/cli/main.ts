@@ -5,6 +5,7 @@ import { registerCertCommands } from './cert-command.ts';
 import { registerEndpointCommands } from './endpoint-command.ts';
 import { registerEventsCommand } from './events-command.ts';
 import { registerHubCommand } from './hub-command.ts';
+import { registerPlanCommand } from './plan-command.ts';
 import { registerStatusCommand } from './status-command.ts';
 import { registerSubscribeCommand } from './subscribe-command.ts';
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerEventsCommand(program);
   registerApplyCommand(program);
   registerStatusCommand(program);
+  registerPlanCommand(program);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();
@@ -59,7 +61,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+const isEntry =
+  process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isEntry) {
   const code = await main(process.argv);
   // Long-running commands (hub, agent) keep the process alive; every other command ends here.

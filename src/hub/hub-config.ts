@@ -3,13 +3,16 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { CertfleetError } from '../core/errors.ts';
 import { formatZodError } from '../core/config-schema.ts';
+import { acmeHubConfigShape } from './acme/acme-config.ts';
 
 /**
  * The hub's own settings (`certfleet hub --hub-config hub.yaml`, env CERTFLEET_HUB_CONFIG): issuers, planner,
  * probes, alerts. Everything is optional: without a file the hub runs on its embedded defaults (internal CA only).
  * Each capability owns its section's schema; this file only assembles them.
  */
-export const hubConfigSchema = z.strictObject({});
+export const hubConfigSchema = z.strictObject({
+  ...acmeHubConfigShape,
+});
 
 export type HubConfig = z.output<typeof hubConfigSchema>;
 

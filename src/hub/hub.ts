@@ -16,6 +16,9 @@ import { CertificateService } from './certificate-service.ts';
 import type { HubContext } from './hub-context.ts';
 import { hubTlsCertificate, hubTlsNames } from './hub-tls.ts';
 import { loadHubConfig, type HubConfig } from './hub-config.ts';
+import { startAcme, type AcmeRuntime } from './acme/acme-runtime.ts';
+import { RenewalService } from './acme/renewal-service.ts';
+import { PlannerService } from './planner-service.ts';
 
 export interface HubOptions {
   dataDir: string;
@@ -41,6 +44,10 @@ export interface RunningHub {
   adminToken?: string;
   caPem: string;
   caFingerprint: string;
+  /** ACME issuers, http-01 answers, renewal and the planner loop (started unless `planner.enabled: false`). */
+  acme?: AcmeRuntime;
+  renewal?: RenewalService;
+  planner?: PlannerService;
   close(): Promise<void>;
 }
 
@@ -84,8 +91,9 @@ export async function openHubContext(opts: {
 export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const env = opts.env ?? process.env;
   const { host, port } = parseListen(opts.listen);
-  const config = opts.config ?? (await loadHubConfig(opts.configPath));
+  const config = opts.config ?? (await loadHubConfig(opts.configPath ?? env.CERTFLEET_HUB_CONFIG));
   const ctx = await openHubContext(opts);
+  let acme: AcmeRuntime | undefined;
   try {
     configureAgentProtocol(ctx, (config as { agent?: Record<string, number> }).agent);
     const adminToken = await ensureAdminToken(ctx.store, env.CERTFLEET_ADMIN_TOKEN);
@@ -93,8 +101,20 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     const https = tls ? await hubTlsCertificate(ctx, hubTlsNames(host, opts.tlsNames)) : undefined;
     await writeFile(join(opts.dataDir, 'ca.pem'), ctx.internalCa.rootPem, { mode: 0o644 });
     const certificates = new CertificateService(ctx);
-    const app = await buildApp({ ctx, certificates, ...(https ? { https } : {}) });
+    acme = await startAcme(config, ctx, env);
+    const renewal = new RenewalService(ctx, certificates, acme);
+    const planner = new PlannerService(renewal, {
+      intervalMs: (config.planner?.intervalSeconds ?? 60) * 1000,
+    });
+    const app = await buildApp({
+      ctx,
+      certificates,
+      renewal,
+      http01Store: acme.http01Store,
+      ...(https ? { https } : {}),
+    });
     await app.listen({ host, port });
+    if (config.planner?.enabled !== false) planner.start();
     const address = app.server.address();
     const boundPort = typeof address === 'object' && address ? address.port : port;
     const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
@@ -109,12 +129,18 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       ...(adminToken ? { adminToken } : {}),
       caPem: ctx.internalCa.rootPem,
       caFingerprint: ctx.internalCa.rootFingerprint,
+      acme,
+      renewal,
+      planner,
       async close() {
+        await planner.stop();
         await app.close();
+        await acme?.close();
         await ctx.store.close();
       },
     };
   } catch (e) {
+    await acme?.close();
     await ctx.store.close();
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new CertfleetError(

@@ -9,6 +9,15 @@ export interface IssueRequest {
   /** The certificate version this one replaces (ACME ARI `replaces`), if any. */
   replacesCertPem?: string;
   signal?: AbortSignal;
+  /** Told about each finished step of the issuance (ACME: account, order, ...), e.g. for dry runs. */
+  onStep?(step: IssueStep): void;
+}
+
+/** One finished step of an issuance, with how long it took. */
+export interface IssueStep {
+  name: string;
+  detail: string;
+  ms: number;
 }
 
 export interface IssuedVersion {

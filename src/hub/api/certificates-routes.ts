@@ -67,15 +67,7 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
     },
   );
 
-  api.post(
-    '/certificates/:name/renew',
-    { schema: { summary: 'Issue a new version now', tags: ['certificates'], params: nameParams } },
-    async (req, reply) => {
-      const version = await certificates.renew(req.params.name, actorOf(req));
-      reply.status(201);
-      return versionView(version);
-    },
-  );
+  // POST /certificates/:name/renew (incl. dry run) lives in renewal-routes.ts.
 
   api.delete(
     '/certificates/:name',

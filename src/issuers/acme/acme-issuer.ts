@@ -98,10 +98,17 @@ export class AcmeIssuer implements Issuer {
     if (!names.length)
       throw new CertfleetError('BAD_REQUEST', 'no names to issue for', 'give at least one SAN');
     let step = 'directory';
+    let mark = Date.now();
+    const done = (name: string, detail: string) => {
+      const now = Date.now();
+      req.onStep?.({ name, detail, ms: now - mark });
+      mark = now;
+    };
     try {
       const dir = await this.directory(signal);
       step = 'account';
       const client = await this.client(dir, signal);
+      done('account', `account ${client.getAccountUrl()} at ${this.opts.directoryUrl}`);
       step = 'key';
       const keyPem = await generatePrivateKeyPem(req.keyType);
       const cn = names.find((n) => !n.startsWith('*.') && n.length <= 64);
@@ -114,14 +121,19 @@ export class AcmeIssuer implements Issuer {
       if (req.replacesCertPem && dir.renewalInfo) payload.replaces = ariCertId(req.replacesCertPem);
       let order = await client.createOrder(payload as any);
       this.opts.logger?.info({ issuer: this.name, names, order_url: order.url }, 'acme order created');
+      done('order', `order ${order.url}${payload.replaces ? ` (replaces ${payload.replaces})` : ''}`);
 
       step = 'authorizations';
       const authzs = await client.getAuthorizations(order);
+      const pending = authzs.filter((a) => a.status !== 'valid').length;
+      done('authorizations', `${authzs.length} authorization(s), ${pending} pending`);
       await this.authorizeAll(client, authzs, ctx, signal);
+      done('challenge', `${pending} challenge(s) answered and validated`);
 
       step = 'finalize';
       order = await client.finalizeOrder(order, csr);
       order = (await this.poll(client, order.url, 'order', ctx, signal)) as Order;
+      done('finalize', `order ${order.status}`);
       step = 'download';
       const pem = await client.getCertificate(order);
       const [certPem, ...chainPems] = splitPemCertificates(String(pem));
@@ -133,6 +145,7 @@ export class AcmeIssuer implements Issuer {
         );
       }
       this.opts.logger?.info({ issuer: this.name, names, order_url: order.url }, 'acme certificate issued');
+      done('download', `certificate and ${chainPems.length} chain certificate(s)`);
       return { certPem, chainPems, keyPem };
     } catch (e) {
       throw this.wrap(e, `${ctx} ${step}`, signal);

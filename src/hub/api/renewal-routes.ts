@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { nameSchema } from '../../core/config-schema.ts';
+import { REVOCATION_REASONS, type RevocationReason } from '../../issuers/acme/acme-issuer.ts';
+import { RenewalService } from '../acme/renewal-service.ts';
+import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
+import { versionView } from './views.ts';
+
+const nameParams = z.object({ name: nameSchema });
+const reasons = Object.keys(REVOCATION_REASONS) as [RevocationReason, ...RevocationReason[]];
+
+/** Renewal calendar, renew now (or dry run), revoke. */
+export function registerRenewalRoutes(api: ZodApi, deps: AppDeps): void {
+  const renewal = deps.renewal ?? new RenewalService(deps.ctx, deps.certificates);
+
+  api.get(
+    '/plan',
+    { schema: { summary: 'The renewal calendar: decisions, reasons, budget headroom', tags: ['renewal'] } },
+    async () => ({ now: deps.ctx.clock.now().toISOString(), entries: await renewal.plan() }),
+  );
+
+  api.post(
+    '/certificates/:name/renew',
+    {
+      schema: {
+        summary:
+          'Issue a new version now, or with dryRun run the whole order against staging and store nothing',
+        tags: ['certificates'],
+        params: nameParams,
+        querystring: z.object({ dryRun: z.enum(['true', 'false']).optional() }),
+        body: z.object({ dryRun: z.boolean().optional() }).optional().nullable(),
+      },
+    },
+    async (req, reply) => {
+      if (req.query.dryRun === 'true' || req.body?.dryRun === true) {
+        return renewal.dryRun(req.params.name);
+      }
+      const version = await renewal.renewNow(req.params.name, actorOf(req));
+      reply.status(201);
+      return versionView(version);
+    },
+  );
+
+  api.post(
+    '/certificates/:name/revoke',
+    {
+      schema: {
+        summary: 'Revoke the current version with an RFC 5280 reason, then issue a replacement',
+        tags: ['certificates'],
+        params: nameParams,
+        body: z.strictObject({ reason: z.enum(reasons).default('unspecified') }),
+      },
+    },
+    async (req) => renewal.revoke(req.params.name, req.body.reason, actorOf(req)),
+  );
+}
