@@ -330,6 +330,11 @@ function timeoutMessage(hp: string, stage: Stage, ms: number): string {
   return `no answer from ${hp} within ${ms} ms (stuck in the ${stageWords(stage)}). ${fix}`;
 }
 
+/** OpenSSL errors carry a short `reason` ("wrong version number"); the message has its internal file path. */
+function shortReason(e: Error): string {
+  return (e as { reason?: string }).reason ?? e.message.split('\n')[0];
+}
+
 function describeNetworkError(
   e: Error,
   stage: Stage,
@@ -357,9 +362,9 @@ function describeNetworkError(
     if (/wrong version number|packet length too long|http request/i.test(e.message))
       return [
         'handshake',
-        `${hp} does not answer in TLS (${e.message}); it probably speaks plain text there. ${HANDSHAKE_FIX}`,
+        `${hp} does not answer in TLS (${shortReason(e)}); it probably speaks plain text there. ${HANDSHAKE_FIX}`,
       ];
-    return ['handshake', `TLS handshake with ${hp} failed: ${e.message}. ${HANDSHAKE_FIX}`];
+    return ['handshake', `TLS handshake with ${hp} failed: ${shortReason(e)}. ${HANDSHAKE_FIX}`];
   }
-  return ['other', `connection to ${hp} failed: ${e.message}`];
+  return ['other', `connection to ${hp} failed: ${shortReason(e)}`];
 }

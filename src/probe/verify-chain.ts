@@ -91,6 +91,13 @@ export function verifySentChain(sent: X509Certificate[], store: TrustStore, now:
           kind: 'untrusted',
           problem: `the chain ends at the self-signed "${oneLine(cur.subject)}", which is not a trusted root`,
         };
+      // Past the leaf, a missing issuer is usually a root the client does not trust (a private CA).
+      if (path.length > 1 || cur.ca)
+        return {
+          verified: false,
+          kind: 'untrusted',
+          problem: `the chain ends at "${oneLine(cur.subject)}", issued by "${oneLine(cur.issuer)}", which is not a trusted root`,
+        };
       return {
         verified: false,
         kind: 'untrusted',

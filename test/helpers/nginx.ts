@@ -156,11 +156,21 @@ async function startOnce(opts: StartNginxOptions, port: number): Promise<NginxHa
     });
   });
   const errorLog = () => readFile(errorLogPath, 'utf8').catch(() => '');
+  // If the test process dies without stop(), do not leave a detached nginx behind.
+  const killOnExit = () => {
+    try {
+      if (!exited && child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', killOnExit);
 
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    process.off('exit', killOnExit);
     if (!exited && child.pid) {
       try {
         process.kill(-child.pid, 'SIGTERM');

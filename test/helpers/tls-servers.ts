@@ -79,6 +79,15 @@ export function startTlsServer(
   return listen(server, opts.host ?? '127.0.0.1', opts.port);
 }
 
+/** Answers every connection with a line of plain text and hangs up: "this port does not speak TLS". */
+export function startPlainTextServer(opts: { host?: string; text?: string } = {}): Promise<TestServer> {
+  const text = opts.text ?? 'HTTP/1.1 400 Bad Request\r\n\r\n';
+  return listen(
+    createNetServer((s) => s.end(text)),
+    opts.host ?? '127.0.0.1',
+  );
+}
+
 /** Accepts TCP connections and never says a word: the timeout case. */
 export function startSilentServer(opts: { host?: string } = {}): Promise<TestServer> {
   return listen(

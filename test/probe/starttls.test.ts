@@ -1,0 +1,66 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { probeTarget } from '../../src/probe/probe.ts';
+import { fingerprintOf } from '../../src/pki/inspect.ts';
+import { createTestPki, type TestPki, type TestLeaf } from '../helpers/probe-pki.ts';
+import { startStartTlsServer, startSilentServer, type MailProtocol } from '../helpers/tls-servers.ts';
+
+describe('STARTTLS probes', () => {
+  let pki: TestPki;
+  let leaf: TestLeaf;
+  before(async () => {
+    pki = await createTestPki('starttls');
+    leaf = await pki.issueLeaf({ dns: ['mail.probe.test'] });
+  });
+
+  for (const protocol of ['smtp', 'imap', 'pop3'] as MailProtocol[]) {
+    test(`${protocol}: upgrades, then verifies the certificate behind STARTTLS`, async (t) => {
+      const server = await startStartTlsServer(protocol, leaf);
+      t.after(() => server.close());
+      const [r] = await probeTarget(
+        { host: '127.0.0.1', port: server.port, sni: 'mail.probe.test', starttls: protocol },
+        { trustedRootPems: [pki.root.certPem], timeoutMs: 3000 },
+      );
+      assert.equal(r.ok, true, r.error?.message);
+      assert.equal(r.fingerprint, fingerprintOf(leaf.certPem));
+      assert.equal(r.chainVerified, true);
+    });
+
+    test(`${protocol}: a server that does not offer STARTTLS gets a starttls error with the fix`, async (t) => {
+      const server = await startStartTlsServer(protocol, leaf, { offerStartTls: false });
+      t.after(() => server.close());
+      const [r] = await probeTarget(
+        { host: '127.0.0.1', port: server.port, starttls: protocol },
+        { trustedRootPems: [pki.root.certPem], timeoutMs: 3000 },
+      );
+      assert.equal(r.ok, false);
+      assert.equal(r.error?.kind, 'starttls');
+      assert.match(r.error!.message, /does not offer (STARTTLS|STLS)/);
+      assert.match(r.error!.message, /without --starttls/);
+    });
+  }
+
+  test('a mail port that never greets times out in the STARTTLS stage', async (t) => {
+    const silent = await startSilentServer();
+    t.after(() => silent.close());
+    const [r] = await probeTarget(
+      { host: '127.0.0.1', port: silent.port, starttls: 'smtp' },
+      { timeoutMs: 300 },
+    );
+    assert.equal(r.error?.kind, 'timeout');
+    assert.match(r.error!.message, /STARTTLS exchange/);
+  });
+
+  test('STARTTLS against a TLS-only port fails as starttls, not as a hang', async (t) => {
+    const { startTlsServer } = await import('../helpers/tls-servers.ts');
+    const tlsOnly = await startTlsServer(leaf);
+    t.after(() => tlsOnly.close());
+    const t0 = Date.now();
+    const [r] = await probeTarget(
+      { host: '127.0.0.1', port: tlsOnly.port, starttls: 'pop3' },
+      { timeoutMs: 500 },
+    );
+    assert.ok(r.error?.kind === 'starttls' || r.error?.kind === 'timeout', r.error?.kind);
+    assert.ok(Date.now() - t0 < 2000);
+  });
+});
