@@ -1,7 +1,7 @@
 import { errorMessage } from '../core/errors.ts';
 import type { Certificate } from '../core/types.ts';
-import { PLANNER_LAST_RUN_META, type RenewalService } from './acme/renewal-service.ts';
-import { evaluateRenewal } from './planner/index.ts';
+import { PLANNER_LAST_RUN_META, type RenewalService, type RenewalState } from './acme/renewal-service.ts';
+import { evaluateRenewal, RateLimitBudget, type CanIssueResult, type Decision } from './planner/index.ts';
 
 export interface PlannerRunReport {
   at: string;
@@ -72,19 +72,56 @@ export class PlannerService {
       failed: [],
     };
     const certs = await ctx.store.listCertificates();
-    const queue = [...certs];
-    const worker = async () => {
-      for (let cert = queue.shift(); cert; cert = queue.shift()) {
-        if (this.abort.signal.aborted) return;
+    const workers = Math.max(1, this.opts.concurrency ?? 4);
+    // 1. Decide for every certificate (ARI fetches run in parallel).
+    const evaluated = (
+      await mapLimit(certs, workers, async (cert) => {
         try {
-          await this.consider(cert, report);
+          return { cert, ...(await this.evaluate(cert)) };
         } catch (e) {
-          if (this.abort.signal.aborted) return;
-          report.failed.push({ certificate: cert.name, error: errorMessage(e) });
+          if (!this.abort.signal.aborted)
+            report.failed.push({ certificate: cert.name, error: errorMessage(e) });
+          return undefined;
         }
+      })
+    ).filter((e) => e !== undefined);
+    report.evaluated = evaluated.length;
+    // 2. Spend the budgets in order (urgent first, then by due time) on scratch copies, so parallel issuance
+    //    below cannot overshoot a limit; the real budgets count each order when it ends.
+    const due = evaluated
+      .filter((e) => e.decision.reissue)
+      .sort(
+        (a, b) =>
+          Number(b.decision.urgent) - Number(a.decision.urgent) ||
+          a.decision.dueAt.getTime() - b.decision.dueAt.getTime() ||
+          a.cert.name.localeCompare(b.cert.name),
+      );
+    const scratch = new Map<RateLimitBudget, RateLimitBudget>();
+    const go: typeof due = [];
+    for (const e of due) {
+      const real = await this.renewal.budgetFor(e.cert);
+      const budget = scratch.get(real) ?? real.clone();
+      scratch.set(real, budget);
+      const check = budget.canIssue(e.request, e.input.now);
+      if (check.ok) {
+        budget.record(e.request, e.input.now);
+        go.push(e);
+      } else await this.defer(e, check, report);
+    }
+    // 3. Issue, coalesced per certificate, re-checked after the lock.
+    await mapLimit(go, workers, async (e) => {
+      if (this.abort.signal.aborted) return;
+      try {
+        const outcome = await this.renewal.issueCoalesced(e.cert, 'planner', e.decision.reason, async () => {
+          const again = await this.renewal.planInputFor(e.cert);
+          const d = evaluateRenewal(again.input, this.renewal.policy);
+          return { needed: d.reissue, request: this.renewal.requestFor(again.input, d, again.current) };
+        });
+        if (outcome.issued) report.issued.push(e.cert.name);
+      } catch (err) {
+        report.failed.push({ certificate: e.cert.name, error: errorMessage(err) });
       }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, this.opts.concurrency ?? 4) }, worker));
+    });
     await ctx.store.setMeta(PLANNER_LAST_RUN_META, ctx.clock.now().toISOString());
     if (report.issued.length || report.failed.length || report.deferred.length)
       ctx.logger.info(
@@ -94,50 +131,54 @@ export class PlannerService {
     return report;
   }
 
-  private async consider(cert: Certificate, report: PlannerRunReport): Promise<void> {
+  private async evaluate(cert: Certificate) {
     const r = this.renewal;
     const { input, current, state } = await r.planInputFor(cert, {
       fetchAri: true,
       signal: this.abort.signal,
     });
-    report.evaluated++;
     const decision = evaluateRenewal(input, r.policy);
-    if (!decision.reissue) return;
-    const request = r.requestFor(input, decision, current);
-    const budget = await r.budgetFor(cert);
-    const check = budget.canIssue(request, input.now);
-    if (!check.ok) {
-      const freesAt = check.freesAt.toISOString();
-      report.deferred.push({ certificate: cert.name, limit: check.limit, freesAt });
-      // Announce each deferral once, not every tick.
-      if (state.deferred?.limit !== check.limit || state.deferred.freesAt !== freesAt) {
-        await r.ctx.store.setRenewalState(cert.id, { ...state, deferred: { limit: check.limit, freesAt } });
-        await r.ctx.store.appendEvent({
-          actor: 'planner',
-          kind: 'renewal.deferred',
-          subject: `certificate:${cert.name}`,
-          data: {
-            limit: check.limit,
-            key: check.key,
-            frees_at: freesAt,
-            message: check.message,
-            decision: decision.reason,
-            urgent: decision.urgent,
-          },
-        });
-      }
-      return;
-    }
-    try {
-      const outcome = await r.issueCoalesced(cert, 'planner', decision.reason, async () => {
-        // Re-check after the lock: another trigger may have issued meanwhile.
-        const again = await r.planInputFor(cert);
-        const d = evaluateRenewal(again.input, r.policy);
-        return { needed: d.reissue, request: r.requestFor(again.input, d, again.current) };
-      });
-      if (outcome.issued) report.issued.push(cert.name);
-    } catch (e) {
-      report.failed.push({ certificate: cert.name, error: errorMessage(e) });
-    }
+    return { input, current, state, decision, request: r.requestFor(input, decision, current) };
   }
+
+  /** Announces a deferral once per limit and free time, not every tick. */
+  private async defer(
+    e: { cert: Certificate; state: RenewalState; decision: Decision },
+    check: Extract<CanIssueResult, { ok: false }>,
+    report: PlannerRunReport,
+  ): Promise<void> {
+    const { store } = this.renewal.ctx;
+    const freesAt = check.freesAt.toISOString();
+    report.deferred.push({ certificate: e.cert.name, limit: check.limit, freesAt });
+    if (e.state.deferred?.limit === check.limit && e.state.deferred.freesAt === freesAt) return;
+    const state = (await store.getRenewalState(e.cert.id)) as RenewalState;
+    await store.setRenewalState(e.cert.id, { ...state, deferred: { limit: check.limit, freesAt } });
+    await store.appendEvent({
+      actor: 'planner',
+      kind: 'renewal.deferred',
+      subject: `certificate:${e.cert.name}`,
+      data: {
+        limit: check.limit,
+        key: check.key,
+        frees_at: freesAt,
+        message: check.message,
+        decision: e.decision.reason,
+        urgent: e.decision.urgent,
+      },
+    });
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` at once; results in input order. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
