@@ -1,4 +1,8 @@
 import type { Command } from 'commander';
+import { globalFlags } from './context.ts';
+import { printJson } from './output.ts';
+
+const DEFAULT_STATE_DIR = process.env.CERTFLEET_AGENT_STATE_DIR ?? '/var/lib/certfleet-agent';
 
 /**
  * `certfleet agent ...`: the commands an endpoint runs. Subcommands register on the returned parent, so other
@@ -8,6 +12,57 @@ export function registerAgentCommands(program: Command): Command {
   const agent = program
     .command('agent')
     .description('run on an endpoint: enroll with the hub, deploy certificates');
+
+  agent
+    .command('enroll')
+    .description("enroll this endpoint: pin the hub CA, create the agent's keys, redeem the one-time token")
+    .requiredOption('--hub <url>', 'hub URL, e.g. https://hub.example.com:8443')
+    .requiredOption('--token <token>', 'one-time enrollment token (`certfleet endpoint enroll-token NAME`)')
+    .requiredOption('--ca-fingerprint <sha256>', "SHA-256 fingerprint of the hub's CA root")
+    .option('--state-dir <dir>', 'agent state directory (env CERTFLEET_AGENT_STATE_DIR)', DEFAULT_STATE_DIR)
+    .action(
+      async (opts: { hub: string; token: string; caFingerprint: string; stateDir: string }, cmd: Command) => {
+        const { enrollAgent } = await import('../agent/enroll.ts');
+        const identity = await enrollAgent({
+          hub: opts.hub,
+          token: opts.token,
+          caFingerprint: opts.caFingerprint,
+          stateDir: opts.stateDir,
+        });
+        const result = {
+          endpoint: identity.endpointName,
+          endpointId: identity.endpointId,
+          hub: identity.hub,
+          stateDir: opts.stateDir,
+        };
+        if (globalFlags(cmd).json) return printJson(result);
+        process.stdout.write(
+          `enrolled as endpoint ${result.endpoint} (${result.endpointId}) with ${result.hub}\n` +
+            `credentials in ${opts.stateDir} (0600); start the agent with: certfleet agent run --state-dir ${opts.stateDir}\n`,
+        );
+      },
+    );
+
+  agent
+    .command('run')
+    .description('hold the long-poll on the hub and deploy every new version (runs until SIGTERM)')
+    .option('--state-dir <dir>', 'agent state directory (env CERTFLEET_AGENT_STATE_DIR)', DEFAULT_STATE_DIR)
+    .option('--long-poll <seconds>', 'how long each long-poll may hold', (v) => Number(v), 25)
+    .action(async (opts: { stateDir: string; longPoll: number }) => {
+      const { AgentRunner } = await import('../agent/run-agent.ts');
+      const runner = new AgentRunner({ stateDir: opts.stateDir, longPollSeconds: opts.longPoll });
+      await runner.start();
+      process.stdout.write(
+        `certfleet agent running (state ${opts.stateDir}, endpoint ${runner.endpointId})\n`,
+      );
+      const stop = async () => {
+        await runner.stop();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop());
+      process.once('SIGTERM', () => void stop());
+    });
+
   return agent;
 }
 

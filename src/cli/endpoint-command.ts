@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { clientFor, globalFlags } from './context.ts';
+import { resolveClientOptions } from './client.ts';
 import { printJson, relativeTime, table } from './output.ts';
 
 interface EndpointView {
@@ -19,6 +20,40 @@ export function parseProbeTarget(value: string, previous: unknown[] = []) {
   return [...previous, { host: m[1] ?? m[2], port: Number(m[3]), ...(m[4] ? { sni: m[4] } : {}) }];
 }
 
+interface EnrollTokenView {
+  endpoint: string;
+  token: string;
+  expiresAt: string;
+  caFingerprint: string;
+}
+
+/** `30m`, `24h`, `7d` or plain seconds. */
+export function parseDuration(value: string): number {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError(`"${value}" is not a duration (e.g. 30m, 24h, 7d)`);
+  return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+}
+
+async function mintEnrollToken(cmd: Command, name: string, ttlSeconds?: number): Promise<EnrollTokenView> {
+  return clientFor(cmd).post<EnrollTokenView>(
+    `/api/v1/endpoints/${encodeURIComponent(name)}/enroll-token`,
+    ttlSeconds ? { ttlSeconds } : {},
+  );
+}
+
+/** The exact command to run on the endpoint. */
+export function enrollCommandLine(hub: string, minted: EnrollTokenView): string {
+  return `certfleet agent enroll --hub ${hub} --token ${minted.token} --ca-fingerprint ${minted.caFingerprint}`;
+}
+
+function printEnrollment(cmd: Command, minted: EnrollTokenView): string {
+  const hub = resolveClientOptions(globalFlags(cmd)).hub;
+  return (
+    `one-time enrollment token for ${minted.endpoint} (expires ${minted.expiresAt}); on the endpoint run:\n` +
+    `  ${enrollCommandLine(hub, minted)}\n`
+  );
+}
+
 export function registerEndpointCommands(program: Command): void {
   const endpoint = program.command('endpoint').description('manage endpoints');
 
@@ -32,10 +67,15 @@ export function registerEndpointCommands(program: Command): void {
       'where to verify the served certificate (repeatable)',
       parseProbeTarget,
     )
+    .option(
+      '--enroll-ttl <duration>',
+      'with --agent: how long the enrollment token is valid (default 24h)',
+      parseDuration,
+    )
     .action(
       async (
         name: string,
-        opts: { agent?: boolean; connector?: boolean; probe?: unknown[] },
+        opts: { agent?: boolean; connector?: boolean; probe?: unknown[]; enrollTtl?: number },
         cmd: Command,
       ) => {
         const created = await clientFor(cmd).post<EndpointView>('/api/v1/endpoints', {
@@ -43,10 +83,23 @@ export function registerEndpointCommands(program: Command): void {
           kind: opts.connector ? 'connector' : 'agent',
           probeTargets: opts.probe ?? [],
         });
-        if (globalFlags(cmd).json) return printJson(created);
+        const minted =
+          opts.agent && !opts.connector ? await mintEnrollToken(cmd, name, opts.enrollTtl) : undefined;
+        if (globalFlags(cmd).json) return printJson(minted ? { ...created, enrollment: minted } : created);
         process.stdout.write(`created ${created.kind} endpoint ${created.name}\n`);
+        if (minted) process.stdout.write(printEnrollment(cmd, minted));
       },
     );
+
+  endpoint
+    .command('enroll-token <name>')
+    .description('mint a new one-time enrollment token for an agent endpoint')
+    .option('--enroll-ttl <duration>', 'how long the token is valid (default 24h)', parseDuration)
+    .action(async (name: string, opts: { enrollTtl?: number }, cmd: Command) => {
+      const minted = await mintEnrollToken(cmd, name, opts.enrollTtl);
+      if (globalFlags(cmd).json) return printJson(minted);
+      process.stdout.write(printEnrollment(cmd, minted));
+    });
 
   endpoint
     .command('list')

@@ -87,6 +87,46 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
     },
   );
 
+  api.get(
+    '/status',
+    {
+      schema: {
+        summary: 'Certificate × endpoint: current version, deployment state, agent contact',
+        tags: ['agents'],
+      },
+    },
+    async () => {
+      const [subs, endpoints, certs] = await Promise.all([
+        store.listSubscriptions(),
+        store.listEndpoints(),
+        store.listCertificates(),
+      ]);
+      const endpointById = new Map(endpoints.map((e) => [e.id, e]));
+      const certById = new Map(certs.map((c) => [c.id, c]));
+      const current = new Map<string, CertificateVersion | undefined>();
+      for (const c of certs) current.set(c.id, await store.currentVersion(c.id));
+      const lastSeen = new Map<string, string | undefined>();
+      for (const e of endpoints) lastSeen.set(e.id, await store.lastSeen(e.id));
+      return Promise.all(
+        subs.map(async (s) => {
+          const v = current.get(s.certificateId);
+          const d = v ? await store.getDeployment(s.id, v.id) : undefined;
+          return {
+            subscriptionId: s.id,
+            certificate: certById.get(s.certificateId)?.name ?? null,
+            endpoint: endpointById.get(s.endpointId)?.name ?? null,
+            endpointKind: endpointById.get(s.endpointId)?.kind ?? null,
+            version: v
+              ? { id: v.id, serial: v.serial, fingerprint: v.fingerprint, notAfter: v.notAfter }
+              : null,
+            deployment: d ? { state: d.state, reason: d.reason ?? null, updatedAt: d.updatedAt } : null,
+            lastSeenAt: lastSeen.get(s.endpointId) ?? null,
+          };
+        }),
+      );
+    },
+  );
+
   const agentRoutes = async (instance: FastifyInstance) => {
     const agentApi = instance.withTypeProvider<ZodTypeProvider>();
     // Signatures cover the exact body bytes, so keep them next to the parsed JSON.

@@ -1,0 +1,247 @@
+import { X509Certificate } from 'node:crypto';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { CertfleetError, type ErrorCode } from '../core/errors.ts';
+import type { AgentIdentity } from './agent-identity.ts';
+import { signRequest } from './request-signature.ts';
+import type {
+  AgentReport,
+  BundleResponse,
+  DesiredState,
+  EnrollRequest,
+  EnrollResponse,
+  HubCaResponse,
+} from './wire.ts';
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** SHA-256 of a certificate's DER, lower-case hex without colons (how the hub prints its CA fingerprint). */
+export const certFingerprint = (pem: string): string =>
+  new X509Certificate(pem).fingerprint256.replaceAll(':', '').toLowerCase();
+
+export const normaliseFingerprint = (fp: string): string =>
+  fp
+    .replace(/^sha256:/i, '')
+    .replaceAll(':', '')
+    .toLowerCase();
+
+/**
+ * HTTPS to the hub for one agent: trusts only the pinned hub CA, keeps connections alive (the long-poll and the
+ * bundle fetch that follows reuse one socket), signs every request with the agent's Ed25519 key.
+ */
+export class AgentClient {
+  private readonly agent: HttpsAgent | HttpAgent;
+  private readonly base: URL;
+
+  constructor(
+    private readonly hub: string,
+    private readonly caPem: string | undefined,
+    private readonly identity?: Pick<AgentIdentity, 'endpointId' | 'keys'>,
+    opts: { insecureSkipVerify?: boolean; maxSockets?: number } = {},
+  ) {
+    this.base = new URL(hub);
+    this.agent =
+      this.base.protocol === 'https:'
+        ? new HttpsAgent({
+            keepAlive: true,
+            maxSockets: opts.maxSockets ?? 4,
+            ...(caPem ? { ca: caPem } : {}),
+            ...(opts.insecureSkipVerify ? { rejectUnauthorized: false } : {}),
+          })
+        : new HttpAgent({ keepAlive: true, maxSockets: opts.maxSockets ?? 4 });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  /** GET /agent/desired: at once when the hub's revision is past `since`, else after up to `waitSeconds`. */
+  desired(since: number, waitSeconds: number, opts: RequestOptions = {}): Promise<DesiredState> {
+    return this.request('GET', `/api/v1/agent/desired?since=${since}&wait=${waitSeconds}`, undefined, {
+      timeoutMs: (waitSeconds + 20) * 1000,
+      ...opts,
+    });
+  }
+
+  bundle(versionId: string, opts: RequestOptions = {}): Promise<BundleResponse> {
+    return this.request('GET', `/api/v1/agent/bundle/${encodeURIComponent(versionId)}`, undefined, opts);
+  }
+
+  report(reports: AgentReport[], opts: RequestOptions = {}): Promise<{ accepted: number }> {
+    return this.request(
+      'POST',
+      '/api/v1/agent/report',
+      reports.length === 1 ? reports[0] : { reports },
+      opts,
+    );
+  }
+
+  enroll(body: EnrollRequest, opts: RequestOptions = {}): Promise<EnrollResponse> {
+    return this.request('POST', '/api/v1/agent/enroll', body, { ...opts, unsigned: true });
+  }
+
+  ca(opts: RequestOptions = {}): Promise<HubCaResponse> {
+    return this.request('GET', '/api/v1/agent/ca', undefined, { ...opts, unsigned: true });
+  }
+
+  request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: RequestOptions & { unsigned?: boolean } = {},
+  ): Promise<T> {
+    opts.signal?.throwIfAborted();
+    const url = new URL(path, this.base);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (payload) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(payload.length);
+    }
+    if (!opts.unsigned) {
+      if (!this.identity) throw new Error('AgentClient: signed request without an identity');
+      Object.assign(
+        headers,
+        signRequest(
+          this.identity.keys.signing,
+          this.identity.endpointId,
+          method,
+          url.pathname + url.search,
+          payload,
+        ),
+      );
+    }
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise<T>((resolve, reject) => {
+      const req = send(
+        url,
+        {
+          method,
+          headers,
+          agent: this.agent,
+          timeout: opts.timeoutMs ?? 30_000,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (err) => reject(this.connectionError(err)));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            let data: unknown;
+            try {
+              data = text ? JSON.parse(text) : undefined;
+            } catch {
+              data = { message: text.slice(0, 200) };
+            }
+            const status = res.statusCode ?? 500;
+            if (status >= 400) {
+              const e = (data ?? {}) as { code?: ErrorCode; message?: string; hint?: string };
+              reject(
+                new CertfleetError(
+                  e.code ?? 'INTERNAL',
+                  e.message ?? `hub answered HTTP ${status}`,
+                  e.hint ?? '',
+                  {
+                    details: { httpStatus: status },
+                  },
+                ),
+              );
+            } else resolve(data as T);
+          });
+        },
+      );
+      req.on('timeout', () =>
+        req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })),
+      );
+      req.on('error', (err: NodeJS.ErrnoException) => reject(this.connectionError(err, opts.signal)));
+      if (payload) req.write(payload);
+      req.end();
+    });
+  }
+
+  private connectionError(err: NodeJS.ErrnoException, signal?: AbortSignal): Error {
+    if (signal?.aborted) return signal.reason instanceof Error ? signal.reason : err;
+    const untrusted = [
+      'SELF_SIGNED_CERT_IN_CHAIN',
+      'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+      'DEPTH_ZERO_SELF_SIGNED_CERT',
+      'ERR_TLS_CERT_ALTNAME_INVALID',
+    ];
+    if (err.code && untrusted.includes(err.code)) {
+      return new CertfleetError(
+        'UNREACHABLE',
+        `the hub at ${this.hub} presented a certificate not issued by the pinned hub CA (${err.code})`,
+        'check --hub; if the hub CA was replaced, enroll the agent again with the new fingerprint',
+        { cause: err },
+      );
+    }
+    return new CertfleetError(
+      'UNREACHABLE',
+      `cannot reach the hub at ${this.hub}: ${err.code ?? err.message}`,
+      'the agent retries with backoff; check the hub and the network',
+      {
+        cause: err,
+        details: { transient: true },
+      },
+    );
+  }
+}
+
+/** True for errors worth retrying later (network, timeouts, hub 5xx); false for refusals (4xx). */
+export function isTransient(e: unknown): boolean {
+  if (!(e instanceof CertfleetError)) return true;
+  const status = (e.details?.httpStatus as number | undefined) ?? e.status;
+  return e.details?.transient === true || status >= 500 || status === 429;
+}
+
+/**
+ * Fetches the hub's CA without trusting anything yet, accepts it only when the root's SHA-256 equals the
+ * fingerprint given by the operator, then proves the hub's TLS certificate chains to that root with a second,
+ * fully verified request. Returns the root PEM to pin.
+ */
+export async function fetchPinnedCa(
+  hub: string,
+  fingerprint: string,
+  opts: RequestOptions = {},
+): Promise<string> {
+  const want = normaliseFingerprint(fingerprint);
+  if (!/^[0-9a-f]{64}$/.test(want)) {
+    throw new CertfleetError(
+      'VALIDATION_FAILED',
+      '--ca-fingerprint is not a SHA-256 fingerprint',
+      'copy the 64 hex digits the hub printed (`certfleet endpoint enroll-token NAME`)',
+    );
+  }
+  const bootstrap = new AgentClient(hub, undefined, undefined, { insecureSkipVerify: true });
+  let ca: HubCaResponse;
+  try {
+    ca = await bootstrap.ca(opts);
+  } finally {
+    bootstrap.close();
+  }
+  let got: string;
+  try {
+    got = certFingerprint(ca.rootPem);
+  } catch {
+    throw new CertfleetError('UNREACHABLE', `the hub at ${hub} sent no valid CA certificate`, 'check --hub');
+  }
+  if (got !== want) {
+    throw new CertfleetError(
+      'UNAUTHENTICATED',
+      `the hub CA fingerprint is ${got}, not the expected ${want}`,
+      'check --hub and --ca-fingerprint; a mismatch may mean someone is intercepting the connection',
+    );
+  }
+  const pinned = new AgentClient(hub, ca.rootPem);
+  try {
+    await pinned.ca(opts); // full TLS verification against the pinned root only
+  } finally {
+    pinned.close();
+  }
+  return ca.rootPem;
+}

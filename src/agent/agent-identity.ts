@@ -1,0 +1,96 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, writeFile, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CertfleetError } from '../core/errors.ts';
+import { rawPublicKey } from './request-signature.ts';
+
+export const DEFAULT_STATE_DIR = '/var/lib/certfleet-agent';
+
+/** `<state-dir>/agent.json`: where the hub is and which CA to trust. No secrets. */
+export interface AgentConfigFile {
+  hub: string;
+  endpointId: string;
+  endpointName: string;
+  /** The hub root CA, pinned at enrollment by its SHA-256 fingerprint. */
+  caPem: string;
+  caFingerprint: string;
+  enrolledAt: string;
+}
+
+/** The agent's keys: Ed25519 signs requests, X25519 receives sealed private keys. */
+export interface AgentKeys {
+  signing: KeyObject;
+  sealing: KeyObject;
+}
+
+export interface AgentIdentity extends AgentConfigFile {
+  keys: AgentKeys;
+}
+
+export function generateAgentKeys(): AgentKeys {
+  return {
+    signing: generateKeyPairSync('ed25519').privateKey,
+    sealing: generateKeyPairSync('x25519').privateKey,
+  };
+}
+
+export const publicKeysOf = (keys: AgentKeys) => ({
+  signingKey: rawPublicKey(createPublicKey(keys.signing)),
+  sealingKey: rawPublicKey(createPublicKey(keys.sealing)),
+});
+
+/** Writes a file readable by the owner only: temp in the same directory, fsync, rename. */
+export async function writePrivateFile(path: string, data: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await chmod(tmp, 0o600); // the umask may have narrowed, never widened, but be explicit
+  await rename(tmp, path);
+}
+
+export async function ensureStateDir(stateDir: string): Promise<void> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  await chmod(stateDir, 0o700);
+}
+
+export async function saveIdentity(stateDir: string, identity: AgentIdentity): Promise<void> {
+  await ensureStateDir(stateDir);
+  const pem =
+    (identity.keys.signing.export({ type: 'pkcs8', format: 'pem' }) as string) +
+    (identity.keys.sealing.export({ type: 'pkcs8', format: 'pem' }) as string);
+  await writePrivateFile(join(stateDir, 'agent-key.pem'), pem);
+  const { keys: _keys, ...config } = identity;
+  await writePrivateFile(join(stateDir, 'agent.json'), `${JSON.stringify(config, null, 2)}\n`);
+}
+
+export async function loadIdentity(stateDir: string): Promise<AgentIdentity> {
+  let configText: string;
+  let keyText: string;
+  try {
+    configText = await readFile(join(stateDir, 'agent.json'), 'utf8');
+    keyText = await readFile(join(stateDir, 'agent-key.pem'), 'utf8');
+  } catch (e) {
+    throw new CertfleetError(
+      'CONFIG_INVALID',
+      `no agent enrollment in ${stateDir} (${(e as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+      'enroll first: `certfleet agent enroll --hub URL --token T --ca-fingerprint SHA256 --state-dir DIR`',
+    );
+  }
+  const blocks = keyText.match(/-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/g) ?? [];
+  const keys = blocks.map((b) => createPrivateKey(b));
+  const signing = keys.find((k) => k.asymmetricKeyType === 'ed25519');
+  const sealing = keys.find((k) => k.asymmetricKeyType === 'x25519');
+  if (!signing || !sealing) {
+    throw new CertfleetError(
+      'CONFIG_INVALID',
+      `${join(stateDir, 'agent-key.pem')} does not hold the agent's Ed25519 and X25519 keys`,
+      'enroll the agent again with a new token',
+    );
+  }
+  return { ...(JSON.parse(configText) as AgentConfigFile), keys: { signing, sealing } };
+}

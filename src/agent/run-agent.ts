@@ -1,0 +1,394 @@
+import { EventEmitter } from 'node:events';
+import { dirname, resolve } from 'node:path';
+import { systemClock, type Clock } from '../core/clock.ts';
+import { errorMessage } from '../core/errors.ts';
+import { createLogger, type Logger } from '../core/log.ts';
+import { AgentClient, isTransient } from './agent-client.ts';
+import { loadIdentity, type AgentIdentity } from './agent-identity.ts';
+import { recoverPendingWrites } from './atomic-write.ts';
+import { Backoff } from './backoff.ts';
+import type { DeployOutcome, DeployReport, DeployReporter, DeployRequest } from './deploy-contract.ts';
+import { openSealedKey } from './sealed-key.ts';
+import { AgentStateStore, type AgentLocalState } from './state-store.ts';
+import { subscribeDesiredState } from './subscriber.ts';
+import type { AgentReport, BundleResponse, DesiredState, DesiredSubscription } from './wire.ts';
+
+/** The deployer's signature (src/agent/deployer.ts); injectable so tests and benchmarks can stand in for it. */
+export type DeployFn = (
+  req: DeployRequest,
+  report: DeployReporter,
+  opts: { stateDir: string; clock?: Clock; signal?: AbortSignal; dryRun?: boolean },
+) => Promise<DeployOutcome>;
+
+/** Loaded on first use, so the run loop does not pay for the deployer's modules until it deploys. */
+const realDeploy: DeployFn = async (req, report, opts) =>
+  (await import('./deployer.ts')).deploy(req, report, opts);
+
+export interface AgentRunnerOptions {
+  stateDir: string;
+  deploy?: DeployFn;
+  logger?: Logger;
+  clock?: Clock;
+  /** Long-poll hold requested from the hub (it may cap it). */
+  longPollSeconds?: number;
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+  /** Default: read from `<stateDir>/agent.json` + `agent-key.pem`. */
+  identity?: AgentIdentity;
+}
+
+const BATCH = 100;
+
+/**
+ * `certfleet agent run`: starts from the local state (so a hub outage never removes anything and a restart with
+ * the hub down is fine), holds the long-poll, fetches and opens bundles it lacks, calls the deployer for every
+ * subscription whose desired version it has not yet deployed, and sends every transition to the hub through an
+ * on-disk queue.
+ *
+ * Events: `connected`, `disconnected` (error), `state` (DesiredState), `deployed` ({subscriptionId, versionId,
+ * outcome}), `flushed` (number of reports the hub accepted).
+ */
+export class AgentRunner extends EventEmitter {
+  private readonly store: AgentStateStore;
+  private readonly deploy: DeployFn;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly abort = new AbortController();
+  private identity?: AgentIdentity;
+  private client?: AgentClient;
+  private local: AgentLocalState = { deployed: {} };
+  private queue: AgentReport[] = [];
+  private latest?: DesiredState;
+  private reconciling?: Promise<void>;
+  private reconcileAgain = false;
+  private flushing?: Promise<void>;
+  private flushAgain = false;
+  private persistChain: Promise<void> = Promise.resolve();
+  private readonly recovered = new Set<string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly retry: Backoff;
+  private subscriber?: Promise<void>;
+  connected = false;
+
+  constructor(private readonly opts: AgentRunnerOptions) {
+    super();
+    this.store = new AgentStateStore(opts.stateDir);
+    this.deploy = opts.deploy ?? realDeploy;
+    this.clock = opts.clock ?? systemClock;
+    this.logger = opts.logger ?? createLogger();
+    this.retry = new Backoff(opts.backoffMinMs ?? 500, opts.backoffMaxMs ?? 30_000);
+  }
+
+  get endpointId(): string | undefined {
+    return this.identity?.endpointId;
+  }
+
+  /** Loads identity and local state, deploys from the local state if needed, then subscribes; returns at once. */
+  async start(): Promise<void> {
+    this.identity = this.opts.identity ?? (await loadIdentity(this.opts.stateDir));
+    this.client = new AgentClient(this.identity.hub, this.identity.caPem, this.identity);
+    this.local = await this.store.load();
+    this.queue = await this.store.pendingReports();
+    this.logger.info(
+      {
+        endpoint: this.identity.endpointName,
+        hub: this.identity.hub,
+        cached_subscriptions: this.local.desired?.subscriptions.length ?? 0,
+        queued_reports: this.queue.length,
+      },
+      'agent starting',
+    );
+    // Whatever the hub says later, what was deployed stays; finish anything left undone before a restart.
+    if (this.local.desired) this.setDesired(this.local.desired);
+    this.subscriber = subscribeDesiredState(this.client, {
+      signal: this.abort.signal,
+      longPollSeconds: this.opts.longPollSeconds ?? 25,
+      backoff: new Backoff(this.opts.backoffMinMs ?? 500, this.opts.backoffMaxMs ?? 30_000),
+      logger: this.logger,
+      onConnection: (up, err) => {
+        this.connected = up;
+        if (up) {
+          this.logger.info({ hub: this.identity!.hub }, 'connected to hub');
+          this.emit('connected');
+          void this.flush();
+        } else {
+          this.emit('disconnected', err);
+        }
+      },
+      onState: (state) => {
+        this.emit('state', state);
+        this.setDesired(state);
+      },
+    });
+  }
+
+  /** Stops polling and timers, waits for a running deploy to finish, persists state. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    for (const t of this.timers) clearTimeout(t);
+    await this.subscriber?.catch(() => {});
+    await this.reconciling?.catch(() => {});
+    await this.persistChain;
+    this.client?.close();
+  }
+
+  /** Resolves when no reconcile is running and no report is queued (for tests). */
+  async idle(): Promise<void> {
+    while (this.reconciling || this.flushing) {
+      await this.reconciling;
+      await this.flushing;
+    }
+  }
+
+  get pendingReports(): number {
+    return this.queue.length;
+  }
+
+  private setDesired(state: DesiredState): void {
+    this.latest = state;
+    this.kickReconcile();
+  }
+
+  private kickReconcile(): void {
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return;
+    }
+    this.reconciling = (async () => {
+      do {
+        this.reconcileAgain = false;
+        if (this.latest && !this.abort.signal.aborted) await this.reconcile(this.latest);
+      } while (this.reconcileAgain && !this.abort.signal.aborted);
+    })()
+      .catch((e) => this.logger.error({ err_message: errorMessage(e) }, 'reconcile failed'))
+      .finally(() => (this.reconciling = undefined));
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const t = setTimeout(
+      () => {
+        this.timers.delete(t);
+        if (!this.abort.signal.aborted) fn();
+      },
+      Math.min(Math.max(ms, 0), 2 ** 31 - 1),
+    );
+    this.timers.add(t);
+  }
+
+  private async reconcile(desired: DesiredState): Promise<void> {
+    this.local.desired = desired;
+    await this.saveLocal();
+    for (const sub of desired.subscriptions) {
+      if (this.abort.signal.aborted) return;
+      const v = sub.version;
+      if (!v) continue;
+      const rec = this.local.deployed[sub.subscriptionId];
+      if (rec?.versionId === v.id) {
+        if (rec.state !== 'waiting_window') continue;
+        const at = rec.nextWindowAt ? new Date(rec.nextWindowAt).getTime() : 0;
+        if (at > this.clock.now().getTime()) {
+          this.later(at - this.clock.now().getTime(), () => this.kickReconcile());
+          continue;
+        }
+      }
+      await this.deployOne(sub, desired);
+    }
+    const keep = new Set<string>();
+    for (const s of desired.subscriptions) if (s.version) keep.add(s.version.id);
+    for (const r of Object.values(this.local.deployed)) keep.add(r.versionId);
+    await this.store.pruneBundles(keep);
+  }
+
+  private async bundleFor(sub: DesiredSubscription): Promise<BundleResponse | undefined> {
+    const v = sub.version!;
+    const cached = await this.store.loadBundle(v.id);
+    if (cached) return cached;
+    if (!this.client) return undefined;
+    try {
+      const bundle = await this.client.bundle(v.id, { signal: this.abort.signal });
+      if (bundle.versionId !== v.id || bundle.fingerprint !== v.fingerprint) {
+        throw new Error(`hub sent version ${bundle.versionId} (${bundle.fingerprint}) for ${v.id}`);
+      }
+      await this.store.saveBundle(bundle);
+      return bundle;
+    } catch (e) {
+      if (this.abort.signal.aborted) return undefined;
+      const delay = this.retry.next();
+      this.logger.warn(
+        {
+          certificate: sub.certificateName,
+          version_id: v.id,
+          err_message: errorMessage(e),
+          retry_in_ms: delay,
+        },
+        'bundle fetch failed',
+      );
+      if (isTransient(e)) this.later(delay, () => this.kickReconcile());
+      else await this.record(sub, 'failed', `bundle refused by the hub: ${errorMessage(e)}`);
+      return undefined;
+    }
+  }
+
+  private async deployOne(sub: DesiredSubscription, desired: DesiredState): Promise<void> {
+    const v = sub.version!;
+    const bundle = await this.bundleFor(sub);
+    if (!bundle) return;
+    this.retry.reset();
+    let keyPem: string;
+    try {
+      keyPem = openSealedKey(bundle.sealedKey, this.identity!.keys.sealing, desired.endpointId, v.id);
+    } catch (e) {
+      await this.record(sub, 'failed', errorMessage(e));
+      return;
+    }
+    const report: DeployReporter = (r) =>
+      this.enqueue({ subscriptionId: sub.subscriptionId, versionId: v.id, ...r });
+    if (this.local.deployed[sub.subscriptionId]?.versionId !== v.id) {
+      await report({ state: 'delivered', at: this.clock.now().toISOString() });
+    }
+    if (!this.recovered.has(sub.subscriptionId)) {
+      // Finish or sweep file writes a crash interrupted before touching these outputs again.
+      const dirs = [...new Set(sub.spec.outputs.map((o) => dirname(resolve(o.path))))];
+      if (dirs.length) await recoverPendingWrites(dirs, { signal: this.abort.signal }).catch(() => {});
+      this.recovered.add(sub.subscriptionId);
+    }
+    const req: DeployRequest = {
+      certificateName: sub.certificateName,
+      sans: sub.sans,
+      versionId: v.id,
+      fingerprint: v.fingerprint,
+      bundle: { certPem: bundle.certPem, chainPems: bundle.chainPems, keyPem },
+      subscription: { id: sub.subscriptionId, ...sub.spec },
+    };
+    let outcome: DeployOutcome;
+    try {
+      outcome = await this.deploy(req, report, {
+        stateDir: this.opts.stateDir,
+        clock: this.clock,
+        signal: this.abort.signal,
+      });
+    } catch (e) {
+      outcome = { state: 'failed', reason: `deploy failed: ${errorMessage(e)}` };
+      await report({ state: 'failed', reason: outcome.reason!, at: this.clock.now().toISOString() });
+    }
+    this.local.deployed[sub.subscriptionId] = {
+      versionId: v.id,
+      state: outcome.state,
+      at: this.clock.now().toISOString(),
+      ...(outcome.nextWindowAt ? { nextWindowAt: outcome.nextWindowAt } : {}),
+    };
+    await this.saveLocal();
+    this.logger.info(
+      { certificate: sub.certificateName, version_id: v.id, state: outcome.state },
+      'deployment finished',
+    );
+    this.emit('deployed', { subscriptionId: sub.subscriptionId, versionId: v.id, outcome });
+    if (outcome.state === 'waiting_window' && outcome.nextWindowAt) {
+      this.later(new Date(outcome.nextWindowAt).getTime() - this.clock.now().getTime(), () =>
+        this.kickReconcile(),
+      );
+    }
+  }
+
+  /** Records a terminal state reached without the deployer (bundle refused, key would not open). */
+  private async record(sub: DesiredSubscription, state: 'failed', reason: string): Promise<void> {
+    const v = sub.version!;
+    await this.enqueue({
+      subscriptionId: sub.subscriptionId,
+      versionId: v.id,
+      state,
+      reason,
+      at: this.clock.now().toISOString(),
+    });
+    this.local.deployed[sub.subscriptionId] = { versionId: v.id, state, at: this.clock.now().toISOString() };
+    await this.saveLocal();
+    this.emit('deployed', {
+      subscriptionId: sub.subscriptionId,
+      versionId: v.id,
+      outcome: { state, reason },
+    });
+  }
+
+  private saveLocal(): Promise<void> {
+    const snapshot = JSON.parse(JSON.stringify(this.local)) as AgentLocalState;
+    return this.persist(() => this.store.save(snapshot));
+  }
+
+  private persist(write: () => Promise<void>): Promise<void> {
+    const next = this.persistChain.then(write, write);
+    this.persistChain = next.catch((e) =>
+      this.logger.error({ err_message: errorMessage(e) }, 'state write failed'),
+    );
+    return next;
+  }
+
+  /** Every transition is on disk before the deployer continues; sending happens in the background. */
+  private async enqueue(report: AgentReport): Promise<void> {
+    this.queue.push(report);
+    const snapshot = [...this.queue];
+    await this.persist(() => this.store.savePendingReports(snapshot));
+    void this.flush();
+  }
+
+  private flush(): Promise<void> {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return this.flushing;
+    }
+    this.flushing = (async () => {
+      do {
+        this.flushAgain = false;
+        await this.flushOnce();
+      } while (this.flushAgain && this.queue.length && this.connected && !this.abort.signal.aborted);
+    })().finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  private async flushOnce(): Promise<void> {
+    while (this.queue.length && this.client && !this.abort.signal.aborted) {
+      const batch = this.queue.slice(0, BATCH);
+      try {
+        await this.client.report(batch, { signal: this.abort.signal });
+      } catch (e) {
+        if (this.abort.signal.aborted) return;
+        if (isTransient(e)) return; // stays queued; flushed again on reconnect or the next report
+        if (batch.length > 1) {
+          // One refused report must not hold back the others: send them one by one.
+          for (const r of batch) {
+            await this.client
+              .report([r], { signal: this.abort.signal })
+              .catch((err) => {
+                if (isTransient(err)) throw err;
+                this.logger.warn(
+                  { err_message: errorMessage(err), state: r.state },
+                  'hub refused a report; dropped',
+                );
+              })
+              .catch(() => {});
+          }
+        } else {
+          this.logger.warn(
+            { err_message: errorMessage(e), state: batch[0].state },
+            'hub refused a report; dropped',
+          );
+        }
+      }
+      this.queue.splice(0, batch.length);
+      const snapshot = [...this.queue];
+      await this.persist(() => this.store.savePendingReports(snapshot));
+      this.emit('flushed', batch.length);
+    }
+  }
+}
+
+/** `certfleet agent run` until the signal aborts. */
+export async function runAgent(opts: AgentRunnerOptions & { signal: AbortSignal }): Promise<void> {
+  const runner = new AgentRunner(opts);
+  await runner.start();
+  await new Promise<void>((resolve) =>
+    opts.signal.addEventListener('abort', () => resolve(), { once: true }),
+  );
+  await runner.stop();
+}
+
+export type { DeployReport };
