@@ -128,6 +128,7 @@ export class AgentRunner extends EventEmitter {
     for (const t of this.timers) clearTimeout(t);
     await this.subscriber?.catch(() => {});
     await this.reconciling?.catch(() => {});
+    await this.flushing?.catch(() => {});
     await this.persistChain;
     this.client?.close();
   }
@@ -351,7 +352,11 @@ export class AgentRunner extends EventEmitter {
         await this.client.report(batch, { signal: this.abort.signal });
       } catch (e) {
         if (this.abort.signal.aborted) return;
-        if (isTransient(e)) return; // stays queued; flushed again on reconnect or the next report
+        if (isTransient(e)) {
+          // Stays queued: flushed on reconnect, with the next report, or by this retry while the poll is fine.
+          if (this.connected) this.later(2000, () => void this.flush());
+          return;
+        }
         if (batch.length > 1) {
           // One refused report must not hold back the others: send them one by one.
           for (const r of batch) {

@@ -26,7 +26,9 @@ export async function subscribeDesiredState(client: AgentClient, opts: Subscribe
   while (!opts.signal.aborted) {
     let state: DesiredState;
     try {
-      state = await client.desired(since, wait, { signal: opts.signal });
+      // After a failure ask without holding, so reconnecting (and flushing queued reports) is not delayed by a
+      // long-poll that finds nothing new.
+      state = await client.desired(since, up === true ? wait : 0, { signal: opts.signal });
     } catch (e) {
       if (opts.signal.aborted) return;
       if (up !== false) opts.onConnection?.(false, e);

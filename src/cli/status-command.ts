@@ -24,13 +24,13 @@ export function registerStatusCommand(program: Command): void {
       if (globalFlags(cmd).json) return printJson(rows);
       process.stdout.write(
         `${table(
-          ['CERTIFICATE', 'ENDPOINT', 'VERSION', 'STATE', 'SINCE', 'AGENT SEEN', 'REASON'],
+          ['CERTIFICATE', 'ENDPOINT', 'STATE', 'SINCE', 'VERSION', 'AGENT SEEN', 'REASON'],
           rows.map((s) => [
             s.certificate,
             s.endpoint,
-            s.version ? `${short(s.version.fingerprint)} #${s.version.serial.slice(0, 8)}` : 'no version',
-            s.deployment?.state ?? (s.version ? 'pending' : '-'),
+            s.deployment?.state ?? (s.version ? 'pending' : 'no version'),
             relativeTime(s.deployment?.updatedAt),
+            s.version ? `${short(s.version.fingerprint)} #${s.version.serial.slice(0, 8)}` : '-',
             s.endpointKind === 'agent' ? relativeTime(s.lastSeenAt) : 'n/a',
             s.deployment?.reason,
           ]),

@@ -1,0 +1,228 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AgentRunner, type DeployFn } from '../../src/agent/run-agent.ts';
+import { createLogger } from '../../src/core/log.ts';
+import { startHub, type RunningHub } from '../../src/hub/hub.ts';
+import { HubClient } from '../../src/cli/client.ts';
+import { startTestHub, type TestHub } from '../helpers/hub.ts';
+import { runCli } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { createCertificate, enrollTestAgent, eventually, subscribe } from '../helpers/agent.ts';
+
+const quiet = createLogger({ level: 'silent' });
+
+/** A deployer stand-in: reports installed → reloaded → verified at once and records what it was asked. */
+function standInDeploy(calls: string[], gate?: (versionId: string) => Promise<void>): DeployFn {
+  return async (req, report) => {
+    calls.push(req.versionId);
+    await report({ state: 'installed', at: new Date().toISOString() });
+    await gate?.(req.versionId);
+    await report({ state: 'reloaded', at: new Date().toISOString() });
+    await report({
+      state: 'verified',
+      at: new Date().toISOString(),
+      detail: { fingerprint: req.fingerprint },
+    });
+    return { state: 'verified' };
+  };
+}
+
+const deploymentState = async (hub: { ctx: RunningHub['ctx'] }, subId: string, versionId: string) =>
+  (await hub.ctx.store.getDeployment(subId, versionId))?.state;
+
+const currentVersion = async (hub: { ctx: RunningHub['ctx'] }, cert: string) =>
+  (await hub.ctx.store.currentVersion((await hub.ctx.store.getCertificate(cert))!.id))!;
+
+describe('desired state long-poll', () => {
+  test('holds while nothing changes and wakes within a second of a renewal', async (t) => {
+    const hub = await startTestHub(t);
+    await createCertificate(hub, 'web');
+    const web1 = await enrollTestAgent(t, hub, 'web1');
+    await subscribe(hub, 'web1', 'web');
+    const first = await web1.client.desired(-1, 0);
+    assert.equal(first.subscriptions[0].certificateName, 'web');
+    assert.deepEqual(first.subscriptions[0].sans, ['web.test']);
+    const v1 = first.subscriptions[0].version!;
+    assert.equal(v1.id, (await currentVersion(hub, 'web')).id);
+    assert.ok((await hub.ctx.store.lastSeen(web1.identity.endpointId)) !== undefined, 'last_seen_at touched');
+
+    // Nothing changes: the hub holds the request for the requested time, then answers with the same revision.
+    const heldFrom = Date.now();
+    const unchanged = await web1.client.desired(first.revision, 1);
+    const held = Date.now() - heldFrom;
+    assert.equal(unchanged.revision, first.revision);
+    assert.ok(held >= 900 && held < 2500, `held ${held} ms`);
+
+    const wakes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const since = (await web1.client.desired(-1, 0)).revision;
+      const poll = web1.client.desired(since, 25);
+      await new Promise((r) => setTimeout(r, 150)); // the poll is parked on the hub
+      const started = performance.now();
+      const v = await hub.certificates.renew('web', 'test');
+      const committed = performance.now();
+      const woke = await poll;
+      const done = performance.now();
+      assert.equal(woke.subscriptions[0].version!.id, v.id);
+      wakes.push(done - committed);
+      t.diagnostic(
+        `renew took ${(committed - started).toFixed(1)} ms; long-poll answered ${(done - committed).toFixed(1)} ms after commit`,
+      );
+    }
+    assert.ok(Math.max(...wakes) < 3000, `wake-ups ${wakes.map((w) => w.toFixed(0)).join(', ')} ms`);
+  });
+
+  test('a subscription change also wakes the poll, and hub shutdown releases parked polls at once', async (t) => {
+    const hub = await startTestHub(t);
+    await createCertificate(hub, 'web');
+    await createCertificate(hub, 'api');
+    const web1 = await enrollTestAgent(t, hub, 'web1');
+    await subscribe(hub, 'web1', 'web');
+    const since = (await web1.client.desired(-1, 0)).revision;
+    const poll = web1.client.desired(since, 25);
+    await new Promise((r) => setTimeout(r, 100));
+    await subscribe(hub, 'web1', 'api');
+    const woke = await poll;
+    assert.deepEqual(woke.subscriptions.map((s) => s.certificateName).sort(), ['api', 'web']);
+
+    const parked = web1.client.desired(woke.revision, 25).catch((e) => e);
+    await new Promise((r) => setTimeout(r, 100));
+    const closing = performance.now();
+    await hub.close();
+    await parked;
+    assert.ok(performance.now() - closing < 3000, 'hub close does not wait for the long-poll period');
+  });
+});
+
+describe('agent run loop', () => {
+  test('deploys each new version, reports reach the hub, `certfleet status` shows them', async (t) => {
+    const hub = await startTestHub(t);
+    await createCertificate(hub, 'web');
+    const web1 = await enrollTestAgent(t, hub, 'web1');
+    const subId = await subscribe(hub, 'web1', 'web');
+    const calls: string[] = [];
+    const runner = new AgentRunner({ stateDir: web1.stateDir, deploy: standInDeploy(calls), logger: quiet });
+    await runner.start();
+    t.after(() => runner.stop());
+    const v1 = await currentVersion(hub, 'web');
+    await eventually(
+      async () => (await deploymentState(hub, subId, v1.id)) === 'verified',
+      10_000,
+      'v1 verified',
+    );
+    const v2 = await hub.certificates.renew('web', 'test');
+    await eventually(
+      async () => (await deploymentState(hub, subId, v2.id)) === 'verified',
+      10_000,
+      'v2 verified',
+    );
+    assert.deepEqual(calls, [v1.id, v2.id]);
+
+    // Every transition is an event with the agent as actor.
+    const events = await hub.ctx.store.listEvents({ kind: 'deployment.' });
+    const mine = events.filter((e) => e.data.version_id === v2.id).map((e) => `${e.actor} ${e.kind}`);
+    assert.deepEqual(mine.slice(-4), [
+      'agent:web1 deployment.delivered',
+      'agent:web1 deployment.installed',
+      'agent:web1 deployment.reloaded',
+      'agent:web1 deployment.verified',
+    ]);
+    // The bundle is cached sealed (0600), never as a clear private key.
+    const cached = await readFile(join(web1.stateDir, 'bundles', `${v2.id}.json`), 'utf8');
+    assert.doesNotMatch(cached, /PRIVATE KEY/);
+
+    const env = {
+      CERTFLEET_HUB: hub.url,
+      CERTFLEET_TOKEN: hub.token,
+      CERTFLEET_CA_FILE: join(hub.dataDir, 'ca.pem'),
+    };
+    const status = await runCli(['status'], env);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(
+      status.stdout,
+      new RegExp(`web\\s+web1\\s+verified\\s+\\S+ ago\\s+${v2.fingerprint.slice(0, 12)}`),
+    );
+    assert.match(status.stdout, /AGENT SEEN/);
+    const json = JSON.parse((await runCli(['status', '--json'], env)).stdout);
+    assert.equal(json[0].deployment.state, 'verified');
+    assert.equal(json[0].version.fingerprint, v2.fingerprint);
+    assert.ok(json[0].lastSeenAt);
+  });
+
+  test('restarts with the hub down, keeps its deployment, queues reports on disk, recovers when the hub returns', async (t) => {
+    const dataDir = join(await tempDir(t), 'hub');
+    const env = { CERTFLEET_ADMIN_TOKEN: 'cfa_test_restart_0123456789abcdef' };
+    let hub: RunningHub | undefined = await startHub({ dataDir, listen: '127.0.0.1:0', logger: quiet, env });
+    const port = hub.port;
+    t.after(() => hub?.close());
+    const testHub = {
+      ...hub,
+      dataDir,
+      token: env.CERTFLEET_ADMIN_TOKEN,
+      logs: [],
+      client: new HubClient({ hub: hub.url, token: env.CERTFLEET_ADMIN_TOKEN, caPem: hub.caPem }),
+    } as TestHub;
+    await createCertificate(testHub, 'web');
+    const web1 = await enrollTestAgent(t, testHub, 'web1');
+    const subId = await subscribe(testHub, 'web1', 'web');
+    const v1 = await currentVersion(hub, 'web');
+
+    const calls: string[] = [];
+    const first = new AgentRunner({ stateDir: web1.stateDir, deploy: standInDeploy(calls), logger: quiet });
+    await first.start();
+    await eventually(
+      async () => (await deploymentState(hub!, subId, v1.id)) === 'verified',
+      10_000,
+      'v1 verified',
+    );
+    await first.stop();
+    await hub.close();
+    hub = undefined;
+
+    // Agent restarts while the hub is down: starts from its local state, does not redeploy, keeps retrying.
+    let hubForGate: RunningHub | undefined;
+    const second = new AgentRunner({
+      stateDir: web1.stateDir,
+      logger: process.env.DEBUG_AGENT ? createLogger({ level: 'debug' }) : quiet,
+      backoffMinMs: 100,
+      backoffMaxMs: 400,
+      deploy: standInDeploy(calls, async () => {
+        // The hub goes away in the middle of the deploy: the remaining reports must wait on disk.
+        await hubForGate?.close();
+        hubForGate = undefined;
+        hub = undefined;
+      }),
+    });
+    const disconnected = new Promise((r) => second.once('disconnected', r));
+    await second.start();
+    t.after(() => second.stop());
+    await disconnected;
+    assert.deepEqual(calls, [v1.id], 'no redeploy from local state');
+
+    hub = await startHub({ dataDir, listen: `127.0.0.1:${port}`, logger: quiet, env });
+    hubForGate = hub;
+    await eventually(() => second.connected, 10_000, 'agent reconnects');
+    const v2 = await hub.certificates.renew('web', 'test');
+    await eventually(
+      () => calls.length === 2 && hub === undefined,
+      10_000,
+      'deploy of v2 ran and closed the hub',
+    );
+    await eventually(
+      async () => (await readFile(join(web1.stateDir, 'reports.json'), 'utf8')).includes('"verified"'),
+      5000,
+      'verified report queued on disk',
+    );
+
+    hub = await startHub({ dataDir, listen: `127.0.0.1:${port}`, logger: quiet, env });
+    await eventually(
+      async () => (await deploymentState(hub!, subId, v2.id)) === 'verified',
+      10_000,
+      'queued reports flushed',
+    );
+    assert.deepEqual(calls, [v1.id, v2.id]);
+    assert.equal(second.pendingReports, 0);
+  });
+});
