@@ -105,11 +105,19 @@ async function checkCertificate(store: Store, cert: Certificate, now: Date): Pro
   const events = await eventsOf(store, `certificate:${cert.name}`);
   const lastOk = [...events].reverse().find((e) => e.kind === 'version.issued');
   const since = (e: AuditEvent) => !lastOk || e.id > lastOk.id;
-  const failure = [...events].reverse().find((e) => e.kind === 'version.issue_failed' && since(e));
+  // version.issue_failed carries the typed details; the planner's renewal.failed only code + message.
+  const failure =
+    [...events].reverse().find((e) => e.kind === 'version.issue_failed' && since(e)) ??
+    [...events].reverse().find((e) => e.kind === 'renewal.failed' && since(e));
   if (failure) {
-    const data = failure.data as { error?: string; code?: string; details?: Record<string, unknown> };
+    const data = failure.data as {
+      error?: string;
+      message?: string;
+      code?: string;
+      details?: Record<string, unknown>;
+    };
     const record: FailureRecord = {
-      error: data.error ?? 'unknown error',
+      error: data.error ?? data.message ?? 'unknown error',
       ...(data.code ? { code: data.code } : {}),
       ...(data.details ? { details: data.details } : {}),
       at: failure.at,
@@ -125,7 +133,8 @@ async function checkCertificate(store: Store, cert: Certificate, now: Date): Pro
   }
   const deferred = [...events].reverse().find((e) => e.kind === 'renewal.deferred' && since(e));
   if (deferred) {
-    const d = deferred.data as { limit?: string; freesAt?: string; message?: string };
+    const raw = deferred.data as { limit?: string; freesAt?: string; frees_at?: string; message?: string };
+    const d = { ...raw, freesAt: raw.freesAt ?? raw.frees_at };
     const stillBlocked = !d.freesAt || new Date(d.freesAt) > now;
     out.push({
       check: 'rate limited',
