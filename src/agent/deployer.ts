@@ -22,7 +22,7 @@ import { systemClock, type Clock } from '../core/clock.ts';
 import { errorMessage, isCertfleetError } from '../core/errors.ts';
 import type { DeploymentState, Subscription } from '../core/types.ts';
 import { restoreFiles, writeFilesAtomic, type PreviousFile } from './atomic-write.ts';
-import { windowState } from './change-window.ts';
+import { checkWindow, windowState } from './change-window.ts';
 import type { DeployOutcome, DeployReporter, DeployRequest, DryRunPlan } from './deploy-contract.ts';
 import {
   decodePrevious,
@@ -58,7 +58,7 @@ export interface DeployOptions {
   keepDryRunDir?: boolean;
 }
 
-type Step = 'config_test' | 'change_window' | 'reload' | 'verify';
+type Step = 'config_test' | 'reload' | 'verify';
 
 /** The directories `recoverPendingWrites` must sweep for a subscription before its first deploy. */
 export function outputDirs(subscription: Pick<Subscription, 'outputs'>): string[] {
@@ -134,6 +134,14 @@ async function deployNow(
     trustedRootPems: opts.trustedRootPems,
   });
   if (problem) return fail('validation', { check: problem.check, message: problem.message });
+
+  if (sub.reload && sub.window) {
+    try {
+      checkWindow(sub.window);
+    } catch (e) {
+      return fail('config', errorDetail(e));
+    }
+  }
 
   // 2. Render every output in memory.
   let rendered: RenderedOutput[];
@@ -252,34 +260,28 @@ async function deployNow(
     return { state: 'rolled_back' as const, reason: step, detail };
   };
 
-  // 4. Config test against the new files.
+  // 4. Config test against the new files; skipped when they were tested already and the window is still shut.
+  const ws = sub.reload && sub.window ? windowState(sub.window, clock.now()) : { open: true };
+  const waitNow = !ws.open && !req.overrideWindow;
+  const nextWindowAt = ws.opensAt?.toISOString();
+  const waiting = (): DeployOutcome => ({
+    state: 'waiting_window',
+    ...(nextWindowAt ? { nextWindowAt } : {}),
+  });
+  if (waitNow && record!.state === 'waiting_window' && record!.nextWindowAt === nextWindowAt)
+    return waiting();
   if (sub.configTest) {
     const r = await run(sub.configTest);
     if (!r.ok) return rollback('config_test', commandDetail('config_test', r), false);
   }
 
-  // 5. Change window: files stay staged, the reload waits.
-  let windowOverridden = false;
-  if (sub.reload && sub.window) {
-    let ws;
-    try {
-      ws = windowState(sub.window, clock.now());
-    } catch (e) {
-      return rollback(
-        'change_window',
-        { step: 'change_window', exitCode: null, stderrTail: '', ...errorDetail(e) },
-        false,
-      );
-    }
-    if (!ws.open && req.overrideWindow) windowOverridden = true;
-    else if (!ws.open) {
-      const nextWindowAt = ws.opensAt?.toISOString();
-      const already = record!.state === 'waiting_window' && record!.nextWindowAt === nextWindowAt;
-      record = await updateRecord(opts, record!, { state: 'waiting_window', nextWindowAt });
-      if (!already) await emit('waiting_window', 'change_window', { nextWindowAt, window: sub.window });
-      return { state: 'waiting_window', ...(nextWindowAt ? { nextWindowAt } : {}) };
-    }
+  // 5. Change window: files stay staged, the reload waits; the caller calls again at nextWindowAt.
+  if (waitNow) {
+    record = await updateRecord(opts, record!, { state: 'waiting_window', nextWindowAt });
+    await emit('waiting_window', 'change_window', { nextWindowAt, window: sub.window });
+    return waiting();
   }
+  const windowOverridden = !ws.open;
   const overrideDetail = windowOverridden ? { window_overridden: true } : {};
 
   // 6. Reload.

@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connect } from 'node:tls';
 import type { ProbeTarget } from '../core/types.ts';
 import { probeTarget } from '../probe/probe.ts';
 
@@ -6,7 +9,8 @@ import { probeTarget } from '../probe/probe.ts';
  * After a reload, proves the endpoint serves the new leaf: a TLS handshake against the subscription's verify
  * target, comparing the served leaf's SHA-256 with the version's. Reloads finish asynchronously (nginx swaps
  * workers after `-s reload` returns), so it retries until `totalMs` has passed. Only the fingerprint counts:
- * trust and names were checked on the bundle before it was written.
+ * trust and names were checked on the bundle before it was written. Plain TLS targets use a bare handshake
+ * (nothing else is needed); STARTTLS targets go through the probe module.
  */
 export interface LocalVerifyResult {
   ok: boolean;
@@ -39,11 +43,10 @@ export async function verifyServedFingerprint(
   for (;;) {
     opts.signal?.throwIfAborted();
     attempts++;
-    const [r] = await probeTarget(target, {
-      timeoutMs: Math.max(250, Math.min(opts.attemptTimeoutMs ?? 2000, deadline - Date.now())),
-      useSystemRoots: false,
-      signal: opts.signal,
-    });
+    const timeoutMs = Math.max(250, Math.min(opts.attemptTimeoutMs ?? 2000, deadline - Date.now()));
+    const r = target.starttls
+      ? (await probeTarget(target, { timeoutMs, useSystemRoots: false, signal: opts.signal }))[0]
+      : await leafFingerprint(target, timeoutMs);
     served = r?.fingerprint;
     if (served === expected) {
       return { ok: true, attempts, servedFingerprint: served, message: `serves ${served}` };
@@ -60,4 +63,29 @@ export async function verifyServedFingerprint(
     servedFingerprint: served,
     message: `${message} (after ${attempts} attempts)`,
   };
+}
+
+/** One TLS handshake; the SHA-256 of the leaf's DER, or why there is none. Never throws. */
+function leafFingerprint(
+  target: ProbeTarget,
+  timeoutMs: number,
+): Promise<{ fingerprint?: string; error?: { message: string } }> {
+  const host = target.host.replace(/^\[(.*)\]$/, '$1');
+  const servername = target.sni ?? (isIP(host) ? undefined : host);
+  return new Promise((resolve) => {
+    const socket = connect({ host, port: target.port, servername, rejectUnauthorized: false }, () => {
+      const raw = socket.getPeerCertificate()?.raw;
+      socket.destroy();
+      resolve(
+        raw?.length
+          ? { fingerprint: createHash('sha256').update(raw).digest('hex') }
+          : { error: { message: 'the server sent no certificate' } },
+      );
+    });
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no TLS handshake within ${timeoutMs} ms`)));
+    socket.once('error', (e) => {
+      socket.destroy();
+      resolve({ error: { message: (e as NodeJS.ErrnoException).code ?? e.message } });
+    });
+  });
 }
