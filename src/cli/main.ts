@@ -2,9 +2,11 @@ import { Command, CommanderError } from 'commander';
 import { isCertfleetError } from '../core/errors.ts';
 import { registerApplyCommand } from './apply-command.ts';
 import { registerCertCommands } from './cert-command.ts';
+import { registerDoctorCommand } from './doctor-command.ts';
 import { registerEndpointCommands } from './endpoint-command.ts';
 import { registerEventsCommand } from './events-command.ts';
 import { registerHubCommand } from './hub-command.ts';
+import { registerImportCommand } from './import-command.ts';
 import { registerPlanCommand } from './plan-command.ts';
 import { registerStatusCommand } from './status-command.ts';
 import { registerSubscribeCommand } from './subscribe-command.ts';
@@ -30,10 +32,14 @@ export function buildProgram(): Command {
   registerApplyCommand(program);
   registerStatusCommand(program);
   registerPlanCommand(program);
-  for (const cmd of program.commands) {
+  registerImportCommand(program);
+  registerDoctorCommand(program);
+  // Usage errors must reach main() as exceptions at every depth, so they exit 2 instead of commander's 1.
+  const overrideAll = (cmd: Command): void => {
     cmd.exitOverride();
-    for (const sub of cmd.commands) sub.exitOverride();
-  }
+    cmd.commands.forEach(overrideAll);
+  };
+  overrideAll(program);
   return program;
 }
 
