@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import { CertfleetError } from '../../core/errors.ts';
 
 /** What acme-client's HttpClient expects back from a request (an axios-like response). */
@@ -29,7 +29,10 @@ export interface RequestOptions {
 /** An https.Agent that trusts the system roots plus `caPem` (per client, never global). */
 export function agentFor(caPem?: string): Agent | undefined {
   if (!caPem) return undefined;
-  return new Agent({ ca: [...rootCertificates, caPem], keepAlive: true });
+  // One SecureContext for the agent's lifetime: with `ca` alone, every new connection re-parses ~150 roots
+  // (measured: 80% of the hub's CPU when issuing 8 certificates at a time).
+  const secureContext = createSecureContext({ ca: [...rootCertificates, caPem] });
+  return new Agent({ secureContext, keepAlive: true });
 }
 
 /**
