@@ -3,7 +3,7 @@ import type { TestContext } from 'node:test';
 import { AgentClient } from '../../src/agent/agent-client.ts';
 import type { AgentIdentity } from '../../src/agent/agent-identity.ts';
 import { enrollAgent } from '../../src/agent/enroll.ts';
-import type { OutputSpec } from '../../src/core/types.ts';
+import type { OutputSpec, ProbeTarget } from '../../src/core/types.ts';
 import type { TestHub } from './hub.ts';
 import { tempDir } from './tmp.ts';
 
@@ -43,7 +43,7 @@ export async function subscribe(
   hub: TestHub,
   endpoint: string,
   certificate: string,
-  spec: { outputs?: OutputSpec[]; configTest?: string; reload?: string } = {},
+  spec: { outputs?: OutputSpec[]; configTest?: string; reload?: string; verify?: ProbeTarget } = {},
 ): Promise<string> {
   const sub = await hub.client.post<{ id: string }>('/api/v1/subscriptions', {
     endpoint,
@@ -51,6 +51,7 @@ export async function subscribe(
     outputs: spec.outputs ?? [],
     ...(spec.configTest ? { configTest: spec.configTest } : {}),
     ...(spec.reload ? { reload: spec.reload } : {}),
+    ...(spec.verify ? { verify: spec.verify } : {}),
   });
   return sub.id;
 }

@@ -1,0 +1,88 @@
+/**
+ * End to end with a real nginx: hub → enrolled agent (in-process AgentRunner with the real deployer) → files in
+ * nginx's paths → `nginx -t` → `nginx -s reload` → nginx serves the new fingerprint and the hub shows `verified`.
+ * A broken nginx config → `rolled_back`, nginx keeps serving the old certificate, the hub shows `rolled_back`.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { connect } from 'node:tls';
+import { join } from 'node:path';
+import { AgentRunner } from '../../src/agent/run-agent.ts';
+import { createLogger } from '../../src/core/log.ts';
+import { startTestHub } from '../helpers/hub.ts';
+import { NGINX_BIN, startNginx } from '../helpers/nginx.ts';
+import { makeTestPki } from '../helpers/test-pki.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { createCertificate, enrollTestAgent, eventually, subscribe } from '../helpers/agent.ts';
+
+function servedFingerprint(port: number, servername: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
+      const raw = s.getPeerCertificate().raw;
+      s.destroy();
+      resolve(createHash('sha256').update(new X509Certificate(raw).raw).digest('hex'));
+    });
+    s.once('error', reject);
+    s.setTimeout(5000, () => s.destroy(new Error('timeout')));
+  });
+}
+
+describe('agent + real nginx', () => {
+  test('renew on the hub → nginx serves it and the hub shows verified; broken config → rolled_back, old cert kept', async (t) => {
+    const hub = await startTestHub(t);
+    const root = await tempDir(t, 'certfleet-e2e-');
+    const live = join(root, 'live');
+    await mkdir(live);
+    const include = join(root, 'extra.conf');
+    await writeFile(include, '');
+    // nginx starts on a placeholder certificate, as a freshly installed server would.
+    const placeholder = (await makeTestPki('ecdsa-p256', { dnsNames: ['web.test'] })).bundle;
+    await writeFile(join(live, 'fullchain.pem'), placeholder.certPem + placeholder.chainPems.join(''));
+    await writeFile(join(live, 'key.pem'), placeholder.keyPem, { mode: 0o600 });
+    const nginx = await startNginx({
+      certPath: join(live, 'fullchain.pem'),
+      keyPath: join(live, 'key.pem'),
+      extraServers: [`  include ${include};`],
+    });
+    t.after(() => nginx.stop());
+    const nginxCmd = `${NGINX_BIN} -p ${nginx.dir} -c ${nginx.confPath} -e ${join(nginx.dir, 'logs', 'error.log')}`;
+
+    await createCertificate(hub, 'web', ['web.test']);
+    const web1 = await enrollTestAgent(t, hub, 'web1');
+    const subId = await subscribe(hub, 'web1', 'web', {
+      outputs: [
+        { path: join(live, 'fullchain.pem'), format: 'fullchain', mode: '0644' },
+        { path: join(live, 'key.pem'), format: 'key', mode: '0600' },
+      ],
+      configTest: `${nginxCmd} -t`,
+      reload: `${nginxCmd} -s reload`,
+      verify: { host: '127.0.0.1', port: nginx.port, sni: 'web.test' },
+    });
+    const runner = new AgentRunner({ stateDir: web1.stateDir, logger: createLogger({ level: 'silent' }) });
+    await runner.start();
+    t.after(() => runner.stop());
+    const state = async (versionId: string) => (await hub.ctx.store.getDeployment(subId, versionId))?.state;
+    const certId = (await hub.ctx.store.getCertificate('web'))!.id;
+
+    const v1 = (await hub.ctx.store.currentVersion(certId))!;
+    await eventually(async () => (await state(v1.id)) === 'verified', 20_000, 'v1 verified');
+    assert.equal(await servedFingerprint(nginx.port, 'web.test'), v1.fingerprint);
+
+    const renewed = performance.now();
+    const v2 = await hub.certificates.renew('web', 'test');
+    await eventually(async () => (await state(v2.id)) === 'verified', 20_000, 'v2 verified');
+    t.diagnostic(`renew → nginx serving and hub verified in ${(performance.now() - renewed).toFixed(0)} ms`);
+    assert.equal(await servedFingerprint(nginx.port, 'web.test'), v2.fingerprint);
+
+    // Someone breaks the nginx configuration: the next version must not take the server down.
+    await writeFile(include, 'this is not nginx syntax;\n');
+    const v3 = await hub.certificates.renew('web', 'test');
+    await eventually(async () => (await state(v3.id)) === 'rolled_back', 20_000, 'v3 rolled back');
+    assert.equal(await servedFingerprint(nginx.port, 'web.test'), v2.fingerprint);
+    const d = (await hub.ctx.store.getDeployment(subId, v3.id))!;
+    assert.ok(d.reason, 'rolled_back carries a reason');
+    assert.match(JSON.stringify(d.detail), /config_test/);
+  });
+});
