@@ -8,17 +8,10 @@ import { X509Certificate } from 'node:crypto';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import {
-  checkServerIdentity,
-  connect as tlsConnect,
-  createSecureContext,
-  type DetailedPeerCertificate,
-  type SecureContext,
-  type TLSSocket,
-} from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { CertfleetError } from '../core/errors.ts';
 import type { ProbeTarget } from '../core/types.ts';
-import { inspectCertificate } from '../pki/inspect.ts';
+import { inspectCertificate, type CertInfo } from '../pki/inspect.ts';
 import { formatHostPort, type ProbeErrorKind, type ProbeResult } from './probe-result.ts';
 import { STARTTLS_PROTOCOLS, StartTlsError, negotiateStartTls } from './starttls.ts';
 import { oneLine, trustStore, verifySentChain } from './verify-chain.ts';
@@ -211,20 +204,47 @@ function probeAddress(
   });
 }
 
-function peerChain(
-  tlsSocket: TLSSocket,
-): { peer: DetailedPeerCertificate; chain: X509Certificate[] } | undefined {
-  const peer = tlsSocket.getPeerCertificate(true);
-  if (!peer || !peer.raw) return undefined;
+/**
+ * Parsing is a large share of a probe's CPU and fleets serve the same few certificates from many endpoints:
+ * keep parsed certificates (and their summary) by DER, bounded.
+ */
+const parsedCerts = new Map<string, { x509: X509Certificate; info: CertInfo }>();
+function parseDer(raw: Buffer): { x509: X509Certificate; info: CertInfo } {
+  const key = raw.toString('latin1');
+  let hit = parsedCerts.get(key);
+  if (!hit) {
+    const x509 = new X509Certificate(raw);
+    hit = { x509, info: inspectCertificate(x509) };
+    if (parsedCerts.size >= 2000) parsedCerts.clear();
+    parsedCerts.set(key, hit);
+  }
+  return hit;
+}
+
+/**
+ * The chain as sent. getPeerX509Certificate() links each certificate to its issuer among the certificates the
+ * peer sent (the context's CA list is empty, so nothing is added locally) and costs far less than
+ * getPeerCertificate(true), which builds a detailed object with several digests per certificate.
+ */
+function peerChain(tlsSocket: TLSSocket): X509Certificate[] | undefined {
+  const leaf = tlsSocket.getPeerX509Certificate();
+  if (!leaf) return undefined;
   const chain: X509Certificate[] = [];
   const seen = new Set<string>();
-  for (let c: DetailedPeerCertificate | undefined = peer; c?.raw; c = c.issuerCertificate) {
-    const key = c.raw.toString('base64');
+  for (let c: X509Certificate | undefined = leaf; c; c = c.issuerCertificate) {
+    const key = c.fingerprint256;
     if (seen.has(key)) break; // a self-signed root links to itself
     seen.add(key);
-    chain.push(new X509Certificate(c.raw));
+    chain.push(parseDer(c.raw).x509);
   }
-  return { peer, chain };
+  return chain;
+}
+
+/** Same rules as tls.checkServerIdentity: SANs, the CN only when there are no DNS SANs, IPs against IP SANs. */
+function coversName(cert: X509Certificate, name: string): boolean {
+  const n = name.replace(/\.$/, '');
+  if (isIP(n)) return cert.checkIP(n) !== undefined;
+  return cert.checkHost(n, { subject: 'default', wildcards: true, partialWildcards: false }) !== undefined;
 }
 
 function evaluate(
@@ -236,8 +256,8 @@ function evaluate(
   base: Pick<ProbeResult, 'target' | 'at' | 'handshakeMs'>,
 ): ProbeResult {
   const tlsVersion = tlsSocket.getProtocol() ?? undefined;
-  const got = peerChain(tlsSocket);
-  if (!got)
+  const chain = peerChain(tlsSocket);
+  if (!chain)
     return {
       ...base,
       tlsVersion,
@@ -247,11 +267,11 @@ function evaluate(
         message: `${hp} completed the handshake without a certificate. ${HANDSHAKE_FIX}`,
       },
     };
-  const leaf = inspectCertificate(got.chain[0]);
+  const leaf = parseDer(chain[0].raw).info;
   const name = target.sni ?? host;
-  const hostnameMatches = checkServerIdentity(name, got.peer) === undefined;
+  const hostnameMatches = coversName(chain[0], name);
   const verdict = verifySentChain(
-    got.chain,
+    chain,
     trustStore(opts.trustedRootPems, opts.useSystemRoots ?? true),
     opts.now,
   );
@@ -265,7 +285,7 @@ function evaluate(
     sans: leaf.sans,
     notBefore: leaf.notBefore.toISOString(),
     notAfter: leaf.notAfter.toISOString(),
-    chainPems: got.chain.map((x) => x.toString()),
+    chainPems: chain.map((x) => x.toString()),
     chainVerified: verdict.verified,
     ...(verdict.verified ? {} : { chainError: verdict.problem }),
     hostnameMatches,

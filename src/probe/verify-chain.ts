@@ -66,7 +66,43 @@ function signedBy(child: X509Certificate, parent: X509Certificate): boolean {
   }
 }
 
+type PathResult = { path: X509Certificate[] } | Extract<ChainVerdict, { verified: false }>;
+
+/**
+ * Path building depends only on the certificates and the store, and many endpoints serve the same chain:
+ * remember it per store (bounded), keyed by the DER of the chain as sent. Dates are checked on every call.
+ */
+const pathCache = new WeakMap<TrustStore, Map<string, PathResult>>();
+
 export function verifySentChain(sent: X509Certificate[], store: TrustStore, now: Date): ChainVerdict {
+  let cache = pathCache.get(store);
+  if (!cache) pathCache.set(store, (cache = new Map()));
+  const key = sent.map((c) => c.fingerprint256).join('|');
+  let built = cache.get(key);
+  if (!built) {
+    built = buildPath(sent, store);
+    if (cache.size >= 5000) cache.clear();
+    cache.set(key, built);
+  }
+  if (!('path' in built)) return built;
+  for (const c of built.path) {
+    if (now < new Date(c.validFrom))
+      return {
+        verified: false,
+        kind: 'expired',
+        problem: `certificate "${oneLine(c.subject)}" is not valid before ${new Date(c.validFrom).toISOString()}`,
+      };
+    if (now > new Date(c.validTo))
+      return {
+        verified: false,
+        kind: 'expired',
+        problem: `certificate "${oneLine(c.subject)}" expired at ${new Date(c.validTo).toISOString()}`,
+      };
+  }
+  return { verified: true };
+}
+
+function buildPath(sent: X509Certificate[], store: TrustStore): PathResult {
   if (sent.length === 0)
     return { verified: false, kind: 'untrusted', problem: 'the server sent no certificate' };
   const path: X509Certificate[] = [sent[0]];
@@ -110,21 +146,7 @@ export function verifySentChain(sent: X509Certificate[], store: TrustStore, now:
   }
   if (!trusted)
     return { verified: false, kind: 'untrusted', problem: 'the chain is too long (over 10 certificates)' };
-  for (const c of path) {
-    if (now < new Date(c.validFrom))
-      return {
-        verified: false,
-        kind: 'expired',
-        problem: `certificate "${oneLine(c.subject)}" is not valid before ${new Date(c.validFrom).toISOString()}`,
-      };
-    if (now > new Date(c.validTo))
-      return {
-        verified: false,
-        kind: 'expired',
-        problem: `certificate "${oneLine(c.subject)}" expired at ${new Date(c.validTo).toISOString()}`,
-      };
-  }
-  return { verified: true };
+  return { path };
 }
 
 /** Node prints distinguished names one attribute per line; messages want one line. */
