@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerAgentDeployCommand } from './agent-deploy-command.ts';
 import { globalFlags } from './context.ts';
 import { printJson } from './output.ts';
 
@@ -62,6 +63,8 @@ export function registerAgentCommands(program: Command): Command {
       process.once('SIGINT', () => void stop());
       process.once('SIGTERM', () => void stop());
     });
+
+  registerAgentDeployCommand(agent, DEFAULT_STATE_DIR);
 
   return agent;
 }
