@@ -15,6 +15,11 @@ export function registerHubCommand(program: Command): void {
       'address to listen on (env CERTFLEET_LISTEN)',
       process.env.CERTFLEET_LISTEN ?? '127.0.0.1:8443',
     )
+    .option(
+      '--hub-config <file>',
+      'hub settings: issuers, planner, probes, alerts (env CERTFLEET_HUB_CONFIG)',
+      process.env.CERTFLEET_HUB_CONFIG,
+    )
     .option('--no-tls', 'serve plain HTTP (only behind a TLS-terminating proxy; env CERTFLEET_TLS=off)')
     .option(
       '--tls-name <name...>',
