@@ -3,6 +3,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { CertfleetError } from '../core/errors.ts';
 import { formatZodError } from '../core/config-schema.ts';
+import { agentHubConfigShape } from './agent-protocol/agent-config.ts';
 import { acmeHubConfigShape } from './acme/acme-config.ts';
 
 /**
@@ -12,6 +13,7 @@ import { acmeHubConfigShape } from './acme/acme-config.ts';
  */
 export const hubConfigSchema = z.strictObject({
   ...acmeHubConfigShape,
+  ...agentHubConfigShape,
 });
 
 export type HubConfig = z.output<typeof hubConfigSchema>;
