@@ -283,6 +283,39 @@ describe('change window ("0 2 * * 1-5" Europe/Berlin, 120 minutes)', () => {
   });
 });
 
+describe('rollback that fails', () => {
+  test('a reload that keeps failing: files restored, then failed with both errors', async (t) => {
+    const dir = await tempDir(t);
+    const pki = await makeTestPki('ecdsa-p256', { dnsNames: NAMES });
+    await writeFile(join(dir, 'key.pem'), 'old key\n', { mode: 0o600 });
+    await writeFile(join(dir, 'fullchain.pem'), 'old chain\n');
+    const rec = recorder();
+    const res = await deploy(
+      requestFor(
+        pki.bundle,
+        subscriptionOf({
+          outputs: [
+            { path: join(dir, 'fullchain.pem'), format: 'fullchain' },
+            { path: join(dir, 'key.pem'), format: 'key' },
+          ],
+          reload: 'echo "unit is masked" >&2; exit 4',
+        }),
+      ),
+      rec.report,
+      { stateDir: await tempDir(t) },
+    );
+    assert.equal(res.state, 'failed');
+    assert.deepEqual(rec.states(), ['installed', 'failed']);
+    assert.equal(res.reason, 'rollback_failed');
+    assert.equal(res.detail?.step, 'reload');
+    assert.equal(res.detail?.exitCode, 4);
+    assert.match(String(res.detail?.stderrTail), /unit is masked/);
+    assert.match(String(res.detail?.rollbackError), /reload after restoring .*exited with code 4/);
+    assert.equal(await readFile(join(dir, 'key.pem'), 'utf8'), 'old key\n');
+    assert.equal(await readFile(join(dir, 'fullchain.pem'), 'utf8'), 'old chain\n');
+  });
+});
+
 /** The next Monday–Thursday at `hourUtc`:00 UTC on or after `from` (a closed-window time with a window ahead). */
 function nextWeekdayAt(from: Date, hourUtc: number): Date {
   const d = new Date(Date.UTC(from.getUTCFullYear(), from.getUTCMonth(), from.getUTCDate(), hourUtc));
