@@ -6,7 +6,10 @@ import type { ProbeTarget } from '../core/types.ts';
 import { probeTarget, type ProbeOptions } from './probe.ts';
 import type { ProbeResult } from './probe-result.ts';
 
-/** Measured on 2 cores against loopback listeners (bench/probe.ts): throughput is flat from ~32 to 128. */
+/**
+ * On loopback (bench/probe.ts) probes are CPU-bound and concurrency barely matters (8-256 within noise); on real
+ * networks each handshake waits one or more round trips, so more in flight is what keeps throughput up.
+ */
 export const DEFAULT_PROBE_CONCURRENCY = 64;
 
 export interface ProbeManyOptions extends ProbeOptions {
