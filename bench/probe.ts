@@ -218,7 +218,7 @@ export async function run(args: string[]): Promise<void> {
           ' ',
         )} (other engineers' test suites share these 2 cores; wall figures are lower bounds of what an idle machine does, CPU/probe is load-independent).`,
       '',
-      'Reading: the prober spends ~1.8 ms of CPU per probe (handshake, chain as sent, our checks), so one free core probes ~550/s and the other core serves the handshakes; on an idle 2-core machine 10,000 take ~18-21 s (a 3,000 run at load 7 reached 471/s). Under the load of parallel test suites the wall time above is what was measured. `openssl s_client` pays a process start and a full verification per target.',
+      'Reading: the prober spends ~1.8 ms of CPU per probe (handshake, chain as sent, our checks), so one free core probes ~550/s and the other core serves the handshakes; on an idle 2-core machine 10,000 would take an estimated 18-21 s (not measured: this machine was never idle) (a 3,000 run at load 7 reached 471/s). Under the load of parallel test suites the wall time above is what was measured. `openssl s_client` pays a process start and a full verification per target.',
       '',
       `Target: 10,000 probes in ≤ 20 s. ${
         runs.find((r) => r.n === 10_000)
