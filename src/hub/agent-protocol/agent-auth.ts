@@ -23,6 +23,33 @@ export interface AuthenticatedAgent {
   actor: string;
 }
 
+/**
+ * Endpoint + keys per endpoint id, cached for a few seconds: when a renewal wakes a thousand agents, each sends
+ * three signed requests within a second, and two lookups each would double the hub's database work. Enrollment
+ * and endpoint deletion through this hub drop the entry at once (`forgetAgent`); other hubs see them within TTL.
+ */
+const AUTH_CACHE_TTL_MS = 5000;
+const authCache = new Map<string, { endpoint?: Endpoint; keys?: AgentKeys; until: number }>();
+
+export function forgetAgent(endpointId: string): void {
+  authCache.delete(endpointId);
+}
+
+async function lookup(store: Store, endpointId: string, now: number) {
+  const hit = authCache.get(endpointId);
+  if (hit && hit.until > now) return hit;
+  const endpoint = await store.getEndpointById(endpointId);
+  const stored = endpoint && (await store.agentPublicKey(endpointId));
+  const entry = {
+    endpoint,
+    keys: stored ? decodeAgentKeys(stored) : undefined,
+    until: now + AUTH_CACHE_TTL_MS,
+  };
+  if (authCache.size > 100_000) authCache.clear();
+  if (endpoint) authCache.set(endpointId, entry);
+  return entry;
+}
+
 const header = (h: AgentRequestParts['headers'], name: string): string | undefined => {
   const v = h[name];
   return Array.isArray(v) ? v[0] : v;
@@ -58,9 +85,7 @@ export async function authenticateAgent(
   if (!/^[0-9a-f-]{36}$/.test(endpointId) || nonce.length < 16 || nonce.length > 64) {
     throw unauthenticated('malformed agent signature headers', 'upgrade the agent');
   }
-  const endpoint = await store.getEndpointById(endpointId);
-  const stored = endpoint && (await store.agentPublicKey(endpointId));
-  const keys = stored ? decodeAgentKeys(stored) : undefined;
+  const { endpoint, keys } = await lookup(store, endpointId, now);
   if (!endpoint || !keys) {
     throw unauthenticated(
       'this agent is not enrolled',

@@ -1,23 +1,31 @@
 /**
- * Nonces seen within the signature window, so a captured request cannot be replayed. In memory, per hub process:
- * with several hubs a replay to another hub within the skew window is possible; requests are idempotent reads or
- * monotonic reports, which bounds the damage (documented in docs/agent.md).
+ * Nonces seen within the signature window, so a captured request cannot be replayed. Two generations, rotated every
+ * window: a nonce is remembered for at least one full window (timestamps older than that are refused anyway), and
+ * every operation is O(1) however many agents there are. In memory, per hub process: with several hubs a replay to
+ * another hub within the window is possible; agent requests are reads or idempotent reports (docs/agent.md).
  */
 export class NonceCache {
-  private readonly seen = new Map<string, number>();
+  private current = new Set<string>();
+  private previous = new Set<string>();
+  private rotatedAt: number | undefined;
 
   constructor(private readonly windowMs: number) {}
 
   /** Records the nonce; false when it was already used within the window. */
   remember(key: string, now: number): boolean {
-    if (this.seen.size > 10_000) this.prune(now);
-    const until = this.seen.get(key);
-    if (until !== undefined && until > now) return false;
-    this.seen.set(key, now + 2 * this.windowMs);
+    this.rotatedAt ??= now;
+    if (now - this.rotatedAt >= 2 * this.windowMs) {
+      // Both generations are older than the window: nothing in them can still be replayed.
+      this.previous = new Set();
+      this.current = new Set();
+      this.rotatedAt = now;
+    } else if (now - this.rotatedAt >= this.windowMs) {
+      this.previous = this.current;
+      this.current = new Set();
+      this.rotatedAt = now;
+    }
+    if (this.current.has(key) || this.previous.has(key)) return false;
+    this.current.add(key);
     return true;
-  }
-
-  private prune(now: number): void {
-    for (const [k, until] of this.seen) if (until <= now) this.seen.delete(k);
   }
 }
