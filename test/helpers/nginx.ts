@@ -165,12 +165,21 @@ async function startOnce(opts: StartNginxOptions, port: number): Promise<NginxHa
     }
   };
   process.once('exit', killOnExit);
+  // 'exit' does not run when a signal ends the test (a runner's timeout): kill nginx, then die as asked.
+  const onSignal = (sig: NodeJS.Signals) => {
+    killOnExit();
+    process.kill(process.pid, sig);
+  };
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    if (process.listenerCount(sig) === 0) process.once(sig, onSignal);
+  }
 
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
     process.off('exit', killOnExit);
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.off(sig, onSignal);
     if (!exited && child.pid) {
       try {
         process.kill(-child.pid, 'SIGTERM');
