@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { isCertfleetError } from '../core/errors.ts';
 import { registerApplyCommand } from './apply-command.ts';
 import { registerCertCommands } from './cert-command.ts';
+import { registerCheckCommand } from './check.ts';
+import { registerAgentCommands } from './agent-command.ts';
 import { registerDoctorCommand } from './doctor-command.ts';
 import { registerEndpointCommands } from './endpoint-command.ts';
 import { registerEventsCommand } from './events-command.ts';
@@ -34,6 +36,8 @@ export function buildProgram(): Command {
   registerPlanCommand(program);
   registerImportCommand(program);
   registerDoctorCommand(program);
+  registerCheckCommand(program);
+  registerAgentCommands(program);
   // Usage errors must reach main() as exceptions at every depth, so they exit 2 instead of commander's 1.
   const overrideAll = (cmd: Command): void => {
     cmd.exitOverride();
