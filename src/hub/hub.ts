@@ -95,7 +95,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const ctx = await openHubContext(opts);
   let acme: AcmeRuntime | undefined;
   try {
-    configureAgentProtocol(ctx, (config as { agent?: Record<string, number> }).agent);
+    configureAgentProtocol(ctx, config.agent);
     const adminToken = await ensureAdminToken(ctx.store, env.CERTFLEET_ADMIN_TOKEN);
     const tls = opts.tls !== false;
     const https = tls ? await hubTlsCertificate(ctx, hubTlsNames(host, opts.tlsNames)) : undefined;
