@@ -112,6 +112,26 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_probe_results': {
+      // The latest probe observation per endpoint target (the history lives in metrics, not here).
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('probe_results')
+          .addColumn('endpoint_id', 'text', (c) => c.notNull().references('endpoints.id').onDelete('cascade'))
+          .addColumn('target_key', 'text', (c) => c.notNull())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('ok', 'integer', (c) => c.notNull())
+          .addColumn('fingerprint', 'text')
+          .addColumn('not_before', 'text')
+          .addColumn('not_after', 'text')
+          .addColumn('error_kind', 'text')
+          .addColumn('error_message', 'text')
+          .addColumn('tls_version', 'text')
+          .addColumn('handshake_ms', 'integer')
+          .addPrimaryKeyConstraint('probe_results_pk', ['endpoint_id', 'target_key'])
+          .execute();
+      },
+    },
   };
 }
 

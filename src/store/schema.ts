@@ -85,6 +85,20 @@ export interface TokensTable {
   created_at: string;
 }
 
+export interface ProbeResultsTable {
+  endpoint_id: string;
+  target_key: string; // host:port[/sni][+starttls]
+  at: string;
+  ok: number; // 0 | 1
+  fingerprint: string | null;
+  not_before: string | null;
+  not_after: string | null;
+  error_kind: string | null;
+  error_message: string | null;
+  tls_version: string | null;
+  handshake_ms: number | null;
+}
+
 export interface Database {
   meta: MetaTable;
   certificates: CertificatesTable;
@@ -94,4 +108,5 @@ export interface Database {
   deployments: DeploymentsTable;
   events: EventsTable;
   tokens: TokensTable;
+  probe_results: ProbeResultsTable;
 }

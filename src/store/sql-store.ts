@@ -20,6 +20,7 @@ import type {
   NewCertificate,
   NewEndpoint,
   NewVersion,
+  ProbeResultRecord,
   Store,
   SubscriptionSpec,
   TokenRecord,
@@ -785,6 +786,54 @@ export class SqlStore implements Store {
       .where('kind', '=', kind)
       .executeTakeFirst();
     return Number(r?.n ?? 0);
+  }
+
+  // probe results
+
+  async saveProbeResults(results: ProbeResultRecord[]): Promise<void> {
+    if (results.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const r of results) {
+        const row = {
+          endpoint_id: r.endpointId,
+          target_key: r.targetKey,
+          at: r.at,
+          ok: r.ok ? 1 : 0,
+          fingerprint: r.fingerprint ?? null,
+          not_before: r.notBefore ?? null,
+          not_after: r.notAfter ?? null,
+          error_kind: r.errorKind ?? null,
+          error_message: r.errorMessage ?? null,
+          tls_version: r.tlsVersion ?? null,
+          handshake_ms: r.handshakeMs === undefined ? null : Math.round(r.handshakeMs),
+        };
+        const { endpoint_id: _e, target_key: _t, ...rest } = row;
+        await trx
+          .insertInto('probe_results')
+          .values(row)
+          .onConflict((oc) => oc.columns(['endpoint_id', 'target_key']).doUpdateSet(rest))
+          .execute();
+      }
+    });
+  }
+
+  async listProbeResults(filter: { endpointId?: string } = {}): Promise<ProbeResultRecord[]> {
+    let q = this.db.selectFrom('probe_results').selectAll();
+    if (filter.endpointId) q = q.where('endpoint_id', '=', filter.endpointId);
+    const rows = await q.orderBy('endpoint_id').orderBy('target_key').execute();
+    return rows.map((r) => ({
+      endpointId: r.endpoint_id,
+      targetKey: r.target_key,
+      at: r.at,
+      ok: Number(r.ok) === 1,
+      ...(r.fingerprint ? { fingerprint: r.fingerprint } : {}),
+      ...(r.not_before ? { notBefore: r.not_before } : {}),
+      ...(r.not_after ? { notAfter: r.not_after } : {}),
+      ...(r.error_kind ? { errorKind: r.error_kind } : {}),
+      ...(r.error_message ? { errorMessage: r.error_message } : {}),
+      ...(r.tls_version ? { tlsVersion: r.tls_version } : {}),
+      ...(r.handshake_ms === null ? {} : { handshakeMs: Number(r.handshake_ms) }),
+    }));
   }
 }
 

@@ -48,6 +48,22 @@ export interface TokenRecord {
   createdAt: string;
 }
 
+/** The latest probe observation of one endpoint target (see src/hub/probe-service.ts). */
+export interface ProbeResultRecord {
+  endpointId: string;
+  /** `host:port[/sni][+starttls]`, see probeTargetKey(). */
+  targetKey: string;
+  at: string;
+  ok: boolean;
+  fingerprint?: string;
+  notBefore?: string;
+  notAfter?: string;
+  errorKind?: string;
+  errorMessage?: string;
+  tlsVersion?: string;
+  handshakeMs?: number;
+}
+
 export interface EventQuery {
   subject?: string;
   kind?: string;
@@ -148,4 +164,11 @@ export interface Store {
   /** Marks a single-use token used; false when it was already used (so exactly one caller wins). */
   consumeToken(id: string, at: string): Promise<boolean>;
   countTokens(kind: TokenRecord['kind']): Promise<number>;
+
+  /**
+   * Replaces the latest probe result of a target. Not audited: probes are observations every few minutes; the
+   * decisions drawn from them (deployment transitions, alerts) are events.
+   */
+  saveProbeResults(results: ProbeResultRecord[]): Promise<void>;
+  listProbeResults(filter?: { endpointId?: string }): Promise<ProbeResultRecord[]>;
 }
