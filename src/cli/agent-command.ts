@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerAgentDeployCommand } from './agent-deploy-command.ts';
+import { CertfleetError } from '../core/errors.ts';
 import { globalFlags } from './context.ts';
 import { printJson } from './output.ts';
 
@@ -16,33 +17,42 @@ export function registerAgentCommands(program: Command): Command {
 
   agent
     .command('enroll')
-    .description("enroll this endpoint: pin the hub CA, create the agent's keys, redeem the one-time token")
-    .requiredOption('--hub <url>', 'hub URL, e.g. https://hub.example.com:8443')
-    .requiredOption('--token <token>', 'one-time enrollment token (`certfleet endpoint enroll-token NAME`)')
+    .description(
+      "enroll this endpoint: pin the hub CA, create the agent's keys, redeem the one-time token " +
+        '(--hub URL --token T: the hub URL and the one-time enrollment token)',
+    )
     .requiredOption('--ca-fingerprint <sha256>', "SHA-256 fingerprint of the hub's CA root")
     .option('--state-dir <dir>', 'agent state directory (env CERTFLEET_AGENT_STATE_DIR)', DEFAULT_STATE_DIR)
-    .action(
-      async (opts: { hub: string; token: string; caFingerprint: string; stateDir: string }, cmd: Command) => {
-        const { enrollAgent } = await import('../agent/enroll.ts');
-        const identity = await enrollAgent({
-          hub: opts.hub,
-          token: opts.token,
-          caFingerprint: opts.caFingerprint,
-          stateDir: opts.stateDir,
-        });
-        const result = {
-          endpoint: identity.endpointName,
-          endpointId: identity.endpointId,
-          hub: identity.hub,
-          stateDir: opts.stateDir,
-        };
-        if (globalFlags(cmd).json) return printJson(result);
-        process.stdout.write(
-          `enrolled as endpoint ${result.endpoint} (${result.endpointId}) with ${result.hub}\n` +
-            `credentials in ${opts.stateDir} (0600); start the agent with: certfleet agent run --state-dir ${opts.stateDir}\n`,
+    .action(async (opts: { caFingerprint: string; stateDir: string }, cmd: Command) => {
+      // --hub and --token are the program's global options (commander hands them to the root command); here
+      // --token is the one-time enrollment token, never CERTFLEET_TOKEN (an admin token must not go to enrollment).
+      const { hub, token } = globalFlags(cmd);
+      if (!hub || !token) {
+        throw new CertfleetError(
+          'VALIDATION_FAILED',
+          `agent enroll needs ${!hub ? '--hub' : '--token'}`,
+          'run the command printed by `certfleet endpoint enroll-token NAME`',
         );
-      },
-    );
+      }
+      const { enrollAgent } = await import('../agent/enroll.ts');
+      const identity = await enrollAgent({
+        hub,
+        token,
+        caFingerprint: opts.caFingerprint,
+        stateDir: opts.stateDir,
+      });
+      const result = {
+        endpoint: identity.endpointName,
+        endpointId: identity.endpointId,
+        hub: identity.hub,
+        stateDir: opts.stateDir,
+      };
+      if (globalFlags(cmd).json) return printJson(result);
+      process.stdout.write(
+        `enrolled as endpoint ${result.endpoint} (${result.endpointId}) with ${result.hub}\n` +
+          `credentials in ${opts.stateDir} (0600); start the agent with: certfleet agent run --state-dir ${opts.stateDir}\n`,
+      );
+    });
 
   agent
     .command('run')
