@@ -1,0 +1,252 @@
+/**
+ * Alerting on the hub: reads the store, asks the pure condition functions (src/notify/conditions.ts) what should
+ * be firing, and hands the union to the AlertManager (de-duplication, escalation, resolve messages, retries).
+ * The manager's state is saved in store meta after every evaluation, so a restart neither re-sends nor forgets.
+ */
+import { z } from 'zod';
+import { errorMessage } from '../core/errors.ts';
+import type { CertificateVersion } from '../core/types.ts';
+import {
+  AlertManager,
+  agentSilentAlerts,
+  createNotifierRegistry,
+  deadMansSwitchAlert,
+  deploymentAlerts,
+  expiryAlerts,
+  renewalFailureAlerts,
+  type Alert,
+  type DeliveryResult,
+  type EvaluateResult,
+  type NotifierRegistry,
+} from '../notify/index.ts';
+import { PLANNER_LAST_RUN_META, type RenewalState } from './acme/renewal-service.ts';
+import type { HubContext } from './hub-context.ts';
+import { windowEndFor } from './probe-judgement.ts';
+import type { ProbeService } from './probe-service.ts';
+
+/** The `alerts:` section of the hub config. Channel entries are validated by the notifier registry. */
+export const alertsHubConfigShape = {
+  alerts: z
+    .strictObject({
+      /** Evaluate and notify on a loop even without channels (events and `certfleet alerts list` only). */
+      enabled: z.boolean().optional(),
+      channels: z.array(z.looseObject({ kind: z.string(), name: z.string().optional() })).default([]),
+      agentSilentAfterMinutes: z.number().positive().default(30),
+      deadMansSwitchMinutes: z.number().positive().default(15),
+      /** Send a still-firing alert again after this many hours (default: only on escalation). */
+      renotifyAfterHours: z.number().positive().optional(),
+      evaluateEverySeconds: z.number().int().min(1).max(3600).default(30),
+    })
+    .prefault({}),
+};
+export type AlertsConfig = z.output<(typeof alertsHubConfigShape)['alerts']>;
+
+export const ALERT_STATE_META = 'alerts.state';
+
+export interface AlertServiceOptions {
+  probes?: ProbeService;
+  registry?: NotifierRegistry;
+  /** Delivery retries (tests shorten them). */
+  retry?: { attempts: number; baseDelayMs: number; maxDelayMs?: number };
+}
+
+export class AlertService {
+  readonly manager: AlertManager;
+  private readonly hubStartedAt: Date;
+  private timer?: NodeJS.Timeout;
+  private restored = false;
+  private stopped = false;
+  private running?: Promise<EvaluateResult>;
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly ctx: HubContext,
+    readonly config: AlertsConfig,
+    private readonly opts: AlertServiceOptions = {},
+  ) {
+    this.hubStartedAt = ctx.clock.now();
+    const notifiers = (opts.registry ?? createNotifierRegistry()).createAll(
+      config.channels,
+      'alerts.channels',
+    );
+    this.manager = new AlertManager({
+      notifiers,
+      clock: ctx.clock,
+      recordEvent: (e) =>
+        ctx.store.appendEvent({ actor: 'alerts', kind: e.kind, subject: `alert:${e.subject}`, data: e.data }),
+      ...(opts.retry ? { retry: opts.retry } : {}),
+      ...(config.renotifyAfterHours ? { renotifyAfterMs: config.renotifyAfterHours * 3_600_000 } : {}),
+      logger: ctx.logger,
+    });
+  }
+
+  /** Whether the loop runs: with at least one channel, or `alerts.enabled: true`. */
+  get looping(): boolean {
+    return this.config.enabled ?? this.config.channels.length > 0;
+  }
+
+  start(): void {
+    if (!this.looping || this.timer) return;
+    this.stopped = false;
+    const loop = (ms: number) => {
+      this.timer = setTimeout(() => {
+        void this.runOnce()
+          .catch((e) => this.ctx.logger.error({ err: errorMessage(e) }, 'alert evaluation failed'))
+          .finally(() => {
+            if (!this.stopped) loop(this.config.evaluateEverySeconds * 1000);
+          });
+      }, ms);
+      this.timer.unref();
+    };
+    loop(1000);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.abort.abort(new Error('hub stopping'));
+    await this.running?.catch(() => undefined);
+    await this.manager.close();
+  }
+
+  /** One evaluation: compute what fires, notify changes, persist the manager state. Overlapping calls queue. */
+  async runOnce(): Promise<EvaluateResult> {
+    await this.restore();
+    const firing = await this.firing();
+    const run = this.manager.evaluate(firing, this.abort.signal);
+    this.running = run;
+    const result = await run;
+    await this.ctx.store.setMeta(ALERT_STATE_META, JSON.stringify(this.manager.exportState()));
+    return result;
+  }
+
+  /** Alerts firing now: the manager's view when the loop runs, else computed on demand (nothing is sent). */
+  async list(): Promise<Alert[]> {
+    if (this.looping) {
+      await this.restore();
+      return this.manager.activeAlerts();
+    }
+    return this.firing();
+  }
+
+  sendTest(signal?: AbortSignal): Promise<DeliveryResult[]> {
+    return this.manager.sendTest(signal);
+  }
+
+  /** Every condition that should fire now, from the store. */
+  async firing(): Promise<Alert[]> {
+    const { store, clock } = this.ctx;
+    const now = clock.now();
+    const [certs, endpoints, subs] = await Promise.all([
+      store.listCertificates(),
+      store.listEndpoints(),
+      store.listSubscriptions(),
+    ]);
+    const current = new Map<string, CertificateVersion | undefined>();
+    for (const c of certs) current.set(c.id, await store.currentVersion(c.id));
+
+    // expiry: each certificate's current version, plus older certificates still served somewhere
+    const alerts: Alert[] = expiryAlerts(
+      certs.flatMap((c) => {
+        const v = current.get(c.id);
+        return v ? [{ name: c.name, notBefore: new Date(v.notBefore), notAfter: new Date(v.notAfter) }] : [];
+      }),
+      now,
+    );
+    for (const s of (await this.opts.probes?.servedSummary()) ?? []) {
+      if (s.matchesCurrent || !s.notAfter || !s.notBefore) continue;
+      for (const a of expiryAlerts(
+        [{ name: s.certificate, notBefore: new Date(s.notBefore), notAfter: new Date(s.notAfter) }],
+        now,
+      )) {
+        alerts.push({
+          ...a,
+          key: `expiring:served:${s.certificate}:${s.endpoint}`,
+          title: `${a.title} (still served on endpoint ${s.endpoint})`,
+          subject: { certificate: s.certificate, endpoint: s.endpoint },
+          details: { ...a.details, servedFingerprint: s.fingerprint, endpoint: s.endpoint },
+        });
+      }
+    }
+
+    // renewal failures (renewal_state, written by the renewal service)
+    const failing: Array<{ name: string; failures: number; lastError?: string; urgent: boolean }> = [];
+    for (const c of certs) {
+      const state = (await store.getRenewalState(c.id)) as RenewalState;
+      if (!state.failures?.count) continue;
+      const v = current.get(c.id);
+      const urgent = v
+        ? Date.parse(v.notAfter) - now.getTime() <= (Date.parse(v.notAfter) - Date.parse(v.notBefore)) / 6
+        : true;
+      failing.push({
+        name: c.name,
+        failures: state.failures.count,
+        ...(state.failures.lastError ? { lastError: state.failures.lastError } : {}),
+        urgent,
+      });
+    }
+    alerts.push(...renewalFailureAlerts(failing, now));
+
+    // deployments of current versions: failed, rolled back, diverged, window missed
+    const certById = new Map(certs.map((c) => [c.id, c]));
+    const endpointById = new Map(endpoints.map((e) => [e.id, e]));
+    const rows = [];
+    for (const s of subs) {
+      const v = current.get(s.certificateId);
+      const cert = certById.get(s.certificateId);
+      const endpoint = endpointById.get(s.endpointId);
+      if (!v || !cert || !endpoint) continue;
+      const d = await store.getDeployment(s.id, v.id);
+      if (!d) continue;
+      const windowEndsAt =
+        d.state === 'waiting_window' && s.window ? windowEndFor(s.window, new Date(d.updatedAt)) : undefined;
+      rows.push({
+        certificate: cert.name,
+        endpoint: endpoint.name,
+        state: d.state,
+        ...(d.reason ? { reason: d.reason } : {}),
+        ...(windowEndsAt ? { windowEndsAt } : {}),
+        updatedAt: new Date(d.updatedAt),
+      });
+    }
+    alerts.push(...deploymentAlerts(rows, now));
+
+    // agents that stopped checking in (enrolled ones; an endpoint never enrolled is not silent, just new)
+    const agents = [];
+    for (const e of endpoints) {
+      if (e.kind !== 'agent') continue;
+      const lastSeen = await store.lastSeen(e.id);
+      const enrolled = lastSeen !== undefined || (await store.agentPublicKey(e.id)) !== undefined;
+      if (!enrolled) continue;
+      agents.push({
+        name: e.name,
+        kind: e.kind,
+        ...(lastSeen ? { lastSeenAt: new Date(lastSeen) } : { createdAt: new Date(e.createdAt) }),
+      });
+    }
+    alerts.push(...agentSilentAlerts(agents, now, this.config.agentSilentAfterMinutes * 60_000));
+
+    // dead man's switch on the planner
+    const lastRun = await store.getMeta(PLANNER_LAST_RUN_META);
+    const dms = deadMansSwitchAlert(
+      lastRun ? new Date(lastRun) : undefined,
+      now,
+      this.config.deadMansSwitchMinutes * 60_000,
+      this.hubStartedAt,
+    );
+    if (dms) alerts.push(dms);
+    return alerts;
+  }
+
+  private async restore(): Promise<void> {
+    if (this.restored) return;
+    this.restored = true;
+    const saved = await this.ctx.store.getMeta(ALERT_STATE_META);
+    if (!saved) return;
+    try {
+      this.manager.importState(JSON.parse(saved));
+    } catch (e) {
+      this.ctx.logger.warn({ err: errorMessage(e) }, 'saved alert state ignored; firing alerts notify again');
+    }
+  }
+}

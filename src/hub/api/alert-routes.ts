@@ -1,0 +1,53 @@
+import { verificationFor } from '../verification.ts';
+import type { AppDeps, ZodApi } from './build-app.ts';
+
+/** Active alerts, channel delivery stats, a test message to every channel, and evaluate-now. */
+export function registerAlertRoutes(api: ZodApi, deps: AppDeps): void {
+  const alerts = () => verificationFor(deps.ctx, deps.verification).alerts;
+
+  api.get(
+    '/alerts',
+    { schema: { summary: 'Alerts firing now and per-channel delivery counts', tags: ['alerts'] } },
+    async () => {
+      const service = alerts();
+      const stats = service.manager.stats();
+      return { alerts: await service.list(), evaluating: service.looping, channels: stats.channels };
+    },
+  );
+
+  api.post(
+    '/alerts/test',
+    {
+      schema: {
+        summary: 'Send a test alert to every configured channel and report each result',
+        tags: ['alerts'],
+      },
+    },
+    async (req, reply) => {
+      const ac = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) ac.abort(new Error('client went away'));
+      });
+      const results = await alerts().sendTest(ac.signal);
+      return { ok: results.every((r) => r.ok), results };
+    },
+  );
+
+  api.post(
+    '/alerts/evaluate',
+    { schema: { summary: 'Evaluate alert conditions now and notify what changed', tags: ['alerts'] } },
+    async () => {
+      const r = await alerts().runOnce();
+      return {
+        active: r.active,
+        notified: r.notified.map((n) => ({
+          reason: n.reason,
+          key: n.alert.key,
+          kind: n.alert.kind,
+          title: n.alert.title,
+          deliveries: n.deliveries,
+        })),
+      };
+    },
+  );
+}

@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { nameSchema } from '../../core/config-schema.ts';
+import { verificationFor } from '../verification.ts';
+import type { AppDeps, ZodApi } from './build-app.ts';
+
+/** Probe results (latest per target), the served view per certificate × endpoint, and probe-now. */
+export function registerProbeRoutes(api: ZodApi, deps: AppDeps): void {
+  const probes = () => verificationFor(deps.ctx, deps.verification).probes;
+
+  api.get(
+    '/probes',
+    { schema: { summary: 'Latest probe result of every endpoint target', tags: ['probes'] } },
+    async () => probes().listResults(),
+  );
+
+  api.get(
+    '/probes/served',
+    {
+      schema: {
+        summary:
+          'Per certificate × endpoint: served fingerprint, whether it is the current version, probe age',
+        tags: ['probes'],
+      },
+    },
+    async () => probes().servedSummary(),
+  );
+
+  api.post(
+    '/probes/run',
+    {
+      schema: {
+        summary: 'Probe every endpoint now and apply verified / diverged decisions',
+        tags: ['probes'],
+      },
+    },
+    async () => probes().runOnce(),
+  );
+
+  api.post(
+    '/endpoints/:name/probe',
+    {
+      schema: {
+        summary: "Probe one endpoint's targets now",
+        tags: ['probes'],
+        params: z.object({ name: nameSchema }),
+      },
+    },
+    async (req) => probes().probeEndpoint(req.params.name),
+  );
+}

@@ -1,0 +1,454 @@
+/**
+ * Probe scheduling on the hub: every endpoint's probe targets on an interval, plus right after an agent reports
+ * a reload. Probes run in batches through probeMany (bounded concurrency, a per-probe timeout, so a dead target
+ * holds one slot for at most `timeoutMs` and never stalls the rest); batches never overlap. The latest result per
+ * target is stored; the judgement (probe-judgement.ts) moves deployments to `verified` or `diverged`.
+ *
+ * Decisions use the injected clock (due times, grace, dates in certificates); waiting uses real timers.
+ */
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { CertfleetError, errorMessage } from '../core/errors.ts';
+import type { Certificate, CertificateVersion, Endpoint, ProbeTarget } from '../core/types.ts';
+import type { HubMetrics, ServedRow } from '../metrics/hub-metrics.ts';
+import { splitPemCertificates } from '../pki/inspect.ts';
+import { probeMany } from '../probe/probe-many.ts';
+import type { ProbeResult } from '../probe/probe-result.ts';
+import type { ProbeResultRecord } from '../store/store.ts';
+import { onDeploymentTransition } from './deployment-transitions.ts';
+import type { HubContext } from './hub-context.ts';
+import {
+  judgeDeployment,
+  probeTargetKey,
+  targetsForSubscription,
+  type Judgement,
+} from './probe-judgement.ts';
+
+/** The `probes:` section of the hub config. */
+export const probesHubConfigShape = {
+  probes: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** How often each endpoint's targets are probed. */
+      intervalSeconds: z.number().int().min(5).max(86_400).default(300),
+      /** Probes in flight at once, over all endpoints. */
+      concurrency: z.number().int().min(1).max(1024).default(64),
+      /** Per target: TCP connect + STARTTLS + TLS handshake. */
+      timeoutMs: z.number().int().min(100).max(60_000).default(5000),
+      /** How long after a reported reload (or after the change window holding it) an old certificate is tolerated. */
+      graceSeconds: z.number().int().min(0).max(86_400).default(300),
+      /** Extra trusted roots (PEM file) besides the system roots and the hub's internal CA. */
+      trustBundleFile: z.string().min(1).optional(),
+    })
+    .prefault({}),
+};
+export type ProbesConfig = z.output<(typeof probesHubConfigShape)['probes']>;
+
+export interface SubscriptionJudgement extends Judgement {
+  certificate: string;
+  expected: string;
+  targets: string[];
+}
+
+export interface EndpointProbeReport {
+  endpoint: string;
+  results: ProbeResultRecord[];
+  judgements: SubscriptionJudgement[];
+}
+
+/** What a probe result looks like in the API: the stored record plus names. */
+export interface ProbeView extends ProbeResultRecord {
+  endpoint: string;
+}
+
+/** How long the immediate probe after a reload waits, so the server's new workers are up. */
+const AFTER_RELOAD_DELAY_MS = 250;
+
+export class ProbeService {
+  private readonly due = new Map<string, number>(); // endpoint id → clock ms
+  private readonly pending = new Set<string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private tick?: NodeJS.Timeout;
+  private draining?: Promise<void>;
+  private roots?: string[];
+  private stopped = false;
+  private readonly abort = new AbortController();
+  private unsubscribe?: () => void;
+  private readonly tickMs: number;
+
+  constructor(
+    private readonly ctx: HubContext,
+    readonly config: ProbesConfig,
+    private readonly opts: { metrics?: HubMetrics; tickMs?: number } = {},
+  ) {
+    this.tickMs = opts.tickMs ?? 1000;
+    // Hook the report path now (before routes capture ctx.store): an agent's reload triggers a probe at once.
+    this.unsubscribe = onDeploymentTransition(ctx, (t) => {
+      if (!t.actor.startsWith('agent:') || (t.state !== 'reloaded' && t.state !== 'verified')) return;
+      void this.endpointOfSubscription(t.subscriptionId).then((id) => {
+        if (id) this.requestProbe(id, AFTER_RELOAD_DELAY_MS);
+      });
+    });
+  }
+
+  /** Starts the interval loop. Each endpoint's first probe is spread over the first minute (or interval). */
+  start(): void {
+    if (!this.config.enabled || this.tick) return;
+    this.stopped = false;
+    const loop = () => {
+      this.tick = setTimeout(() => {
+        void this.enqueueDue()
+          .catch((e) => this.ctx.logger.error({ err: errorMessage(e) }, 'probe scheduling failed'))
+          .finally(() => {
+            if (!this.stopped) loop();
+          });
+      }, this.tickMs);
+      this.tick.unref();
+    };
+    loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    if (this.tick) clearTimeout(this.tick);
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.abort.abort(new Error('hub stopping'));
+    await this.draining?.catch(() => undefined);
+  }
+
+  /** Probes this endpoint as soon as possible (after `delayMs`), outside its interval. */
+  requestProbe(endpointId: string, delayMs = 0): void {
+    if (this.stopped) return;
+    if (delayMs <= 0) {
+      this.pending.add(endpointId);
+      void this.drain();
+      return;
+    }
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.requestProbe(endpointId);
+    }, delayMs);
+    t.unref();
+    this.timers.add(t);
+  }
+
+  /** Resolves when no batch is running or queued (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.draining || this.pending.size || this.timers.size) {
+      await (this.draining ?? new Promise((r) => setTimeout(r, 20)));
+    }
+  }
+
+  /** Probes every endpoint that has targets now, whatever its schedule; returns what was seen and decided. */
+  async runOnce(): Promise<EndpointProbeReport[]> {
+    const endpoints = (await this.ctx.store.listEndpoints()).filter((e) => e.probeTargets.length > 0);
+    await this.draining?.catch(() => undefined);
+    return this.probeEndpoints(endpoints);
+  }
+
+  /** Probes the named endpoint now. */
+  async probeEndpoint(name: string): Promise<EndpointProbeReport> {
+    const endpoint = await this.ctx.store.getEndpoint(name);
+    if (!endpoint) {
+      throw new CertfleetError(
+        'ENDPOINT_NOT_FOUND',
+        `endpoint "${name}" not found`,
+        'list endpoints with `certfleet endpoint list`',
+      );
+    }
+    await this.draining?.catch(() => undefined);
+    return (await this.probeEndpoints([endpoint]))[0];
+  }
+
+  /** Latest stored results with endpoint names. */
+  async listResults(): Promise<ProbeView[]> {
+    const names = new Map((await this.ctx.store.listEndpoints()).map((e) => [e.id, e.name]));
+    return (await this.ctx.store.listProbeResults())
+      .filter((r) => names.has(r.endpointId))
+      .map((r) => ({ ...r, endpoint: names.get(r.endpointId)! }));
+  }
+
+  /**
+   * Per subscription (certificate × endpoint) with probe targets: what is served, whether it is the current
+   * version, and the earliest served notAfter. Feeds `certfleet status`, metrics and expiry alerts.
+   */
+  async servedSummary(): Promise<ServedSummaryRow[]> {
+    const store = this.ctx.store;
+    const [endpoints, certs, subs, results] = await Promise.all([
+      store.listEndpoints(),
+      store.listCertificates(),
+      store.listSubscriptions(),
+      store.listProbeResults(),
+    ]);
+    const certById = new Map(certs.map((c) => [c.id, c]));
+    const endpointById = new Map(endpoints.map((e) => [e.id, e]));
+    const byKey = new Map(results.map((r) => [`${r.endpointId} ${r.targetKey}`, r]));
+    const current = new Map<string, CertificateVersion | undefined>();
+    const out: ServedSummaryRow[] = [];
+    for (const sub of subs) {
+      const cert = certById.get(sub.certificateId);
+      const endpoint = endpointById.get(sub.endpointId);
+      if (!cert || !endpoint) continue;
+      const siblings = subs.filter((s) => s.endpointId === endpoint.id).length;
+      const targets = targetsForSubscription(endpoint, sub, cert, siblings);
+      const seen = targets
+        .map((t) => byKey.get(`${endpoint.id} ${probeTargetKey(t)}`))
+        .filter((r): r is ProbeResultRecord => r !== undefined);
+      if (seen.length === 0) continue;
+      if (!current.has(cert.id)) current.set(cert.id, await store.currentVersion(cert.id));
+      const v = current.get(cert.id);
+      const served = seen.find((r) => r.fingerprint && r.fingerprint !== v?.fingerprint) ?? seen[0];
+      const notAfters = seen.filter((r) => r.notAfter).map((r) => r.notAfter!);
+      const notBefores = seen.filter((r) => r.notBefore).map((r) => r.notBefore!);
+      out.push({
+        subscriptionId: sub.id,
+        certificate: cert.name,
+        endpoint: endpoint.name,
+        fingerprint: served.fingerprint ?? null,
+        matchesCurrent: v ? seen.every((r) => r.fingerprint === v.fingerprint) : false,
+        notAfter: notAfters.sort()[0] ?? null,
+        notBefore: notBefores.sort()[0] ?? null,
+        probedAt: seen.map((r) => r.at).sort()[0],
+        ok: seen.every((r) => r.ok),
+        error: seen.find((r) => r.errorKind)
+          ? {
+              kind: seen.find((r) => r.errorKind)!.errorKind!,
+              message: seen.find((r) => r.errorKind)!.errorMessage ?? '',
+            }
+          : null,
+      });
+    }
+    return out;
+  }
+
+  /** For metrics. */
+  async servedRows(): Promise<ServedRow[]> {
+    return (await this.servedSummary()).map((r) => ({
+      certificate: r.certificate,
+      endpoint: r.endpoint,
+      ...(r.notAfter ? { notAfter: r.notAfter } : {}),
+    }));
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+
+  private async endpointOfSubscription(subscriptionId: string): Promise<string | undefined> {
+    return (await this.ctx.store.getSubscription(subscriptionId))?.endpointId;
+  }
+
+  private async enqueueDue(): Promise<void> {
+    const now = this.ctx.clock.now().getTime();
+    const intervalMs = this.config.intervalSeconds * 1000;
+    for (const e of await this.ctx.store.listEndpoints()) {
+      if (e.probeTargets.length === 0) continue;
+      let due = this.due.get(e.id);
+      if (due === undefined) {
+        // spread first probes so a restart does not probe the whole fleet in one burst
+        due = now + Math.floor(Math.random() * Math.min(intervalMs, 60_000));
+        this.due.set(e.id, due);
+      }
+      if (due <= now) this.pending.add(e.id);
+    }
+    if (this.pending.size) await this.drain();
+  }
+
+  /** One batch at a time; requests arriving meanwhile form the next batch. */
+  private drain(): Promise<void> {
+    this.draining ??= (async () => {
+      try {
+        while (this.pending.size && !this.stopped) {
+          const ids = [...this.pending];
+          this.pending.clear();
+          const endpoints = (await Promise.all(ids.map((id) => this.ctx.store.getEndpointById(id)))).filter(
+            (e): e is Endpoint => !!e && e.probeTargets.length > 0,
+          );
+          try {
+            await this.probeEndpoints(endpoints);
+          } catch (e) {
+            this.ctx.logger.error({ err: errorMessage(e) }, 'probe batch failed');
+          }
+        }
+      } finally {
+        this.draining = undefined;
+      }
+    })();
+    return this.draining;
+  }
+
+  private async trustRoots(): Promise<string[]> {
+    if (this.roots) return this.roots;
+    const roots = [this.ctx.internalCa.rootPem];
+    if (this.config.trustBundleFile) {
+      let text: string;
+      try {
+        text = await readFile(this.config.trustBundleFile, 'utf8');
+      } catch {
+        throw new CertfleetError(
+          'CONFIG_INVALID',
+          `probes.trustBundleFile ${this.config.trustBundleFile} cannot be read`,
+          'point it at a readable PEM file of CA certificates, or remove it',
+        );
+      }
+      roots.push(...splitPemCertificates(text));
+    }
+    this.roots = roots;
+    return roots;
+  }
+
+  private async probeEndpoints(endpoints: Endpoint[]): Promise<EndpointProbeReport[]> {
+    if (endpoints.length === 0) return [];
+    const now = this.ctx.clock.now();
+    const targets: Array<{ endpoint: Endpoint; target: ProbeTarget }> = [];
+    for (const endpoint of endpoints) {
+      this.due.set(endpoint.id, now.getTime() + this.config.intervalSeconds * 1000);
+      const seen = new Set<string>();
+      for (const target of await this.allTargets(endpoint)) {
+        const key = probeTargetKey(target);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        targets.push({ endpoint, target });
+      }
+    }
+    const results = await probeMany(
+      targets.map((t) => t.target),
+      {
+        trustedRootPems: await this.trustRoots(),
+        useSystemRoots: true,
+        timeoutMs: this.config.timeoutMs,
+        concurrency: this.config.concurrency,
+        signal: this.abort.signal,
+        now,
+      },
+      (r) =>
+        this.opts.metrics?.observeProbe(
+          resultLabel(r),
+          r.handshakeMs === undefined ? undefined : r.handshakeMs / 1000,
+        ),
+    );
+    // probeMany returns one result per target here (allAddresses is off), in target order
+    const records: ProbeResultRecord[] = results.map((r, i) =>
+      toRecord(targets[i].endpoint.id, targets[i].target, r),
+    );
+    if (this.stopped) return [];
+    await this.ctx.store.saveProbeResults(records);
+    const reports: EndpointProbeReport[] = [];
+    for (const endpoint of endpoints) {
+      const mine = records.filter((r) => r.endpointId === endpoint.id);
+      reports.push({ endpoint: endpoint.name, results: mine, judgements: await this.judge(endpoint, mine) });
+    }
+    return reports;
+  }
+
+  /** The endpoint's targets plus its subscriptions' own verify targets. */
+  private async allTargets(endpoint: Endpoint): Promise<ProbeTarget[]> {
+    const subs = await this.ctx.store.listSubscriptions({ endpointId: endpoint.id });
+    return [...endpoint.probeTargets, ...subs.flatMap((s) => (s.verify ? [s.verify] : []))];
+  }
+
+  private async judge(endpoint: Endpoint, records: ProbeResultRecord[]): Promise<SubscriptionJudgement[]> {
+    const store = this.ctx.store;
+    const byKey = new Map(records.map((r) => [r.targetKey, r]));
+    const subs = await store.listSubscriptions({ endpointId: endpoint.id });
+    const out: SubscriptionJudgement[] = [];
+    for (const sub of subs) {
+      const cert = (await store.getCertificateById(sub.certificateId)) as Certificate | undefined;
+      const version = cert && (await store.currentVersion(cert.id));
+      if (!cert || !version) continue;
+      const targets = targetsForSubscription(endpoint, sub, cert, subs.length);
+      if (targets.length === 0) continue; // no probe targets: the agent's own local verification stands
+      const keys = targets.map(probeTargetKey);
+      const observations = keys.map((key) => ({
+        key,
+        ...(byKey.get(key)?.fingerprint ? { fingerprint: byKey.get(key)!.fingerprint } : {}),
+        ...(byKey.get(key)?.errorKind ? { errorKind: byKey.get(key)!.errorKind } : {}),
+      }));
+      const deployment = await store.getDeployment(sub.id, version.id);
+      const now = this.ctx.clock.now();
+      const j = judgeDeployment({
+        ...(deployment ? { deployment } : {}),
+        expected: version.fingerprint,
+        observations,
+        now,
+        graceMs: this.config.graceSeconds * 1000,
+        ...(sub.window ? { window: sub.window } : {}),
+      });
+      out.push({ ...j, certificate: cert.name, expected: version.fingerprint, targets: keys });
+      if (j.action === 'verify') {
+        await store.transitionDeployment(
+          sub.id,
+          version.id,
+          'verified',
+          {
+            reason: `a probe saw the version served on every target (${keys.join(', ')})`,
+            detail: { targets: keys, fingerprint: version.fingerprint, at: now.toISOString() },
+          },
+          'probe',
+        );
+      } else if (j.action === 'diverge' && j.mismatch) {
+        const r = byKey.get(j.mismatch.target);
+        await store.transitionDeployment(
+          sub.id,
+          version.id,
+          'diverged',
+          {
+            reason:
+              `${j.mismatch.target} serves certificate ${j.mismatch.served.slice(0, 16)}… instead of version ` +
+              `${version.serial} (${version.fingerprint.slice(0, 16)}…) ${Math.round(this.config.graceSeconds)} s ` +
+              `after the reload: the reload did not take effect or another config serves this name`,
+            detail: {
+              target: j.mismatch.target,
+              served: j.mismatch.served,
+              expected: version.fingerprint,
+              servedNotAfter: r?.notAfter,
+              deadline: j.deadline?.toISOString(),
+              at: now.toISOString(),
+            },
+          },
+          'probe',
+        );
+      } else if (j.deadline && j.status !== 'diverged') {
+        // probe again right when the old certificate stops being tolerated
+        const due = j.deadline.getTime() + 1000;
+        const cur = this.due.get(endpoint.id);
+        if (cur === undefined || due < cur) this.due.set(endpoint.id, due);
+      }
+    }
+    return out;
+  }
+}
+
+export interface ServedSummaryRow {
+  subscriptionId: string;
+  certificate: string;
+  endpoint: string;
+  /** The served fingerprint (the first one differing from the current version, if any). */
+  fingerprint: string | null;
+  matchesCurrent: boolean;
+  notAfter: string | null;
+  notBefore: string | null;
+  /** The oldest of the targets' last probe times. */
+  probedAt: string;
+  ok: boolean;
+  error: { kind: string; message: string } | null;
+}
+
+function resultLabel(r: ProbeResult): string {
+  return r.ok ? 'ok' : (r.error?.kind ?? 'invalid');
+}
+
+function toRecord(endpointId: string, target: ProbeTarget, r: ProbeResult): ProbeResultRecord {
+  return {
+    endpointId,
+    targetKey: probeTargetKey(target),
+    at: r.at,
+    ok: r.ok,
+    ...(r.fingerprint ? { fingerprint: r.fingerprint } : {}),
+    ...(r.notBefore ? { notBefore: r.notBefore } : {}),
+    ...(r.notAfter ? { notAfter: r.notAfter } : {}),
+    ...(r.error ? { errorKind: r.error.kind, errorMessage: r.error.message } : {}),
+    ...(r.tlsVersion ? { tlsVersion: r.tlsVersion } : {}),
+    ...(r.handshakeMs !== undefined ? { handshakeMs: r.handshakeMs } : {}),
+  };
+}

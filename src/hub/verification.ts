@@ -1,0 +1,72 @@
+/**
+ * Composition of issue 5's hub side: metrics registry, probe scheduler, alert loop, wired to each other. Built
+ * once per hub in src/hub/hub.ts (before the routes, so the agent report path is hooked); routes fall back to
+ * an unstarted set over the same context when an app is built without one (route tests).
+ */
+import { HubMetrics } from '../metrics/hub-metrics.ts';
+import { instrumentIssuers } from '../metrics/instrument-issuers.ts';
+import type { NotifierRegistry } from '../notify/index.ts';
+import { AlertService, alertsHubConfigShape, type AlertsConfig } from './alert-service.ts';
+import type { HubContext } from './hub-context.ts';
+import { ProbeService, probesHubConfigShape, type ProbesConfig } from './probe-service.ts';
+
+export interface Verification {
+  metrics: HubMetrics;
+  probes: ProbeService;
+  alerts: AlertService;
+  /** Starts the probe and alert loops (the leader's job). */
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createVerification(
+  ctx: HubContext,
+  config: { probes?: Partial<ProbesConfig>; alerts?: Partial<AlertsConfig> } = {},
+  opts: {
+    registry?: NotifierRegistry;
+    retry?: { attempts: number; baseDelayMs: number; maxDelayMs?: number };
+    probeTickMs?: number;
+  } = {},
+): Verification {
+  const metrics = new HubMetrics(ctx);
+  instrumentIssuers(ctx, metrics);
+  const probes = new ProbeService(ctx, probesHubConfigShape.probes.parse(config.probes ?? {}), {
+    metrics,
+    ...(opts.probeTickMs ? { tickMs: opts.probeTickMs } : {}),
+  });
+  const alerts = new AlertService(ctx, alertsHubConfigShape.alerts.parse(config.alerts ?? {}), {
+    probes,
+    ...(opts.registry ? { registry: opts.registry } : {}),
+    ...(opts.retry ? { retry: opts.retry } : {}),
+  });
+  metrics.attach({
+    served: () => probes.servedRows(),
+    alertChannels: () => alerts.manager.stats().channels,
+  });
+  return {
+    metrics,
+    probes,
+    alerts,
+    start() {
+      probes.start();
+      alerts.start();
+    },
+    async stop() {
+      await probes.stop();
+      await alerts.stop();
+    },
+  };
+}
+
+const fallbacks = new WeakMap<HubContext, Verification>();
+
+/** The app's verification set, or an unstarted one over `ctx` (memoized). */
+export function verificationFor(ctx: HubContext, given?: Verification): Verification {
+  if (given) return given;
+  let v = fallbacks.get(ctx);
+  if (!v) {
+    v = createVerification(ctx);
+    fallbacks.set(ctx, v);
+  }
+  return v;
+}
