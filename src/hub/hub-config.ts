@@ -5,6 +5,8 @@ import { CertfleetError } from '../core/errors.ts';
 import { formatZodError } from '../core/config-schema.ts';
 import { agentHubConfigShape } from './agent-protocol/agent-config.ts';
 import { acmeHubConfigShape } from './acme/acme-config.ts';
+import { probesHubConfigShape } from './probe-service.ts';
+import { alertsHubConfigShape } from './alert-service.ts';
 
 /**
  * The hub's own settings (`certfleet hub --hub-config hub.yaml`, env CERTFLEET_HUB_CONFIG): issuers, planner,
@@ -14,6 +16,8 @@ import { acmeHubConfigShape } from './acme/acme-config.ts';
 export const hubConfigSchema = z.strictObject({
   ...acmeHubConfigShape,
   ...agentHubConfigShape,
+  ...probesHubConfigShape,
+  ...alertsHubConfigShape,
 });
 
 export type HubConfig = z.output<typeof hubConfigSchema>;

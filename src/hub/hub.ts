@@ -19,6 +19,7 @@ import { loadHubConfig, type HubConfig } from './hub-config.ts';
 import { startAcme, type AcmeRuntime } from './acme/acme-runtime.ts';
 import { RenewalService } from './acme/renewal-service.ts';
 import { PlannerService } from './planner-service.ts';
+import { createVerification, type Verification } from './verification.ts';
 
 export interface HubOptions {
   dataDir: string;
@@ -48,6 +49,8 @@ export interface RunningHub {
   acme?: AcmeRuntime;
   renewal?: RenewalService;
   planner?: PlannerService;
+  /** Probe scheduler, alert loop, metrics registry. */
+  verification: Verification;
   close(): Promise<void>;
 }
 
@@ -106,15 +109,19 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     const planner = new PlannerService(renewal, {
       intervalMs: (config.planner?.intervalSeconds ?? 60) * 1000,
     });
+    // after the ACME issuers exist (instrumented for metrics), before routes capture ctx.store (reload hook)
+    const verification = createVerification(ctx, config);
     const app = await buildApp({
       ctx,
       certificates,
       renewal,
+      verification,
       http01Store: acme.http01Store,
       ...(https ? { https } : {}),
     });
     await app.listen({ host, port });
     if (config.planner?.enabled !== false) planner.start();
+    verification.start();
     const address = app.server.address();
     const boundPort = typeof address === 'object' && address ? address.port : port;
     const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
@@ -132,8 +139,10 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       acme,
       renewal,
       planner,
+      verification,
       async close() {
         await planner.stop();
+        await verification.stop();
         await app.close();
         await acme?.close();
         await ctx.store.close();

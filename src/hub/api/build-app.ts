@@ -30,6 +30,10 @@ import { http01Route, type Http01TokenStore } from '../../solvers/http01-respond
 import type { RenewalService } from '../acme/renewal-service.ts';
 import { registerImportRoutes } from './import-routes.ts';
 import { registerDoctorRoutes } from './doctor-routes.ts';
+import type { Verification } from '../verification.ts';
+import { registerProbeRoutes } from './probe-routes.ts';
+import { registerAlertRoutes } from './alert-routes.ts';
+import { registerMetricsRoute } from './metrics-route.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -46,6 +50,8 @@ export interface AppDeps {
   renewal?: RenewalService;
   /** Answers http-01 challenges at /.well-known/acme-challenge/:token (for proxies in front of endpoints). */
   http01Store?: Http01TokenStore;
+  /** Probes, alerts, metrics (src/hub/verification.ts); an unstarted set over ctx when absent. */
+  verification?: Verification;
 }
 
 /** A fastify instance whose routes are typed by their zod schemas. */
@@ -149,11 +155,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       registerAgentRoutes(z, deps);
       registerImportRoutes(z, deps);
       registerDoctorRoutes(z, deps);
+      registerProbeRoutes(z, deps);
+      registerAlertRoutes(z, deps);
     },
     { prefix: '/api/v1' },
   );
   if (deps.http01Store)
     app.get('/.well-known/acme-challenge/:token', { schema: { hide: true } }, http01Route(deps.http01Store));
+  registerMetricsRoute(app, deps);
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
