@@ -12,25 +12,53 @@ export interface StatusRow {
   lastSeenAt: string | null;
 }
 
+/** One row of `GET /api/v1/probes/served` (src/hub/probe-service.ts ServedSummaryRow). */
+export interface ServedRow {
+  subscriptionId: string;
+  fingerprint: string | null;
+  matchesCurrent: boolean;
+  probedAt: string;
+  error: { kind: string; message: string } | null;
+}
+
+/** `ab12cd34ef56 current (2m ago)`: what a probe saw served, whether it is the current version, and when. */
+export function servedCell(s: ServedRow | undefined): string {
+  if (!s) return '-';
+  const what = s.fingerprint
+    ? `${short(s.fingerprint)} ${s.matchesCurrent ? 'current' : 'OTHER'}`
+    : (s.error?.kind ?? 'no cert');
+  return `${what} (${relativeTime(s.probedAt)})`;
+}
+
 /** `ab12cd34…` of a SHA-256 fingerprint: enough to tell versions apart in a table. */
 const short = (fp: string | undefined) => (fp ? `${fp.slice(0, 12)}` : undefined);
 
 export function registerStatusCommand(program: Command): void {
   program
     .command('status')
-    .description('certificate × endpoint: version, deployment state and age, agent last contact')
+    .description(
+      'certificate × endpoint: version, deployment state and age, what probes saw served, agent last contact',
+    )
     .action(async (_opts, cmd: Command) => {
-      const rows = await clientFor(cmd).get<StatusRow[]>('/api/v1/status');
-      if (globalFlags(cmd).json) return printJson(rows);
+      const client = clientFor(cmd);
+      const [rows, served] = await Promise.all([
+        client.get<StatusRow[]>('/api/v1/status'),
+        // a hub without probes (older version) simply has no served column data
+        client.get<ServedRow[]>('/api/v1/probes/served').catch(() => [] as ServedRow[]),
+      ]);
+      const servedBySub = new Map(served.map((s) => [s.subscriptionId, s]));
+      if (globalFlags(cmd).json)
+        return printJson(rows.map((r) => ({ ...r, served: servedBySub.get(r.subscriptionId) ?? null })));
       process.stdout.write(
         `${table(
-          ['CERTIFICATE', 'ENDPOINT', 'STATE', 'SINCE', 'VERSION', 'AGENT SEEN', 'REASON'],
+          ['CERTIFICATE', 'ENDPOINT', 'STATE', 'SINCE', 'VERSION', 'SERVED', 'AGENT SEEN', 'REASON'],
           rows.map((s) => [
             s.certificate,
             s.endpoint,
             s.deployment?.state ?? (s.version ? 'pending' : 'no version'),
             relativeTime(s.deployment?.updatedAt),
             s.version ? `${short(s.version.fingerprint)} #${s.version.serial.slice(0, 8)}` : '-',
+            servedCell(servedBySub.get(s.subscriptionId)),
             s.endpointKind === 'agent' ? relativeTime(s.lastSeenAt) : 'n/a',
             s.deployment?.reason,
           ]),

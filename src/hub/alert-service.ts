@@ -98,7 +98,8 @@ export class AlertService {
       }, ms);
       this.timer.unref();
     };
-    loop(1000);
+    // first evaluation one period after start: the planner and probes get a chance to run first
+    loop(this.config.evaluateEverySeconds * 1000);
   }
 
   async stop(): Promise<void> {

@@ -12,6 +12,7 @@ import { startNginx } from '../helpers/nginx.ts';
 import { startHttpReceiver } from '../helpers/http-receiver.ts';
 import { startSmtpReceiver } from '../helpers/smtp-receiver.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { runCli } from '../helpers/cli.ts';
 import { createFleet, startVerificationHub, until, writeVersionFiles } from './verification-hub.ts';
 
 const SECRET = 'webhook-secret-0123456789abcdef';
@@ -38,6 +39,7 @@ test('probe verifies a served deployment, a stale reload diverges and alerts, a 
   const hub = await startVerificationHub(t, {
     probes: { intervalSeconds: 300, graceSeconds: 120, timeoutMs: 3000 },
     alerts: {
+      evaluateEverySeconds: 3600, // the test evaluates by hand
       channels: [
         { kind: 'webhook', name: 'hook', url: `${webhook.url}/alerts`, secret: SECRET },
         {
@@ -106,6 +108,17 @@ test('probe verifies a served deployment, a stale reload diverges and alerts, a 
   assert.equal(diverged.detail?.served, v1.fingerprint);
   assert.equal(diverged.detail?.expected, v2.fingerprint);
   assert.equal(diverged.detail?.target, `127.0.0.1:${nginx.port}/localhost`);
+
+  // `certfleet status` shows the served column: v1's fingerprint, not the current version
+  const cliEnv = {
+    CERTFLEET_HUB: hub.url,
+    CERTFLEET_TOKEN: hub.token,
+    CERTFLEET_CA_FILE: join(hub.dir, 'data', 'ca.pem'),
+  };
+  const status = await runCli(['status'], cliEnv);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, /SERVED/);
+  assert.match(status.stdout, new RegExp(`diverged .*${v1.fingerprint.slice(0, 12)} OTHER`));
 
   // 3. the diverged alert reaches both channels
   const run = await hub.verification.alerts.runOnce();
