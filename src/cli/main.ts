@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isCertfleetError } from '../core/errors.ts';
+import { registerAlertsCommand } from './alerts-command.ts';
 import { registerApplyCommand } from './apply-command.ts';
 import { registerCertCommands } from './cert-command.ts';
 import { registerCheckCommand } from './check.ts';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerDoctorCommand(program);
   registerCheckCommand(program);
   registerAgentCommands(program);
+  registerAlertsCommand(program);
   // Usage errors must reach main() as exceptions at every depth, so they exit 2 instead of commander's 1.
   const overrideAll = (cmd: Command): void => {
     cmd.exitOverride();
