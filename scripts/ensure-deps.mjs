@@ -1,6 +1,7 @@
 // Installs what certfleet needs before `npm start` / `npm test`, so both work on a fresh machine:
 // npm packages from package-lock.json (when missing or out of date), and with --test the Debian packages the
-// integration tests drive for real (pebble, nginx, bind, openssl, keytool).
+// integration tests drive for real (pebble, nginx, haproxy, certbot, bind, openssl, keytool); with --bench also
+// the benchmarks' peers (lego).
 // Uses only Node built-ins: it runs before node_modules exists.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,8 @@ const DEBIAN_PACKAGES = {
   // package: a file it installs, to tell whether it is there
   pebble: '/usr/bin/pebble',
   nginx: '/usr/sbin/nginx',
+  haproxy: '/usr/sbin/haproxy',
+  certbot: '/usr/bin/certbot',
   bind9: '/usr/sbin/named',
   'bind9-dnsutils': '/usr/bin/nsupdate',
   openssl: '/usr/bin/openssl',
@@ -35,8 +38,11 @@ function ensureNpmPackages() {
   writeFileSync(marker, hash);
 }
 
-function ensureDebianPackages() {
-  const missing = Object.entries(DEBIAN_PACKAGES)
+// Peers the benchmarks compare against.
+const BENCH_PACKAGES = { lego: '/usr/bin/lego' };
+
+function ensureDebianPackages(wanted) {
+  const missing = Object.entries(wanted)
     .filter(([, path]) => !existsSync(path))
     .map(([pkg]) => pkg);
   if (missing.length === 0) return;
@@ -56,6 +62,9 @@ function ensureDebianPackages() {
   run(cmd, [...pre, 'install', '-y', '-qq', '--no-install-recommends', ...missing], { env });
 }
 
-const wantsTest = process.argv.includes('--test');
-if (wantsTest) ensureDebianPackages();
+if (process.argv.includes('--test')) {
+  ensureDebianPackages(
+    process.argv.includes('--bench') ? { ...DEBIAN_PACKAGES, ...BENCH_PACKAGES } : DEBIAN_PACKAGES,
+  );
+}
 ensureNpmPackages();
