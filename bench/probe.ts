@@ -4,13 +4,15 @@
  * sequential `openssl s_client` loop over a sample, extrapolated per target.
  *
  *   npm run bench -- probe [--n 1000,10000] [--listeners 4] [--sample 20] [--sweep] [--no-write]
+ *                          [--workers N] (probe from N worker threads) [--server node|nginx]
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import type { ProbeTarget } from '../src/core/types.ts';
 import { DEFAULT_PROBE_CONCURRENCY, probeMany } from '../src/probe/probe-many.ts';
 import { createTestPki } from '../test/helpers/probe-pki.ts';
@@ -70,6 +72,81 @@ interface Run {
   ok: number;
   /** CPU time of this (probing) process per probe, in ms: the figure that does not depend on other load. */
   cpuMsPerProbe: number;
+  /** CPU time of the TLS server process(es) per probe, in ms (the other side of each handshake). */
+  serverCpuMsPerProbe?: number;
+  workers?: number;
+}
+
+/** utime + stime of processes, in ms (from /proc; 100 ticks per second on Linux). */
+async function procCpuMs(pids: number[]): Promise<number> {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks * 10;
+}
+
+/** The server process and its children (nginx workers). */
+async function serverPids(root: number): Promise<number[]> {
+  const out = [root];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === root) out.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** Splits the targets over `workers` threads, each with its share of the concurrency. */
+async function timeProbesInWorkers(
+  targets: ProbeTarget[],
+  roots: string[],
+  concurrency: number,
+  workers: number,
+): Promise<Run> {
+  const t0 = performance.now();
+  const shares = Array.from({ length: workers }, (_, w) => targets.filter((_t, i) => i % workers === w));
+  const done = await Promise.all(
+    shares.map(
+      (share) =>
+        new Promise<{ ok: number; cpuMs: number }>((resolve, reject) => {
+          // workers do not inherit tsx's loader: register it, then load the TypeScript worker
+          const url = new URL('./probe-worker.ts', import.meta.url).href;
+          const w = new Worker(
+            `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(url)}); })`,
+            {
+              eval: true,
+              workerData: { targets: share, roots, concurrency: Math.ceil(concurrency / workers) },
+            },
+          );
+          w.once('message', (m) => {
+            resolve(m);
+            void w.terminate();
+          });
+          w.once('error', reject);
+        }),
+    ),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    n: targets.length,
+    concurrency,
+    seconds,
+    perSecond: targets.length / seconds,
+    ok: done.reduce((a, d) => a + d.ok, 0),
+    cpuMsPerProbe: done.reduce((a, d) => a + d.cpuMs, 0) / targets.length,
+    workers,
+  };
 }
 
 async function timeProbes(targets: ProbeTarget[], roots: string[], concurrency: number): Promise<Run> {
@@ -108,6 +185,7 @@ export async function run(args: string[]): Promise<void> {
   const listeners = Number(arg(args, '--listeners') ?? 4);
   const sampleSize = Number(arg(args, '--sample') ?? 20);
   const concurrency = Number(arg(args, '--concurrency') ?? DEFAULT_PROBE_CONCURRENCY);
+  const workers = Number(arg(args, '--workers') ?? 1);
 
   const pki = await createTestPki('bench');
   const leaf = await pki.issueLeaf({ dns: ['*.bench.test', 'bench.test'], cn: 'bench.test' });
@@ -163,12 +241,19 @@ export async function run(args: string[]): Promise<void> {
         console.log(`sweep: concurrency ${c}: ${r.perSecond.toFixed(0)} probes/s`);
       }
 
+    const serverRoot = nginx?.pid ?? child!.pid!;
     const runs: Run[] = [];
     for (const n of sizes) {
-      const r = await timeProbes(targetsFor(n), roots, concurrency);
+      const pids = await serverPids(serverRoot);
+      const s0 = await procCpuMs(pids);
+      const r =
+        workers > 1
+          ? await timeProbesInWorkers(targetsFor(n), roots, concurrency, workers)
+          : await timeProbes(targetsFor(n), roots, concurrency);
+      r.serverCpuMsPerProbe = ((await procCpuMs(pids)) - s0) / n;
       runs.push(r);
       console.log(
-        `probeMany n=${n} concurrency=${concurrency}: ${r.seconds.toFixed(2)} s, ${r.perSecond.toFixed(0)} probes/s, ok ${r.ok}/${n}, prober CPU ${r.cpuMsPerProbe.toFixed(2)} ms/probe`,
+        `probeMany n=${n} concurrency=${concurrency} workers=${workers}: ${r.seconds.toFixed(2)} s, ${r.perSecond.toFixed(0)} probes/s, ok ${r.ok}/${n}, prober CPU ${r.cpuMsPerProbe.toFixed(2)} ms/probe, server CPU ${r.serverCpuMsPerProbe.toFixed(2)} ms/probe`,
       );
     }
 
@@ -193,15 +278,15 @@ export async function run(args: string[]): Promise<void> {
         '`*.bench.test` + intermediate), targets = distinct (port, SNI) pairs `tN.bench.test`. Each probe is a full ' +
         'handshake (no session resumption) with our chain, name and date checks, system roots + the test root.',
       '',
-      '| run | targets | concurrency | total | probes/s | ok | prober CPU/probe |',
-      '|---|---:|---:|---:|---:|---:|---:|',
+      '| run | targets | concurrency | total | probes/s | ok | prober CPU/probe | server CPU/probe |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|',
       ...runs.map(
         (r) =>
-          `| probeMany | ${r.n} | ${r.concurrency} | ${r.seconds.toFixed(2)} s | ${r.perSecond.toFixed(0)} | ${r.ok} | ${r.cpuMsPerProbe.toFixed(2)} ms |`,
+          `| probeMany${r.workers && r.workers > 1 ? ` (${r.workers} worker threads)` : ''} | ${r.n} | ${r.concurrency} | ${r.seconds.toFixed(2)} s | ${r.perSecond.toFixed(0)} | ${r.ok} | ${r.cpuMsPerProbe.toFixed(2)} ms | ${r.serverCpuMsPerProbe?.toFixed(2) ?? '?'} ms |`,
       ),
       ...sizes.map(
         (n) =>
-          `| openssl s_client loop (${sample.length} measured, extrapolated) | ${n} | 1 | ${(perTarget * n).toFixed(1)} s | ${(1 / perTarget).toFixed(1)} | ${opensslOk}/${sample.length} | (one process each) |`,
+          `| openssl s_client loop (${sample.length} measured, extrapolated) | ${n} | 1 | ${(perTarget * n).toFixed(1)} s | ${(1 / perTarget).toFixed(1)} | ${opensslOk}/${sample.length} | (one process each) | |`,
       ),
       '',
       ...(sweep.length
@@ -218,7 +303,16 @@ export async function run(args: string[]): Promise<void> {
           ' ',
         )} (other engineers' test suites share these 2 cores; wall figures are lower bounds of what an idle machine does, CPU/probe is load-independent).`,
       '',
-      'Reading: the prober spends ~1.8 ms of CPU per probe (handshake, chain as sent, our checks), so one free core probes ~550/s and the other core serves the handshakes; on an idle 2-core machine 10,000 would take an estimated 18-21 s (not measured: this machine was never idle) (a 3,000 run at load 7 reached 471/s). Under the load of parallel test suites the wall time above is what was measured. `openssl s_client` pays a process start and a full verification per target.',
+      'Reading: the prober is the bottleneck (~1.6-1.8 ms of its CPU per probe: handshake, chain as sent, our ' +
+        'checks; the server side costs ~0.5 ms per handshake, measured from /proc), so one core probes ~550-600/s ' +
+        'when the machine is otherwise quiet and the wall time follows the load of other test suites on these 2 ' +
+        'cores. `openssl s_client` pays a process start and a full verification per target.',
+      '',
+      'Tried on 2026-11-23 (load 2.5-4.6): `--workers 2` (probes split over 2 worker threads) did not help ' +
+        '(26.6 s at load 4.0, between the single-thread runs of 18.0 s at load 2.5 and 33.2 s at 4.4, with 2x the prober CPU per probe: two probing threads and the server compete for 2 cores, each thread ' +
+        'pays its own warm-up); `--server nginx` (1 worker, ECDSA) cost less server CPU (0.45 vs 0.58 ms/handshake) ' +
+        'but measured 22.8 s under higher load, within noise of the Node server. Changes inside src/probe/ ' +
+        '(tls.connect options, DER-only fingerprinting) were not tried here (another owner).',
       '',
       `Target: 10,000 probes in ≤ 20 s. ${
         runs.find((r) => r.n === 10_000)
