@@ -1,7 +1,7 @@
 import { CertfleetError, errorMessage, isCertfleetError } from '../core/errors.ts';
 import type { Certificate, CertificateVersion } from '../core/types.ts';
 import type { CertificateSpec } from '../core/config-schema.ts';
-import { certMatchesKey, inspectCertificate } from '../pki/inspect.ts';
+import { certMatchesKey, inspectCertificate, type CertInfo } from '../pki/inspect.ts';
 import type { Actor } from '../store/store.ts';
 import type { HubContext } from './hub-context.ts';
 
@@ -45,7 +45,7 @@ export class CertificateService {
   }
 
   private async issueOnce(cert: Certificate, actor: Actor, reason: string): Promise<CertificateVersion> {
-    const { store, sealer, logger } = this.ctx;
+    const { store, logger } = this.ctx;
     this.assertIssuerExists(cert.issuer);
     const issuer = this.ctx.issuers.get(cert.issuer)!;
     const previous = await store.currentVersion(cert.id);
@@ -99,20 +99,7 @@ export class CertificateService {
         'check the issuer',
       );
     }
-    const version = await store.addVersion(
-      cert.id,
-      {
-        serial: info.serial,
-        fingerprint: info.fingerprint,
-        notBefore: info.notBefore.toISOString(),
-        notAfter: info.notAfter.toISOString(),
-        certPem: issued.certPem,
-        chainPem: issued.chainPems.join(''),
-        sealedKey: sealer.seal(issued.keyPem, versionKeyContext(cert.id, info.fingerprint)),
-        issuer: cert.issuer,
-      },
-      actor,
-    );
+    const version = await this.storeVersion(cert, issued, info, actor);
     logger.info(
       {
         certificate: cert.name,
@@ -135,7 +122,7 @@ export class CertificateService {
     bundle: { certPem: string; chainPems: string[]; keyPem: string },
     actor: Actor,
   ): Promise<{ version: CertificateVersion; added: boolean }> {
-    const { store, sealer } = this.ctx;
+    const { store } = this.ctx;
     const info = inspectCertificate(bundle.certPem);
     const existing = (await store.listVersions(cert.id)).find((v) => v.fingerprint === info.fingerprint);
     if (existing) return { version: existing, added: false };
@@ -146,7 +133,18 @@ export class CertificateService {
         'import the privkey.pem of the same lineage as cert.pem',
       );
     }
-    const version = await store.addVersion(
+    const version = await this.storeVersion(cert, bundle, info, actor);
+    return { version, added: true };
+  }
+
+  /** Seals the key and commits the version as current (one transaction, with its event). */
+  private storeVersion(
+    cert: Certificate,
+    bundle: { certPem: string; chainPems: string[]; keyPem: string },
+    info: CertInfo,
+    actor: Actor,
+  ): Promise<CertificateVersion> {
+    return this.ctx.store.addVersion(
       cert.id,
       {
         serial: info.serial,
@@ -155,12 +153,11 @@ export class CertificateService {
         notAfter: info.notAfter.toISOString(),
         certPem: bundle.certPem,
         chainPem: bundle.chainPems.join(''),
-        sealedKey: sealer.seal(bundle.keyPem, versionKeyContext(cert.id, info.fingerprint)),
+        sealedKey: this.ctx.sealer.seal(bundle.keyPem, versionKeyContext(cert.id, info.fingerprint)),
         issuer: cert.issuer,
       },
       actor,
     );
-    return { version, added: true };
   }
 
   async renew(name: string, actor: Actor): Promise<CertificateVersion> {
