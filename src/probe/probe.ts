@@ -8,7 +8,13 @@ import { X509Certificate } from 'node:crypto';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
+import {
+  DEFAULT_CIPHERS,
+  connect as tlsConnect,
+  createSecureContext,
+  type SecureContext,
+  type TLSSocket,
+} from 'node:tls';
 import { CertfleetError } from '../core/errors.ts';
 import type { ProbeTarget } from '../core/types.ts';
 import { inspectCertificate, type CertInfo } from '../pki/inspect.ts';
@@ -35,12 +41,24 @@ export interface ProbeOptions {
 export const DEFAULT_PROBE_TIMEOUT_MS = 5000;
 
 /**
- * An empty CA list keeps OpenSSL from appending roots of its own to the peer chain, so
- * getPeerCertificate(true) shows what the server sent. Verification is ours (verify-chain.ts).
+ * An empty CA list keeps OpenSSL from appending roots of its own to the peer chain, so the peer chain is what
+ * the server sent, and keeps OpenSSL's own verification failing fast (so Node never builds
+ * getPeerCertificate(true) for checkServerIdentity). Verification is ours (verify-chain.ts).
+ * TLS 1.3 suites: all three standard ones, AES-128-GCM-SHA256 first. Its SHA-256 key schedule runs on the CPU's
+ * SHA extensions where SHA-384 does not, and RFC 8446 §9.1 makes it mandatory, so no server is lost.
+ * TLS 1.2 and its ciphers stay at Node's defaults, so older servers are still probed.
  */
+export const PROBE_TLS13_SUITES =
+  'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384';
 let emptyContext: SecureContext | undefined;
 function sharedContext(): SecureContext {
-  emptyContext ??= createSecureContext({ ca: [] });
+  emptyContext ??= createSecureContext({
+    ca: [],
+    // Node takes TLS 1.3 suites (TLS_*) and TLS 1.2 ciphers in one list; keep the TLS 1.2 part as Node's default
+    ciphers: [PROBE_TLS13_SUITES, ...DEFAULT_CIPHERS.split(':').filter((c) => !c.startsWith('TLS_'))].join(
+      ':',
+    ),
+  });
   return emptyContext;
 }
 
@@ -115,10 +133,9 @@ export async function probeTarget(target: ProbeTarget, opts: ProbeOptions = {}):
     if (addresses.length === 0)
       return fail('dns', `"${host}" has no addresses. Fix: add an A or AAAA record`);
   }
-  const chosen = opts.allAddresses ? addresses : addresses.slice(0, 1);
-  return Promise.all(
-    chosen.map((address) => probeAddress(target, host, address, { ...opts, timeoutMs, now })),
-  );
+  const o = { ...opts, timeoutMs, now };
+  if (!opts.allAddresses) return [await probeAddress(target, host, addresses[0], o)];
+  return Promise.all(addresses.map((address) => probeAddress(target, host, address, o)));
 }
 
 type Stage = 'connect' | 'starttls' | 'handshake';
@@ -137,15 +154,18 @@ function probeAddress(
   const servername = target.sni ?? (isIP(host) ? undefined : host);
   return new Promise<ProbeResult>((resolve) => {
     let stage: Stage = 'connect';
+    let socket: Socket | undefined;
     let tlsSocket: TLSSocket | undefined;
     let settled = false;
+    let t0 = 0;
     const finish = (r: ProbeResult) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
+      // no graceful TLS/TCP close: the probe has what it came for
       tlsSocket?.destroy();
-      socket.destroy();
+      socket?.destroy();
       resolve(r);
     };
     const fail = (kind: ProbeErrorKind, message: string, extra: Partial<ProbeResult> = {}) =>
@@ -154,88 +174,119 @@ function probeAddress(
       const [kind, message] = describeNetworkError(e, stage, hp, target);
       fail(kind, message);
     };
+    const onClose = () =>
+      stage === 'starttls'
+        ? fail('starttls', `${hp} closed the connection during the STARTTLS exchange`)
+        : fail('handshake', `${hp} closed the connection during the ${stageWords(stage)}. ${HANDSHAKE_FIX}`);
     const timer = setTimeout(
       () => fail('timeout', timeoutMessage(hp, stage, opts.timeoutMs)),
       opts.timeoutMs,
     );
     const onAbort = () => fail('other', `probe of ${hp} was cancelled`);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-
-    const socket: Socket = netConnect({ host: address, port: target.port });
-    socket.setNoDelay(true);
-    socket.on('error', onError);
-    socket.on('close', () =>
-      stage === 'starttls'
-        ? fail('starttls', `${hp} closed the connection during the STARTTLS exchange`)
-        : fail('handshake', `${hp} closed the connection during the ${stageWords(stage)}. ${HANDSHAKE_FIX}`),
-    );
-    socket.once('connect', async () => {
-      if (target.starttls) {
-        stage = 'starttls';
-        try {
-          await negotiateStartTls(socket, target.starttls);
-        } catch (e) {
-          if (settled) return;
-          return e instanceof StartTlsError
-            ? fail('starttls', `${target.starttls.toUpperCase()} STARTTLS on ${hp} failed: ${e.message}`)
-            : onError(e as Error);
-        }
-        if (settled) return;
-        socket.resume();
+    const onSecure = () => {
+      const handshakeMs = Math.round((performance.now() - t0) * 10) / 10;
+      try {
+        finish(evaluate(tlsSocket!, target, host, hp, opts, { ...base, handshakeMs }));
+      } catch (e) {
+        fail('other', `could not read the certificate served on ${hp}: ${(e as Error).message}`);
       }
-      stage = 'handshake';
-      const t0 = performance.now();
+    };
+
+    if (!target.starttls) {
+      // One TLS socket that connects itself: no second stream object per probe. The handshake clock starts
+      // on TCP connect, before Node's own listener sends the ClientHello.
       tlsSocket = tlsConnect({
-        socket,
+        host: address,
+        port: target.port,
+        servername,
+        rejectUnauthorized: false,
+        secureContext: sharedContext(),
+      });
+      tlsSocket.prependOnceListener('connect', () => {
+        stage = 'handshake';
+        t0 = performance.now();
+        tlsSocket!.setNoDelay(true);
+      });
+      tlsSocket.on('error', onError);
+      tlsSocket.on('close', onClose);
+      tlsSocket.once('secureConnect', onSecure);
+      return;
+    }
+
+    // STARTTLS: plain TCP first, then TLS over the same socket.
+    const plain = netConnect({ host: address, port: target.port });
+    socket = plain;
+    plain.setNoDelay(true);
+    plain.on('error', onError);
+    plain.on('close', onClose);
+    plain.once('connect', async () => {
+      stage = 'starttls';
+      try {
+        await negotiateStartTls(plain, target.starttls!);
+      } catch (e) {
+        if (settled) return;
+        return e instanceof StartTlsError
+          ? fail('starttls', `${target.starttls!.toUpperCase()} STARTTLS on ${hp} failed: ${e.message}`)
+          : onError(e as Error);
+      }
+      if (settled) return;
+      plain.resume();
+      stage = 'handshake';
+      t0 = performance.now();
+      tlsSocket = tlsConnect({
+        socket: plain,
         servername,
         rejectUnauthorized: false,
         secureContext: sharedContext(),
       });
       tlsSocket.on('error', onError);
-      tlsSocket.once('secureConnect', () => {
-        const handshakeMs = Math.round((performance.now() - t0) * 10) / 10;
-        try {
-          finish(evaluate(tlsSocket!, target, host, hp, opts, { ...base, handshakeMs }));
-        } catch (e) {
-          fail('other', `could not read the certificate served on ${hp}: ${(e as Error).message}`);
-        }
-      });
+      tlsSocket.once('secureConnect', onSecure);
     });
   });
 }
 
+/** A parsed certificate with what every probe that sees it needs, computed once. */
+interface SeenCert {
+  x509: X509Certificate;
+  info: CertInfo;
+  pem: string;
+  subject: string;
+  issuer: string;
+}
+
 /**
  * Parsing is a large share of a probe's CPU and fleets serve the same few certificates from many endpoints:
- * keep parsed certificates (and their summary) by DER, bounded.
+ * keep parsed certificates, their summary and PEM by DER, bounded. The DER still comes from every handshake.
  */
-const parsedCerts = new Map<string, { x509: X509Certificate; info: CertInfo }>();
-function parseDer(raw: Buffer): { x509: X509Certificate; info: CertInfo } {
+const seenCerts = new Map<string, SeenCert>();
+function seenCert(raw: Buffer): SeenCert {
   const key = raw.toString('latin1');
-  let hit = parsedCerts.get(key);
+  let hit = seenCerts.get(key);
   if (!hit) {
     const x509 = new X509Certificate(raw);
-    hit = { x509, info: inspectCertificate(x509) };
-    if (parsedCerts.size >= 2000) parsedCerts.clear();
-    parsedCerts.set(key, hit);
+    const info = inspectCertificate(x509);
+    hit = { x509, info, pem: x509.toString(), subject: oneLine(info.subject), issuer: oneLine(info.issuer) };
+    if (seenCerts.size >= 2000) seenCerts.clear();
+    seenCerts.set(key, hit);
   }
   return hit;
 }
 
 /**
- * The chain as sent. getPeerX509Certificate() links each certificate to its issuer among the certificates the
- * peer sent (the context's CA list is empty, so nothing is added locally) and costs far less than
- * getPeerCertificate(true), which builds a detailed object with several digests per certificate.
+ * The chain as sent, from this handshake. getPeerX509Certificate() links each certificate to its issuer among
+ * the certificates the peer sent (the context's CA list is empty, so nothing is added locally) and costs far
+ * less than getPeerCertificate(true), which copies every certificate and builds a detailed object for each.
+ * Node 20 hands the peer chain over on the first call (a second call returns nothing): call it once.
  */
-function peerChain(tlsSocket: TLSSocket): X509Certificate[] | undefined {
+function peerChain(tlsSocket: TLSSocket): SeenCert[] | undefined {
   const leaf = tlsSocket.getPeerX509Certificate();
   if (!leaf) return undefined;
-  const chain: X509Certificate[] = [];
-  const seen = new Set<string>();
-  for (let c: X509Certificate | undefined = leaf; c; c = c.issuerCertificate) {
-    const key = c.fingerprint256;
-    if (seen.has(key)) break; // a self-signed root links to itself
-    seen.add(key);
-    chain.push(parseDer(c.raw).x509);
+  const chain: SeenCert[] = [];
+  for (let c: X509Certificate | undefined = leaf; c && chain.length < 20; c = c.issuerCertificate) {
+    const seen = seenCert(c.raw);
+    if (chain.some((x) => x.info.fingerprint === seen.info.fingerprint)) break; // a root linked to itself
+    chain.push(seen);
   }
   return chain;
 }
@@ -267,31 +318,32 @@ function evaluate(
         message: `${hp} completed the handshake without a certificate. ${HANDSHAKE_FIX}`,
       },
     };
-  const leaf = parseDer(chain[0].raw).info;
+  const leaf = chain[0].info;
   const name = target.sni ?? host;
-  const hostnameMatches = coversName(chain[0], name);
+  const hostnameMatches = coversName(chain[0].x509, name);
   const verdict = verifySentChain(
-    chain,
+    chain.map((c) => c.x509),
     trustStore(opts.trustedRootPems, opts.useSystemRoots ?? true),
     opts.now,
+    chain.map((c) => c.info.fingerprint).join('|'),
   );
   const result: ProbeResult = {
     ...base,
     ok: false,
     fingerprint: leaf.fingerprint,
     serial: leaf.serial,
-    subject: oneLine(leaf.subject),
-    issuer: oneLine(leaf.issuer),
+    subject: chain[0].subject,
+    issuer: chain[0].issuer,
     sans: leaf.sans,
     notBefore: leaf.notBefore.toISOString(),
     notAfter: leaf.notAfter.toISOString(),
-    chainPems: chain.map((x) => x.toString()),
+    chainPems: chain.map((c) => c.pem),
     chainVerified: verdict.verified,
     ...(verdict.verified ? {} : { chainError: verdict.problem }),
     hostnameMatches,
     tlsVersion,
   };
-  const subject = oneLine(leaf.subject);
+  const subject = chain[0].subject;
   const day = 86_400_000;
   if (!hostnameMatches) {
     result.error = {
@@ -379,6 +431,9 @@ function describeNetworkError(
   if (stage === 'starttls')
     return ['starttls', `${target.starttls?.toUpperCase()} STARTTLS on ${hp} failed: ${e.message}`];
   if (stage === 'handshake') {
+    // a TLS socket reports a peer hanging up mid-handshake as ECONNRESET
+    if (code === 'ECONNRESET')
+      return ['handshake', `${hp} closed the connection during the TLS handshake. ${HANDSHAKE_FIX}`];
     if (/wrong version number|packet length too long|http request/i.test(e.message))
       return [
         'handshake',

@@ -74,10 +74,16 @@ type PathResult = { path: X509Certificate[] } | Extract<ChainVerdict, { verified
  */
 const pathCache = new WeakMap<TrustStore, Map<string, PathResult>>();
 
-export function verifySentChain(sent: X509Certificate[], store: TrustStore, now: Date): ChainVerdict {
+/** `chainKey` identifies the sent chain (e.g. its fingerprints joined) when the caller already has it. */
+export function verifySentChain(
+  sent: X509Certificate[],
+  store: TrustStore,
+  now: Date,
+  chainKey?: string,
+): ChainVerdict {
   let cache = pathCache.get(store);
   if (!cache) pathCache.set(store, (cache = new Map()));
-  const key = sent.map((c) => c.fingerprint256).join('|');
+  const key = chainKey ?? sent.map((c) => c.fingerprint256).join('|');
   let built = cache.get(key);
   if (!built) {
     built = buildPath(sent, store);
