@@ -28,6 +28,9 @@ export const normaliseFingerprint = (fp: string): string =>
     .replaceAll(':', '')
     .toLowerCase();
 
+/** Version ids listed in `have=` at most (URL length); a longer list only means some bundles come inlined again. */
+const MAX_HAVE = 64;
+
 /**
  * HTTPS to the hub for one agent: trusts only the pinned hub CA, keeps connections alive (the long-poll and the
  * bundle fetch that follows reuse one socket), signs every request with the agent's Ed25519 key.
@@ -35,13 +38,15 @@ export const normaliseFingerprint = (fp: string): string =>
 export class AgentClient {
   private readonly agent: HttpsAgent | HttpAgent;
   private readonly base: URL;
+  private readonly heldVersions?: () => string[];
 
   constructor(
     private readonly hub: string,
     private readonly caPem: string | undefined,
     private readonly identity?: Pick<AgentIdentity, 'endpointId' | 'keys'>,
-    opts: { insecureSkipVerify?: boolean; maxSockets?: number } = {},
+    opts: { insecureSkipVerify?: boolean; maxSockets?: number; heldVersions?: () => string[] } = {},
   ) {
+    this.heldVersions = opts.heldVersions;
     this.base = new URL(hub);
     this.agent =
       this.base.protocol === 'https:'
@@ -58,9 +63,19 @@ export class AgentClient {
     this.agent.destroy();
   }
 
-  /** GET /agent/desired: at once when the hub's revision is past `since`, else after up to `waitSeconds`. */
-  desired(since: number, waitSeconds: number, opts: RequestOptions = {}): Promise<DesiredState> {
-    return this.request('GET', `/api/v1/agent/desired?since=${since}&wait=${waitSeconds}`, undefined, {
+  /**
+   * GET /agent/desired: at once when the hub's revision is past `since`, else after up to `waitSeconds`. With
+   * `have` (the version ids whose bundles the agent holds; defaults to the client's `heldVersions` option) the hub
+   * inlines the bundle of every desired version not in it, so a new version needs no separate bundle request.
+   */
+  desired(
+    since: number,
+    waitSeconds: number,
+    opts: RequestOptions & { have?: string[] } = {},
+  ): Promise<DesiredState> {
+    const have = opts.have ?? this.heldVersions?.();
+    const query = `since=${since}&wait=${waitSeconds}${have ? `&have=${have.slice(0, MAX_HAVE).join(',')}` : ''}`;
+    return this.request('GET', `/api/v1/agent/desired?${query}`, undefined, {
       timeoutMs: (waitSeconds + 20) * 1000,
       ...opts,
     });

@@ -65,6 +65,8 @@ export class AgentRunner extends EventEmitter {
   private flushAgain = false;
   private persistChain: Promise<void> = Promise.resolve();
   private readonly recovered = new Set<string>();
+  /** Bundles the hub inlined in the desired state, until saved to the local store by `bundleFor`. */
+  private readonly inlined = new Map<string, BundleResponse>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly retry: Backoff;
   private subscriber?: Promise<void>;
@@ -86,7 +88,12 @@ export class AgentRunner extends EventEmitter {
   /** Loads identity and local state, deploys from the local state if needed, then subscribes; returns at once. */
   async start(): Promise<void> {
     this.identity = this.opts.identity ?? (await loadIdentity(this.opts.stateDir));
-    this.client = new AgentClient(this.identity.hub, this.identity.caPem, this.identity);
+    // Listing the versions held asks the hub to inline the bundles of the others in the long-poll answer.
+    this.client = new AgentClient(this.identity.hub, this.identity.caPem, this.identity, {
+      heldVersions: () => [
+        ...new Set([...Object.values(this.local.deployed).map((r) => r.versionId), ...this.inlined.keys()]),
+      ],
+    });
     this.local = await this.store.load();
     this.queue = await this.store.pendingReports();
     this.logger.info(
@@ -117,7 +124,7 @@ export class AgentRunner extends EventEmitter {
       },
       onState: (state) => {
         this.emit('state', state);
-        this.setDesired(state);
+        this.setDesired(this.takeInlinedBundles(state));
       },
     });
   }
@@ -197,7 +204,21 @@ export class AgentRunner extends EventEmitter {
     const keep = new Set<string>();
     for (const s of desired.subscriptions) if (s.version) keep.add(s.version.id);
     for (const r of Object.values(this.local.deployed)) keep.add(r.versionId);
+    for (const id of this.inlined.keys()) if (!keep.has(id)) this.inlined.delete(id);
     await this.store.pruneBundles(keep);
+  }
+
+  /** Keeps inlined bundles aside (validated and saved when deployed) and returns the state without them. */
+  private takeInlinedBundles(state: DesiredState): DesiredState {
+    if (!state.subscriptions.some((s) => s.bundle)) return state;
+    return {
+      ...state,
+      subscriptions: state.subscriptions.map(({ bundle, ...sub }) => {
+        if (bundle && sub.version && bundle.versionId === sub.version.id)
+          this.inlined.set(bundle.versionId, bundle);
+        return sub;
+      }),
+    };
   }
 
   private async bundleFor(sub: DesiredSubscription): Promise<BundleResponse | undefined> {
@@ -205,8 +226,10 @@ export class AgentRunner extends EventEmitter {
     const cached = await this.store.loadBundle(v.id);
     if (cached) return cached;
     if (!this.client) return undefined;
+    const inlined = this.inlined.get(v.id);
+    this.inlined.delete(v.id);
     try {
-      const bundle = await this.client.bundle(v.id, { signal: this.abort.signal });
+      const bundle = inlined ?? (await this.client.bundle(v.id, { signal: this.abort.signal }));
       if (bundle.versionId !== v.id || bundle.fingerprint !== v.fingerprint) {
         throw new Error(`hub sent version ${bundle.versionId} (${bundle.fingerprint}) for ${v.id}`);
       }

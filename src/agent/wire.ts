@@ -32,6 +32,12 @@ export interface DesiredSubscription {
   spec: SubscriptionSpec;
   /** Absent until the certificate has a version. */
   version?: { id: string; fingerprint: string; serial: string; notAfter: string };
+  /**
+   * The version's bundle (private key sealed to this agent), inlined when the agent listed the versions it holds
+   * (`have=` on the long-poll) and this one is not among them: one request fewer per agent per new version.
+   * Absent otherwise; agents then fetch `GET /agent/bundle/:versionId` as before.
+   */
+  bundle?: BundleResponse;
 }
 
 export interface DesiredState {

@@ -16,6 +16,7 @@ import { migrationProvider, type Dialect } from './migrations.ts';
 import type { Database } from './schema.ts';
 import type {
   Actor,
+  DeploymentTransitionInput,
   EventQuery,
   NewCertificate,
   NewEndpoint,
@@ -679,38 +680,54 @@ export class SqlStore implements Store {
     info: { reason?: string; detail?: Record<string, unknown> },
     actor: Actor,
   ): Promise<Deployment> {
+    return this.db
+      .transaction()
+      .execute((trx) => this.transitionIn(trx, { subscriptionId, versionId, state, info, actor }));
+  }
+
+  async transitionDeployments(items: DeploymentTransitionInput[]): Promise<Deployment[]> {
+    if (items.length === 0) return [];
     return this.db.transaction().execute(async (trx) => {
-      const now = this.now();
-      const existing = await trx
-        .selectFrom('deployments')
-        .selectAll()
-        .where('subscription_id', '=', subscriptionId)
-        .where('version_id', '=', versionId)
-        .executeTakeFirst();
-      const fields = { state, reason: info.reason ?? null, detail: json(info.detail ?? {}), updated_at: now };
-      let row: Database['deployments'];
-      if (existing) {
-        await trx.updateTable('deployments').set(fields).where('id', '=', existing.id).execute();
-        row = { ...existing, ...fields };
-      } else {
-        row = {
-          id: newId(),
-          subscription_id: subscriptionId,
-          version_id: versionId,
-          created_at: now,
-          ...fields,
-        };
-        await trx.insertInto('deployments').values(row).execute();
-      }
-      await this.event(trx, actor, `deployment.${state}`, `deployment:${row.id}`, {
+      const out: Deployment[] = [];
+      for (const item of items) out.push(await this.transitionIn(trx, item));
+      return out;
+    });
+  }
+
+  private async transitionIn(
+    trx: Transaction<Database>,
+    { subscriptionId, versionId, state, info, actor }: DeploymentTransitionInput,
+  ): Promise<Deployment> {
+    const now = this.now();
+    const existing = await trx
+      .selectFrom('deployments')
+      .selectAll()
+      .where('subscription_id', '=', subscriptionId)
+      .where('version_id', '=', versionId)
+      .executeTakeFirst();
+    const fields = { state, reason: info.reason ?? null, detail: json(info.detail ?? {}), updated_at: now };
+    let row: Database['deployments'];
+    if (existing) {
+      await trx.updateTable('deployments').set(fields).where('id', '=', existing.id).execute();
+      row = { ...existing, ...fields };
+    } else {
+      row = {
+        id: newId(),
         subscription_id: subscriptionId,
         version_id: versionId,
-        from: existing?.state ?? null,
-        ...(info.reason ? { reason: info.reason } : {}),
-        ...(info.detail ? { detail: info.detail } : {}),
-      });
-      return toDeployment(row);
+        created_at: now,
+        ...fields,
+      };
+      await trx.insertInto('deployments').values(row).execute();
+    }
+    await this.event(trx, actor, `deployment.${state}`, `deployment:${row.id}`, {
+      subscription_id: subscriptionId,
+      version_id: versionId,
+      from: existing?.state ?? null,
+      ...(info.reason ? { reason: info.reason } : {}),
+      ...(info.detail ? { detail: info.detail } : {}),
     });
+    return toDeployment(row);
   }
 
   // events

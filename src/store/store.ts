@@ -82,6 +82,15 @@ export type Actor = string;
  * - `revision` increases whenever desired state (versions, subscriptions) changes; agents long-poll on it.
  * - Safe for concurrent use from one process; implementations serialise writes as their database requires.
  */
+/** One input of `transitionDeployments`: the arguments of `transitionDeployment`. */
+export interface DeploymentTransitionInput {
+  subscriptionId: string;
+  versionId: string;
+  state: DeploymentState;
+  info: { reason?: string; detail?: Record<string, unknown> };
+  actor: Actor;
+}
+
 export interface Store {
   close(): Promise<void>;
 
@@ -152,6 +161,11 @@ export interface Store {
     info: { reason?: string; detail?: Record<string, unknown> },
     actor: Actor,
   ): Promise<Deployment>;
+  /**
+   * Applies many transitions in ONE transaction (each still its own row change + `deployment.<state>` event, in
+   * order), so a burst of agent reports costs one commit. All or nothing: on error none is applied.
+   */
+  transitionDeployments(items: DeploymentTransitionInput[]): Promise<Deployment[]>;
 
   appendEvent(event: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void>;
   listEvents(query?: EventQuery): Promise<AuditEvent[]>;

@@ -1,22 +1,27 @@
-import type { Certificate, CertificateVersion, Endpoint } from '../../core/types.ts';
+import type { Certificate, CertificateVersion, Endpoint, Subscription } from '../../core/types.ts';
 import type { Store } from '../../store/store.ts';
-import type { DesiredState } from '../../agent/wire.ts';
+import type { BundleResponse, DesiredState } from '../../agent/wire.ts';
+
+export interface InlineBundles {
+  /** Version ids the agent holds; every other desired version gets its bundle inlined. */
+  have: Set<string>;
+  bundle: (cert: Certificate, version: CertificateVersion) => Promise<BundleResponse>;
+}
 
 /**
- * Builds an endpoint's desired state. Certificates and their current versions are cached per revision, so when a
- * renewal wakes a thousand agents subscribed to one certificate the hub reads it once, not a thousand times.
+ * Builds an endpoint's desired state. Certificates, their current versions and each endpoint's subscriptions are
+ * cached per revision (every change to them bumps it), so when a renewal wakes a thousand agents subscribed to one
+ * certificate the hub reads the certificate once and each endpoint's subscriptions at most once per revision.
  */
 export class DesiredStateBuilder {
   private cacheRevision = -1;
   private readonly certs = new Map<string, Promise<{ cert?: Certificate; version?: CertificateVersion }>>();
+  private readonly subs = new Map<string, Promise<Subscription[]>>();
 
   constructor(private readonly store: Store) {}
 
   private certificate(id: string, revision: number) {
-    if (revision !== this.cacheRevision) {
-      this.certs.clear();
-      this.cacheRevision = revision;
-    }
+    this.at(revision);
     let hit = this.certs.get(id);
     if (!hit) {
       hit = Promise.all([this.store.getCertificateById(id), this.store.currentVersion(id)]).then(
@@ -27,13 +32,35 @@ export class DesiredStateBuilder {
     return hit;
   }
 
-  async build(endpoint: Endpoint): Promise<DesiredState> {
+  private at(revision: number): void {
+    if (revision === this.cacheRevision) return;
+    this.certs.clear();
+    this.subs.clear();
+    this.cacheRevision = revision;
+  }
+
+  private subscriptions(endpointId: string, revision: number): Promise<Subscription[]> {
+    this.at(revision);
+    let hit = this.subs.get(endpointId);
+    if (!hit) {
+      hit = this.store.listSubscriptions({ endpointId });
+      hit.catch(() => this.subs.delete(endpointId));
+      this.subs.set(endpointId, hit);
+    }
+    return hit;
+  }
+
+  async build(endpoint: Endpoint, inline?: InlineBundles): Promise<DesiredState> {
     // Read the revision first: anything committed later bumps it again and wakes the agent once more.
     const revision = await this.store.revision();
-    const subs = await this.store.listSubscriptions({ endpointId: endpoint.id });
+    const subs = await this.subscriptions(endpoint.id, revision);
     const subscriptions = await Promise.all(
       subs.map(async (s) => {
         const { cert, version } = await this.certificate(s.certificateId, revision);
+        const bundle =
+          inline && cert && version && !inline.have.has(version.id)
+            ? await inline.bundle(cert, version)
+            : undefined;
         return {
           subscriptionId: s.id,
           certificateName: cert?.name ?? '',
@@ -55,6 +82,7 @@ export class DesiredStateBuilder {
                 },
               }
             : {}),
+          ...(bundle ? { bundle } : {}),
         };
       }),
     );

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { CertfleetError } from '../../core/errors.ts';
 import { nameSchema } from '../../core/config-schema.ts';
-import type { CertificateVersion } from '../../core/types.ts';
+import type { Certificate, CertificateVersion } from '../../core/types.ts';
 import { splitPemCertificates } from '../../pki/inspect.ts';
 import { sealKey } from '../../agent/sealed-key.ts';
 import {
@@ -17,8 +17,10 @@ import { agentConfigOf } from '../agent-protocol/agent-config.ts';
 import { DesiredStateBuilder } from '../agent-protocol/desired-state.ts';
 import { mintEnrollmentToken, redeemEnrollmentToken } from '../agent-protocol/enrollment.ts';
 import { NonceCache } from '../agent-protocol/nonce-cache.ts';
+import { ReportWriter } from '../agent-protocol/report-writer.ts';
 import { MAX_SKEW_MS } from '../../agent/request-signature.ts';
 import { attachRevisionNotifier } from '../agent-protocol/revision-notifier.ts';
+import type { DeploymentTransitionInput } from '../../store/store.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 
 declare module 'fastify' {
@@ -29,6 +31,8 @@ declare module 'fastify' {
 
 /** Touching `last_seen_at` at most this often per endpoint keeps a thousand long-polls from becoming writes. */
 const TOUCH_EVERY_MS = 10_000;
+/** How long an unsealed version key stays in memory for sealing to the agents woken by one renewal. */
+const KEY_CACHE_MS = 30_000;
 
 /**
  * The agent protocol under `/api/v1/agent/` (signed requests, see src/agent/request-signature.ts) plus the admin
@@ -43,6 +47,34 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
   const desired = new DesiredStateBuilder(store);
   const lastTouch = new Map<string, number>();
   const versions = new Map<string, CertificateVersion>();
+  const reports = new ReportWriter(() => ctx.store);
+  /** Unsealed (at-rest) version keys for a short while: a renewal seals one key to many agents. */
+  const keys = new Map<string, { pem: Promise<string>; until: number }>();
+
+  const keyOf = (cert: Certificate, version: CertificateVersion): Promise<string> => {
+    const now = Date.now();
+    const hit = keys.get(version.id);
+    if (hit && hit.until > now) return hit.pem;
+    for (const [id, k] of keys) if (k.until <= now) keys.delete(id);
+    const pem = certificates.privateKeyOf(cert, version);
+    pem.catch(() => keys.delete(version.id));
+    keys.set(version.id, { pem, until: now + KEY_CACHE_MS });
+    return pem;
+  };
+
+  /** A version for one agent; the key is sealed per agent (fresh ephemeral X25519 key each time). */
+  const bundleOf = async (
+    agent: AuthenticatedAgent,
+    cert: Certificate,
+    version: CertificateVersion,
+  ): Promise<BundleResponse> => ({
+    versionId: version.id,
+    certificateName: cert.name,
+    fingerprint: version.fingerprint,
+    certPem: version.certPem,
+    chainPems: splitPemCertificates(version.chainPem),
+    sealedKey: sealKey(await keyOf(cert, version), agent.keys.sealing, agent.endpoint.id, version.id),
+  });
 
   api.post(
     '/endpoints/:name/enroll-token',
@@ -141,6 +173,7 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
     });
     // Open long-polls answer at once on shutdown instead of holding the server for up to a poll period.
     agentApi.addHook('preClose', async () => notifier.close());
+    agentApi.addHook('onClose', async () => reports.drain());
 
     const auth = async (req: {
       method: string;
@@ -200,6 +233,12 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
           querystring: z.object({
             since: z.coerce.number().int().min(-1).optional(),
             wait: z.coerce.number().min(0).max(300).optional(),
+            /** Comma-separated version ids the agent holds; asks for the others' bundles inline. */
+            have: z
+              .string()
+              .max(64 * 37)
+              .regex(/^[0-9a-f,-]*$/)
+              .optional(),
           }),
         },
       },
@@ -219,7 +258,16 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
           if (gone.signal.aborted) return reply; // the agent hung up; nothing to send
         }
         reply.header('cache-control', 'no-store');
-        return desired.build(agent.endpoint);
+        const have = req.query.have;
+        return desired.build(
+          agent.endpoint,
+          have === undefined
+            ? undefined
+            : {
+                have: new Set(have.split(',').filter(Boolean)),
+                bundle: (cert, version) => bundleOf(agent, cert, version),
+              },
+        );
       },
     );
 
@@ -253,16 +301,9 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
         const cert = await store.getCertificateById(version.certificateId);
         if (!cert)
           throw new CertfleetError('NOT_FOUND', 'certificate was deleted', 'resync the desired state');
-        const keyPem = await certificates.privateKeyOf(cert, version);
+        const bundle = await bundleOf(agent, cert, version);
         reply.header('cache-control', 'no-store');
-        return {
-          versionId: version.id,
-          certificateName: cert.name,
-          fingerprint: version.fingerprint,
-          certPem: version.certPem,
-          chainPems: splitPemCertificates(version.chainPem),
-          sealedKey: sealKey(keyPem, agent.keys.sealing, agent.endpoint.id, version.id),
-        } satisfies BundleResponse;
+        return bundle;
       },
     );
 
@@ -271,8 +312,9 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
       { schema: { summary: 'Report deployment transitions', tags: ['agents'], body: reportBodySchema } },
       async (req) => {
         const agent = await auth(req);
-        const reports = 'reports' in req.body ? req.body.reports : [req.body];
-        for (const r of reports) {
+        const sent = 'reports' in req.body ? req.body.reports : [req.body];
+        const items: DeploymentTransitionInput[] = [];
+        for (const r of sent) {
           const sub = await store.getSubscription(r.subscriptionId);
           if (!sub || sub.endpointId !== agent.endpoint.id) {
             throw new CertfleetError(
@@ -289,15 +331,17 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
               'resync the desired state',
             );
           }
-          await store.transitionDeployment(
-            sub.id,
-            version.id,
-            r.state,
-            { ...(r.reason ? { reason: r.reason } : {}), detail: { ...r.detail, at: r.at } },
-            agent.actor,
-          );
+          items.push({
+            subscriptionId: sub.id,
+            versionId: version.id,
+            state: r.state,
+            info: { ...(r.reason ? { reason: r.reason } : {}), detail: { ...r.detail, at: r.at } },
+            actor: agent.actor,
+          });
         }
-        return { accepted: reports.length };
+        // Answers only after the batch holding these transitions committed (durable before acknowledged).
+        await reports.write(items);
+        return { accepted: items.length };
       },
     );
   };
