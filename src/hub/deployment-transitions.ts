@@ -30,6 +30,22 @@ export function onDeploymentTransition(ctx: HubContext, listener: TransitionList
       get(target, prop) {
         const value = Reflect.get(target, prop, target) as unknown;
         if (typeof value !== 'function') return value;
+        if (prop === 'transitionDeployments') {
+          // Batched agent reports (agent-protocol/report-writer.ts): one commit, then each transition is announced.
+          return async (...args: Parameters<Store['transitionDeployments']>) => {
+            const deployments = await target.transitionDeployments(...args);
+            args[0].forEach(({ subscriptionId, versionId, state, actor }, i) => {
+              for (const l of [...created]) {
+                try {
+                  l({ deployment: deployments[i], subscriptionId, versionId, state, actor });
+                } catch {
+                  // a listener's bug must not fail the reports that triggered it
+                }
+              }
+            });
+            return deployments;
+          };
+        }
         if (prop !== 'transitionDeployment') return value.bind(target);
         return async (...args: Parameters<Store['transitionDeployment']>) => {
           const deployment = await target.transitionDeployment(...args);
