@@ -13,7 +13,8 @@ const hub = await startHub({
   logger: createLogger({ level: 'warn' }),
   env: { CERTFLEET_ADMIN_TOKEN: token },
 });
-process.on('message', (msg: { renew?: string }) => {
+process.on('message', (msg: { renew?: string; cpu?: boolean }) => {
+  if (msg.cpu) process.send!({ cpu: process.cpuUsage() });
   if (!msg.renew) return;
   void hub.certificates.renew(msg.renew, 'admin:bench').then(
     (v) => process.send!({ committedAt: performance.timeOrigin + performance.now(), versionId: v.id }),

@@ -1,19 +1,20 @@
 /**
  * Convergence: N agents subscribed to one certificate; time from "new version committed" to "all N reported
- * installed". Real parts: one hub (own process, SQLite, HTTPS), N enrolled agent identities each with its own
- * keep-alive HTTPS client, real long-polls, real sealed-bundle fetches opened with each agent's X25519 key,
- * real signed reports. Only the deployer is replaced (an immediate `installed` report).
+ * installed". Real parts: one hub (own process, SQLite, HTTPS), N enrolled agent identities in separate agent
+ * processes (bench/convergence-agents.ts), each agent with its own keep-alive HTTPS client, real signed long-polls,
+ * real sealed bundles opened with each agent's X25519 key, real signed reports. Only the deployer is replaced (an
+ * immediate `installed` report).
  *
- *   npm run bench -- convergence [--agents 100,1000] [--rounds 3]
+ *   npm run bench -- convergence [--agents 100,1000] [--rounds 3] [--agent-procs 2] [--no-inline]
+ *
+ * `--no-inline`: agents fetch the bundle with a separate request (the protocol before bundles were inlined).
+ * BENCH_HUB_PROF=DIR writes a V8 CPU profile of the hub process into DIR (open it in Chrome DevTools).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AgentClient } from '../src/agent/agent-client.ts';
-import { generateAgentKeys, publicKeysOf, type AgentKeys } from '../src/agent/agent-identity.ts';
-import { openSealedKey } from '../src/agent/sealed-key.ts';
 import { HubClient } from '../src/cli/client.ts';
 
 interface HubInfo {
@@ -28,7 +29,11 @@ async function startHubProcess(
   token: string,
 ): Promise<{ info: HubInfo; child: ChildProcess }> {
   const child = fork(join(import.meta.dirname, 'convergence-hub.ts'), [dataDir, token], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(process.env.BENCH_HUB_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_HUB_PROF}`] : []),
+    ],
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const info = await new Promise<HubInfo>((resolve, reject) => {
@@ -61,56 +66,56 @@ async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Pr
   );
 }
 
-interface BenchAgent {
-  endpointId: string;
-  subscriptionId: string;
-  keys: AgentKeys;
-  client: AgentClient;
-  since: number;
-  versionId?: string;
+interface AgentProcess {
+  child: ChildProcess;
+  messages: Array<Record<string, unknown>>;
+  wait: (pred: (m: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>>;
 }
 
-const phases = { desired: 0, bundle: 0 };
-
-/** One agent's loop: long-poll; on a new version fetch + open the bundle, report `installed`. */
-async function agentLoop(a: BenchAgent, signal: AbortSignal, onInstalled: (versionId: string) => void) {
-  while (!signal.aborted) {
-    let state;
-    try {
-      state = await a.client.desired(a.since, 25, { signal });
-    } catch (e) {
-      if (signal.aborted) return;
-      throw e;
-    }
-    a.since = state.revision;
-    const v = state.subscriptions[0]?.version;
-    if (!v || v.id === a.versionId) continue;
-    phases.desired = Math.max(phases.desired, now());
-    const bundle = await a.client.bundle(v.id, { signal });
-    phases.bundle = Math.max(phases.bundle, now());
-    openSealedKey(bundle.sealedKey, a.keys.sealing, a.endpointId, v.id);
-    await a.client.report(
-      [
-        {
-          subscriptionId: a.subscriptionId,
-          versionId: v.id,
-          state: 'installed',
-          at: new Date().toISOString(),
-        },
-      ],
-      { signal },
-    );
-    a.versionId = v.id;
-    onInstalled(v.id);
-  }
+/** Forks one bench/convergence-agents.ts process; collects its IPC messages. */
+function forkAgents(): AgentProcess {
+  const child = fork(join(import.meta.dirname, 'convergence-agents.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const messages: Array<Record<string, unknown>> = [];
+  const waiters = new Set<() => void>();
+  child.on('message', (m: Record<string, unknown>) => {
+    if (m.error) process.stderr.write(`agents: ${String(m.error)}\n`);
+    messages.push(m);
+    for (const w of [...waiters]) w();
+  });
+  const wait = (pred: (m: Record<string, unknown>) => boolean) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const check = () => {
+        const hit = messages.find(pred);
+        if (hit) {
+          waiters.delete(check);
+          resolve(hit);
+        }
+      };
+      waiters.add(check);
+      child.once('exit', (code) => reject(new Error(`agent process exited with ${code}`)));
+      check();
+    });
+  return { child, messages, wait };
 }
 
-async function runOnce(n: number, rounds: number) {
+const loadavg = async () => (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
+
+async function hubCpuMs(child: ChildProcess): Promise<number> {
+  const m = await new Promise<{ cpu: NodeJS.CpuUsage }>((resolve) => {
+    child.once('message', resolve);
+    child.send({ cpu: true });
+  });
+  return (m.cpu.user + m.cpu.system) / 1000;
+}
+
+async function runOnce(n: number, rounds: number, opts: { procs: number; inline: boolean }) {
   const dir = await mkdtemp(join(tmpdir(), 'certfleet-bench-conv-'));
   const token = `cfa_bench_${randomBytes(16).toString('hex')}`;
   const { info, child } = await startHubProcess(join(dir, 'hub'), token);
-  const abort = new AbortController();
-  const agents: BenchAgent[] = [];
+  const procs: AgentProcess[] = [];
   try {
     const admin = new HubClient({ hub: info.url, token, caPem: info.caPem });
     await admin.post('/api/v1/certificates', {
@@ -119,6 +124,7 @@ async function runOnce(n: number, rounds: number) {
       lifetimeDays: 30,
     });
     const setupStarted = now();
+    const prepared: Array<{ name: string; enrollToken: string; subscriptionId: string }> = [];
     await pool(
       Array.from({ length: n }, (_, i) => `agent-${i}`),
       16,
@@ -128,51 +134,47 @@ async function runOnce(n: number, rounds: number) {
           `/api/v1/endpoints/${name}/enroll-token`,
           {},
         );
-        const keys = generateAgentKeys();
-        const bootstrap = new AgentClient(info.url, info.caPem);
-        const { endpointId } = await bootstrap.enroll({ token: enrollToken, ...publicKeysOf(keys) });
-        bootstrap.close();
         const sub = await admin.post<{ id: string }>('/api/v1/subscriptions', {
           endpoint: name,
           certificate: 'shared',
           outputs: [],
         });
-        agents.push({
-          endpointId,
-          subscriptionId: sub.id,
-          keys,
-          since: -1,
-          client: new AgentClient(info.url, info.caPem, { endpointId, keys }, { maxSockets: 2 }),
-        });
+        prepared.push({ name, enrollToken, subscriptionId: sub.id });
       },
     );
+    // Initial sync: every agent enrolls and installs the first version (connections warm, polls parked after).
+    const initial = await admin.get<{ current?: { id: string } | null }>('/api/v1/certificates/shared');
+    const firstVersion = initial.current?.id ?? '';
+    if (!firstVersion) throw new Error('the certificate has no first version');
+    const per = Math.ceil(n / opts.procs);
+    for (let p = 0; p < opts.procs; p++) {
+      const proc = forkAgents();
+      procs.push(proc);
+      proc.child.send({
+        agents: prepared.slice(p * per, (p + 1) * per),
+        url: info.url,
+        caPem: info.caPem,
+        inline: opts.inline,
+      });
+    }
+    await Promise.all(procs.map((p) => p.wait((m) => m.enrolled !== undefined)));
     const setupMs = now() - setupStarted;
-
-    let installed = 0;
-    let target = '';
-    let resolveAll: (() => void) | undefined;
-    const loops = agents.map((a) =>
-      agentLoop(a, abort.signal, (versionId) => {
-        if (versionId === target && ++installed === n) resolveAll?.();
-      }).catch((e) => {
-        if (!abort.signal.aborted) process.stderr.write(`agent loop failed: ${(e as Error).message}\n`);
-      }),
-    );
-    // Initial sync: every agent installs the first version (connections warm, long-polls parked afterwards).
-    const initial = (await admin.get<{ currentVersion?: { id: string } }>('/api/v1/certificates/shared')) as {
-      currentVersion?: { id: string };
-      current?: { id: string };
-    };
-    target = initial.currentVersion?.id ?? initial.current?.id ?? '';
     const synced = now();
-    await waitUntil(() => agents.every((a) => a.versionId !== undefined), 120_000);
+    await Promise.all(procs.map((p) => p.wait((m) => m.installed === firstVersion)));
     const initialMs = now() - synced;
-    await new Promise((r) => setTimeout(r, 500)); // let every agent park its long-poll
+    await new Promise((r) => setTimeout(r, 1000)); // let every agent park its long-poll
 
-    const results: Array<{ fromRequest: number; fromCommit: number }> = [];
+    const results: Array<{
+      fromRequest: number;
+      fromCommit: number;
+      desired: number;
+      bundle: number;
+      hubCpuMs: number;
+      load: string;
+    }> = [];
     for (let r = 0; r < rounds; r++) {
-      installed = 0;
-      const all = new Promise<void>((resolve) => (resolveAll = resolve));
+      const load = await loadavg();
+      const cpuBefore = await hubCpuMs(child);
       const requested = now();
       const reply = await new Promise<{ committedAt: number; versionId: string }>((resolve, reject) => {
         child.once('message', (m: { committedAt?: number; versionId?: string; error?: string }) =>
@@ -180,26 +182,26 @@ async function runOnce(n: number, rounds: number) {
         );
         child.send({ renew: 'shared' });
       });
-      target = reply.versionId;
-      // Agents may finish before the IPC answer arrives: count every install of the new version.
-      installed = agents.filter((a) => a.versionId === target).length;
-      if (installed < n) await all;
-      const done = now();
-      results.push({ fromRequest: done - requested, fromCommit: done - reply.committedAt });
-      if (process.env.BENCH_PHASES) {
-        process.stdout.write(
-          `  last desired +${(phases.desired - reply.committedAt).toFixed(0)} ms, last bundle +${(phases.bundle - reply.committedAt).toFixed(0)} ms, all reported +${(done - reply.committedAt).toFixed(0)} ms\n`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 500));
+      const done = await Promise.all(procs.map((p) => p.wait((m) => m.installed === reply.versionId)));
+      const last = (k: string) => Math.max(...done.map((m) => m[k] as number));
+      const hubCpu = (await hubCpuMs(child)) - cpuBefore;
+      results.push({
+        fromRequest: last('at') - requested,
+        fromCommit: last('at') - reply.committedAt,
+        desired: last('desiredAt') - reply.committedAt,
+        bundle: last('bundleAt') - reply.committedAt,
+        hubCpuMs: hubCpu,
+        load,
+      });
+      await new Promise((r) => setTimeout(r, 1000));
     }
     const rss = await hubRssMb(child.pid!);
-    abort.abort();
-    await Promise.all(loops);
     return { n, setupMs, initialMs, results, rss };
   } finally {
-    abort.abort();
-    for (const a of agents) a.client.close();
+    for (const p of procs) {
+      if (p.child.connected) p.child.send({ stop: true });
+      if (p.child.exitCode === null) await new Promise((r) => p.child.once('exit', r));
+    }
     child.disconnect();
     await new Promise((r) => child.once('exit', r));
     await rm(dir, { recursive: true, force: true });
@@ -221,14 +223,27 @@ export async function run(args: string[]): Promise<void> {
   };
   const sizes = flag('agents', '100,1000').split(',').map(Number);
   const rounds = Number(flag('rounds', '3'));
-  process.stdout.write(`convergence: ${cpus().length} cores, ${cpus()[0]?.model}, node ${process.version}\n`);
+  const procs = Number(flag('agent-procs', '2'));
+  const inline = !args.includes('--no-inline');
+  process.stdout.write(
+    `convergence: ${cpus().length} cores, ${cpus()[0]?.model}, node ${process.version}; ` +
+      `${procs} agent processes, bundles ${inline ? 'inlined in the long-poll answer' : 'fetched separately'}\n`,
+  );
+  const s = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
   for (const n of sizes) {
-    const r = await runOnce(n, rounds);
-    const fmt = (xs: number[]) => xs.map((x) => `${(x / 1000).toFixed(3)} s`).join(', ');
+    const r = await runOnce(n, rounds, { procs, inline });
+    const sorted = r.results.map((x) => x.fromCommit).sort((a, b) => a - b);
     process.stdout.write(
-      `N=${n}: setup ${(r.setupMs / 1000).toFixed(1)} s, initial sync ${(r.initialMs / 1000).toFixed(2)} s; ` +
-        `renew → all installed: from commit ${fmt(r.results.map((x) => x.fromCommit))}; ` +
-        `from renew request ${fmt(r.results.map((x) => x.fromRequest))}; hub RSS ${r.rss.toFixed(0)} MB\n`,
+      `N=${n}: setup ${(r.setupMs / 1000).toFixed(1)} s, initial sync ${s(r.initialMs)}; hub RSS ${r.rss.toFixed(0)} MB\n`,
+    );
+    for (const x of r.results) {
+      process.stdout.write(
+        `  from commit ${s(x.fromCommit)} (from renew request ${s(x.fromRequest)}); last desired +${s(x.desired)}, ` +
+          `last bundle +${s(x.bundle)}; hub CPU ${(x.hubCpuMs / 1000).toFixed(2)} s; loadavg ${x.load}\n`,
+      );
+    }
+    process.stdout.write(
+      `  median ${s(sorted[Math.floor(sorted.length / 2)])}, worst ${s(sorted[sorted.length - 1])}\n`,
     );
   }
 }

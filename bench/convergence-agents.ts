@@ -1,0 +1,113 @@
+/**
+ * Agents for bench/convergence.ts, in their own process (the parent forks two), so the hub's event loop and CPU
+ * are measured without the clients' work in the same process. Each agent: its own key pair, enrollment, keep-alive
+ * HTTPS client; loop: signed long-poll → bundle (inlined in the answer when `have=` is sent, else fetched) → open
+ * the sealed key with its X25519 key → signed `installed` report.
+ *
+ * IPC in: {agents: [{name, enrollToken, subscriptionId}], url, caPem, inline}, then {stop: true}.
+ * IPC out: {enrolled}, {installed: versionId, count, at, desiredAt, bundleAt} once all of this process's agents
+ * installed a version, {error}.
+ */
+import { AgentClient } from '../src/agent/agent-client.ts';
+import { generateAgentKeys, publicKeysOf, type AgentKeys } from '../src/agent/agent-identity.ts';
+import { openSealedKey } from '../src/agent/sealed-key.ts';
+import type { BundleResponse } from '../src/agent/wire.ts';
+
+interface Setup {
+  agents: Array<{ name: string; enrollToken: string; subscriptionId: string }>;
+  url: string;
+  caPem: string;
+  inline: boolean;
+}
+
+interface BenchAgent {
+  endpointId: string;
+  subscriptionId: string;
+  keys: AgentKeys;
+  client: AgentClient;
+  since: number;
+  versionId?: string;
+}
+
+const now = () => performance.timeOrigin + performance.now();
+const abort = new AbortController();
+const agents: BenchAgent[] = [];
+/** Per version: installs so far and the latest time of each phase. */
+const progress = new Map<string, { count: number; desiredAt: number; bundleAt: number; at: number }>();
+
+async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
+}
+
+async function agentLoop(a: BenchAgent, inline: boolean): Promise<void> {
+  const signal = abort.signal;
+  while (!signal.aborted) {
+    const state = await a.client.desired(a.since, 25, {
+      signal,
+      ...(inline ? { have: a.versionId ? [a.versionId] : [] } : {}),
+    });
+    a.since = state.revision;
+    const sub = state.subscriptions[0];
+    const v = sub?.version;
+    if (!v || v.id === a.versionId) continue;
+    const desiredAt = now();
+    const bundle: BundleResponse = sub.bundle ?? (await a.client.bundle(v.id, { signal }));
+    const bundleAt = now();
+    openSealedKey(bundle.sealedKey, a.keys.sealing, a.endpointId, v.id);
+    await a.client.report(
+      [
+        {
+          subscriptionId: a.subscriptionId,
+          versionId: v.id,
+          state: 'installed',
+          at: new Date().toISOString(),
+        },
+      ],
+      { signal },
+    );
+    a.versionId = v.id;
+    const p = progress.get(v.id) ?? { count: 0, desiredAt: 0, bundleAt: 0, at: 0 };
+    progress.set(v.id, p);
+    p.count++;
+    p.desiredAt = Math.max(p.desiredAt, desiredAt);
+    p.bundleAt = Math.max(p.bundleAt, bundleAt);
+    p.at = now();
+    if (p.count === agents.length) process.send!({ installed: v.id, ...p });
+  }
+}
+
+process.on('message', (msg: Partial<Setup> & { stop?: boolean }) => {
+  if (msg.stop) {
+    abort.abort();
+    for (const a of agents) a.client.close();
+    process.disconnect();
+    return;
+  }
+  const setup = msg as Setup;
+  void (async () => {
+    await pool(setup.agents, 16, async ({ enrollToken, subscriptionId }) => {
+      const keys = generateAgentKeys();
+      const bootstrap = new AgentClient(setup.url, setup.caPem);
+      const { endpointId } = await bootstrap.enroll({ token: enrollToken, ...publicKeysOf(keys) });
+      bootstrap.close();
+      agents.push({
+        endpointId,
+        subscriptionId,
+        keys,
+        since: -1,
+        client: new AgentClient(setup.url, setup.caPem, { endpointId, keys }, { maxSockets: 2 }),
+      });
+    });
+    process.send!({ enrolled: agents.length });
+    for (const a of agents) {
+      agentLoop(a, setup.inline).catch((e: Error) => {
+        if (!abort.signal.aborted) process.send!({ error: `agent loop failed: ${e.message}` });
+      });
+    }
+  })().catch((e: Error) => process.send!({ error: e.message }));
+});
