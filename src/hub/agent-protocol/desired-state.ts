@@ -16,9 +16,44 @@ export interface InlineBundles {
 export class DesiredStateBuilder {
   private cacheRevision = -1;
   private readonly certs = new Map<string, Promise<{ cert?: Certificate; version?: CertificateVersion }>>();
-  private readonly subs = new Map<string, Promise<Subscription[]>>();
+  /** Every subscription, grouped by endpoint, read in one query per revision (not one per endpoint). */
+  private subs?: Promise<Map<string, Subscription[]>>;
+  private running?: Promise<number>;
+  private queued?: Promise<number>;
 
   constructor(private readonly store: Store) {}
+
+  /**
+   * The store's revision. A burst of requests shares reads: a caller arriving while a read runs waits for the next
+   * one (queued once for all of them), so nobody gets a revision read before it arrived, and a thousand requests
+   * cost two reads, not a thousand.
+   */
+  revision(): Promise<number> {
+    if (!this.running) return this.startRead();
+    this.queued ??= this.running
+      .catch(() => 0)
+      .then(() => {
+        this.queued = undefined;
+        return this.startRead();
+      });
+    return this.queued;
+  }
+
+  private startRead(): Promise<number> {
+    const read = this.store.revision();
+    this.running = read;
+    read
+      .finally(() => {
+        if (this.running === read) this.running = undefined;
+      })
+      .catch(() => {});
+    return read;
+  }
+
+  /** The endpoint's subscriptions at the current revision. */
+  async subscriptionsOf(endpointId: string): Promise<Subscription[]> {
+    return this.subscriptions(endpointId, await this.revision());
+  }
 
   private certificate(id: string, revision: number) {
     this.at(revision);
@@ -35,24 +70,29 @@ export class DesiredStateBuilder {
   private at(revision: number): void {
     if (revision === this.cacheRevision) return;
     this.certs.clear();
-    this.subs.clear();
+    this.subs = undefined;
     this.cacheRevision = revision;
   }
 
-  private subscriptions(endpointId: string, revision: number): Promise<Subscription[]> {
+  private async subscriptions(endpointId: string, revision: number): Promise<Subscription[]> {
     this.at(revision);
-    let hit = this.subs.get(endpointId);
-    if (!hit) {
-      hit = this.store.listSubscriptions({ endpointId });
-      hit.catch(() => this.subs.delete(endpointId));
-      this.subs.set(endpointId, hit);
+    if (!this.subs) {
+      const all = this.store.listSubscriptions().then((list) => {
+        const byEndpoint = new Map<string, Subscription[]>();
+        for (const s of list) byEndpoint.set(s.endpointId, [...(byEndpoint.get(s.endpointId) ?? []), s]);
+        return byEndpoint;
+      });
+      all.catch(() => {
+        if (this.subs === all) this.subs = undefined;
+      });
+      this.subs = all;
     }
-    return hit;
+    return (await this.subs).get(endpointId) ?? [];
   }
 
   async build(endpoint: Endpoint, inline?: InlineBundles): Promise<DesiredState> {
     // Read the revision first: anything committed later bumps it again and wakes the agent once more.
-    const revision = await this.store.revision();
+    const revision = await this.revision();
     const subs = await this.subscriptions(endpoint.id, revision);
     const subscriptions = await Promise.all(
       subs.map(async (s) => {

@@ -31,6 +31,8 @@ declare module 'fastify' {
 
 /** Touching `last_seen_at` at most this often per endpoint keeps a thousand long-polls from becoming writes. */
 const TOUCH_EVERY_MS = 10_000;
+/** ... and the write waits this long, so it does not compete with the reports of a convergence burst. */
+const TOUCH_DELAY_MS = 2_000;
 /** How long an unsealed version key stays in memory for sealing to the agents woken by one renewal. */
 const KEY_CACHE_MS = 30_000;
 
@@ -48,6 +50,26 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
   const lastTouch = new Map<string, number>();
   const versions = new Map<string, CertificateVersion>();
   const reports = new ReportWriter(() => ctx.store);
+  /**
+   * `last_seen_at` writes, deferred off the request path: when a renewal wakes a thousand agents their touches
+   * would otherwise be a thousand writes competing with the reports on the one database connection.
+   */
+  const touches = new Map<string, string>();
+  let touchTimer: NodeJS.Timeout | undefined;
+  const flushTouches = async () => {
+    touchTimer = undefined;
+    const due = [...touches];
+    touches.clear();
+    for (const [id, at] of due) {
+      await store.touchEndpoint(id, at).catch((e: Error) => {
+        ctx.logger.warn({ endpoint_id: id, err_message: e.message }, 'touching last_seen_at failed');
+      });
+    }
+  };
+  const touchSoon = () => {
+    touchTimer ??= setTimeout(() => void flushTouches(), TOUCH_DELAY_MS);
+    touchTimer.unref();
+  };
   /** Unsealed (at-rest) version keys for a short while: a renewal seals one key to many agents. */
   const keys = new Map<string, { pem: Promise<string>; until: number }>();
 
@@ -173,7 +195,11 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
     });
     // Open long-polls answer at once on shutdown instead of holding the server for up to a poll period.
     agentApi.addHook('preClose', async () => notifier.close());
-    agentApi.addHook('onClose', async () => reports.drain());
+    agentApi.addHook('onClose', async () => {
+      await reports.drain();
+      if (touchTimer) clearTimeout(touchTimer);
+      await flushTouches();
+    });
 
     const auth = async (req: {
       method: string;
@@ -184,8 +210,14 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
       const agent = await authenticateAgent(store, nonces, req, ctx.clock.now().getTime());
       const now = Date.now();
       if ((lastTouch.get(agent.endpoint.id) ?? 0) + TOUCH_EVERY_MS <= now) {
+        const first = !lastTouch.has(agent.endpoint.id);
         lastTouch.set(agent.endpoint.id, now);
-        await store.touchEndpoint(agent.endpoint.id, ctx.clock.now().toISOString());
+        // First contact since this hub started is recorded at once; later ones may wait a moment.
+        if (first) await store.touchEndpoint(agent.endpoint.id, ctx.clock.now().toISOString());
+        else {
+          touches.set(agent.endpoint.id, ctx.clock.now().toISOString());
+          touchSoon();
+        }
       }
       return agent;
     };
@@ -246,7 +278,7 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
         const agent = await auth(req);
         const since = req.query.since ?? -1;
         const waitMs = Math.min(req.query.wait ?? config.longPollSeconds, config.longPollSeconds) * 1000;
-        if ((await store.revision()) <= since && waitMs > 0) {
+        if ((await desired.revision()) <= since && waitMs > 0) {
           const gone = new AbortController();
           const onClose = () => gone.abort();
           reply.raw.once('close', onClose);
@@ -290,7 +322,7 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
             'resync the desired state',
           );
         }
-        const subs = await store.listSubscriptions({ endpointId: agent.endpoint.id });
+        const subs = await desired.subscriptionsOf(agent.endpoint.id);
         if (!subs.some((s) => s.certificateId === version.certificateId)) {
           throw new CertfleetError(
             'FORBIDDEN',
@@ -314,9 +346,10 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
         const agent = await auth(req);
         const sent = 'reports' in req.body ? req.body.reports : [req.body];
         const items: DeploymentTransitionInput[] = [];
+        const mine = await desired.subscriptionsOf(agent.endpoint.id);
         for (const r of sent) {
-          const sub = await store.getSubscription(r.subscriptionId);
-          if (!sub || sub.endpointId !== agent.endpoint.id) {
+          const sub = mine.find((s) => s.id === r.subscriptionId);
+          if (!sub) {
             throw new CertfleetError(
               'FORBIDDEN',
               `subscription ${r.subscriptionId} does not belong to endpoint "${agent.endpoint.name}"`,
