@@ -75,6 +75,13 @@ interface Run {
   /** CPU time of the TLS server process(es) per probe, in ms (the other side of each handshake). */
   serverCpuMsPerProbe?: number;
   workers?: number;
+  /** 1-minute load average (/proc/loadavg) before and after the run: other work on the machine. */
+  loadBefore?: string;
+  loadAfter?: string;
+}
+
+async function load1(): Promise<string> {
+  return (await readFile('/proc/loadavg', 'utf8')).split(' ')[0];
 }
 
 /** utime + stime of processes, in ms (from /proc; 100 ticks per second on Linux). */
@@ -107,7 +114,11 @@ async function serverPids(root: number): Promise<number[]> {
   return out;
 }
 
-/** Splits the targets over `workers` threads, each with its share of the concurrency. */
+/**
+ * Splits the targets over `workers` threads, each with its share of the concurrency. CPU is measured here for
+ * the whole process: process.cpuUsage() is process-wide, also inside a worker, so per-worker figures would
+ * count the other threads' CPU too.
+ */
 async function timeProbesInWorkers(
   targets: ProbeTarget[],
   roots: string[],
@@ -115,11 +126,12 @@ async function timeProbesInWorkers(
   workers: number,
 ): Promise<Run> {
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const shares = Array.from({ length: workers }, (_, w) => targets.filter((_t, i) => i % workers === w));
   const done = await Promise.all(
     shares.map(
       (share) =>
-        new Promise<{ ok: number; cpuMs: number }>((resolve, reject) => {
+        new Promise<{ ok: number }>((resolve, reject) => {
           // workers do not inherit tsx's loader: register it, then load the TypeScript worker
           const url = new URL('./probe-worker.ts', import.meta.url).href;
           const w = new Worker(
@@ -138,13 +150,14 @@ async function timeProbesInWorkers(
     ),
   );
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   return {
     n: targets.length,
     concurrency,
     seconds,
     perSecond: targets.length / seconds,
     ok: done.reduce((a, d) => a + d.ok, 0),
-    cpuMsPerProbe: done.reduce((a, d) => a + d.cpuMs, 0) / targets.length,
+    cpuMsPerProbe: (cpu.user + cpu.system) / 1000 / targets.length,
     workers,
   };
 }
@@ -245,15 +258,18 @@ export async function run(args: string[]): Promise<void> {
     const runs: Run[] = [];
     for (const n of sizes) {
       const pids = await serverPids(serverRoot);
+      const loadBefore = await load1();
       const s0 = await procCpuMs(pids);
       const r =
         workers > 1
           ? await timeProbesInWorkers(targetsFor(n), roots, concurrency, workers)
           : await timeProbes(targetsFor(n), roots, concurrency);
       r.serverCpuMsPerProbe = ((await procCpuMs(pids)) - s0) / n;
+      r.loadBefore = loadBefore;
+      r.loadAfter = await load1();
       runs.push(r);
       console.log(
-        `probeMany n=${n} concurrency=${concurrency} workers=${workers}: ${r.seconds.toFixed(2)} s, ${r.perSecond.toFixed(0)} probes/s, ok ${r.ok}/${n}, prober CPU ${r.cpuMsPerProbe.toFixed(2)} ms/probe, server CPU ${r.serverCpuMsPerProbe.toFixed(2)} ms/probe`,
+        `probeMany n=${n} concurrency=${concurrency} workers=${workers}: ${r.seconds.toFixed(2)} s, ${r.perSecond.toFixed(0)} probes/s, ok ${r.ok}/${n}, prober CPU ${r.cpuMsPerProbe.toFixed(2)} ms/probe, server CPU ${r.serverCpuMsPerProbe.toFixed(2)} ms/probe, load ${r.loadBefore} -> ${r.loadAfter}`,
       );
     }
 
@@ -278,15 +294,15 @@ export async function run(args: string[]): Promise<void> {
         '`*.bench.test` + intermediate), targets = distinct (port, SNI) pairs `tN.bench.test`. Each probe is a full ' +
         'handshake (no session resumption) with our chain, name and date checks, system roots + the test root.',
       '',
-      '| run | targets | concurrency | total | probes/s | ok | prober CPU/probe | server CPU/probe |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|',
+      '| run | targets | concurrency | total | probes/s | ok | prober CPU/probe | server CPU/probe | load before → after |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---|',
       ...runs.map(
         (r) =>
-          `| probeMany${r.workers && r.workers > 1 ? ` (${r.workers} worker threads)` : ''} | ${r.n} | ${r.concurrency} | ${r.seconds.toFixed(2)} s | ${r.perSecond.toFixed(0)} | ${r.ok} | ${r.cpuMsPerProbe.toFixed(2)} ms | ${r.serverCpuMsPerProbe?.toFixed(2) ?? '?'} ms |`,
+          `| probeMany${r.workers && r.workers > 1 ? ` (${r.workers} worker threads)` : ''} | ${r.n} | ${r.concurrency} | ${r.seconds.toFixed(2)} s | ${r.perSecond.toFixed(0)} | ${r.ok} | ${r.cpuMsPerProbe.toFixed(2)} ms | ${r.serverCpuMsPerProbe?.toFixed(2) ?? '?'} ms | ${r.loadBefore} → ${r.loadAfter} |`,
       ),
       ...sizes.map(
         (n) =>
-          `| openssl s_client loop (${sample.length} measured, extrapolated) | ${n} | 1 | ${(perTarget * n).toFixed(1)} s | ${(1 / perTarget).toFixed(1)} | ${opensslOk}/${sample.length} | (one process each) | |`,
+          `| openssl s_client loop (${sample.length} measured, extrapolated) | ${n} | 1 | ${(perTarget * n).toFixed(1)} s | ${(1 / perTarget).toFixed(1)} | ${opensslOk}/${sample.length} | (one process each) | | |`,
       ),
       '',
       ...(sweep.length
@@ -301,18 +317,7 @@ export async function run(args: string[]): Promise<void> {
         .map((l) => l.toFixed(1))
         .join(
           ' ',
-        )} (other engineers' test suites share these 2 cores; wall figures are lower bounds of what an idle machine does, CPU/probe is load-independent).`,
-      '',
-      'Reading: the prober is the bottleneck (~1.6-1.8 ms of its CPU per probe: handshake, chain as sent, our ' +
-        'checks; the server side costs ~0.5 ms per handshake, measured from /proc), so one core probes ~550-600/s ' +
-        'when the machine is otherwise quiet and the wall time follows the load of other test suites on these 2 ' +
-        'cores. `openssl s_client` pays a process start and a full verification per target.',
-      '',
-      'Tried on 2026-11-23 (load 2.5-4.6): `--workers 2` (probes split over 2 worker threads) did not help ' +
-        '(26.6 s at load 4.0, between the single-thread runs of 18.0 s at load 2.5 and 33.2 s at 4.4, with 2x the prober CPU per probe: two probing threads and the server compete for 2 cores, each thread ' +
-        'pays its own warm-up); `--server nginx` (1 worker, ECDSA) cost less server CPU (0.45 vs 0.58 ms/handshake) ' +
-        'but measured 22.8 s under higher load, within noise of the Node server. Changes inside src/probe/ ' +
-        '(tls.connect options, DER-only fingerprinting) were not tried here (another owner).',
+        )} (other engineers' test suites share these 2 cores; wall time follows their load; CPU per probe varies much less).`,
       '',
       `Target: 10,000 probes in ≤ 20 s. ${
         runs.find((r) => r.n === 10_000)
