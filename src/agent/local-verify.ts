@@ -8,7 +8,8 @@ import { probeTarget } from '../probe/probe.ts';
 /**
  * After a reload, proves the endpoint serves the new leaf: a TLS handshake against the subscription's verify
  * target, comparing the served leaf's SHA-256 with the version's. Reloads finish asynchronously (nginx swaps
- * workers after `-s reload` returns), so it retries until `totalMs` has passed. Only the fingerprint counts:
+ * workers after `-s reload` returns, and an old worker may still accept a connection after a new one did), so it
+ * retries until `totalMs` has passed and needs several handshakes in a row to agree. Only the fingerprint counts:
  * trust and names were checked on the bundle before it was written. Plain TLS targets use a bare handshake
  * (nothing else is needed); STARTTLS targets go through the probe module.
  */
@@ -26,6 +27,8 @@ export interface LocalVerifyOptions {
   intervalMs?: number;
   /** Per attempt (default 2000 ms). */
   attemptTimeoutMs?: number;
+  /** How many handshakes in a row must see the new leaf (default 3), so a retiring worker is not missed. */
+  consecutive?: number;
   signal?: AbortSignal;
 }
 
@@ -37,7 +40,9 @@ export async function verifyServedFingerprint(
   const expected = expectedFingerprint.toLowerCase().replace(/:/g, '');
   const deadline = Date.now() + (opts.totalMs ?? 5000);
   const interval = opts.intervalMs ?? 200;
+  const needed = opts.consecutive ?? 3;
   let attempts = 0;
+  let streak = 0;
   let served: string | undefined;
   let message = '';
   for (;;) {
@@ -48,14 +53,20 @@ export async function verifyServedFingerprint(
       ? (await probeTarget(target, { timeoutMs, useSystemRoots: false, signal: opts.signal }))[0]
       : await leafFingerprint(target, timeoutMs);
     served = r?.fingerprint;
-    if (served === expected) {
+    streak = served === expected ? streak + 1 : 0;
+    if (streak >= needed) {
       return { ok: true, attempts, servedFingerprint: served, message: `serves ${served}` };
     }
-    message = served
-      ? `${target.host}:${target.port} serves certificate ${served}, not the deployed ${expected}`
-      : `${target.host}:${target.port}: ${r?.error?.message ?? 'no certificate served'}`;
-    if (Date.now() + interval >= deadline) break;
-    await sleep(interval, undefined, { signal: opts.signal });
+    message =
+      served === expected
+        ? `${target.host}:${target.port} served the deployed certificate only ${streak} time(s) in a row`
+        : served
+          ? `${target.host}:${target.port} serves certificate ${served}, not the deployed ${expected}`
+          : `${target.host}:${target.port}: ${r?.error?.message ?? 'no certificate served'}`;
+    // Once the new leaf shows up, confirm it quickly; until then, poll at the normal pace.
+    const pause = streak > 0 ? Math.min(interval, 50) : interval;
+    if (Date.now() + pause >= deadline) break;
+    await sleep(pause, undefined, { signal: opts.signal });
   }
   return {
     ok: false,
