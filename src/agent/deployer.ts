@@ -13,7 +13,7 @@
  * the config test runs again (the server config may have changed meanwhile), then the reload.
  *
  * Calls for the same subscription are serialised in-process. Before the first deploy after a start, the agent
- * must run `recoverPendingWrites(outputDirs(subscription))` (see atomic-write.ts).
+ * must run `recoverPendingWrites(outputDirs(subscription))` (output-dirs.ts, atomic-write.ts); run-agent.ts does.
  */
 import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -59,11 +59,6 @@ export interface DeployOptions {
 }
 
 type Step = 'config_test' | 'reload' | 'verify';
-
-/** The directories `recoverPendingWrites` must sweep for a subscription before its first deploy. */
-export function outputDirs(subscription: Pick<Subscription, 'outputs'>): string[] {
-  return [...new Set(subscription.outputs.map((o) => dirname(resolve(o.path))))];
-}
 
 const queues = new Map<string, Promise<unknown>>();
 

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { dirname, resolve } from 'node:path';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { errorMessage } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
@@ -8,6 +7,7 @@ import { loadIdentity, type AgentIdentity } from './agent-identity.ts';
 import { recoverPendingWrites } from './atomic-write.ts';
 import { Backoff } from './backoff.ts';
 import type { DeployOutcome, DeployReport, DeployReporter, DeployRequest } from './deploy-contract.ts';
+import { outputDirs } from './output-dirs.ts';
 import { openSealedKey } from './sealed-key.ts';
 import { AgentStateStore, type AgentLocalState } from './state-store.ts';
 import { subscribeDesiredState } from './subscriber.ts';
@@ -105,6 +105,11 @@ export class AgentRunner extends EventEmitter {
       },
       'agent starting',
     );
+    // Complete or undo file writes a crash interrupted, for every known subscription at once (a journal in one
+    // directory may name files in another), before anything reads or rewrites those outputs.
+    const known = this.local.desired?.subscriptions ?? [];
+    await this.recoverWrites(known.flatMap((s) => outputDirs(s.spec)));
+    for (const s of known) this.recovered.add(s.subscriptionId);
     // Whatever the hub says later, what was deployed stays; finish anything left undone before a restart.
     if (this.local.desired) this.setDesired(this.local.desired);
     this.subscriber = subscribeDesiredState(this.client, {
@@ -271,9 +276,8 @@ export class AgentRunner extends EventEmitter {
       await report({ state: 'delivered', at: this.clock.now().toISOString() });
     }
     if (!this.recovered.has(sub.subscriptionId)) {
-      // Finish or sweep file writes a crash interrupted before touching these outputs again.
-      const dirs = [...new Set(sub.spec.outputs.map((o) => dirname(resolve(o.path))))];
-      if (dirs.length) await recoverPendingWrites(dirs, { signal: this.abort.signal }).catch(() => {});
+      // A subscription first seen now: sweep its directories before touching them.
+      await this.recoverWrites(outputDirs(sub.spec));
       this.recovered.add(sub.subscriptionId);
     }
     const req: DeployRequest = {
@@ -311,6 +315,19 @@ export class AgentRunner extends EventEmitter {
       this.later(new Date(outcome.nextWindowAt).getTime() - this.clock.now().getTime(), () =>
         this.kickReconcile(),
       );
+    }
+  }
+
+  /** Sweeps interrupted writes; a directory that cannot be swept is logged, and the deploy's own write reports it. */
+  private async recoverWrites(dirs: string[]): Promise<void> {
+    const unique = [...new Set(dirs)];
+    if (unique.length === 0) return;
+    try {
+      const r = await recoverPendingWrites(unique, { signal: this.abort.signal });
+      if (r.replayed || r.removedTemps)
+        this.logger.warn({ dirs: unique, ...r }, 'recovered interrupted writes');
+    } catch (e) {
+      this.logger.error({ dirs: unique, error: errorMessage(e) }, 'could not recover interrupted writes');
     }
   }
 
