@@ -121,7 +121,8 @@ test('planner loop in the hub, driven by a ManualClock', async (t) => {
     };
     report = await planner.runOnce();
     assert.ok(report.issued.includes('arid'), JSON.stringify(report));
-    assert.equal(ari.orderReplaces.at(-1), ariCertId(first.certPem));
+    // 'flaky' (moved to this CA above) may renew in the same run, in either order: look for arid's order.
+    assert.ok(ari.orderReplaces.includes(ariCertId(first.certPem)), JSON.stringify(ari.orderReplaces));
     const ok = await events('renewal.succeeded', 'arid');
     assert.equal((ok.at(-1)!.data as { reason: string; ari_renewal: boolean }).reason, 'AriWindow');
     assert.equal((ok.at(-1)!.data as { ari_renewal: boolean }).ari_renewal, true);
