@@ -208,14 +208,6 @@ async function runOnce(n: number, rounds: number, opts: { procs: number; inline:
   }
 }
 
-async function waitUntil(check: () => boolean, timeoutMs: number) {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 export async function run(args: string[]): Promise<void> {
   const flag = (name: string, def: string) => {
     const i = args.indexOf(`--${name}`);

@@ -42,7 +42,7 @@ export class AgentClient {
 
   constructor(
     private readonly hub: string,
-    private readonly caPem: string | undefined,
+    caPem: string | undefined,
     private readonly identity?: Pick<AgentIdentity, 'endpointId' | 'keys'>,
     opts: { insecureSkipVerify?: boolean; maxSockets?: number; heldVersions?: () => string[] } = {},
   ) {

@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile, open } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CertfleetError } from '../core/errors.ts';
 import { rawPublicKey } from './request-signature.ts';

@@ -17,10 +17,10 @@
  */
 import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { errorMessage, isCertfleetError } from '../core/errors.ts';
-import type { DeploymentState, Subscription } from '../core/types.ts';
+import type { DeploymentState } from '../core/types.ts';
 import { restoreFiles, writeFilesAtomic, type PreviousFile } from './atomic-write.ts';
 import { checkWindow, windowState } from './change-window.ts';
 import type { DeployOutcome, DeployReporter, DeployRequest, DryRunPlan } from './deploy-contract.ts';

@@ -38,7 +38,7 @@ export class HubMetrics {
   readonly issuanceDuration: Histogram<'issuer' | 'result'>;
   private sources: MetricsSources = {};
 
-  constructor(private readonly ctx: HubContext) {
+  constructor(ctx: HubContext) {
     const registers = [this.registry];
     const sources = () => this.sources;
     const store = () => ctx.store; // read late: ctx.store gets wrapped at the composition root

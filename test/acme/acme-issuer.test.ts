@@ -22,12 +22,7 @@ import { WebrootSolver } from '../../src/solvers/webroot.ts';
 import { ChalltestsrvDnsSolver } from '../../src/solvers/dns-challtestsrv.ts';
 import { PropagationCheckedSolver } from '../../src/solvers/dns-propagation.ts';
 import { ExecHookSolver } from '../../src/solvers/exec-hook.ts';
-import {
-  firstOffered,
-  type ChallengeInput,
-  type Solver,
-  type SolverSelector,
-} from '../../src/solvers/solver.ts';
+import { firstOffered, type Solver, type SolverSelector } from '../../src/solvers/solver.ts';
 import { startPebble, type Pebble } from '../helpers/pebble.ts';
 
 const run = promisify(execFile);

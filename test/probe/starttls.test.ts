@@ -1,4 +1,4 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { probeTarget } from '../../src/probe/probe.ts';
 import { fingerprintOf } from '../../src/pki/inspect.ts';

@@ -23,7 +23,7 @@ export function registerAlertRoutes(api: ZodApi, deps: AppDeps): void {
         tags: ['alerts'],
       },
     },
-    async (req, reply) => {
+    async (_req, reply) => {
       const ac = new AbortController();
       reply.raw.once('close', () => {
         if (!reply.raw.writableFinished) ac.abort(new Error('client went away'));

@@ -222,7 +222,7 @@ function fractionWords(f: number): string {
   return `${Math.round(f * 100)}%`;
 }
 
-function urgentNote(input: PlanInput, policy: RenewalPolicy): string {
+function urgentNote(input: PlanInput): string {
   if (!input.current) return '';
   const left = input.current.notAfter.getTime() - input.now.getTime();
   return ` Only ${formatSpan(left)} of validity left (expires ${formatInstant(input.current.notAfter)}): urgent.`;
@@ -266,7 +266,7 @@ export const sansChanged: PolicyCheck = (input, policy) => {
   return {
     reissue: true,
     reason: 'SansChanged',
-    message: `The SANs of ${certificate.name} changed (${parts.join('; ')}); issuing a new version now.${urgent ? urgentNote(input, policy) : ''}`,
+    message: `The SANs of ${certificate.name} changed (${parts.join('; ')}); issuing a new version now.${urgent ? urgentNote(input) : ''}`,
     dueAt: now,
     urgent,
   };
@@ -279,7 +279,7 @@ export const keyTypeChanged: PolicyCheck = (input, policy) => {
   return {
     reissue: true,
     reason: 'KeyTypeChanged',
-    message: `The key type of ${certificate.name} changed from ${current.keyType} to ${certificate.keyType}; issuing a new version now.${urgent ? urgentNote(input, policy) : ''}`,
+    message: `The key type of ${certificate.name} changed from ${current.keyType} to ${certificate.keyType}; issuing a new version now.${urgent ? urgentNote(input) : ''}`,
     dueAt: now,
     urgent,
   };
@@ -312,7 +312,7 @@ export const ariWindow: PolicyCheck = (input, policy) => {
     return {
       reissue: true,
       reason: 'AriWindow',
-      message: `The CA suggests renewing ${certificate.name} within ${windowText}; the time picked in it, ${formatInstant(at)}, has come; renewing.${explanation}${urgent ? urgentNote(input, policy) : ''}`,
+      message: `The CA suggests renewing ${certificate.name} within ${windowText}; the time picked in it, ${formatInstant(at)}, has come; renewing.${explanation}${urgent ? urgentNote(input) : ''}`,
       dueAt: at,
       urgent,
     };
@@ -339,7 +339,7 @@ export const lifetimeElapsed: PolicyCheck = (input, policy) => {
     return {
       reissue: true,
       reason: 'LifetimeElapsed',
-      message: `${certificate.name} reached ${how} at ${formatInstant(at)}; renewing (${expires}).${urgent ? urgentNote(input, policy) : ''}`,
+      message: `${certificate.name} reached ${how} at ${formatInstant(at)}; renewing (${expires}).${urgent ? urgentNote(input) : ''}`,
       dueAt: at,
       urgent,
     };

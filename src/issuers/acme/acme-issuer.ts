@@ -127,7 +127,7 @@ export class AcmeIssuer implements Issuer {
       const authzs = await client.getAuthorizations(order);
       const pending = authzs.filter((a) => a.status !== 'valid').length;
       done('authorizations', `${authzs.length} authorization(s), ${pending} pending`);
-      await this.authorizeAll(client, authzs, ctx, signal);
+      await this.authorizeAll(client, authzs, signal);
       done('challenge', `${pending} challenge(s) answered and validated`);
 
       step = 'finalize';
@@ -355,12 +355,7 @@ export class AcmeIssuer implements Issuer {
    * (cleanup errors are logged, never thrown over the first error); on failure, authorizations that are still
    * pending or valid are deactivated so the CA does not keep them for reuse.
    */
-  private async authorizeAll(
-    client: AcmeClient,
-    authzs: Authz[],
-    ctx: string,
-    signal?: AbortSignal,
-  ): Promise<void> {
+  private async authorizeAll(client: AcmeClient, authzs: Authz[], signal?: AbortSignal): Promise<void> {
     const presented: Array<{ solver: Solver; input: ChallengeInput }> = [];
     try {
       const results = await Promise.allSettled(
