@@ -8,6 +8,7 @@
  * IPC out: {enrolled}, {installed: versionId, count, at, desiredAt, bundleAt} once all of this process's agents
  * installed a version, {error}.
  */
+import { setMaxListeners } from 'node:events';
 import { AgentClient } from '../src/agent/agent-client.ts';
 import { generateAgentKeys, publicKeysOf, type AgentKeys } from '../src/agent/agent-identity.ts';
 import { openSealedKey } from '../src/agent/sealed-key.ts';
@@ -31,6 +32,8 @@ interface BenchAgent {
 
 const now = () => performance.timeOrigin + performance.now();
 const abort = new AbortController();
+// Hundreds of simulated agents share this one signal, each in-flight request listening on it.
+setMaxListeners(0, abort.signal);
 const agents: BenchAgent[] = [];
 /** Per version: installs so far and the latest time of each phase. */
 const progress = new Map<string, { count: number; desiredAt: number; bundleAt: number; at: number }>();
