@@ -35,17 +35,18 @@ const short = (fp: string | undefined) => (fp ? `${fp.slice(0, 12)}` : undefined
 
 export function registerStatusCommand(program: Command): void {
   program
-    .command('status')
+    .command('status [certificate]')
     .description(
       'certificate × endpoint: version, deployment state and age, what probes saw served, agent last contact',
     )
-    .action(async (_opts, cmd: Command) => {
+    .action(async (certificate: string | undefined, _opts, cmd: Command) => {
       const client = clientFor(cmd);
-      const [rows, served] = await Promise.all([
+      const [all, served] = await Promise.all([
         client.get<StatusRow[]>('/api/v1/status'),
         // a hub without probes (older version) simply has no served column data
         client.get<ServedRow[]>('/api/v1/probes/served').catch(() => [] as ServedRow[]),
       ]);
+      const rows = certificate ? all.filter((r) => r.certificate === certificate) : all;
       const servedBySub = new Map(served.map((s) => [s.subscriptionId, s]));
       if (globalFlags(cmd).json)
         return printJson(rows.map((r) => ({ ...r, served: servedBySub.get(r.subscriptionId) ?? null })));

@@ -66,6 +66,9 @@ describe('certfleet CLI against a running hub', () => {
     );
     assert.equal(sub.code, 0, sub.stderr);
     assert.match((await runCli(['status'], hub.env)).stdout, /web\s+web1\s+pending/);
+    // The filter named in alert messages (`certfleet status <certificate>`).
+    assert.match((await runCli(['status', 'web'], hub.env)).stdout, /web\s+web1\s+pending/);
+    assert.doesNotMatch((await runCli(['status', 'other'], hub.env)).stdout, /web1/);
     assert.equal((await runCli(['cert', 'rm', 'web'], hub.env)).code, 1);
     assert.equal((await runCli(['cert', 'rm', 'web', '--force'], hub.env)).code, 0);
   });
