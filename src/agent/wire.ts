@@ -38,6 +38,12 @@ export interface DesiredSubscription {
    * Absent otherwise; agents then fetch `GET /agent/bundle/:versionId` as before.
    */
   bundle?: BundleResponse;
+  /**
+   * A manual deploy request for this version (`certfleet deploy [--now]`): an agent that has not acted on this
+   * token yet runs the pipeline again, reloading even outside the change window when `overrideWindow`. Agents that
+   * do not know the field ignore it.
+   */
+  redeploy?: { token: string; overrideWindow: boolean };
 }
 
 export interface DesiredState {

@@ -132,6 +132,19 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0003_redeploy_requests': {
+      // The last manual deploy request per subscription (`certfleet deploy`): agents act once per token.
+      async up(db: Kysely<any>) {
+        for (const [column, type] of [
+          ['redeploy_token', 'text'],
+          ['redeploy_version_id', 'text'],
+          ['redeploy_override', 'integer'],
+          ['redeploy_requested_at', 'text'],
+        ] as const) {
+          await db.schema.alterTable('subscriptions').addColumn(column, type).execute();
+        }
+      },
+    },
   };
 }
 

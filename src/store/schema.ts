@@ -52,6 +52,11 @@ export interface SubscriptionsTable {
   spec: string; // JSON: outputs, configTest, reload, window, verify
   created_at: string;
   updated_at: string;
+  /** The last manual deploy request (migration 0003); null when none. */
+  redeploy_token?: string | null;
+  redeploy_version_id?: string | null;
+  redeploy_override?: number | null; // 0 | 1
+  redeploy_requested_at?: string | null;
 }
 
 export interface DeploymentsTable {

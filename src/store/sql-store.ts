@@ -22,6 +22,7 @@ import type {
   NewEndpoint,
   NewVersion,
   ProbeResultRecord,
+  RedeployRequest,
   Store,
   SubscriptionSpec,
   TokenRecord,
@@ -649,6 +650,90 @@ export class SqlStore implements Store {
       await this.bumpRevision(trx);
       await this.event(trx, actor, 'subscription.deleted', `subscription:${id}`, {});
     });
+  }
+
+  async requestRedeploy(
+    subscriptionId: string,
+    versionId: string,
+    opts: { overrideWindow: boolean },
+    actor: Actor,
+  ): Promise<RedeployRequest> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('subscriptions as s')
+        .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
+        .innerJoin('certificates as c', 'c.id', 's.certificate_id')
+        .select(['e.name as endpoint', 'c.name as certificate', 'c.current_version_id'])
+        .where('s.id', '=', subscriptionId)
+        .executeTakeFirst();
+      if (!row)
+        throw new CertfleetError(
+          'NOT_FOUND',
+          `subscription "${subscriptionId}" not found`,
+          'list subscriptions with `certfleet status`',
+        );
+      if (row.current_version_id !== versionId)
+        throw new CertfleetError(
+          'CONFLICT',
+          `version ${versionId} is not the current version of certificate "${row.certificate}"`,
+          'a newer version was issued meanwhile; agents deploy it on their own, or run `certfleet deploy` again',
+        );
+      const request: RedeployRequest = {
+        subscriptionId,
+        versionId,
+        token: newId(),
+        overrideWindow: opts.overrideWindow,
+        requestedAt: this.now(),
+      };
+      await trx
+        .updateTable('subscriptions')
+        .set({
+          redeploy_token: request.token,
+          redeploy_version_id: versionId,
+          redeploy_override: opts.overrideWindow ? 1 : 0,
+          redeploy_requested_at: request.requestedAt,
+        })
+        .where('id', '=', subscriptionId)
+        .execute();
+      const deployment = await trx
+        .selectFrom('deployments')
+        .select(['id', 'state'])
+        .where('subscription_id', '=', subscriptionId)
+        .where('version_id', '=', versionId)
+        .executeTakeFirst();
+      await this.bumpRevision(trx);
+      await this.event(
+        trx,
+        actor,
+        opts.overrideWindow ? 'deployment.window_override_requested' : 'deployment.redeploy_requested',
+        deployment ? `deployment:${deployment.id}` : `subscription:${row.endpoint}/${row.certificate}`,
+        {
+          subscription_id: subscriptionId,
+          endpoint: row.endpoint,
+          certificate: row.certificate,
+          version_id: versionId,
+          override_window: opts.overrideWindow,
+          redeploy_token: request.token,
+          from: deployment?.state ?? null,
+        },
+      );
+      return request;
+    });
+  }
+
+  async listRedeployRequests(): Promise<RedeployRequest[]> {
+    const rows = await this.db
+      .selectFrom('subscriptions')
+      .select(['id', 'redeploy_token', 'redeploy_version_id', 'redeploy_override', 'redeploy_requested_at'])
+      .where('redeploy_token', 'is not', null)
+      .execute();
+    return rows.map((r) => ({
+      subscriptionId: r.id,
+      versionId: r.redeploy_version_id ?? '',
+      token: r.redeploy_token!,
+      overrideWindow: Number(r.redeploy_override) === 1,
+      requestedAt: r.redeploy_requested_at ?? '',
+    }));
   }
 
   // deployments

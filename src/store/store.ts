@@ -91,6 +91,17 @@ export interface DeploymentTransitionInput {
   actor: Actor;
 }
 
+/** A manual deploy request (`certfleet deploy`): agents redeploy `versionId` once per `token`. */
+export interface RedeployRequest {
+  subscriptionId: string;
+  versionId: string;
+  /** Random id; a new request gets a new one, so agents can tell requests apart. */
+  token: string;
+  /** Reload even outside the subscription's change window (`--now`). */
+  overrideWindow: boolean;
+  requestedAt: string;
+}
+
 export interface Store {
   close(): Promise<void>;
 
@@ -146,6 +157,19 @@ export interface Store {
   getSubscription(id: string): Promise<Subscription | undefined>;
   listSubscriptions(filter?: { endpointId?: string; certificateId?: string }): Promise<Subscription[]>;
   deleteSubscription(id: string, actor: Actor): Promise<void>;
+  /**
+   * Asks the subscription's agent to (re)deploy `versionId`, which must be the certificate's current version
+   * (CONFLICT otherwise): replaces any earlier request, bumps the revision and appends a
+   * `deployment.redeploy_requested` or `deployment.window_override_requested` event, in one transaction.
+   */
+  requestRedeploy(
+    subscriptionId: string,
+    versionId: string,
+    opts: { overrideWindow: boolean },
+    actor: Actor,
+  ): Promise<RedeployRequest>;
+  /** The latest request of every subscription that has one (stale ones included; compare `versionId`). */
+  listRedeployRequests(): Promise<RedeployRequest[]>;
 
   listDeployments(filter?: {
     subscriptionId?: string;

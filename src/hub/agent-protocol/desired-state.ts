@@ -1,5 +1,5 @@
 import type { Certificate, CertificateVersion, Endpoint, Subscription } from '../../core/types.ts';
-import type { Store } from '../../store/store.ts';
+import type { RedeployRequest, Store } from '../../store/store.ts';
 import type { BundleResponse, DesiredState } from '../../agent/wire.ts';
 
 export interface InlineBundles {
@@ -18,6 +18,8 @@ export class DesiredStateBuilder {
   private readonly certs = new Map<string, Promise<{ cert?: Certificate; version?: CertificateVersion }>>();
   /** Every subscription, grouped by endpoint, read in one query per revision (not one per endpoint). */
   private subs?: Promise<Map<string, Subscription[]>>;
+  /** Manual deploy requests by subscription id, read once per revision (each request bumps it). */
+  private redeploys?: Promise<Map<string, RedeployRequest>>;
   private running?: Promise<number>;
   private queued?: Promise<number>;
 
@@ -71,6 +73,7 @@ export class DesiredStateBuilder {
     if (revision === this.cacheRevision) return;
     this.certs.clear();
     this.subs = undefined;
+    this.redeploys = undefined;
     this.cacheRevision = revision;
   }
 
@@ -90,10 +93,25 @@ export class DesiredStateBuilder {
     return (await this.subs).get(endpointId) ?? [];
   }
 
+  private redeployRequests(revision: number): Promise<Map<string, RedeployRequest>> {
+    this.at(revision);
+    if (!this.redeploys) {
+      const all = this.store
+        .listRedeployRequests()
+        .then((list) => new Map(list.map((r) => [r.subscriptionId, r])));
+      all.catch(() => {
+        if (this.redeploys === all) this.redeploys = undefined;
+      });
+      this.redeploys = all;
+    }
+    return this.redeploys;
+  }
+
   async build(endpoint: Endpoint, inline?: InlineBundles): Promise<DesiredState> {
     // Read the revision first: anything committed later bumps it again and wakes the agent once more.
     const revision = await this.revision();
     const subs = await this.subscriptions(endpoint.id, revision);
+    const redeploys = await this.redeployRequests(revision);
     const subscriptions = await Promise.all(
       subs.map(async (s) => {
         const { cert, version } = await this.certificate(s.certificateId, revision);
@@ -101,6 +119,8 @@ export class DesiredStateBuilder {
           inline && cert && version && !inline.have.has(version.id)
             ? await inline.bundle(cert, version)
             : undefined;
+        // A request for an older version is void: the agent deploys the current one on its own.
+        const redeploy = redeploys.get(s.id);
         return {
           subscriptionId: s.id,
           certificateName: cert?.name ?? '',
@@ -123,6 +143,9 @@ export class DesiredStateBuilder {
               }
             : {}),
           ...(bundle ? { bundle } : {}),
+          ...(redeploy && version && redeploy.versionId === version.id
+            ? { redeploy: { token: redeploy.token, overrideWindow: redeploy.overrideWindow } }
+            : {}),
         };
       }),
     );

@@ -9,6 +9,7 @@ const BUMPING = new Set<string | symbol>([
   'deleteEndpoint',
   'deleteCertificate',
   'updateCertificate',
+  'requestRedeploy',
 ]);
 
 /**

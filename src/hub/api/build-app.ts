@@ -25,6 +25,7 @@ import { registerCertificateRoutes } from './certificates-routes.ts';
 import { registerEndpointRoutes } from './endpoints-routes.ts';
 import { registerEventRoutes } from './events-routes.ts';
 import { registerAgentRoutes } from './agent-routes.ts';
+import { registerRedeployRoutes } from './redeploy-routes.ts';
 import { registerRenewalRoutes } from './renewal-routes.ts';
 import { http01Route, type Http01TokenStore } from '../../solvers/http01-responder.ts';
 import type { RenewalService } from '../acme/renewal-service.ts';
@@ -153,6 +154,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       registerApplyRoutes(z, deps);
       registerRenewalRoutes(z, deps);
       registerAgentRoutes(z, deps);
+      registerRedeployRoutes(z, deps);
       registerImportRoutes(z, deps);
       registerDoctorRoutes(z, deps);
       registerProbeRoutes(z, deps);
