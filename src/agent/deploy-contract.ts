@@ -15,6 +15,11 @@ export interface DeployRequest {
   subscription: Pick<Subscription, 'id' | 'outputs' | 'configTest' | 'reload' | 'window' | 'verify'>;
   /** Reload now even outside the change window (`--now`); the override is reported as an event. */
   overrideWindow?: boolean;
+  /**
+   * A manual redeploy (`certfleet deploy`): run config test, reload and verify even when this version is already
+   * live (files still in place are not rewritten).
+   */
+  redeploy?: boolean;
 }
 
 export interface DeployReport {

@@ -11,6 +11,7 @@
  * Re-invocation: for `waiting_window` the caller calls `deploy` again with the same request at `nextWindowAt`.
  * The files are not rewritten when `<stateDir>/deploys/` shows they are still in place (compared by SHA-256);
  * the config test runs again (the server config may have changed meanwhile), then the reload.
+ * A version already live is only re-verified, unless `req.redeploy` asks for the config test and reload again.
  *
  * Calls for the same subscription are serialised in-process. Before the first deploy after a start, the agent
  * must run `recoverPendingWrites(outputDirs(subscription))` (output-dirs.ts, atomic-write.ts); run-agent.ts does.
@@ -180,7 +181,7 @@ async function deployNow(
     record!.state !== 'rolled_back' &&
     (await filesStillInPlace(record!, paths));
   let previous: PreviousFile[] = [];
-  if (reuse && (record!.state === 'reloaded' || record!.state === 'verified')) {
+  if (reuse && !req.redeploy && (record!.state === 'reloaded' || record!.state === 'verified')) {
     // Already live (e.g. the agent restarted and resynced): confirm, and only redo the reload if it is not served.
     if (!sub.verify) return { state: record!.state };
     const v = await verify();

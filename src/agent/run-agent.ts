@@ -196,7 +196,8 @@ export class AgentRunner extends EventEmitter {
       const v = sub.version;
       if (!v) continue;
       const rec = this.local.deployed[sub.subscriptionId];
-      if (rec?.versionId === v.id) {
+      const redeploy = this.pendingRedeploy(sub);
+      if (rec?.versionId === v.id && !redeploy) {
         if (rec.state !== 'waiting_window') continue;
         const at = rec.nextWindowAt ? new Date(rec.nextWindowAt).getTime() : 0;
         if (at > this.clock.now().getTime()) {
@@ -204,13 +205,29 @@ export class AgentRunner extends EventEmitter {
           continue;
         }
       }
-      await this.deployOne(sub, desired);
+      await this.deployOne(sub, desired, redeploy);
     }
     const keep = new Set<string>();
     for (const s of desired.subscriptions) if (s.version) keep.add(s.version.id);
     for (const r of Object.values(this.local.deployed)) keep.add(r.versionId);
     for (const id of this.inlined.keys()) if (!keep.has(id)) this.inlined.delete(id);
     await this.store.pruneBundles(keep);
+  }
+
+  /**
+   * The manual deploy request (`certfleet deploy [--now]`) this agent has not acted on yet. A request made before
+   * the agent knew the subscription (no deploy recorded: new agent, lost state) is marked seen, not replayed, so
+   * an old `--now` never overrides a change window on a reinstalled endpoint; its version deploys as usual.
+   */
+  private pendingRedeploy(sub: DesiredSubscription): DesiredSubscription['redeploy'] {
+    const r = sub.redeploy;
+    const seen = (this.local.redeployed ??= {});
+    if (!r || seen[sub.subscriptionId] === r.token) return undefined;
+    if (!this.local.deployed[sub.subscriptionId]) {
+      seen[sub.subscriptionId] = r.token;
+      return undefined;
+    }
+    return r;
   }
 
   /** Keeps inlined bundles aside (validated and saved when deployed) and returns the state without them. */
@@ -258,11 +275,17 @@ export class AgentRunner extends EventEmitter {
     }
   }
 
-  private async deployOne(sub: DesiredSubscription, desired: DesiredState): Promise<void> {
+  private async deployOne(
+    sub: DesiredSubscription,
+    desired: DesiredState,
+    redeploy?: DesiredSubscription['redeploy'],
+  ): Promise<void> {
     const v = sub.version!;
     const bundle = await this.bundleFor(sub);
     if (!bundle) return;
     this.retry.reset();
+    // Acted on once, whatever the outcome (saved with the deploy record below).
+    if (redeploy) (this.local.redeployed ??= {})[sub.subscriptionId] = redeploy.token;
     let keyPem: string;
     try {
       keyPem = openSealedKey(bundle.sealedKey, this.identity!.keys.sealing, desired.endpointId, v.id);
@@ -287,6 +310,7 @@ export class AgentRunner extends EventEmitter {
       fingerprint: v.fingerprint,
       bundle: { certPem: bundle.certPem, chainPems: bundle.chainPems, keyPem },
       subscription: { id: sub.subscriptionId, ...sub.spec },
+      ...(redeploy ? { redeploy: true, overrideWindow: redeploy.overrideWindow } : {}),
     };
     let outcome: DeployOutcome;
     try {
@@ -307,7 +331,12 @@ export class AgentRunner extends EventEmitter {
     };
     await this.saveLocal();
     this.logger.info(
-      { certificate: sub.certificateName, version_id: v.id, state: outcome.state },
+      {
+        certificate: sub.certificateName,
+        version_id: v.id,
+        state: outcome.state,
+        ...(redeploy ? { redeploy: true, override_window: redeploy.overrideWindow } : {}),
+      },
       'deployment finished',
     );
     this.emit('deployed', { subscriptionId: sub.subscriptionId, versionId: v.id, outcome });

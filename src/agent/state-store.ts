@@ -16,6 +16,8 @@ export interface AgentLocalState {
   /** The last desired state received: the agent starts from it when the hub is down. */
   desired?: DesiredState;
   deployed: Record<string, DeployedRecord>;
+  /** The last manual deploy request (`redeploy.token`) acted on, per subscription. */
+  redeployed?: Record<string, string>;
 }
 
 /**

@@ -5,6 +5,7 @@ import { registerApplyCommand } from './apply-command.ts';
 import { registerCertCommands } from './cert-command.ts';
 import { registerCheckCommand } from './check.ts';
 import { registerAgentCommands } from './agent-command.ts';
+import { registerDeployCommand } from './deploy-command.ts';
 import { registerDoctorCommand } from './doctor-command.ts';
 import { registerEndpointCommands } from './endpoint-command.ts';
 import { registerEventsCommand } from './events-command.ts';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerCheckCommand(program);
   registerAgentCommands(program);
   registerAlertsCommand(program);
+  registerDeployCommand(program);
   // Usage errors must reach main() as exceptions at every depth, so they exit 2 instead of commander's 1.
   const overrideAll = (cmd: Command): void => {
     cmd.exitOverride();
