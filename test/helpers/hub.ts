@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import type { Clock } from '../../src/core/clock.ts';
 import { createLogger } from '../../src/core/log.ts';
 import { HubClient } from '../../src/cli/client.ts';
+import { hubConfigSchema } from '../../src/hub/hub-config.ts';
 import { startHub, type RunningHub } from '../../src/hub/hub.ts';
 import { tempDir } from './tmp.ts';
 
@@ -16,10 +17,20 @@ export interface TestHub extends RunningHub {
   logs: string[];
 }
 
-/** Starts a real hub (SQLite, internal CA, HTTPS) on a free loopback port; closed when the test ends. */
+/**
+ * Starts a real hub (SQLite, internal CA, HTTPS) on a free loopback port; closed when the test ends. `config` is a
+ * hub config validated like a file; the planner loop is off unless the config turns it on (tests drive it).
+ */
 export async function startTestHub(
   t: TestContext,
-  opts: { clock?: Clock; dataDir?: string; env?: NodeJS.ProcessEnv; tls?: boolean } = {},
+  opts: {
+    clock?: Clock;
+    dataDir?: string;
+    env?: NodeJS.ProcessEnv;
+    tls?: boolean;
+    config?: Record<string, unknown>;
+    logLevel?: string;
+  } = {},
 ): Promise<TestHub> {
   const dataDir = opts.dataDir ?? join(await tempDir(t), 'data');
   const token = `cfa_test_${randomBytes(16).toString('hex')}`;
@@ -35,7 +46,8 @@ export async function startTestHub(
     listen: '127.0.0.1:0',
     ...(opts.tls === false ? { tls: false } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
-    logger: createLogger({ level: 'debug', destination }),
+    config: hubConfigSchema.parse({ planner: { enabled: false }, ...opts.config }),
+    logger: createLogger({ level: opts.logLevel ?? 'debug', destination }),
     env: { CERTFLEET_ADMIN_TOKEN: token, ...opts.env },
   });
   t.after(() => hub.close());

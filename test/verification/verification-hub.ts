@@ -3,13 +3,10 @@
  * hub config (probes / alerts sections), plus helpers to create a certificate, an endpoint with probe targets and
  * a subscription, and to write a version's files for nginx.
  */
-import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { Writable } from 'node:stream';
 import { ManualClock } from '../../src/core/clock.ts';
-import { createLogger } from '../../src/core/log.ts';
 import type {
   Certificate,
   CertificateVersion,
@@ -17,17 +14,12 @@ import type {
   ProbeTarget,
   Subscription,
 } from '../../src/core/types.ts';
-import { hubConfigSchema } from '../../src/hub/hub-config.ts';
-import { startHub, type RunningHub } from '../../src/hub/hub.ts';
-import { HubClient } from '../../src/cli/client.ts';
+import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
-export interface VerificationHub extends RunningHub {
+export interface VerificationHub extends TestHub {
   clock: ManualClock;
   dir: string;
-  token: string;
-  client: HubClient;
-  logs: string[];
 }
 
 export async function startVerificationHub(
@@ -37,32 +29,9 @@ export async function startVerificationHub(
 ): Promise<VerificationHub> {
   const dir = await tempDir(t);
   const clock = opts.clock ?? new ManualClock();
-  const token = `cfa_test_${randomBytes(16).toString('hex')}`;
-  const logs: string[] = [];
-  const destination = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(chunk.toString());
-      cb();
-    },
-  });
-  const hub = await startHub({
-    dataDir: join(dir, 'data'),
-    listen: '127.0.0.1:0',
-    clock,
-    // planner off: tests drive it (and the dead man's switch) by hand
-    config: hubConfigSchema.parse({ planner: { enabled: false }, ...config }),
-    logger: createLogger({ level: 'debug', destination }),
-    env: { CERTFLEET_ADMIN_TOKEN: token },
-  });
-  t.after(() => hub.close());
-  return {
-    ...hub,
-    clock,
-    dir,
-    token,
-    logs,
-    client: new HubClient({ hub: hub.url, token, caPem: hub.caPem }),
-  };
+  // planner off (startTestHub's default): tests drive it, and the dead man's switch, by hand
+  const hub = await startTestHub(t, { dataDir: join(dir, 'data'), clock, config });
+  return { ...hub, clock, dir };
 }
 
 export async function createFleet(
