@@ -5,5 +5,5 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../src/cli/main.ts');
-const code = await main(process.argv);
-if (code !== 0 || !['hub', 'agent'].includes(process.argv[2] ?? '')) process.exitCode = code;
+// Long-running commands (hub, agent run) keep the event loop alive; the others end with this exit code.
+process.exitCode = await main(process.argv);

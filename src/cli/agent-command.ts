@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { registerAgentDeployCommand } from './agent-deploy-command.ts';
 import { CertfleetError } from '../core/errors.ts';
-import { globalFlags } from './context.ts';
+import { globalFlags, positiveInt } from './context.ts';
 import { printJson } from './output.ts';
 
 const DEFAULT_STATE_DIR = process.env.CERTFLEET_AGENT_STATE_DIR ?? '/var/lib/certfleet-agent';
@@ -58,7 +58,7 @@ export function registerAgentCommands(program: Command): Command {
     .command('run')
     .description('hold the long-poll on the hub and deploy every new version (runs until SIGTERM)')
     .option('--state-dir <dir>', 'agent state directory (env CERTFLEET_AGENT_STATE_DIR)', DEFAULT_STATE_DIR)
-    .option('--long-poll <seconds>', 'how long each long-poll may hold', (v) => Number(v), 25)
+    .option('--long-poll <seconds>', 'how long each long-poll may hold', positiveInt, 25)
     .action(async (opts: { stateDir: string; longPoll: number }) => {
       const { AgentRunner } = await import('../agent/run-agent.ts');
       const runner = new AgentRunner({ stateDir: opts.stateDir, longPollSeconds: opts.longPoll });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CertfleetError, type ErrorCode } from '../core/errors.ts';
-import { clientFor, globalFlags } from './context.ts';
+import { clientFor, globalFlags, positiveInt } from './context.ts';
 import { printJson, relativeTime, table } from './output.ts';
 
 interface CertView {
@@ -43,7 +43,7 @@ export function registerCertCommands(program: Command): void {
     .requiredOption('--san <name>', 'a DNS name or IP address (repeat for more)', collect)
     .option('--key-type <type>', 'ecdsa-p256 | ecdsa-p384 | rsa-2048 | rsa-3072 | rsa-4096', 'ecdsa-p256')
     .option('--issuer <issuer>', 'issuer name (internal or a configured ACME issuer)', 'internal')
-    .option('--lifetime-days <days>', 'requested lifetime (internal CA)', (v) => Number(v), 30)
+    .option('--lifetime-days <days>', 'requested lifetime (internal CA)', positiveInt, 30)
     .action(
       async (
         name: string,

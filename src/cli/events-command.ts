@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { AuditEvent } from '../core/types.ts';
-import { clientFor, globalFlags } from './context.ts';
+import { clientFor, globalFlags, positiveInt } from './context.ts';
 import { printJson, table } from './output.ts';
 
 export function registerEventsCommand(program: Command): void {
@@ -9,7 +9,7 @@ export function registerEventsCommand(program: Command): void {
     .description('show the audit log, oldest first')
     .option('--subject <subject>', 'only events about this subject, e.g. certificate:web')
     .option('--kind <prefix>', 'only events whose kind starts with this, e.g. version.')
-    .option('--limit <n>', 'how many of the latest events', (v) => Number(v), 50)
+    .option('--limit <n>', 'how many of the latest events', positiveInt, 50)
     .action(async (opts: { subject?: string; kind?: string; limit: number }, cmd: Command) => {
       const q = new URLSearchParams({ limit: String(opts.limit) });
       if (opts.subject) q.set('subject', opts.subject);

@@ -85,6 +85,12 @@ describe('certfleet CLI against a running hub', () => {
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /required option '--san <name>' not specified/);
     assert.equal((await runCli(['frobnicate'], hub.env)).code, 2);
+    const notNumber = await runCli(
+      ['cert', 'add', 'x', '--san', 'x.example', '--lifetime-days', 'soon'],
+      hub.env,
+    );
+    assert.equal(notNumber.code, 2);
+    assert.match(notNumber.stderr, /"soon" is not a whole number/);
     assert.equal((await runCli(['--help'], hub.env)).code, 0);
 
     const noToken = await runCli(['cert', 'list'], { ...hub.env, CERTFLEET_TOKEN: '' });
