@@ -14,6 +14,8 @@ export interface PebbleOptions {
   nonceReject?: boolean;
   /** Every challenge validates without contacting anything (load tests only). */
   alwaysValid?: boolean;
+  /** Require external account binding; `hmacKey` is base64url, as a CA hands it out. */
+  eab?: { kid: string; hmacKey: string };
 }
 
 export interface Pebble {
@@ -182,7 +184,8 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
         httpPort,
         tlsPort: tlsAlpnPort,
         ocspResponderURL: '',
-        externalAccountBindingRequired: false,
+        externalAccountBindingRequired: Boolean(opts.eab),
+        ...(opts.eab ? { externalAccountMACKeys: { [opts.eab.kid]: opts.eab.hmacKey } } : {}),
         domainBlocklist: ['blocked-domain.example'],
       },
     }),

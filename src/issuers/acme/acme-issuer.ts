@@ -10,7 +10,7 @@ import type { ChallengeInput, ChallengeType, Solver, SolverSelector } from '../.
 import type { AccountStore, AcmeAccount } from './account-store.ts';
 import { ariCertId } from './ari.ts';
 import { fetchDirectory, type AcmeDirectory } from './directory.ts';
-import { isProblem, problemError } from './problem.ts';
+import { isProblem, problemError, shortType } from './problem.ts';
 import { agentFor, parseBody, rawRequest, retryAfterSeconds, sleep, type AcmeResponse } from './transport.ts';
 
 /** Minimal structured logger (pino-compatible). */
@@ -242,14 +242,50 @@ export class AcmeIssuer implements Issuer {
     // Keep the key before registering so a crash in between does not orphan a registered account.
     if (!stored) await this.opts.accountStore.save(url, { accountKeyPem });
     const client = this.makeClient(dir, accountKeyPem, undefined, signal);
-    await client.createAccount({
-      termsOfServiceAgreed: true,
-      ...(this.opts.email ? { contact: [`mailto:${this.opts.email}`] } : {}),
-    });
+    try {
+      await client.createAccount({
+        termsOfServiceAgreed: true,
+        ...(this.opts.email ? { contact: [`mailto:${this.opts.email}`] } : {}),
+      });
+    } catch (e) {
+      throw this.eabError(e);
+    }
     const account = { accountKeyPem, accountUrl: client.getAccountUrl() };
     await this.opts.accountStore.save(url, account);
     this.opts.logger?.info({ issuer: this.name, account_url: account.accountUrl }, 'acme account registered');
     return account;
+  }
+
+  /**
+   * newAccount problems caused by external account binding get an EAB hint: the generic `unauthorized` hint
+   * talks about challenges, which is wrong here. Only the kid is named; the HMAC key never appears.
+   */
+  private eabError(e: unknown): unknown {
+    if (!isCertfleetError(e) || e.code !== 'ACME_ERROR') return e;
+    const type = shortType(e.details?.type as string | undefined);
+    const details = { ...e.details, ...(this.opts.eab ? { eabKid: this.opts.eab.kid } : {}) };
+    if (type === 'externalAccountRequired') {
+      return new CertfleetError(
+        'ACME_ERROR',
+        `the CA requires external account binding (EAB) to register an account: ${e.message}`,
+        this.opts.eab
+          ? `the CA did not accept the EAB sent with kid "${this.opts.eab.kid}": check eab.kid and the HMAC key (eab.hmacKeyRef) against the CA's values`
+          : `set eab.kid and eab.hmacKeyRef on issuer "${this.name}" to the key id and HMAC key the CA gave you`,
+        { cause: e, details },
+      );
+    }
+    if (
+      this.opts.eab &&
+      (type === 'unauthorized' || type === 'malformed' || type === 'unauthorizedAccount')
+    ) {
+      return new CertfleetError(
+        'ACME_ERROR',
+        `the CA rejected the external account binding (EAB kid "${this.opts.eab.kid}"): ${e.message}`,
+        `check eab.kid and the HMAC key behind eab.hmacKeyRef on issuer "${this.name}" against the values the CA gave you (copied whole, base64url; some CAs make them single-use or let them expire)`,
+        { cause: e, details },
+      );
+    }
+    return e;
   }
 
   /** One ACME HTTP exchange for acme-client: problem documents (except badNonce) become CertfleetErrors. */
