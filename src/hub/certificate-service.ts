@@ -2,6 +2,7 @@ import { CertfleetError, errorMessage, isCertfleetError } from '../core/errors.t
 import type { Certificate, CertificateVersion } from '../core/types.ts';
 import type { CertificateSpec } from '../core/config-schema.ts';
 import { certMatchesKey, inspectCertificate, type CertInfo } from '../pki/inspect.ts';
+import type { IssuedVersion } from '../issuers/issuer.ts';
 import type { Actor } from '../store/store.ts';
 import type { HubContext } from './hub-context.ts';
 
@@ -28,10 +29,24 @@ export class CertificateService {
     }
   }
 
+  /**
+   * Creates a certificate with its first version. The version is obtained before anything is stored, so a name the
+   * CA rejects (or an unreachable CA) leaves no half-made certificate behind, only the `version.issue_failed`
+   * event. With `issue: false` the certificate is stored without a version and the planner issues it.
+   */
   async create(spec: CertificateSpec, actor: Actor, opts: { issue?: boolean } = {}): Promise<Certificate> {
+    const { store } = this.ctx;
     this.assertIssuerExists(spec.issuer);
-    const cert = await this.ctx.store.createCertificate(spec, actor);
-    if (opts.issue !== false) await this.issue(cert, actor, 'created');
+    if (opts.issue === false) return store.createCertificate(spec, actor);
+    if (await store.getCertificate(spec.name)) {
+      // The same refusal the store gives, before spending an order at the CA.
+      return store.createCertificate(spec, actor);
+    }
+    const started = Date.now();
+    const obtained = await this.obtain(spec, undefined, actor, 'created');
+    const cert = await store.createCertificate(spec, actor);
+    await this.storeVersion(cert, obtained.issued, obtained.info, actor);
+    this.logIssued(cert, obtained.info, 'created', started);
     return cert;
   }
 
@@ -45,12 +60,27 @@ export class CertificateService {
   }
 
   private async issueOnce(cert: Certificate, actor: Actor, reason: string): Promise<CertificateVersion> {
-    const { store, logger } = this.ctx;
     this.assertIssuerExists(cert.issuer);
-    const issuer = this.ctx.issuers.get(cert.issuer)!;
-    const previous = await store.currentVersion(cert.id);
     const started = Date.now();
-    let issued;
+    const previous = await this.ctx.store.currentVersion(cert.id);
+    const { issued, info } = await this.obtain(cert, previous, actor, reason);
+    const version = await this.storeVersion(cert, issued, info, actor);
+    this.logIssued(cert, info, reason, started);
+    return version;
+  }
+
+  /**
+   * Asks the certificate's issuer for a new version and checks it (key matches, names covered); stores nothing
+   * but the `version.issue_failed` event when the issuer fails.
+   */
+  private async obtain(
+    cert: Pick<Certificate, 'name' | 'sans' | 'keyType' | 'lifetimeDays' | 'issuer'>,
+    previous: CertificateVersion | undefined,
+    actor: Actor,
+    reason: string,
+  ): Promise<{ issued: IssuedVersion; info: CertInfo }> {
+    const issuer = this.ctx.issuers.get(cert.issuer)!;
+    let issued: IssuedVersion;
     try {
       issued = await issuer.issue({
         certificateName: cert.name,
@@ -60,7 +90,7 @@ export class CertificateService {
         ...(previous ? { replacesCertPem: previous.certPem } : {}),
       });
     } catch (e) {
-      await store.appendEvent({
+      await this.ctx.store.appendEvent({
         actor,
         kind: 'version.issue_failed',
         subject: `certificate:${cert.name}`,
@@ -99,18 +129,20 @@ export class CertificateService {
         'check the issuer',
       );
     }
-    const version = await this.storeVersion(cert, issued, info, actor);
-    logger.info(
+    return { issued, info };
+  }
+
+  private logIssued(cert: Certificate, info: CertInfo, reason: string, started: number): void {
+    this.ctx.logger.info(
       {
         certificate: cert.name,
         serial: info.serial,
-        not_after: version.notAfter,
+        not_after: info.notAfter.toISOString(),
         reason,
         duration_ms: Date.now() - started,
       },
       'version issued',
     );
-    return version;
   }
 
   /**

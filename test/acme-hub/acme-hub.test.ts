@@ -216,6 +216,30 @@ test('hub with ACME issuers against real Pebble', async (t) => {
     assert.ok((state.failures as { count: number }).count >= 1, 'failures are kept for the planner');
   });
 
+  await t.test(
+    'bad input: creating a certificate for a name the CA rejects leaves nothing behind',
+    async () => {
+      const name = `rejected${Date.now()}`;
+      const err: CertfleetError = await hub.client
+        .post('/api/v1/certificates', { name, sans: [`${name}.blocked-domain.example`], issuer: 'pebble' })
+        .then(
+          () => assert.fail('creation succeeded'),
+          (e) => e,
+        );
+      assert.equal(err.code, 'ACME_ERROR');
+      assert.match(err.message, /rejectedIdentifier/);
+      assert.equal(await store.getCertificate(name), undefined, 'no certificate without a version');
+      const failed = await store.listEvents({ subject: `certificate:${name}` });
+      assert.deepEqual(
+        failed.map((e) => e.kind),
+        ['version.issue_failed'],
+        'the failure is recorded',
+      );
+      // The same name can be created once fixed: nothing half-made blocks it.
+      await hub.client.post('/api/v1/certificates', { name, sans: [randomName()], issuer: 'pebble' });
+    },
+  );
+
   await t.test('config: a bad solver field and a missing EAB key name the path', async () => {
     const bad = await startAcmeHub(t, {
       issuers: [{ ...pebbleIssuer(pebble, caFile), solvers: [{ kind: 'webroot', webroot: 'relative' }] }],
