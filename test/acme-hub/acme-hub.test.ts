@@ -1,17 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { CertfleetError } from '../../src/core/errors.ts';
 import { SealedAccountStore } from '../../src/hub/acme/sealed-account-store.ts';
 import { splitPemCertificates } from '../../src/pki/inspect.ts';
 import { pebbleCaFile, pebbleIssuer, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
 import { freePort, startPebble } from '../helpers/pebble.ts';
-import { tempDir } from '../helpers/tmp.ts';
-
-const run = promisify(execFile);
+import { assertOpensslVerifies } from '../helpers/openssl-verify.ts';
 
 test('hub with ACME issuers against real Pebble', async (t) => {
   const pebble = await startPebble();
@@ -62,19 +58,7 @@ test('hub with ACME issuers against real Pebble', async (t) => {
     const shown = await hub.client.get<{ currentPem: string }>('/api/v1/certificates/web');
     const [leaf, ...chain] = splitPemCertificates(shown.currentPem);
     assert.ok(chain.length >= 1, 'chain stored with the version');
-    const dir = await tempDir(t);
-    await writeFile(join(dir, 'leaf.pem'), leaf);
-    await writeFile(join(dir, 'chain.pem'), chain.join(''));
-    await writeFile(join(dir, 'root.pem'), await pebble.issuingRootPem());
-    const { stdout } = await run('openssl', [
-      'verify',
-      '-CAfile',
-      join(dir, 'root.pem'),
-      '-untrusted',
-      join(dir, 'chain.pem'),
-      join(dir, 'leaf.pem'),
-    ]);
-    assert.match(stdout, /leaf\.pem: OK/);
+    await assertOpensslVerifies(leaf, chain, await pebble.issuingRootPem());
   });
 
   await t.test('the account key is sealed: no key bytes in clear in the database', async () => {

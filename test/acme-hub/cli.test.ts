@@ -1,17 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { splitPemCertificates } from '../../src/pki/inspect.ts';
 import { pebbleCaFile, pebbleIssuer, randomName } from '../helpers/acme-hub.ts';
 import { runCli, startHubProcess } from '../helpers/cli.ts';
 import { startPebble } from '../helpers/pebble.ts';
 import { tempDir } from '../helpers/tmp.ts';
-
-const run = promisify(execFile);
+import { assertOpensslVerifies } from '../helpers/openssl-verify.ts';
 
 test('certfleet CLI against a hub process with a Pebble issuer (CERTFLEET_HUB_CONFIG)', async (t) => {
   const pebble = await startPebble();
@@ -36,18 +33,7 @@ test('certfleet CLI against a hub process with a Pebble issuer (CERTFLEET_HUB_CO
   const pem = await runCli(['cert', 'show', 'site', '--pem'], hub.env);
   assert.equal(pem.code, 0, pem.stderr);
   const [leaf, ...chain] = splitPemCertificates(pem.stdout);
-  await writeFile(join(dir, 'leaf.pem'), leaf);
-  await writeFile(join(dir, 'chain.pem'), chain.join(''));
-  await writeFile(join(dir, 'root.pem'), await pebble.issuingRootPem());
-  const verify = await run('openssl', [
-    'verify',
-    '-CAfile',
-    join(dir, 'root.pem'),
-    '-untrusted',
-    join(dir, 'chain.pem'),
-    join(dir, 'leaf.pem'),
-  ]);
-  assert.match(verify.stdout, /OK/);
+  await assertOpensslVerifies(leaf, chain, await pebble.issuingRootPem());
 
   const plan = await runCli(['plan'], hub.env);
   assert.equal(plan.code, 0, plan.stderr);

@@ -1,12 +1,10 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Agent } from 'node:https';
 import acme from 'acme-client';
 import { AcmeIssuer, type AcmeIssuerOptions } from '../../src/issuers/acme/acme-issuer.ts';
@@ -24,8 +22,8 @@ import { PropagationCheckedSolver } from '../../src/solvers/dns-propagation.ts';
 import { ExecHookSolver } from '../../src/solvers/exec-hook.ts';
 import { firstOffered, type Solver, type SolverSelector } from '../../src/solvers/solver.ts';
 import { startPebble, type Pebble } from '../helpers/pebble.ts';
+import { assertOpensslVerifies } from '../helpers/openssl-verify.ts';
 
-const run = promisify(execFile);
 const rand = () => `${randomBytes(5).toString('hex')}.example.test`;
 
 let pebble: Pebble;
@@ -50,19 +48,7 @@ function issuer(solvers: SolverSelector, extra: Partial<AcmeIssuerOptions> = {})
 
 /** openssl's verdict on leaf + chain against pebble's issuing root. */
 async function verifyChain(certPem: string, chainPems: string[]): Promise<void> {
-  const d = await mkdtemp(join(dir, 'v-'));
-  await writeFile(join(d, 'root.pem'), await pebble.issuingRootPem());
-  await writeFile(join(d, 'chain.pem'), chainPems.join(''));
-  await writeFile(join(d, 'leaf.pem'), certPem);
-  const { stdout } = await run('openssl', [
-    'verify',
-    '-CAfile',
-    join(d, 'root.pem'),
-    '-untrusted',
-    join(d, 'chain.pem'),
-    join(d, 'leaf.pem'),
-  ]);
-  assert.match(stdout, /leaf\.pem: OK/);
+  await assertOpensslVerifies(certPem, chainPems, await pebble.issuingRootPem());
 }
 
 async function rejection(p: Promise<unknown>): Promise<CertfleetError> {

@@ -1,18 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { CertfleetError } from '../../src/core/errors.ts';
 import { SealedAccountStore } from '../../src/hub/acme/sealed-account-store.ts';
 import { splitPemCertificates } from '../../src/pki/inspect.ts';
 import { pebbleCaFile, pebbleIssuer, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
 import { startPebble } from '../helpers/pebble.ts';
-import { tempDir } from '../helpers/tmp.ts';
-
-const run = promisify(execFile);
+import { assertOpensslVerifies } from '../helpers/openssl-verify.ts';
 
 test('external account binding against a Pebble that requires it', async (t) => {
   const kid = `certfleet-kid-${randomBytes(3).toString('hex')}`;
@@ -80,19 +74,7 @@ test('external account binding against a Pebble that requires it', async (t) => 
     const shown = await hub.client.get<{ currentPem: string }>('/api/v1/certificates/web');
     const [leaf, ...chain] = splitPemCertificates(shown.currentPem);
     assert.ok(chain.length >= 1);
-    const dir = await tempDir(t);
-    await writeFile(join(dir, 'leaf.pem'), leaf);
-    await writeFile(join(dir, 'chain.pem'), chain.join(''));
-    await writeFile(join(dir, 'root.pem'), await pebble.issuingRootPem());
-    const { stdout } = await run('openssl', [
-      'verify',
-      '-CAfile',
-      join(dir, 'root.pem'),
-      '-untrusted',
-      join(dir, 'chain.pem'),
-      join(dir, 'leaf.pem'),
-    ]);
-    assert.match(stdout, /leaf\.pem: OK/);
+    await assertOpensslVerifies(leaf, chain, await pebble.issuingRootPem());
   });
 
   await t.test('without EAB: externalAccountRequired, with a hint to configure eab', async () => {
