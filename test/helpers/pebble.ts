@@ -1,13 +1,11 @@
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Agent, request } from 'node:https';
-
-const run = promisify(execFile);
+import { makeLocalhostTls } from './localhost-tls.ts';
 
 export interface PebbleOptions {
   /** Keep pebble's default of rejecting ~5% of nonces, to prove badNonce retries. */
@@ -72,62 +70,6 @@ async function distinctPorts(n: number, udpFirst: number[]): Promise<number[]> {
   return out;
 }
 
-/** A throwaway CA and a localhost/127.0.0.1 server certificate it signs, made with openssl. */
-async function makeTls(dir: string): Promise<{ caPem: string; certPath: string; keyPath: string }> {
-  const p = (f: string) => join(dir, f);
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=certfleet test pebble CA',
-    '-keyout',
-    p('ca.key'),
-    '-out',
-    p('ca.pem'),
-  ]);
-  await run('openssl', [
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-subj',
-    '/CN=localhost',
-    '-keyout',
-    p('tls.key'),
-    '-out',
-    p('tls.csr'),
-  ]);
-  await writeFile(p('ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  await run('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    p('tls.csr'),
-    '-CA',
-    p('ca.pem'),
-    '-CAkey',
-    p('ca.key'),
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    p('ext.cnf'),
-    '-out',
-    p('tls.pem'),
-  ]);
-  const { readFile } = await import('node:fs/promises');
-  return { caPem: await readFile(p('ca.pem'), 'utf8'), certPath: p('tls.pem'), keyPath: p('tls.key') };
-}
-
 function getText(url: string, agent: Agent): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { agent, timeout: 2000 }, (res) => {
@@ -170,7 +112,7 @@ async function stopProcess(child: ChildProcess): Promise<void> {
  */
 export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
   const dir = await mkdtemp(join(tmpdir(), 'certfleet-pebble-'));
-  const tls = await makeTls(dir);
+  const tls = await makeLocalhostTls(dir);
   const [acmePort, mgmtPort, httpPort, tlsAlpnPort, dnsPort, ctsMgmtPort] = await distinctPorts(6, [4]);
   const configPath = join(dir, 'pebble-config.json');
   await writeFile(

@@ -1,10 +1,9 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { SMTPServer } from 'smtp-server';
+import { makeLocalhostTls } from './localhost-tls.ts';
 
 export interface ReceivedMail {
   from: string;
@@ -73,44 +72,21 @@ export function parseMessage(raw: string): {
   return { headers, subject: headers.subject ?? '', text: text.replace(/\r\n/g, '\n') };
 }
 
-const run = promisify(execFile);
-
 /**
  * A real SMTP server (smtp-server) on a free loopback port. `auth` requires that login; `starttls` offers
- * STARTTLS with a fresh self-signed certificate for 127.0.0.1/localhost made by openssl.
+ * STARTTLS with a fresh certificate for 127.0.0.1/localhost from a throwaway CA (`caPem` trusts it).
  */
 export async function startSmtpReceiver(
   opts: { auth?: { user: string; pass: string }; starttls?: boolean } = {},
 ): Promise<SmtpReceiver> {
   const messages: ReceivedMail[] = [];
   let failLeft = 0;
-  let tls: { key: string; cert: string } | undefined;
+  let tls: { key: string; cert: string; ca: string } | undefined;
   if (opts.starttls) {
     const dir = await mkdtemp(join(tmpdir(), 'certfleet-smtp-'));
     try {
-      await run('openssl', [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ]);
-      tls = {
-        key: await readFile(join(dir, 'key.pem'), 'utf8'),
-        cert: await readFile(join(dir, 'cert.pem'), 'utf8'),
-      };
+      const made = await makeLocalhostTls(dir);
+      tls = { key: made.keyPem, cert: made.certPem, ca: made.caPem };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -162,7 +138,7 @@ export async function startSmtpReceiver(
   return {
     host: '127.0.0.1',
     port,
-    caPem: tls?.cert,
+    caPem: tls?.ca,
     messages,
     failNext(n) {
       failLeft = n;
