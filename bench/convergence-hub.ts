@@ -16,7 +16,7 @@ const hub = await startHub({
 process.on('message', (msg: { renew?: string; cpu?: boolean }) => {
   if (msg.cpu) process.send!({ cpu: process.cpuUsage() });
   if (!msg.renew) return;
-  void hub.certificates.renew(msg.renew, 'admin:bench').then(
+  void hub.renewal.renewNow(msg.renew, 'admin:bench').then(
     (v) => process.send!({ committedAt: performance.timeOrigin + performance.now(), versionId: v.id }),
     (e: Error) => process.send!({ error: e.message }),
   );

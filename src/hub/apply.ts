@@ -1,6 +1,7 @@
 import { CertfleetError } from '../core/errors.ts';
 import type { FleetConfig } from '../core/config-schema.ts';
 import type { Actor, SubscriptionSpec } from '../store/store.ts';
+import type { RenewalService } from './acme/renewal-service.ts';
 import type { CertificateService } from './certificate-service.ts';
 import type { HubContext } from './hub-context.ts';
 
@@ -145,6 +146,8 @@ function subscriptionSpecOf(s: FleetConfig['subscriptions'][number]): Subscripti
 export async function runApply(
   ctx: HubContext,
   certs: CertificateService,
+  /** Changed certificates are reissued like any renewal: coalesced, within the issuer's rate-limit budget. */
+  renewal: Pick<RenewalService, 'renewNow'>,
   config: FleetConfig,
   actor: Actor,
   opts: { dryRun?: boolean } = {},
@@ -156,12 +159,12 @@ export async function runApply(
     const step = steps.find((s) => s.kind === 'certificate' && s.name === c.name)!;
     if (step.action === 'create') await certs.create(c, actor);
     if (step.action === 'update') {
-      const updated = await store.updateCertificate(
+      await store.updateCertificate(
         c.name,
         { sans: c.sans, keyType: c.keyType, issuer: c.issuer, lifetimeDays: c.lifetimeDays },
         actor,
       );
-      await certs.issue(updated, actor, 'config changed');
+      await renewal.renewNow(c.name, actor, 'config changed');
     }
   }
   for (const e of config.endpoints) {

@@ -11,12 +11,10 @@ export const versionKeyContext = (certificateId: string, fingerprint: string) =>
   `version-key:${certificateId}:${fingerprint}`;
 
 /**
- * Creating certificates and issuing their versions. At most one issuance per certificate runs at a time in this
- * hub: concurrent triggers share the one in flight.
+ * Creating certificates and issuing their versions. Renewals reach `issue` only through the RenewalService's
+ * coalescer (one issuance per certificate at a time, within the rate-limit budget).
  */
 export class CertificateService {
-  private readonly inFlight = new Map<string, Promise<CertificateVersion>>();
-
   constructor(private readonly ctx: HubContext) {}
 
   assertIssuerExists(issuer: string): void {
@@ -50,16 +48,8 @@ export class CertificateService {
     return cert;
   }
 
-  /** Issues a new version now; callers arriving while one is in flight get that one. */
-  issue(cert: Certificate, actor: Actor, reason: string): Promise<CertificateVersion> {
-    const running = this.inFlight.get(cert.id);
-    if (running) return running;
-    const p = this.issueOnce(cert, actor, reason).finally(() => this.inFlight.delete(cert.id));
-    this.inFlight.set(cert.id, p);
-    return p;
-  }
-
-  private async issueOnce(cert: Certificate, actor: Actor, reason: string): Promise<CertificateVersion> {
+  /** Issues and stores a new version now. Callers coalesce concurrent triggers (RenewalService does). */
+  async issue(cert: Certificate, actor: Actor, reason: string): Promise<CertificateVersion> {
     this.assertIssuerExists(cert.issuer);
     const started = Date.now();
     const previous = await this.ctx.store.currentVersion(cert.id);
@@ -190,18 +180,6 @@ export class CertificateService {
       },
       actor,
     );
-  }
-
-  async renew(name: string, actor: Actor): Promise<CertificateVersion> {
-    const cert = await this.ctx.store.getCertificate(name);
-    if (!cert) {
-      throw new CertfleetError(
-        'CERTIFICATE_NOT_FOUND',
-        `certificate "${name}" not found`,
-        'list certificates with `certfleet cert list`',
-      );
-    }
-    return this.issue(cert, actor, 'manual');
   }
 
   /** The private key of a version, unsealed: only for the agent bundle path, never for API responses. */

@@ -47,7 +47,7 @@ export interface RunningHub {
   caFingerprint: string;
   /** ACME issuers, http-01 answers, renewal and the planner loop (started unless `planner.enabled: false`). */
   acme?: AcmeRuntime;
-  renewal?: RenewalService;
+  renewal: RenewalService;
   planner?: PlannerService;
   /** Probe scheduler, alert loop, metrics registry. */
   verification: Verification;

@@ -45,7 +45,7 @@ describe('agent killed with SIGKILL during deploys', () => {
     for (let i = 0; i < ITERATIONS; i++) {
       const proc = startAgent();
       const exited = new Promise((r) => proc.once('exit', r));
-      const renewed = await hub.certificates.renew('web', 'test');
+      const renewed = await hub.renewal.renewNow('web', 'test');
       // Let it get somewhere between "just started" and "deploying", then pull the plug.
       await new Promise((r) => setTimeout(r, 700 + Math.floor(Math.random() * 900)));
       proc.kill('SIGKILL');

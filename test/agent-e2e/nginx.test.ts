@@ -71,14 +71,14 @@ describe('agent + real nginx', () => {
     assert.equal(await servedFingerprint(nginx.port, 'web.test'), v1.fingerprint);
 
     const renewed = performance.now();
-    const v2 = await hub.certificates.renew('web', 'test');
+    const v2 = await hub.renewal.renewNow('web', 'test');
     await eventually(async () => (await state(v2.id)) === 'verified', 20_000, 'v2 verified');
     t.diagnostic(`renew → nginx serving and hub verified in ${(performance.now() - renewed).toFixed(0)} ms`);
     assert.equal(await servedFingerprint(nginx.port, 'web.test'), v2.fingerprint);
 
     // Someone breaks the nginx configuration: the next version must not take the server down.
     await writeFile(include, 'this is not nginx syntax;\n');
-    const v3 = await hub.certificates.renew('web', 'test');
+    const v3 = await hub.renewal.renewNow('web', 'test');
     await eventually(async () => (await state(v3.id)) === 'rolled_back', 20_000, 'v3 rolled back');
     assert.equal(await servedFingerprint(nginx.port, 'web.test'), v2.fingerprint);
     const d = (await hub.ctx.store.getDeployment(subId, v3.id))!;

@@ -161,7 +161,7 @@ describe('sealed bundles', () => {
       () => openSealedKey(bundle.sealedKey, web1.identity.keys.sealing, mail1.identity.endpointId, versionId),
       /cannot open/,
     );
-    const other = await hub.certificates.renew('web', 'test');
+    const other = await hub.renewal.renewNow('web', 'test');
     assert.throws(
       () => openSealedKey(bundle.sealedKey, web1.identity.keys.sealing, web1.identity.endpointId, other.id),
       /cannot open/,

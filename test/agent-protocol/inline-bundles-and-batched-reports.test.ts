@@ -36,7 +36,7 @@ describe('bundles inlined in the long-poll answer', () => {
     // A renewal wakes the parked poll with the new version's bundle inline.
     const parked = a.client.desired(old.revision, 20, { have: [v.id] });
     await new Promise((r) => setTimeout(r, 100));
-    const v2 = await hub.certificates.renew('web', 'test');
+    const v2 = await hub.renewal.renewNow('web', 'test');
     const woken = (await parked).subscriptions[0];
     assert.equal(woken.version?.id, v2.id);
     assert.equal(woken.bundle?.versionId, v2.id);

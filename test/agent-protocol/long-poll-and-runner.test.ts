@@ -61,7 +61,7 @@ describe('desired state long-poll', () => {
       const poll = web1.client.desired(since, 25);
       await new Promise((r) => setTimeout(r, 150)); // the poll is parked on the hub
       const started = performance.now();
-      const v = await hub.certificates.renew('web', 'test');
+      const v = await hub.renewal.renewNow('web', 'test');
       const committed = performance.now();
       const woke = await poll;
       const done = performance.now();
@@ -112,7 +112,7 @@ describe('agent run loop', () => {
       10_000,
       'v1 verified',
     );
-    const v2 = await hub.certificates.renew('web', 'test');
+    const v2 = await hub.renewal.renewNow('web', 'test');
     await eventually(
       async () => (await deploymentState(hub, subId, v2.id)) === 'verified',
       10_000,
@@ -204,7 +204,7 @@ describe('agent run loop', () => {
     hub = await startHub({ dataDir, listen: `127.0.0.1:${port}`, logger: quiet, env });
     hubForGate = hub;
     await eventually(() => second.connected, 10_000, 'agent reconnects');
-    const v2 = await hub.certificates.renew('web', 'test');
+    const v2 = await hub.renewal.renewNow('web', 'test');
     await eventually(
       () => calls.length === 2 && hub === undefined,
       10_000,

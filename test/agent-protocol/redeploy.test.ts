@@ -83,7 +83,7 @@ describe('certfleet deploy', () => {
     const { hub, runner, current, deployment, reloads } = await setup(t, { window: shutWindow() });
     const v1 = await current();
     await eventually(async () => (await deployment(v1.id))?.state === 'waiting_window', 15_000, 'v1 waits');
-    const v2 = await hub.certificates.renew('web', 'test');
+    const v2 = await hub.renewal.renewNow('web', 'test');
     await eventually(async () => (await deployment(v2.id))?.state === 'waiting_window', 15_000, 'v2 waits');
     const waiting = (await deployment(v2.id))!;
     assert.ok(waiting.detail?.nextWindowAt, 'waiting_window names the next window');
@@ -166,7 +166,7 @@ describe('certfleet deploy', () => {
     const before = await web1.client.desired(-1, 0);
     assert.equal(before.subscriptions[0].redeploy?.token, res.requests[0].token);
     assert.equal(before.subscriptions[0].redeploy?.overrideWindow, false);
-    const v2 = await hub.certificates.renew('web', 'test');
+    const v2 = await hub.renewal.renewNow('web', 'test');
     const after = await web1.client.desired(-1, 0);
     assert.equal(after.subscriptions[0].version?.id, v2.id);
     assert.equal(after.subscriptions[0].redeploy, undefined);

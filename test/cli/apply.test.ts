@@ -75,6 +75,12 @@ describe('certfleet apply -f certfleet.yaml', () => {
     assert.match(third.stdout, /1 change\(s\) applied/);
     const api = JSON.parse((await runCli(['--json', 'cert', 'show', 'api'], hub.env)).stdout);
     assert.deepEqual(api.sans, ['api.example.test', 'api2.example.test']);
+    // The reissue is a renewal like any other (coalesced, within the issuer's budget), recorded as such.
+    const renewals = JSON.parse((await runCli(['--json', 'events', '--kind', 'renewal.'], hub.env)).stdout);
+    assert.deepEqual(
+      renewals.map((e: any) => [e.kind, e.subject, e.data.reason]),
+      [['renewal.succeeded', 'certificate:api', 'config changed']],
+    );
   });
 
   const bad: Array<[string, string, RegExp]> = [

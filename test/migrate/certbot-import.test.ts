@@ -247,7 +247,7 @@ describe('certbot import from a directory made by the real certbot against Pebbl
     // The imported account works with the CA: the hub renews a lineage under certbot's account.
     const listener = await startHttp01Listener({ host: '127.0.0.1', port: pebble.httpPort, store: http01 });
     t.after(() => listener.close());
-    const renewed = await hub.certificates.renew(names.hook, 'admin:test');
+    const renewed = await hub.renewal.renewNow(names.hook, 'admin:test');
     assert.notEqual(
       renewed.fingerprint,
       fingerprintOf(local.lineages.find((l) => l.name === names.hook)!.certPem),

@@ -3,7 +3,7 @@ import { fleetConfigSchema } from '../../core/config-schema.ts';
 import { runApply } from '../apply.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 
-export function registerApplyRoutes(api: ZodApi, { ctx, certificates }: AppDeps): void {
+export function registerApplyRoutes(api: ZodApi, { ctx, certificates, renewal }: AppDeps): void {
   api.post(
     '/apply',
     {
@@ -15,7 +15,7 @@ export function registerApplyRoutes(api: ZodApi, { ctx, certificates }: AppDeps)
     },
     async (req) => ({
       dryRun: req.body.dryRun,
-      steps: await runApply(ctx, certificates, req.body.config, `${actorOf(req)} (apply)`, {
+      steps: await runApply(ctx, certificates, renewal, req.body.config, `${actorOf(req)} (apply)`, {
         dryRun: req.body.dryRun,
       }),
     }),

@@ -47,8 +47,8 @@ export interface AppDeps {
   certificates: CertificateService;
   https?: { key: string; cert: string };
   bodyLimit?: number;
-  /** Renewal (plan, renew, dry run, revoke); a default one over ctx when absent. */
-  renewal?: RenewalService;
+  /** Renewal (plan, renew, dry run, revoke): every issuance after the first goes through it. */
+  renewal: RenewalService;
   /** Answers http-01 challenges at /.well-known/acme-challenge/:token (for proxies in front of endpoints). */
   http01Store?: Http01TokenStore;
   /** Probes, alerts, metrics (src/hub/verification.ts); an unstarted set over ctx when absent. */

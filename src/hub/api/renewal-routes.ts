@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { nameSchema } from '../../core/config-schema.ts';
 import { REVOCATION_REASONS, type RevocationReason } from '../../issuers/acme/acme-issuer.ts';
-import { RenewalService } from '../acme/renewal-service.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 import { versionView } from './views.ts';
 
@@ -10,7 +9,7 @@ const reasons = Object.keys(REVOCATION_REASONS) as [RevocationReason, ...Revocat
 
 /** Renewal calendar, renew now (or dry run), revoke. */
 export function registerRenewalRoutes(api: ZodApi, deps: AppDeps): void {
-  const renewal = deps.renewal ?? new RenewalService(deps.ctx, deps.certificates);
+  const { renewal } = deps;
 
   api.get(
     '/plan',
