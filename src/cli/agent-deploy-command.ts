@@ -4,6 +4,7 @@ import type { DeployOutcome, DeployRequest } from '../agent/deploy-contract.ts';
 import { CertfleetError } from '../core/errors.ts';
 import { splitPemCertificates, inspectCertificate } from '../pki/inspect.ts';
 import { globalFlags } from './context.ts';
+import { EXIT, exitWith } from './exit.ts';
 import { printJson } from './output.ts';
 
 interface DeployFlags {
@@ -65,7 +66,7 @@ export function registerAgentDeployCommand(agent: Command, defaultStateDir: stri
       }
       if (globalFlags(cmd).json) printJson(results);
       else for (const r of results) process.stdout.write(describe(r.subscriptionId, r.outcome, flags.keep));
-      if (results.some((r) => r.outcome.state === 'failed')) process.exitCode = 1;
+      exitWith(results.some((r) => r.outcome.state === 'failed') ? EXIT.failure : EXIT.ok);
     });
 }
 

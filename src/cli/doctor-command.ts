@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Diagnosis, DoctorReport } from '../doctor/diagnosis.ts';
 import { clientFor, globalFlags } from './context.ts';
+import { EXIT, exitWith } from './exit.ts';
 import { printJson } from './output.ts';
 
 /** `certfleet doctor [NAME]`: the hub runs the checks (it holds the issuers); exit code 1 when any fails. */
@@ -14,7 +15,7 @@ export function registerDoctorCommand(program: Command): void {
       );
       if (globalFlags(cmd).json) printJson(report);
       else process.stdout.write(formatDoctorReport(report));
-      if (!report.ok) process.exitCode = 1;
+      exitWith(report.ok ? EXIT.ok : EXIT.failure);
     });
 }
 

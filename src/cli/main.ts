@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isCertfleetError } from '../core/errors.ts';
+import { CommandExit, EXIT } from './exit.ts';
 import { registerAlertsCommand } from './alerts-command.ts';
 import { registerApplyCommand } from './apply-command.ts';
 import { registerCertCommands } from './cert-command.ts';
@@ -57,21 +58,22 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return 0;
   } catch (e) {
+    if (e instanceof CommandExit) return e.code;
     if (e instanceof CommanderError) {
       // Help and version exit 0; everything else commander rejects is a usage error.
       return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version'
-        ? 0
-        : 2;
+        ? EXIT.ok
+        : EXIT.usage;
     }
     const debug = argv.includes('--debug');
     if (isCertfleetError(e)) {
       process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
       if (debug) process.stderr.write(`${e.stack}\n`);
-      return 1;
+      return EXIT.failure;
     }
     process.stderr.write(`error: ${(e as Error).message ?? String(e)}\n`);
     if (debug) process.stderr.write(`${(e as Error).stack}\n`);
-    return 1;
+    return EXIT.failure;
   }
 }
 
