@@ -7,8 +7,6 @@ import { createServer as createHttpsServer, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { Command } from 'commander';
-import { registerDoctorCommand } from '../../src/cli/doctor-command.ts';
 import { ManualClock } from '../../src/core/clock.ts';
 import type { Diagnosis, DoctorReport } from '../../src/doctor/diagnosis.ts';
 import { AcmeIssuer } from '../../src/issuers/acme/acme-issuer.ts';
@@ -23,6 +21,7 @@ import {
 } from '../../src/solvers/http01-responder.ts';
 import { firstOffered, type Solver } from '../../src/solvers/solver.ts';
 import { WebrootSolver } from '../../src/solvers/webroot.ts';
+import { runCli } from '../helpers/cli.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { startPebble, type Pebble } from '../helpers/pebble.ts';
 
@@ -213,7 +212,7 @@ describe('doctor diagnoses real failures against Pebble', () => {
     clock.set(Date.now() - 3_600_000);
     const caFile = join(work, `hub-ca-${randomBytes(3).toString('hex')}.pem`);
     await writeFile(caFile, hub.caPem);
-    const { code, stdout } = await runDoctorCli([
+    const { code, stdout } = await runCli([
       '--hub',
       hub.url,
       '--token',
@@ -231,29 +230,6 @@ describe('doctor diagnoses real failures against Pebble', () => {
     assert.equal(skew.status, 'fail');
   });
 });
-
-/** Runs `certfleet doctor` through the real command module; returns its exit code and output. */
-async function runDoctorCli(args: string[]): Promise<{ code: number; stdout: string }> {
-  const program = new Command('certfleet')
-    .option('--hub <url>')
-    .option('--token <t>')
-    .option('--ca-file <f>')
-    .option('--json');
-  program.exitOverride();
-  registerDoctorCommand(program);
-  const chunks: string[] = [];
-  const write = process.stdout.write;
-  const before = process.exitCode;
-  process.stdout.write = ((c: string) => (chunks.push(String(c)), true)) as typeof process.stdout.write;
-  try {
-    await program.parseAsync(['node', 'certfleet', ...args]);
-  } finally {
-    process.stdout.write = write;
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = before;
-  return { code, stdout: chunks.join('') };
-}
 
 /**
  * "Rate-limiting front": an HTTPS proxy in front of Pebble (same TLS cert) that answers every new-order with

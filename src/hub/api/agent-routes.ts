@@ -12,13 +12,11 @@ import {
   type BundleResponse,
   type HubCaResponse,
 } from '../../agent/wire.ts';
-import { authenticateAgent, type AuthenticatedAgent } from '../agent-protocol/agent-auth.ts';
+import type { AuthenticatedAgent } from '../agent-protocol/agent-auth.ts';
 import { agentConfigOf } from '../agent-protocol/agent-config.ts';
 import { DesiredStateBuilder } from '../agent-protocol/desired-state.ts';
 import { mintEnrollmentToken, redeemEnrollmentToken } from '../agent-protocol/enrollment.ts';
-import { NonceCache } from '../agent-protocol/nonce-cache.ts';
 import { ReportWriter } from '../agent-protocol/report-writer.ts';
-import { MAX_SKEW_MS } from '../../agent/request-signature.ts';
 import { attachRevisionNotifier } from '../agent-protocol/revision-notifier.ts';
 import type { DeploymentTransitionInput } from '../../store/store.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
@@ -45,7 +43,6 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
   const notifier = attachRevisionNotifier(ctx);
   const config = agentConfigOf(ctx);
   const store = ctx.store;
-  const nonces = new NonceCache(MAX_SKEW_MS);
   const desired = new DesiredStateBuilder(store);
   const lastTouch = new Map<string, number>();
   const versions = new Map<string, CertificateVersion>();
@@ -101,6 +98,7 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
   api.post(
     '/endpoints/:name/enroll-token',
     {
+      config: { access: 'admin' },
       schema: {
         summary: 'Mint a one-time enrollment token for an agent endpoint',
         tags: ['agents'],
@@ -144,6 +142,7 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
   api.get(
     '/status',
     {
+      config: { access: 'read' },
       schema: {
         summary: 'Certificate × endpoint: current version, deployment state, agent contact',
         tags: ['agents'],
@@ -201,13 +200,10 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
       await flushTouches();
     });
 
-    const auth = async (req: {
-      method: string;
-      url: string;
-      headers: Record<string, string | string[] | undefined>;
-      rawBody?: Buffer;
-    }): Promise<AuthenticatedAgent> => {
-      const agent = await authenticateAgent(store, nonces, req, ctx.clock.now().getTime());
+    /** The agent the access hook authenticated (routes declared `agent`), with its contact recorded. */
+    const seen = async (req: { agent?: AuthenticatedAgent }): Promise<AuthenticatedAgent> => {
+      const agent = req.agent;
+      if (!agent) throw new CertfleetError('UNAUTHENTICATED', 'not a signed agent request', 'enroll first');
       const now = Date.now();
       if ((lastTouch.get(agent.endpoint.id) ?? 0) + TOUCH_EVERY_MS <= now) {
         const first = !lastTouch.has(agent.endpoint.id);
@@ -235,7 +231,10 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
 
     agentApi.get(
       '/ca',
-      { schema: { summary: "The hub's CA chain (pinned by fingerprint at enrollment)", tags: ['agents'] } },
+      {
+        config: { access: 'public' },
+        schema: { summary: "The hub's CA chain (pinned by fingerprint at enrollment)", tags: ['agents'] },
+      },
       async () => {
         return {
           rootPem: ctx.internalCa.rootPem,
@@ -247,6 +246,7 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
     agentApi.post(
       '/enroll',
       {
+        config: { access: 'public', guardsSecret: true },
         schema: {
           summary: 'Redeem an enrollment token with the agent public keys',
           tags: ['agents'],
@@ -259,6 +259,7 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
     agentApi.get(
       '/desired',
       {
+        config: { access: 'agent' },
         schema: {
           summary: "Long-poll for this endpoint's desired state",
           tags: ['agents'],
@@ -275,7 +276,7 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
         },
       },
       async (req, reply) => {
-        const agent = await auth(req);
+        const agent = await seen(req);
         const since = req.query.since ?? -1;
         const waitMs = Math.min(req.query.wait ?? config.longPollSeconds, config.longPollSeconds) * 1000;
         if ((await desired.revision()) <= since && waitMs > 0) {
@@ -306,6 +307,7 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
     agentApi.get(
       '/bundle/:versionId',
       {
+        config: { access: 'agent' },
         schema: {
           summary: 'A version for this agent: certificate and chain, private key sealed to the agent key',
           tags: ['agents'],
@@ -313,7 +315,7 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
         },
       },
       async (req, reply) => {
-        const agent = await auth(req);
+        const agent = await seen(req);
         const version = await versionById(req.params.versionId);
         if (!version) {
           throw new CertfleetError(
@@ -341,9 +343,12 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
 
     agentApi.post(
       '/report',
-      { schema: { summary: 'Report deployment transitions', tags: ['agents'], body: reportBodySchema } },
+      {
+        config: { access: 'agent' },
+        schema: { summary: 'Report deployment transitions', tags: ['agents'], body: reportBodySchema },
+      },
       async (req) => {
-        const agent = await auth(req);
+        const agent = await seen(req);
         const sent = 'reports' in req.body ? req.body.reports : [req.body];
         const items: DeploymentTransitionInput[] = [];
         const mine = await desired.subscriptionsOf(agent.endpoint.id);

@@ -7,7 +7,10 @@ export function registerAlertRoutes(api: ZodApi, deps: AppDeps): void {
 
   api.get(
     '/alerts',
-    { schema: { summary: 'Alerts firing now and per-channel delivery counts', tags: ['alerts'] } },
+    {
+      config: { access: 'read' },
+      schema: { summary: 'Alerts firing now and per-channel delivery counts', tags: ['alerts'] },
+    },
     async () => {
       const service = alerts();
       const stats = service.manager.stats();
@@ -18,6 +21,7 @@ export function registerAlertRoutes(api: ZodApi, deps: AppDeps): void {
   api.post(
     '/alerts/test',
     {
+      config: { access: 'admin' },
       schema: {
         summary: 'Send a test alert to every configured channel and report each result',
         tags: ['alerts'],
@@ -35,7 +39,10 @@ export function registerAlertRoutes(api: ZodApi, deps: AppDeps): void {
 
   api.post(
     '/alerts/evaluate',
-    { schema: { summary: 'Evaluate alert conditions now and notify what changed', tags: ['alerts'] } },
+    {
+      config: { access: 'admin' },
+      schema: { summary: 'Evaluate alert conditions now and notify what changed', tags: ['alerts'] },
+    },
     async () => {
       const r = await alerts().runOnce();
       return {

@@ -7,6 +7,7 @@ export function registerApplyRoutes(api: ZodApi, { ctx, certificates, renewal }:
   api.post(
     '/apply',
     {
+      config: { access: 'admin' },
       schema: {
         summary: 'Make certificates, endpoints and subscriptions match a declarative config (idempotent)',
         tags: ['apply'],

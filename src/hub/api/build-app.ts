@@ -14,10 +14,14 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import { CertfleetError, isCertfleetError } from '../../core/errors.ts';
+import { isCertfleetError } from '../../core/errors.ts';
 import { formatIssuePath } from '../../core/config-schema.ts';
 import type { TokenRecord } from '../../store/store.ts';
-import { authenticate } from '../auth.ts';
+import { installAccessControl, type RouteAccess } from './access.ts';
+import { FailureLimiter, type FailureLimitOptions } from './failure-limiter.ts';
+import { authenticateAgent } from '../agent-protocol/agent-auth.ts';
+import { NonceCache } from '../agent-protocol/nonce-cache.ts';
+import { MAX_SKEW_MS } from '../../agent/request-signature.ts';
 import type { CertificateService } from '../certificate-service.ts';
 import type { HubContext } from '../hub-context.ts';
 import { registerApplyRoutes } from './apply-routes.ts';
@@ -36,12 +40,6 @@ import { registerProbeRoutes } from './probe-routes.ts';
 import { registerAlertRoutes } from './alert-routes.ts';
 import { registerMetricsRoute } from './metrics-route.ts';
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    token?: TokenRecord;
-  }
-}
-
 export interface AppDeps {
   ctx: HubContext;
   certificates: CertificateService;
@@ -53,6 +51,8 @@ export interface AppDeps {
   http01Store?: Http01TokenStore;
   /** Probes, alerts, metrics (src/hub/verification.ts); an unstarted set over ctx when absent. */
   verification?: Verification;
+  /** Failed token and enrollment attempts allowed per client address (default 20 a minute). */
+  authFailureLimit?: FailureLimitOptions;
 }
 
 /** A fastify instance whose routes are typed by their zod schemas. */
@@ -63,9 +63,6 @@ export type ZodApi = FastifyInstance<
   FastifyBaseLogger,
   ZodTypeProvider
 >;
-
-/** Paths that need no token. Agent routes authenticate with their own scheme. */
-const PUBLIC = new Set(['/healthz', '/api/v1/openapi.json']);
 
 /** Builds the hub's HTTP app without listening, so tests drive it with `app.inject()`. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -87,15 +84,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
   });
 
-  app.addHook('onRequest', async (req) => {
-    const path = req.url.split('?')[0];
-    if (PUBLIC.has(path) || !path.startsWith('/api/v1/') || path.startsWith('/api/v1/agent/')) return;
-    const token = await authenticate(ctx.store, req, ctx.clock.now());
-    if (req.method !== 'GET' && token.kind !== 'admin') {
-      throw new CertfleetError('FORBIDDEN', 'this token is read-only', 'use an admin token for changes');
-    }
-    req.token = token;
+  const nonces = new NonceCache(MAX_SKEW_MS);
+  const routeAccess = installAccessControl(app, {
+    store: ctx.store,
+    clock: ctx.clock,
+    authenticateAgent: (req) => authenticateAgent(ctx.store, nonces, req, ctx.clock.now().getTime()),
+    failures: new FailureLimiter(deps.authFailureLimit),
   });
+  app.decorate('routeAccess', routeAccess);
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (hasZodFastifySchemaValidationErrors(err)) {
@@ -140,7 +136,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }),
   );
 
-  app.get('/healthz', { schema: { hide: true } }, async () => ({
+  app.get('/healthz', { schema: { hide: true }, config: { access: 'public' } }, async () => ({
     status: 'ok',
     revision: await ctx.store.revision(),
   }));
@@ -163,10 +159,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     { prefix: '/api/v1' },
   );
   if (deps.http01Store)
-    app.get('/.well-known/acme-challenge/:token', { schema: { hide: true } }, http01Route(deps.http01Store));
+    app.get(
+      '/.well-known/acme-challenge/:token',
+      { schema: { hide: true }, config: { access: 'public' } },
+      http01Route(deps.http01Store),
+    );
   registerMetricsRoute(app, deps);
-  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/api/v1/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () =>
+    app.swagger(),
+  );
   return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route as registered with its declared access (see access.ts). */
+    routeAccess: RouteAccess[];
+  }
 }
 
 /** The actor recorded in events for a request. */

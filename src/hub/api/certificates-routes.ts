@@ -23,6 +23,7 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
   api.post(
     '/certificates',
     {
+      config: { access: 'admin' },
       schema: {
         summary: 'Create a certificate and issue its first version',
         tags: ['certificates'],
@@ -36,14 +37,19 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
     },
   );
 
-  api.get('/certificates', { schema: { summary: 'List certificates', tags: ['certificates'] } }, async () => {
-    const certs = await store.listCertificates();
-    return Promise.all(certs.map(async (c) => certificateView(c, await store.currentVersion(c.id))));
-  });
+  api.get(
+    '/certificates',
+    { config: { access: 'read' }, schema: { summary: 'List certificates', tags: ['certificates'] } },
+    async () => {
+      const certs = await store.listCertificates();
+      return Promise.all(certs.map(async (c) => certificateView(c, await store.currentVersion(c.id))));
+    },
+  );
 
   api.get(
     '/certificates/:name',
     {
+      config: { access: 'read' },
       schema: {
         summary: 'Show a certificate with its current chain',
         tags: ['certificates'],
@@ -72,6 +78,7 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
   api.delete(
     '/certificates/:name',
     {
+      config: { access: 'admin' },
       schema: {
         summary: 'Delete a certificate (refused while subscribed unless force=true)',
         tags: ['certificates'],
@@ -87,7 +94,10 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
 
   api.get(
     '/certificates/:name/versions',
-    { schema: { summary: 'List versions, newest first', tags: ['certificates'], params: nameParams } },
+    {
+      config: { access: 'read' },
+      schema: { summary: 'List versions, newest first', tags: ['certificates'], params: nameParams },
+    },
     async (req) => {
       const cert = await mustGet(req.params.name);
       return (await store.listVersions(cert.id)).map(versionView);

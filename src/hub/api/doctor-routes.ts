@@ -7,6 +7,7 @@ export function registerDoctorRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.get(
     '/doctor',
     {
+      config: { access: 'read' },
       schema: {
         summary:
           'Run the doctor checks (ACME issuers, last failures classified, clock skew) with fixes in words',

@@ -8,7 +8,10 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
 
   api.post(
     '/endpoints',
-    { schema: { summary: 'Create an endpoint', tags: ['endpoints'], body: endpointSpecSchema } },
+    {
+      config: { access: 'admin' },
+      schema: { summary: 'Create an endpoint', tags: ['endpoints'], body: endpointSpecSchema },
+    },
     async (req, reply) => {
       const endpoint = await store.createEndpoint(req.body, actorOf(req));
       reply.status(201);
@@ -16,16 +19,23 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
     },
   );
 
-  api.get('/endpoints', { schema: { summary: 'List endpoints', tags: ['endpoints'] } }, async () => {
-    const endpoints = await store.listEndpoints();
-    return Promise.all(
-      endpoints.map(async (e) => ({ ...e, lastSeenAt: (await store.lastSeen(e.id)) ?? null })),
-    );
-  });
+  api.get(
+    '/endpoints',
+    { config: { access: 'read' }, schema: { summary: 'List endpoints', tags: ['endpoints'] } },
+    async () => {
+      const endpoints = await store.listEndpoints();
+      return Promise.all(
+        endpoints.map(async (e) => ({ ...e, lastSeenAt: (await store.lastSeen(e.id)) ?? null })),
+      );
+    },
+  );
 
   api.get(
     '/endpoints/:name',
-    { schema: { summary: 'Show an endpoint', tags: ['endpoints'], params: z.object({ name: nameSchema }) } },
+    {
+      config: { access: 'read' },
+      schema: { summary: 'Show an endpoint', tags: ['endpoints'], params: z.object({ name: nameSchema }) },
+    },
     async (req) => {
       const endpoint = await store.getEndpoint(req.params.name);
       if (!endpoint) {
@@ -42,6 +52,7 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.delete(
     '/endpoints/:name',
     {
+      config: { access: 'admin' },
       schema: {
         summary: 'Delete an endpoint and its subscriptions',
         tags: ['endpoints'],
@@ -57,6 +68,7 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.post(
     '/subscriptions',
     {
+      config: { access: 'admin' },
       schema: {
         summary: 'Subscribe an endpoint to a certificate (creates or replaces)',
         tags: ['subscriptions'],
@@ -89,7 +101,10 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
 
   api.get(
     '/subscriptions',
-    { schema: { summary: 'List subscriptions with their latest deployment', tags: ['subscriptions'] } },
+    {
+      config: { access: 'read' },
+      schema: { summary: 'List subscriptions with their latest deployment', tags: ['subscriptions'] },
+    },
     async () => {
       const subs = await store.listSubscriptions();
       return Promise.all(
@@ -111,6 +126,7 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.delete(
     '/subscriptions/:id',
     {
+      config: { access: 'admin' },
       schema: {
         summary: 'Remove a subscription',
         tags: ['subscriptions'],

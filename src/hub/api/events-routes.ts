@@ -5,6 +5,7 @@ export function registerEventRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.get(
     '/events',
     {
+      config: { access: 'read' },
       schema: {
         summary: 'Audit events, oldest first',
         tags: ['events'],

@@ -50,6 +50,7 @@ export function registerImportRoutes(api: ZodApi, { ctx, certificates }: AppDeps
   api.post(
     '/import/certbot',
     {
+      config: { access: 'admin' },
       // A few thousand lineages with keys and chains exceed the default 1 MiB.
       bodyLimit: 64 * 1024 * 1024,
       schema: {

@@ -9,13 +9,17 @@ export function registerProbeRoutes(api: ZodApi, deps: AppDeps): void {
 
   api.get(
     '/probes',
-    { schema: { summary: 'Latest probe result of every endpoint target', tags: ['probes'] } },
+    {
+      config: { access: 'read' },
+      schema: { summary: 'Latest probe result of every endpoint target', tags: ['probes'] },
+    },
     async () => probes().listResults(),
   );
 
   api.get(
     '/probes/served',
     {
+      config: { access: 'read' },
       schema: {
         summary:
           'Per certificate × endpoint: served fingerprint, whether it is the current version, probe age',
@@ -28,6 +32,7 @@ export function registerProbeRoutes(api: ZodApi, deps: AppDeps): void {
   api.post(
     '/probes/run',
     {
+      config: { access: 'admin' },
       schema: {
         summary: 'Probe every endpoint now and apply verified / diverged decisions',
         tags: ['probes'],
@@ -39,6 +44,7 @@ export function registerProbeRoutes(api: ZodApi, deps: AppDeps): void {
   api.post(
     '/endpoints/:name/probe',
     {
+      config: { access: 'admin' },
       schema: {
         summary: "Probe one endpoint's targets now",
         tags: ['probes'],

@@ -29,6 +29,7 @@ export function registerRedeployRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.post(
     '/certificates/:name/deploy',
     {
+      config: { access: 'admin' },
       schema: {
         summary: "Ask the subscribed agents to (re)deploy the certificate's current version now",
         tags: ['agents'],

@@ -13,13 +13,17 @@ export function registerRenewalRoutes(api: ZodApi, deps: AppDeps): void {
 
   api.get(
     '/plan',
-    { schema: { summary: 'The renewal calendar: decisions, reasons, budget headroom', tags: ['renewal'] } },
+    {
+      config: { access: 'read' },
+      schema: { summary: 'The renewal calendar: decisions, reasons, budget headroom', tags: ['renewal'] },
+    },
     async () => ({ now: deps.ctx.clock.now().toISOString(), entries: await renewal.plan() }),
   );
 
   api.post(
     '/certificates/:name/renew',
     {
+      config: { access: 'admin' },
       schema: {
         summary:
           'Issue a new version now, or with dryRun run the whole order against staging and store nothing',
@@ -42,6 +46,7 @@ export function registerRenewalRoutes(api: ZodApi, deps: AppDeps): void {
   api.post(
     '/certificates/:name/revoke',
     {
+      config: { access: 'admin' },
       schema: {
         summary: 'Revoke the current version with an RFC 5280 reason, then issue a replacement',
         tags: ['certificates'],
