@@ -7,6 +7,7 @@ import { agentHubConfigShape } from './agent-protocol/agent-config.ts';
 import { acmeHubConfigShape } from './acme/acme-config.ts';
 import { probesHubConfigShape } from './probe-service.ts';
 import { alertsHubConfigShape } from './alert-service.ts';
+import { apiHubConfigShape } from './api/failure-limiter.ts';
 
 /**
  * The hub's own settings (`certfleet hub --hub-config hub.yaml`, env CERTFLEET_HUB_CONFIG): issuers, planner,
@@ -18,6 +19,7 @@ export const hubConfigSchema = z.strictObject({
   ...agentHubConfigShape,
   ...probesHubConfigShape,
   ...alertsHubConfigShape,
+  ...apiHubConfigShape,
 });
 
 export type HubConfig = z.output<typeof hubConfigSchema>;

@@ -118,6 +118,14 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       verification,
       http01Store: acme.http01Store,
       ...(https ? { https } : {}),
+      ...(config.api?.authFailures
+        ? {
+            authFailureLimit: {
+              max: config.api.authFailures.max,
+              windowMs: config.api.authFailures.windowSeconds * 1000,
+            },
+          }
+        : {}),
     });
     await app.listen({ host, port });
     if (config.planner?.enabled !== false) planner.start();

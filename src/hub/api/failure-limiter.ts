@@ -5,6 +5,22 @@
  *
  * Per hub process; behind a proxy, set the hub's trusted proxy so `req.ip` is the client, not the proxy.
  */
+import { z } from 'zod';
+
+/** `api.authFailures` in the hub config. */
+export const apiHubConfigShape = {
+  api: z
+    .strictObject({
+      authFailures: z
+        .strictObject({
+          max: z.number().int().min(1).default(20),
+          windowSeconds: z.number().int().min(1).max(86_400).default(60),
+        })
+        .optional(),
+    })
+    .optional(),
+};
+
 export interface FailureLimitOptions {
   /** Failures allowed per window; default 20. */
   max?: number;
