@@ -54,27 +54,33 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  const json = argv.includes('--json');
   try {
     await program.parseAsync(argv);
-    return 0;
+    return EXIT.ok;
   } catch (e) {
     if (e instanceof CommandExit) return e.code;
     if (e instanceof CommanderError) {
-      // Help and version exit 0; everything else commander rejects is a usage error.
-      return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version'
-        ? EXIT.ok
-        : EXIT.usage;
+      // Help and version exit 0; everything else commander rejects is a usage error (commander printed it).
+      if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') {
+        return EXIT.ok;
+      }
+      if (json) printJsonError('USAGE', e.message.replace(/^error: /, ''), 'see certfleet --help');
+      return EXIT.usage;
     }
     const debug = argv.includes('--debug');
-    if (isCertfleetError(e)) {
-      process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
-      if (debug) process.stderr.write(`${e.stack}\n`);
-      return EXIT.failure;
-    }
-    process.stderr.write(`error: ${(e as Error).message ?? String(e)}\n`);
-    if (debug) process.stderr.write(`${(e as Error).stack}\n`);
+    const message = isCertfleetError(e) ? e.message : ((e as Error)?.message ?? String(e));
+    const hint = isCertfleetError(e) ? e.hint : '';
+    process.stderr.write(`error: ${message}\n${hint ? `hint: ${hint}\n` : ''}`);
+    if (debug) process.stderr.write(`${(e as Error)?.stack}\n`);
+    if (json) printJsonError(isCertfleetError(e) ? e.code : 'INTERNAL', message, hint);
     return EXIT.failure;
   }
+}
+
+/** With --json, failures are JSON on stdout too, so a script parsing stdout always gets JSON. */
+function printJsonError(code: string, message: string, hint: string): void {
+  process.stdout.write(`${JSON.stringify({ error: { code, message, hint } })}\n`);
 }
 
 const isEntry =

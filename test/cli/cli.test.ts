@@ -97,7 +97,23 @@ describe('certfleet CLI against a running hub', () => {
     assert.equal(noToken.code, 1);
     assert.match(noToken.stderr, /missing API token/);
     const wrong = await runCli(['cert', 'list', '--token', 'cfa_nope'], hub.env);
+    assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /invalid API token/);
+
+    // --json: stdout is JSON whatever happens, so a script never parses a human sentence.
+    const missing = await runCli(['--json', 'cert', 'show', 'nosuch'], hub.env);
+    assert.equal(missing.code, 1);
+    assert.equal(JSON.parse(missing.stdout).error.code, 'CERTIFICATE_NOT_FOUND');
+    assert.match(JSON.parse(missing.stdout).error.hint, /\S/);
+    const usageJson = await runCli(['--json', 'cert', 'add', 'x'], hub.env);
+    assert.equal(usageJson.code, 2);
+    assert.equal(JSON.parse(usageJson.stdout).error.code, 'USAGE');
+    const downJson = await runCli(['cert', 'list', '--json'], {
+      ...hub.env,
+      CERTFLEET_HUB: 'https://127.0.0.1:1',
+    });
+    assert.equal(downJson.code, 1);
+    assert.match(JSON.parse(downJson.stdout).error.message, /cannot connect to the hub/);
 
     const down = await runCli(['cert', 'list'], { ...hub.env, CERTFLEET_HUB: 'https://127.0.0.1:1' });
     assert.equal(down.code, 1);

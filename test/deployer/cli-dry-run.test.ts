@@ -5,11 +5,11 @@ import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fingerprintOf } from '../../src/pki/inspect.ts';
 import { makeTestPki } from '../helpers/test-pki.ts';
+import { CLI } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { fullchainOf } from './helpers.ts';
 
-const FIXTURE = new URL('./fixtures/agent-cli.ts', import.meta.url).pathname;
-
+/** The real `certfleet` binary, as a user runs it. */
 function cli(
   args: string[],
   global: string[] = [],
@@ -17,7 +17,7 @@ function cli(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', FIXTURE, ...global, 'agent', 'deploy', ...args],
+      [CLI, ...global, 'agent', 'deploy', ...args],
       { timeout: 30_000 },
       (err, stdout, stderr) =>
         resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
@@ -84,13 +84,18 @@ test('certfleet agent deploy --dry-run from files: renders, runs the config test
 
   const bad = await cli([...base, '--spec', join(work, 'bad.json')]);
   assert.equal(bad.code, 1);
+  assert.equal(bad.stderr, '');
   assert.match(bad.stdout, /would FAIL/);
   assert.match(bad.stdout, /config test FAILED \(exit 1\)/);
   assert.match(bad.stdout, /cannot load certificate/);
+  const badJson = await cli([...base, '--spec', join(work, 'bad.json')], ['--json']);
+  assert.equal(badJson.code, 1);
+  assert.equal(JSON.parse(badJson.stdout)[0].outcome.dryRun.ok, false);
 
   const noSpec = await cli(['--dry-run', '--cert', join(work, 'fullchain.pem')]);
   assert.equal(noSpec.code, 1);
   assert.match(noSpec.stderr, /needs --cert, --key and --spec/);
+  assert.doesNotMatch(noSpec.stderr, /\n\s+at /); // no stack trace
 
   assert.deepEqual(await readdir(live), ['fullchain.pem']);
   assert.equal(await readFile(join(live, 'fullchain.pem'), 'utf8'), 'old cert\n');
