@@ -232,6 +232,22 @@ describe('route access', () => {
     assert.ok(sent > 2000, `only ${sent} requests sent`);
   });
 
+  test('a read token reads every read route and receives no secret', async (t) => {
+    const { hub, readToken, ids } = await fixture(t);
+    const agent = new Agent({ keepAlive: true });
+    t.after(() => agent.destroy());
+    const reads = hub.app.routeAccess.filter((r) => r.access === 'read' && r.method === 'GET');
+    assert.ok(reads.length >= 10, `${reads.length} read routes`);
+    const tokenHashes = [hashToken(readToken), hashToken(hub.token)];
+    for (const r of reads) {
+      const path = concrete(r.url, ids);
+      const a = await send(hub, agent, 'GET', path, { authorization: `Bearer ${readToken}` });
+      assert.equal(a.status, 200, `${path}: ${a.status} ${a.body.slice(0, 200)}`);
+      assert.doesNotMatch(a.body, /PRIVATE KEY|sealed|cfa_|cfr_|cfe_/, path);
+      for (const h of tokenHashes) assert.ok(!a.body.includes(h), `${path} shows a token hash`);
+    }
+  });
+
   test('failed token attempts are limited per address: 429 with Retry-After, also for a valid token', async (t) => {
     const hub = await startTestHub(t, { config: { api: { authFailures: { max: 3, windowSeconds: 600 } } } });
     const agent = new Agent({ keepAlive: true });
