@@ -80,7 +80,7 @@ export async function openHubContext(opts: {
   const masterKey = await loadMasterKey(opts.dataDir, opts.env ?? process.env);
   const store = opts.store ?? (await openSqliteStore(join(opts.dataDir, 'hub.db'), clock));
   try {
-    const wrapped = await store.initMeta('data_key', newWrappedDataKey(masterKey));
+    const wrapped = (await store.initMeta({ data_key: newWrappedDataKey(masterKey) })).data_key;
     const sealer = new Sealer(unwrapDataKey(masterKey, wrapped));
     const internalCa = await InternalCa.open(store, sealer, clock);
     const issuers = new Map<string, Issuer>([['internal', internalCa]]);

@@ -1,4 +1,4 @@
-import { Migrator, type Kysely, type Transaction } from 'kysely';
+import { Migrator, sql, type Kysely, type Transaction } from 'kysely';
 import { CertfleetError } from '../core/errors.ts';
 import type { Clock } from '../core/clock.ts';
 import { newId } from '../core/ids.ts';
@@ -161,11 +161,17 @@ export class SqlStore implements Store {
       .execute();
   }
 
-  private async bumpRevision(db: Db): Promise<void> {
-    const row = await db.selectFrom('meta').select('value').where('key', '=', 'revision').executeTakeFirst();
-    const next = String(Number(row?.value ?? '0') + 1);
-    if (row) await db.updateTable('meta').set({ value: next }).where('key', '=', 'revision').execute();
-    else await db.insertInto('meta').values({ key: 'revision', value: next }).execute();
+  /** One statement, no read-then-write: two hubs bumping at once get two distinct revisions. */
+  private async bumpRevision(db: Db): Promise<number> {
+    const row = await db
+      .insertInto('meta')
+      .values({ key: 'revision', value: '1' })
+      .onConflict((oc) =>
+        oc.column('key').doUpdateSet({ value: sql<string>`CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)` }),
+      )
+      .returning('value')
+      .executeTakeFirstOrThrow();
+    return Number(row.value);
   }
 
   // meta
@@ -175,13 +181,21 @@ export class SqlStore implements Store {
       ?.value;
   }
 
-  async initMeta(key: string, value: string): Promise<string> {
-    await this.db
-      .insertInto('meta')
-      .values({ key, value })
-      .onConflict((oc) => oc.column('key').doNothing())
-      .execute();
-    return (await this.getMeta(key))!;
+  async initMeta(entries: Record<string, string>): Promise<Record<string, string>> {
+    // Keys are inserted in one order inside one transaction: a concurrent writer of the same set waits on the first
+    // key and then finds every key taken, so the stored set is wholly one writer's.
+    const keys = Object.keys(entries).sort();
+    return this.db.transaction().execute(async (trx) => {
+      for (const key of keys) {
+        await trx
+          .insertInto('meta')
+          .values({ key, value: entries[key] })
+          .onConflict((oc) => oc.column('key').doNothing())
+          .execute();
+      }
+      const rows = await trx.selectFrom('meta').select(['key', 'value']).where('key', 'in', keys).execute();
+      return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+    });
   }
 
   async setMeta(key: string, value: string): Promise<void> {

@@ -106,8 +106,11 @@ export interface Store {
   close(): Promise<void>;
 
   getMeta(key: string): Promise<string | undefined>;
-  /** Sets a meta value only if absent; returns the value now stored (first writer wins). */
-  initMeta(key: string, value: string): Promise<string>;
+  /**
+   * Sets meta values that must be created together (a CA key and its certificate) unless present; returns the values
+   * now stored. The set is written in one transaction, so concurrent callers end with one writer's whole set.
+   */
+  initMeta(entries: Record<string, string>): Promise<Record<string, string>>;
   setMeta(key: string, value: string): Promise<void>;
   revision(): Promise<number>;
 

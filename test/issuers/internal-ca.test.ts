@@ -14,7 +14,7 @@ import { tempDir } from '../helpers/tmp.ts';
 async function openCa(dir: string, clock = new ManualClock('2026-11-23T00:00:00Z')) {
   const store = await openSqliteStore(join(dir, 'hub.db'), clock);
   const master = Buffer.alloc(32, 7);
-  const wrapped = await store.initMeta('data_key', newWrappedDataKey(master));
+  const wrapped = (await store.initMeta({ data_key: newWrappedDataKey(master) })).data_key;
   const ca = await InternalCa.open(store, new Sealer(unwrapDataKey(master, wrapped)), clock);
   return { store, ca, clock };
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,6 +9,70 @@ import { openHubContext } from '../../src/hub/hub.ts';
 import { CertificateService } from '../../src/hub/certificate-service.ts';
 import { openSqliteStore } from '../../src/store/sqlite/open-sqlite-store.ts';
 import { tempDir } from '../helpers/tmp.ts';
+
+import { specFor } from './fixtures/concurrent-writer-spec.ts';
+
+const WRITER = join(import.meta.dirname, 'fixtures', 'concurrent-writer.ts');
+
+/** Runs the fixture in another process (better-sqlite3 is synchronous: two writers must be two processes). */
+function otherProcess(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', WRITER, ...args],
+      { timeout: 60_000 },
+      (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
+    ),
+  );
+}
+
+describe('store revision and meta', () => {
+  test('two processes bumping the revision at once never lose a bump', async (t) => {
+    const dir = await tempDir(t);
+    const path = join(dir, 'hub.db');
+    const store = await openSqliteStore(path, new ManualClock(Date.now()));
+    t.after(() => store.close());
+    const cert = await store.createCertificate(
+      {
+        name: 'web',
+        sans: ['web.example.test'],
+        keyType: 'ecdsa-p256',
+        issuer: 'internal',
+        lifetimeDays: 30,
+      },
+      'test',
+    );
+    await store.createEndpoint({ name: 'web1', kind: 'agent', probeTargets: [], labels: {} }, 'test');
+    const before = await store.revision();
+    const child = otherProcess(['bump', path, '300']);
+    const endpoint = (await store.getEndpoint('web1'))!;
+    for (let i = 0; i < 300; i++)
+      await store.upsertSubscription(endpoint.id, cert.id, specFor('parent', i), 'test');
+    assert.deepEqual(JSON.parse(await child), { done: 300 });
+    assert.equal(await store.revision(), before + 600);
+  });
+
+  test("initMeta stores one writer's whole set: concurrent processes get the same values", async (t) => {
+    const dir = await tempDir(t);
+    const path = join(dir, 'hub.db');
+    const store = await openSqliteStore(path, new ManualClock(Date.now()));
+    t.after(() => store.close());
+    const set = (who: string) => ({
+      'ca.key': `${who}-key`,
+      'ca.cert': `${who}-cert`,
+      'ca.chain': `${who}-chain`,
+    });
+    const [fromA, fromB] = await Promise.all([
+      otherProcess(['init', path, 'a']),
+      otherProcess(['init', path, 'b']),
+    ]);
+    assert.deepEqual(JSON.parse(fromA), JSON.parse(fromB));
+    const winner = JSON.parse(fromA)['ca.key'].split('-')[0];
+    assert.ok(winner === 'a' || winner === 'b', winner);
+    assert.deepEqual(JSON.parse(fromA), set(winner));
+    assert.deepEqual(await store.initMeta(set('c')), set(winner), 'a later call changes nothing');
+  });
+});
 
 describe('store and secrets at rest', () => {
   test('the database files contain no private key bytes in clear', async (t) => {

@@ -50,14 +50,14 @@ export class InternalCa implements Issuer {
     let rootPem = await store.getMeta(META.root);
     if (!rootPem) {
       const created = await createCaMaterial(clock);
-      // initMeta: first writer wins, so two hubs starting at once agree on one CA.
-      await store.initMeta(META.rootKey, sealer.seal(created.rootKeyPem, META.rootKey));
-      await store.initMeta(
-        META.intermediateKey,
-        sealer.seal(created.intermediateKeyPem, META.intermediateKey),
-      );
-      await store.initMeta(META.intermediate, created.intermediatePem);
-      rootPem = await store.initMeta(META.root, created.rootPem);
+      // One initMeta: the first writer's whole CA wins, so two hubs starting at once never mix keys and certificates.
+      const stored = await store.initMeta({
+        [META.rootKey]: sealer.seal(created.rootKeyPem, META.rootKey),
+        [META.intermediateKey]: sealer.seal(created.intermediateKeyPem, META.intermediateKey),
+        [META.intermediate]: created.intermediatePem,
+        [META.root]: created.rootPem,
+      });
+      rootPem = stored[META.root];
     }
     const intermediatePem = (await store.getMeta(META.intermediate))!;
     const intermediateKeyPem = sealer.unseal(
