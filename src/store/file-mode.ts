@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { CertfleetError } from '../core/errors.ts';
 
 /** A permission change made by `restrictMode`, for the warning that names it (modes as octal strings). */
 export interface ModeFix {
@@ -41,7 +42,15 @@ export async function restrictMode(
   try {
     const before = (await handle.stat()).mode & 0o777;
     if (before === mode) return undefined;
-    await handle.chmod(mode);
+    await handle.chmod(mode).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPERM') throw e;
+      throw new CertfleetError(
+        'CONFIG_INVALID',
+        `${path} has mode ${octal(before)} and this user may not change it to ${octal(mode)}`,
+        `run as its owner, or fix it once: chown <hub user> ${path} && chmod ${octal(mode).slice(1)} ${path}`,
+        { cause: e },
+      );
+    });
     // A file created just now only lost bits to the umask: nothing was too open, so nothing to report.
     return created ? undefined : { path, from: octal(before), to: octal(mode) };
   } finally {
