@@ -1,8 +1,18 @@
 import type { Command } from 'commander';
 import { DEFAULT_DATA_DIR } from './client.ts';
+import { globalFlags } from './context.ts';
+import { printJson } from './output.ts';
+
+interface HubFlags {
+  dataDir: string;
+  listen: string;
+  tls: boolean;
+  tlsName?: string[];
+  hubConfig?: string;
+}
 
 export function registerHubCommand(program: Command): void {
-  program
+  const hubCommand = program
     .command('hub')
     .description('run the hub: API, internal CA, store (SQLite in the data directory)')
     .option(
@@ -25,46 +35,77 @@ export function registerHubCommand(program: Command): void {
       '--tls-name <name...>',
       'extra names for the hub certificate (env CERTFLEET_TLS_NAMES, comma-separated)',
     )
-    .action(
-      async (opts: {
-        dataDir: string;
-        listen: string;
-        tls: boolean;
-        tlsName?: string[];
-        hubConfig?: string;
-      }) => {
-        // Loaded lazily: client commands should not pay for the hub's dependencies.
-        const { startHub } = await import('../hub/hub.ts');
-        const hub = await startHub({
-          dataDir: opts.dataDir,
-          listen: opts.listen,
-          ...(opts.hubConfig ? { configPath: opts.hubConfig } : {}),
-          tls: opts.tls && process.env.CERTFLEET_TLS !== 'off',
-          tlsNames: opts.tlsName ?? process.env.CERTFLEET_TLS_NAMES?.split(',').filter(Boolean) ?? [],
-        });
-        const lines = [
-          `certfleet hub listening on ${hub.url}`,
-          `  data directory: ${opts.dataDir}`,
-          `  hub CA: ${opts.dataDir}/ca.pem (sha256 ${hub.caFingerprint})`,
-        ];
-        if (hub.adminToken) {
-          lines.push(
-            '',
-            'Admin token (shown once, store it now):',
-            `  ${hub.adminToken}`,
-            '',
-            'Use the CLI with:',
-            `  export CERTFLEET_HUB=${hub.url} CERTFLEET_TOKEN=${hub.adminToken} CERTFLEET_CA_FILE=${opts.dataDir}/ca.pem`,
-          );
-        }
-        process.stdout.write(`${lines.join('\n')}\n`);
-        const stop = async (signal: string) => {
-          hub.ctx.logger.info({ signal }, 'hub stopping');
-          await hub.close();
-          process.exit(0);
-        };
-        process.once('SIGINT', () => void stop('SIGINT'));
-        process.once('SIGTERM', () => void stop('SIGTERM'));
-      },
-    );
+    .action(async (opts: HubFlags) => {
+      // Loaded lazily: client commands should not pay for the hub's dependencies.
+      const { startHub } = await import('../hub/hub.ts');
+      const hub = await startHub({
+        dataDir: opts.dataDir,
+        listen: opts.listen,
+        ...(opts.hubConfig ? { configPath: opts.hubConfig } : {}),
+        tls: opts.tls && process.env.CERTFLEET_TLS !== 'off',
+        tlsNames: opts.tlsName ?? process.env.CERTFLEET_TLS_NAMES?.split(',').filter(Boolean) ?? [],
+      });
+      const lines = [
+        `certfleet hub listening on ${hub.url}`,
+        `  data directory: ${opts.dataDir}`,
+        `  hub CA: ${opts.dataDir}/ca.pem (sha256 ${hub.caFingerprint})`,
+      ];
+      if (hub.adminToken) {
+        lines.push(
+          '',
+          'Admin token (shown once, store it now):',
+          `  ${hub.adminToken}`,
+          '',
+          'Use the CLI with:',
+          `  export CERTFLEET_HUB=${hub.url} CERTFLEET_TOKEN=${hub.adminToken} CERTFLEET_CA_FILE=${opts.dataDir}/ca.pem`,
+        );
+      }
+      process.stdout.write(`${lines.join('\n')}\n`);
+      const stop = async (signal: string) => {
+        hub.ctx.logger.info({ signal }, 'hub stopping');
+        await hub.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop('SIGINT'));
+      process.once('SIGTERM', () => void stop('SIGTERM'));
+    });
+  registerResetAdminToken(hubCommand);
+}
+
+/**
+ * `certfleet hub reset-admin-token`: runs on the hub's machine, against its data directory and master key, not
+ * through the API (the lost token is what the API would need). `--data-dir` is the `hub` command's own option:
+ * commander hands it to the parent wherever it appears on the line, so the subcommand reads it from there.
+ */
+function registerResetAdminToken(hubCommand: Command): void {
+  hubCommand
+    .command('reset-admin-token')
+    .description(
+      'revoke the bootstrap admin token and print a new one (on the hub machine; needs the master key)',
+    )
+    .addHelpText(
+      'after',
+      '\nOptions of `certfleet hub` apply: --data-dir <dir> (env CERTFLEET_DATA_DIR). The master key is read like\n' +
+        'the hub reads it: CERTFLEET_MASTER_KEY, else <data-dir>/master.key. Works while the hub runs.',
+    )
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { dataDir } = cmd.parent!.opts<HubFlags>();
+      const [{ resetAdminToken }, { createLogger }] = await Promise.all([
+        import('../hub/reset-admin-token.ts'),
+        import('../core/log.ts'),
+      ]);
+      // Logs (e.g. permissions fixed) go to stderr: stdout carries only the result.
+      const logger = createLogger({ destination: process.stderr });
+      const { token, revoked } = await resetAdminToken({ dataDir, env: process.env, logger });
+      if (globalFlags(cmd).json) return printJson({ token, revoked });
+      process.stdout.write(
+        [
+          'New admin token (shown once, store it now):',
+          `  ${token}`,
+          '',
+          `Revoked ${revoked} earlier bootstrap admin token${revoked === 1 ? '' : 's'}; a running hub accepts the new one at once.`,
+          '',
+        ].join('\n'),
+      );
+    });
 }

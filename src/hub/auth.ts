@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { CertfleetError } from '../core/errors.ts';
 import { newToken } from '../core/ids.ts';
-import type { Store, TokenRecord } from '../store/store.ts';
+import type { NewToken, Store, TokenRecord } from '../store/store.ts';
 
 /** Tokens are high-entropy random strings, so one SHA-256 is enough to store them safely (no password stretching). */
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
@@ -46,12 +46,11 @@ export async function authenticate(store: Store, req: FastifyRequest, now: Date)
   return record;
 }
 
-/**
- * Creates the bootstrap admin token when none exists. Returns the token in clear exactly once (at first start);
- * CERTFLEET_ADMIN_TOKEN presets it for automation.
- */
-export async function ensureAdminToken(store: Store, preset?: string): Promise<string | undefined> {
-  if ((await store.countTokens('admin')) > 0) return undefined;
+/** The admin token created at first start, and replaced by `certfleet hub reset-admin-token`. */
+export const BOOTSTRAP_TOKEN_NAME = 'bootstrap';
+
+/** Refuses a CERTFLEET_ADMIN_TOKEN too weak to use; checked before the hub listens, so a bad preset fails early. */
+export function checkAdminTokenPreset(preset?: string): void {
   if (preset !== undefined && preset.length < 16) {
     throw new CertfleetError(
       'CONFIG_INVALID',
@@ -59,7 +58,23 @@ export async function ensureAdminToken(store: Store, preset?: string): Promise<s
       'use at least 16 random characters',
     );
   }
+}
+
+/** A new admin token secret and the record that stores only its hash. */
+export function newAdminToken(preset?: string): { token: string; record: NewToken } {
+  checkAdminTokenPreset(preset);
   const token = preset ?? newToken('cfa');
-  await store.createToken({ kind: 'admin', name: 'bootstrap', hash: hashToken(token) }, 'system');
+  return { token, record: { kind: 'admin', name: BOOTSTRAP_TOKEN_NAME, hash: hashToken(token) } };
+}
+
+/**
+ * Creates the bootstrap admin token when none exists. Returns the token in clear exactly once (the start that
+ * created it); CERTFLEET_ADMIN_TOKEN presets it for automation. The hub calls this only once it listens, so a first
+ * start that fails (port in use, bad config) creates no token and the next start prints one.
+ */
+export async function ensureAdminToken(store: Store, preset?: string): Promise<string | undefined> {
+  if ((await store.countTokens('admin')) > 0) return undefined;
+  const { token, record } = newAdminToken(preset);
+  await store.createToken(record, 'system');
   return token;
 }

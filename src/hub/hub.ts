@@ -1,17 +1,16 @@
 import type { FastifyInstance } from 'fastify';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { CertfleetError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { InternalCa } from '../issuers/internal/internal-ca.ts';
 import type { Issuer } from '../issuers/issuer.ts';
-import { loadMasterKey, newWrappedDataKey, Sealer, unwrapDataKey } from '../store/sealing.ts';
-import { openSqliteStore } from '../store/sqlite/open-sqlite-store.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp } from './api/build-app.ts';
 import { configureAgentProtocol } from './agent-protocol/agent-config.ts';
-import { ensureAdminToken } from './auth.ts';
+import { checkAdminTokenPreset, ensureAdminToken } from './auth.ts';
+import { openDataDir } from './data-dir.ts';
 import { CertificateService } from './certificate-service.ts';
 import type { HubContext } from './hub-context.ts';
 import { hubTlsCertificate, hubTlsNames } from './hub-tls.ts';
@@ -76,12 +75,15 @@ export async function openHubContext(opts: {
 }): Promise<HubContext> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger();
-  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
-  const masterKey = await loadMasterKey(opts.dataDir, opts.env ?? process.env);
-  const store = opts.store ?? (await openSqliteStore(join(opts.dataDir, 'hub.db'), clock));
+  const { store, sealer } = await openDataDir({
+    dataDir: opts.dataDir,
+    clock,
+    logger,
+    env: opts.env ?? process.env,
+    ...(opts.store ? { store: opts.store } : {}),
+    create: true,
+  });
   try {
-    const wrapped = (await store.initMeta({ data_key: newWrappedDataKey(masterKey) })).data_key;
-    const sealer = new Sealer(unwrapDataKey(masterKey, wrapped));
     const internalCa = await InternalCa.open(store, sealer, clock);
     const issuers = new Map<string, Issuer>([['internal', internalCa]]);
     return { store, sealer, clock, logger, internalCa, issuers };
@@ -95,23 +97,34 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const env = opts.env ?? process.env;
   const { host, port } = parseListen(opts.listen);
   const config = opts.config ?? (await loadHubConfig(opts.configPath ?? env.CERTFLEET_HUB_CONFIG));
+  checkAdminTokenPreset(env.CERTFLEET_ADMIN_TOKEN);
   const ctx = await openHubContext(opts);
   let acme: AcmeRuntime | undefined;
+  let app: FastifyInstance | undefined;
+  let planner: PlannerService | undefined;
+  let verification: Verification | undefined;
+  // Stops whatever has started, in reverse order; serves both close() and a start that fails halfway.
+  const stop = async () => {
+    await planner?.stop();
+    await verification?.stop();
+    await app?.close();
+    await acme?.close();
+    await ctx.store.close();
+  };
   try {
     configureAgentProtocol(ctx, config.agent);
-    const adminToken = await ensureAdminToken(ctx.store, env.CERTFLEET_ADMIN_TOKEN);
     const tls = opts.tls !== false;
     const https = tls ? await hubTlsCertificate(ctx, hubTlsNames(host, opts.tlsNames)) : undefined;
     await writeFile(join(opts.dataDir, 'ca.pem'), ctx.internalCa.rootPem, { mode: 0o644 });
     const certificates = new CertificateService(ctx);
     acme = await startAcme(config, ctx, env);
     const renewal = new RenewalService(ctx, certificates, acme);
-    const planner = new PlannerService(renewal, {
+    planner = new PlannerService(renewal, {
       intervalMs: (config.planner?.intervalSeconds ?? 60) * 1000,
     });
     // after the ACME issuers exist (instrumented for metrics), before routes capture ctx.store (reload hook)
-    const verification = createVerification(ctx, config);
-    const app = await buildApp({
+    verification = createVerification(ctx, config);
+    app = await buildApp({
       ctx,
       certificates,
       renewal,
@@ -130,6 +143,9 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     await app.listen({ host, port });
     if (config.planner?.enabled !== false) planner.start();
     verification.start();
+    // Only now, with the hub up: a start that failed before this point leaves no token behind, so the next start
+    // creates one and prints it (it is shown only by the start that created it).
+    const adminToken = await ensureAdminToken(ctx.store, env.CERTFLEET_ADMIN_TOKEN);
     const address = app.server.address();
     const boundPort = typeof address === 'object' && address ? address.port : port;
     const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
@@ -148,17 +164,13 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       renewal,
       planner,
       verification,
-      async close() {
-        await planner.stop();
-        await verification.stop();
-        await app.close();
-        await acme?.close();
-        await ctx.store.close();
-      },
+      close: stop,
     };
   } catch (e) {
-    await acme?.close();
-    await ctx.store.close();
+    // The start's own error is what the user needs; a failing cleanup must not replace it.
+    await stop().catch((closeError: unknown) =>
+      ctx.logger.warn({ err: closeError }, 'cleanup after a failed start failed'),
+    );
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new CertfleetError(
         'CONFIG_INVALID',

@@ -9,10 +9,16 @@ import { CertfleetError } from '../core/errors.ts';
  * The context string is bound as additional authenticated data, so a sealed value cannot be moved to another row.
  */
 const VERSION = 'v1';
+const IV_BYTES = 12;
+/** The full GCM tag. A shorter one (Node accepts 4 to 16 bytes) would make forging a sealed value far cheaper. */
+const TAG_BYTES = 16;
+
+/** A sealed value that is not in the sealed format at all (as opposed to one that fails authentication). */
+class MalformedSealedValue extends Error {}
 
 function seal(key: Buffer, plaintext: Buffer, context: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(Buffer.from(context));
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   return `${VERSION}:${Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64')}`;
@@ -20,12 +26,19 @@ function seal(key: Buffer, plaintext: Buffer, context: string): string {
 
 function unseal(key: Buffer, sealed: string, context: string): Buffer {
   const [version, b64] = sealed.split(':', 2);
-  if (version !== VERSION || !b64) throw new Error('unknown sealed format');
+  if (version !== VERSION || !b64) throw new MalformedSealedValue('unknown sealed format');
   const raw = Buffer.from(b64, 'base64');
-  const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
+  if (raw.length < IV_BYTES + TAG_BYTES) {
+    throw new MalformedSealedValue(
+      `truncated: ${raw.length} bytes cannot hold a ${IV_BYTES}-byte IV and a ${TAG_BYTES}-byte GCM tag`,
+    );
+  }
+  const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, IV_BYTES), {
+    authTagLength: TAG_BYTES,
+  });
   decipher.setAAD(Buffer.from(context));
-  decipher.setAuthTag(raw.subarray(12, 28));
-  return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]);
+  decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
+  return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]);
 }
 
 export class Sealer {
@@ -41,7 +54,9 @@ export class Sealer {
     } catch (e) {
       throw new CertfleetError(
         'MASTER_KEY_MISMATCH',
-        `a sealed secret (${context}) could not be decrypted`,
+        e instanceof MalformedSealedValue
+          ? `a sealed secret (${context}) is malformed: ${e.message}`
+          : `a sealed secret (${context}) could not be decrypted`,
         'the database was modified or belongs to another data key; restore it from a backup',
         { cause: e },
       );
@@ -49,8 +64,15 @@ export class Sealer {
   }
 }
 
-/** Reads the master key: CERTFLEET_MASTER_KEY (any string of 32+ chars, or 64 hex chars) or `<dataDir>/master.key`. */
-export async function loadMasterKey(dataDir: string, env = process.env): Promise<Buffer> {
+/**
+ * Reads the master key: CERTFLEET_MASTER_KEY (any string of 32+ chars, or 64 hex chars) or `<dataDir>/master.key`,
+ * which is created (0600) when missing unless `create` is false (tools that must not start a new data directory).
+ */
+export async function loadMasterKey(
+  dataDir: string,
+  env = process.env,
+  opts: { create?: boolean } = {},
+): Promise<Buffer> {
   const fromEnv = env.CERTFLEET_MASTER_KEY;
   if (fromEnv !== undefined) {
     if (fromEnv.length < 32) {
@@ -70,6 +92,13 @@ export async function loadMasterKey(dataDir: string, env = process.env): Promise
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
+  if (opts.create === false) {
+    throw new CertfleetError(
+      'MASTER_KEY_MISMATCH',
+      `no master key: CERTFLEET_MASTER_KEY is not set and ${path} does not exist`,
+      'set CERTFLEET_MASTER_KEY to the key the hub runs with, or restore master.key into the data directory',
+    );
+  }
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const key = randomBytes(32);
   await writeFile(path, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
@@ -86,10 +115,18 @@ export function unwrapDataKey(masterKey: Buffer, wrapped: string): Buffer {
   try {
     return unseal(masterKey, wrapped, 'data-key');
   } catch (e) {
+    if (e instanceof MalformedSealedValue) {
+      throw new CertfleetError(
+        'MASTER_KEY_MISMATCH',
+        `the data key stored in this data directory is malformed: ${e.message}`,
+        'the database was modified; restore it from a backup',
+        { cause: e },
+      );
+    }
     throw new CertfleetError(
       'MASTER_KEY_MISMATCH',
       'the master key does not open this data directory',
-      'start the hub with the master key it was created with (CERTFLEET_MASTER_KEY or <data-dir>/master.key)',
+      'use the master key this data directory was created with (CERTFLEET_MASTER_KEY or <data-dir>/master.key)',
       { cause: e },
     );
   }

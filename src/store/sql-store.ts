@@ -25,6 +25,7 @@ import type {
   RedeployRequest,
   Store,
   SubscriptionSpec,
+  NewToken,
   TokenRecord,
 } from './store.ts';
 
@@ -856,10 +857,30 @@ export class SqlStore implements Store {
 
   // tokens
 
-  async createToken(
-    input: { kind: TokenRecord['kind']; name: string; hash: string; endpointId?: string; expiresAt?: string },
+  async createToken(input: NewToken, actor: Actor): Promise<TokenRecord> {
+    return this.db.transaction().execute((trx) => this.insertToken(trx, input, actor));
+  }
+
+  async replaceTokens(
+    match: { kind: TokenRecord['kind']; name: string },
+    input: NewToken,
     actor: Actor,
-  ): Promise<TokenRecord> {
+  ): Promise<{ revoked: number; token: TokenRecord }> {
+    return this.db.transaction().execute(async (trx) => {
+      const old = await trx
+        .deleteFrom('tokens')
+        .where('kind', '=', match.kind)
+        .where('name', '=', match.name)
+        .returning('id')
+        .execute();
+      for (const { id } of old) {
+        await this.event(trx, actor, 'token.revoked', `token:${match.name}`, { kind: match.kind, id });
+      }
+      return { revoked: old.length, token: await this.insertToken(trx, input, actor) };
+    });
+  }
+
+  private async insertToken(trx: Transaction<Database>, input: NewToken, actor: Actor): Promise<TokenRecord> {
     const row = {
       id: newId(),
       kind: input.kind,
@@ -870,12 +891,10 @@ export class SqlStore implements Store {
       used_at: null,
       created_at: this.now(),
     };
-    await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('tokens').values(row).execute();
-      await this.event(trx, actor, 'token.created', `token:${input.name}`, {
-        kind: input.kind,
-        expires_at: input.expiresAt ?? null,
-      });
+    await trx.insertInto('tokens').values(row).execute();
+    await this.event(trx, actor, 'token.created', `token:${input.name}`, {
+      kind: input.kind,
+      expires_at: input.expiresAt ?? null,
     });
     return toToken(row);
   }

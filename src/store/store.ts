@@ -48,6 +48,15 @@ export interface TokenRecord {
   createdAt: string;
 }
 
+/** A token to create; `hash` is the SHA-256 of the secret (the secret itself is never stored). */
+export interface NewToken {
+  kind: TokenRecord['kind'];
+  name: string;
+  hash: string;
+  endpointId?: string;
+  expiresAt?: string;
+}
+
 /** The latest probe observation of one endpoint target (see src/hub/probe-service.ts). */
 export interface ProbeResultRecord {
   endpointId: string;
@@ -71,7 +80,7 @@ export interface EventQuery {
   limit?: number;
 }
 
-/** Who did something: `admin:<token name>`, `agent:<endpoint>`, `planner`, `apply`, `system`. */
+/** Who did something: `admin:<token name>`, `agent:<endpoint>`, `planner`, `apply`, `system`, `cli:<command>`. */
 export type Actor = string;
 
 /**
@@ -197,10 +206,16 @@ export interface Store {
   appendEvent(event: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void>;
   listEvents(query?: EventQuery): Promise<AuditEvent[]>;
 
-  createToken(
-    input: { kind: TokenRecord['kind']; name: string; hash: string; endpointId?: string; expiresAt?: string },
+  createToken(input: NewToken, actor: Actor): Promise<TokenRecord>;
+  /**
+   * Revokes (deletes) every token of `match.kind` named `match.name` and creates `input`, in one transaction: a
+   * `token.revoked` event per old token, then `token.created`. A revoked token stops working on the next request.
+   */
+  replaceTokens(
+    match: { kind: TokenRecord['kind']; name: string },
+    input: NewToken,
     actor: Actor,
-  ): Promise<TokenRecord>;
+  ): Promise<{ revoked: number; token: TokenRecord }>;
   findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
   /** Marks a single-use token used; false when it was already used (so exactly one caller wins). */
   consumeToken(id: string, at: string): Promise<boolean>;

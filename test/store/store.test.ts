@@ -197,4 +197,39 @@ describe('store and secrets at rest', () => {
     assert.equal(e.kind, 'endpoint.created');
     assert.equal(e.subject, 'endpoint:e1');
   });
+
+  test('replacing tokens revokes exactly the matching ones and creates the new one, with events, in one step', async (t) => {
+    const store = await openSqliteStore(':memory:', new ManualClock('2030-05-05T05:05:05Z'));
+    t.after(() => store.close());
+    await store.createToken({ kind: 'admin', name: 'bootstrap', hash: 'h-old' }, 'system');
+    await store.createToken({ kind: 'admin', name: 'ci', hash: 'h-ci' }, 'system');
+    await store.createToken({ kind: 'read', name: 'bootstrap', hash: 'h-read' }, 'system');
+
+    const { revoked, token } = await store.replaceTokens(
+      { kind: 'admin', name: 'bootstrap' },
+      { kind: 'admin', name: 'bootstrap', hash: 'h-new' },
+      'cli:reset-admin-token',
+    );
+    assert.equal(revoked, 1);
+    assert.equal(await store.findTokenByHash('h-old'), undefined);
+    assert.equal((await store.findTokenByHash('h-new'))?.id, token.id);
+    assert.ok(await store.findTokenByHash('h-ci'), 'another admin token is kept');
+    assert.ok(await store.findTokenByHash('h-read'), 'a read token of the same name is kept');
+    const events = (await store.listEvents()).slice(3).map((e) => [e.kind, e.subject, e.actor]);
+    assert.deepEqual(events, [
+      ['token.revoked', 'token:bootstrap', 'cli:reset-admin-token'],
+      ['token.created', 'token:bootstrap', 'cli:reset-admin-token'],
+    ]);
+
+    // A clash on the new hash (unique) rolls everything back: the current token is not revoked.
+    await assert.rejects(
+      store.replaceTokens(
+        { kind: 'admin', name: 'bootstrap' },
+        { kind: 'admin', name: 'bootstrap', hash: 'h-ci' },
+        'x',
+      ),
+    );
+    assert.ok(await store.findTokenByHash('h-new'));
+    assert.equal((await store.listEvents()).length, 5);
+  });
 });

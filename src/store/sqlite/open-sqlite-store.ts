@@ -3,12 +3,37 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Clock } from '../../core/clock.ts';
+import { restrictMode, type OnModeFix } from '../file-mode.ts';
 import type { Database } from '../schema.ts';
 import { SqlStore } from '../sql-store.ts';
 
+/** The database file and the two files SQLite keeps beside it in WAL mode. */
+export const sqliteFiles = (path: string): string[] => [path, `${path}-wal`, `${path}-shm`];
+
+/**
+ * Makes the database files owner-only (0600) before SQLite touches them. SQLite creates `-wal` and `-shm` with
+ * exactly the mode of the database file (it fchmods them to it, whatever the umask), so creating the database file
+ * 0600 here, before opening, is what keeps all three private from their first byte. Changing the process umask
+ * around the open would not: it is process-wide, so it would race every other file the hub creates meanwhile.
+ * Existing files from an older start (or a crash, which leaves `-wal`/`-shm` behind) are narrowed too.
+ */
+async function restrictSqliteFiles(path: string, onModeFix?: OnModeFix): Promise<void> {
+  const [db, ...beside] = sqliteFiles(path);
+  const fixes = [await restrictMode(db, 0o600, { create: true })];
+  for (const file of beside) fixes.push(await restrictMode(file, 0o600));
+  for (const fix of fixes) if (fix) onModeFix?.(fix);
+}
+
 /** Opens (and migrates) the embedded SQLite store: WAL journal, foreign keys enforced, busy timeout for other processes. */
-export async function openSqliteStore(path: string, clock: Clock): Promise<SqlStore> {
-  if (path !== ':memory:') await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+export async function openSqliteStore(
+  path: string,
+  clock: Clock,
+  opts: { onModeFix?: OnModeFix } = {},
+): Promise<SqlStore> {
+  if (path !== ':memory:') {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await restrictSqliteFiles(path, opts.onModeFix);
+  }
   const sqlite = new BetterSqlite3(path);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
