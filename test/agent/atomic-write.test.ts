@@ -66,7 +66,7 @@ describe('writeFileAtomic', () => {
     assert.equal((await stat(p)).gid, NOBODY);
   });
 
-  test('replacing keeps the old mode and owner unless told otherwise', async () => {
+  test('replacing never takes mode, owner or group from the file on disk: the agent user and 0600', async () => {
     const dir = await freshDir();
     const p = join(dir, 'cert.pem');
     await writeFile(p, 'old');
@@ -75,7 +75,7 @@ describe('writeFileAtomic', () => {
     await writeFileAtomic(p, 'new');
     const st = await stat(p);
     assert.equal(await readFile(p, 'utf8'), 'new');
-    assert.deepEqual([st.mode & 0o7777, st.uid, st.gid], [0o644, NOBODY, NOBODY]);
+    assert.deepEqual([st.mode & 0o7777, st.uid, st.gid], [0o600, process.getuid!(), process.getgid!()]);
   });
 
   test('an unknown owner fails before anything is replaced: old file intact, no temp left', async () => {
