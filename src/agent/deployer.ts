@@ -228,7 +228,9 @@ async function deployNow(
           (re) => errorMessage(re),
         );
       }
-      if (record) await updateRecord(opts, record, { state: 'rolled_back', previous: [] });
+      // Only the record written above is ours to close; a refusal before it leaves the last version's record
+      // (and the files it keeps for a rollback) alone.
+      if (writing) await updateRecord(opts, record!, { state: 'rolled_back', previous: [] });
       return fail('write', { ...errorDetail(e), ...(rollbackError ? { rollbackError } : {}) });
     }
     record = await updateRecord(opts, record, { state: 'installed' });

@@ -51,7 +51,7 @@ const BATCH = 100;
  * on-disk queue.
  *
  * Events: `connected`, `disconnected` (error), `state` (DesiredState), `deployed` ({subscriptionId, versionId,
- * outcome}), `flushed` (number of reports the hub accepted).
+ * outcome}), `flushed` (number of reports that left the queue: accepted, or refused for good and kept aside).
  */
 export class AgentRunner extends EventEmitter {
   private readonly store: AgentStateStore;

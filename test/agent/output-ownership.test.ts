@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { recoverPendingWrites, writeFilesAtomic } from '../../src/agent/atomic-write.ts';
 import { deploy } from '../../src/agent/deployer.ts';
+import { decodePrevious, loadRecord } from '../../src/agent/deploy-record.ts';
 import { CertfleetError } from '../../src/core/errors.ts';
 import { certMatchesKey } from '../../src/pki/inspect.ts';
 import { fullchainOf, recorder, requestFor, subscriptionOf, NAMES } from '../deployer/helpers.ts';
@@ -214,6 +215,28 @@ describe('directories on the way to an output', () => {
       });
       assert.deepEqual(await snapshot(outDir), { 'db.key': 'old key\n' }, `${c.what}: nothing written`);
     }
+  });
+
+  test("a refused write leaves the last version's deploy record, and the files it keeps for a rollback, alone", async (t) => {
+    const dir = await tempDir(t);
+    await writeFile(join(dir, 'db.key'), 'old key\n', { mode: 0o600 });
+    const stateDir = await tempDir(t);
+    const v1 = await makeTestPki('ecdsa-p256', { dnsNames: NAMES });
+    const sub = subscriptionOf({ outputs: outputsIn(dir) });
+    const first = await deploy(requestFor(v1.bundle, sub), recorder().report, { stateDir });
+    assert.equal(first.state, 'installed', JSON.stringify(first.detail));
+
+    await chown(dir, other.uid, other.gid);
+    const v2 = await makeTestPki('ecdsa-p256', { dnsNames: NAMES });
+    const refused = await deploy(requestFor(v2.bundle, sub), recorder().report, { stateDir });
+    assert.equal(refused.state, 'failed');
+    assert.match(String(refused.detail?.message), /refusing to write under .*: it is owned by uid/);
+
+    const record = await loadRecord(stateDir, sub.id);
+    assert.equal(record?.versionId, requestFor(v1.bundle, sub).versionId);
+    assert.equal(record?.state, 'installed');
+    const kept = decodePrevious(record!.previous).find((p) => p.path === join(dir, 'db.key'));
+    assert.equal(kept?.previous.toString(), 'old key\n');
   });
 
   test('recovery does not replay or sweep in a directory another user controls', async (t) => {
