@@ -318,6 +318,14 @@ export async function writeFilesAtomic(
   let journal: string | undefined;
   try {
     for (const f of files) prepared.push(await prepare(f, signal, dirs));
+    const same = prepared.find((p, i) => prepared.findIndex((q) => q.target === p.target) !== i);
+    if (same) {
+      throw new CertfleetError(
+        'CONFIG_INVALID',
+        `${same.previous.path} is the same file as another output (${same.target}, through a symlink)`,
+        'give every output its own file',
+      );
+    }
     // The temps' directory entries must be durable before the journal refers to them.
     for (const dir of uniqueDirs(prepared.map((p) => p.temp))) await fsyncDir(dir);
     signal?.throwIfAborted();

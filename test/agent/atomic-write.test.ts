@@ -2,7 +2,18 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile, chmod, chown } from 'node:fs/promises';
+import {
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+  chmod,
+  chown,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -108,7 +119,6 @@ describe('writeFileAtomic', () => {
       return true;
     });
     await assert.rejects(writeFileAtomic(join(dir, 'x'), 'a', { mode: 0o10000 }), /invalid mode/);
-    const { symlink } = await import('node:fs/promises');
     await writeFile(join(dir, 'real'), 'r');
     await symlink(join(dir, 'real'), join(dir, 'link'));
     await assert.rejects(writeFileAtomic(join(dir, 'link'), 'a'), /not a regular file/);
@@ -210,6 +220,17 @@ describe('writeFilesAtomic', () => {
       ]),
       /listed twice/,
     );
+    // The same file reached through a (root-owned) symlinked directory is the same output too.
+    await mkdir(join(dir, 'real'));
+    await symlink(join(dir, 'real'), join(dir, 'via'));
+    await assert.rejects(
+      writeFilesAtomic([
+        { path: join(dir, 'real', 'x'), data: '1' },
+        { path: join(dir, 'via', 'x'), data: '2' },
+      ]),
+      /via\/x is the same file as another output/,
+    );
+    assert.deepEqual(await leftovers(join(dir, 'real')), []);
   });
 });
 
