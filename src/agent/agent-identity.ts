@@ -68,6 +68,34 @@ export async function saveIdentity(stateDir: string, identity: AgentIdentity): P
   await writePrivateFile(join(stateDir, 'agent.json'), `${JSON.stringify(config, null, 2)}\n`);
 }
 
+const ENROLL_COMMAND =
+  '`certfleet agent enroll --hub URL --token T --ca-fingerprint SHA256 --state-dir DIR` (mint the token on the hub with `certfleet endpoint enroll-token NAME`)';
+
+const CONFIG_FIELDS = ['hub', 'endpointId', 'endpointName', 'caPem'] as const;
+
+function parseConfig(path: string, text: string): AgentConfigFile {
+  const corrupt = (why: string) =>
+    new CertfleetError(
+      'CONFIG_INVALID',
+      `${path} is corrupted (${why})`,
+      `enroll the agent again: ${ENROLL_COMMAND}`,
+      {
+        details: { path },
+      },
+    );
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw corrupt('not valid JSON');
+  }
+  const missing = CONFIG_FIELDS.filter(
+    (f) => typeof (doc as Record<string, unknown> | null)?.[f] !== 'string',
+  );
+  if (missing.length) throw corrupt(`no ${missing.join(', ')}`);
+  return doc as AgentConfigFile;
+}
+
 export async function loadIdentity(stateDir: string): Promise<AgentIdentity> {
   let configText: string;
   let keyText: string;
@@ -78,19 +106,28 @@ export async function loadIdentity(stateDir: string): Promise<AgentIdentity> {
     throw new CertfleetError(
       'CONFIG_INVALID',
       `no agent enrollment in ${stateDir} (${(e as NodeJS.ErrnoException).code ?? 'unreadable'})`,
-      'enroll first: `certfleet agent enroll --hub URL --token T --ca-fingerprint SHA256 --state-dir DIR`',
+      `enroll first: ${ENROLL_COMMAND}`,
     );
   }
+  const config = parseConfig(join(stateDir, 'agent.json'), configText);
+  const keyPath = join(stateDir, 'agent-key.pem');
   const blocks = keyText.match(/-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/g) ?? [];
-  const keys = blocks.map((b) => createPrivateKey(b));
+  const keys = blocks.flatMap((b) => {
+    try {
+      return [createPrivateKey(b)];
+    } catch {
+      return []; // a damaged block: reported below as a missing key
+    }
+  });
   const signing = keys.find((k) => k.asymmetricKeyType === 'ed25519');
   const sealing = keys.find((k) => k.asymmetricKeyType === 'x25519');
   if (!signing || !sealing) {
     throw new CertfleetError(
       'CONFIG_INVALID',
-      `${join(stateDir, 'agent-key.pem')} does not hold the agent's Ed25519 and X25519 keys`,
-      'enroll the agent again with a new token',
+      `${keyPath} is corrupted (it does not hold the agent's Ed25519 and X25519 keys)`,
+      `enroll the agent again: ${ENROLL_COMMAND}`,
+      { details: { path: keyPath } },
     );
   }
-  return { ...(JSON.parse(configText) as AgentConfigFile), keys: { signing, sealing } };
+  return { ...config, keys: { signing, sealing } };
 }

@@ -4,6 +4,7 @@ import type { Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CertfleetError, isCertfleetError } from '../core/errors.ts';
 import { resolveGid, resolveUid } from './owner.ts';
+import { agentIds, resolveTrustedDir } from './trusted-dir.ts';
 
 /**
  * Crash-safe replacement of output files.
@@ -27,14 +28,21 @@ import { resolveGid, resolveUid } from './owner.ts';
  * Contract: calls touching the same targets must not run concurrently (the agent serialises per subscription);
  * `recoverPendingWrites` must not run while writes are in flight. Targets must be regular files or absent:
  * a symlink is refused rather than silently replaced by a file.
+ *
+ * Who can steer a write: every target's directory is resolved from `/` by `resolveTrustedDir` (trusted-dir.ts)
+ * and the write goes through the resolved path; a symlink or directory on the way that another local user
+ * controls is refused before anything is written. Owner, group and mode never come from what is on disk: they
+ * are what the caller asked for, else the agent's own user and group and 0600. A user who pre-creates
+ * `db.key` must not become the owner of the next private key, and one rule for every output is easier to
+ * reason about than "inherit, except for keys" (`restoreFiles` passes the previous owner and mode explicitly).
  */
 
 export interface AtomicWriteOptions {
-  /** File mode, e.g. 0o640. Default: the existing target's mode, else 0o600. */
+  /** File mode, e.g. 0o640. Default 0o600 (never the existing target's mode). */
   mode?: number;
-  /** User name or uid. Default: the existing target's owner (when running as root), else the process user. */
+  /** User name or uid. Default: the agent's own user (never the existing target's owner). */
   owner?: string | number;
-  /** Group name or gid. Default: the existing target's group (when running as root), else the process group. */
+  /** Group name or gid. Default: the agent's own group (never the existing target's group). */
   group?: string | number;
   signal?: AbortSignal;
 }
@@ -81,6 +89,8 @@ function writeFailed(path: string, e: unknown, hint?: string): CertfleetError {
   const code = errnoOf(e) ?? 'error';
   const hints: Record<string, string> = {
     ENOENT: 'create the directory first (the agent does not create parent directories)',
+    ENOTDIR: 'a component of the path is a file, not a directory: fix the output path',
+    ELOOP: 'the path has a symlink loop: fix the output path',
     EACCES: 'give the agent write access to the directory, or run it as root',
     EPERM: 'the agent must run as root to change file ownership',
     ENOSPC: 'free disk space on that file system',
@@ -138,7 +148,7 @@ async function statTarget(target: string): Promise<Stats | undefined> {
 async function writeTemp(
   target: string,
   data: Buffer | string,
-  meta: { mode: number; uid?: number; gid?: number },
+  meta: { mode: number; uid: number; gid: number },
   signal?: AbortSignal,
 ): Promise<string> {
   const temp = join(dirname(target), `.${basename(target)}${TEMP_MARK}${randomBytes(8).toString('hex')}`);
@@ -151,7 +161,7 @@ async function writeTemp(
   try {
     await fh.writeFile(data, { signal });
     // chown first: it may clear setuid/setgid bits, chmod then sets exactly what was asked.
-    if (meta.uid !== undefined || meta.gid !== undefined) await fh.chown(meta.uid ?? -1, meta.gid ?? -1);
+    await fh.chown(meta.uid, meta.gid);
     await fh.chmod(meta.mode);
     await fh.sync();
     await fh.close();
@@ -165,12 +175,44 @@ async function writeTemp(
   }
 }
 
-async function prepare(file: FileToWrite, signal: AbortSignal | undefined): Promise<Prepared> {
+/** Resolved (trusted) directories by directory as given, so several outputs in one directory walk it once. */
+type DirCache = Map<string, string>;
+
+/** `dir` resolved by `resolveTrustedDir`; failures name `forPath` (the output being written). */
+async function trustedDir(dir: string, dirs: DirCache, forPath = dir): Promise<string> {
+  let real = dirs.get(dir);
+  if (real === undefined) {
+    try {
+      real = await resolveTrustedDir(dir);
+    } catch (e) {
+      throw writeFailed(forPath, e);
+    }
+    dirs.set(dir, real);
+  }
+  return real;
+}
+
+/** `path` with its directory resolved and checked: where the write really goes. */
+async function trustedPath(path: string, dirs: DirCache): Promise<string> {
+  return join(await trustedDir(dirname(path), dirs, path), basename(path));
+}
+
+/** Where a write to `path` really goes, after the same checks `writeFilesAtomic` makes; refusals throw. */
+export function resolveOutputPath(path: string): Promise<string> {
+  return trustedPath(resolve(path), new Map());
+}
+
+async function prepare(
+  file: FileToWrite,
+  signal: AbortSignal | undefined,
+  dirs: DirCache,
+): Promise<Prepared> {
   signal?.throwIfAborted();
-  const target = resolve(file.path);
-  checkMode(target, file.mode);
+  const path = resolve(file.path);
+  checkMode(path, file.mode);
+  const target = await trustedPath(path, dirs);
   const st = await statTarget(target);
-  let previous: PreviousFile = { path: target, previous: 'absent' };
+  let previous: PreviousFile = { path, previous: 'absent' };
   if (st) {
     let content: Buffer;
     try {
@@ -179,12 +221,13 @@ async function prepare(file: FileToWrite, signal: AbortSignal | undefined): Prom
       if (signal?.aborted) throw e;
       throw writeFailed(target, e);
     }
-    previous = { path: target, previous: content, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+    previous = { path, previous: content, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   }
-  const root = process.getuid?.() === 0;
-  const uid = file.owner !== undefined ? await resolveUid(file.owner, signal) : root ? st?.uid : undefined;
-  const gid = file.group !== undefined ? await resolveGid(file.group, signal) : root ? st?.gid : undefined;
-  const mode = file.mode ?? previous.mode ?? 0o600;
+  // Never from the file on disk (see the module comment).
+  const self = agentIds();
+  const uid = file.owner !== undefined ? await resolveUid(file.owner, signal) : self.uid;
+  const gid = file.group !== undefined ? await resolveGid(file.group, signal) : self.gid;
+  const mode = file.mode ?? 0o600;
   const temp = await writeTemp(target, file.data, { mode, uid, gid }, signal);
   return { target, temp, previous };
 }
@@ -196,7 +239,7 @@ export async function writeFileAtomic(
   opts: AtomicWriteOptions = {},
 ): Promise<void> {
   const { signal, ...meta } = opts;
-  const p = await prepare({ path, data, ...meta }, signal);
+  const p = await prepare({ path, data, ...meta }, signal, new Map());
   try {
     signal?.throwIfAborted();
     await rename(p.temp, p.target);
@@ -219,6 +262,8 @@ async function applyRenames(
   onRenamed?: (index: number, path: string) => void,
 ): Promise<void> {
   for (const [i, r] of renames.entries()) {
+    // A journal names resolved paths; on replay, its directories must still resolve to themselves, trusted.
+    if (recovering) await assertResolvedTrusted(dirname(r.target));
     try {
       await rename(r.temp, r.target);
     } catch (e) {
@@ -235,9 +280,13 @@ async function applyRenames(
   for (const dir of uniqueDirs(renames.map((r) => r.target))) await fsyncDir(dir);
 }
 
+/** `journalDir` must be a resolved, trusted directory. */
 async function commitJournal(journalDir: string, renames: Rename[]): Promise<string> {
-  const journal = join(resolve(journalDir), `.certfleet-journal-${randomBytes(8).toString('hex')}.json`);
-  const temp = await writeTemp(journal, JSON.stringify({ version: 1, renames }), { mode: 0o600 });
+  const journal = join(journalDir, `.certfleet-journal-${randomBytes(8).toString('hex')}.json`);
+  const temp = await writeTemp(journal, JSON.stringify({ version: 1, renames }), {
+    mode: 0o600,
+    ...agentIds(),
+  });
   try {
     await rename(temp, journal);
   } catch (e) {
@@ -265,13 +314,27 @@ export async function writeFilesAtomic(
   if (files.length === 0) return [];
 
   const prepared: Prepared[] = [];
+  const dirs: DirCache = new Map();
   let journal: string | undefined;
   try {
-    for (const f of files) prepared.push(await prepare(f, signal));
+    for (const f of files) prepared.push(await prepare(f, signal, dirs));
+    const same = prepared.find((p, i) => prepared.findIndex((q) => q.target === p.target) !== i);
+    if (same) {
+      throw new CertfleetError(
+        'CONFIG_INVALID',
+        `${same.previous.path} is the same file as another output (${same.target}, through a symlink)`,
+        'give every output its own file',
+      );
+    }
     // The temps' directory entries must be durable before the journal refers to them.
     for (const dir of uniqueDirs(prepared.map((p) => p.temp))) await fsyncDir(dir);
     signal?.throwIfAborted();
-    if (prepared.length > 1) journal = await commitJournal(opts.journalDir ?? dirname(targets[0]), prepared);
+    if (prepared.length > 1) {
+      const journalDir = opts.journalDir
+        ? await trustedDir(resolve(opts.journalDir), dirs)
+        : dirname(prepared[0].target);
+      journal = await commitJournal(journalDir, prepared);
+    }
   } catch (e) {
     await Promise.allSettled(prepared.map((p) => unlink(p.temp)));
     throw e;
@@ -288,9 +351,20 @@ export async function restoreFiles(previous: PreviousFile[], opts: WriteFilesOpt
     present.map((p) => ({ path: p.path, data: p.previous, mode: p.mode, owner: p.uid, group: p.gid })),
     opts,
   );
-  const absent = previous.filter((p) => p.previous === 'absent').map((p) => p.path);
-  for (const path of absent) await unlink(path).catch((e) => errnoOf(e) === 'ENOENT' || Promise.reject(e));
-  for (const dir of uniqueDirs(absent)) await fsyncDir(dir);
+  const dirs: DirCache = new Map();
+  const removed: string[] = [];
+  for (const p of previous.filter((f) => f.previous === 'absent')) {
+    let target: string;
+    try {
+      target = await trustedPath(p.path, dirs);
+    } catch (e) {
+      if (errnoOf((e as Error).cause) === 'ENOENT') continue; // its directory is gone: so is the file
+      throw e;
+    }
+    await unlink(target).catch((e) => errnoOf(e) === 'ENOENT' || Promise.reject(e));
+    removed.push(target);
+  }
+  for (const dir of uniqueDirs(removed)) await fsyncDir(dir);
 }
 
 function parseJournal(path: string, text: string): Rename[] {
@@ -321,6 +395,22 @@ function parseJournal(path: string, text: string): Rename[] {
   return renames as Rename[];
 }
 
+async function assertResolvedTrusted(dir: string): Promise<void> {
+  let real: string;
+  try {
+    real = await resolveTrustedDir(dir);
+  } catch (e) {
+    throw writeFailed(dir, e);
+  }
+  if (real !== dir) {
+    throw new CertfleetError(
+      'OUTPUT_WRITE_FAILED',
+      `write journal names ${dir}, which now resolves to ${real}`,
+      'check the output files by hand, then delete the journal file',
+    );
+  }
+}
+
 async function listDir(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
@@ -339,7 +429,17 @@ export async function recoverPendingWrites(
   dirs: string | string[],
   opts: { signal?: AbortSignal } = {},
 ): Promise<{ replayed: number; removedTemps: number }> {
-  const list = [...new Set((Array.isArray(dirs) ? dirs : [dirs]).map((d) => resolve(d)))];
+  // Resolve and check every directory first: a refused one stops the recovery before anything is renamed.
+  const list: string[] = [];
+  for (const d of new Set((Array.isArray(dirs) ? dirs : [dirs]).map((x) => resolve(x)))) {
+    try {
+      const real = await resolveTrustedDir(d);
+      if (!list.includes(real)) list.push(real);
+    } catch (e) {
+      if (errnoOf(e) === 'ENOENT') continue; // nothing was ever written there
+      throw writeFailed(d, e);
+    }
+  }
   let replayed = 0;
   let removedTemps = 0;
   for (const dir of list) {

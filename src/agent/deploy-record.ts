@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic, type PreviousFile } from './atomic-write.ts';
+import { resolveOutputPath, writeFileAtomic, type PreviousFile } from './atomic-write.ts';
 
 /**
  * What the deployer remembers per subscription in `<stateDir>/deploys/<subscription>.json` (0600): which version
@@ -59,13 +59,17 @@ export async function saveRecord(
   await writeFileAtomic(path, JSON.stringify(record), { mode: 0o600, signal });
 }
 
-/** Reads what the targets hold now (as writeFilesAtomic would), for a rollback. */
+/**
+ * Reads what the targets hold now (as writeFilesAtomic would), for a rollback. Through the same directory checks
+ * as the write: a path another user could steer is refused here already, before anything is read through it.
+ */
 export async function readCurrentFiles(paths: string[], signal?: AbortSignal): Promise<PreviousFile[]> {
   const out: PreviousFile[] = [];
   for (const p of paths) {
     const path = resolve(p);
+    const real = await resolveOutputPath(path);
     try {
-      const st = await lstat(path);
+      const st = await lstat(real);
       // Not a regular file: writeFilesAtomic refuses it with a proper error before touching anything.
       if (!st.isFile()) {
         out.push({ path, previous: 'absent' });
@@ -73,7 +77,7 @@ export async function readCurrentFiles(paths: string[], signal?: AbortSignal): P
       }
       out.push({
         path,
-        previous: await readFile(path, { signal }),
+        previous: await readFile(real, { signal }),
         mode: st.mode & 0o7777,
         uid: st.uid,
         gid: st.gid,

@@ -6,7 +6,10 @@
  *
  * A failing config test, reload or verify puts the previous files back (all of them, so cert and key always
  * match), reloads again when a reload had already happened, and reports `rolled_back` with the step, exit code
- * and stderr tail. If the rollback fails too, `failed` carries both errors.
+ * and stderr tail. If the rollback fails too, `failed` (reason `rollback_failed`) carries both errors.
+ * On a first install (no output existed before) there is nothing to roll back to: `failed` with the step as the
+ * reason and its output. The new files are removed again when nothing used them yet (config test), and kept
+ * once a reload ran: the server's config may already name them, and removing them would break its next start.
  *
  * Re-invocation: for `waiting_window` the caller calls `deploy` again with the same request at `nextWindowAt`.
  * The files are not rewritten when `<stateDir>/deploys/` shows they are still in place (compared by SHA-256);
@@ -225,7 +228,9 @@ async function deployNow(
           (re) => errorMessage(re),
         );
       }
-      if (record) await updateRecord(opts, record, { state: 'rolled_back', previous: [] });
+      // Only the record written above is ours to close; a refusal before it leaves the last version's record
+      // (and the files it keeps for a rollback) alone.
+      if (writing) await updateRecord(opts, record!, { state: 'rolled_back', previous: [] });
       return fail('write', { ...errorDetail(e), ...(rollbackError ? { rollbackError } : {}) });
     }
     record = await updateRecord(opts, record, { state: 'installed' });
@@ -237,6 +242,7 @@ async function deployNow(
       // Verified earlier and its previous set dropped: nothing older to go back to.
       return fail(step, { ...detail, rollbackError: 'no previous files are kept for this version' });
     }
+    if (previous.every((p) => p.previous === 'absent')) return failFirstInstall(step, detail, reloadAgain);
     let rollbackError: string | undefined;
     try {
       // No signal: a rollback runs to the end even when the deploy was cancelled.
@@ -254,6 +260,23 @@ async function deployNow(
     if (rollbackError) return fail('rollback_failed', { ...detail, rollbackError });
     await emit('rolled_back', step, detail);
     return { state: 'rolled_back' as const, reason: step, detail };
+  };
+
+  const failFirstInstall = async (step: Step, detail: Record<string, unknown>, reloaded: boolean) => {
+    let removeError: string | undefined;
+    if (!reloaded) {
+      removeError = await restoreFiles(previous).then(
+        () => undefined,
+        (e) => `removing the new files failed: ${errorMessage(e)}`,
+      );
+    }
+    await updateRecord(opts, record!, { state: 'rolled_back', previous: [] });
+    return fail(step, {
+      ...detail,
+      firstInstall: true,
+      filesRemoved: !reloaded && !removeError,
+      ...(removeError ? { removeError } : {}),
+    });
   };
 
   // 4. Config test against the new files; skipped when they were tested already and the window is still shut.

@@ -64,6 +64,21 @@ export function resolveUid(user: string | number, signal?: AbortSignal): Promise
   return resolveId('passwd', user, signal);
 }
 
+/** "uid 998 (alice)" for messages; the name comes from /etc/passwd when it has one. */
+export async function describeUid(uid: number): Promise<string> {
+  let text = '';
+  try {
+    text = await readFile('/etc/passwd', 'utf8');
+  } catch {
+    // no name then
+  }
+  const name = text
+    .split('\n')
+    .map((line) => line.split(':'))
+    .find((f) => f.length >= 3 && f[2] === String(uid))?.[0];
+  return name ? `uid ${uid} (${name})` : `uid ${uid}`;
+}
+
 export function resolveGid(group: string | number, signal?: AbortSignal): Promise<number> {
   return resolveId('group', group, signal);
 }

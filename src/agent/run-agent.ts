@@ -9,7 +9,12 @@ import { Backoff } from './backoff.ts';
 import type { DeployOutcome, DeployReport, DeployReporter, DeployRequest } from './deploy-contract.ts';
 import { outputDirs } from './output-dirs.ts';
 import { openSealedKey } from './sealed-key.ts';
-import { AgentStateStore, type AgentLocalState } from './state-store.ts';
+import {
+  AgentStateStore,
+  CorruptFileError,
+  type AgentLocalState,
+  type RefusedReport,
+} from './state-store.ts';
 import { subscribeDesiredState } from './subscriber.ts';
 import type { AgentReport, BundleResponse, DesiredState, DesiredSubscription } from './wire.ts';
 
@@ -46,7 +51,7 @@ const BATCH = 100;
  * on-disk queue.
  *
  * Events: `connected`, `disconnected` (error), `state` (DesiredState), `deployed` ({subscriptionId, versionId,
- * outcome}), `flushed` (number of reports the hub accepted).
+ * outcome}), `flushed` (number of reports that left the queue: accepted, or refused for good and kept aside).
  */
 export class AgentRunner extends EventEmitter {
   private readonly store: AgentStateStore;
@@ -95,7 +100,7 @@ export class AgentRunner extends EventEmitter {
       ],
     });
     this.local = await this.store.load();
-    this.queue = await this.store.pendingReports();
+    this.queue = await this.loadQueue();
     this.logger.info(
       {
         endpoint: this.identity.endpointName,
@@ -132,6 +137,21 @@ export class AgentRunner extends EventEmitter {
         this.setDesired(this.takeInlinedBundles(state));
       },
     });
+  }
+
+  /** The on-disk report queue; a corrupted one is set aside (kept for the operator) and logged, never dropped. */
+  private async loadQueue(): Promise<AgentReport[]> {
+    try {
+      return await this.store.pendingReports();
+    } catch (e) {
+      if (!(e instanceof CorruptFileError)) throw e;
+      const keptAs = await this.store.setAside(e.path, this.clock.now());
+      this.logger.error(
+        { file: e.path, kept_as: keptAs, err_message: e.message, hint: e.hint },
+        'queued reports file is corrupted; set aside, its reports were not sent',
+      );
+      return [];
+    }
   }
 
   /** Stops polling and timers, waits for a running deploy to finish, persists state. */
@@ -243,9 +263,24 @@ export class AgentRunner extends EventEmitter {
     };
   }
 
+  /** A cached bundle; a corrupted one is set aside and logged, and the bundle is fetched from the hub again. */
+  private async cachedBundle(versionId: string): Promise<BundleResponse | undefined> {
+    try {
+      return await this.store.loadBundle(versionId);
+    } catch (e) {
+      if (!(e instanceof CorruptFileError)) throw e;
+      const keptAs = await this.store.setAside(e.path, this.clock.now());
+      this.logger.error(
+        { file: e.path, kept_as: keptAs, version_id: versionId, err_message: e.message },
+        'cached bundle is corrupted; set aside, fetching it from the hub again',
+      );
+      return undefined;
+    }
+  }
+
   private async bundleFor(sub: DesiredSubscription): Promise<BundleResponse | undefined> {
     const v = sub.version!;
-    const cached = await this.store.loadBundle(v.id);
+    const cached = await this.cachedBundle(v.id);
     if (cached) return cached;
     if (!this.client) return undefined;
     const inlined = this.inlined.get(v.id);
@@ -414,44 +449,79 @@ export class AgentRunner extends EventEmitter {
     return this.flushing;
   }
 
+  /**
+   * Sends the queue's head in batches. A report leaves the queue only when the hub accepted it or refused it for
+   * good (4xx; then it is logged and kept in `reports-refused.jsonl`). When a batch is refused, its reports go one
+   * by one so one bad report does not hold back the others; a transient error (hub unreachable, 5xx) at any
+   * point stops the flush and keeps every report not yet settled, in order, for the next try.
+   */
   private async flushOnce(): Promise<void> {
     while (this.queue.length && this.client && !this.abort.signal.aborted) {
       const batch = this.queue.slice(0, BATCH);
+      const refused: RefusedReport[] = [];
+      let settled = 0;
+      let interrupted = false;
       try {
         await this.client.report(batch, { signal: this.abort.signal });
+        settled = batch.length;
       } catch (e) {
-        if (this.abort.signal.aborted) return;
-        if (isTransient(e)) {
-          // Stays queued: flushed on reconnect, with the next report, or by this retry while the poll is fine.
-          if (this.connected) this.later(2000, () => void this.flush());
-          return;
-        }
-        if (batch.length > 1) {
-          // One refused report must not hold back the others: send them one by one.
-          for (const r of batch) {
-            await this.client
-              .report([r], { signal: this.abort.signal })
-              .catch((err) => {
-                if (isTransient(err)) throw err;
-                this.logger.warn(
-                  { err_message: errorMessage(err), state: r.state },
-                  'hub refused a report; dropped',
-                );
-              })
-              .catch(() => {});
-          }
+        if (this.abort.signal.aborted || isTransient(e)) {
+          interrupted = true;
+        } else if (batch.length === 1) {
+          refused.push(this.refusal(batch[0], e));
+          settled = 1;
         } else {
-          this.logger.warn(
-            { err_message: errorMessage(e), state: batch[0].state },
-            'hub refused a report; dropped',
-          );
+          for (const r of batch) {
+            try {
+              await this.client.report([r], { signal: this.abort.signal });
+            } catch (err) {
+              if (this.abort.signal.aborted || isTransient(err)) {
+                interrupted = true;
+                break;
+              }
+              refused.push(this.refusal(r, err));
+            }
+            settled++;
+          }
         }
       }
-      this.queue.splice(0, batch.length);
-      const snapshot = [...this.queue];
-      await this.persist(() => this.store.savePendingReports(snapshot));
-      this.emit('flushed', batch.length);
+      if (settled) await this.settle(settled, refused);
+      if (interrupted) {
+        // Stays queued: flushed on reconnect, with the next report, or by this retry while the poll is fine.
+        if (this.connected && !this.abort.signal.aborted) this.later(2000, () => void this.flush());
+        return;
+      }
     }
+  }
+
+  private refusal(report: AgentReport, e: unknown): RefusedReport {
+    return { refusedAt: this.clock.now().toISOString(), error: errorMessage(e), report };
+  }
+
+  /** Removes the first `count` reports (sent or refused) from the queue; refused ones are kept aside first. */
+  private async settle(count: number, refused: RefusedReport[]): Promise<void> {
+    if (refused.length) {
+      const keptIn = await this.store.keepRefusedReports(refused).catch((e) => {
+        this.logger.error({ err_message: errorMessage(e) }, 'could not keep refused reports');
+        return undefined;
+      });
+      for (const r of refused) {
+        this.logger.warn(
+          {
+            err_message: r.error,
+            subscription_id: r.report.subscriptionId,
+            version_id: r.report.versionId,
+            state: r.report.state,
+            kept_in: keptIn,
+          },
+          'hub refused a report; removed from the queue',
+        );
+      }
+    }
+    this.queue.splice(0, count);
+    const snapshot = [...this.queue];
+    await this.persist(() => this.store.savePendingReports(snapshot));
+    this.emit('flushed', count);
   }
 }
 

@@ -2,7 +2,18 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile, chmod, chown } from 'node:fs/promises';
+import {
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+  chmod,
+  chown,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -66,7 +77,7 @@ describe('writeFileAtomic', () => {
     assert.equal((await stat(p)).gid, NOBODY);
   });
 
-  test('replacing keeps the old mode and owner unless told otherwise', async () => {
+  test('replacing never takes mode, owner or group from the file on disk: the agent user and 0600', async () => {
     const dir = await freshDir();
     const p = join(dir, 'cert.pem');
     await writeFile(p, 'old');
@@ -75,7 +86,7 @@ describe('writeFileAtomic', () => {
     await writeFileAtomic(p, 'new');
     const st = await stat(p);
     assert.equal(await readFile(p, 'utf8'), 'new');
-    assert.deepEqual([st.mode & 0o7777, st.uid, st.gid], [0o644, NOBODY, NOBODY]);
+    assert.deepEqual([st.mode & 0o7777, st.uid, st.gid], [0o600, process.getuid!(), process.getgid!()]);
   });
 
   test('an unknown owner fails before anything is replaced: old file intact, no temp left', async () => {
@@ -108,7 +119,6 @@ describe('writeFileAtomic', () => {
       return true;
     });
     await assert.rejects(writeFileAtomic(join(dir, 'x'), 'a', { mode: 0o10000 }), /invalid mode/);
-    const { symlink } = await import('node:fs/promises');
     await writeFile(join(dir, 'real'), 'r');
     await symlink(join(dir, 'real'), join(dir, 'link'));
     await assert.rejects(writeFileAtomic(join(dir, 'link'), 'a'), /not a regular file/);
@@ -210,6 +220,17 @@ describe('writeFilesAtomic', () => {
       ]),
       /listed twice/,
     );
+    // The same file reached through a (root-owned) symlinked directory is the same output too.
+    await mkdir(join(dir, 'real'));
+    await symlink(join(dir, 'real'), join(dir, 'via'));
+    await assert.rejects(
+      writeFilesAtomic([
+        { path: join(dir, 'real', 'x'), data: '1' },
+        { path: join(dir, 'via', 'x'), data: '2' },
+      ]),
+      /via\/x is the same file as another output/,
+    );
+    assert.deepEqual(await leftovers(join(dir, 'real')), []);
   });
 });
 

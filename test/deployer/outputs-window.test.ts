@@ -5,6 +5,7 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,7 +15,7 @@ import type { OutputSpec } from '../../src/core/types.ts';
 import { fingerprintOf } from '../../src/pki/inspect.ts';
 import { makeTestPki } from '../helpers/test-pki.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { NAMES, recorder, requestFor, subscriptionOf } from './helpers.ts';
+import { NAMES, fullchainOf, recorder, requestFor, subscriptionOf } from './helpers.ts';
 
 const run = promisify(execFile);
 const NOBODY = 65534; // Debian: user nobody, group nogroup
@@ -313,6 +314,89 @@ describe('rollback that fails', () => {
     assert.match(String(res.detail?.rollbackError), /reload after restoring .*exited with code 4/);
     assert.equal(await readFile(join(dir, 'key.pem'), 'utf8'), 'old key\n');
     assert.equal(await readFile(join(dir, 'fullchain.pem'), 'utf8'), 'old chain\n');
+  });
+});
+
+describe('first install: nothing to roll back to', () => {
+  const firstOutputs = (dir: string): OutputSpec[] => [
+    { path: join(dir, 'fullchain.pem'), format: 'fullchain' },
+    { path: join(dir, 'key.pem'), format: 'key' },
+  ];
+
+  test('a failing config test ends failed with its own output, and the new files are removed again', async (t) => {
+    const dir = await tempDir(t);
+    const pki = await makeTestPki('ecdsa-p256', { dnsNames: NAMES });
+    const rec = recorder();
+    const res = await deploy(
+      requestFor(
+        pki.bundle,
+        subscriptionOf({
+          outputs: firstOutputs(dir),
+          configTest: 'echo "nginx: [emerg] unknown directive ssl_foo" >&2; exit 1',
+        }),
+      ),
+      rec.report,
+      { stateDir: await tempDir(t) },
+    );
+    assert.equal(res.state, 'failed');
+    assert.equal(res.reason, 'config_test');
+    assert.deepEqual(rec.states(), ['installed', 'failed']);
+    assert.equal(rec.reports[1].reason, 'config_test');
+    assert.equal(res.detail?.exitCode, 1);
+    assert.match(String(res.detail?.stderrTail), /unknown directive ssl_foo/);
+    assert.equal(res.detail?.firstInstall, true);
+    assert.equal(res.detail?.filesRemoved, true);
+    assert.equal(res.detail?.rollbackError, undefined);
+    assert.deepEqual(await readdir(dir), [], 'as before the deploy');
+  });
+
+  test('a failing reload ends failed with its own output; no second reload, and the files stay for the server', async (t) => {
+    const dir = await tempDir(t);
+    const runs = join(await tempDir(t), 'reloads');
+    const pki = await makeTestPki('ecdsa-p256', { dnsNames: NAMES });
+    const rec = recorder();
+    const res = await deploy(
+      requestFor(
+        pki.bundle,
+        subscriptionOf({
+          outputs: firstOutputs(dir),
+          reload: `echo run >> ${runs}; echo "unit is masked" >&2; exit 4`,
+        }),
+      ),
+      rec.report,
+      { stateDir: await tempDir(t) },
+    );
+    assert.equal(res.state, 'failed');
+    assert.equal(res.reason, 'reload');
+    assert.deepEqual(rec.states(), ['installed', 'failed']);
+    assert.equal(res.detail?.exitCode, 4);
+    assert.match(String(res.detail?.stderrTail), /unit is masked/);
+    assert.equal(res.detail?.filesRemoved, false);
+    assert.equal(await readFile(runs, 'utf8'), 'run\n', 'reloaded once, not again after a restore');
+    assert.equal(await readFile(join(dir, 'fullchain.pem'), 'utf8'), fullchainOf(pki.bundle));
+  });
+
+  test('a failing verify ends failed with the verify message, not rollback_failed', async (t) => {
+    const dir = await tempDir(t);
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r)); // nothing listens there now
+    const pki = await makeTestPki('ecdsa-p256', { dnsNames: NAMES });
+    const res = await deploy(
+      requestFor(
+        pki.bundle,
+        subscriptionOf({ outputs: firstOutputs(dir), reload: 'true', verify: { host: '127.0.0.1', port } }),
+      ),
+      recorder().report,
+      { stateDir: await tempDir(t), verifyTimeoutMs: 300 },
+    );
+    assert.equal(res.state, 'failed');
+    assert.equal(res.reason, 'verify');
+    assert.equal(res.detail?.step, 'verify');
+    assert.ok(String(res.detail?.message).length > 0);
+    assert.equal(res.detail?.firstInstall, true);
+    assert.equal(res.detail?.rollbackError, undefined);
   });
 });
 
