@@ -23,8 +23,9 @@ export interface OpensslCert {
 export type KeySpec = `ec:${string}` | `rsa:${number}`;
 
 export interface CertSpec {
-  /** File name stem and CN. */
+  /** File name stem, and the CN unless `cn` is given. */
   name: string;
+  cn?: string;
   key?: KeySpec;
   /** Signed by this CA; self-signed when absent. */
   issuer?: OpensslCert;
@@ -103,7 +104,7 @@ export async function opensslPki(dir: string) {
       '-key',
       keyPath,
       '-subj',
-      `/CN=${spec.name}`,
+      `/CN=${spec.cn ?? spec.name}`,
       '-out',
       csrPath,
     ]);
