@@ -1,23 +1,22 @@
 import { isIP } from 'node:net';
 import type { Bundle } from '../core/types.ts';
-import {
-  certMatchesKey,
-  chainProblem,
-  inspectCertificate,
-  parseCertificate,
-  type CertInfo,
-} from '../pki/inspect.ts';
+import { certMatchesKey, inspectCertificate, parseCertificate, type CertInfo } from '../pki/inspect.ts';
+import { judgeChain, type ChainFailureKind } from '../pki/judge-chain.ts';
+import { trustStore } from '../pki/trust-store.ts';
 
 /**
- * Checks a bundle before anything touches disk: parseable, in date, key belongs to the leaf, chain signatures
- * link up, and the leaf covers every name the certificate is supposed to serve. Pure; dates come from `now`.
+ * Checks a bundle before anything touches disk: parseable, in date, key belongs to the leaf, the chain passes the
+ * same judgement probes apply (src/pki/judge-chain.ts), and the leaf covers every name the certificate is
+ * supposed to serve. Pure; dates come from `now`.
  */
 export type BundleCheck =
   'parse' | 'fingerprint' | 'not_yet_valid' | 'expired' | 'key_mismatch' | 'chain' | 'sans';
 
 export interface BundleProblem {
   check: BundleCheck;
-  /** Names the problem; never contains key material. */
+  /** For check 'chain': the chain judgement's verdict (issuer_not_ca, weak_key, ...). */
+  kind?: ChainFailureKind;
+  /** Names the problem and the fix; never contains key material. */
   message: string;
 }
 
@@ -79,8 +78,8 @@ export function validateBundle(bundle: Bundle, opts: ValidateBundleOptions): Bun
   if (!certMatchesKey(bundle.certPem, bundle.keyPem)) {
     return { check: 'key_mismatch', message: 'the private key does not belong to the certificate' };
   }
-  const chainMessage = chainCheck(bundle, opts);
-  if (chainMessage) return { check: 'chain', message: chainMessage };
+  const chain = chainCheck(bundle, opts);
+  if (chain) return { check: 'chain', kind: chain.kind, message: `${chain.message}. Fix: ${chain.hint}` };
   const missing = opts.sans.filter((n) => !nameCovered(n, leaf.sans));
   if (missing.length) {
     return {
@@ -91,17 +90,15 @@ export function validateBundle(bundle: Bundle, opts: ValidateBundleOptions): Bun
   return undefined;
 }
 
-function chainCheck(bundle: Bundle, opts: ValidateBundleOptions): string | undefined {
-  if (opts.trustedRootPems?.length) {
-    return chainProblem(bundle.certPem, bundle.chainPems, opts.trustedRootPems, opts.now);
-  }
-  if (bundle.chainPems.length === 0) return undefined; // nothing to link; the leaf's issuer is the anchor
-  // The last chain certificate stands in as the root: chainProblem checks every link below it and all dates
-  // except its own, which we check here.
-  const last = bundle.chainPems[bundle.chainPems.length - 1];
-  const lastInfo = inspectCertificate(last);
-  if (opts.now < lastInfo.notBefore || opts.now >= lastInfo.notAfter) {
-    return `chain certificate "${lastInfo.subject}" is not valid at ${opts.now.toISOString()}`;
-  }
-  return chainProblem(bundle.certPem, bundle.chainPems.slice(0, -1), [last], opts.now);
+/**
+ * With configured roots the chain must reach one of them. Without, the last chain certificate (or the leaf when
+ * there is no chain) stands in as the trust anchor: everything below it is judged, and the endpoint's clients
+ * judge the rest.
+ */
+function chainCheck(bundle: Bundle, opts: ValidateBundleOptions) {
+  const sent = [bundle.certPem, ...bundle.chainPems].map(parseCertificate);
+  const anchors = opts.trustedRootPems?.length
+    ? opts.trustedRootPems
+    : [bundle.chainPems[bundle.chainPems.length - 1] ?? bundle.certPem];
+  return judgeChain(sent, { store: trustStore(anchors, false), now: opts.now }).failures[0];
 }

@@ -1,10 +1,12 @@
 /**
- * `certfleet check <host:port>`: one real TLS handshake, then what is served and a verdict with its reason and fix.
+ * `certfleet check <host:port>`: one real TLS handshake, then what is served and a verdict with its reason and fix,
+ * judged like the hub's probes (src/pki/judge-chain.ts). Trusts the system roots plus --ca-file, NODE_EXTRA_CA_CERTS
+ * and SSL_CERT_FILE. --ca-file and --json are the program's global options (read with optsWithGlobals), never
+ * options of this command, so they work in any position.
  * Exit codes: 0 valid, 1 invalid / expiring within --days / unreachable, 2 usage error.
  */
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { X509Certificate } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CertfleetError, errorMessage, isCertfleetError } from '../core/errors.ts';
 import type { ProbeTarget } from '../core/types.ts';
@@ -12,7 +14,8 @@ import { splitPemCertificates } from '../pki/inspect.ts';
 import { DEFAULT_PROBE_TIMEOUT_MS, probeTarget } from '../probe/probe.ts';
 import { formatHostPort, type ProbeResult } from '../probe/probe-result.ts';
 import { STARTTLS_PROTOCOLS, type StartTlsProtocol } from '../probe/starttls.ts';
-import { oneLine } from '../probe/verify-chain.ts';
+import { globalFlags } from './context.ts';
+import { EXIT, exitWith } from './exit.ts';
 
 /**
  * Default for --days: a certificate renewed on schedule (at 2/3 of a 90-day lifetime) has 30 days left, so
@@ -20,32 +23,33 @@ import { oneLine } from '../probe/verify-chain.ts';
  */
 export const DEFAULT_CHECK_DAYS = 14;
 
-export const CHECK_EXIT = { valid: 0, invalid: 1, usage: 2 } as const;
+export const CHECK_EXIT = { valid: EXIT.ok, invalid: EXIT.failure, usage: EXIT.usage } as const;
 
 export interface CheckOptions {
   sni?: string;
   starttls?: StartTlsProtocol;
   days?: number;
+  /** Extra trusted roots (the global --ca-file). */
   caFile?: string;
   allAddresses?: boolean;
   timeout?: number;
+  /** The global --json. */
   json?: boolean;
 }
 
-/** Where the command writes and how it exits; tests capture, the binary uses the process. */
+/** Where the command writes; tests capture, the binary uses the process. */
 export interface CheckIo {
   out(text: string): void;
   err(text: string): void;
-  /** Must not return (process.exit, or throw in tests). */
-  exit(code: number): never;
   signal?: AbortSignal;
   now?: () => Date;
+  /** NODE_EXTRA_CA_CERTS and SSL_CERT_FILE are read from here (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 const processIo: CheckIo = {
   out: (t) => process.stdout.write(t),
   err: (t) => process.stderr.write(t),
-  exit: (code) => process.exit(code),
 };
 
 const USAGE_HINT = 'write it as host:port, e.g. example.com:443, or [2001:db8::1]:443 for IPv6';
@@ -119,15 +123,12 @@ function verdictOf(r: ProbeResult, days: number, now: Date): Verdict {
   return { ok: true, line: `VALID: trusted chain, covers "${name}", ${left} days left` };
 }
 
-function chainLines(pems: string[]): string[] {
-  return pems.map((pem, i) => {
-    try {
-      const x = new X509Certificate(pem);
-      return `  ${i}  ${oneLine(x.subject)}  (issued by ${oneLine(x.issuer)})`;
-    } catch {
-      return `  ${i}  (unreadable certificate)`;
-    }
-  });
+const CURVE_NAMES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+
+function keyWords(k: NonNullable<ProbeResult['key']>): string {
+  if (k.curve)
+    return `${k.type.toUpperCase()} ${CURVE_NAMES[k.curve] ?? k.curve}${k.bits ? ` (${k.bits} bits)` : ''}`;
+  return `${k.type.toUpperCase()}${k.bits ? ` ${k.bits} bits` : ''}`;
 }
 
 function renderHuman(r: ProbeResult, v: Verdict, now: Date): string {
@@ -138,22 +139,73 @@ function renderHuman(r: ProbeResult, v: Verdict, now: Date): string {
     `${formatHostPort(t.host, t.port)}${t.sni ? ` (SNI ${t.sni})` : ''}${t.starttls ? ` STARTTLS ${t.starttls}` : ''}`,
   ]);
   if (t.address) rows.push(['address', t.address]);
-  if (r.tlsVersion) rows.push(['tls', `${r.tlsVersion}, handshake ${r.handshakeMs} ms`]);
+  if (r.failedAt) rows.push(['failed at', `${r.failedAt}${r.tlsError ? ` (${r.tlsError})` : ''}`]);
+  if (r.tlsVersion)
+    rows.push([
+      'tls',
+      `${r.tlsVersion}, handshake ${r.handshakeMs} ms${r.cipher ? `, ${r.cipher}` : ''}${r.group ? `, ${r.group}` : ''}`,
+    ]);
   if (r.fingerprint) {
     rows.push(['subject', r.subject ?? '']);
     rows.push(['sans', (r.sans ?? []).join(', ') || '(none)']);
     rows.push(['issuer', r.issuer ?? '']);
     rows.push(['serial', r.serial ?? '']);
     rows.push(['fingerprint', `sha256 ${r.fingerprint}`]);
+    if (r.key) rows.push(['key', keyWords(r.key)]);
+    if (r.signatureAlgorithm) rows.push(['signature', r.signatureAlgorithm]);
+    rows.push(['eku', r.eku ? r.eku.join(', ') : '(none: any use)']);
     rows.push(['not before', r.notBefore ?? '']);
     rows.push(['not after', `${r.notAfter} (${daysLeft(r, now)} days left)`]);
     rows.push(['hostname', r.hostnameMatches ? 'matches' : 'DOES NOT MATCH']);
     rows.push(['chain', r.chainVerified ? 'verified' : `NOT VERIFIED: ${r.chainError ?? ''}`]);
   }
   const lines = rows.map(([k, v]) => `${k.padEnd(12)} ${v}`);
-  if (r.chainPems?.length) lines.push(`chain as sent (${r.chainPems.length}):`, ...chainLines(r.chainPems));
+  if (r.chain?.length)
+    lines.push(
+      `chain as sent (${r.chain.length}):`,
+      ...r.chain.map(
+        (c, i) =>
+          `  ${i}  ${c.subject}  (issued by ${c.issuer})  ${c.notBefore.slice(0, 10)} → ${c.notAfter.slice(0, 10)}`,
+      ),
+    );
+  for (const w of r.warnings ?? []) lines.push(`warning      ${w.kind}: ${w.message}`);
   lines.push(`verdict      ${v.line}`);
+  for (const p of (r.problems ?? []).slice(1)) lines.push(`also         ${p.kind}: ${p.message}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** A file of trusted roots: one or more PEM certificates. */
+async function readRoots(path: string, source: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new CertfleetError(
+      'BAD_REQUEST',
+      `cannot read ${source} ${path}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`,
+      `give ${source} the path of a readable PEM file holding the root certificates to trust`,
+    );
+  }
+  const pems = splitPemCertificates(text);
+  if (pems.length === 0)
+    throw new CertfleetError(
+      'BAD_REQUEST',
+      `${source} ${path} holds no PEM certificate`,
+      'give a file with "-----BEGIN CERTIFICATE-----" blocks',
+    );
+  return pems;
+}
+
+/** Roots trusted besides the system ones: --ca-file, then the files OpenSSL and Node users already set. */
+async function extraRoots(caFile: string | undefined, env: NodeJS.ProcessEnv): Promise<string[]> {
+  const sources: [string | undefined, string][] = [
+    [caFile, '--ca-file'],
+    [env.NODE_EXTRA_CA_CERTS, 'NODE_EXTRA_CA_CERTS'],
+    [env.SSL_CERT_FILE, 'SSL_CERT_FILE'],
+  ];
+  const out: string[] = [];
+  for (const [path, source] of sources) if (path) out.push(...(await readRoots(path, source)));
+  return out;
 }
 
 /** The command's work without commander: probe, print, and say which exit code applies. */
@@ -168,7 +220,7 @@ export async function executeCheck(hostPort: string, options: CheckOptions, io: 
     return CHECK_EXIT.usage;
   };
   let target: ProbeTarget;
-  let trustedRootPems: string[] = [];
+  let trustedRootPems: string[];
   try {
     const { host, port } = parseHostPort(hostPort);
     target = {
@@ -177,25 +229,7 @@ export async function executeCheck(hostPort: string, options: CheckOptions, io: 
       ...(options.sni ? { sni: options.sni } : {}),
       ...(options.starttls ? { starttls: options.starttls } : {}),
     };
-    if (options.caFile) {
-      let text: string;
-      try {
-        text = await readFile(options.caFile, 'utf8');
-      } catch (e) {
-        throw new CertfleetError(
-          'BAD_REQUEST',
-          `cannot read --ca-file ${options.caFile}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`,
-          'give the path of a readable PEM file holding the root certificates to trust',
-        );
-      }
-      trustedRootPems = splitPemCertificates(text);
-      if (trustedRootPems.length === 0)
-        throw new CertfleetError(
-          'BAD_REQUEST',
-          `--ca-file ${options.caFile} holds no PEM certificate`,
-          'give a file with "-----BEGIN CERTIFICATE-----" blocks',
-        );
-    }
+    trustedRootPems = await extraRoots(options.caFile, io.env ?? process.env);
   } catch (e) {
     return usage(e);
   }
@@ -218,7 +252,11 @@ export async function executeCheck(hostPort: string, options: CheckOptions, io: 
     const doc = {
       ok,
       days,
-      results: results.map((r, i) => ({ ...r, daysLeft: daysLeft(r, now), verdict: verdicts[i].line })),
+      results: results.map((r, i) => ({
+        ...r,
+        daysLeft: daysLeft(r, now),
+        verdict: verdicts[i].line,
+      })),
     };
     io.out(`${JSON.stringify(doc, null, 2)}\n`);
   } else {
@@ -227,12 +265,13 @@ export async function executeCheck(hostPort: string, options: CheckOptions, io: 
   return ok ? CHECK_EXIT.valid : CHECK_EXIT.invalid;
 }
 
-/** Adds `check <host:port>` to a commander program. Usage errors exit 2, not commander's default 1. */
+/** Adds `check <host:port>` to a commander program; main() turns the thrown exit into the process's code. */
 export function registerCheckCommand(program: Command, io: CheckIo = processIo): Command {
-  const cmd = program
+  return program
     .command('check')
     .description(
-      'connect to host:port, show the certificate it serves, and judge it (exit 0 valid, 1 not, 2 usage)',
+      'connect to host:port, show the certificate it serves, and judge it as browsers do (exit 0 valid, 1 not, 2 usage). ' +
+        'Trusts the system roots plus --ca-file, NODE_EXTRA_CA_CERTS and SSL_CERT_FILE; --json prints JSON',
     )
     .argument('<host:port>', 'e.g. example.com:443, 10.0.0.5:8443, [::1]:443')
     .option('--sni <name>', 'server name to send and to check the certificate against (default: the host)')
@@ -247,7 +286,6 @@ export function registerCheckCommand(program: Command, io: CheckIo = processIo):
       intOption('--days', 0),
       DEFAULT_CHECK_DAYS,
     )
-    .option('--ca-file <pem>', 'extra trusted root certificates (PEM), e.g. a private CA')
     .option('--all-addresses', 'check every address the host resolves to (IPv4 and IPv6)')
     .option(
       '--timeout <ms>',
@@ -255,52 +293,15 @@ export function registerCheckCommand(program: Command, io: CheckIo = processIo):
       intOption('--timeout', 1),
       DEFAULT_PROBE_TIMEOUT_MS,
     )
-    .option('--json', 'print the results as JSON')
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
-    .exitOverride((e) => io.exit(e.exitCode === 0 ? 0 : CHECK_EXIT.usage))
-    .action(async (hostPort: string, options: CheckOptions) => {
+    .action(async (hostPort: string, options: CheckOptions, cmd: Command) => {
+      const { caFile, json } = globalFlags(cmd);
       let code: number;
       try {
-        code = await executeCheck(hostPort, options, io);
+        code = await executeCheck(hostPort, { ...options, caFile, json }, io);
       } catch (e) {
         io.err(`certfleet check: ${errorMessage(e)}\n`);
         code = CHECK_EXIT.invalid;
       }
-      if (io === processIo) process.exitCode = code;
-      else io.exit(code);
+      exitWith(code);
     });
-  return cmd;
-}
-
-class ExitSignal {
-  constructor(readonly code: number) {}
-}
-
-/** Runs `check` in-process with captured output: `runCheck(['localhost:443', '--json'])`. */
-export async function runCheck(
-  args: string[],
-  opts: { signal?: AbortSignal; now?: () => Date } = {},
-): Promise<{ exitCode: number; output: string; stderr: string }> {
-  let output = '';
-  let stderr = '';
-  const io: CheckIo = {
-    out: (t) => void (output += t),
-    err: (t) => void (stderr += t),
-    exit: (code) => {
-      throw new ExitSignal(code);
-    },
-    ...opts,
-  };
-  const program = new Command('certfleet').exitOverride((e) =>
-    io.exit(e.exitCode === 0 ? 0 : CHECK_EXIT.usage),
-  );
-  program.configureOutput({ writeOut: io.out, writeErr: io.err });
-  registerCheckCommand(program, io);
-  try {
-    await program.parseAsync(['check', ...args], { from: 'user' });
-    return { exitCode: 0, output, stderr };
-  } catch (e) {
-    if (e instanceof ExitSignal) return { exitCode: e.code, output, stderr };
-    throw e;
-  }
 }

@@ -68,36 +68,3 @@ export function certMatchesKey(certPem: string, keyPem: string): boolean {
     return false;
   }
 }
-
-/**
- * Verifies leaf → intermediates → one of the trusted roots by signature and issuer name, and validity at `at`.
- * Returns a problem in words, or undefined when the chain is good.
- */
-export function chainProblem(
-  leafPem: string,
-  chainPems: string[],
-  rootPems: string[],
-  at = new Date(),
-): string | undefined {
-  const chain = [leafPem, ...chainPems].map(parseCertificate);
-  const roots = rootPems.map(parseCertificate);
-  for (const c of chain) {
-    if (at < new Date(c.validFrom)) return `certificate "${c.subject}" is not valid before ${c.validFrom}`;
-    if (at > new Date(c.validTo)) return `certificate "${c.subject}" expired at ${c.validTo}`;
-  }
-  for (let i = 0; i < chain.length; i++) {
-    const child = chain[i];
-    const parent = chain[i + 1];
-    if (parent) {
-      if (!child.checkIssued(parent) || !child.verify(parent.publicKey)) {
-        return `certificate "${child.subject}" is not signed by the next one in the chain ("${parent.subject}")`;
-      }
-      continue;
-    }
-    const root = roots.find((r) => child.checkIssued(r) && child.verify(r.publicKey));
-    if (root) return undefined;
-    if (roots.some((r) => r.raw.equals(child.raw))) return undefined;
-    return `chain ends at "${child.issuer}", which is not a trusted root`;
-  }
-  return 'empty chain';
-}

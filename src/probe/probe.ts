@@ -1,8 +1,10 @@
 /**
  * Probes prove what a server actually serves: a real TLS handshake (after STARTTLS for mail protocols) with
- * verification switched off in OpenSSL, then our own evaluation of the chain as sent, the name, and the dates,
- * so every failure gets a kind and a fix instead of a bare OpenSSL error. A probe never hangs and never throws
- * for network trouble: a timeout covers connect + STARTTLS + handshake and the socket is always destroyed.
+ * verification switched off in OpenSSL, then the chain as sent judged by src/pki/judge-chain.ts, so every failure
+ * gets a kind and a fix instead of a bare OpenSSL error. When the handshake itself fails, one more handshake with
+ * a relaxed client (TLS 1.0-1.2, every cipher and curve) finds out why: a server that speaks only TLS 1.0/1.1, or
+ * a certificate no browser can use. A probe never hangs and never throws for network trouble: a timeout covers
+ * connect + STARTTLS + handshake and the socket is always destroyed.
  */
 import { X509Certificate } from 'node:crypto';
 import { lookup as dnsLookup } from 'node:dns/promises';
@@ -17,10 +19,18 @@ import {
 } from 'node:tls';
 import { CertfleetError } from '../core/errors.ts';
 import type { ProbeTarget } from '../core/types.ts';
+import { oneLine } from '../pki/cert-facts.ts';
 import { inspectCertificate, type CertInfo } from '../pki/inspect.ts';
-import { formatHostPort, type ProbeErrorKind, type ProbeResult } from './probe-result.ts';
+import { judgeChain, type ChainFailure } from '../pki/judge-chain.ts';
+import { trustStore } from '../pki/trust-store.ts';
+import {
+  formatHostPort,
+  type ChainCertSummary,
+  type ProbeError,
+  type ProbeErrorKind,
+  type ProbeResult,
+} from './probe-result.ts';
 import { STARTTLS_PROTOCOLS, StartTlsError, negotiateStartTls } from './starttls.ts';
-import { oneLine, trustStore, verifySentChain } from './verify-chain.ts';
 
 export interface ProbeOptions {
   /** Extra trusted roots (PEM), e.g. a private CA. */
@@ -43,7 +53,7 @@ export const DEFAULT_PROBE_TIMEOUT_MS = 5000;
 /**
  * An empty CA list keeps OpenSSL from appending roots of its own to the peer chain, so the peer chain is what
  * the server sent, and keeps OpenSSL's own verification failing fast (so Node never builds
- * getPeerCertificate(true) for checkServerIdentity). Verification is ours (verify-chain.ts).
+ * getPeerCertificate(true) for checkServerIdentity). Verification is ours (src/pki/judge-chain.ts).
  * TLS 1.3 suites: all three standard ones, AES-128-GCM-SHA256 first. Its SHA-256 key schedule runs on the CPU's
  * SHA extensions where SHA-384 does not, and RFC 8446 §9.1 makes it mandatory, so no server is lost.
  * TLS 1.2 and its ciphers stay at Node's defaults, so older servers are still probed.
@@ -60,6 +70,23 @@ function sharedContext(): SecureContext {
     ),
   });
   return emptyContext;
+}
+
+/**
+ * The second try after a failed handshake: what browsers no longer accept, so the probe can say what the server
+ * needs (TLS 1.0/1.1, a weak cipher, a certificate on a curve no client offers). TLS 1.3 is left out because
+ * it cannot use such certificates at all.
+ */
+let relaxedContext: SecureContext | undefined;
+function looseContext(): SecureContext {
+  relaxedContext ??= createSecureContext({
+    ca: [],
+    minVersion: 'TLSv1',
+    maxVersion: 'TLSv1.2',
+    ciphers: 'DEFAULT@SECLEVEL=0',
+    ecdhCurve: 'X25519:P-256:P-384:P-521:secp256k1:prime192v1:secp224r1',
+  });
+  return relaxedContext;
 }
 
 function validateTarget(t: ProbeTarget): void {
@@ -108,7 +135,13 @@ export async function probeTarget(target: ProbeTarget, opts: ProbeOptions = {}):
   const at = now.toISOString();
   const hp = formatHostPort(host, target.port);
   const fail = (kind: ProbeErrorKind, message: string): ProbeResult[] => [
-    { target: { ...target }, ok: false, at, error: { kind, message } },
+    {
+      target: { ...target },
+      ok: false,
+      at,
+      ...(kind === 'dns' ? { failedAt: 'dns' } : {}),
+      error: { kind, message },
+    },
   ];
   if (opts.signal?.aborted) return fail('other', `probe of ${hp} was cancelled before it started`);
 
@@ -134,23 +167,78 @@ export async function probeTarget(target: ProbeTarget, opts: ProbeOptions = {}):
       return fail('dns', `"${host}" has no addresses. Fix: add an A or AAAA record`);
   }
   const o = { ...opts, timeoutMs, now };
-  if (!opts.allAddresses) return [await probeAddress(target, host, addresses[0], o)];
-  return Promise.all(addresses.map((address) => probeAddress(target, host, address, o)));
+  if (!opts.allAddresses) return [await probeWithRetry(target, host, addresses[0], o)];
+  return Promise.all(addresses.map((address) => probeWithRetry(target, host, address, o)));
 }
 
 type Stage = 'connect' | 'starttls' | 'handshake';
+type AddressOptions = ProbeOptions & { timeoutMs: number; now: Date };
+
+/** TLS alerts and errors that a client with older protocols, ciphers or curves might get past. */
+function worthRelaxedRetry(r: ProbeResult): boolean {
+  return (
+    r.failedAt === 'handshake' &&
+    r.tlsError !== undefined &&
+    !/wrong version number|packet length too long|http request/i.test(r.tlsError)
+  );
+}
+
+async function probeWithRetry(
+  target: ProbeTarget,
+  host: string,
+  address: string,
+  opts: AddressOptions,
+): Promise<ProbeResult> {
+  const first = await probeAddress(target, host, address, opts, false);
+  if (!worthRelaxedRetry(first) || opts.signal?.aborted) return first;
+  const loose = await probeAddress(target, host, address, opts, true);
+  if (!loose.fingerprint) return first;
+  // Only the relaxed handshake worked: what it saw is what was learned, never a pass.
+  const hp = hostPortWords(target, host, address);
+  const version = loose.tlsVersion ?? 'an old protocol';
+  let error: ProbeError;
+  if (/^(SSLv3|TLSv1|TLSv1\.1)$/.test(version))
+    error = {
+      kind: 'old_tls_version',
+      message:
+        `${hp} speaks only ${version}: a TLS 1.2/1.3 handshake failed (${first.tlsError}) and one allowing ` +
+        `${version} worked. Browsers and OpenSSL 3 refuse TLS 1.0 and 1.1. Fix: enable TLS 1.2 and 1.3 on the ` +
+        'server (nginx: ssl_protocols TLSv1.2 TLSv1.3; Apache: SSLProtocol -all +TLSv1.2 +TLSv1.3)',
+    };
+  else
+    error = loose.error ?? {
+      kind: 'handshake',
+      message:
+        `${hp} completes a handshake only with settings browsers refuse (${version}, cipher ${loose.cipher}, ` +
+        `group ${loose.group}); the normal handshake failed (${first.tlsError}). Fix: enable modern ECDHE ` +
+        'AES-GCM/ChaCha20 ciphers and the X25519/P-256 groups on the server',
+    };
+  return {
+    ...loose,
+    ok: false,
+    failedAt: 'handshake',
+    tlsError: first.tlsError,
+    handshakeMs: first.handshakeMs,
+    error,
+    problems: [error, ...(loose.problems ?? []).filter((p) => p !== loose.error)],
+  };
+}
+
+function hostPortWords(target: ProbeTarget, host: string, address: string): string {
+  return address === host
+    ? formatHostPort(host, target.port)
+    : `${formatHostPort(host, target.port)} (${address})`;
+}
 
 function probeAddress(
   target: ProbeTarget,
   host: string,
   address: string,
-  opts: ProbeOptions & { timeoutMs: number; now: Date },
+  opts: AddressOptions,
+  relaxed: boolean,
 ): Promise<ProbeResult> {
   const base = { target: { ...target, address }, at: opts.now.toISOString() };
-  const hp =
-    address === host
-      ? formatHostPort(host, target.port)
-      : `${formatHostPort(host, target.port)} (${address})`;
+  const hp = hostPortWords(target, host, address);
   const servername = target.sni ?? (isIP(host) ? undefined : host);
   return new Promise<ProbeResult>((resolve) => {
     let stage: Stage = 'connect';
@@ -172,14 +260,17 @@ function probeAddress(
       finish({ ...base, ...extra, ok: false, error: { kind, message } });
     const onError = (e: Error) => {
       const [kind, message] = describeNetworkError(e, stage, hp, target);
-      fail(kind, message);
+      const tlsCode = stage === 'handshake' && /^ERR_SSL_/.test((e as { code?: string }).code ?? '');
+      fail(kind, message, { failedAt: stage, ...(tlsCode ? { tlsError: shortReason(e) } : {}) });
     };
     const onClose = () =>
       stage === 'starttls'
-        ? fail('starttls', `${hp} closed the connection during the STARTTLS exchange`)
-        : fail('handshake', `${hp} closed the connection during the ${stageWords(stage)}. ${HANDSHAKE_FIX}`);
+        ? fail('starttls', `${hp} closed the connection during the STARTTLS exchange`, { failedAt: stage })
+        : fail('handshake', `${hp} closed the connection during the ${stageWords(stage)}. ${HANDSHAKE_FIX}`, {
+            failedAt: stage,
+          });
     const timer = setTimeout(
-      () => fail('timeout', timeoutMessage(hp, stage, opts.timeoutMs)),
+      () => fail('timeout', timeoutMessage(hp, stage, opts.timeoutMs), { failedAt: stage }),
       opts.timeoutMs,
     );
     const onAbort = () => fail('other', `probe of ${hp} was cancelled`);
@@ -201,7 +292,7 @@ function probeAddress(
         port: target.port,
         servername,
         rejectUnauthorized: false,
-        secureContext: sharedContext(),
+        secureContext: relaxed ? looseContext() : sharedContext(),
       });
       tlsSocket.prependOnceListener('connect', () => {
         stage = 'handshake';
@@ -238,7 +329,7 @@ function probeAddress(
         socket: plain,
         servername,
         rejectUnauthorized: false,
-        secureContext: sharedContext(),
+        secureContext: relaxed ? looseContext() : sharedContext(),
       });
       tlsSocket.on('error', onError);
       tlsSocket.once('secureConnect', onSecure);
@@ -253,6 +344,7 @@ interface SeenCert {
   pem: string;
   subject: string;
   issuer: string;
+  summary: ChainCertSummary;
 }
 
 /**
@@ -266,7 +358,22 @@ function seenCert(raw: Buffer): SeenCert {
   if (!hit) {
     const x509 = new X509Certificate(raw);
     const info = inspectCertificate(x509);
-    hit = { x509, info, pem: x509.toString(), subject: oneLine(info.subject), issuer: oneLine(info.issuer) };
+    const subject = oneLine(info.subject);
+    const issuer = oneLine(info.issuer);
+    hit = {
+      x509,
+      info,
+      pem: x509.toString(),
+      subject,
+      issuer,
+      summary: {
+        subject,
+        issuer,
+        notBefore: info.notBefore.toISOString(),
+        notAfter: info.notAfter.toISOString(),
+        fingerprint: info.fingerprint,
+      },
+    };
     if (seenCerts.size >= 2000) seenCerts.clear();
     seenCerts.set(key, hit);
   }
@@ -278,6 +385,8 @@ function seenCert(raw: Buffer): SeenCert {
  * the certificates the peer sent (the context's CA list is empty, so nothing is added locally) and costs far
  * less than getPeerCertificate(true), which copies every certificate and builds a detailed object for each.
  * Node 20 hands the peer chain over on the first call (a second call returns nothing): call it once.
+ * Node links each certificate to the next one sent, not to its real issuer, so this is the order on the wire,
+ * extras included: the judgement needs exactly that to warn about order and unrelated certificates.
  */
 function peerChain(tlsSocket: TLSSocket): SeenCert[] | undefined {
   const leaf = tlsSocket.getPeerX509Certificate();
@@ -285,17 +394,14 @@ function peerChain(tlsSocket: TLSSocket): SeenCert[] | undefined {
   const chain: SeenCert[] = [];
   for (let c: X509Certificate | undefined = leaf; c && chain.length < 20; c = c.issuerCertificate) {
     const seen = seenCert(c.raw);
-    if (chain.some((x) => x.info.fingerprint === seen.info.fingerprint)) break; // a root linked to itself
+    if (chain.some((x) => x.info.fingerprint === seen.info.fingerprint)) break; // the same certificate sent twice
     chain.push(seen);
   }
   return chain;
 }
 
-/** Same rules as tls.checkServerIdentity: SANs, the CN only when there are no DNS SANs, IPs against IP SANs. */
-function coversName(cert: X509Certificate, name: string): boolean {
-  const n = name.replace(/\.$/, '');
-  if (isIP(n)) return cert.checkIP(n) !== undefined;
-  return cert.checkHost(n, { subject: 'default', wildcards: true, partialWildcards: false }) !== undefined;
+function describe(f: ChainFailure, hp: string): ProbeError {
+  return { kind: f.kind, message: `${hp}: ${f.message}. Fix: ${f.hint}` };
 }
 
 function evaluate(
@@ -307,11 +413,16 @@ function evaluate(
   base: Pick<ProbeResult, 'target' | 'at' | 'handshakeMs'>,
 ): ProbeResult {
   const tlsVersion = tlsSocket.getProtocol() ?? undefined;
+  const cipher = tlsSocket.getCipher()?.standardName;
+  const eph = tlsSocket.getEphemeralKeyInfo() as { name?: string; type?: string; size?: number } | null;
+  const group = eph?.name ?? (eph?.type ? `${eph.type}-${eph.size}` : undefined);
   const chain = peerChain(tlsSocket);
   if (!chain)
     return {
       ...base,
       tlsVersion,
+      cipher,
+      group,
       ok: false,
       error: {
         kind: 'handshake',
@@ -319,17 +430,21 @@ function evaluate(
       },
     };
   const leaf = chain[0].info;
-  const name = target.sni ?? host;
-  const hostnameMatches = coversName(chain[0].x509, name);
-  const verdict = verifySentChain(
+  const judgement = judgeChain(
     chain.map((c) => c.x509),
-    trustStore(opts.trustedRootPems, opts.useSystemRoots ?? true),
-    opts.now,
-    chain.map((c) => c.info.fingerprint).join('|'),
+    {
+      store: trustStore(opts.trustedRootPems, opts.useSystemRoots ?? true),
+      now: opts.now,
+      name: target.sni ?? host,
+      chainKey: chain.map((c) => c.info.fingerprint).join('|'),
+    },
   );
-  const result: ProbeResult = {
+  const problems = judgement.failures.map((f) => describe(f, hp));
+  const chainFailure = judgement.failures.find((f) => f.kind !== 'hostname_mismatch');
+  const leafFacts = judgement.path[0];
+  return {
     ...base,
-    ok: false,
+    ok: judgement.ok,
     fingerprint: leaf.fingerprint,
     serial: leaf.serial,
     subject: chain[0].subject,
@@ -338,49 +453,19 @@ function evaluate(
     notBefore: leaf.notBefore.toISOString(),
     notAfter: leaf.notAfter.toISOString(),
     chainPems: chain.map((c) => c.pem),
-    chainVerified: verdict.verified,
-    ...(verdict.verified ? {} : { chainError: verdict.problem }),
-    hostnameMatches,
+    chainVerified: chainFailure === undefined,
+    ...(chainFailure ? { chainError: chainFailure.message } : {}),
+    hostnameMatches: judgement.nameMatches,
     tlsVersion,
+    cipher,
+    group,
+    key: leafFacts.key,
+    signatureAlgorithm: leafFacts.signature.algorithm,
+    ...(leafFacts.eku ? { eku: leafFacts.eku } : {}),
+    chain: chain.map((c) => c.summary),
+    ...(problems.length ? { problems, error: problems[0] } : {}),
+    ...(judgement.warnings.length ? { warnings: judgement.warnings } : {}),
   };
-  const subject = chain[0].subject;
-  const day = 86_400_000;
-  if (!hostnameMatches) {
-    result.error = {
-      kind: 'hostname_mismatch',
-      message:
-        `the certificate served on ${hp} ("${subject}") does not cover "${name}"; it covers ${
-          leaf.sans.length ? leaf.sans.join(', ') : 'no names (no subjectAltName)'
-        }. Fix: deploy a certificate whose SANs include "${name}", or make the server pick the right ` +
-        `certificate for this name (SNI / server_name)${target.sni ? '' : ', or probe with the SNI name it should serve'}`,
-    };
-  } else if (opts.now > leaf.notAfter) {
-    const ago = Math.floor((opts.now.getTime() - leaf.notAfter.getTime()) / day);
-    result.error = {
-      kind: 'expired',
-      message:
-        `the certificate served on ${hp} ("${subject}") expired at ${leaf.notAfter.toISOString()} (${ago} days ago). ` +
-        'Fix: renew it and deploy the new version; if a renewed file is already on disk, the server was not reloaded',
-    };
-  } else if (opts.now < leaf.notBefore) {
-    result.error = {
-      kind: 'expired',
-      message:
-        `the certificate served on ${hp} ("${subject}") is not valid before ${leaf.notBefore.toISOString()}. ` +
-        "Fix: check this machine's and the server's clocks, or wait until the certificate becomes valid",
-    };
-  } else if (!verdict.verified) {
-    const fix = verdict.missingIssuer
-      ? 'Fix: serve the full chain, leaf first then the intermediates (e.g. fullchain.pem as nginx ssl_certificate)'
-      : 'Fix: if this is a private CA, trust its root (--ca-file); otherwise serve a certificate from a trusted CA with its full chain';
-    result.error = {
-      kind: verdict.kind,
-      message: `the chain served on ${hp} does not verify: ${verdict.problem}. ${fix}`,
-    };
-  } else {
-    result.ok = true;
-  }
-  return result;
 }
 
 const HANDSHAKE_FIX =

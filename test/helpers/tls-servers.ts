@@ -59,16 +59,25 @@ function contextOptions(id: TlsIdentity): SecureContextOptions {
   return { cert: id.certPem + (id.chainPems ?? []).join(''), key: id.keyPem };
 }
 
-/** A TLS server; `sni` maps server names to other identities (the default identity answers the rest). */
+/**
+ * A TLS server; `sni` maps server names to other identities (the default identity answers the rest); `tls` sets
+ * protocol versions and ciphers (an old-protocol server).
+ */
 export function startTlsServer(
   id: TlsIdentity,
-  opts: { host?: string; port?: number; sni?: Record<string, TlsIdentity> } = {},
+  opts: {
+    host?: string;
+    port?: number;
+    sni?: Record<string, TlsIdentity>;
+    tls?: Pick<SecureContextOptions, 'minVersion' | 'maxVersion' | 'ciphers'>;
+  } = {},
 ): Promise<TestServer> {
   const contexts = new Map(
     Object.entries(opts.sni ?? {}).map(([name, other]) => [name, createSecureContext(contextOptions(other))]),
   );
   const server = createTlsServer({
     ...contextOptions(id),
+    ...opts.tls,
     SNICallback: contexts.size ? (name, cb) => cb(null, contexts.get(name)) : undefined,
   });
   server.on('secureConnection', (s) => {

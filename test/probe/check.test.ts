@@ -1,30 +1,34 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseHostPort, runCheck } from '../../src/cli/check.ts';
+import { executeCheck, parseHostPort, type CheckOptions } from '../../src/cli/check.ts';
 import { fingerprintOf } from '../../src/pki/inspect.ts';
+import { runCli } from '../helpers/cli.ts';
 import { createTestPki, type TestPki, type TestLeaf } from '../helpers/probe-pki.ts';
 import { closedPort, startTlsServer, type TestServer } from '../helpers/tls-servers.ts';
 
 const DAY = 86_400_000;
-const ENTRY = join(import.meta.dirname, 'check-entry.ts');
 
-function runChild(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', ENTRY, 'check', ...args],
-      { timeout: 30_000 },
-      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
-    );
+/** The command's work in-process, output captured (the real binary is spawned where flags and exit codes matter). */
+async function check(hostPort: string, options: CheckOptions = {}, env: NodeJS.ProcessEnv = {}) {
+  let output = '';
+  let stderr = '';
+  const code = await executeCheck(hostPort, options, {
+    out: (t) => void (output += t),
+    err: (t) => void (stderr += t),
+    env,
   });
+  return { code, output, stderr };
 }
+
+/** No trust settings from the machine running the tests leak into the child. */
+const CLEAN_ENV = { NODE_EXTRA_CA_CERTS: '', SSL_CERT_FILE: '', CERTFLEET_CA_FILE: '', CERTFLEET_CONFIG: '' };
 
 describe('certfleet check', () => {
   let pki: TestPki;
+  let otherPki: TestPki;
   let leaf: TestLeaf;
   let dir: string;
   let caFile: string;
@@ -32,9 +36,11 @@ describe('certfleet check', () => {
   let goodV6: TestServer;
   let soon: TestServer;
   let broken: TestServer;
+  let other: TestServer;
 
   before(async () => {
     pki = await createTestPki('check');
+    otherPki = await createTestPki('check other');
     leaf = await pki.issueLeaf({ dns: ['localhost', 'www.check.test'], ips: ['127.0.0.1', '::1'] });
     const expiring = await pki.issueLeaf({ dns: ['localhost'], notAfter: new Date(Date.now() + 5 * DAY) });
     dir = await mkdtemp(join(tmpdir(), 'certfleet-check-'));
@@ -44,9 +50,10 @@ describe('certfleet check', () => {
     goodV6 = await startTlsServer(leaf, { host: '::1' });
     soon = await startTlsServer(expiring);
     broken = await startTlsServer({ certPem: leaf.certPem, keyPem: leaf.keyPem });
+    other = await startTlsServer(await otherPki.issueLeaf({ dns: ['localhost'] }));
   });
   after(async () => {
-    await Promise.all([good, goodV6, soon, broken].map((s) => s?.close()));
+    await Promise.all([good, goodV6, soon, broken, other].map((s) => s?.close()));
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -67,99 +74,162 @@ describe('certfleet check', () => {
   });
 
   test('a valid certificate: exit 0 and a full description of what is served', async () => {
-    const r = await runCheck([`localhost:${good.port}`, '--ca-file', caFile]);
-    assert.equal(r.exitCode, 0, r.output + r.stderr);
+    const r = await check(`localhost:${good.port}`, { caFile });
+    assert.equal(r.code, 0, r.output + r.stderr);
     for (const re of [
       /subject\s+CN=localhost/,
       /sans\s+localhost, www\.check\.test, 127\.0\.0\.1/,
       /issuer\s+CN=check intermediate/,
       /serial\s+[0-9A-F]+/,
       new RegExp(`fingerprint\\s+sha256 ${fingerprintOf(leaf.certPem)}`),
+      /key\s+EC P-256 \(256 bits\)/,
+      /signature\s+ECDSA with SHA-256/,
+      /eku\s+serverAuth/,
       /not after .*\(8\d days left\)/,
-      /tls\s+TLSv1\.3, handshake [\d.]+ ms/,
-      /chain as sent \(2\):\n  0  CN=localhost  \(issued by CN=check intermediate\)\n  1  CN=check intermediate  \(issued by CN=check root\)/,
+      /tls\s+TLSv1\.3, handshake [\d.]+ ms, TLS_(AES_\d+_GCM|CHACHA20_POLY1305)_SHA\d+, X25519/,
+      /chain as sent \(2\):\n  0  CN=localhost  \(issued by CN=check intermediate\)  \S+ → \S+\n  1  CN=check intermediate  \(issued by CN=check root\)/,
       /verdict\s+VALID/,
     ])
       assert.match(r.output, re);
   });
 
-  test('--json gives the probe results with days left and the verdict', async () => {
-    const r = await runCheck([
-      `127.0.0.1:${good.port}`,
-      '--ca-file',
-      caFile,
-      '--json',
-      '--sni',
-      'www.check.test',
-    ]);
-    assert.equal(r.exitCode, 0);
+  test('--json: the facts of the handshake and of every chain certificate, days left and the verdict', async () => {
+    const r = await check(`127.0.0.1:${good.port}`, { caFile, json: true, sni: 'www.check.test' });
+    assert.equal(r.code, 0);
     const doc = JSON.parse(r.output);
     assert.equal(doc.ok, true);
     assert.equal(doc.days, 14);
-    assert.equal(doc.results[0].fingerprint, fingerprintOf(leaf.certPem));
-    assert.equal(doc.results[0].target.sni, 'www.check.test');
-    assert.ok(doc.results[0].daysLeft >= 88);
+    const res = doc.results[0];
+    assert.equal(res.fingerprint, fingerprintOf(leaf.certPem));
+    assert.equal(res.target.sni, 'www.check.test');
+    assert.ok(res.daysLeft >= 88);
+    assert.deepEqual(res.key, { type: 'ec', bits: 256, curve: 'prime256v1' });
+    assert.equal(res.signatureAlgorithm, 'ECDSA with SHA-256');
+    assert.deepEqual(res.eku, ['serverAuth']);
+    assert.match(res.cipher, /^TLS_(AES_\d+_GCM|CHACHA20_POLY1305)_SHA\d+$/);
+    assert.equal(res.group, 'X25519');
+    assert.deepEqual(
+      res.chain.map((c: { subject: string; issuer: string; fingerprint: string }) => [
+        c.subject,
+        c.issuer,
+        c.fingerprint,
+      ]),
+      [
+        ['CN=localhost', 'CN=check intermediate', fingerprintOf(leaf.certPem)],
+        ['CN=check intermediate', 'CN=check root', fingerprintOf(pki.intermediate.certPem)],
+      ],
+    );
+    assert.ok(
+      Date.parse(res.chain[1].notBefore) < Date.now() && Date.parse(res.chain[1].notAfter) > Date.now(),
+    );
+    assert.equal(res.warnings, undefined);
   });
 
   test('expiring within --days exits 1 with the reason; --days 0 accepts it', async () => {
-    const r = await runCheck([`localhost:${soon.port}`, '--ca-file', caFile]);
-    assert.equal(r.exitCode, 1);
+    const r = await check(`localhost:${soon.port}`, { caFile });
+    assert.equal(r.code, 1);
     assert.match(r.output, /verdict\s+EXPIRING: the certificate expires in 4 days, within the 14-day limit/);
-    const relaxed = await runCheck([`localhost:${soon.port}`, '--ca-file', caFile, '--days', '0']);
-    assert.equal(relaxed.exitCode, 0, relaxed.output);
-    const strict = await runCheck([`localhost:${good.port}`, '--ca-file', caFile, '--days', '120']);
-    assert.equal(strict.exitCode, 1);
+    assert.equal((await check(`localhost:${soon.port}`, { caFile, days: 0 })).code, 0);
+    assert.equal((await check(`localhost:${good.port}`, { caFile, days: 120 })).code, 1);
   });
 
-  test('invalid and unreachable exit 1 with reason and fix', async () => {
-    const chain = await runCheck([`localhost:${broken.port}`, '--ca-file', caFile]);
-    assert.equal(chain.exitCode, 1);
+  test('invalid and unreachable exit 1 with the real cause and the fix', async () => {
+    const chain = await check(`localhost:${broken.port}`, { caFile });
+    assert.equal(chain.code, 1);
     assert.match(chain.output, /chain as sent \(1\)/);
     assert.match(
       chain.output,
-      /verdict\s+INVALID \(untrusted\): .*missing intermediate.*Fix: serve the full chain/,
+      /verdict\s+INVALID \(missing_intermediate\): .*"CN=check intermediate" was not sent.*Fix: serve the full chain/,
     );
-    const untrusted = await runCheck([`localhost:${good.port}`]);
-    assert.equal(untrusted.exitCode, 1);
+    const untrusted = await check(`localhost:${good.port}`);
+    assert.equal(untrusted.code, 1);
     assert.match(untrusted.output, /INVALID \(untrusted\).*--ca-file/);
-    const refused = await runCheck([`127.0.0.1:${await closedPort()}`]);
-    assert.equal(refused.exitCode, 1);
+    const refused = await check(`127.0.0.1:${await closedPort()}`);
+    assert.equal(refused.code, 1);
+    assert.match(refused.output, /failed at\s+connect/);
     assert.match(refused.output, /INVALID \(refused\)/);
-    const wrong = await runCheck([`localhost:${good.port}`, '--ca-file', caFile, '--sni', 'nope.test']);
-    assert.equal(wrong.exitCode, 1);
+    const wrong = await check(`localhost:${good.port}`, { caFile, sni: 'nope.test' });
+    assert.equal(wrong.code, 1);
     assert.match(wrong.output, /INVALID \(hostname_mismatch\)/);
   });
 
   test('usage errors exit 2 with a message and a hint, never a stack', async () => {
-    for (const args of [
-      ['no-port-here'],
-      ['localhost:0'],
-      ['localhost:443', '--starttls', 'ftp'],
-      ['localhost:443', '--days', 'soon'],
-      ['localhost:443', '--ca-file', join(dir, 'missing.pem')],
-      ['localhost:443', '--bogus'],
-      [],
-    ]) {
-      const r = await runCheck(args);
-      assert.equal(r.exitCode, 2, `${args.join(' ')}: ${r.output}${r.stderr}`);
+    // commander's own refusals, through the real binary
+    for (const args of [['localhost:443', '--days', 'soon'], ['localhost:443', '--bogus'], []]) {
+      const r = await runCli(['check', ...args], CLEAN_ENV);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
       assert.ok(r.stderr.length > 0);
     }
-    const r = await runCheck(['no-port-here']);
-    assert.match(r.stderr, /has no port\nhint: write it as host:port/);
+    // the command's own, in-process
+    for (const [hostPort, options] of [
+      ['no-port-here', {}],
+      ['localhost:0', {}],
+      ['localhost:443', { caFile: join(dir, 'missing.pem') }],
+    ] as const) {
+      const r = await check(hostPort, options);
+      assert.equal(r.code, 2, hostPort);
+      assert.match(r.stderr, /\nhint: /);
+    }
+    assert.match((await check('no-port-here')).stderr, /has no port\nhint: write it as host:port/);
   });
 
-  test('as a child process: IPv6 literal, exit codes and stdout', async () => {
-    const ok = await runChild([`[::1]:${goodV6.port}`, '--ca-file', caFile]);
-    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-    assert.match(ok.stdout, /target\s+\[::1\]:\d+/);
-    assert.match(ok.stdout, /verdict\s+VALID/);
-    const bad = await runChild([`localhost:${broken.port}`, '--ca-file', caFile, '--json']);
-    assert.equal(bad.code, 1);
-    assert.equal(JSON.parse(bad.stdout).results[0].error.kind, 'untrusted');
-    const usage = await runChild(['[::1]443']);
+  test('the real binary: exit codes, and --ca-file / --json after the command are honoured', async () => {
+    const json = async (args: string[], env = {}) => {
+      const r = await runCli(['check', ...args, '--json'], { ...CLEAN_ENV, ...env });
+      return { ...r, doc: JSON.parse(r.stdout) };
+    };
+    const valid = await json([`localhost:${good.port}`, '--ca-file', caFile]);
+    assert.equal(valid.code, 0, valid.stdout + valid.stderr);
+    assert.equal(valid.doc.ok, true);
+    const refused = await json([`127.0.0.1:${await closedPort()}`]);
+    assert.equal(refused.code, 1);
+    assert.equal(refused.doc.results[0].error.kind, 'refused');
+    assert.equal(refused.doc.results[0].failedAt, 'connect');
+    const untrusted = await json([`localhost:${good.port}`]);
+    assert.equal(untrusted.code, 1);
+    assert.equal(untrusted.doc.results[0].error.kind, 'untrusted');
+    const expiring = await json([`localhost:${soon.port}`, '--ca-file', caFile]);
+    assert.equal(expiring.code, 1);
+    assert.equal(expiring.doc.ok, false);
+    assert.match(expiring.doc.results[0].verdict, /^EXPIRING/);
+    const usage = await json(['no-port-here']);
     assert.equal(usage.code, 2);
-    assert.match(usage.stderr, /hint:/);
-    assert.doesNotMatch(usage.stderr, /\n\s+at /);
+    assert.equal(usage.doc.error.code, 'BAD_REQUEST');
+    // global options before the command work the same
+    const before = await runCli(
+      ['--json', '--ca-file', caFile, 'check', `localhost:${good.port}`],
+      CLEAN_ENV,
+    );
+    assert.equal(before.code, 0, before.stderr);
+    assert.equal(JSON.parse(before.stdout).ok, true);
+    const v6 = await runCli(['check', `[::1]:${goodV6.port}`, '--ca-file', caFile], CLEAN_ENV);
+    assert.equal(v6.code, 0, v6.stdout + v6.stderr);
+    assert.match(v6.stdout, /target\s+\[::1\]:\d+/);
+  });
+
+  test('trusts --ca-file, NODE_EXTRA_CA_CERTS and SSL_CERT_FILE (files of several roots) besides the system roots', async () => {
+    const both = join(dir, 'both.pem');
+    await writeFile(both, otherPki.root.certPem + pki.root.certPem);
+    const onlyOther = join(dir, 'other.pem');
+    await writeFile(onlyOther, otherPki.root.certPem);
+    const code = async (port: number, options: CheckOptions, env: NodeJS.ProcessEnv = {}) =>
+      (await check(`localhost:${port}`, options, env)).code;
+    assert.equal(await code(good.port, { caFile: both }), 0);
+    assert.equal(await code(good.port, {}, { NODE_EXTRA_CA_CERTS: both }), 0);
+    assert.equal(await code(good.port, {}, { SSL_CERT_FILE: both }), 0);
+    assert.equal(await code(good.port, { caFile: onlyOther }), 1);
+    // the sources add up: each file brings its own root
+    assert.equal(await code(other.port, { caFile: onlyOther }, { SSL_CERT_FILE: caFile }), 0);
+    assert.equal(await code(good.port, { caFile: onlyOther }, { SSL_CERT_FILE: caFile }), 0);
+    const unreadable = await check(`localhost:${good.port}`, {}, { SSL_CERT_FILE: join(dir, 'missing.pem') });
+    assert.equal(unreadable.code, 2);
+    assert.match(unreadable.stderr, /cannot read SSL_CERT_FILE/);
+    // the binary reads the real environment
+    const r = await runCli(['check', `localhost:${good.port}`], {
+      ...CLEAN_ENV,
+      NODE_EXTRA_CA_CERTS: caFile,
+    });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
   });
 });

@@ -104,7 +104,7 @@ describe('probeTarget', () => {
       await nginx.reload();
       const [r] = await probeTarget({ host: 'localhost', port: nginx.port }, { trustedRootPems: roots });
       assert.equal(r.ok, false);
-      assert.equal(r.error?.kind, 'untrusted');
+      assert.equal(r.error?.kind, 'missing_intermediate');
       assert.equal(r.chainPems?.length, 1);
       assert.match(r.chainError!, /missing intermediate/);
       assert.match(r.error!.message, /full chain/);

@@ -78,7 +78,7 @@ test('stored probe results carry the right error kinds; a dead target never stal
   assert.equal(kind(okS.port), 'ok');
   assert.equal(kind(expiredS.port), 'expired');
   assert.equal(kind(wrongS.port), 'hostname_mismatch');
-  assert.equal(kind(brokenS.port), 'untrusted');
+  assert.equal(kind(brokenS.port), 'missing_intermediate');
   assert.equal(kind(refusedPort), 'refused');
   assert.equal(kind(silentS.port), 'timeout');
   assert.equal(kind(smtpS.port), 'ok');
