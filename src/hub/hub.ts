@@ -10,7 +10,7 @@ import { loadMasterKey, newWrappedDataKey, Sealer, unwrapDataKey } from '../stor
 import { openSqliteStore } from '../store/sqlite/open-sqlite-store.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp } from './api/build-app.ts';
-import { configureAgentProtocol } from './agent-protocol/agent-config.ts';
+import { createAgentProtocol } from './agent-protocol/agent-config.ts';
 import { ensureAdminToken } from './auth.ts';
 import { CertificateService } from './certificate-service.ts';
 import type { HubContext } from './hub-context.ts';
@@ -98,7 +98,6 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const ctx = await openHubContext(opts);
   let acme: AcmeRuntime | undefined;
   try {
-    configureAgentProtocol(ctx, config.agent);
     const adminToken = await ensureAdminToken(ctx.store, env.CERTFLEET_ADMIN_TOKEN);
     const tls = opts.tls !== false;
     const https = tls ? await hubTlsCertificate(ctx, hubTlsNames(host, opts.tlsNames)) : undefined;
@@ -109,13 +108,14 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     const planner = new PlannerService(renewal, {
       intervalMs: (config.planner?.intervalSeconds ?? 60) * 1000,
     });
-    // after the ACME issuers exist (instrumented for metrics), before routes capture ctx.store (reload hook)
+    // after the ACME issuers exist, so they are instrumented for metrics
     const verification = createVerification(ctx, config);
     const app = await buildApp({
       ctx,
       certificates,
       renewal,
       verification,
+      agentProtocol: createAgentProtocol(ctx.store, config.agent),
       http01Store: acme.http01Store,
       ...(https ? { https } : {}),
       ...(config.api?.authFailures
