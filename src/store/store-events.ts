@@ -84,7 +84,7 @@ export class StoreEventEmitter implements StoreEventStream {
   private nextToEmit = 0;
   private readonly ready = new Map<number, readonly StoreEvent[]>();
 
-  /** `logger` is read when a listener throws; absent, a default logger is made then. */
+  /** `logger` is called only when a listener throws (so a store made without one creates a logger lazily). */
   constructor(private readonly logger: () => Logger) {}
 
   on<K extends StoreEventKind>(kind: K, listener: (event: StoreEventOf<K>) => void): () => void {

@@ -268,7 +268,7 @@ describe('post-commit store events', () => {
   });
 });
 
-describe('subscribers built after the hub', () => {
+describe('subscribers built before or after the hub', () => {
   test('a listener and a notifier made after the routes still see changes made through the API', async (t) => {
     const hub = await startTestHub(t); // app and routes built, store in use
     const transitions: string[] = [];
@@ -293,6 +293,9 @@ describe('subscribers built after the hub', () => {
       { subscriptionId, versionId, state: 'installed', at: new Date().toISOString() },
     ]);
     assert.deepEqual(transitions, ['agent:web1 installed']);
+    // The hub's metrics (built before the routes) count it from the same stream.
+    const metrics = await hub.app.inject({ method: 'GET', url: '/metrics' });
+    assert.match(metrics.body, /^certfleet_deployment_transitions_total\{state="installed"\} 1$/m);
 
     // The agent's own long-poll (through the routes) and the late notifier wake on the renewal's commit.
     const parked = agent.client.desired(desired.revision, 30);
