@@ -46,7 +46,7 @@ export async function openDataDir(opts: DataDirOptions): Promise<{ store: Store;
   }
   const masterKey = await loadMasterKey(dataDir, opts.env, { create: opts.create });
   const store =
-    opts.store ?? (await openSqliteStore(join(dataDir, DATABASE_FILE), opts.clock, { onModeFix }));
+    opts.store ?? (await openSqliteStore(join(dataDir, DATABASE_FILE), opts.clock, { onModeFix, logger }));
   try {
     const wrapped = opts.create
       ? (await store.initMeta({ data_key: newWrappedDataKey(masterKey) })).data_key

@@ -7,7 +7,8 @@ import type { Store } from '../store/store.ts';
 
 /** What every hub module is given: built once at the composition root (src/hub/hub.ts), swapped in tests. */
 export interface HubContext {
-  store: Store;
+  /** Never replaced after construction: reactions to its changes subscribe to `store.events`. */
+  readonly store: Store;
   sealer: Sealer;
   clock: Clock;
   logger: Logger;

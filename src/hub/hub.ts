@@ -8,7 +8,7 @@ import { InternalCa } from '../issuers/internal/internal-ca.ts';
 import type { Issuer } from '../issuers/issuer.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp } from './api/build-app.ts';
-import { configureAgentProtocol } from './agent-protocol/agent-config.ts';
+import { createAgentProtocol } from './agent-protocol/agent-config.ts';
 import { checkAdminTokenPreset, ensureAdminToken } from './auth.ts';
 import { openDataDir } from './data-dir.ts';
 import { CertificateService } from './certificate-service.ts';
@@ -112,7 +112,6 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     await ctx.store.close();
   };
   try {
-    configureAgentProtocol(ctx, config.agent);
     const tls = opts.tls !== false;
     const https = tls ? await hubTlsCertificate(ctx, hubTlsNames(host, opts.tlsNames)) : undefined;
     await writeFile(join(opts.dataDir, 'ca.pem'), ctx.internalCa.rootPem, { mode: 0o644 });
@@ -122,13 +121,14 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     planner = new PlannerService(renewal, {
       intervalMs: (config.planner?.intervalSeconds ?? 60) * 1000,
     });
-    // after the ACME issuers exist (instrumented for metrics), before routes capture ctx.store (reload hook)
+    // after the ACME issuers exist, so they are instrumented for metrics
     verification = createVerification(ctx, config);
     app = await buildApp({
       ctx,
       certificates,
       renewal,
       verification,
+      agentProtocol: createAgentProtocol(ctx.store, config.agent),
       http01Store: acme.http01Store,
       ...(https ? { https } : {}),
       ...(config.api?.authFailures

@@ -15,7 +15,6 @@ import { splitPemCertificates } from '../pki/inspect.ts';
 import { probeMany } from '../probe/probe-many.ts';
 import type { ProbeResult } from '../probe/probe-result.ts';
 import type { ProbeResultRecord } from '../store/store.ts';
-import { onDeploymentTransition } from './deployment-transitions.ts';
 import type { HubContext } from './hub-context.ts';
 import {
   judgeDeployment,
@@ -82,10 +81,11 @@ export class ProbeService {
     private readonly opts: { metrics?: HubMetrics; tickMs?: number } = {},
   ) {
     this.tickMs = opts.tickMs ?? 1000;
-    // Hook the report path now (before routes capture ctx.store): an agent's reload triggers a probe at once.
-    this.unsubscribe = onDeploymentTransition(ctx, (t) => {
-      if (!t.actor.startsWith('agent:') || (t.state !== 'reloaded' && t.state !== 'verified')) return;
-      void this.endpointOfSubscription(t.subscriptionId).then((id) => {
+    // An agent's reload (reported after the commit) triggers a probe at once.
+    this.unsubscribe = ctx.store.events.on('deployment.transitioned', ({ deployment, actor }) => {
+      if (!actor.startsWith('agent:') || (deployment.state !== 'reloaded' && deployment.state !== 'verified'))
+        return;
+      void this.endpointOfSubscription(deployment.subscriptionId).then((id) => {
         if (id) this.requestProbe(id, AFTER_RELOAD_DELAY_MS);
       });
     });

@@ -1,7 +1,7 @@
 /**
  * Composition of issue 5's hub side: metrics registry, probe scheduler, alert loop, wired to each other. Built
- * once per hub in src/hub/hub.ts (before the routes, so the agent report path is hooked); routes fall back to
- * an unstarted set over the same context when an app is built without one (route tests).
+ * once per hub in src/hub/hub.ts and given to the routes (AppDeps.verification); the probe service and metrics
+ * follow deployments through `store.events`, so when this is built does not matter.
  */
 import { HubMetrics } from '../metrics/hub-metrics.ts';
 import { instrumentIssuers } from '../metrics/instrument-issuers.ts';
@@ -54,19 +54,7 @@ export function createVerification(
     async stop() {
       await probes.stop();
       await alerts.stop();
+      metrics.close();
     },
   };
-}
-
-const fallbacks = new WeakMap<HubContext, Verification>();
-
-/** The app's verification set, or an unstarted one over `ctx` (memoized). */
-export function verificationFor(ctx: HubContext, given?: Verification): Verification {
-  if (given) return given;
-  let v = fallbacks.get(ctx);
-  if (!v) {
-    v = createVerification(ctx);
-    fallbacks.set(ctx, v);
-  }
-  return v;
 }

@@ -1,8 +1,8 @@
 /**
  * The hub's Prometheus metrics: one registry per hub instance (never prom-client's global one, so two hubs in
  * one process — tests — never mix). Counters and histograms are fed by the code that does the work (probe
- * service, instrumented issuers); gauges are read from the store at scrape time, so they are right on every hub
- * of a cluster, not only on the leader.
+ * service, instrumented issuers, the store's post-commit events); gauges are read from the store at scrape time,
+ * so they are right on every hub of a cluster, not only on the leader.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DEPLOYMENT_STATES } from '../core/types.ts';
@@ -36,12 +36,14 @@ export class HubMetrics {
   readonly probeDuration: Histogram<'result'>;
   readonly issuance: Counter<'issuer' | 'result'>;
   readonly issuanceDuration: Histogram<'issuer' | 'result'>;
+  readonly transitions: Counter<'state'>;
   private sources: MetricsSources = {};
+  private readonly unsubscribe: () => void;
 
   constructor(ctx: HubContext) {
     const registers = [this.registry];
     const sources = () => this.sources;
-    const store = () => ctx.store; // read late: ctx.store gets wrapped at the composition root
+    const store = ctx.store;
     const clock = ctx.clock;
 
     this.probes = new Counter({
@@ -70,6 +72,16 @@ export class HubMetrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
       registers,
     });
+
+    this.transitions = new Counter({
+      name: 'certfleet_deployment_transitions_total',
+      help: 'Deployment transitions committed through this hub since it started, by the state moved to',
+      labelNames: ['state'],
+      registers,
+    });
+    this.unsubscribe = ctx.store.events.on('deployment.transitioned', ({ deployment }) =>
+      this.transitions.inc({ state: deployment.state }),
+    );
 
     new Gauge({
       name: 'certfleet_served_not_after_timestamp_seconds',
@@ -108,8 +120,8 @@ export class HubMetrics {
       registers,
       async collect() {
         this.reset();
-        for (const c of await store().listCertificates()) {
-          const v = await store().currentVersion(c.id);
+        for (const c of await store.listCertificates()) {
+          const v = await store.currentVersion(c.id);
           if (v) this.set({ certificate: c.name }, Date.parse(v.notAfter) / 1000);
         }
       },
@@ -121,13 +133,13 @@ export class HubMetrics {
       registers,
       async collect() {
         const counts = new Map<string, number>(DEPLOYMENT_STATES.map((s) => [s, 0]));
-        const certs = await store().listCertificates();
+        const certs = await store.listCertificates();
         const current = new Map<string, string | undefined>();
-        for (const c of certs) current.set(c.id, (await store().currentVersion(c.id))?.id);
-        for (const s of await store().listSubscriptions()) {
+        for (const c of certs) current.set(c.id, (await store.currentVersion(c.id))?.id);
+        for (const s of await store.listSubscriptions()) {
           const v = current.get(s.certificateId);
           if (!v) continue;
-          const d = await store().getDeployment(s.id, v);
+          const d = await store.getDeployment(s.id, v);
           const state = d?.state ?? 'pending';
           counts.set(state, (counts.get(state) ?? 0) + 1);
         }
@@ -140,7 +152,7 @@ export class HubMetrics {
       help: 'When the renewal planner last completed a run (0: never)',
       registers,
       async collect() {
-        const at = await store().getMeta(PLANNER_LAST_RUN_META);
+        const at = await store.getMeta(PLANNER_LAST_RUN_META);
         this.set(at ? Date.parse(at) / 1000 : 0);
       },
     });
@@ -162,6 +174,11 @@ export class HubMetrics {
   /** Late binding: the probe and alert services are built after the metrics they feed. */
   attach(sources: MetricsSources): void {
     this.sources = { ...this.sources, ...sources };
+  }
+
+  /** Stops following the store's events (hub shutdown). */
+  close(): void {
+    this.unsubscribe();
   }
 
   /** Records one probe result (`seconds` = its handshake time when known). */

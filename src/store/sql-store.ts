@@ -1,6 +1,7 @@
 import { Migrator, sql, type Kysely, type Transaction } from 'kysely';
 import { CertfleetError } from '../core/errors.ts';
 import type { Clock } from '../core/clock.ts';
+import { createLogger, type Logger } from '../core/log.ts';
 import { newId } from '../core/ids.ts';
 import type {
   AuditEvent,
@@ -14,6 +15,7 @@ import type {
 } from '../core/types.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
 import type { Database } from './schema.ts';
+import { StoreEventEmitter, type StoreEvent, type StoreEventStream } from './store-events.ts';
 import type {
   Actor,
   DeploymentTransitionInput,
@@ -30,6 +32,8 @@ import type {
 } from './store.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
+/** Records a post-commit event from inside a transaction (see `SqlStore.write`). */
+type Emit = (event: StoreEvent) => void;
 
 const json = (v: unknown): string => JSON.stringify(v);
 const parse = <T>(s: string | null | undefined, fallback: T): T => (s ? (JSON.parse(s) as T) : fallback);
@@ -117,11 +121,19 @@ function isUniqueViolation(e: unknown): boolean {
 
 /** A Store over Kysely; the dialect (SQLite or PostgreSQL) is chosen by whoever opens it. */
 export class SqlStore implements Store {
+  private readonly emitter: StoreEventEmitter;
+  readonly events: StoreEventStream;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly clock: Clock,
     private readonly onClose: () => Promise<void> = async () => {},
-  ) {}
+    opts: { logger?: Logger } = {},
+  ) {
+    let logger = opts.logger;
+    this.emitter = new StoreEventEmitter(() => (logger ??= createLogger()));
+    this.events = this.emitter;
+  }
 
   static async migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
     const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
@@ -162,8 +174,30 @@ export class SqlStore implements Store {
       .execute();
   }
 
+  /**
+   * Runs `fn` in one transaction, with `emit` collecting its post-commit events, which are published only once the
+   * commit succeeded (in commit order, see StoreEventEmitter); a rollback publishes none. Every mutation that has
+   * something to announce runs through here.
+   */
+  private async write<T>(fn: (trx: Transaction<Database>, emit: Emit) => Promise<T>): Promise<T> {
+    const events: StoreEvent[] = [];
+    let ticket: number | undefined;
+    try {
+      const out = await this.db.transaction().execute(async (trx) => {
+        const result = await fn(trx, (e) => events.push(e));
+        ticket = this.emitter.ticket();
+        return result;
+      });
+      this.emitter.publish(ticket!, events);
+      return out;
+    } catch (e) {
+      if (ticket !== undefined) this.emitter.publish(ticket, []); // the commit itself failed
+      throw e;
+    }
+  }
+
   /** One statement, no read-then-write: two hubs bumping at once get two distinct revisions. */
-  private async bumpRevision(db: Db): Promise<number> {
+  private async bumpRevision(db: Db, emit: Emit): Promise<number> {
     const row = await db
       .insertInto('meta')
       .values({ key: 'revision', value: '1' })
@@ -172,7 +206,9 @@ export class SqlStore implements Store {
       )
       .returning('value')
       .executeTakeFirstOrThrow();
-    return Number(row.value);
+    const revision = Number(row.value);
+    emit({ kind: 'revision.bumped', revision });
+    return revision;
   }
 
   // meta
@@ -228,9 +264,15 @@ export class SqlStore implements Store {
       updated_at: now,
     };
     try {
-      await this.db.transaction().execute(async (trx) => {
+      await this.write(async (trx, emit) => {
         await trx.insertInto('certificates').values(row).execute();
         await this.event(trx, actor, 'certificate.created', `certificate:${input.name}`, { ...input });
+        emit({
+          kind: 'certificate.changed',
+          change: 'created',
+          certificate: { id: row.id, name: row.name },
+          actor,
+        });
       });
     } catch (e) {
       if (isUniqueViolation(e)) {
@@ -250,7 +292,7 @@ export class SqlStore implements Store {
     patch: Partial<Omit<NewCertificate, 'name'>>,
     actor: Actor,
   ): Promise<Certificate> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.write(async (trx, emit) => {
       const row = await trx
         .selectFrom('certificates')
         .selectAll()
@@ -266,6 +308,7 @@ export class SqlStore implements Store {
       };
       await trx.updateTable('certificates').set(next).where('id', '=', row.id).execute();
       await this.event(trx, actor, 'certificate.updated', `certificate:${name}`, { ...patch });
+      emit({ kind: 'certificate.changed', change: 'updated', certificate: { id: row.id, name }, actor });
       return toCertificate({ ...row, ...next });
     });
   }
@@ -291,7 +334,7 @@ export class SqlStore implements Store {
   }
 
   async deleteCertificate(name: string, actor: Actor, opts: { force?: boolean } = {}): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.write(async (trx, emit) => {
       const row = await trx
         .selectFrom('certificates')
         .select('id')
@@ -300,7 +343,7 @@ export class SqlStore implements Store {
       if (!row) throw notFoundCertificate(name);
       const subs = await trx
         .selectFrom('subscriptions')
-        .select('id')
+        .select(['id', 'endpoint_id', 'certificate_id'])
         .where('certificate_id', '=', row.id)
         .execute();
       if (subs.length > 0 && !opts.force) {
@@ -316,10 +359,12 @@ export class SqlStore implements Store {
       await trx.deleteFrom('subscriptions').where('certificate_id', '=', row.id).execute();
       await trx.deleteFrom('versions').where('certificate_id', '=', row.id).execute();
       await trx.deleteFrom('certificates').where('id', '=', row.id).execute();
-      if (subIds.length) await this.bumpRevision(trx);
+      if (subIds.length) await this.bumpRevision(trx, emit);
       await this.event(trx, actor, 'certificate.deleted', `certificate:${name}`, {
         subscriptions_removed: subIds.length,
       });
+      emitSubscriptionsDeleted(emit, subs, actor);
+      emit({ kind: 'certificate.changed', change: 'deleted', certificate: { id: row.id, name }, actor });
     });
   }
 
@@ -356,7 +401,7 @@ export class SqlStore implements Store {
       issuer: v.issuer,
       created_at: this.now(),
     };
-    await this.db.transaction().execute(async (trx) => {
+    await this.write(async (trx, emit) => {
       const cert = await trx
         .selectFrom('certificates')
         .select(['name'])
@@ -390,7 +435,13 @@ export class SqlStore implements Store {
           })
           .execute();
       }
-      await this.bumpRevision(trx);
+      await this.bumpRevision(trx, emit);
+      emit({
+        kind: 'version.added',
+        certificate: { id: certificateId, name: cert.name },
+        version: toVersion(row),
+        actor,
+      });
       await this.event(trx, actor, 'version.issued', `certificate:${cert.name}`, {
         version_id: row.id,
         serial: v.serial,
@@ -454,9 +505,15 @@ export class SqlStore implements Store {
       updated_at: now,
     };
     try {
-      await this.db.transaction().execute(async (trx) => {
+      await this.write(async (trx, emit) => {
         await trx.insertInto('endpoints').values(row).execute();
         await this.event(trx, actor, 'endpoint.created', `endpoint:${input.name}`, { ...input });
+        emit({
+          kind: 'endpoint.changed',
+          change: 'created',
+          endpoint: { id: row.id, name: row.name },
+          actor,
+        });
       });
     } catch (e) {
       if (isUniqueViolation(e)) {
@@ -490,7 +547,7 @@ export class SqlStore implements Store {
     patch: Partial<Omit<NewEndpoint, 'name' | 'kind'>>,
     actor: Actor,
   ): Promise<Endpoint> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.write(async (trx, emit) => {
       const row = await trx.selectFrom('endpoints').selectAll().where('name', '=', name).executeTakeFirst();
       if (!row) throw notFoundEndpoint(name);
       const next = {
@@ -500,30 +557,36 @@ export class SqlStore implements Store {
       };
       await trx.updateTable('endpoints').set(next).where('id', '=', row.id).execute();
       await this.event(trx, actor, 'endpoint.updated', `endpoint:${name}`, { ...patch });
+      emit({ kind: 'endpoint.changed', change: 'updated', endpoint: { id: row.id, name }, actor });
       return toEndpoint({ ...row, ...next });
     });
   }
 
   async deleteEndpoint(name: string, actor: Actor): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.write(async (trx, emit) => {
       const row = await trx.selectFrom('endpoints').select('id').where('name', '=', name).executeTakeFirst();
       if (!row) throw notFoundEndpoint(name);
-      const subIds = (
-        await trx.selectFrom('subscriptions').select('id').where('endpoint_id', '=', row.id).execute()
-      ).map((s) => s.id);
+      const subs = await trx
+        .selectFrom('subscriptions')
+        .select(['id', 'endpoint_id', 'certificate_id'])
+        .where('endpoint_id', '=', row.id)
+        .execute();
+      const subIds = subs.map((s) => s.id);
       if (subIds.length) await trx.deleteFrom('deployments').where('subscription_id', 'in', subIds).execute();
       await trx.deleteFrom('subscriptions').where('endpoint_id', '=', row.id).execute();
       await trx.deleteFrom('tokens').where('endpoint_id', '=', row.id).execute();
       await trx.deleteFrom('endpoints').where('id', '=', row.id).execute();
-      if (subIds.length) await this.bumpRevision(trx);
+      if (subIds.length) await this.bumpRevision(trx, emit);
       await this.event(trx, actor, 'endpoint.deleted', `endpoint:${name}`, {
         subscriptions_removed: subIds.length,
       });
+      emitSubscriptionsDeleted(emit, subs, actor);
+      emit({ kind: 'endpoint.changed', change: 'deleted', endpoint: { id: row.id, name }, actor });
     });
   }
 
   async setAgentPublicKey(endpointId: string, publicKey: string, actor: Actor): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.write(async (trx, emit) => {
       const row = await trx
         .selectFrom('endpoints')
         .select('name')
@@ -537,6 +600,12 @@ export class SqlStore implements Store {
         .where('id', '=', endpointId)
         .execute();
       await this.event(trx, actor, 'agent.enrolled', `endpoint:${row.name}`, {});
+      emit({
+        kind: 'endpoint.changed',
+        change: 'enrolled',
+        endpoint: { id: endpointId, name: row.name },
+        actor,
+      });
     });
   }
 
@@ -565,7 +634,7 @@ export class SqlStore implements Store {
   // subscriptions
 
   async upsertSubscription(endpointId: string, certificateId: string, spec: SubscriptionSpec, actor: Actor) {
-    return this.db.transaction().execute(async (trx) => {
+    return this.write(async (trx, emit) => {
       const endpoint = await trx
         .selectFrom('endpoints')
         .select('name')
@@ -595,13 +664,17 @@ export class SqlStore implements Store {
           .set({ spec: specJson, updated_at: now })
           .where('id', '=', existing.id)
           .execute();
-        await this.bumpRevision(trx);
+        await this.bumpRevision(trx, emit);
         await this.event(trx, actor, 'subscription.updated', subject, { ...spec });
-        return {
-          subscription: toSubscription({ ...existing, spec: specJson, updated_at: now }),
-          created: false,
-          changed: true,
-        };
+        const subscription = toSubscription({ ...existing, spec: specJson, updated_at: now });
+        emit({
+          kind: 'subscription.changed',
+          change: 'updated',
+          ...subscriptionIds(subscription),
+          subscription,
+          actor,
+        });
+        return { subscription, created: false, changed: true };
       }
       const row = {
         id: newId(),
@@ -627,9 +700,17 @@ export class SqlStore implements Store {
           })
           .execute();
       }
-      await this.bumpRevision(trx);
+      await this.bumpRevision(trx, emit);
       await this.event(trx, actor, 'subscription.created', subject, { ...spec });
-      return { subscription: toSubscription(row), created: true, changed: true };
+      const subscription = toSubscription(row);
+      emit({
+        kind: 'subscription.changed',
+        change: 'created',
+        ...subscriptionIds(subscription),
+        subscription,
+        actor,
+      });
+      return { subscription, created: true, changed: true };
     });
   }
 
@@ -648,7 +729,7 @@ export class SqlStore implements Store {
   }
 
   async deleteSubscription(id: string, actor: Actor): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.write(async (trx, emit) => {
       const row = await trx
         .selectFrom('subscriptions')
         .select(['id', 'endpoint_id', 'certificate_id'])
@@ -662,8 +743,9 @@ export class SqlStore implements Store {
         );
       await trx.deleteFrom('deployments').where('subscription_id', '=', id).execute();
       await trx.deleteFrom('subscriptions').where('id', '=', id).execute();
-      await this.bumpRevision(trx);
+      await this.bumpRevision(trx, emit);
       await this.event(trx, actor, 'subscription.deleted', `subscription:${id}`, {});
+      emitSubscriptionsDeleted(emit, [row], actor);
     });
   }
 
@@ -673,7 +755,7 @@ export class SqlStore implements Store {
     opts: { overrideWindow: boolean },
     actor: Actor,
   ): Promise<RedeployRequest> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.write(async (trx, emit) => {
       const row = await trx
         .selectFrom('subscriptions as s')
         .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
@@ -716,7 +798,8 @@ export class SqlStore implements Store {
         .where('subscription_id', '=', subscriptionId)
         .where('version_id', '=', versionId)
         .executeTakeFirst();
-      await this.bumpRevision(trx);
+      await this.bumpRevision(trx, emit);
+      emit({ kind: 'redeploy.requested', request, actor });
       await this.event(
         trx,
         actor,
@@ -780,22 +863,23 @@ export class SqlStore implements Store {
     info: { reason?: string; detail?: Record<string, unknown> },
     actor: Actor,
   ): Promise<Deployment> {
-    return this.db
-      .transaction()
-      .execute((trx) => this.transitionIn(trx, { subscriptionId, versionId, state, info, actor }));
+    return this.write((trx, emit) =>
+      this.transitionIn(trx, emit, { subscriptionId, versionId, state, info, actor }),
+    );
   }
 
   async transitionDeployments(items: DeploymentTransitionInput[]): Promise<Deployment[]> {
     if (items.length === 0) return [];
-    return this.db.transaction().execute(async (trx) => {
+    return this.write(async (trx, emit) => {
       const out: Deployment[] = [];
-      for (const item of items) out.push(await this.transitionIn(trx, item));
+      for (const item of items) out.push(await this.transitionIn(trx, emit, item));
       return out;
     });
   }
 
   private async transitionIn(
     trx: Transaction<Database>,
+    emit: Emit,
     { subscriptionId, versionId, state, info, actor }: DeploymentTransitionInput,
   ): Promise<Deployment> {
     const now = this.now();
@@ -827,7 +911,14 @@ export class SqlStore implements Store {
       ...(info.reason ? { reason: info.reason } : {}),
       ...(info.detail ? { detail: info.detail } : {}),
     });
-    return toDeployment(row);
+    const deployment = toDeployment(row);
+    emit({
+      kind: 'deployment.transitioned',
+      deployment,
+      from: existing ? (existing.state as DeploymentState) : null,
+      actor,
+    });
+    return deployment;
   }
 
   // events
@@ -986,4 +1077,27 @@ function notFoundEndpoint(name: string): CertfleetError {
     `endpoint "${name}" not found`,
     'list endpoints with `certfleet endpoint list`',
   );
+}
+
+const subscriptionIds = (s: { id: string; endpointId: string; certificateId: string }) => ({
+  subscriptionId: s.id,
+  endpointId: s.endpointId,
+  certificateId: s.certificateId,
+});
+
+function emitSubscriptionsDeleted(
+  emit: Emit,
+  rows: Array<{ id: string; endpoint_id: string; certificate_id: string }>,
+  actor: Actor,
+): void {
+  for (const r of rows) {
+    emit({
+      kind: 'subscription.changed',
+      change: 'deleted',
+      subscriptionId: r.id,
+      endpointId: r.endpoint_id,
+      certificateId: r.certificate_id,
+      actor,
+    });
+  }
 }

@@ -9,6 +9,7 @@ import type {
   ProbeTarget,
   Subscription,
 } from '../core/types.ts';
+import type { StoreEventStream } from './store-events.ts';
 
 export interface NewCertificate {
   name: string;
@@ -89,6 +90,7 @@ export type Actor = string;
  * - "Not found" is `undefined` from getters; mutators of a missing thing throw CertfleetError NOT_FOUND codes.
  * - Name clashes throw CertfleetError ALREADY_EXISTS. No method leaks dialect-specific behaviour or errors.
  * - `revision` increases whenever desired state (versions, subscriptions) changes; agents long-poll on it.
+ * - After each commit the changes are announced on `events` (src/store/store-events.ts).
  * - Safe for concurrent use from one process; implementations serialise writes as their database requires.
  */
 /** One input of `transitionDeployments`: the arguments of `transitionDeployment`. */
@@ -112,6 +114,14 @@ export interface RedeployRequest {
 }
 
 export interface Store {
+  /**
+   * Post-commit events of the changes made through this store (see StoreEventStream for the contract): emitted
+   * only after the transaction committed, in commit order, synchronously after the commit; a rolled-back write
+   * emits nothing; a throwing listener is caught and logged and never fails the write. Reactions to committed
+   * changes subscribe here; nothing wraps the store.
+   */
+  readonly events: StoreEventStream;
+
   close(): Promise<void>;
 
   getMeta(key: string): Promise<string | undefined>;

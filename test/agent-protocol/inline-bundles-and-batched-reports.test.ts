@@ -1,7 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSealedKey } from '../../src/agent/sealed-key.ts';
-import { onDeploymentTransition } from '../../src/hub/deployment-transitions.ts';
 import { certMatchesKey } from '../../src/pki/inspect.ts';
 import { startTestHub } from '../helpers/hub.ts';
 import { createCertificate, enrollTestAgent, subscribe } from '../helpers/agent.ts';
@@ -61,8 +60,8 @@ describe('batched agent reports', () => {
       .id;
 
     const seen: Array<{ subscriptionId: string; state: string; actor: string; committed: boolean }> = [];
-    const off = onDeploymentTransition(hub.ctx, (tr) => {
-      seen.push({ subscriptionId: tr.subscriptionId, state: tr.state, actor: tr.actor, committed: false });
+    const off = hub.ctx.store.events.on('deployment.transitioned', ({ deployment: tr, actor }) => {
+      seen.push({ subscriptionId: tr.subscriptionId, state: tr.state, actor, committed: false });
       // Runs after the commit: the transition is already readable from the store.
       void hub.ctx.store.getDeployment(tr.subscriptionId, tr.versionId).then((d) => {
         seen.find((s) => s.subscriptionId === tr.subscriptionId && s.state === tr.state)!.committed =

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { HubContext } from '../hub-context.ts';
-import { attachRevisionNotifier } from './revision-notifier.ts';
+import type { Store } from '../../store/store.ts';
+import { RevisionNotifier } from './revision-notifier.ts';
 
 /** The `agent:` section of the hub config. */
 export const agentHubConfigShape = {
@@ -16,14 +16,14 @@ export const agentHubConfigShape = {
 
 export type AgentHubConfig = z.output<(typeof agentHubConfigShape)['agent']>;
 
-const configs = new WeakMap<HubContext, AgentHubConfig>();
-
-/** Composition root: wraps the store for revision wake-ups and remembers the agent settings for the routes. */
-export function configureAgentProtocol(ctx: HubContext, config?: Partial<AgentHubConfig>): void {
-  const full = agentHubConfigShape.agent.parse(config ?? {});
-  configs.set(ctx, full);
-  attachRevisionNotifier(ctx, full.revisionPollMs);
+/** What the agent routes are given: their settings and the notifier that wakes long-polls. */
+export interface AgentProtocol {
+  config: AgentHubConfig;
+  notifier: RevisionNotifier;
 }
 
-export const agentConfigOf = (ctx: HubContext): AgentHubConfig =>
-  configs.get(ctx) ?? agentHubConfigShape.agent.parse({});
+/** Composition root: the agent settings (defaults filled in) and a revision notifier subscribed to `store`. */
+export function createAgentProtocol(store: Store, config?: Partial<AgentHubConfig>): AgentProtocol {
+  const full = agentHubConfigShape.agent.parse(config ?? {});
+  return { config: full, notifier: RevisionNotifier.forStore(store, full.revisionPollMs) };
+}

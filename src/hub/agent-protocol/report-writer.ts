@@ -14,7 +14,7 @@ interface Pending {
  * batch holding its items committed: the route answers the agent after its report is durable, never before.
  *
  * If a batch fails, each request's items are retried in their own transaction, so one bad report fails only the
- * request that sent it. Transition hooks (deployment-transitions.ts) see batched transitions after the commit.
+ * request that sent it. Subscribers of `store.events` get one `deployment.transitioned` per item after the commit.
  */
 export class ReportWriter {
   private queue: Pending[] = [];
@@ -23,7 +23,7 @@ export class ReportWriter {
   private flushing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly store: () => Store,
+    private readonly store: Store,
     private readonly windowMs = 10,
     private readonly maxBatch = 1000,
   ) {}
@@ -61,7 +61,7 @@ export class ReportWriter {
     if (batch.length === 0) return;
     this.queue = [];
     this.queued = 0;
-    const store = this.store();
+    const store = this.store;
     try {
       const written = await store.transitionDeployments(batch.flatMap((p) => p.items));
       let at = 0;

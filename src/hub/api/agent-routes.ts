@@ -13,11 +13,9 @@ import {
   type HubCaResponse,
 } from '../../agent/wire.ts';
 import type { AuthenticatedAgent } from '../agent-protocol/agent-auth.ts';
-import { agentConfigOf } from '../agent-protocol/agent-config.ts';
 import { DesiredStateBuilder } from '../agent-protocol/desired-state.ts';
 import { mintEnrollmentToken, redeemEnrollmentToken } from '../agent-protocol/enrollment.ts';
 import { ReportWriter } from '../agent-protocol/report-writer.ts';
-import { attachRevisionNotifier } from '../agent-protocol/revision-notifier.ts';
 import type { DeploymentTransitionInput } from '../../store/store.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 
@@ -40,13 +38,12 @@ const KEY_CACHE_MS = 30_000;
  */
 export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
   const { ctx, certificates } = deps;
-  const notifier = attachRevisionNotifier(ctx);
-  const config = agentConfigOf(ctx);
+  const { config, notifier } = deps.agentProtocol;
   const store = ctx.store;
   const desired = new DesiredStateBuilder(store);
   const lastTouch = new Map<string, number>();
   const versions = new Map<string, CertificateVersion>();
-  const reports = new ReportWriter(() => ctx.store);
+  const reports = new ReportWriter(store);
   /**
    * `last_seen_at` writes, deferred off the request path: when a renewal wakes a thousand agents their touches
    * would otherwise be a thousand writes competing with the reports on the one database connection.

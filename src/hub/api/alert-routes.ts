@@ -1,9 +1,8 @@
-import { verificationFor } from '../verification.ts';
 import type { AppDeps, ZodApi } from './build-app.ts';
 
 /** Active alerts, channel delivery stats, a test message to every channel, and evaluate-now. */
 export function registerAlertRoutes(api: ZodApi, deps: AppDeps): void {
-  const alerts = () => verificationFor(deps.ctx, deps.verification).alerts;
+  const alerts = () => deps.verification.alerts;
 
   api.get(
     '/alerts',

@@ -36,6 +36,7 @@ import type { RenewalService } from '../acme/renewal-service.ts';
 import { registerImportRoutes } from './import-routes.ts';
 import { registerDoctorRoutes } from './doctor-routes.ts';
 import type { Verification } from '../verification.ts';
+import type { AgentProtocol } from '../agent-protocol/agent-config.ts';
 import { registerProbeRoutes } from './probe-routes.ts';
 import { registerAlertRoutes } from './alert-routes.ts';
 import { registerMetricsRoute } from './metrics-route.ts';
@@ -49,8 +50,10 @@ export interface AppDeps {
   renewal: RenewalService;
   /** Answers http-01 challenges at /.well-known/acme-challenge/:token (for proxies in front of endpoints). */
   http01Store?: Http01TokenStore;
-  /** Probes, alerts, metrics (src/hub/verification.ts); an unstarted set over ctx when absent. */
-  verification?: Verification;
+  /** Probes, alerts, metrics (src/hub/verification.ts). */
+  verification: Verification;
+  /** Agent protocol settings and the long-poll wake-up (src/hub/agent-protocol/agent-config.ts). */
+  agentProtocol: AgentProtocol;
   /** Failed token and enrollment attempts allowed per client address (default 20 a minute). */
   authFailureLimit?: FailureLimitOptions;
 }

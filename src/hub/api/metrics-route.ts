@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { verificationFor } from '../verification.ts';
 import type { AppDeps } from './build-app.ts';
 
 /**
@@ -9,12 +8,11 @@ import type { AppDeps } from './build-app.ts';
  * certificates and endpoints to the world. The access hook (access.ts) decides both.
  */
 export function registerMetricsRoute(app: FastifyInstance, deps: AppDeps): void {
-  const metrics = () => verificationFor(deps.ctx, deps.verification).metrics;
   app.get(
     '/metrics',
     { schema: { hide: true }, config: { access: 'read', loopbackAnonymous: true } },
     async (_req, reply) => {
-      const m = metrics();
+      const m = deps.verification.metrics;
       const text = await m.text();
       return reply.header('content-type', m.contentType).header('cache-control', 'no-store').send(text);
     },

@@ -1,11 +1,10 @@
 import { z } from 'zod';
 import { nameSchema } from '../../core/config-schema.ts';
-import { verificationFor } from '../verification.ts';
 import type { AppDeps, ZodApi } from './build-app.ts';
 
 /** Probe results (latest per target), the served view per certificate × endpoint, and probe-now. */
 export function registerProbeRoutes(api: ZodApi, deps: AppDeps): void {
-  const probes = () => verificationFor(deps.ctx, deps.verification).probes;
+  const probes = () => deps.verification.probes;
 
   api.get(
     '/probes',

@@ -3,6 +3,7 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Clock } from '../../core/clock.ts';
+import type { Logger } from '../../core/log.ts';
 import { restrictMode, type OnModeFix } from '../file-mode.ts';
 import type { Database } from '../schema.ts';
 import { SqlStore } from '../sql-store.ts';
@@ -28,7 +29,7 @@ async function restrictSqliteFiles(path: string, onModeFix?: OnModeFix): Promise
 export async function openSqliteStore(
   path: string,
   clock: Clock,
-  opts: { onModeFix?: OnModeFix } = {},
+  opts: { onModeFix?: OnModeFix; logger?: Logger } = {},
 ): Promise<SqlStore> {
   if (path !== ':memory:') {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
@@ -41,5 +42,5 @@ export async function openSqliteStore(
   sqlite.pragma('synchronous = NORMAL');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   await SqlStore.migrate(db, 'sqlite');
-  return new SqlStore(db, clock);
+  return new SqlStore(db, clock, undefined, opts.logger ? { logger: opts.logger } : {});
 }
