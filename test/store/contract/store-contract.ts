@@ -1,0 +1,218 @@
+/**
+ * The Store contract: what every dialect must do, whatever it stores in. `storeContract(name, open)` registers the
+ * suite for one dialect; `open` gives a fresh, empty, migrated store (and is told to clean up through the context).
+ * SQLite runs it in test/store/sqlite-contract.test.ts; the PostgreSQL dialect will run the same suite.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, test, type TestContext } from 'node:test';
+import { isCertfleetError } from '../../../src/core/errors.ts';
+import type { StoreEvent } from '../../../src/store/store-events.ts';
+import type { NewVersion, Store, SubscriptionSpec } from '../../../src/store/store.ts';
+
+export type OpenStore = (t: TestContext) => Promise<Store>;
+
+const cert = (name: string) => ({
+  name,
+  sans: [`${name}.example.test`],
+  keyType: 'ecdsa-p256' as const,
+  issuer: 'internal',
+  lifetimeDays: 30,
+});
+const endpoint = (name: string) => ({ name, kind: 'agent' as const, probeTargets: [], labels: {} });
+const spec = (path: string): SubscriptionSpec =>
+  ({ outputs: [{ path, format: 'fullchain' }] }) as unknown as SubscriptionSpec;
+const version = (): NewVersion => ({
+  serial: randomBytes(8).toString('hex').toUpperCase(),
+  fingerprint: randomBytes(32).toString('hex'),
+  notBefore: new Date(Date.now() - 60_000).toISOString(),
+  notAfter: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+  certPem: '-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n',
+  chainPem: '',
+  sealedKey: 'v1.sealed-for-the-contract-test',
+  issuer: 'internal',
+});
+
+const rejectsWith = async (p: Promise<unknown>, code: string) =>
+  assert.rejects(p, (e: unknown) => isCertfleetError(e) && e.code === code);
+
+/** Subscribed certificate `web` on endpoint `web1`, with one version. */
+async function fleetOfOne(store: Store) {
+  const c = await store.createCertificate(cert('web'), 'test');
+  const e = await store.createEndpoint(endpoint('web1'), 'test');
+  const { subscription } = await store.upsertSubscription(e.id, c.id, spec('/tmp/contract-web.pem'), 'test');
+  const v = await store.addVersion(c.id, version(), 'test');
+  return { cert: c, endpoint: e, subscription, version: v };
+}
+
+export function storeContract(dialect: string, open: OpenStore): void {
+  describe(`Store contract (${dialect})`, () => {
+    describe('uniqueness', () => {
+      test('a second certificate or endpoint with a taken name is refused with ALREADY_EXISTS and changes nothing', async (t) => {
+        const store = await open(t);
+        await store.createCertificate(cert('web'), 'test');
+        await store.createEndpoint(endpoint('web1'), 'test');
+        const events = (await store.listEvents({ limit: 100 })).length;
+        await rejectsWith(store.createCertificate(cert('web'), 'test'), 'ALREADY_EXISTS');
+        await rejectsWith(store.createEndpoint(endpoint('web1'), 'test'), 'ALREADY_EXISTS');
+        assert.equal((await store.listCertificates()).length, 1);
+        assert.equal((await store.listEndpoints()).length, 1);
+        assert.equal((await store.listEvents({ limit: 100 })).length, events);
+      });
+
+      test('one subscription per endpoint and certificate: a second upsert replaces the spec', async (t) => {
+        const store = await open(t);
+        const { cert: c, endpoint: e } = await fleetOfOne(store);
+        const again = await store.upsertSubscription(e.id, c.id, spec('/tmp/contract-other.pem'), 'test');
+        assert.equal(again.created, false);
+        assert.equal(again.changed, true);
+        const same = await store.upsertSubscription(e.id, c.id, spec('/tmp/contract-other.pem'), 'test');
+        assert.equal(same.changed, false);
+        assert.equal((await store.listSubscriptions()).length, 1);
+      });
+
+      test('a single-use token is consumed exactly once, even by concurrent callers', async (t) => {
+        const store = await open(t);
+        const token = await store.createToken(
+          { kind: 'enroll', name: 'web1', hash: randomBytes(32).toString('hex') },
+          'test',
+        );
+        const at = new Date().toISOString();
+        const wins = await Promise.all(Array.from({ length: 8 }, () => store.consumeToken(token.id, at)));
+        assert.equal(wins.filter(Boolean).length, 1);
+      });
+    });
+
+    describe('transactions', () => {
+      test('a refused delete changes nothing: the certificate, its subscription and version stay', async (t) => {
+        const store = await open(t);
+        const { cert: c } = await fleetOfOne(store);
+        const revision = await store.revision();
+        await rejectsWith(store.deleteCertificate('web', 'test'), 'CONFLICT');
+        assert.ok(await store.getCertificate('web'));
+        assert.equal((await store.listSubscriptions({ certificateId: c.id })).length, 1);
+        assert.equal((await store.listVersions(c.id)).length, 1);
+        assert.equal(await store.revision(), revision);
+      });
+
+      test('a batch of transitions is all or nothing', async (t) => {
+        const store = await open(t);
+        const { subscription, version: v } = await fleetOfOne(store);
+        const before = await store.getDeployment(subscription.id, v.id);
+        await assert.rejects(
+          store.transitionDeployments([
+            {
+              subscriptionId: subscription.id,
+              versionId: v.id,
+              state: 'delivered',
+              info: {},
+              actor: 'agent:web1',
+            },
+            {
+              subscriptionId: 'no-such-subscription',
+              versionId: v.id,
+              state: 'delivered',
+              info: {},
+              actor: 'agent:web1',
+            },
+          ]),
+        );
+        assert.deepEqual(await store.getDeployment(subscription.id, v.id), before);
+      });
+
+      test('a forced delete removes subscriptions, versions and deployments in one step', async (t) => {
+        const store = await open(t);
+        const { cert: c } = await fleetOfOne(store);
+        await store.deleteCertificate('web', 'test', { force: true });
+        assert.equal(await store.getCertificate('web'), undefined);
+        assert.deepEqual(await store.listSubscriptions({ certificateId: c.id }), []);
+        assert.deepEqual(await store.listVersions(c.id), []);
+      });
+    });
+
+    describe('revision', () => {
+      test('every change to what agents should serve bumps the revision by one; reads and unrelated writes do not', async (t) => {
+        const store = await open(t);
+        const r0 = await store.revision();
+        const c = await store.createCertificate(cert('web'), 'test');
+        const e = await store.createEndpoint(endpoint('web1'), 'test');
+        assert.equal(await store.revision(), r0, 'nothing subscribed yet');
+        const { subscription } = await store.upsertSubscription(
+          e.id,
+          c.id,
+          spec('/tmp/contract-a.pem'),
+          'test',
+        );
+        const r1 = await store.revision();
+        assert.equal(r1, r0 + 1);
+        const v = await store.addVersion(c.id, version(), 'test');
+        assert.equal(await store.revision(), r1 + 1);
+        await store.requestRedeploy(subscription.id, v.id, { overrideWindow: false }, 'test');
+        assert.equal(await store.revision(), r1 + 2);
+        await store.setMeta('unrelated', 'x');
+        await store.listCertificates();
+        assert.equal(await store.revision(), r1 + 2);
+        await store.deleteSubscription(subscription.id, 'test');
+        assert.equal(await store.revision(), r1 + 3);
+      });
+
+      test('concurrent bumps through one store are never lost', async (t) => {
+        const store = await open(t);
+        const { cert: c, endpoint: e } = await fleetOfOne(store);
+        const before = await store.revision();
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            store.upsertSubscription(e.id, c.id, spec(`/tmp/c-${i}.pem`), 'test'),
+          ),
+        );
+        assert.equal(await store.revision(), before + 20);
+      });
+    });
+
+    describe('meta', () => {
+      test('initMeta keeps the first whole set; setMeta overwrites; getMeta of a missing key is undefined', async (t) => {
+        const store = await open(t);
+        assert.equal(await store.getMeta('missing'), undefined);
+        const first = await store.initMeta({ a: '1', b: '2' });
+        assert.deepEqual(first, { a: '1', b: '2' });
+        assert.deepEqual(await store.initMeta({ a: 'x', b: 'y' }), { a: '1', b: '2' });
+        await store.setMeta('a', '3');
+        assert.equal(await store.getMeta('a'), '3');
+      });
+    });
+
+    describe('events', () => {
+      test('each committed change is announced after its commit, in order; a refused change announces nothing', async (t) => {
+        const store = await open(t);
+        const seen: StoreEvent[] = [];
+        const off = store.events.onAny((e) => seen.push(e));
+        t.after(off);
+        const { version: v } = await fleetOfOne(store);
+        const kinds = seen.map((e) => e.kind);
+        assert.ok(kinds.includes('version.added'), kinds.join());
+        assert.ok(kinds.includes('subscription.changed'), kinds.join());
+        const revisions = seen.flatMap((e) => (e.kind === 'revision.bumped' ? [e.revision] : []));
+        assert.equal(revisions.length, 2, 'the subscription and the version each bumped once');
+        assert.equal(revisions[1], revisions[0] + 1, 'announced in order, one apart');
+        assert.equal(revisions[1], await store.revision());
+        const added = seen.find((e) => e.kind === 'version.added');
+        assert.equal(added?.kind === 'version.added' ? added.version.id : undefined, v.id);
+        const count = seen.length;
+        await rejectsWith(store.createCertificate(cert('web'), 'test'), 'ALREADY_EXISTS');
+        await rejectsWith(store.deleteCertificate('web', 'test'), 'CONFLICT');
+        assert.equal(seen.length, count);
+      });
+
+      test('every change is also in the audit log with its actor', async (t) => {
+        const store = await open(t);
+        await fleetOfOne(store);
+        const events = await store.listEvents({ limit: 100 });
+        for (const kind of ['certificate.created', 'endpoint.created', 'subscription.created'])
+          assert.ok(
+            events.some((e) => e.kind === kind && e.actor === 'test'),
+            kind,
+          );
+      });
+    });
+  });
+}

@@ -1,0 +1,13 @@
+/** The Store contract (test/store/contract/store-contract.ts) against the embedded SQLite dialect. */
+import { join } from 'node:path';
+import { ManualClock } from '../../src/core/clock.ts';
+import { openSqliteStore } from '../../src/store/sqlite/open-sqlite-store.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { storeContract } from './contract/store-contract.ts';
+
+storeContract('SQLite', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openSqliteStore(join(dir, 'hub.db'), new ManualClock(Date.now()));
+  t.after(() => store.close());
+  return store;
+});
