@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.ts';
-import { CertfleetError } from '../core/errors.ts';
+import { certificateNotFound } from '../core/errors.ts';
 import type { AuditEvent, Certificate } from '../core/types.ts';
 import type { Issuer } from '../issuers/issuer.ts';
 import { acmeIssuers } from '../migrate/acme-issuer-info.ts';
@@ -27,11 +27,7 @@ export async function runDoctor(
   if (opts.certificate) {
     const c = await store.getCertificate(opts.certificate);
     if (!c) {
-      throw new CertfleetError(
-        'CERTIFICATE_NOT_FOUND',
-        `certificate "${opts.certificate}" not found`,
-        'list certificates with `certfleet cert list`',
-      );
+      throw certificateNotFound(opts.certificate);
     }
     certs = [c];
   } else certs = await store.listCertificates();

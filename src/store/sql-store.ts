@@ -1,5 +1,5 @@
 import { Migrator, sql, type Kysely, type Transaction } from 'kysely';
-import { CertfleetError } from '../core/errors.ts';
+import { CertfleetError, certificateNotFound, endpointNotFound } from '../core/errors.ts';
 import type { Clock } from '../core/clock.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { newId } from '../core/ids.ts';
@@ -1063,21 +1063,8 @@ export class SqlStore implements Store {
   }
 }
 
-function notFoundCertificate(name: string): CertfleetError {
-  return new CertfleetError(
-    'CERTIFICATE_NOT_FOUND',
-    `certificate "${name}" not found`,
-    'list certificates with `certfleet cert list`',
-  );
-}
-
-function notFoundEndpoint(name: string): CertfleetError {
-  return new CertfleetError(
-    'ENDPOINT_NOT_FOUND',
-    `endpoint "${name}" not found`,
-    'list endpoints with `certfleet endpoint list`',
-  );
-}
+const notFoundCertificate = certificateNotFound;
+const notFoundEndpoint = endpointNotFound;
 
 const subscriptionIds = (s: { id: string; endpointId: string; certificateId: string }) => ({
   subscriptionId: s.id,

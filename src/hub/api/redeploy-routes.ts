@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CertfleetError } from '../../core/errors.ts';
+import { CertfleetError, certificateNotFound, endpointNotFound } from '../../core/errors.ts';
 import { nameSchema } from '../../core/config-schema.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 
@@ -51,11 +51,7 @@ export function registerRedeployRoutes(api: ZodApi, { ctx }: AppDeps): void {
       const overrideWindow = req.body?.overrideWindow ?? false;
       const cert = await store.getCertificate(name);
       if (!cert) {
-        throw new CertfleetError(
-          'CERTIFICATE_NOT_FOUND',
-          `certificate "${name}" not found`,
-          'list certificates with `certfleet cert list`',
-        );
+        throw certificateNotFound(name);
       }
       const version = await store.currentVersion(cert.id);
       if (!version) {
@@ -70,11 +66,7 @@ export function registerRedeployRoutes(api: ZodApi, { ctx }: AppDeps): void {
       if (wanted) {
         const endpoint = await store.getEndpoint(wanted);
         if (!endpoint) {
-          throw new CertfleetError(
-            'ENDPOINT_NOT_FOUND',
-            `endpoint "${wanted}" not found`,
-            'list endpoints with `certfleet endpoint list`',
-          );
+          throw endpointNotFound(wanted);
         }
         subs = subs.filter((s) => s.endpointId === endpoint.id);
         if (subs.length === 0) {
