@@ -17,7 +17,9 @@ import type { HubContext } from './hub-context.ts';
 import { hubTlsCertificate, hubTlsNames } from './hub-tls.ts';
 import { loadHubConfig, type HubConfig } from './hub-config.ts';
 import { startAcme, type AcmeRuntime } from './acme/acme-runtime.ts';
-import { RenewalService } from './acme/renewal-service.ts';
+import { Issuance } from './renewal/issuance.ts';
+import { RateLimitStore } from './renewal/rate-limit-store.ts';
+import { RenewalService } from './renewal/renewal-service.ts';
 import { PlannerService } from './planner-service.ts';
 import { createVerification, type Verification } from './verification.ts';
 
@@ -103,9 +105,11 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     const tls = opts.tls !== false;
     const https = tls ? await hubTlsCertificate(ctx, hubTlsNames(host, opts.tlsNames)) : undefined;
     await writeFile(join(opts.dataDir, 'ca.pem'), ctx.internalCa.rootPem, { mode: 0o644 });
-    const certificates = new CertificateService(ctx);
     acme = await startAcme(config, ctx, env);
-    const renewal = new RenewalService(ctx, certificates, acme);
+    // One issuance path for every trigger; pass a coalescer built on a DistributedLock here for HA.
+    const issuance = new Issuance(ctx, { rateLimits: new RateLimitStore(ctx, acme) });
+    const certificates = new CertificateService(ctx, issuance);
+    const renewal = new RenewalService(ctx, issuance, acme);
     const planner = new PlannerService(renewal, {
       intervalMs: (config.planner?.intervalSeconds ?? 60) * 1000,
     });
@@ -149,7 +153,9 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       planner,
       verification,
       async close() {
+        const aborted = renewal.close(); // in-flight ACME orders are aborted at once, then awaited
         await planner.stop();
+        await aborted;
         await verification.stop();
         await app.close();
         await acme?.close();

@@ -23,6 +23,7 @@ import type {
   NewVersion,
   ProbeResultRecord,
   RedeployRequest,
+  RenewalCommit,
   Store,
   SubscriptionSpec,
   TokenRecord,
@@ -185,7 +186,11 @@ export class SqlStore implements Store {
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    await this.db
+    await this.putMeta(this.db, key, value);
+  }
+
+  private async putMeta(db: Db, key: string, value: string): Promise<void> {
+    await db
       .insertInto('meta')
       .values({ key, value })
       .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
@@ -199,9 +204,18 @@ export class SqlStore implements Store {
   // certificates
 
   async createCertificate(input: NewCertificate, actor: Actor): Promise<Certificate> {
+    return this.db.transaction().execute((trx) => this.insertCertificate(trx, input, actor));
+  }
+
+  private async insertCertificate(
+    trx: Db,
+    input: NewCertificate,
+    actor: Actor,
+    id = newId(),
+  ): Promise<Certificate> {
     const now = this.now();
     const row = {
-      id: newId(),
+      id,
       name: input.name,
       sans: json(input.sans),
       key_type: input.keyType,
@@ -213,10 +227,7 @@ export class SqlStore implements Store {
       updated_at: now,
     };
     try {
-      await this.db.transaction().execute(async (trx) => {
-        await trx.insertInto('certificates').values(row).execute();
-        await this.event(trx, actor, 'certificate.created', `certificate:${input.name}`, { ...input });
-      });
+      await trx.insertInto('certificates').values(row).execute();
     } catch (e) {
       if (isUniqueViolation(e)) {
         throw new CertfleetError(
@@ -227,6 +238,7 @@ export class SqlStore implements Store {
       }
       throw e;
     }
+    await this.event(trx, actor, 'certificate.created', `certificate:${input.name}`, { ...input });
     return toCertificate(row);
   }
 
@@ -325,12 +337,77 @@ export class SqlStore implements Store {
       .execute();
   }
 
+  async commitRenewal(c: RenewalCommit): Promise<{ certificate: Certificate; version?: CertificateVersion }> {
+    return this.db.transaction().execute(async (trx) => {
+      const certificate = c.certificate.create
+        ? await this.insertCertificate(trx, c.certificate.create, c.actor, c.certificate.id)
+        : await this.lockCertificate(trx, c.certificate.id);
+      const version = c.version ? await this.insertVersion(trx, certificate, c.version, c.actor) : undefined;
+      if (c.renewalState) {
+        const row = await trx
+          .selectFrom('certificates')
+          .select('renewal_state')
+          .where('id', '=', certificate.id)
+          .executeTakeFirstOrThrow();
+        await trx
+          .updateTable('certificates')
+          .set({ renewal_state: json(c.renewalState(parse(row.renewal_state, {}))) })
+          .where('id', '=', certificate.id)
+          .execute();
+      }
+      for (const m of c.meta ?? []) await this.putMeta(trx, m.key, m.value());
+      for (const e of c.events?.({ certificate, ...(version ? { version } : {}) }) ?? [])
+        await this.event(trx, c.actor, e.kind, `certificate:${certificate.name}`, e.data);
+      return { certificate, ...(version ? { version } : {}) };
+    });
+  }
+
+  /**
+   * Takes the certificate row's write lock before anything is read (a no-op UPDATE: SQLite's write lock, a row
+   * lock on PostgreSQL), so a read-modify-write in the same transaction cannot interleave with another writer.
+   */
+  private async lockCertificate(trx: Db, certificateId: string): Promise<Certificate> {
+    const locked = await trx
+      .updateTable('certificates')
+      .set((eb) => ({ renewal_state: eb.ref('renewal_state') }))
+      .where('id', '=', certificateId)
+      .executeTakeFirst();
+    if (!Number(locked.numUpdatedRows))
+      throw new CertfleetError('CERTIFICATE_NOT_FOUND', 'certificate was deleted during renewal', '');
+    return toCertificate(
+      await trx
+        .selectFrom('certificates')
+        .selectAll()
+        .where('id', '=', certificateId)
+        .executeTakeFirstOrThrow(),
+    );
+  }
+
   // versions
 
   async addVersion(certificateId: string, v: NewVersion, actor: Actor): Promise<CertificateVersion> {
+    return this.db.transaction().execute(async (trx) => {
+      const cert = await trx
+        .selectFrom('certificates')
+        .select(['id', 'name'])
+        .where('id', '=', certificateId)
+        .executeTakeFirst();
+      if (!cert)
+        throw new CertfleetError('CERTIFICATE_NOT_FOUND', 'certificate was deleted during issuance', '');
+      return this.insertVersion(trx, cert, v, actor);
+    });
+  }
+
+  /** Stores a version as current, with pending deployments for subscribers, a revision bump and its event. */
+  private async insertVersion(
+    trx: Db,
+    cert: { id: string; name: string },
+    v: NewVersion,
+    actor: Actor,
+  ): Promise<CertificateVersion> {
     const row = {
       id: newId(),
-      certificate_id: certificateId,
+      certificate_id: cert.id,
       serial: v.serial,
       fingerprint: v.fingerprint,
       not_before: v.notBefore,
@@ -341,49 +418,40 @@ export class SqlStore implements Store {
       issuer: v.issuer,
       created_at: this.now(),
     };
-    await this.db.transaction().execute(async (trx) => {
-      const cert = await trx
-        .selectFrom('certificates')
-        .select(['name'])
-        .where('id', '=', certificateId)
-        .executeTakeFirst();
-      if (!cert)
-        throw new CertfleetError('CERTIFICATE_NOT_FOUND', 'certificate was deleted during issuance', '');
-      await trx.insertInto('versions').values(row).execute();
+    await trx.insertInto('versions').values(row).execute();
+    await trx
+      .updateTable('certificates')
+      .set({ current_version_id: row.id, updated_at: row.created_at })
+      .where('id', '=', cert.id)
+      .execute();
+    const subs = await trx
+      .selectFrom('subscriptions')
+      .select('id')
+      .where('certificate_id', '=', cert.id)
+      .execute();
+    for (const s of subs) {
       await trx
-        .updateTable('certificates')
-        .set({ current_version_id: row.id, updated_at: row.created_at })
-        .where('id', '=', certificateId)
+        .insertInto('deployments')
+        .values({
+          id: newId(),
+          subscription_id: s.id,
+          version_id: row.id,
+          state: 'pending',
+          reason: null,
+          detail: '{}',
+          created_at: row.created_at,
+          updated_at: row.created_at,
+        })
         .execute();
-      const subs = await trx
-        .selectFrom('subscriptions')
-        .select('id')
-        .where('certificate_id', '=', certificateId)
-        .execute();
-      for (const s of subs) {
-        await trx
-          .insertInto('deployments')
-          .values({
-            id: newId(),
-            subscription_id: s.id,
-            version_id: row.id,
-            state: 'pending',
-            reason: null,
-            detail: '{}',
-            created_at: row.created_at,
-            updated_at: row.created_at,
-          })
-          .execute();
-      }
-      await this.bumpRevision(trx);
-      await this.event(trx, actor, 'version.issued', `certificate:${cert.name}`, {
-        version_id: row.id,
-        serial: v.serial,
-        fingerprint: v.fingerprint,
-        not_after: v.notAfter,
-        issuer: v.issuer,
-        deployments_created: subs.length,
-      });
+    }
+    await this.bumpRevision(trx);
+    await this.event(trx, actor, 'version.issued', `certificate:${cert.name}`, {
+      version_id: row.id,
+      serial: v.serial,
+      fingerprint: v.fingerprint,
+      not_after: v.notAfter,
+      issuer: v.issuer,
+      deployments_created: subs.length,
     });
     return toVersion(row);
   }

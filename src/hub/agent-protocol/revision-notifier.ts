@@ -4,6 +4,7 @@ import type { Store } from '../../store/store.ts';
 /** Store methods that bump the desired-state revision (see the Store contract). */
 const BUMPING = new Set<string | symbol>([
   'addVersion',
+  'commitRenewal',
   'upsertSubscription',
   'deleteSubscription',
   'deleteEndpoint',
