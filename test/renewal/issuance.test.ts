@@ -195,6 +195,18 @@ test('a first issuance is checked against the budget and counted in it', async (
   assert.deepEqual(await h.store.listEvents({ subject: 'certificate:two' }), []);
 });
 
+test('concurrent first issuances cannot overshoot the budget together', async (t) => {
+  const h = await setup(t, 5); // 4 usable for non-urgent issuance, 1 kept for urgent renewals
+  const results = await Promise.allSettled(
+    Array.from({ length: 8 }, (_, i) => h.certificates.create(h.spec(`c${i}`), 'test')),
+  );
+  const refused = results.filter((r) => r.status === 'rejected');
+  assert.equal(results.length - refused.length, 4);
+  for (const r of refused) refusal('RATE_LIMITED')(r.reason);
+  assert.equal((await h.store.listCertificates()).length, 4);
+  assert.equal(await h.budgetOrders('NewOrdersPerAccount'), 4);
+});
+
 test('a name the CA rejects leaves no certificate, only the version.issue_failed event', async (t) => {
   const h = await setup(t);
   h.ctx.issuers.set('picky', {

@@ -6,6 +6,7 @@
  * state and events. A failed attempt commits as one too: failure count, budget spend, `version.issue_failed`
  * and `renewal.failed`. `close()` aborts the orders in flight (the signal reaches the issuer) and waits for them.
  */
+import { setMaxListeners } from 'node:events';
 import { CertfleetError, errorMessage, isCertfleetError } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import type { Certificate, CertificateVersion } from '../../core/types.ts';
@@ -27,6 +28,11 @@ export interface IssueAttempt {
   requested?: boolean;
   /** Asked again once the attempt holds the lock: is issuance still needed, and the order as the budget counts it. */
   stillNeeded: () => Promise<{ needed: boolean; request: IssuanceRequest }>;
+  /**
+   * Hold room in the budget before ordering, refusing with RATE_LIMITED when there is none (renew now, a new
+   * certificate). The planner checks its whole run on a scratch budget instead.
+   */
+  checkBudget?: boolean;
 }
 
 export interface IssuanceOptions {
@@ -52,6 +58,8 @@ export class Issuance {
     private readonly ctx: HubContext,
     opts: IssuanceOptions = {},
   ) {
+    // Every order in flight listens to it (often several listeners each): no leak warning past ten.
+    setMaxListeners(0, this.shutdown.signal);
     this.coalescer = opts.coalescer ?? new IssuanceCoalescer({ signal: this.shutdown.signal });
     this.rateLimits = opts.rateLimits ?? new RateLimitStore(ctx);
   }
@@ -66,17 +74,31 @@ export class Issuance {
     cert: Certificate,
     attempt: IssueAttempt,
   ): Promise<{ issued: boolean; version?: CertificateVersion }> {
+    const outcome = await this.coalesced(cert.id, cert, false, attempt);
+    const version = outcome.result?.version;
+    return { issued: outcome.issued, ...(version ? { version } : {}) };
+  }
+
+  /** needsIssuance → (budget held) → issue, as one coalesced attempt per key. */
+  private coalesced(key: string, cert: Subject, create: boolean, attempt: IssueAttempt) {
     let request: IssuanceRequest | undefined;
-    const outcome = await this.coalescer.run(
-      cert.id,
+    let release: (() => void) | undefined;
+    return this.coalescer.run(
+      key,
       async () => {
         const r = await attempt.stillNeeded();
         request = r.request;
+        if (r.needed && attempt.checkBudget) release = await this.rateLimits.reserve(cert, r.request);
         return r.needed;
       },
-      async () => (await this.issue(cert, false, request!, attempt)).version,
+      async () => {
+        try {
+          return await this.issue(cert, create, request!, attempt);
+        } finally {
+          release?.();
+        }
+      },
     );
-    return { issued: outcome.issued, ...(outcome.result ? { version: outcome.result } : {}) };
   }
 
   /**
@@ -94,17 +116,14 @@ export class Issuance {
       );
     const request: IssuanceRequest = { sans: spec.sans, isRenewal: false, urgent: false };
     const cert: Subject = { ...spec, id: newId() };
-    const outcome = await this.coalescer.run(
-      key,
-      async () => {
-        if (await this.ctx.store.getCertificate(spec.name)) return false;
-        await this.rateLimits.assertCanIssue(cert, request);
-        return true;
-      },
-      async () => (await this.issue(cert, true, request, { actor, reason: 'created' })).certificate,
-    );
+    const outcome = await this.coalesced(key, cert, true, {
+      actor,
+      reason: 'created',
+      checkBudget: true,
+      stillNeeded: async () => ({ needed: !(await this.ctx.store.getCertificate(spec.name)), request }),
+    });
     // Taken meanwhile: the store's own refusal, before any order was placed.
-    return outcome.result ?? this.ctx.store.createCertificate(spec, actor);
+    return outcome.result?.certificate ?? this.ctx.store.createCertificate(spec, actor);
   }
 
   /** Aborts the orders in flight and waits until each has settled (and committed its failure). */

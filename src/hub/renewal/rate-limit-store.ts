@@ -14,6 +14,7 @@ import { BUDGET_META_PREFIX } from './meta-keys.ts';
 export class RateLimitStore {
   private readonly budgets = new Map<string, Promise<RateLimitBudget>>();
   private readonly unlimited = new RateLimitBudget(NO_LIMITS, { account: 'internal' });
+  private readonly held = new Map<RateLimitBudget, Set<IssuanceRequest>>();
 
   constructor(
     private readonly ctx: HubContext,
@@ -33,15 +34,31 @@ export class RateLimitStore {
     return b;
   }
 
-  /** Refuses an order the budget has no room for (RATE_LIMITED, with when it frees). */
-  async assertCanIssue(cert: Pick<Certificate, 'issuer'>, request: IssuanceRequest): Promise<void> {
-    const check = (await this.budgetFor(cert)).canIssue(request, this.ctx.clock.now());
+  /**
+   * Holds room for an order about to be placed, or refuses it (RATE_LIMITED, with when it frees). Orders held and
+   * not yet counted are checked too, so concurrent requests cannot overshoot a limit together. Call the returned
+   * release once the order has been counted (`spend`) or was never placed.
+   */
+  async reserve(cert: Pick<Certificate, 'issuer'>, request: IssuanceRequest): Promise<() => void> {
+    const budget = await this.budgetFor(cert);
+    if (Object.values(budget.config.limits).every((l) => !l)) return () => {};
+    const now = this.ctx.clock.now();
+    const held = this.held.get(budget) ?? new Set<IssuanceRequest>();
+    let view = budget;
+    if (held.size) {
+      view = budget.clone();
+      for (const r of held) view.record(r, now);
+    }
+    const check = view.canIssue(request, now);
     if (!check.ok)
       throw new CertfleetError(
         'RATE_LIMITED',
         check.message,
         'wait until the limit frees, or raise it in rateLimits',
       );
+    held.add(request);
+    this.held.set(budget, held);
+    return () => held.delete(request);
   }
 
   /**

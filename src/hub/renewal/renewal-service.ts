@@ -67,13 +67,12 @@ export class RenewalService {
       actor,
       reason,
       requested: true,
+      checkBudget: true,
       stillNeeded: async () => {
         const { input, current } = await this.planInputFor(cert);
         const decision = { ...evaluateRenewal(input, this.policy), reissue: true, urgent: true };
-        const request = requestFor(input, decision, current);
         const needed = (current?.id ?? null) === (before?.id ?? null);
-        if (needed) await this.issuance.rateLimits.assertCanIssue(cert, request);
-        return { needed, request };
+        return { needed, request: requestFor(input, decision, current) };
       },
     });
     const version = result.version ?? (await this.ctx.store.currentVersion(cert.id));
