@@ -24,9 +24,6 @@ import { errorJson, Issuance, type IssueAttempt } from './issuance.ts';
 import { planInputFor, requestFor } from './plan-input.ts';
 import { assertRevocationReason, revokeCurrent, type RevokeResult } from './revocation.ts';
 
-export type { DryRunResult } from './dry-run.ts';
-export type { RevokeResult } from './revocation.ts';
-
 export class RenewalService {
   readonly ari: AriCache;
 
