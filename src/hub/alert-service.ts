@@ -19,7 +19,8 @@ import {
   type EvaluateResult,
   type NotifierRegistry,
 } from '../notify/index.ts';
-import { PLANNER_LAST_RUN_META, type RenewalState } from './acme/renewal-service.ts';
+import { PLANNER_LAST_RUN_META } from './renewal/meta-keys.ts';
+import type { RenewalState } from './renewal/renewal-state.ts';
 import type { HubContext } from './hub-context.ts';
 import { windowEndFor } from './probe-judgement.ts';
 import type { ProbeService } from './probe-service.ts';

@@ -1,7 +1,7 @@
 import { CertfleetError } from '../core/errors.ts';
 import type { FleetConfig } from '../core/config-schema.ts';
 import type { Actor, SubscriptionSpec } from '../store/store.ts';
-import type { RenewalService } from './acme/renewal-service.ts';
+import type { RenewalService } from './renewal/renewal-service.ts';
 import type { CertificateService } from './certificate-service.ts';
 import type { HubContext } from './hub-context.ts';
 

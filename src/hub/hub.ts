@@ -16,7 +16,9 @@ import type { HubContext } from './hub-context.ts';
 import { hubTlsCertificate, hubTlsNames } from './hub-tls.ts';
 import { loadHubConfig, type HubConfig } from './hub-config.ts';
 import { startAcme, type AcmeRuntime } from './acme/acme-runtime.ts';
-import { RenewalService } from './acme/renewal-service.ts';
+import { Issuance } from './renewal/issuance.ts';
+import { RateLimitStore } from './renewal/rate-limit-store.ts';
+import { RenewalService } from './renewal/renewal-service.ts';
 import { PlannerService } from './planner-service.ts';
 import { createVerification, type Verification } from './verification.ts';
 
@@ -104,8 +106,11 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   let planner: PlannerService | undefined;
   let verification: Verification | undefined;
   // Stops whatever has started, in reverse order; serves both close() and a start that fails halfway.
+  let renewal: RenewalService | undefined;
   const stop = async () => {
+    const aborted = renewal?.close(); // in-flight ACME orders are aborted at once, then awaited
     await planner?.stop();
+    await aborted;
     await verification?.stop();
     await app?.close();
     await acme?.close();
@@ -115,9 +120,11 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     const tls = opts.tls !== false;
     const https = tls ? await hubTlsCertificate(ctx, hubTlsNames(host, opts.tlsNames)) : undefined;
     await writeFile(join(opts.dataDir, 'ca.pem'), ctx.internalCa.rootPem, { mode: 0o644 });
-    const certificates = new CertificateService(ctx);
     acme = await startAcme(config, ctx, env);
-    const renewal = new RenewalService(ctx, certificates, acme);
+    // One issuance path for every trigger; pass a coalescer built on a DistributedLock here for HA.
+    const issuance = new Issuance(ctx, { rateLimits: new RateLimitStore(ctx, acme) });
+    const certificates = new CertificateService(ctx, issuance);
+    renewal = new RenewalService(ctx, issuance, acme);
     planner = new PlannerService(renewal, {
       intervalMs: (config.planner?.intervalSeconds ?? 60) * 1000,
     });

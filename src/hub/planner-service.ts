@@ -1,7 +1,9 @@
 import { errorMessage } from '../core/errors.ts';
 import type { Certificate } from '../core/types.ts';
-import { PLANNER_LAST_RUN_META, type RenewalService, type RenewalState } from './acme/renewal-service.ts';
 import { evaluateRenewal, RateLimitBudget, type CanIssueResult, type Decision } from './planner/index.ts';
+import { PLANNER_LAST_RUN_META } from './renewal/meta-keys.ts';
+import type { RenewalService } from './renewal/renewal-service.ts';
+import { storeChange, withDeferred, type RenewalState } from './renewal/renewal-state.ts';
 
 export interface PlannerRunReport {
   at: string;
@@ -112,10 +114,14 @@ export class PlannerService {
     await mapLimit(go, workers, async (e) => {
       if (this.abort.signal.aborted) return;
       try {
-        const outcome = await this.renewal.issueCoalesced(e.cert, 'planner', e.decision.reason, async () => {
-          const again = await this.renewal.planInputFor(e.cert);
-          const d = evaluateRenewal(again.input, this.renewal.policy);
-          return { needed: d.reissue, request: this.renewal.requestFor(again.input, d, again.current) };
+        const outcome = await this.renewal.issue(e.cert, {
+          actor: 'planner',
+          reason: e.decision.reason,
+          stillNeeded: async () => {
+            const again = await this.renewal.planInputFor(e.cert);
+            const d = evaluateRenewal(again.input, this.renewal.policy);
+            return { needed: d.reissue, request: this.renewal.requestFor(again.input, d, again.current) };
+          },
         });
         if (outcome.issued) report.issued.push(e.cert.name);
       } catch (err) {
@@ -151,20 +157,23 @@ export class PlannerService {
     const freesAt = check.freesAt.toISOString();
     report.deferred.push({ certificate: e.cert.name, limit: check.limit, freesAt });
     if (e.state.deferred?.limit === check.limit && e.state.deferred.freesAt === freesAt) return;
-    const state = (await store.getRenewalState(e.cert.id)) as RenewalState;
-    await store.setRenewalState(e.cert.id, { ...state, deferred: { limit: check.limit, freesAt } });
-    await store.appendEvent({
+    await store.commitRenewal({
+      certificate: { id: e.cert.id },
       actor: 'planner',
-      kind: 'renewal.deferred',
-      subject: `certificate:${e.cert.name}`,
-      data: {
-        limit: check.limit,
-        key: check.key,
-        frees_at: freesAt,
-        message: check.message,
-        decision: e.decision.reason,
-        urgent: e.decision.urgent,
-      },
+      renewalState: storeChange(withDeferred(check.limit, freesAt)),
+      events: () => [
+        {
+          kind: 'renewal.deferred',
+          data: {
+            limit: check.limit,
+            key: check.key,
+            frees_at: freesAt,
+            message: check.message,
+            decision: e.decision.reason,
+            urgent: e.decision.urgent,
+          },
+        },
+      ],
     });
   }
 }

@@ -7,7 +7,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DEPLOYMENT_STATES } from '../core/types.ts';
 import type { HubContext } from '../hub/hub-context.ts';
-import { PLANNER_LAST_RUN_META } from '../hub/acme/renewal-service.ts';
+import { PLANNER_LAST_RUN_META } from '../hub/renewal/meta-keys.ts';
 
 const DAY_S = 86_400;
 

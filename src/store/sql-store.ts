@@ -25,6 +25,7 @@ import type {
   NewVersion,
   ProbeResultRecord,
   RedeployRequest,
+  RenewalCommit,
   Store,
   SubscriptionSpec,
   NewToken,
@@ -236,7 +237,11 @@ export class SqlStore implements Store {
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    await this.db
+    await this.putMeta(this.db, key, value);
+  }
+
+  private async putMeta(db: Db, key: string, value: string): Promise<void> {
+    await db
       .insertInto('meta')
       .values({ key, value })
       .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
@@ -250,9 +255,19 @@ export class SqlStore implements Store {
   // certificates
 
   async createCertificate(input: NewCertificate, actor: Actor): Promise<Certificate> {
+    return this.write((trx, emit) => this.insertCertificate(trx, emit, input, actor));
+  }
+
+  private async insertCertificate(
+    trx: Db,
+    emit: Emit,
+    input: NewCertificate,
+    actor: Actor,
+    id = newId(),
+  ): Promise<Certificate> {
     const now = this.now();
     const row = {
-      id: newId(),
+      id,
       name: input.name,
       sans: json(input.sans),
       key_type: input.keyType,
@@ -264,16 +279,7 @@ export class SqlStore implements Store {
       updated_at: now,
     };
     try {
-      await this.write(async (trx, emit) => {
-        await trx.insertInto('certificates').values(row).execute();
-        await this.event(trx, actor, 'certificate.created', `certificate:${input.name}`, { ...input });
-        emit({
-          kind: 'certificate.changed',
-          change: 'created',
-          certificate: { id: row.id, name: row.name },
-          actor,
-        });
-      });
+      await trx.insertInto('certificates').values(row).execute();
     } catch (e) {
       if (isUniqueViolation(e)) {
         throw new CertfleetError(
@@ -284,6 +290,13 @@ export class SqlStore implements Store {
       }
       throw e;
     }
+    await this.event(trx, actor, 'certificate.created', `certificate:${input.name}`, { ...input });
+    emit({
+      kind: 'certificate.changed',
+      change: 'created',
+      certificate: { id: row.id, name: row.name },
+      actor,
+    });
     return toCertificate(row);
   }
 
@@ -385,12 +398,80 @@ export class SqlStore implements Store {
       .execute();
   }
 
+  async commitRenewal(c: RenewalCommit): Promise<{ certificate: Certificate; version?: CertificateVersion }> {
+    return this.write(async (trx, emit) => {
+      const certificate = c.certificate.create
+        ? await this.insertCertificate(trx, emit, c.certificate.create, c.actor, c.certificate.id)
+        : await this.lockCertificate(trx, c.certificate.id);
+      const version = c.version
+        ? await this.insertVersion(trx, emit, certificate, c.version, c.actor)
+        : undefined;
+      if (c.renewalState) {
+        const row = await trx
+          .selectFrom('certificates')
+          .select('renewal_state')
+          .where('id', '=', certificate.id)
+          .executeTakeFirstOrThrow();
+        await trx
+          .updateTable('certificates')
+          .set({ renewal_state: json(c.renewalState(parse(row.renewal_state, {}))) })
+          .where('id', '=', certificate.id)
+          .execute();
+      }
+      for (const m of c.meta ?? []) await this.putMeta(trx, m.key, m.value());
+      for (const e of c.events?.({ certificate, ...(version ? { version } : {}) }) ?? [])
+        await this.event(trx, c.actor, e.kind, `certificate:${certificate.name}`, e.data);
+      return { certificate, ...(version ? { version } : {}) };
+    });
+  }
+
+  /**
+   * Takes the certificate row's write lock before anything is read (a no-op UPDATE: SQLite's write lock, a row
+   * lock on PostgreSQL), so a read-modify-write in the same transaction cannot interleave with another writer.
+   */
+  private async lockCertificate(trx: Db, certificateId: string): Promise<Certificate> {
+    const locked = await trx
+      .updateTable('certificates')
+      .set((eb) => ({ renewal_state: eb.ref('renewal_state') }))
+      .where('id', '=', certificateId)
+      .executeTakeFirst();
+    if (!Number(locked.numUpdatedRows))
+      throw new CertfleetError('CERTIFICATE_NOT_FOUND', 'certificate was deleted during renewal', '');
+    return toCertificate(
+      await trx
+        .selectFrom('certificates')
+        .selectAll()
+        .where('id', '=', certificateId)
+        .executeTakeFirstOrThrow(),
+    );
+  }
+
   // versions
 
   async addVersion(certificateId: string, v: NewVersion, actor: Actor): Promise<CertificateVersion> {
+    return this.write(async (trx, emit) => {
+      const cert = await trx
+        .selectFrom('certificates')
+        .select(['id', 'name'])
+        .where('id', '=', certificateId)
+        .executeTakeFirst();
+      if (!cert)
+        throw new CertfleetError('CERTIFICATE_NOT_FOUND', 'certificate was deleted during issuance', '');
+      return this.insertVersion(trx, emit, cert, v, actor);
+    });
+  }
+
+  /** Stores a version as current, with pending deployments for subscribers, a revision bump and its event. */
+  private async insertVersion(
+    trx: Db,
+    emit: Emit,
+    cert: { id: string; name: string },
+    v: NewVersion,
+    actor: Actor,
+  ): Promise<CertificateVersion> {
     const row = {
       id: newId(),
-      certificate_id: certificateId,
+      certificate_id: cert.id,
       serial: v.serial,
       fingerprint: v.fingerprint,
       not_before: v.notBefore,
@@ -401,55 +482,46 @@ export class SqlStore implements Store {
       issuer: v.issuer,
       created_at: this.now(),
     };
-    await this.write(async (trx, emit) => {
-      const cert = await trx
-        .selectFrom('certificates')
-        .select(['name'])
-        .where('id', '=', certificateId)
-        .executeTakeFirst();
-      if (!cert)
-        throw new CertfleetError('CERTIFICATE_NOT_FOUND', 'certificate was deleted during issuance', '');
-      await trx.insertInto('versions').values(row).execute();
+    await trx.insertInto('versions').values(row).execute();
+    await trx
+      .updateTable('certificates')
+      .set({ current_version_id: row.id, updated_at: row.created_at })
+      .where('id', '=', cert.id)
+      .execute();
+    const subs = await trx
+      .selectFrom('subscriptions')
+      .select('id')
+      .where('certificate_id', '=', cert.id)
+      .execute();
+    for (const s of subs) {
       await trx
-        .updateTable('certificates')
-        .set({ current_version_id: row.id, updated_at: row.created_at })
-        .where('id', '=', certificateId)
+        .insertInto('deployments')
+        .values({
+          id: newId(),
+          subscription_id: s.id,
+          version_id: row.id,
+          state: 'pending',
+          reason: null,
+          detail: '{}',
+          created_at: row.created_at,
+          updated_at: row.created_at,
+        })
         .execute();
-      const subs = await trx
-        .selectFrom('subscriptions')
-        .select('id')
-        .where('certificate_id', '=', certificateId)
-        .execute();
-      for (const s of subs) {
-        await trx
-          .insertInto('deployments')
-          .values({
-            id: newId(),
-            subscription_id: s.id,
-            version_id: row.id,
-            state: 'pending',
-            reason: null,
-            detail: '{}',
-            created_at: row.created_at,
-            updated_at: row.created_at,
-          })
-          .execute();
-      }
-      await this.bumpRevision(trx, emit);
-      emit({
-        kind: 'version.added',
-        certificate: { id: certificateId, name: cert.name },
-        version: toVersion(row),
-        actor,
-      });
-      await this.event(trx, actor, 'version.issued', `certificate:${cert.name}`, {
-        version_id: row.id,
-        serial: v.serial,
-        fingerprint: v.fingerprint,
-        not_after: v.notAfter,
-        issuer: v.issuer,
-        deployments_created: subs.length,
-      });
+    }
+    await this.bumpRevision(trx, emit);
+    emit({
+      kind: 'version.added',
+      certificate: { id: cert.id, name: cert.name },
+      version: toVersion(row),
+      actor,
+    });
+    await this.event(trx, actor, 'version.issued', `certificate:${cert.name}`, {
+      version_id: row.id,
+      serial: v.serial,
+      fingerprint: v.fingerprint,
+      not_after: v.notAfter,
+      issuer: v.issuer,
+      deployments_created: subs.length,
     });
     return toVersion(row);
   }

@@ -81,6 +81,31 @@ export interface EventQuery {
   limit?: number;
 }
 
+/**
+ * One step of a certificate's renewal, committed as a whole by `Store.commitRenewal`: an issuance (its version,
+ * deployments, budget spend, renewal state and events), a failed attempt, a revocation, an ARI refresh. All of it
+ * is visible after the commit, or none of it.
+ */
+export interface RenewalCommit {
+  /**
+   * The certificate. With `create` it is created in the same transaction under this id (a first issuance, with
+   * `certificate.created`); the caller picks the id so the version's key can be sealed to it beforehand.
+   */
+  certificate: { id: string; create?: NewCertificate };
+  actor: Actor;
+  /** Stored and made current; pending deployments for subscribers, revision bumped, `version.issued`. */
+  version?: NewVersion;
+  /** Read-modify-write of the certificate's renewal_state, run inside the transaction on the locked row. */
+  renewalState?: (state: Record<string, unknown>) => Record<string, unknown>;
+  /** Meta values (the rate-limit budget), computed inside the transaction so concurrent commits write the latest. */
+  meta?: Array<{ key: string; value: () => string }>;
+  /** Further events about the certificate, appended after `version.issued`. */
+  events?: (committed: {
+    certificate: Certificate;
+    version?: CertificateVersion;
+  }) => Array<{ kind: string; data: Record<string, unknown> }>;
+}
+
 /** Who did something: `admin:<token name>`, `agent:<endpoint>`, `planner`, `apply`, `system`, `cli:<command>`. */
 export type Actor = string;
 
@@ -145,7 +170,14 @@ export interface Store {
   /** Refuses while endpoints subscribe unless `force`; then removes subscriptions, versions and deployments too. */
   deleteCertificate(name: string, actor: Actor, opts?: { force?: boolean }): Promise<void>;
   getRenewalState(certificateId: string): Promise<Record<string, unknown>>;
+  /** Overwrites renewal_state (seeding, tests). The hub changes it only through `commitRenewal`. */
   setRenewalState(certificateId: string, state: Record<string, unknown>): Promise<void>;
+  /**
+   * Commits one renewal step in ONE transaction (see RenewalCommit): the certificate row is locked first, so the
+   * renewal_state change reads and writes in the same transaction. CERTIFICATE_NOT_FOUND when it was deleted,
+   * ALREADY_EXISTS when `create` names a taken name; then nothing is stored.
+   */
+  commitRenewal(commit: RenewalCommit): Promise<{ certificate: Certificate; version?: CertificateVersion }>;
 
   /** Stores a version, makes it current, bumps the revision and creates pending deployments for subscribers. */
   addVersion(certificateId: string, version: NewVersion, actor: Actor): Promise<CertificateVersion>;

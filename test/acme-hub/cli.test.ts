@@ -15,10 +15,19 @@ test('certfleet CLI against a hub process with a Pebble issuer (CERTFLEET_HUB_CO
   t.after(() => pebble.stop());
   const dir = await tempDir(t);
   const configPath = join(dir, 'hub.yaml');
+  const caFile = await pebbleCaFile(t, pebble);
   await writeFile(
     configPath,
     stringify({
-      issuers: [pebbleIssuer(pebble, await pebbleCaFile(t, pebble))],
+      issuers: [
+        pebbleIssuer(pebble, caFile),
+        // Its own account (another URL for the same Pebble) with room for one new order.
+        pebbleIssuer(pebble, caFile, {
+          name: 'tiny',
+          directoryUrl: pebble.directoryUrl.replace('localhost', '127.0.0.1'),
+          rateLimits: { limits: { NewOrdersPerAccount: { count: 1, windowSeconds: 3600 } } },
+        }),
+      ],
       http01: { listen: `127.0.0.1:${pebble.httpPort}` },
       planner: { intervalSeconds: 3600 },
     }),
@@ -53,7 +62,16 @@ test('certfleet CLI against a hub process with a Pebble issuer (CERTFLEET_HUB_CO
   assert.match(revoke.stdout, /revoked site: serial \S+ \(keyCompromise\)/);
   assert.match(revoke.stdout, /replaced by serial/);
 
+  // A first issuance goes through the budget: counted, and refused once the issuer's budget is spent.
+  const one = await runCli(['cert', 'add', 'tiny-one', '--issuer', 'tiny', '--san', randomName()], hub.env);
+  assert.equal(one.code, 0, one.stderr);
+  const two = await runCli(['cert', 'add', 'tiny-two', '--issuer', 'tiny', '--san', randomName()], hub.env);
+  assert.equal(two.code, 1, two.stdout);
+  assert.match(two.stderr, /New Orders per Account allows 1 per .*\nhint: wait until the limit frees/);
+  const shown = await runCli(['cert', 'show', 'tiny-two'], hub.env);
+  assert.match(shown.stderr, /certificate "tiny-two" not found/, 'no certificate was left behind');
+
   const bad = await runCli(['cert', 'add', 'nope', '--issuer', 'nosuch', '--san', randomName()], hub.env);
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /issuer "nosuch" is not configured\nhint: use one of: internal, pebble/);
+  assert.match(bad.stderr, /issuer "nosuch" is not configured\nhint: use one of: internal, pebble, tiny/);
 });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DAY_MS, ManualClock } from '../../src/core/clock.ts';
 import { ariCertId } from '../../src/issuers/acme/ari.ts';
-import { BUDGET_META_PREFIX, PLANNER_LAST_RUN_META } from '../../src/hub/acme/renewal-service.ts';
+import { BUDGET_META_PREFIX, PLANNER_LAST_RUN_META } from '../../src/hub/renewal/meta-keys.ts';
 import { pebbleCaFile, pebbleIssuer, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
 import { startAriResponder } from '../helpers/ari-responder.ts';
 import { freePort, startPebble } from '../helpers/pebble.ts';

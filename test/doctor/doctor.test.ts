@@ -68,7 +68,7 @@ async function failAndDiagnose(
     { name, sans: [name], keyType: 'ecdsa-p256', issuer, lifetimeDays: 90 },
     'admin:test',
   );
-  await assert.rejects(hub.certificates.issue(cert, 'admin:test', 'test'));
+  await assert.rejects(hub.renewal.renewNow(cert.name, 'admin:test', 'test'));
   const report = await hub.client.get<DoctorReport>(`/api/v1/doctor?certificate=${name}`);
   const diag = report.certificates[0].diagnoses.find((d) => d.status === 'fail')!;
   assert.ok(diag, `a failing diagnosis for ${name}: ${JSON.stringify(report.certificates[0].diagnoses)}`);

@@ -92,7 +92,7 @@ test('probe verifies a served deployment, a stale reload diverges and alerts, a 
   assert.equal(served[0].matchesCurrent, true);
 
   // 2. renew; the agent says it reloaded v2, but nginx still serves v1 (the silent reload failure)
-  const v2 = await hub.certificates.issue(cert, 'admin:test', 'renew');
+  const v2 = await hub.renewal.renewNow(cert.name, 'admin:test', 'renew');
   await store.transitionDeployment(sub.id, v2.id, 'reloaded', {}, `agent:${endpoint.name}`);
   await new Promise((r) => setTimeout(r, 400)); // the post-reload probe is scheduled 250 ms out
   await probes.idle();

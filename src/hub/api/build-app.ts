@@ -32,7 +32,7 @@ import { registerAgentRoutes } from './agent-routes.ts';
 import { registerRedeployRoutes } from './redeploy-routes.ts';
 import { registerRenewalRoutes } from './renewal-routes.ts';
 import { http01Route, type Http01TokenStore } from '../../solvers/http01-responder.ts';
-import type { RenewalService } from '../acme/renewal-service.ts';
+import type { RenewalService } from '../renewal/renewal-service.ts';
 import { registerImportRoutes } from './import-routes.ts';
 import { registerDoctorRoutes } from './doctor-routes.ts';
 import type { Verification } from '../verification.ts';

@@ -34,11 +34,17 @@ export interface PlanInput {
   ari?: AriInfo;
   /** Consecutive failed issuance attempts since the last success. */
   failures?: { count: number; lastFailureAt: Date; lastError?: string };
+  /** `current` was revoked: it must be replaced whatever its dates say. */
+  revoked?: { at: Date; reason: string };
+  /** Someone asked for a new version (renew now, a config change), the attempt failed, none was issued since. */
+  reissueRequested?: { at: Date; reason: string };
   /** Stable per certificate (its id), so jitter and the point picked in an ARI window do not move between runs. */
   jitterSeed: string;
 }
 
 export type DecisionReason =
+  | 'Revoked'
+  | 'ReissueRequested'
   | 'NoVersion'
   | 'Expired'
   | 'SansChanged'
@@ -228,6 +234,32 @@ function urgentNote(input: PlanInput): string {
   return ` Only ${formatSpan(left)} of validity left (expires ${formatInstant(input.current.notAfter)}): urgent.`;
 }
 
+/**
+ * A revoked current version, or a requested reissue that has not happened yet, stays due until a new version
+ * exists: the first link, so a replacement that failed after a revocation is retried (with backoff) like any
+ * renewal instead of being forgotten. A revoked certificate fails in clients, so that is urgent.
+ */
+export const reissueWanted: PolicyCheck = (input, policy) => {
+  const { now, certificate, current, revoked, reissueRequested } = input;
+  if (current && revoked)
+    return {
+      reissue: true,
+      reason: 'Revoked',
+      message: `The current version of ${certificate.name} was revoked (${revoked.reason}) at ${formatInstant(revoked.at)}; it stays due until a replacement is issued.`,
+      dueAt: revoked.at,
+      urgent: true,
+    };
+  if (!reissueRequested) return undefined;
+  const urgent = isUrgent(input, policy);
+  return {
+    reissue: true,
+    reason: 'ReissueRequested',
+    message: `A new version of ${certificate.name} was requested (${reissueRequested.reason}) at ${formatInstant(reissueRequested.at)} (${formatRelative(reissueRequested.at, now)}); it stays due until one is issued.${urgent ? urgentNote(input) : ''}`,
+    dueAt: reissueRequested.at,
+    urgent,
+  };
+};
+
 export const noVersion: PolicyCheck = ({ now, certificate, current }) =>
   current
     ? undefined
@@ -355,6 +387,7 @@ export const lifetimeElapsed: PolicyCheck = (input, policy) => {
 
 /** Order matters: the first link that decides wins. */
 export const RENEWAL_CHAIN: readonly PolicyCheck[] = Object.freeze([
+  reissueWanted,
   noVersion,
   expired,
   sansChanged,

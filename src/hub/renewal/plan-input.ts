@@ -1,0 +1,76 @@
+/** The planner's view of one certificate (PlanInput) from the store, and the order the budget counts for it. */
+import { X509Certificate } from 'node:crypto';
+import type { Certificate, CertificateVersion } from '../../core/types.ts';
+import { ariCertId } from '../../issuers/acme/ari.ts';
+import { inspectCertificate } from '../../pki/inspect.ts';
+import type { HubContext } from '../hub-context.ts';
+import { issuanceRequestFor, type Decision, type IssuanceRequest, type PlanInput } from '../planner/index.ts';
+import type { AriCache } from './ari-cache.ts';
+import { policyFacts, readRenewalState, type RenewalState } from './renewal-state.ts';
+
+export interface CertificatePlanInput {
+  input: PlanInput;
+  current?: CertificateVersion;
+  state: RenewalState;
+}
+
+/** Reads the certificate's current version and renewal state; refreshes ARI first when `fetchAri` is set. */
+export async function planInputFor(
+  ctx: HubContext,
+  ari: AriCache,
+  cert: Certificate,
+  opts: { fetchAri?: boolean; signal?: AbortSignal } = {},
+): Promise<CertificatePlanInput> {
+  const now = ctx.clock.now();
+  const current = await ctx.store.currentVersion(cert.id);
+  let state = await readRenewalState(ctx.store, cert.id);
+  if (current && opts.fetchAri) state = await ari.refresh(cert, current, state, now, opts.signal);
+  const info = current ? inspectCertificate(current.certPem) : undefined;
+  const input: PlanInput = {
+    now,
+    certificate: { name: cert.name, sans: cert.sans, keyType: cert.keyType, lifetimeDays: cert.lifetimeDays },
+    ...(current && info
+      ? {
+          current: {
+            notBefore: info.notBefore,
+            notAfter: info.notAfter,
+            sans: info.sans,
+            keyType: keyTypeOf(current, cert),
+          },
+        }
+      : {}),
+    ...policyFacts(state, current),
+    jitterSeed: cert.id,
+  };
+  return { input, ...(current ? { current } : {}), state };
+}
+
+/** The order as the budget counts it: an ARI renewal carries `replaces` of the current version. */
+export function requestFor(
+  input: PlanInput,
+  decision: Decision,
+  current?: CertificateVersion,
+): IssuanceRequest {
+  const request = issuanceRequestFor(input, decision);
+  if (request.isRenewal && current) {
+    try {
+      request.replaces = ariCertId(current.certPem);
+    } catch {
+      request.isRenewal = false;
+    }
+  }
+  return request;
+}
+
+/** The key type of a version, from its public key (so a key-type change is noticed). */
+function keyTypeOf(v: CertificateVersion, cert: Certificate): string {
+  try {
+    const key = new X509Certificate(v.certPem).publicKey;
+    const d = key.asymmetricKeyDetails;
+    if (key.asymmetricKeyType === 'ec') return d?.namedCurve === 'secp384r1' ? 'ecdsa-p384' : 'ecdsa-p256';
+    if (key.asymmetricKeyType === 'rsa') return `rsa-${d?.modulusLength}`;
+  } catch {
+    // fall through
+  }
+  return cert.keyType;
+}

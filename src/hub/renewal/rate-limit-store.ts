@@ -1,0 +1,95 @@
+/**
+ * The rate-limit budget of each ACME directory, kept in memory and persisted in store meta. An order is counted
+ * in memory the moment it ends (the CA counted it, whatever happens to our commit), and the budget is written in
+ * the same transaction as the issuance that spent it (`spend` returns that meta write).
+ */
+import { CertfleetError, errorMessage } from '../../core/errors.ts';
+import type { Certificate } from '../../core/types.ts';
+import type { RenewalCommit } from '../../store/store.ts';
+import type { AcmeRuntime } from '../acme/acme-runtime.ts';
+import type { HubContext } from '../hub-context.ts';
+import { NO_LIMITS, RateLimitBudget, type BudgetConfig, type IssuanceRequest } from '../planner/index.ts';
+import { BUDGET_META_PREFIX } from './meta-keys.ts';
+
+export class RateLimitStore {
+  private readonly budgets = new Map<string, Promise<RateLimitBudget>>();
+  private readonly unlimited = new RateLimitBudget(NO_LIMITS, { account: 'internal' });
+  private readonly held = new Map<RateLimitBudget, Set<IssuanceRequest>>();
+
+  constructor(
+    private readonly ctx: HubContext,
+    private readonly acme?: AcmeRuntime,
+  ) {}
+
+  /** The budget of the directory a certificate's issuer talks to; the internal CA has no limits. */
+  budgetFor(cert: Pick<Certificate, 'issuer'>): Promise<RateLimitBudget> {
+    const entry = this.acme?.entries.get(cert.issuer);
+    if (!entry) return Promise.resolve(this.unlimited);
+    const url = entry.config.directoryUrl;
+    let b = this.budgets.get(url);
+    if (!b) {
+      b = this.load(url, entry.budget);
+      this.budgets.set(url, b);
+    }
+    return b;
+  }
+
+  /**
+   * Holds room for an order about to be placed, or refuses it (RATE_LIMITED, with when it frees). Orders held and
+   * not yet counted are checked too, so concurrent requests cannot overshoot a limit together. Call the returned
+   * release once the order has been counted (`spend`) or was never placed.
+   */
+  async reserve(cert: Pick<Certificate, 'issuer'>, request: IssuanceRequest): Promise<() => void> {
+    const budget = await this.budgetFor(cert);
+    if (Object.values(budget.config.limits).every((l) => !l)) return () => {};
+    const now = this.ctx.clock.now();
+    const held = this.held.get(budget) ?? new Set<IssuanceRequest>();
+    let view = budget;
+    if (held.size) {
+      view = budget.clone();
+      for (const r of held) view.record(r, now);
+    }
+    const check = view.canIssue(request, now);
+    if (!check.ok)
+      throw new CertfleetError(
+        'RATE_LIMITED',
+        check.message,
+        'wait until the limit frees, or raise it in rateLimits',
+      );
+    held.add(request);
+    this.held.set(budget, held);
+    return () => held.delete(request);
+  }
+
+  /**
+   * Counts an order that ended now, and returns the meta write that persists the budget (none for the internal
+   * CA). The value is computed when the commit runs, so it holds every order counted until then.
+   */
+  async spend(
+    cert: Pick<Certificate, 'issuer'>,
+    request: IssuanceRequest,
+    outcome: 'issued' | 'failed',
+  ): Promise<NonNullable<RenewalCommit['meta']>> {
+    const budget = await this.budgetFor(cert);
+    budget.record(request, this.ctx.clock.now(), outcome);
+    const entry = this.acme?.entries.get(cert.issuer);
+    if (!entry) return [];
+    return [
+      {
+        key: BUDGET_META_PREFIX + entry.config.directoryUrl,
+        value: () => JSON.stringify(budget.toJSON()),
+      },
+    ];
+  }
+
+  private async load(url: string, config: BudgetConfig): Promise<RateLimitBudget> {
+    const raw = await this.ctx.store.getMeta(BUDGET_META_PREFIX + url);
+    if (!raw) return new RateLimitBudget(config);
+    try {
+      return RateLimitBudget.fromJSON(JSON.parse(raw), config);
+    } catch (e) {
+      this.ctx.logger.warn({ directory: url, err: errorMessage(e) }, 'stored rate-limit budget unreadable');
+      return new RateLimitBudget(config);
+    }
+  }
+}
