@@ -1,5 +1,5 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely } from 'kysely';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Clock } from '../../core/clock.ts';
@@ -7,6 +7,7 @@ import type { Logger } from '../../core/log.ts';
 import { restrictMode, type OnModeFix } from '../file-mode.ts';
 import type { Database } from '../schema.ts';
 import { SqlStore } from '../sql-store.ts';
+import { ImmediateSqliteDialect } from './immediate-dialect.ts';
 
 /** The database file and the two files SQLite keeps beside it in WAL mode. */
 export const sqliteFiles = (path: string): string[] => [path, `${path}-wal`, `${path}-shm`];
@@ -40,7 +41,7 @@ export async function openSqliteStore(
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
   await SqlStore.migrate(db, 'sqlite');
   return new SqlStore(db, clock, undefined, opts.logger ? { logger: opts.logger } : {});
 }
