@@ -6,12 +6,13 @@ import type { CertfleetError } from '../../src/core/errors.ts';
 import { SealedAccountStore } from '../../src/hub/acme/sealed-account-store.ts';
 import { splitPemCertificates } from '../../src/pki/inspect.ts';
 import { pebbleCaFile, pebbleIssuer, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { freePort, startPebble } from '../helpers/pebble.ts';
 import { assertOpensslVerifies } from '../helpers/openssl-verify.ts';
 
 test('hub with ACME issuers against real Pebble', async (t) => {
   const pebble = await startPebble();
-  t.after(() => pebble.stop());
+  onCleanup(t, () => pebble.stop());
   const caFile = await pebbleCaFile(t, pebble);
   const closed = await freePort();
   // Same pebble under other directory URLs, so each issuer has its own (not yet registered) account.

@@ -1,4 +1,4 @@
-import { test, after } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -11,6 +11,7 @@ import {
   startHttp01Listener,
 } from '../../src/solvers/http01-responder.ts';
 import { firstOffered } from '../../src/solvers/solver.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { freePort, startPebble } from '../helpers/pebble.ts';
 
 const rand = () => `${randomBytes(5).toString('hex')}.example.test`;
@@ -21,7 +22,7 @@ const req = () => ({
   lifetimeDays: 90,
 });
 
-function bare(directoryUrl: string, caPem?: string): AcmeIssuer {
+function bare(t: TestContext, directoryUrl: string, caPem?: string): AcmeIssuer {
   const i = new AcmeIssuer({
     name: 't',
     directoryUrl,
@@ -30,16 +31,16 @@ function bare(directoryUrl: string, caPem?: string): AcmeIssuer {
     accountStore: new MemoryAccountStore(),
     solvers: firstOffered([new HubHttp01Solver(new MemoryHttp01Store())]),
   });
-  after(() => i.close());
+  onCleanup(t, () => i.close());
   return i;
 }
 
 test('pebble rejecting ~5% of nonces (its default): every issuance still succeeds through badNonce retries', async (t) => {
   const pebble = await startPebble({ nonceReject: true });
-  t.after(() => pebble.stop());
+  onCleanup(t, () => pebble.stop());
   const store = new MemoryHttp01Store();
   const listener = await startHttp01Listener({ host: '127.0.0.1', port: pebble.httpPort, store });
-  t.after(() => listener.close());
+  onCleanup(t, () => listener.close());
   let badNonces = 0;
   const i = new AcmeIssuer({
     name: 'pebble',
@@ -50,7 +51,7 @@ test('pebble rejecting ~5% of nonces (its default): every issuance still succeed
     solvers: firstOffered([new HubHttp01Solver(store)]),
     logger: { info: (_o, m) => void (m === 'acme badNonce, retrying' && badNonces++), warn: () => {} },
   });
-  t.after(() => i.close());
+  onCleanup(t, () => i.close());
   let issued = 0;
   // ~15 signed requests per issuance: 12 issuances make a badNonce near certain (0.95^180 ≈ 1e-4).
   while (issued < 12 && (badNonces === 0 || issued < 3)) {
@@ -60,10 +61,10 @@ test('pebble rejecting ~5% of nonces (its default): every issuance still succeed
   assert.ok(badNonces > 0, `pebble rejected no nonce in ${issued} issuances`);
 });
 
-test('an unreachable directory fails fast with UNREACHABLE naming the address', async () => {
+test('an unreachable directory fails fast with UNREACHABLE naming the address', async (t) => {
   const port = await freePort();
   const t0 = Date.now();
-  const err: CertfleetError = await bare(`https://127.0.0.1:${port}/dir`)
+  const err: CertfleetError = await bare(t, `https://127.0.0.1:${port}/dir`)
     .issue(req())
     .then(
       () => assert.fail('issued?'),
@@ -77,8 +78,8 @@ test('an unreachable directory fails fast with UNREACHABLE naming the address', 
 
 test('a directory signed by an untrusted CA is UNREACHABLE with a hint to set caPem', async (t) => {
   const pebble = await startPebble();
-  t.after(() => pebble.stop());
-  const err: CertfleetError = await bare(pebble.directoryUrl)
+  onCleanup(t, () => pebble.stop());
+  const err: CertfleetError = await bare(t, pebble.directoryUrl)
     .issue(req())
     .then(
       () => assert.fail('issued?'),
@@ -95,10 +96,10 @@ test('garbage from the "CA" becomes a clear ACME_ERROR, not a crash', async (t) 
     res.writeHead(200, { 'content-type': 'text/html' }).end('<html>not acme</html>');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise((r) => server.close(r)));
+  onCleanup(t, () => new Promise((r) => server.close(r)));
   const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 
-  let err: CertfleetError = await bare(`${base}/dir`)
+  let err: CertfleetError = await bare(t, `${base}/dir`)
     .issue(req())
     .then(
       () => assert.fail('issued?'),
@@ -112,7 +113,7 @@ test('garbage from the "CA" becomes a clear ACME_ERROR, not a crash', async (t) 
     newAccount: `${base}/acct`,
     newOrder: `${base}/order`,
   });
-  err = await bare(`${base}/dir`)
+  err = await bare(t, `${base}/dir`)
     .issue(req())
     .then(
       () => assert.fail('issued?'),

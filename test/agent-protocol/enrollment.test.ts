@@ -6,6 +6,7 @@ import { AgentClient } from '../../src/agent/agent-client.ts';
 import { enrollAgent } from '../../src/agent/enroll.ts';
 import { generateAgentKeys, publicKeysOf } from '../../src/agent/agent-identity.ts';
 import { ManualClock } from '../../src/core/clock.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { startTestHub } from '../helpers/hub.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -134,7 +135,7 @@ describe('agent enrollment', () => {
     assert.equal(res.statusCode, 403);
     await assert.rejects(hub.client.post('/api/v1/endpoints/lb1/enroll-token', {}), /connector endpoint/);
     const unsigned = new AgentClient(hub.url, hub.caPem);
-    t.after(() => unsigned.close());
+    onCleanup(t, () => unsigned.close());
     await assert.rejects(
       unsigned.request('GET', '/api/v1/agent/desired', undefined, { unsigned: true }),
       /missing agent signature/,

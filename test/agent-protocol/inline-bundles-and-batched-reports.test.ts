@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { openSealedKey } from '../../src/agent/sealed-key.ts';
 import { onDeploymentTransition } from '../../src/hub/deployment-transitions.ts';
 import { certMatchesKey } from '../../src/pki/inspect.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { startTestHub } from '../helpers/hub.ts';
 import { createCertificate, enrollTestAgent, subscribe } from '../helpers/agent.ts';
 
@@ -69,7 +70,7 @@ describe('batched agent reports', () => {
           d?.state === tr.state || d?.state === 'reloaded';
       });
     });
-    t.after(off);
+    onCleanup(t, off);
 
     const at = new Date().toISOString();
     const answers = await Promise.all(

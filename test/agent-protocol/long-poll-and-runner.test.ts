@@ -6,6 +6,7 @@ import { AgentRunner, type DeployFn } from '../../src/agent/run-agent.ts';
 import { createLogger } from '../../src/core/log.ts';
 import { startHub, type RunningHub } from '../../src/hub/hub.ts';
 import { HubClient } from '../../src/cli/client.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { runCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -105,7 +106,7 @@ describe('agent run loop', () => {
     const calls: string[] = [];
     const runner = new AgentRunner({ stateDir: web1.stateDir, deploy: standInDeploy(calls), logger: quiet });
     await runner.start();
-    t.after(() => runner.stop());
+    onCleanup(t, () => runner.stop());
     const v1 = await currentVersion(hub, 'web');
     await eventually(
       async () => (await deploymentState(hub, subId, v1.id)) === 'verified',
@@ -156,7 +157,7 @@ describe('agent run loop', () => {
     const env = { CERTFLEET_ADMIN_TOKEN: 'cfa_test_restart_0123456789abcdef' };
     let hub: RunningHub | undefined = await startHub({ dataDir, listen: '127.0.0.1:0', logger: quiet, env });
     const port = hub.port;
-    t.after(() => hub?.close());
+    onCleanup(t, () => hub?.close());
     const testHub = {
       ...hub,
       dataDir,
@@ -197,7 +198,7 @@ describe('agent run loop', () => {
     });
     const disconnected = new Promise((r) => second.once('disconnected', r));
     await second.start();
-    t.after(() => second.stop());
+    onCleanup(t, () => second.stop());
     await disconnected;
     assert.deepEqual(calls, [v1.id], 'no redeploy from local state');
 

@@ -15,6 +15,7 @@ import { createLogger } from '../../src/core/log.ts';
 import type { AuditEvent } from '../../src/core/types.ts';
 import type { RedeployResponse } from '../../src/hub/api/redeploy-routes.ts';
 import { createCertificate, enrollTestAgent, eventually } from '../helpers/agent.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -54,7 +55,7 @@ async function setup(t: TestContext, spec: Record<string, unknown>) {
   });
   const runner = new AgentRunner({ stateDir: web1.stateDir, logger: quiet });
   await runner.start();
-  t.after(() => runner.stop());
+  onCleanup(t, () => runner.stop());
   const certId = (await hub.ctx.store.getCertificate('web'))!.id;
   return {
     hub,

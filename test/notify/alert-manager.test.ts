@@ -8,6 +8,7 @@ import { EmailNotifier, emailConfigSchema } from '../../src/notify/email.ts';
 import type { Notifier } from '../../src/notify/notifier.ts';
 import { SlackNotifier, slackConfigSchema } from '../../src/notify/slack.ts';
 import { WebhookNotifier, webhookConfigSchema } from '../../src/notify/webhook.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { closedPort, startHttpReceiver, type HttpReceiver } from '../helpers/http-receiver.ts';
 import { startSmtpReceiver, type SmtpReceiver } from '../helpers/smtp-receiver.ts';
 
@@ -32,16 +33,12 @@ interface Rig {
 
 async function rig(t: TestContext, opts: { smtpPass?: string } = {}): Promise<Rig> {
   // Torn down last-in first-out: channels (pooled SMTP connections) close before the receivers do.
-  const cleanup: Array<() => unknown> = [];
-  t.after(async () => {
-    for (const c of cleanup.reverse()) await c();
-  });
   const hook = await startHttpReceiver();
-  cleanup.push(() => hook.close());
+  onCleanup(t, () => hook.close());
   const slack = await startHttpReceiver();
-  cleanup.push(() => slack.close());
+  onCleanup(t, () => slack.close());
   const smtp = await startSmtpReceiver({ auth: { user: 'certfleet', pass: SMTP_PASS } });
-  cleanup.push(() => smtp.close());
+  onCleanup(t, () => smtp.close());
   const clock = new ManualClock(T0);
   const events: AlertEvent[] = [];
   const logs: string[] = [];
@@ -70,7 +67,7 @@ async function rig(t: TestContext, opts: { smtpPass?: string } = {}): Promise<Ri
       }),
     ),
   ];
-  cleanup.push(() => Promise.all(notifiers.map((n) => n.close?.())));
+  onCleanup(t, () => Promise.all(notifiers.map((n) => n.close?.())));
   return {
     clock,
     events,
@@ -358,7 +355,7 @@ describe('AlertManager channel isolation and cancellation', () => {
   test('a channel that hangs until its timeout does not delay delivery to the others', async (t) => {
     const r = await rig(t);
     const hanging = await startHttpReceiver();
-    t.after(() => hanging.close());
+    onCleanup(t, () => hanging.close());
     hanging.hangNext(10);
     const slow = new WebhookNotifier(
       webhookConfigSchema.parse({ kind: 'webhook', name: 'slow', url: hanging.url, timeoutMs: 1500 }),

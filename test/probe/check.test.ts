@@ -1,4 +1,4 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseHostPort, runCheck } from '../../src/cli/check.ts';
 import { fingerprintOf } from '../../src/pki/inspect.ts';
+import { suiteCleanup } from '../helpers/cleanup.ts';
 import { createTestPki, type TestPki, type TestLeaf } from '../helpers/probe-pki.ts';
 import { closedPort, startTlsServer, type TestServer } from '../helpers/tls-servers.ts';
 
@@ -33,21 +34,23 @@ describe('certfleet check', () => {
   let soon: TestServer;
   let broken: TestServer;
 
+  const atEnd = suiteCleanup();
   before(async () => {
     pki = await createTestPki('check');
     leaf = await pki.issueLeaf({ dns: ['localhost', 'www.check.test'], ips: ['127.0.0.1', '::1'] });
     const expiring = await pki.issueLeaf({ dns: ['localhost'], notAfter: new Date(Date.now() + 5 * DAY) });
     dir = await mkdtemp(join(tmpdir(), 'certfleet-check-'));
+    atEnd(() => rm(dir, { recursive: true, force: true }));
     caFile = join(dir, 'ca.pem');
     await writeFile(caFile, pki.root.certPem);
     good = await startTlsServer(leaf);
+    atEnd(() => good.close());
     goodV6 = await startTlsServer(leaf, { host: '::1' });
+    atEnd(() => goodV6.close());
     soon = await startTlsServer(expiring);
+    atEnd(() => soon.close());
     broken = await startTlsServer({ certPem: leaf.certPem, keyPem: leaf.keyPem });
-  });
-  after(async () => {
-    await Promise.all([good, goodV6, soon, broken].map((s) => s?.close()));
-    await rm(dir, { recursive: true, force: true });
+    atEnd(() => broken.close());
   });
 
   test('parses host:port, [v6]:port and refuses the rest as usage errors', () => {

@@ -1,10 +1,11 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probeTarget } from '../../src/probe/probe.ts';
 import { fingerprintOf } from '../../src/pki/inspect.ts';
+import { suiteCleanup } from '../helpers/cleanup.ts';
 import { createTestPki, type TestPki, type TestLeaf } from '../helpers/probe-pki.ts';
 import { startNginx, type NginxHandle } from '../helpers/nginx.ts';
 import {
@@ -23,19 +24,18 @@ describe('probeTarget', () => {
   let nginx: NginxHandle;
   let roots: string[];
 
+  const atEnd = suiteCleanup();
   before(async () => {
     pki = await createTestPki();
     roots = [pki.root.certPem];
     good = await pki.issueLeaf({ dns: ['localhost', 'www.probe.test'], ips: ['127.0.0.1'] });
     dir = await mkdtemp(join(tmpdir(), 'certfleet-probe-'));
+    atEnd(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, 'fullchain.pem'), good.fullchainPem);
     await writeFile(join(dir, 'leaf-only.pem'), good.certPem);
     await writeFile(join(dir, 'key.pem'), good.keyPem, { mode: 0o600 });
     nginx = await startNginx({ certPath: join(dir, 'fullchain.pem'), keyPath: join(dir, 'key.pem') });
-  });
-  after(async () => {
-    await nginx?.stop();
-    await rm(dir, { recursive: true, force: true });
+    atEnd(() => nginx.stop());
   });
 
   test('a correct certificate served by real nginx is valid, with the facts of what is served', async () => {

@@ -1,4 +1,4 @@
-import { describe, test, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -11,6 +11,7 @@ import { ExecHookSolver } from '../../src/solvers/exec-hook.ts';
 import { http01Route, MemoryHttp01Store, startHttp01Listener } from '../../src/solvers/http01-responder.ts';
 import { createSolver, SolverRegistry } from '../../src/solvers/registry.ts';
 import { WebrootSolver } from '../../src/solvers/webroot.ts';
+import { onCleanup, suiteCleanup } from '../helpers/cleanup.ts';
 import { freePort } from '../helpers/pebble.ts';
 
 const ch = {
@@ -20,13 +21,13 @@ const ch = {
   dnsValue: 'dnsVALUE_1',
 };
 const tmp = await mkdtemp(join(tmpdir(), 'certfleet-solvers-'));
-after(() => rm(tmp, { recursive: true, force: true }));
+suiteCleanup()(() => rm(tmp, { recursive: true, force: true }));
 
 describe('http-01 served by the hub', () => {
   test('the listener answers known tokens and 404s everything else', async (t) => {
     const store = new MemoryHttp01Store();
     const l = await startHttp01Listener({ host: '127.0.0.1', port: 0, store });
-    t.after(() => l.close());
+    onCleanup(t, () => l.close());
     await store.put(ch.token, ch.keyAuthorization);
     const get = (p: string) =>
       fetch(`http://127.0.0.1:${l.port}${p}`).then(async (r) => [r.status, await r.text()]);
@@ -145,7 +146,7 @@ describe('dns-01 via the fake Cloudflare API', () => {
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    t.after(() => new Promise((r) => server.close(r)));
+    onCleanup(t, () => new Promise((r) => server.close(r)));
     const baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/client/v4`;
     const s = new CloudflareDnsSolver({ apiToken: 'cf-secret-token', baseUrl });
     const other = { ...ch, token: 'other', dnsValue: 'other-value' };

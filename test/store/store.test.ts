@@ -7,6 +7,7 @@ import { ManualClock } from '../../src/core/clock.ts';
 import { openHubContext } from '../../src/hub/hub.ts';
 import { CertificateService } from '../../src/hub/certificate-service.ts';
 import { openSqliteStore } from '../../src/store/sqlite/open-sqlite-store.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 describe('store and secrets at rest', () => {
@@ -69,7 +70,7 @@ describe('store and secrets at rest', () => {
   test('a failing state change leaves no partial rows or events', async (t) => {
     const dir = await tempDir(t);
     const store = await openSqliteStore(join(dir, 'hub.db'), new ManualClock('2026-01-01T00:00:00Z'));
-    t.after(() => store.close());
+    onCleanup(t, () => store.close());
     await store.createCertificate(
       { name: 'web', sans: ['a.example'], keyType: 'ecdsa-p256', issuer: 'internal', lifetimeDays: 30 },
       'test',
@@ -113,7 +114,7 @@ describe('store and secrets at rest', () => {
     );
     await first.close();
     const second = await openSqliteStore(join(dir, 'hub.db'), clock);
-    t.after(() => second.close());
+    onCleanup(t, () => second.close());
     assert.equal((await second.getCertificate('web'))?.id, cert.id);
     await assert.rejects(
       second.upsertSubscription('missing-endpoint', cert.id, { outputs: [] }, 'test'),
@@ -124,7 +125,7 @@ describe('store and secrets at rest', () => {
   test('events record the actor and the injected time', async (t) => {
     const dir = await tempDir(t);
     const store = await openSqliteStore(join(dir, 'hub.db'), new ManualClock('2030-05-05T05:05:05Z'));
-    t.after(() => store.close());
+    onCleanup(t, () => store.close());
     await store.createEndpoint({ name: 'e1', kind: 'agent', probeTargets: [], labels: {} }, 'admin:alice');
     const [e] = await store.listEvents();
     assert.equal(e.actor, 'admin:alice');

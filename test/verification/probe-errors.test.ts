@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { createTestPki } from '../helpers/probe-pki.ts';
 import {
   closedPort,
@@ -43,7 +44,7 @@ test('stored probe results carry the right error kinds; a dead target never stal
     startStartTlsServer('smtp', mail),
     startStartTlsServer('smtp', mail, { offerStartTls: false }),
   ]);
-  t.after(() => Promise.all(servers.map((s) => s.close())));
+  onCleanup(t, () => Promise.all(servers.map((s) => s.close())));
   const [okS, expiredS, wrongS, brokenS, silentS, smtpS, noTlsS] = servers;
   const refusedPort = await closedPort();
 
