@@ -66,12 +66,9 @@ test('stored probe results carry the right error kinds; a dead target never stal
     'admin:test',
   );
 
-  const started = Date.now();
+  // that the silent target holds only its own slot is test/probe/probe-many.test.ts's job
   const reports = await hub.client.post<Array<{ endpoint: string }>>('/api/v1/probes/run', {});
-  const took = Date.now() - started;
   assert.equal(reports.length, 1);
-  // one timeout (800 ms) bounds the batch: the silent server held one slot, the rest finished meanwhile
-  assert.ok(took < 3000, `batch took ${took} ms`);
 
   const results = await hub.client.get<ProbeView[]>('/api/v1/probes');
   const byPort = new Map(results.map((r) => [Number(/:(\d+)/.exec(r.targetKey)![1]), r]));
