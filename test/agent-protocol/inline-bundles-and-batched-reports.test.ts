@@ -27,8 +27,9 @@ describe('bundles inlined in the long-poll answer', () => {
     assert.doesNotMatch(JSON.stringify(sa), /PRIVATE KEY/);
     const keyPem = openSealedKey(sa.bundle!.sealedKey, a.identity.keys.sealing, a.identity.endpointId, v.id);
     assert.ok(certMatchesKey(sa.bundle!.certPem, keyPem));
-    assert.throws(() =>
-      openSealedKey(sa.bundle!.sealedKey, b.identity.keys.sealing, b.identity.endpointId, v.id),
+    assert.throws(
+      () => openSealedKey(sa.bundle!.sealedKey, b.identity.keys.sealing, b.identity.endpointId, v.id),
+      { code: 'FORBIDDEN', message: 'cannot open the sealed private key' },
     );
 
     const held = (await a.client.desired(-1, 0, { have: [v.id] })).subscriptions[0];

@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { Command } from 'commander';
 import { registerDoctorCommand } from '../../src/cli/doctor-command.ts';
+import { CommandExit } from '../../src/cli/exit.ts';
 import { ManualClock } from '../../src/core/clock.ts';
+import { isCertfleetError } from '../../src/core/errors.ts';
 import type { Diagnosis, DoctorReport } from '../../src/doctor/diagnosis.ts';
 import { AcmeIssuer } from '../../src/issuers/acme/acme-issuer.ts';
 import { MemoryAccountStore } from '../../src/issuers/acme/account-store.ts';
@@ -69,7 +71,10 @@ async function failAndDiagnose(
     { name, sans: [name], keyType: 'ecdsa-p256', issuer, lifetimeDays: 90 },
     'admin:test',
   );
-  await assert.rejects(hub.certificates.issue(cert, 'admin:test', 'test'));
+  await assert.rejects(
+    hub.certificates.issue(cert, 'admin:test', 'test'),
+    (e) => isCertfleetError(e) && e.message.startsWith(`[${name}] `),
+  );
   const report = await hub.client.get<DoctorReport>(`/api/v1/doctor?certificate=${name}`);
   const diag = report.certificates[0].diagnoses.find((d) => d.status === 'fail')!;
   assert.ok(diag, `a failing diagnosis for ${name}: ${JSON.stringify(report.certificates[0].diagnoses)}`);
@@ -243,15 +248,16 @@ async function runDoctorCli(args: string[]): Promise<{ code: number; stdout: str
   registerDoctorCommand(program);
   const chunks: string[] = [];
   const write = process.stdout.write;
-  const before = process.exitCode;
   process.stdout.write = ((c: string) => (chunks.push(String(c)), true)) as typeof process.stdout.write;
+  let code = 0;
   try {
     await program.parseAsync(['node', 'certfleet', ...args]);
+  } catch (e) {
+    if (!(e instanceof CommandExit)) throw e;
+    code = e.code;
   } finally {
     process.stdout.write = write;
   }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = before;
   return { code, stdout: chunks.join('') };
 }
 

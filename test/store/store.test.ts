@@ -99,6 +99,7 @@ describe('store and secrets at rest', () => {
         },
         'test',
       ),
+      { code: 'CERTIFICATE_NOT_FOUND' },
     );
     assert.equal((await store.listEvents()).length, events);
     assert.equal(await store.revision(), 0);

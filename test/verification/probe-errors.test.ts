@@ -85,7 +85,9 @@ test('stored probe results carry the right error kinds; a dead target never stal
   assert.ok(byPort.get(expiredS.port)?.fingerprint);
   assert.ok(byPort.get(expiredS.port)?.notAfter);
   assert.match(byPort.get(smtpS.port)!.tlsVersion!, /^TLSv1\.[23]$/);
-  assert.ok(byPort.get(okS.port)!.handshakeMs! >= 0);
+  const handshakeMs = byPort.get(okS.port)!.handshakeMs;
+  assert.ok(Number.isInteger(handshakeMs) && handshakeMs! >= 0, `handshake time in whole ms: ${handshakeMs}`);
+  assert.equal(byPort.get(refusedPort)!.handshakeMs, undefined, 'no handshake, no handshake time');
   for (const r of results.filter((x) => !x.ok)) assert.ok((r.errorMessage ?? '').length > 20, r.targetKey);
   assert.equal(results.filter((r) => r.endpoint === 'zoo').length, targets.length);
 
