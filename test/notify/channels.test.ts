@@ -77,8 +77,6 @@ describe('webhook channel', () => {
       `sha256=${createHmac('sha256', HMAC_SECRET).update(req.body).digest('hex')}`,
     );
     assert.ok(timingSafeEqual(Buffer.from(sig), expected), 'signature verifies with the shared secret');
-    const wrong = `sha256=${createHmac('sha256', 'another-secret-value').update(req.body).digest('hex')}`;
-    assert.notEqual(sig, wrong);
     const ts = Number(req.headers['x-certfleet-timestamp']);
     assert.ok(
       Number.isInteger(ts) && ts >= sentFrom && ts <= sentBy,

@@ -201,7 +201,10 @@ test('probe verifies a served deployment, a stale reload diverges and alerts, a 
   const fixed = await hub.verification.alerts.runOnce();
   const resolved = fixed.notified.find((n) => n.alert.kind === 'diverged');
   assert.equal(resolved?.reason, 'resolved');
-  assert.ok(resolved.deliveries.every((d) => d.ok));
+  assert.deepEqual(resolved.deliveries.map((d) => [d.channel, d.ok]).sort(), [
+    ['hook', true],
+    ['mail', true],
+  ]);
   assert.ok(
     webhook
       .accepted()
