@@ -8,7 +8,7 @@ import { InternalCa } from '../issuers/internal/internal-ca.ts';
 import type { Issuer } from '../issuers/issuer.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp } from './api/build-app.ts';
-import { createAgentProtocol } from './agent-protocol/agent-config.ts';
+import { createAgentProtocol, type AgentProtocol } from './agent-protocol/agent-config.ts';
 import { checkAdminTokenPreset, ensureAdminToken } from './auth.ts';
 import { openDataDir } from './data-dir.ts';
 import { CertificateService } from './certificate-service.ts';
@@ -49,6 +49,8 @@ export interface RunningHub {
   /** ACME issuers, http-01 answers, renewal and the planner loop (started unless `planner.enabled: false`). */
   acme?: AcmeRuntime;
   renewal: RenewalService;
+  /** Agent protocol settings and the revision notifier that wakes long-polls. */
+  agentProtocol: AgentProtocol;
   planner?: PlannerService;
   /** Probe scheduler, alert loop, metrics registry. */
   verification: Verification;
@@ -128,6 +130,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     planner = new PlannerService(renewal, {
       intervalMs: (config.planner?.intervalSeconds ?? 60) * 1000,
     });
+    const agentProtocol = createAgentProtocol(ctx.store, config.agent);
     // after the ACME issuers exist, so they are instrumented for metrics
     verification = createVerification(ctx, config);
     app = await buildApp({
@@ -135,7 +138,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       certificates,
       renewal,
       verification,
-      agentProtocol: createAgentProtocol(ctx.store, config.agent),
+      agentProtocol,
       http01Store: acme.http01Store,
       ...(https ? { https } : {}),
       ...(config.api?.authFailures
@@ -171,6 +174,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       renewal,
       planner,
       verification,
+      agentProtocol,
       close: stop,
     };
   } catch (e) {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { splitPemCertificates } from '../../src/pki/inspect.ts';
 import { pebbleCaFile, pebbleIssuer, randomName } from '../helpers/acme-hub.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { runCli, startHubProcess } from '../helpers/cli.ts';
 import { startPebble } from '../helpers/pebble.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -12,7 +13,7 @@ import { assertOpensslVerifies } from '../helpers/openssl-verify.ts';
 
 test('certfleet CLI against a hub process with a Pebble issuer (CERTFLEET_HUB_CONFIG)', async (t) => {
   const pebble = await startPebble();
-  t.after(() => pebble.stop());
+  onCleanup(t, () => pebble.stop());
   const dir = await tempDir(t);
   const configPath = join(dir, 'hub.yaml');
   const caFile = await pebbleCaFile(t, pebble);

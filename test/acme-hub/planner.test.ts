@@ -5,13 +5,14 @@ import { ariCertId } from '../../src/issuers/acme/ari.ts';
 import { BUDGET_META_PREFIX, PLANNER_LAST_RUN_META } from '../../src/hub/renewal/meta-keys.ts';
 import { pebbleCaFile, pebbleIssuer, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
 import { startAriResponder } from '../helpers/ari-responder.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { freePort, startPebble } from '../helpers/pebble.ts';
 
 test('planner loop in the hub, driven by a ManualClock', async (t) => {
   const pebble = await startPebble();
-  t.after(() => pebble.stop());
+  onCleanup(t, () => pebble.stop());
   const ari = await startAriResponder(pebble);
-  t.after(() => ari.stop());
+  onCleanup(t, () => ari.stop());
   const caFile = await pebbleCaFile(t, pebble);
   const closed = await freePort();
   const clock = new ManualClock(Date.now());

@@ -1,4 +1,4 @@
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile, chmod } from 'node:fs/promises';
@@ -22,6 +22,7 @@ import { PropagationCheckedSolver } from '../../src/solvers/dns-propagation.ts';
 import { ExecHookSolver } from '../../src/solvers/exec-hook.ts';
 import { firstOffered, type Solver, type SolverSelector } from '../../src/solvers/solver.ts';
 import { startPebble, type Pebble } from '../helpers/pebble.ts';
+import { onCleanup, suiteCleanup } from '../helpers/cleanup.ts';
 import { assertOpensslVerifies } from '../helpers/openssl-verify.ts';
 
 const rand = () => `${randomBytes(5).toString('hex')}.example.test`;
@@ -31,7 +32,7 @@ let dir: string;
 const store = new MemoryHttp01Store();
 let listener: { close(): Promise<void> };
 
-function issuer(solvers: SolverSelector, extra: Partial<AcmeIssuerOptions> = {}): AcmeIssuer {
+function issuer(t: TestContext, solvers: SolverSelector, extra: Partial<AcmeIssuerOptions> = {}): AcmeIssuer {
   const i = new AcmeIssuer({
     name: 'pebble',
     directoryUrl: pebble.directoryUrl,
@@ -42,7 +43,7 @@ function issuer(solvers: SolverSelector, extra: Partial<AcmeIssuerOptions> = {})
     solvers,
     ...extra,
   });
-  after(() => i.close());
+  onCleanup(t, () => i.close());
   return i;
 }
 
@@ -60,22 +61,21 @@ async function rejection(p: Promise<unknown>): Promise<CertfleetError> {
   assert.fail('expected a rejection');
 }
 
+const atEnd = suiteCleanup();
 before(async () => {
   pebble = await startPebble();
+  atEnd(() => pebble.stop());
   dir = await mkdtemp(join(tmpdir(), 'certfleet-acme-'));
+  atEnd(() => rm(dir, { recursive: true, force: true }));
   listener = await startHttp01Listener({ host: '127.0.0.1', port: pebble.httpPort, store });
-});
-after(async () => {
-  await listener?.close();
-  await pebble?.stop();
-  await rm(dir, { recursive: true, force: true });
+  atEnd(() => listener.close());
 });
 
 describe('AcmeIssuer against real Pebble', () => {
-  test('issues an ecdsa-p256 certificate with http-01 served by the hub listener; chain verifies to the root', async () => {
+  test('issues an ecdsa-p256 certificate with http-01 served by the hub listener; chain verifies to the root', async (t) => {
     const name = rand();
     const t0 = performance.now();
-    const v = await issuer(firstOffered([new HubHttp01Solver(store)])).issue({
+    const v = await issuer(t, firstOffered([new HubHttp01Solver(store)])).issue({
       certificateName: 'web',
       sans: [name],
       keyType: 'ecdsa-p256',
@@ -91,7 +91,7 @@ describe('AcmeIssuer against real Pebble', () => {
     await verifyChain(v.certPem, v.chainPems);
   });
 
-  test('issues an rsa-2048 certificate for two names with a webroot served by a static server', async () => {
+  test('issues an rsa-2048 certificate for two names with a webroot served by a static server', async (t) => {
     const webroot = await mkdtemp(join(dir, 'webroot-'));
     // A tiny static server standing in for nginx: serves files from the webroot on pebble's http-01 port.
     await listener.close();
@@ -107,7 +107,7 @@ describe('AcmeIssuer against real Pebble', () => {
     await new Promise<void>((r) => server.listen(pebble.httpPort, '127.0.0.1', r));
     try {
       const names = [rand(), rand()];
-      const v = await issuer(firstOffered([new WebrootSolver(webroot)])).issue({
+      const v = await issuer(t, firstOffered([new WebrootSolver(webroot)])).issue({
         certificateName: 'two',
         sans: names,
         keyType: 'rsa-2048',
@@ -127,12 +127,12 @@ describe('AcmeIssuer against real Pebble', () => {
     }
   });
 
-  test('issues with dns-01 via challtestsrv, waiting until its DNS shows the TXT record', async () => {
+  test('issues with dns-01 via challtestsrv, waiting until its DNS shows the TXT record', async (t) => {
     const dns = new PropagationCheckedSolver(new ChalltestsrvDnsSolver(pebble.challtestsrvUrl), {
       resolvers: [`127.0.0.1:${pebble.dnsPort}`],
       timeoutMs: 5000,
     });
-    const v = await issuer(firstOffered([dns])).issue({
+    const v = await issuer(t, firstOffered([dns])).issue({
       certificateName: 'dns',
       sans: [rand()],
       keyType: 'ecdsa-p384',
@@ -141,7 +141,7 @@ describe('AcmeIssuer against real Pebble', () => {
     await verifyChain(v.certPem, v.chainPems);
   });
 
-  test('issues a wildcard plus its base name: the wildcard goes to dns-01, the base to http-01', async () => {
+  test('issues a wildcard plus its base name: the wildcard goes to dns-01, the base to http-01', async (t) => {
     const base = rand();
     const used: string[] = [];
     const spy = (s: Solver): Solver => ({
@@ -150,6 +150,7 @@ describe('AcmeIssuer against real Pebble', () => {
       cleanup: (ch, sig) => s.cleanup(ch, sig),
     });
     const v = await issuer(
+      t,
       firstOffered([spy(new HubHttp01Solver(store)), spy(new ChalltestsrvDnsSolver(pebble.challtestsrvUrl))]),
     ).issue({ certificateName: 'wild', sans: [`*.${base}`, base], keyType: 'ecdsa-p256', lifetimeDays: 90 });
     assert.deepEqual(inspectCertificate(v.certPem).sans.sort(), [`*.${base}`, base].sort());
@@ -157,7 +158,7 @@ describe('AcmeIssuer against real Pebble', () => {
     await verifyChain(v.certPem, v.chainPems);
   });
 
-  test('issues with dns-01 through certbot-style exec hooks (auth output reaches cleanup)', async () => {
+  test('issues with dns-01 through certbot-style exec hooks (auth output reaches cleanup)', async (t) => {
     const log = join(dir, `hook-${randomBytes(3).toString('hex')}.log`);
     const auth = join(dir, 'auth.sh');
     const clean = join(dir, 'cleanup.sh');
@@ -173,6 +174,7 @@ describe('AcmeIssuer against real Pebble', () => {
     await chmod(clean, 0o755);
     const name = rand();
     const v = await issuer(
+      t,
       firstOffered([new ExecHookSolver({ authCommand: auth, cleanupCommand: clean })]),
     ).issue({
       certificateName: 'exec',
@@ -186,7 +188,7 @@ describe('AcmeIssuer against real Pebble', () => {
     assert.equal(lines[1], `cleanup ${name} record-42`);
   });
 
-  test('a challenge nobody answers fails with ACME_ERROR unauthorized, deactivates the other authorization, cleans up', async () => {
+  test('a challenge nobody answers fails with ACME_ERROR unauthorized, deactivates the other authorization, cleans up', async (t) => {
     const good = rand();
     const bad = rand();
     const unserved = await mkdtemp(join(dir, 'unserved-'));
@@ -203,7 +205,7 @@ describe('AcmeIssuer against real Pebble', () => {
     });
     const authzUrls: string[] = [];
     const accounts = new MemoryAccountStore();
-    const i = issuer((id) => (id.value === bad ? track(webroot) : track(hub)), {
+    const i = issuer(t, (id) => (id.value === bad ? track(webroot) : track(hub)), {
       accountStore: accounts,
       logger: {
         info: (o: any, m) => void (m === 'acme order created' && authzUrls.push(o.order_url)),
@@ -222,9 +224,9 @@ describe('AcmeIssuer against real Pebble', () => {
     assert.deepEqual(await authzStates(accounts, authzUrls[0]), { [good]: 'deactivated', [bad]: 'invalid' });
   });
 
-  test('a name the CA rejects becomes ACME_ERROR with the CA detail', async () => {
+  test('a name the CA rejects becomes ACME_ERROR with the CA detail', async (t) => {
     const err = await rejection(
-      issuer(firstOffered([new HubHttp01Solver(store)])).issue({
+      issuer(t, firstOffered([new HubHttp01Solver(store)])).issue({
         certificateName: 'blocked',
         sans: ['www.blocked-domain.example'],
         keyType: 'ecdsa-p256',
@@ -237,10 +239,10 @@ describe('AcmeIssuer against real Pebble', () => {
     assert.ok(err.hint.length > 0);
   });
 
-  test('termsOfServiceAgreed: false is refused before any account or order exists', async () => {
+  test('termsOfServiceAgreed: false is refused before any account or order exists', async (t) => {
     const accounts = new MemoryAccountStore();
     const err = await rejection(
-      issuer(firstOffered([new HubHttp01Solver(store)]), {
+      issuer(t, firstOffered([new HubHttp01Solver(store)]), {
         termsOfServiceAgreed: false,
         accountStore: accounts,
       }).issue({ certificateName: 'tos', sans: [rand()], keyType: 'ecdsa-p256', lifetimeDays: 90 }),
@@ -251,19 +253,19 @@ describe('AcmeIssuer against real Pebble', () => {
     assert.equal(await accounts.load(pebble.directoryUrl), undefined);
   });
 
-  test('the account is registered once and reused from the store', async () => {
+  test('the account is registered once and reused from the store', async (t) => {
     const accounts = new MemoryAccountStore();
-    const i = issuer(firstOffered([new HubHttp01Solver(store)]), { accountStore: accounts });
+    const i = issuer(t, firstOffered([new HubHttp01Solver(store)]), { accountStore: accounts });
     await i.issue({ certificateName: 'a', sans: [rand()], keyType: 'ecdsa-p256', lifetimeDays: 90 });
     const saved = await accounts.load(pebble.directoryUrl);
     assert.match(saved?.accountUrl ?? '', /^https:\/\/localhost:\d+\/my-account\//);
-    const again = issuer(firstOffered([new HubHttp01Solver(store)]), { accountStore: accounts });
+    const again = issuer(t, firstOffered([new HubHttp01Solver(store)]), { accountStore: accounts });
     await again.issue({ certificateName: 'b', sans: [rand()], keyType: 'ecdsa-p256', lifetimeDays: 90 });
     assert.deepEqual(await accounts.load(pebble.directoryUrl), saved);
   });
 
-  test('revokes with an RFC 5280 reason; revoking again reports alreadyRevoked', async () => {
-    const i = issuer(firstOffered([new HubHttp01Solver(store)]));
+  test('revokes with an RFC 5280 reason; revoking again reports alreadyRevoked', async (t) => {
+    const i = issuer(t, firstOffered([new HubHttp01Solver(store)]));
     const v = await i.issue({
       certificateName: 'rev',
       sans: [rand()],
@@ -277,7 +279,7 @@ describe('AcmeIssuer against real Pebble', () => {
     await assert.rejects(i.revoke(v.certPem, 'bogus' as any), /unknown revocation reason/);
   });
 
-  test('an aborted signal stops issuance and still cleans up the presented challenge', async () => {
+  test('an aborted signal stops issuance and still cleans up the presented challenge', async (t) => {
     const ac = new AbortController();
     let cleaned = 0;
     const hanging: Solver = {
@@ -286,7 +288,7 @@ describe('AcmeIssuer against real Pebble', () => {
       cleanup: async () => void cleaned++,
     };
     await assert.rejects(
-      issuer(() => hanging).issue({
+      issuer(t, () => hanging).issue({
         certificateName: 'x',
         sans: [rand()],
         keyType: 'ecdsa-p256',

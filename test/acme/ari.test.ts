@@ -1,4 +1,4 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +17,7 @@ import {
 import { firstOffered } from '../../src/solvers/solver.ts';
 import { startPebble, type Pebble } from '../helpers/pebble.ts';
 import { startAriResponder, type AriResponder } from '../helpers/ari-responder.ts';
+import { suiteCleanup } from '../helpers/cleanup.ts';
 
 const run = promisify(execFile);
 const rand = () => `${randomBytes(5).toString('hex')}.example.test`;
@@ -142,10 +143,14 @@ describe('ARI responder in front of Pebble', () => {
   let listener: { close(): Promise<void> };
   let issuer: AcmeIssuer;
   const store = new MemoryHttp01Store();
+  const atEnd = suiteCleanup();
   before(async () => {
     pebble = await startPebble();
+    atEnd(() => pebble.stop());
     ari = await startAriResponder(pebble);
+    atEnd(() => ari.stop());
     listener = await startHttp01Listener({ host: '127.0.0.1', port: pebble.httpPort, store });
+    atEnd(() => listener.close());
     issuer = new AcmeIssuer({
       name: 'pebble-ari',
       directoryUrl: ari.directoryUrl,
@@ -154,12 +159,7 @@ describe('ARI responder in front of Pebble', () => {
       accountStore: new MemoryAccountStore(),
       solvers: firstOffered([new HubHttp01Solver(store)]),
     });
-  });
-  after(async () => {
-    issuer?.close();
-    await listener?.close();
-    await ari?.stop();
-    await pebble?.stop();
+    atEnd(() => issuer.close());
   });
 
   test('fetchRenewalInfo reads the suggested window, explanation URL and Retry-After', async () => {

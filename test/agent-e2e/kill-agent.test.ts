@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { certMatchesKey, fingerprintOf, splitPemCertificates } from '../../src/pki/inspect.ts';
 import { createPrivateKey } from 'node:crypto';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { CLI } from '../helpers/cli.ts';
 import { startTestHub } from '../helpers/hub.ts';
 import { createCertificate, enrollTestAgent, eventually, subscribe } from '../helpers/agent.ts';
@@ -38,7 +39,7 @@ describe('agent killed with SIGKILL during deploys', () => {
       });
       return child;
     };
-    t.after(() => child?.kill('SIGKILL'));
+    onCleanup(t, () => child?.kill('SIGKILL'));
 
     let killsDuringWrite = 0;
     let killsBeforeInstalled = 0;

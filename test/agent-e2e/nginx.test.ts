@@ -11,6 +11,7 @@ import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { AgentRunner } from '../../src/agent/run-agent.ts';
 import { createLogger } from '../../src/core/log.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { startTestHub } from '../helpers/hub.ts';
 import { NGINX_BIN, startNginx } from '../helpers/nginx.ts';
 import { makeTestPki } from '../helpers/test-pki.ts';
@@ -46,7 +47,7 @@ describe('agent + real nginx', () => {
       keyPath: join(live, 'key.pem'),
       extraServers: [`  include ${include};`],
     });
-    t.after(() => nginx.stop());
+    onCleanup(t, () => nginx.stop());
     const nginxCmd = `${NGINX_BIN} -p ${nginx.dir} -c ${nginx.confPath} -e ${join(nginx.dir, 'logs', 'error.log')}`;
 
     await createCertificate(hub, 'web', ['web.test']);
@@ -62,7 +63,7 @@ describe('agent + real nginx', () => {
     });
     const runner = new AgentRunner({ stateDir: web1.stateDir, logger: createLogger({ level: 'silent' }) });
     await runner.start();
-    t.after(() => runner.stop());
+    onCleanup(t, () => runner.stop());
     const state = async (versionId: string) => (await hub.ctx.store.getDeployment(subId, versionId))?.state;
     const certId = (await hub.ctx.store.getCertificate('web'))!.id;
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { CLI, runCli } from '../helpers/cli.ts';
 import { startTestHub } from '../helpers/hub.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -50,7 +51,7 @@ describe('agent CLI', () => {
     let out = '';
     agent.stdout!.on('data', (d) => (out += d));
     agent.stderr!.on('data', (d) => (out += d));
-    t.after(() => {
+    onCleanup(t, () => {
       if (agent.exitCode === null) agent.kill('SIGKILL');
     });
     const endpointId = (await hub.ctx.store.getEndpoint('web1'))!.id;

@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSealedKey } from '../../src/agent/sealed-key.ts';
 import { certMatchesKey } from '../../src/pki/inspect.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { startTestHub } from '../helpers/hub.ts';
 import { createCertificate, enrollTestAgent, subscribe } from '../helpers/agent.ts';
 
@@ -25,8 +26,9 @@ describe('bundles inlined in the long-poll answer', () => {
     assert.doesNotMatch(JSON.stringify(sa), /PRIVATE KEY/);
     const keyPem = openSealedKey(sa.bundle!.sealedKey, a.identity.keys.sealing, a.identity.endpointId, v.id);
     assert.ok(certMatchesKey(sa.bundle!.certPem, keyPem));
-    assert.throws(() =>
-      openSealedKey(sa.bundle!.sealedKey, b.identity.keys.sealing, b.identity.endpointId, v.id),
+    assert.throws(
+      () => openSealedKey(sa.bundle!.sealedKey, b.identity.keys.sealing, b.identity.endpointId, v.id),
+      { code: 'FORBIDDEN', message: 'cannot open the sealed private key' },
     );
 
     const held = (await a.client.desired(-1, 0, { have: [v.id] })).subscriptions[0];
@@ -68,7 +70,7 @@ describe('batched agent reports', () => {
           d?.state === tr.state || d?.state === 'reloaded';
       });
     });
-    t.after(off);
+    onCleanup(t, off);
 
     const at = new Date().toISOString();
     const answers = await Promise.all(

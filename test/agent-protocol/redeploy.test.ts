@@ -3,7 +3,8 @@
  * deployer, and a reload command that appends a line per reload, so reloads can be counted.
  * - `--now` reloads a `waiting_window` deployment outside its change window, once per request, with
  *   `window_overridden: true` in the report and a `deployment.window_override_requested` event (actor: the admin).
- * - Without `--now`, a `rolled_back` version is deployed again once its cause is fixed.
+ * - Without `--now`, a version that failed (here on its first install: nothing to roll back to) is deployed again
+ *   once its cause is fixed.
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { createLogger } from '../../src/core/log.ts';
 import type { AuditEvent } from '../../src/core/types.ts';
 import type { RedeployResponse } from '../../src/hub/api/redeploy-routes.ts';
 import { createCertificate, enrollTestAgent, eventually } from '../helpers/agent.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -54,7 +56,7 @@ async function setup(t: TestContext, spec: Record<string, unknown>) {
   });
   const runner = new AgentRunner({ stateDir: web1.stateDir, logger: quiet });
   await runner.start();
-  t.after(() => runner.stop());
+  onCleanup(t, () => runner.stop());
   const certId = (await hub.ctx.store.getCertificate('web'))!.id;
   return {
     hub,
@@ -131,21 +133,21 @@ describe('certfleet deploy', () => {
     assert.deepEqual(await reloads(), [v2.id, v2.id]);
   });
 
-  test('without --now: a rolled_back version is deployed again once fixed; requests die with their version', async (t) => {
+  test('without --now: a failed version is deployed again once fixed; requests die with their version', async (t) => {
     const marker = join(await tempDir(t, 'certfleet-marker-'), 'config-ok');
     const { hub, web1, runner, current, deployment, reloads } = await setup(t, {
       configTest: `test -f '${marker}'`,
     });
     const v1 = await current();
     await eventually(
-      async () => (await deployment(v1.id))?.state === 'rolled_back',
+      async () => (await deployment(v1.id))?.state === 'failed',
       15_000,
-      'v1 rolled back',
+      'v1 failed (first install: nothing to roll back to)',
     );
     assert.equal((await deployment(v1.id))?.reason, 'config_test');
-    // The agent does not retry a rolled-back version on its own.
+    // The agent does not retry a failed version on its own.
     await unrelatedChange(hub, runner, 'other');
-    assert.equal((await deployment(v1.id))?.state, 'rolled_back');
+    assert.equal((await deployment(v1.id))?.state, 'failed');
     assert.deepEqual(await reloads(), []);
 
     await writeFile(marker, 'fixed\n');
@@ -153,7 +155,7 @@ describe('certfleet deploy', () => {
     assert.equal(res.overrideWindow, false);
     assert.deepEqual(
       res.requests.map((r) => [r.endpoint, r.previousState]),
-      [['web1', 'rolled_back']],
+      [['web1', 'failed']],
     );
     await eventually(async () => (await deployment(v1.id))?.state === 'reloaded', 15_000, 'v1 redeployed');
     assert.equal((await deployment(v1.id))?.detail?.window_overridden, undefined);

@@ -1,4 +1,4 @@
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
@@ -24,6 +24,7 @@ import {
 } from '../../src/agent/atomic-write.ts';
 import { CertfleetError } from '../../src/core/errors.ts';
 import { certMatchesKey } from '../../src/pki/inspect.ts';
+import { onCleanup, suiteCleanup } from '../helpers/cleanup.ts';
 import { makeTestPki } from '../helpers/test-pki.ts';
 
 const NOBODY = 65534; // Debian: user nobody, group nogroup
@@ -31,10 +32,11 @@ const CHILD = new URL('./fixtures/atomic-write-child.ts', import.meta.url).pathn
 
 let root: string;
 let n = 0;
+const atEnd = suiteCleanup();
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'certfleet-atomic-'));
+  atEnd(() => rm(root, { recursive: true, force: true }));
 });
-after(() => rm(root, { recursive: true, force: true }));
 
 async function freshDir(): Promise<string> {
   const dir = join(root, `case-${n++}`);
@@ -283,7 +285,7 @@ describe('crash safety', () => {
     let sweptTemps = 0;
     for (let i = 0; i < ITERATIONS; i++) {
       const { child, exited } = await startChild(dir, 'loop');
-      t.after(() => child.kill('SIGKILL'));
+      onCleanup(t, () => child.kill('SIGKILL'));
       await new Promise((r) => setTimeout(r, Math.random() * 40));
       child.kill('SIGKILL');
       assert.equal(await exited, 'SIGKILL');

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { runCli, startHubProcess } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -137,7 +138,7 @@ describe('certfleet CLI against a running hub', () => {
       [CLI, 'hub', '--data-dir', hub.dataDir, '--listen', '127.0.0.1:0'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    t.after(() => again.kill('SIGKILL'));
+    onCleanup(t, () => again.kill('SIGKILL'));
     let out = '';
     again.stdout.on('data', (d) => (out += d));
     while (!/listening on/.test(out)) await new Promise((r) => setTimeout(r, 50));

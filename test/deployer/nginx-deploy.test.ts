@@ -3,7 +3,7 @@
  * or verify that fails puts the old files back byte for byte and nginx keeps (or goes back to) serving the old
  * certificate.
  */
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:tls';
@@ -14,6 +14,7 @@ import { deploy } from '../../src/agent/deployer.ts';
 import type { DeployRequest } from '../../src/agent/deploy-contract.ts';
 import type { Bundle } from '../../src/core/types.ts';
 import { fingerprintOf } from '../../src/pki/inspect.ts';
+import { onCleanup, suiteCleanup } from '../helpers/cleanup.ts';
 import { NGINX_BIN, startNginx, type NginxHandle } from '../helpers/nginx.ts';
 import { makeTestPki } from '../helpers/test-pki.ts';
 import { NAMES, fullchainOf, recorder, requestFor, servedFingerprint, subscriptionOf } from './helpers.ts';
@@ -27,8 +28,10 @@ let v1: Bundle;
 let counter = 0;
 const pkis: Bundle[] = [];
 
+const atEnd = suiteCleanup();
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'certfleet-deploy-nginx-'));
+  atEnd(() => rm(root, { recursive: true, force: true }));
   live = join(root, 'live');
   stateDir = join(root, 'state');
   await mkdir(live);
@@ -46,10 +49,7 @@ before(async () => {
     keyPath: join(live, 'key.pem'),
     extraServers: [`  include ${includePath};`],
   });
-});
-after(async () => {
-  await nginx?.stop();
-  await rm(root, { recursive: true, force: true });
+  atEnd(() => nginx.stop());
 });
 
 const nginxArgs = () =>
@@ -116,7 +116,7 @@ describe('deploy to a real nginx', () => {
     const before = await liveFiles();
     const servedBefore = await currentlyServed();
     await writeFile(includePath, 'this_is_not_a_directive on;\n');
-    t.after(() => writeFile(includePath, ''));
+    onCleanup(t, () => writeFile(includePath, ''));
     const rec = recorder();
     const out = await deploy(request(pkis.shift()!), rec.report, { stateDir });
     assert.equal(out.state, 'rolled_back');
@@ -161,7 +161,7 @@ describe('deploy to a real nginx', () => {
     const impostor = pkis.shift()!;
     const server: Server = createServer({ cert: fullchainOf(impostor), key: impostor.keyPem });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    t.after(() => new Promise<void>((r) => server.close(() => r())));
+    onCleanup(t, () => new Promise<void>((r) => server.close(() => r())));
     const reloads = join(root, `reloads-${counter++}`);
     const rec = recorder();
     const started = Date.now();

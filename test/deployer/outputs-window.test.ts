@@ -264,13 +264,17 @@ describe('change window ("0 2 * * 1-5" Europe/Berlin, 120 minutes)', () => {
     const { dir, pki, sub, state } = await setup(t);
     await writeFile(join(dir, 'key.pem'), 'old key\n', { mode: 0o600 });
     const rec = recorder();
-    const started = Date.now();
-    const res = await deploy(requestFor(pki.bundle, { ...sub, configTest: 'sleep 30' }), rec.report, {
-      stateDir: state,
-      clock: new ManualClock(nextWeekdayAt(new Date(), 10)),
-      commandTimeoutMs: 300,
-    });
-    assert.ok(Date.now() - started < 5000);
+    const marker = join(dir, 'config-test-finished'); // would exist if the test had been waited for, not killed
+    const res = await deploy(
+      requestFor(pki.bundle, { ...sub, configTest: `sleep 30; touch ${marker}` }),
+      rec.report,
+      {
+        stateDir: state,
+        clock: new ManualClock(nextWeekdayAt(new Date(), 10)),
+        commandTimeoutMs: 300,
+      },
+    );
+    await assert.rejects(stat(marker), { code: 'ENOENT' }, 'killed, not waited for');
     assert.equal(res.state, 'rolled_back');
     assert.equal(res.detail?.step, 'config_test');
     assert.equal(res.detail?.timedOut, true);

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkWindow, windowState } from '../../src/agent/change-window.ts';
@@ -168,11 +168,11 @@ describe('runCommand', () => {
   test('a timeout kills the whole process group, grandchildren included', async (t) => {
     const dir = await tempDir(t);
     const pidFile = join(dir, 'pid');
-    const started = Date.now();
-    const r = await runCommand(`sleep 30 & echo $! > ${pidFile}; wait`, { timeoutMs: 300 });
+    const marker = join(dir, 'finished'); // would exist if the command had been waited for instead of killed
+    const r = await runCommand(`sleep 30 & echo $! > ${pidFile}; wait; touch ${marker}`, { timeoutMs: 300 });
     assert.equal(r.timedOut, true);
     assert.equal(r.ok, false);
-    assert.ok(Date.now() - started < 5000, 'returned promptly');
+    await assert.rejects(stat(marker), { code: 'ENOENT' }, 'killed, not waited for');
     assert.match(r.stderrTail, /timed out after 300 ms/);
     const pid = Number(await readFile(pidFile, 'utf8'));
     let alive = true;

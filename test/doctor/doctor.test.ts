@@ -1,4 +1,4 @@
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
@@ -22,6 +22,7 @@ import {
 import { firstOffered, type Solver } from '../../src/solvers/solver.ts';
 import { WebrootSolver } from '../../src/solvers/webroot.ts';
 import { runCli } from '../helpers/cli.ts';
+import { onCleanup, suiteCleanup } from '../helpers/cleanup.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { startPebble, type Pebble } from '../helpers/pebble.ts';
 
@@ -29,13 +30,12 @@ let pebble: Pebble;
 let work: string;
 const rand = () => `d${randomBytes(4).toString('hex')}.example.test`;
 
+const atEnd = suiteCleanup();
 before(async () => {
   pebble = await startPebble();
+  atEnd(() => pebble.stop());
   work = await mkdtemp(join(tmpdir(), 'certfleet-doctor-'));
-});
-after(async () => {
-  await pebble?.stop();
-  if (work) await rm(work, { recursive: true, force: true });
+  atEnd(() => rm(work, { recursive: true, force: true }));
 });
 
 function addIssuer(t: TestContext, hub: TestHub, solver: Solver, directoryUrl = pebble.directoryUrl) {
@@ -50,7 +50,7 @@ function addIssuer(t: TestContext, hub: TestHub, solver: Solver, directoryUrl = 
     solvers: firstOffered([solver]),
     pollTimeoutMs: 20_000,
   });
-  t.after(() => issuer.close());
+  onCleanup(t, () => issuer.close());
   hub.ctx.issuers.set(name, issuer);
   return { name, accountStore };
 }
@@ -86,7 +86,7 @@ async function staticServer(t: TestContext, dir: string): Promise<void> {
     }
   });
   await new Promise<void>((r) => server.listen(pebble.httpPort, '127.0.0.1', r));
-  t.after(async () => {
+  onCleanup(t, async () => {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
   });
@@ -97,7 +97,7 @@ describe('doctor diagnoses real failures against Pebble', () => {
     const hub = await startTestHub(t);
     const tokens = new MemoryHttp01Store();
     const listener = await startHttp01Listener({ host: '127.0.0.1', port: pebble.httpPort, store: tokens });
-    t.after(() => listener.close());
+    onCleanup(t, () => listener.close());
     const wrong: Solver = {
       type: 'http-01',
       present: (ch) => tokens.put(ch.token, `${ch.token}.stale-thumbprint`),
@@ -175,7 +175,7 @@ describe('doctor diagnoses real failures against Pebble', () => {
     const hub = await startTestHub(t);
     const tokens = new MemoryHttp01Store();
     const listener = await startHttp01Listener({ host: '127.0.0.1', port: pebble.httpPort, store: tokens });
-    t.after(() => listener.close());
+    onCleanup(t, () => listener.close());
     const { name: issuer, accountStore } = addIssuer(t, hub, new HubHttp01Solver(tokens));
     const name = rand();
     await hub.certificates.create(
@@ -276,7 +276,7 @@ async function rateLimitingFront(t: TestContext): Promise<string> {
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(async () => {
+  onCleanup(t, async () => {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
   });

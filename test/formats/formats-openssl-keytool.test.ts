@@ -1,4 +1,4 @@
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fingerprintOf } from '../../src/pki/inspect.ts';
 import { renderOutput } from '../../src/formats/index.ts';
 import type { KeyType } from '../../src/core/types.ts';
+import { suiteCleanup } from '../helpers/cleanup.ts';
 import { makeTestPki, type TestPki } from '../helpers/test-pki.ts';
 
 /**
@@ -66,15 +67,16 @@ for (const keyType of KEY_TYPES) {
     const publicKeyOf = (keyFile: string, passArgs: string[] = []) =>
       ok('openssl', ['pkey', '-in', keyFile, '-pubout', ...passArgs]);
 
+    const atEnd = suiteCleanup();
     before(async () => {
       pki = await makeTestPki(keyType);
       dir = await mkdtemp(join(tmpdir(), 'certfleet-formats-'));
+      atEnd(() => rm(dir, { recursive: true, force: true }));
       await writeFile(join(dir, 'root.pem'), pki.rootPem);
       leafFingerprint = fingerprintOf(pki.bundle.certPem);
       leafPublicKey = await ok('openssl', ['x509', '-noout', '-pubkey', '-in', await file('cert')]);
       assert.match(leafPublicKey, /BEGIN PUBLIC KEY/);
     });
-    after(() => rm(dir, { recursive: true, force: true }));
 
     test('cert is the leaf: openssl shows its SHA-256 fingerprint', async () => {
       assert.equal(await opensslFingerprint(await file('cert')), leafFingerprint);

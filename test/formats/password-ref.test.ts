@@ -1,10 +1,11 @@
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolvePasswordRef } from '../../src/formats/index.ts';
 import { CertfleetError } from '../../src/core/errors.ts';
+import { suiteCleanup } from '../helpers/cleanup.ts';
 
 const SECRET = 's3cr3t-value-XYZ';
 
@@ -21,10 +22,11 @@ function rejectsWithout(p: Promise<unknown>, pattern: RegExp) {
 
 describe('resolvePasswordRef', () => {
   let dir: string;
+  const atEnd = suiteCleanup();
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'certfleet-pwref-'));
+    atEnd(() => rm(dir, { recursive: true, force: true }));
   });
-  after(() => rm(dir, { recursive: true, force: true }));
 
   test('env:NAME reads the variable from the given environment', async () => {
     assert.equal(await resolvePasswordRef('env:P12_PASS', { P12_PASS: SECRET }), SECRET);

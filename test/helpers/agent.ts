@@ -5,6 +5,7 @@ import type { AgentIdentity } from '../../src/agent/agent-identity.ts';
 import { enrollAgent } from '../../src/agent/enroll.ts';
 import type { OutputSpec, ProbeTarget } from '../../src/core/types.ts';
 import type { TestHub } from './hub.ts';
+import { onCleanup } from './cleanup.ts';
 import { tempDir } from './tmp.ts';
 
 export interface EnrolledAgent {
@@ -30,7 +31,7 @@ export async function enrollTestAgent(t: TestContext, hub: TestHub, name: string
     stateDir,
   });
   const client = new AgentClient(identity.hub, identity.caPem, identity);
-  t.after(() => client.close());
+  onCleanup(t, () => client.close());
   return { name, stateDir, identity, client };
 }
 

@@ -1,6 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { onCleanup } from './cleanup.ts';
 import { tempDir } from './tmp.ts';
 
 export const CLI = join(import.meta.dirname, '..', '..', 'bin', 'certfleet.js');
@@ -55,7 +56,7 @@ export async function startHubProcess(t: TestContext, extraEnv: NodeJS.ProcessEn
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
     if (child.exitCode === null) child.kill('SIGKILL');
   };
-  t.after(stop);
+  onCleanup(t, stop);
   const deadline = Date.now() + 60_000;
   while (!/Admin token[\s\S]*\n\s+(\S+)\n/.test(out) || !/listening on (\S+)/.test(out)) {
     if (child.exitCode !== null) throw new Error(`hub exited early:\n${out}`);

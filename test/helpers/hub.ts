@@ -7,6 +7,7 @@ import { createLogger } from '../../src/core/log.ts';
 import { HubClient } from '../../src/cli/client.ts';
 import { hubConfigSchema } from '../../src/hub/hub-config.ts';
 import { startHub, type RunningHub } from '../../src/hub/hub.ts';
+import { onCleanup } from './cleanup.ts';
 import { tempDir } from './tmp.ts';
 
 export interface TestHub extends RunningHub {
@@ -50,7 +51,7 @@ export async function startTestHub(
     logger: createLogger({ level: opts.logLevel ?? 'debug', destination }),
     env: { CERTFLEET_ADMIN_TOKEN: token, ...opts.env },
   });
-  t.after(() => hub.close());
+  onCleanup(t, () => hub.close());
   return {
     ...hub,
     dataDir,

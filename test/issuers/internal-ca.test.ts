@@ -9,6 +9,7 @@ import { InternalCa } from '../../src/issuers/internal/internal-ca.ts';
 import { certMatchesKey, inspectCertificate } from '../../src/pki/inspect.ts';
 import { Sealer, newWrappedDataKey, unwrapDataKey } from '../../src/store/sealing.ts';
 import { openSqliteStore } from '../../src/store/sqlite/open-sqlite-store.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 async function openCa(dir: string, clock = new ManualClock('2026-11-23T00:00:00Z')) {
@@ -24,7 +25,7 @@ describe('internal CA', () => {
     test(`issues a ${keyType} leaf whose chain openssl verify accepts`, async (t) => {
       const dir = await tempDir(t);
       const { store, ca } = await openCa(dir, new ManualClock(Date.now()));
-      t.after(() => store.close());
+      onCleanup(t, () => store.close());
       const v = await ca.issue({
         certificateName: 'web',
         sans: ['web.example.test', '10.0.0.7'],
@@ -65,7 +66,7 @@ describe('internal CA', () => {
   test('lifetime follows the injected clock and the requested days', async (t) => {
     const dir = await tempDir(t);
     const { store, ca } = await openCa(dir);
-    t.after(() => store.close());
+    onCleanup(t, () => store.close());
     const v = await ca.issue({
       certificateName: 'x',
       sans: ['x.example.test'],
@@ -82,7 +83,7 @@ describe('internal CA', () => {
     const fp = first.ca.rootFingerprint;
     await first.store.close();
     const second = await openCa(dir);
-    t.after(() => second.store.close());
+    onCleanup(t, () => second.store.close());
     assert.equal(second.ca.rootFingerprint, fp);
   });
 });

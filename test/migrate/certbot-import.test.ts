@@ -1,4 +1,4 @@
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createPrivateKey, randomBytes } from 'node:crypto';
@@ -20,6 +20,7 @@ import {
   startHttp01Listener,
 } from '../../src/solvers/http01-responder.ts';
 import { firstOffered } from '../../src/solvers/solver.ts';
+import { onCleanup, suiteCleanup } from '../helpers/cleanup.ts';
 import { startTestHub } from '../helpers/hub.ts';
 import { startPebble, type Pebble } from '../helpers/pebble.ts';
 
@@ -53,9 +54,12 @@ async function certbot(args: string[]): Promise<void> {
   );
 }
 
+const atEnd = suiteCleanup();
 before(async () => {
   pebble = await startPebble();
+  atEnd(() => pebble.stop());
   work = await mkdtemp(join(tmpdir(), 'certfleet-certbot-'));
+  atEnd(() => rm(work, { recursive: true, force: true }));
   config = join(work, 'letsencrypt');
   await writeFile(join(work, 'pebble-ca.pem'), pebble.caPem);
   // 1. ECDSA with certbot's own standalone listener, plus a pre-hook certfleet cannot map.
@@ -107,11 +111,6 @@ before(async () => {
     '-d',
     names.hook,
   ]);
-});
-
-after(async () => {
-  await pebble?.stop();
-  if (work) await rm(work, { recursive: true, force: true });
 });
 
 /** Runs `certfleet import certbot` through the real command module against a hub. */
@@ -180,7 +179,7 @@ describe('certbot import from a directory made by the real certbot against Pebbl
       accountStore,
       solvers: firstOffered([new HubHttp01Solver(http01)]),
     });
-    t.after(() => acme.close());
+    onCleanup(t, () => acme.close());
     hub.ctx.issuers.set('pebble', acme);
 
     // Dry run first: nothing changes.
@@ -246,7 +245,7 @@ describe('certbot import from a directory made by the real certbot against Pebbl
 
     // The imported account works with the CA: the hub renews a lineage under certbot's account.
     const listener = await startHttp01Listener({ host: '127.0.0.1', port: pebble.httpPort, store: http01 });
-    t.after(() => listener.close());
+    onCleanup(t, () => listener.close());
     const renewed = await hub.renewal.renewNow(names.hook, 'admin:test');
     assert.notEqual(
       renewed.fingerprint,

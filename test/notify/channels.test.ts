@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Alert } from '../../src/notify/alert.ts';
 import { createNotifierRegistry } from '../../src/notify/builtin-notifiers.ts';
@@ -7,6 +7,7 @@ import { EmailNotifier, emailConfigSchema } from '../../src/notify/email.ts';
 import { SlackNotifier, slackConfigSchema } from '../../src/notify/slack.ts';
 import { WebhookNotifier, webhookConfigSchema } from '../../src/notify/webhook.ts';
 import { CertfleetError } from '../../src/core/errors.ts';
+import { onCleanup, suiteCleanup } from '../helpers/cleanup.ts';
 import { closedPort, startHttpReceiver } from '../helpers/http-receiver.ts';
 import { startSmtpReceiver } from '../helpers/smtp-receiver.ts';
 
@@ -49,7 +50,7 @@ async function rejectsWithout(
 describe('webhook channel', () => {
   test('POSTs the alert as JSON with a valid HMAC-SHA256 signature of the raw body', async (t) => {
     const rx = await startHttpReceiver();
-    t.after(() => rx.close());
+    onCleanup(t, () => rx.close());
     const n = new WebhookNotifier(
       webhookConfigSchema.parse({
         kind: 'webhook',
@@ -59,7 +60,9 @@ describe('webhook channel', () => {
         headers: { 'x-team': 'infra' },
       }),
     );
+    const sentFrom = Math.floor(Date.now() / 1000);
     await n.send(alert);
+    const sentBy = Math.ceil(Date.now() / 1000);
     assert.equal(rx.requests.length, 1);
     const req = rx.requests[0];
     assert.equal(req.method, 'POST');
@@ -74,22 +77,23 @@ describe('webhook channel', () => {
       `sha256=${createHmac('sha256', HMAC_SECRET).update(req.body).digest('hex')}`,
     );
     assert.ok(timingSafeEqual(Buffer.from(sig), expected), 'signature verifies with the shared secret');
-    const wrong = `sha256=${createHmac('sha256', 'another-secret-value').update(req.body).digest('hex')}`;
-    assert.notEqual(sig, wrong);
     const ts = Number(req.headers['x-certfleet-timestamp']);
-    assert.ok(Math.abs(ts - Date.now() / 1000) < 60, 'timestamp is current unix seconds');
+    assert.ok(
+      Number.isInteger(ts) && ts >= sentFrom && ts <= sentBy,
+      `timestamp ${ts} is unix seconds at sending`,
+    );
   });
 
   test('no secret: no signature header', async (t) => {
     const rx = await startHttpReceiver();
-    t.after(() => rx.close());
+    onCleanup(t, () => rx.close());
     await new WebhookNotifier(webhookConfigSchema.parse({ kind: 'webhook', url: rx.url })).send(alert);
     assert.equal(rx.requests[0].headers['x-certfleet-signature'], undefined);
   });
 
   test('an HTTP 500 names the channel and status, never the secret, the token header or the URL path', async (t) => {
     const rx = await startHttpReceiver({ failFirst: 1, failBody: `bad signature for ${HMAC_SECRET}` });
-    t.after(() => rx.close());
+    onCleanup(t, () => rx.close());
     const n = new WebhookNotifier(
       webhookConfigSchema.parse({
         kind: 'webhook',
@@ -109,7 +113,7 @@ describe('webhook channel', () => {
 
   test('a 404 is not retryable; a closed port is named as unreachable', async (t) => {
     const rx = await startHttpReceiver({ failFirst: 1, failStatus: 404 });
-    t.after(() => rx.close());
+    onCleanup(t, () => rx.close());
     const e404 = await rejectsWithout(
       () => new WebhookNotifier(webhookConfigSchema.parse({ kind: 'webhook', url: rx.url })).send(alert),
       [],
@@ -131,7 +135,7 @@ describe('webhook channel', () => {
 describe('slack channel', () => {
   test('sends an incoming-webhook payload { text, blocks } with emoji and severity; resolved is marked', async (t) => {
     const rx = await startHttpReceiver();
-    t.after(() => rx.close());
+    onCleanup(t, () => rx.close());
     const n = new SlackNotifier(
       slackConfigSchema.parse({ kind: 'slack', name: 'sre', url: `${rx.url}${SLACK_PATH}` }),
     );
@@ -159,7 +163,7 @@ describe('slack channel', () => {
 
   test('a failing Slack webhook never shows the URL path (the token) in the error', async (t) => {
     const rx = await startHttpReceiver({ failFirst: 1, failStatus: 403, failBody: 'invalid_token' });
-    t.after(() => rx.close());
+    onCleanup(t, () => rx.close());
     const n = new SlackNotifier(
       slackConfigSchema.parse({ kind: 'slack', name: 'sre', url: `${rx.url}${SLACK_PATH}` }),
     );
@@ -173,15 +177,12 @@ describe('slack channel', () => {
 });
 
 describe('email channel', () => {
+  const atEnd = suiteCleanup();
   const started = startSmtpReceiver({ auth: { user: 'certfleet', pass: SMTP_PASS }, starttls: true });
-  const opened: EmailNotifier[] = [];
-  after(async () => {
-    for (const n of opened) n.close();
-    await (await started).close();
-  });
+  atEnd(async () => (await started).close());
   const email = (config: Record<string, unknown>) => {
     const n = new EmailNotifier(emailConfigSchema.parse({ kind: 'email', ...config }));
-    opened.push(n);
+    atEnd(() => n.close());
     return n;
   };
 

@@ -245,8 +245,12 @@ describe('rate-limit budget', () => {
       () => resolveBudgetConfig({ nonUrgentFraction: 0 }),
       (e) => isCertfleetError(e) && e.code === 'CONFIG_INVALID' && /nonUrgentFraction/.test(e.message),
     );
-    assert.throws(() =>
-      resolveBudgetConfig({ limits: { CertificatesPerFQDNSet: { count: 2.5, windowMs: DAY } } }),
+    assert.throws(
+      () => resolveBudgetConfig({ limits: { CertificatesPerFQDNSet: { count: 2.5, windowMs: DAY } } }),
+      (e) =>
+        isCertfleetError(e) &&
+        e.code === 'CONFIG_INVALID' &&
+        /CertificatesPerFQDNSet needs a positive integer count/.test(e.message),
     );
   });
 

@@ -1,10 +1,11 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { executeCheck, parseHostPort, type CheckOptions } from '../../src/cli/check.ts';
 import { fingerprintOf } from '../../src/pki/inspect.ts';
+import { suiteCleanup } from '../helpers/cleanup.ts';
 import { runCli } from '../helpers/cli.ts';
 import { createTestPki, type TestPki, type TestLeaf } from '../helpers/probe-pki.ts';
 import { closedPort, startTlsServer, type TestServer } from '../helpers/tls-servers.ts';
@@ -38,23 +39,26 @@ describe('certfleet check', () => {
   let broken: TestServer;
   let other: TestServer;
 
+  const atEnd = suiteCleanup();
   before(async () => {
     pki = await createTestPki('check');
     otherPki = await createTestPki('check other');
     leaf = await pki.issueLeaf({ dns: ['localhost', 'www.check.test'], ips: ['127.0.0.1', '::1'] });
     const expiring = await pki.issueLeaf({ dns: ['localhost'], notAfter: new Date(Date.now() + 5 * DAY) });
     dir = await mkdtemp(join(tmpdir(), 'certfleet-check-'));
+    atEnd(() => rm(dir, { recursive: true, force: true }));
     caFile = join(dir, 'ca.pem');
     await writeFile(caFile, pki.root.certPem);
     good = await startTlsServer(leaf);
+    atEnd(() => good.close());
     goodV6 = await startTlsServer(leaf, { host: '::1' });
+    atEnd(() => goodV6.close());
     soon = await startTlsServer(expiring);
+    atEnd(() => soon.close());
     broken = await startTlsServer({ certPem: leaf.certPem, keyPem: leaf.keyPem });
+    atEnd(() => broken.close());
     other = await startTlsServer(await otherPki.issueLeaf({ dns: ['localhost'] }));
-  });
-  after(async () => {
-    await Promise.all([good, goodV6, soon, broken, other].map((s) => s?.close()));
-    await rm(dir, { recursive: true, force: true });
+    atEnd(() => other.close());
   });
 
   test('parses host:port, [v6]:port and refuses the rest as usage errors', () => {

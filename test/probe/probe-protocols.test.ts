@@ -1,13 +1,14 @@
-import { test, describe, before } from 'node:test';
+import { test, describe, before, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createNetServer, type AddressInfo, type Server } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import { probeTarget } from '../../src/probe/probe.ts';
 import { fingerprintOf } from '../../src/pki/inspect.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { createTestPki, type TestPki, type TestLeaf } from '../helpers/probe-pki.ts';
 
 /** A real TLS server with the given protocol options that completes the handshake and hangs up. */
-async function tlsServer(t: { after: (fn: () => Promise<void>) => void }, opts: TlsOptions): Promise<number> {
+async function tlsServer(t: TestContext, opts: TlsOptions): Promise<number> {
   const server = createTlsServer(opts, (s) => {
     s.on('error', () => {});
     s.end();
@@ -16,7 +17,7 @@ async function tlsServer(t: { after: (fn: () => Promise<void>) => void }, opts: 
   return listen(t, server);
 }
 
-async function listen(t: { after: (fn: () => Promise<void>) => void }, server: Server): Promise<number> {
+async function listen(t: TestContext, server: Server): Promise<number> {
   const sockets = new Set<import('node:net').Socket>();
   server.on('connection', (s) => {
     sockets.add(s);
@@ -24,7 +25,8 @@ async function listen(t: { after: (fn: () => Promise<void>) => void }, server: S
     s.on('error', () => {});
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(
+  onCleanup(
+    t,
     () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

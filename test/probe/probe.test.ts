@@ -1,10 +1,11 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probeTarget } from '../../src/probe/probe.ts';
 import { fingerprintOf } from '../../src/pki/inspect.ts';
+import { suiteCleanup } from '../helpers/cleanup.ts';
 import { createTestPki, type TestPki, type TestLeaf } from '../helpers/probe-pki.ts';
 import { startNginx, type NginxHandle } from '../helpers/nginx.ts';
 import {
@@ -23,19 +24,18 @@ describe('probeTarget', () => {
   let nginx: NginxHandle;
   let roots: string[];
 
+  const atEnd = suiteCleanup();
   before(async () => {
     pki = await createTestPki();
     roots = [pki.root.certPem];
     good = await pki.issueLeaf({ dns: ['localhost', 'www.probe.test'], ips: ['127.0.0.1'] });
     dir = await mkdtemp(join(tmpdir(), 'certfleet-probe-'));
+    atEnd(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, 'fullchain.pem'), good.fullchainPem);
     await writeFile(join(dir, 'leaf-only.pem'), good.certPem);
     await writeFile(join(dir, 'key.pem'), good.keyPem, { mode: 0o600 });
     nginx = await startNginx({ certPath: join(dir, 'fullchain.pem'), keyPath: join(dir, 'key.pem') });
-  });
-  after(async () => {
-    await nginx?.stop();
-    await rm(dir, { recursive: true, force: true });
+    atEnd(() => nginx.stop());
   });
 
   test('a correct certificate served by real nginx is valid, with the facts of what is served', async () => {
@@ -52,7 +52,7 @@ describe('probeTarget', () => {
     assert.equal(r.chainPems?.length, 2, 'leaf and intermediate as sent');
     assert.equal(fingerprintOf(r.chainPems![1]), fingerprintOf(pki.intermediate.certPem));
     assert.match(r.tlsVersion ?? '', /^TLSv1\.[23]$/);
-    assert.ok(typeof r.handshakeMs === 'number' && r.handshakeMs >= 0);
+    assert.ok(typeof r.handshakeMs === 'number' && r.handshakeMs > 0, `handshakeMs ${r.handshakeMs}`);
     assert.ok(new Date(r.notAfter!).getTime() > Date.now());
   });
 
@@ -155,12 +155,9 @@ describe('probeTarget', () => {
   test('a server that accepts and never answers times out on time and the socket is gone', async () => {
     const silent = await startSilentServer();
     try {
-      const t0 = Date.now();
       const [r] = await probeTarget({ host: '127.0.0.1', port: silent.port }, { timeoutMs: 400 });
-      const took = Date.now() - t0;
       assert.equal(r.error?.kind, 'timeout');
-      assert.match(r.error!.message, /TLS handshake/);
-      assert.ok(took >= 350 && took < 2000, `took ${took} ms`);
+      assert.match(r.error!.message, /within 400 ms \(stuck in the TLS handshake\)/);
     } finally {
       await silent.close();
     }
@@ -171,14 +168,13 @@ describe('probeTarget', () => {
     try {
       const ac = new AbortController();
       setTimeout(() => ac.abort(), 100);
-      const t0 = Date.now();
       const [r] = await probeTarget(
         { host: '127.0.0.1', port: silent.port },
         { timeoutMs: 10_000, signal: ac.signal },
       );
+      // 'other' (not 'timeout'): the abort ended the probe, not its 10 s timeout
       assert.equal(r.error?.kind, 'other');
       assert.match(r.error!.message, /cancelled/);
-      assert.ok(Date.now() - t0 < 2000);
     } finally {
       await silent.close();
     }

@@ -5,10 +5,11 @@ import { Rfc2136DnsSolver } from '../../src/solvers/dns-rfc2136.ts';
 import { waitForTxt } from '../../src/solvers/dns-propagation.ts';
 import type { CertfleetError } from '../../src/core/errors.ts';
 import { startBind } from '../helpers/bind.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 
 test('rfc2136: nsupdate with a TSIG key adds and removes the TXT record on a real BIND named', async (t) => {
   const bind = await startBind();
-  t.after(() => bind.stop());
+  onCleanup(t, () => bind.stop());
   const ch = {
     identifier: 'www.example.test',
     token: 't',

@@ -1,4 +1,4 @@
-import { describe, test, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -11,6 +11,7 @@ import { ExecHookSolver } from '../../src/solvers/exec-hook.ts';
 import { http01Route, MemoryHttp01Store, startHttp01Listener } from '../../src/solvers/http01-responder.ts';
 import { createSolver, SolverRegistry } from '../../src/solvers/registry.ts';
 import { WebrootSolver } from '../../src/solvers/webroot.ts';
+import { onCleanup, suiteCleanup } from '../helpers/cleanup.ts';
 import { freePort } from '../helpers/pebble.ts';
 
 const ch = {
@@ -20,13 +21,13 @@ const ch = {
   dnsValue: 'dnsVALUE_1',
 };
 const tmp = await mkdtemp(join(tmpdir(), 'certfleet-solvers-'));
-after(() => rm(tmp, { recursive: true, force: true }));
+suiteCleanup()(() => rm(tmp, { recursive: true, force: true }));
 
 describe('http-01 served by the hub', () => {
   test('the listener answers known tokens and 404s everything else', async (t) => {
     const store = new MemoryHttp01Store();
     const l = await startHttp01Listener({ host: '127.0.0.1', port: 0, store });
-    t.after(() => l.close());
+    onCleanup(t, () => l.close());
     await store.put(ch.token, ch.keyAuthorization);
     const get = (p: string) =>
       fetch(`http://127.0.0.1:${l.port}${p}`).then(async (r) => [r.status, await r.text()]);
@@ -101,12 +102,13 @@ describe('exec hooks', () => {
   });
 
   test('a hook that hangs is killed at the timeout', async () => {
-    const t0 = Date.now();
-    const err = (await new ExecHookSolver({ authCommand: 'sleep 30', timeoutMs: 300 })
+    // the marker would exist if the hook had been waited for instead of killed
+    const marker = join(tmp, 'hung-hook-finished');
+    const err = (await new ExecHookSolver({ authCommand: `sleep 30; touch ${marker}`, timeoutMs: 300 })
       .present(ch)
       .catch((e) => e)) as Error;
-    assert.match(err.message, /hook "sleep 30" did not finish within 0.3 s/);
-    assert.ok(Date.now() - t0 < 5000);
+    assert.match(err.message, /hook "sleep 30; touch .*" did not finish within 0.3 s/);
+    await assert.rejects(stat(marker), { code: 'ENOENT' });
   });
 });
 
@@ -145,7 +147,7 @@ describe('dns-01 via the fake Cloudflare API', () => {
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    t.after(() => new Promise((r) => server.close(r)));
+    onCleanup(t, () => new Promise((r) => server.close(r)));
     const baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/client/v4`;
     const s = new CloudflareDnsSolver({ apiToken: 'cf-secret-token', baseUrl });
     const other = { ...ch, token: 'other', dnsValue: 'other-value' };

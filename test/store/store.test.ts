@@ -8,6 +8,7 @@ import { ManualClock } from '../../src/core/clock.ts';
 import { openHubContext } from '../../src/hub/hub.ts';
 import { CertificateService } from '../../src/hub/certificate-service.ts';
 import { openSqliteStore } from '../../src/store/sqlite/open-sqlite-store.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 import { specFor } from './fixtures/concurrent-writer-spec.ts';
@@ -134,7 +135,7 @@ describe('store and secrets at rest', () => {
   test('a failing state change leaves no partial rows or events', async (t) => {
     const dir = await tempDir(t);
     const store = await openSqliteStore(join(dir, 'hub.db'), new ManualClock('2026-01-01T00:00:00Z'));
-    t.after(() => store.close());
+    onCleanup(t, () => store.close());
     await store.createCertificate(
       { name: 'web', sans: ['a.example'], keyType: 'ecdsa-p256', issuer: 'internal', lifetimeDays: 30 },
       'test',
@@ -163,6 +164,7 @@ describe('store and secrets at rest', () => {
         },
         'test',
       ),
+      { code: 'CERTIFICATE_NOT_FOUND' },
     );
     assert.equal((await store.listEvents()).length, events);
     assert.equal(await store.revision(), 0);
@@ -178,7 +180,7 @@ describe('store and secrets at rest', () => {
     );
     await first.close();
     const second = await openSqliteStore(join(dir, 'hub.db'), clock);
-    t.after(() => second.close());
+    onCleanup(t, () => second.close());
     assert.equal((await second.getCertificate('web'))?.id, cert.id);
     await assert.rejects(
       second.upsertSubscription('missing-endpoint', cert.id, { outputs: [] }, 'test'),
@@ -189,7 +191,7 @@ describe('store and secrets at rest', () => {
   test('events record the actor and the injected time', async (t) => {
     const dir = await tempDir(t);
     const store = await openSqliteStore(join(dir, 'hub.db'), new ManualClock('2030-05-05T05:05:05Z'));
-    t.after(() => store.close());
+    onCleanup(t, () => store.close());
     await store.createEndpoint({ name: 'e1', kind: 'agent', probeTargets: [], labels: {} }, 'admin:alice');
     const [e] = await store.listEvents();
     assert.equal(e.actor, 'admin:alice');

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AlertService } from '../../src/hub/alert-service.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { startHttpReceiver } from '../helpers/http-receiver.ts';
 import { startSmtpReceiver } from '../helpers/smtp-receiver.ts';
 import { closedPort } from '../helpers/tls-servers.ts';
@@ -25,7 +26,7 @@ const cliEnv = (hub: VerificationHub) => ({
 
 test('expiry escalates and resolves on renewal; dead man switch, silent agent, renewal failure, rollback', async (t) => {
   const webhook = await startHttpReceiver();
-  t.after(() => webhook.close());
+  onCleanup(t, () => webhook.close());
   const hub = await startVerificationHub(t, {
     alerts: {
       evaluateEverySeconds: 3600, // evaluated by hand below
@@ -123,7 +124,7 @@ test('expiry escalates and resolves on renewal; dead man switch, silent agent, r
   // a restarted alert service (same store) remembers what fired: nothing is sent again
   const before = webhook.requests.length;
   const restarted = new AlertService(hub.ctx, alerts.config);
-  t.after(() => restarted.stop());
+  onCleanup(t, () => restarted.stop());
   const again = await restarted.runOnce();
   assert.deepEqual(again.notified, []);
   assert.equal(webhook.requests.length, before);
@@ -138,9 +139,9 @@ test('expiry escalates and resolves on renewal; dead man switch, silent agent, r
 
 test('certfleet alerts test reports each channel against real receivers; list shows what fires', async (t) => {
   const webhook = await startHttpReceiver();
-  t.after(() => webhook.close());
+  onCleanup(t, () => webhook.close());
   const smtp = await startSmtpReceiver();
-  t.after(() => smtp.close());
+  onCleanup(t, () => smtp.close());
   const dead = await closedPort();
   const channels = [
     { kind: 'webhook', name: 'hook', url: `${webhook.url}/x`, secret: 'another-secret-0123456789' },

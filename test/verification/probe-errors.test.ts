@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { createTestPki } from '../helpers/probe-pki.ts';
 import {
   closedPort,
@@ -43,7 +44,7 @@ test('stored probe results carry the right error kinds; a dead target never stal
     startStartTlsServer('smtp', mail),
     startStartTlsServer('smtp', mail, { offerStartTls: false }),
   ]);
-  t.after(() => Promise.all(servers.map((s) => s.close())));
+  onCleanup(t, () => Promise.all(servers.map((s) => s.close())));
   const [okS, expiredS, wrongS, brokenS, silentS, smtpS, noTlsS] = servers;
   const refusedPort = await closedPort();
 
@@ -65,12 +66,9 @@ test('stored probe results carry the right error kinds; a dead target never stal
     'admin:test',
   );
 
-  const started = Date.now();
+  // that the silent target holds only its own slot is test/probe/probe-many.test.ts's job
   const reports = await hub.client.post<Array<{ endpoint: string }>>('/api/v1/probes/run', {});
-  const took = Date.now() - started;
   assert.equal(reports.length, 1);
-  // one timeout (800 ms) bounds the batch: the silent server held one slot, the rest finished meanwhile
-  assert.ok(took < 3000, `batch took ${took} ms`);
 
   const results = await hub.client.get<ProbeView[]>('/api/v1/probes');
   const byPort = new Map(results.map((r) => [Number(/:(\d+)/.exec(r.targetKey)![1]), r]));
@@ -87,7 +85,9 @@ test('stored probe results carry the right error kinds; a dead target never stal
   assert.ok(byPort.get(expiredS.port)?.fingerprint);
   assert.ok(byPort.get(expiredS.port)?.notAfter);
   assert.match(byPort.get(smtpS.port)!.tlsVersion!, /^TLSv1\.[23]$/);
-  assert.ok(byPort.get(okS.port)!.handshakeMs! >= 0);
+  const handshakeMs = byPort.get(okS.port)!.handshakeMs;
+  assert.ok(Number.isInteger(handshakeMs) && handshakeMs! >= 0, `handshake time in whole ms: ${handshakeMs}`);
+  assert.equal(byPort.get(refusedPort)!.handshakeMs, undefined, 'no handshake, no handshake time');
   for (const r of results.filter((x) => !x.ok)) assert.ok((r.errorMessage ?? '').length > 20, r.targetKey);
   assert.equal(results.filter((r) => r.endpoint === 'zoo').length, targets.length);
 

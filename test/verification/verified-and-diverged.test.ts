@@ -8,6 +8,7 @@ import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { startNginx } from '../helpers/nginx.ts';
 import { startHttpReceiver } from '../helpers/http-receiver.ts';
 import { startSmtpReceiver } from '../helpers/smtp-receiver.ts';
@@ -33,9 +34,9 @@ function parseMetrics(text: string): Array<{ name: string; labels: Record<string
 
 test('probe verifies a served deployment, a stale reload diverges and alerts, a fix verifies and resolves', async (t) => {
   const webhook = await startHttpReceiver();
-  t.after(() => webhook.close());
+  onCleanup(t, () => webhook.close());
   const smtp = await startSmtpReceiver();
-  t.after(() => smtp.close());
+  onCleanup(t, () => smtp.close());
   const hub = await startVerificationHub(t, {
     probes: { intervalSeconds: 300, graceSeconds: 120, timeoutMs: 3000 },
     alerts: {
@@ -62,7 +63,7 @@ test('probe verifies a served deployment, a stale reload diverges and alerts, a 
   const fleet0 = await createFleet(hub, { name: 'web', targets: [] });
   await writeVersionFiles(hub, fleet0.cert, fleet0.version, certPath, keyPath);
   const nginx = await startNginx({ certPath, keyPath });
-  t.after(() => nginx.stop());
+  onCleanup(t, () => nginx.stop());
   const store = hub.ctx.store;
   const endpoint = await store.updateEndpoint(
     fleet0.endpoint.name,
@@ -200,7 +201,10 @@ test('probe verifies a served deployment, a stale reload diverges and alerts, a 
   const fixed = await hub.verification.alerts.runOnce();
   const resolved = fixed.notified.find((n) => n.alert.kind === 'diverged');
   assert.equal(resolved?.reason, 'resolved');
-  assert.ok(resolved.deliveries.every((d) => d.ok));
+  assert.deepEqual(resolved.deliveries.map((d) => [d.channel, d.ok]).sort(), [
+    ['hook', true],
+    ['mail', true],
+  ]);
   assert.ok(
     webhook
       .accepted()
