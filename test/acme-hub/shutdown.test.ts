@@ -11,6 +11,7 @@ import { openSqliteStore } from '../../src/store/sqlite/open-sqlite-store.ts';
 import { pebbleCaFile, randomName } from '../helpers/acme-hub.ts';
 import { startPebble } from '../helpers/pebble.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 
 /** Resolves with the file's content once it exists (the hook has started). */
 async function waitForFile(path: string): Promise<string> {
@@ -33,7 +34,7 @@ const running = (pid: number) => {
 
 test('hub.close() aborts an ACME order in flight: the order rejects with an abort, the hub closes', async (t) => {
   const pebble = await startPebble();
-  t.after(() => pebble.stop());
+  onCleanup(t, () => pebble.stop());
   const dir = await tempDir(t);
   const dataDir = join(dir, 'data');
   const pidFile = join(dir, 'hook.pid');
@@ -60,7 +61,7 @@ test('hub.close() aborts an ACME order in flight: the order rejects with an abor
     env: { CERTFLEET_ADMIN_TOKEN: 'cfa_test_shutdown_0123456789abcdef' },
   });
   let closed = false;
-  t.after(async () => {
+  onCleanup(t, async () => {
     if (!closed) await hub.close();
     await rm(dataDir, { recursive: true, force: true });
   });

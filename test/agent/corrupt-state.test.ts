@@ -16,6 +16,7 @@ import { runCli } from '../helpers/cli.ts';
 import { startTestHub } from '../helpers/hub.ts';
 import { createCertificate, enrollTestAgent, eventually, subscribe } from '../helpers/agent.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 
 /** An enrolled-looking state dir (the hub is never contacted: the agent stops before). */
 async function localIdentity(t: TestContext): Promise<string> {
@@ -99,7 +100,6 @@ describe('corrupted identity or state stops the agent with the file and the fix'
 describe('corrupted queue or cache is set aside and logged, and the agent runs on', () => {
   test('reports.json: renamed to reports.json.corrupt-<time> with its content, logged, and new reports still reach the hub', async (t) => {
     let runner: AgentRunner | undefined;
-    t.after(() => runner?.stop());
     const hub = await startTestHub(t);
     await createCertificate(hub, 'web');
     const agent = await enrollTestAgent(t, hub, 'web1');
@@ -109,6 +109,7 @@ describe('corrupted queue or cache is set aside and logged, and the agent runs o
 
     const { logs, logger } = capture();
     runner = new AgentRunner({ stateDir: agent.stateDir, deploy: standInDeploy([]), logger });
+    onCleanup(t, () => runner?.stop()); // registered last: stops before the directories go
     await runner.start();
     const version = (await hub.ctx.store.currentVersion((await hub.ctx.store.getCertificate('web'))!.id))!;
     await eventually(
@@ -129,7 +130,6 @@ describe('corrupted queue or cache is set aside and logged, and the agent runs o
 
   test('a cached bundle: set aside, logged, fetched again from the hub and deployed', async (t) => {
     let runner: AgentRunner | undefined;
-    t.after(() => runner?.stop());
     const hub = await startTestHub(t);
     await createCertificate(hub, 'web');
     const agent = await enrollTestAgent(t, hub, 'web1');
@@ -142,6 +142,7 @@ describe('corrupted queue or cache is set aside and logged, and the agent runs o
     const { logs, logger } = capture();
     const certs: string[] = [];
     runner = new AgentRunner({ stateDir: agent.stateDir, deploy: standInDeploy(certs), logger });
+    onCleanup(t, () => runner?.stop()); // registered last: stops before the directories go
     await runner.start();
     await eventually(
       async () => (await hub.ctx.store.getDeployment(subId, version.id))?.state === 'verified',

@@ -18,6 +18,7 @@ import type { AgentReport } from '../../src/agent/wire.ts';
 import { createLogger } from '../../src/core/log.ts';
 import { eventually } from '../helpers/agent.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 
 const report = (state: AgentReport['state']): AgentReport => ({
   subscriptionId: randomUUID(),
@@ -40,13 +41,13 @@ describe('report outbox', () => {
   test('a refused batch goes one by one: accepted ones leave, a 403 is kept aside and logged, a 503 keeps the rest queued until the hub takes it', async (t) => {
     let runner: AgentRunner | undefined;
     const server = createServer();
-    t.after(async () => {
-      // Stop the agent and the stand-in hub before their directories go.
+    const stateDir = await tempDir(t, 'certfleet-outbox-');
+    onCleanup(t, async () => {
+      // Registered after the directory: runs first, so the agent and stand-in hub stop before it goes.
       await runner?.stop();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     });
-    const stateDir = await tempDir(t, 'certfleet-outbox-');
     const [accepted, refused, unlucky] = [report('installed'), report('reloaded'), report('verified')];
     await new AgentStateStore(stateDir).savePendingReports([accepted, refused, unlucky]);
 

@@ -10,19 +10,13 @@ import { hubConfigSchema } from '../../src/hub/hub-config.ts';
 import { openHubContext, startHub } from '../../src/hub/hub.ts';
 import { CLI, runCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 
 const modeOf = async (path: string): Promise<number> => (await stat(path)).mode & 0o777;
 
-/**
- * Cleanups that must run before the temp directories go: node:test runs after-hooks in registration order, so this
- * is registered before any tempDir(), and its cleanups run last-in first-out.
- */
+/** Cleanups run last-registered first (test/helpers/cleanup.ts): what is stopped here goes before its directory. */
 function cleanupFirst(t: TestContext): (fn: () => Promise<unknown>) => void {
-  const fns: Array<() => Promise<unknown>> = [];
-  t.after(async () => {
-    for (const fn of fns.reverse()) await fn();
-  });
-  return (fn) => void fns.push(fn);
+  return (fn) => onCleanup(t, fn);
 }
 
 /** A hub started in this process with its log captured as parsed pino lines. */

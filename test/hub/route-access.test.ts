@@ -16,6 +16,7 @@ import { FailureLimiter } from '../../src/hub/api/failure-limiter.ts';
 import { hashToken } from '../../src/hub/auth.ts';
 import { ManualClock } from '../../src/core/clock.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 
 interface Answer {
   status: number;
@@ -195,7 +196,7 @@ describe('route access', () => {
   test('no spelling of a read or admin path reaches a handler without the right token', async (t) => {
     const { hub, readToken, ids } = await fixture(t);
     const agent = new Agent({ keepAlive: true, maxSockets: 8 });
-    t.after(() => agent.destroy());
+    onCleanup(t, () => agent.destroy());
     const routes = hub.app.routeAccess.filter(
       (r) => (r.access === 'read' || r.access === 'admin') && r.method !== 'HEAD',
     );
@@ -235,7 +236,7 @@ describe('route access', () => {
   test('a read token reads every read route and receives no secret', async (t) => {
     const { hub, readToken, ids } = await fixture(t);
     const agent = new Agent({ keepAlive: true });
-    t.after(() => agent.destroy());
+    onCleanup(t, () => agent.destroy());
     const reads = hub.app.routeAccess.filter((r) => r.access === 'read' && r.method === 'GET');
     assert.ok(reads.length >= 10, `${reads.length} read routes`);
     const tokenHashes = [hashToken(readToken), hashToken(hub.token)];
@@ -251,7 +252,7 @@ describe('route access', () => {
   test('failed token attempts are limited per address: 429 with Retry-After, also for a valid token', async (t) => {
     const hub = await startTestHub(t, { config: { api: { authFailures: { max: 3, windowSeconds: 600 } } } });
     const agent = new Agent({ keepAlive: true });
-    t.after(() => agent.destroy());
+    onCleanup(t, () => agent.destroy());
     const wrong = { authorization: `Bearer cfa_${'0'.repeat(32)}` };
     const right = { authorization: `Bearer ${hub.token}` };
     // Successful requests never count.
@@ -275,7 +276,7 @@ describe('route access', () => {
   test('failed enrollment attempts are limited per address', async (t) => {
     const hub = await startTestHub(t, { config: { api: { authFailures: { max: 2, windowSeconds: 600 } } } });
     const agent = new Agent({ keepAlive: true });
-    t.after(() => agent.destroy());
+    onCleanup(t, () => agent.destroy());
     const key = () => randomBytes(32).toString('base64url');
     const enroll = () =>
       send(

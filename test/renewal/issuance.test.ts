@@ -23,6 +23,7 @@ import { RenewalService } from '../../src/hub/renewal/renewal-service.ts';
 import { afterFailed, storeChange, type RenewalState } from '../../src/hub/renewal/renewal-state.ts';
 import type { Database } from '../../src/store/schema.ts';
 import { SqlStore } from '../../src/store/sql-store.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 
 const DIRECTORY = 'https://ca.test/directory';
 
@@ -65,7 +66,7 @@ async function setup(t: TestContext, orders = 10) {
   const clock = new ManualClock('2025-01-01T00:00:00Z');
   await SqlStore.migrate(db, 'sqlite');
   const store = new SqlStore(db, clock);
-  t.after(async () => {
+  onCleanup(t, async () => {
     await store.close();
     await rm(dir, { recursive: true, force: true });
   });

@@ -4,10 +4,11 @@ import { ManualClock } from '../../src/core/clock.ts';
 import { openSqliteStore } from '../../src/store/sqlite/open-sqlite-store.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { storeContract } from './contract/store-contract.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 
 storeContract('SQLite', async (t) => {
   const dir = await tempDir(t);
   const store = await openSqliteStore(join(dir, 'hub.db'), new ManualClock(Date.now()));
-  t.after(() => store.close());
+  onCleanup(t, () => store.close());
   return store;
 });

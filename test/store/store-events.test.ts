@@ -15,6 +15,7 @@ import type { StoreEvent } from '../../src/store/store-events.ts';
 import type { NewCertificate, NewVersion } from '../../src/store/store.ts';
 import { createCertificate, enrollTestAgent, subscribe } from '../helpers/agent.ts';
 import { startTestHub } from '../helpers/hub.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 
 const CERT: Omit<NewCertificate, 'name'> = {
   sans: ['web.example.test'],
@@ -57,7 +58,7 @@ async function openStore(t: TestContext) {
   });
   const store = new SqlStore(db, new ManualClock('2026-01-01T00:00:00Z'), undefined, { logger });
   const reader = new BetterSqlite3(path, { readonly: true });
-  t.after(async () => {
+  onCleanup(t, async () => {
     reader.close();
     await store.close();
     await rm(dir, { recursive: true, force: true });
@@ -275,10 +276,10 @@ describe('subscribers built before or after the hub', () => {
     const off = hub.ctx.store.events.on('deployment.transitioned', ({ deployment, actor }) =>
       transitions.push(`${actor} ${deployment.state}`),
     );
-    t.after(off);
+    onCleanup(t, off);
     // Its fallback poll is far beyond the test: only the store's events can wake it.
     const notifier = RevisionNotifier.forStore(hub.ctx.store, 60_000);
-    t.after(() => notifier.close());
+    onCleanup(t, () => notifier.close());
 
     await createCertificate(hub, 'web');
     const agent = await enrollTestAgent(t, hub, 'web1');

@@ -32,7 +32,7 @@ describe('store revision and meta', () => {
     const dir = await tempDir(t);
     const path = join(dir, 'hub.db');
     const store = await openSqliteStore(path, new ManualClock(Date.now()));
-    t.after(() => store.close());
+    onCleanup(t, () => store.close());
     const cert = await store.createCertificate(
       {
         name: 'web',
@@ -57,7 +57,7 @@ describe('store revision and meta', () => {
     const dir = await tempDir(t);
     const path = join(dir, 'hub.db');
     const store = await openSqliteStore(path, new ManualClock(Date.now()));
-    t.after(() => store.close());
+    onCleanup(t, () => store.close());
     const set = (who: string) => ({
       'ca.key': `${who}-key`,
       'ca.cert': `${who}-cert`,
@@ -202,7 +202,7 @@ describe('store and secrets at rest', () => {
 
   test('replacing tokens revokes exactly the matching ones and creates the new one, with events, in one step', async (t) => {
     const store = await openSqliteStore(':memory:', new ManualClock('2030-05-05T05:05:05Z'));
-    t.after(() => store.close());
+    onCleanup(t, () => store.close());
     await store.createToken({ kind: 'admin', name: 'bootstrap', hash: 'h-old' }, 'system');
     await store.createToken({ kind: 'admin', name: 'ci', hash: 'h-ci' }, 'system');
     await store.createToken({ kind: 'read', name: 'bootstrap', hash: 'h-read' }, 'system');

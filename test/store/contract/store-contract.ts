@@ -9,6 +9,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { isCertfleetError } from '../../../src/core/errors.ts';
 import type { StoreEvent } from '../../../src/store/store-events.ts';
 import type { NewVersion, Store, SubscriptionSpec } from '../../../src/store/store.ts';
+import { onCleanup } from '../../helpers/cleanup.ts';
 
 export type OpenStore = (t: TestContext) => Promise<Store>;
 
@@ -186,7 +187,7 @@ export function storeContract(dialect: string, open: OpenStore): void {
         const store = await open(t);
         const seen: StoreEvent[] = [];
         const off = store.events.onAny((e) => seen.push(e));
-        t.after(off);
+        onCleanup(t, off);
         const { version: v } = await fleetOfOne(store);
         const kinds = seen.map((e) => e.kind);
         assert.ok(kinds.includes('version.added'), kinds.join());
