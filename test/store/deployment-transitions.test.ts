@@ -5,43 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
-import { ManualClock } from '../../src/core/clock.ts';
-import { openSqliteStore } from '../../src/store/sqlite/open-sqlite-store.ts';
+import type { DeploymentState } from '../../src/deploy/states.ts';
 import type { StoreEvent } from '../../src/store/store-events.ts';
 import { DeploymentTransitionRefused } from '../../src/store/store.ts';
+import { storeWithDeployments } from '../helpers/deployment-store.ts';
 
 async function setup(t: TestContext) {
-  const store = await openSqliteStore(':memory:', new ManualClock('2026-01-01T00:00:00Z'));
-  t.after(() => store.close());
-  const cert = await store.createCertificate(
-    { name: 'web', sans: ['web.example.test'], keyType: 'ecdsa-p256', issuer: 'internal', lifetimeDays: 30 },
-    'admin:ops',
-  );
-  const endpoint = await store.createEndpoint(
-    { name: 'web1', kind: 'agent', probeTargets: [], labels: {} },
-    'admin:ops',
-  );
-  const { subscription } = await store.upsertSubscription(endpoint.id, cert.id, { outputs: [] }, 'admin:ops');
-  const v1 = await store.addVersion(
-    cert.id,
-    {
-      serial: '01',
-      fingerprint: 'fp-01',
-      notBefore: '2026-01-01T00:00:00Z',
-      notAfter: '2026-02-01T00:00:00Z',
-      certPem: 'cert',
-      chainPem: 'chain',
-      sealedKey: 'sealed',
-      issuer: 'internal',
-    },
-    'planner',
-  );
-  const move = (state: Parameters<typeof store.transitionDeployment>[2], actor: string) =>
-    store.transitionDeployment(subscription.id, v1.id, state, {}, actor);
+  const { store, subscriptionIds, v1, state, refusals } = await storeWithDeployments(t);
+  const subscription = { id: subscriptionIds[0] };
+  const move = (to: DeploymentState, actor: string) =>
+    store.transitionDeployment(subscription.id, v1.id, to, {}, actor);
   const announced: StoreEvent[] = [];
   store.events.onAny((e) => announced.push(e));
-  const refusals = () => store.listEvents({ kind: 'deployment.transition_refused' });
-  const state = async () => (await store.getDeployment(subscription.id, v1.id))?.state;
   return { store, subscription, v1, move, announced, refusals, state };
 }
 
