@@ -3,6 +3,7 @@
  * state to which. The store enforces exactly this table (test/store/deployment-transitions.test.ts).
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import {
   ACTOR_KINDS,
@@ -12,6 +13,7 @@ import {
   actorKind,
   mayMove,
   refusalOf,
+  type ActorKind,
   type DeploymentState,
   type FromState,
 } from '../../src/deploy/states.ts';
@@ -169,4 +171,29 @@ describe('a refusal names the move and the way out', () => {
     assert.match(r.message, /"planner" may not .* not an actor of the deployment lifecycle/);
     assert.match(r.hint, /agent:<name>, connector:<name>, probe, admin:<name>/);
   });
+});
+
+/** The table as markdown: a row per from-state, a column per group of actors with the same moves. */
+function renderTable(): string {
+  const groups: ActorKind[][] = [];
+  for (const k of ACTOR_KINDS) {
+    const same = groups.find((g) => JSON.stringify(TRANSITIONS[g[0]]) === JSON.stringify(TRANSITIONS[k]));
+    if (same) same.push(k);
+    else groups.push([k]);
+  }
+  const froms: FromState[] = ['none', ...DEPLOYMENT_STATES];
+  return [
+    `| from ↓ / actor → | ${groups.map((g) => g.join(', ')).join(' | ')} |`,
+    `|---|${groups.map(() => '---').join('|')}|`,
+    ...froms.map(
+      (f) =>
+        `| ${f === 'none' ? '(no row)' : `\`${f}\``} | ` +
+        `${groups.map((g) => (TRANSITIONS[g[0]][f] ?? []).join(', ') || '—').join(' | ')} |`,
+    ),
+  ].join('\n');
+}
+
+test('docs/architecture.md shows the table the store enforces', async () => {
+  const doc = await readFile(new URL('../../docs/architecture.md', import.meta.url), 'utf8');
+  assert.ok(doc.includes(renderTable()), `docs/architecture.md should contain:\n${renderTable()}`);
 });
