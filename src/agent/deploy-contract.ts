@@ -1,4 +1,5 @@
-import type { Bundle, DeploymentState, Subscription } from '../core/types.ts';
+import type { Bundle, Subscription } from '../core/types.ts';
+import type { DeploymentState, ReportedState } from '../deploy/states.ts';
 
 /**
  * The seam between the agent's subscriber (which talks to the hub) and its deployer (which touches the endpoint):
@@ -23,7 +24,7 @@ export interface DeployRequest {
 }
 
 export interface DeployReport {
-  state: DeploymentState;
+  state: ReportedState;
   reason?: string;
   detail?: Record<string, unknown>;
   at: string;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { ReportedState } from '../deploy/states.ts';
 import { resolveOutputPath, writeFileAtomic, type PreviousFile } from './atomic-write.ts';
 
 /**
@@ -11,7 +12,8 @@ import { resolveOutputPath, writeFileAtomic, type PreviousFile } from './atomic-
  * record lives in the agent's private state directory and drops them once the new version is verified.
  */
 export type RecordState =
-  'writing' | 'installed' | 'waiting_window' | 'reloaded' | 'verified' | 'rolled_back';
+  | 'writing' // files being replaced: not a deployment state, never reported
+  | Extract<ReportedState, 'installed' | 'waiting_window' | 'reloaded' | 'verified' | 'rolled_back'>;
 
 export interface DeployRecord {
   subscriptionId: string;

@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { errorMessage, isCertfleetError } from '../core/errors.ts';
-import type { DeploymentState } from '../core/types.ts';
+import type { DeploymentState, ReportedState } from '../deploy/states.ts';
 import { restoreFiles, writeFilesAtomic, type PreviousFile } from './atomic-write.ts';
 import { checkWindow, windowState } from './change-window.ts';
 import type { DeployOutcome, DeployReporter, DeployRequest, DryRunPlan } from './deploy-contract.ts';
@@ -108,7 +108,7 @@ async function deployNow(
   const clock = opts.clock ?? systemClock;
   const { signal } = opts;
   const sub = req.subscription;
-  const emit = async (state: DeploymentState, reason?: string, detail?: Record<string, unknown>) => {
+  const emit = async (state: ReportedState, reason?: string, detail?: Record<string, unknown>) => {
     try {
       await report({
         state,

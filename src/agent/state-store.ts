@@ -1,7 +1,7 @@
 import { appendFile, mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CertfleetError } from '../core/errors.ts';
-import type { DeploymentState } from '../core/types.ts';
+import type { DeploymentState } from '../deploy/states.ts';
 import { writePrivateFile } from './agent-identity.ts';
 import type { AgentReport, BundleResponse, DesiredState } from './wire.ts';
 

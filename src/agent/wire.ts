@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { DEPLOYMENT_STATES } from '../core/types.ts';
+import { formatIssuePath } from '../core/config-schema.ts';
+import { REPORTED_STATES } from '../deploy/states.ts';
 import type { SubscriptionSpec } from '../store/store.ts';
 import type { SealedKey } from './sealed-key.ts';
 
@@ -65,7 +66,10 @@ export interface BundleResponse {
 export const reportSchema = z.object({
   subscriptionId: z.string().uuid(),
   versionId: z.string().uuid(),
-  state: z.enum(DEPLOYMENT_STATES),
+  /** Only what an agent does (src/deploy/states.ts): pending is the hub's, diverged its probes'. */
+  state: z.enum(REPORTED_STATES, {
+    error: `an agent reports one of ${REPORTED_STATES.join(', ')}; pending is set by the hub, diverged by its probes`,
+  }),
   reason: z.string().max(2000).optional(),
   detail: z.record(z.string(), z.unknown()).optional(),
   at: z.string().datetime({ offset: true }),
@@ -73,7 +77,15 @@ export const reportSchema = z.object({
 export type AgentReport = z.infer<typeof reportSchema>;
 
 /** One report, or a batch (the agent flushes its on-disk queue in one request). */
-export const reportBodySchema = z.union([
-  reportSchema,
-  z.object({ reports: z.array(reportSchema).max(500) }),
-]);
+export const reportBodySchema = z.union(
+  [reportSchema, z.object({ reports: z.array(reportSchema).max(500) })],
+  {
+    // Name the problem in the form that was sent (not zod's bare "Invalid input" for a union).
+    error: (iss) => {
+      if (iss.code !== 'invalid_union') return undefined;
+      const batch = typeof iss.input === 'object' && iss.input !== null && 'reports' in iss.input;
+      const problems = iss.errors[batch ? 1 : 0] ?? [];
+      return problems.map((p) => `${formatIssuePath(p.path)}: ${p.message}`).join('; ') || undefined;
+    },
+  },
+);

@@ -11,6 +11,7 @@ import type {
   ProbeTarget,
   Subscription,
 } from '../core/types.ts';
+import { allowedMoves } from '../deploy/states.ts';
 
 /** `host:port[/sni][+starttls]`: identifies one target of an endpoint in stored results. */
 export function probeTargetKey(t: ProbeTarget): string {
@@ -93,8 +94,8 @@ export function judgeDeployment(input: {
   window?: ChangeWindow;
 }): Judgement {
   const { deployment: d, expected, observations, now } = input;
-  if (d && (d.state === 'failed' || d.state === 'rolled_back'))
-    return { status: 'agent_owned', action: 'none' };
+  // failed / rolled_back: the lifecycle table gives a probe no move out of them.
+  if (d && allowedMoves('probe', d.state).length === 0) return { status: 'agent_owned', action: 'none' };
   if (observations.length > 0 && observations.every((o) => o.fingerprint === expected)) {
     return { status: 'verified', action: d?.state === 'verified' ? 'none' : 'verify' };
   }

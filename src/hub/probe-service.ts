@@ -14,7 +14,7 @@ import type { HubMetrics, ServedRow } from '../metrics/hub-metrics.ts';
 import { splitPemCertificates } from '../pki/inspect.ts';
 import { probeMany } from '../probe/probe-many.ts';
 import type { ProbeResult } from '../probe/probe-result.ts';
-import type { ProbeResultRecord } from '../store/store.ts';
+import { DeploymentTransitionRefused, type ProbeResultRecord, type Store } from '../store/store.ts';
 import type { HubContext } from './hub-context.ts';
 import {
   judgeDeployment,
@@ -376,7 +376,7 @@ export class ProbeService {
       });
       out.push({ ...j, certificate: cert.name, expected: version.fingerprint, targets: keys });
       if (j.action === 'verify') {
-        await store.transitionDeployment(
+        await this.moveAsProbe(
           sub.id,
           version.id,
           'verified',
@@ -388,7 +388,7 @@ export class ProbeService {
         );
       } else if (j.action === 'diverge' && j.mismatch) {
         const r = byKey.get(j.mismatch.target);
-        await store.transitionDeployment(
+        await this.moveAsProbe(
           sub.id,
           version.id,
           'diverged',
@@ -416,6 +416,22 @@ export class ProbeService {
       }
     }
     return out;
+  }
+
+  /**
+   * A probe's verdict as a transition. The deployment may have moved since it was read (an agent rolled back during
+   * the probe): the store then refuses the move (and records the refusal), and the newer state stands.
+   */
+  private async moveAsProbe(...args: Parameters<Store['transitionDeployment']>): Promise<void> {
+    try {
+      await this.ctx.store.transitionDeployment(...args);
+    } catch (e) {
+      if (!(e instanceof DeploymentTransitionRefused)) throw e;
+      this.ctx.logger.info(
+        { subscription_id: args[0], version_id: args[1], to: args[2], from: e.from },
+        'deployment moved on before the probe verdict was written; left as it is',
+      );
+    }
   }
 }
 

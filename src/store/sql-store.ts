@@ -13,23 +13,25 @@ import type {
   KeyType,
   Subscription,
 } from '../core/types.ts';
+import { actorKind, mayMove, refusalOf } from '../deploy/states.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
 import type { Database } from './schema.ts';
 import { StoreEventEmitter, type StoreEvent, type StoreEventStream } from './store-events.ts';
-import type {
-  Actor,
-  DeploymentTransitionInput,
-  EventQuery,
-  NewCertificate,
-  NewEndpoint,
-  NewVersion,
-  ProbeResultRecord,
-  RedeployRequest,
-  RenewalCommit,
-  Store,
-  SubscriptionSpec,
-  NewToken,
-  TokenRecord,
+import {
+  DeploymentTransitionRefused,
+  type Actor,
+  type DeploymentTransitionInput,
+  type EventQuery,
+  type NewCertificate,
+  type NewEndpoint,
+  type NewVersion,
+  type ProbeResultRecord,
+  type RedeployRequest,
+  type RenewalCommit,
+  type Store,
+  type SubscriptionSpec,
+  type NewToken,
+  type TokenRecord,
 } from './store.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -870,6 +872,17 @@ export class SqlStore implements Store {
         .where('subscription_id', '=', subscriptionId)
         .where('version_id', '=', versionId)
         .executeTakeFirst();
+      // A failed or rolled-back attempt is final for the agent; the admin's request reopens it (lifecycle table).
+      const kind = actorKind(actor);
+      if (deployment && kind && mayMove(kind, deployment.state as DeploymentState, 'pending')) {
+        await this.transitionIn(trx, emit, {
+          subscriptionId,
+          versionId,
+          state: 'pending',
+          info: { reason: opts.overrideWindow ? 'redeploy requested (--now)' : 'redeploy requested' },
+          actor,
+        });
+      }
       await this.bumpRevision(trx, emit);
       emit({ kind: 'redeploy.requested', request, actor });
       await this.event(
@@ -935,25 +948,61 @@ export class SqlStore implements Store {
     info: { reason?: string; detail?: Record<string, unknown> },
     actor: Actor,
   ): Promise<Deployment> {
-    return this.write((trx, emit) =>
-      this.transitionIn(trx, emit, { subscriptionId, versionId, state, info, actor }),
+    return this.refusalsRecorded(() =>
+      this.write((trx, emit) =>
+        this.transitionIn(trx, emit, { subscriptionId, versionId, state, info, actor }),
+      ),
     );
   }
 
   async transitionDeployments(items: DeploymentTransitionInput[]): Promise<Deployment[]> {
     if (items.length === 0) return [];
-    return this.write(async (trx, emit) => {
-      const out: Deployment[] = [];
-      for (const item of items) out.push(await this.transitionIn(trx, emit, item));
-      return out;
-    });
+    return this.refusalsRecorded(() =>
+      this.write(async (trx, emit) => {
+        const out: Deployment[] = [];
+        for (const item of items) out.push(await this.transitionIn(trx, emit, item));
+        return out;
+      }),
+    );
   }
 
+  /**
+   * A refused transition rolls its transaction back; the refusal is then committed in a write of its own, so the
+   * audit log keeps who tried which move even though nothing moved.
+   */
+  private async refusalsRecorded<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof DeploymentTransitionRefused) {
+        const { input, from } = e;
+        const row = await this.getDeployment(input.subscriptionId, input.versionId);
+        await this.event(
+          this.db,
+          input.actor,
+          'deployment.transition_refused',
+          row ? `deployment:${row.id}` : `subscription:${input.subscriptionId}`,
+          {
+            subscription_id: input.subscriptionId,
+            version_id: input.versionId,
+            from,
+            to: input.state,
+            message: e.message,
+            ...(input.info.reason ? { reason: input.info.reason } : {}),
+          },
+        );
+      }
+      throw e;
+    }
+  }
+
+  /** One transition inside `trx`, checked against the lifecycle table (src/deploy/states.ts). */
   private async transitionIn(
     trx: Transaction<Database>,
     emit: Emit,
-    { subscriptionId, versionId, state, info, actor }: DeploymentTransitionInput,
+    input: DeploymentTransitionInput,
   ): Promise<Deployment> {
+    const { subscriptionId, versionId, state, info, actor } = input;
     const now = this.now();
     const existing = await trx
       .selectFrom('deployments')
@@ -961,6 +1010,9 @@ export class SqlStore implements Store {
       .where('subscription_id', '=', subscriptionId)
       .where('version_id', '=', versionId)
       .executeTakeFirst();
+    const from = existing ? (existing.state as DeploymentState) : null;
+    const refusal = refusalOf(actor, from ?? 'none', state);
+    if (refusal) throw new DeploymentTransitionRefused(input, from ?? 'none', refusal);
     const fields = { state, reason: info.reason ?? null, detail: json(info.detail ?? {}), updated_at: now };
     let row: Database['deployments'];
     if (existing) {
@@ -979,17 +1031,12 @@ export class SqlStore implements Store {
     await this.event(trx, actor, `deployment.${state}`, `deployment:${row.id}`, {
       subscription_id: subscriptionId,
       version_id: versionId,
-      from: existing?.state ?? null,
+      from,
       ...(info.reason ? { reason: info.reason } : {}),
       ...(info.detail ? { detail: info.detail } : {}),
     });
     const deployment = toDeployment(row);
-    emit({
-      kind: 'deployment.transitioned',
-      deployment,
-      from: existing ? (existing.state as DeploymentState) : null,
-      actor,
-    });
+    emit({ kind: 'deployment.transitioned', deployment, from, actor });
     return deployment;
   }
 

@@ -9,6 +9,8 @@ import type {
   ProbeTarget,
   Subscription,
 } from '../core/types.ts';
+import { CertfleetError } from '../core/errors.ts';
+import type { FromState } from '../deploy/states.ts';
 import type { StoreEventStream } from './store-events.ts';
 
 export interface NewCertificate {
@@ -127,6 +129,29 @@ export interface DeploymentTransitionInput {
   actor: Actor;
 }
 
+/**
+ * A transition the lifecycle table (src/deploy/states.ts) does not allow this actor from the deployment's current
+ * state: CONFLICT (409), with actor, from and to in `details`. `input` is the refused item itself, so a caller that
+ * batched several requests' items can tell whose it was.
+ */
+export class DeploymentTransitionRefused extends CertfleetError {
+  constructor(
+    readonly input: DeploymentTransitionInput,
+    readonly from: FromState,
+    refusal: { message: string; hint: string },
+  ) {
+    super('CONFLICT', refusal.message, refusal.hint, {
+      details: {
+        subscription_id: input.subscriptionId,
+        version_id: input.versionId,
+        actor: input.actor,
+        from,
+        to: input.state,
+      },
+    });
+  }
+}
+
 /** A manual deploy request (`certfleet deploy`): agents redeploy `versionId` once per `token`. */
 export interface RedeployRequest {
   subscriptionId: string;
@@ -214,7 +239,8 @@ export interface Store {
   /**
    * Asks the subscription's agent to (re)deploy `versionId`, which must be the certificate's current version
    * (CONFLICT otherwise): replaces any earlier request, bumps the revision and appends a
-   * `deployment.redeploy_requested` or `deployment.window_override_requested` event, in one transaction.
+   * `deployment.redeploy_requested` or `deployment.window_override_requested` event, in one transaction. A
+   * deployment the actor may reopen (an admin: `failed`, `rolled_back`) moves back to `pending` in it too.
    */
   requestRedeploy(
     subscriptionId: string,
@@ -231,7 +257,12 @@ export interface Store {
     states?: DeploymentState[];
   }): Promise<Deployment[]>;
   getDeployment(subscriptionId: string, versionId: string): Promise<Deployment | undefined>;
-  /** Moves a deployment to a new state (creating it if needed) and records the transition as an event. */
+  /**
+   * Moves a deployment to a new state (creating it if needed) and records the transition as an event. A move the
+   * lifecycle table (src/deploy/states.ts) does not allow `actor` from the current state throws
+   * `DeploymentTransitionRefused` and changes nothing; the refusal itself is committed as a
+   * `deployment.transition_refused` event (actor, from, to).
+   */
   transitionDeployment(
     subscriptionId: string,
     versionId: string,
@@ -241,7 +272,8 @@ export interface Store {
   ): Promise<Deployment>;
   /**
    * Applies many transitions in ONE transaction (each still its own row change + `deployment.<state>` event, in
-   * order), so a burst of agent reports costs one commit. All or nothing: on error none is applied.
+   * order), so a burst of agent reports costs one commit. All or nothing: on error none is applied. A refused item
+   * (see `transitionDeployment`) aborts the batch at that item; only its refusal is recorded.
    */
   transitionDeployments(items: DeploymentTransitionInput[]): Promise<Deployment[]>;
 

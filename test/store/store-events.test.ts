@@ -187,7 +187,7 @@ describe('post-commit store events', () => {
           versionId: v1.id,
           state: 'installed',
           info: {},
-          actor: 'x',
+          actor: 'agent:web1',
         },
       ]),
     );

@@ -1,5 +1,12 @@
 import type { Deployment } from '../../core/types.ts';
-import type { DeploymentTransitionInput, Store } from '../../store/store.ts';
+import {
+  DeploymentTransitionRefused,
+  type DeploymentTransitionInput,
+  type Store,
+} from '../../store/store.ts';
+
+/** Batches retried without the requests holding refused moves, before falling back to one transaction each. */
+const MAX_BATCH_ATTEMPTS = 3;
 
 interface Pending {
   items: DeploymentTransitionInput[];
@@ -13,8 +20,12 @@ interface Pending {
  * thousand agents woken by one renewal cost a few commits instead of a thousand. `write` resolves only after the
  * batch holding its items committed: the route answers the agent after its report is durable, never before.
  *
- * If a batch fails, each request's items are retried in their own transaction, so one bad report fails only the
- * request that sent it. Subscribers of `store.events` get one `deployment.transitioned` per item after the commit.
+ * A request is all or nothing. When the lifecycle table refuses one of its moves (409, recorded by the store as
+ * `deployment.transition_refused`), that request fails and the others are written again without it; an agent that
+ * sent a batch then resends its reports one by one, so its legal reports land and only the refused one is set
+ * aside. If a batch fails otherwise, each request's items are retried in their own transaction, so one bad report
+ * fails only the request that sent it. Subscribers of `store.events` get one `deployment.transitioned` per item
+ * after the commit.
  */
 export class ReportWriter {
   private queue: Pending[] = [];
@@ -57,22 +68,31 @@ export class ReportWriter {
   }
 
   private async flush(): Promise<void> {
-    const batch = this.queue;
+    let batch = this.queue;
     if (batch.length === 0) return;
     this.queue = [];
     this.queued = 0;
     const store = this.store;
-    try {
-      const written = await store.transitionDeployments(batch.flatMap((p) => p.items));
-      let at = 0;
-      for (const p of batch) {
-        p.resolve(written.slice(at, at + p.items.length));
-        at += p.items.length;
+    for (let attempt = 0; attempt < MAX_BATCH_ATTEMPTS && batch.length; attempt++) {
+      try {
+        const written = await store.transitionDeployments(batch.flatMap((p) => p.items));
+        let at = 0;
+        for (const p of batch) {
+          p.resolve(written.slice(at, at + p.items.length));
+          at += p.items.length;
+        }
+        return;
+      } catch (e) {
+        // A refused move (recorded once by the store) fails only the request that sent it; the rest go again.
+        const refused =
+          e instanceof DeploymentTransitionRefused && batch.find((p) => p.items.includes(e.input));
+        if (!refused) break;
+        refused.reject(e);
+        batch = batch.filter((p) => p !== refused);
       }
-    } catch {
-      for (const p of batch) {
-        await store.transitionDeployments(p.items).then(p.resolve, p.reject);
-      }
+    }
+    for (const p of batch) {
+      await store.transitionDeployments(p.items).then(p.resolve, p.reject);
     }
   }
 }

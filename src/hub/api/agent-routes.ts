@@ -374,7 +374,8 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
             actor: agent.actor,
           });
         }
-        // Answers only after the batch holding these transitions committed (durable before acknowledged).
+        // Answers only after the batch holding these transitions committed (durable before acknowledged). All or
+        // nothing: a move the lifecycle table refuses answers 409 naming it, and the agent resends one by one.
         await reports.write(items);
         return { accepted: items.length };
       },
