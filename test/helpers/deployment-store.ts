@@ -3,6 +3,7 @@ import { ManualClock } from '../../src/core/clock.ts';
 import type { DeploymentState } from '../../src/deploy/states.ts';
 import { openSqliteStore } from '../../src/store/sqlite/open-sqlite-store.ts';
 import type { SqlStore } from '../../src/store/sql-store.ts';
+import { onCleanup } from './cleanup.ts';
 
 /**
  * An in-memory store holding certificate `web` with version 01, and `count` agent endpoints `web1`… subscribed to
@@ -10,7 +11,7 @@ import type { SqlStore } from '../../src/store/sql-store.ts';
  */
 export async function storeWithDeployments(t: TestContext, count = 1) {
   const store: SqlStore = await openSqliteStore(':memory:', new ManualClock('2026-01-01T00:00:00Z'));
-  t.after(() => store.close());
+  onCleanup(t, () => store.close());
   const cert = await store.createCertificate(
     { name: 'web', sans: ['web.example.test'], keyType: 'ecdsa-p256', issuer: 'internal', lifetimeDays: 30 },
     'admin:ops',
