@@ -26,7 +26,7 @@ import { systemClock, type Clock } from '../core/clock.ts';
 import { errorMessage, isCertfleetError } from '../core/errors.ts';
 import type { DeploymentState } from '../core/types.ts';
 import { restoreFiles, writeFilesAtomic, type PreviousFile } from './atomic-write.ts';
-import { checkWindow, windowState } from './change-window.ts';
+import { checkWindow, windowState } from '../deploy/change-window.ts';
 import type { DeployOutcome, DeployReporter, DeployRequest, DryRunPlan } from './deploy-contract.ts';
 import {
   decodePrevious,

@@ -8,7 +8,7 @@ import { recoverPendingWrites } from './atomic-write.ts';
 import { Backoff } from './backoff.ts';
 import type { DeployOutcome, DeployReport, DeployReporter, DeployRequest } from './deploy-contract.ts';
 import { outputDirs } from './output-dirs.ts';
-import { openSealedKey } from './sealed-key.ts';
+import { openSealedKey } from '../protocol/sealed-key.ts';
 import {
   AgentStateStore,
   CorruptFileError,
@@ -16,7 +16,7 @@ import {
   type RefusedReport,
 } from './state-store.ts';
 import { subscribeDesiredState } from './subscriber.ts';
-import type { AgentReport, BundleResponse, DesiredState, DesiredSubscription } from './wire.ts';
+import type { AgentReport, BundleResponse, DesiredState, DesiredSubscription } from '../protocol/wire.ts';
 
 /** The deployer's signature (src/agent/deployer.ts); injectable so tests and benchmarks can stand in for it. */
 export type DeployFn = (

@@ -164,7 +164,7 @@ async function fromState(flags: DeployFlags): Promise<DeployRequest[]> {
   const [{ AgentStateStore }, { loadIdentity }, { openSealedKey }] = await Promise.all([
     import('../agent/state-store.ts'),
     import('../agent/agent-identity.ts'),
-    import('../agent/sealed-key.ts'),
+    import('../protocol/sealed-key.ts'),
   ]);
   const store = new AgentStateStore(flags.stateDir);
   const local = await store.load();

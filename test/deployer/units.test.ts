@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { checkWindow, windowState } from '../../src/agent/change-window.ts';
+import { checkWindow, windowState } from '../../src/deploy/change-window.ts';
 import { hookEnv, runCommand } from '../../src/agent/hooks.ts';
 import { defaultMode, parseMode } from '../../src/agent/render-outputs.ts';
 import { nameCovered, validateBundle } from '../../src/agent/validate-bundle.ts';
