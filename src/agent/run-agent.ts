@@ -54,9 +54,9 @@ const BATCH = 100;
 
 /**
  * `certfleet agent run`: starts from the local state (so a hub outage never removes anything and a restart with
- * the hub down is fine), holds the long-poll, fetches and opens bundles it lacks, runs the deploy pipeline for every
- * subscription whose desired version it has not yet deployed, and sends every transition to the hub through an
- * on-disk queue.
+ * the hub down is fine), holds the long-poll, fetches and opens bundles it lacks, runs the deploy pipeline for
+ * every subscription whose desired version it has not yet deployed, and sends every transition to the hub through
+ * an on-disk queue.
  *
  * Events: `connected`, `disconnected` (error), `state` (DesiredState), `deployed` ({subscriptionId, versionId,
  * outcome}), `flushed` (number of reports that left the queue: accepted, or refused for good and kept aside).

@@ -37,7 +37,7 @@ export interface DeployTarget {
    */
   writeFilesAtomic(files: RenderedOutput[], opts: { signal?: AbortSignal }): Promise<void>;
 
-  /** Puts back what `readCurrent` returned: old contents with their mode and owner; removes files that were absent. */
+  /** Puts back what `readCurrent` returned: contents with their mode and owner; removes files that were absent. */
   restore(previous: PreviousFile[]): Promise<void>;
 
   /**

@@ -12,7 +12,7 @@ export interface HookContext {
 
 /**
  * certbot's deploy-hook variables (RENEWED_LINEAGE = the directory of the first output, RENEWED_DOMAINS = the
- * names, space-separated) plus CERTFLEET_*, layered over `base` (the agent's environment).
+ * names, space-separated) plus CERTFLEET_*, layered over `base` (the environment commands run with).
  */
 export function hookEnv(ctx: HookContext, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return {

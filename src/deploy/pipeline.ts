@@ -2,7 +2,7 @@
  * The deploy pipeline, one version for one subscription on one DeployTarget:
  *
  *   validate → render (in memory) → write atomically (keeping the previous set) → `installed`
- *   → config test → change window? (`waiting_window`, return) → reload → `reloaded` → verify → `verified`
+ *   → config test → window? (`waiting_window`, return) → reload → `reloaded` → verify → `verified`
  *
  * and rollback when the config test, reload or verify fails (steps/rollback.ts). Each step is one file in
  * steps/; a step either ends the deploy with an outcome or lets the next one run. The same pipeline serves every

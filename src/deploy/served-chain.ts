@@ -44,8 +44,9 @@ export function judgeServedChain(
     now: opts.now,
     name: opts.name,
   });
+  // Without a chain the leaf itself is the bundle's top certificate.
+  const topFingerprint = top ? fingerprintOf(top) : expected.fingerprint.toLowerCase().replace(/:/g, '');
   const end = judgement.path[judgement.path.length - 1];
-  const stopsAtTop =
-    !configured && end !== undefined && end.fingerprint === fingerprintOf(top ?? servedPems[0]);
+  const stopsAtTop = !configured && end?.fingerprint === topFingerprint;
   return judgement.failures.find((f) => !(stopsAtTop && NO_PATH.has(f.kind)));
 }
