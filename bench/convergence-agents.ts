@@ -11,8 +11,8 @@
 import { setMaxListeners } from 'node:events';
 import { AgentClient } from '../src/agent/agent-client.ts';
 import { generateAgentKeys, publicKeysOf, type AgentKeys } from '../src/agent/agent-identity.ts';
-import { openSealedKey } from '../src/agent/sealed-key.ts';
-import type { BundleResponse } from '../src/agent/wire.ts';
+import { openSealedKey } from '../src/protocol/sealed-key.ts';
+import type { BundleResponse } from '../src/protocol/wire.ts';
 
 interface Setup {
   agents: Array<{ name: string; enrollToken: string; subscriptionId: string }>;

@@ -3,7 +3,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { CertfleetError, type ErrorCode } from '../core/errors.ts';
 import type { AgentIdentity } from './agent-identity.ts';
-import { signRequest } from './request-signature.ts';
+import { signRequest } from '../protocol/request-signature.ts';
 import type {
   AgentReport,
   BundleResponse,
@@ -11,7 +11,7 @@ import type {
   EnrollRequest,
   EnrollResponse,
   HubCaResponse,
-} from './wire.ts';
+} from '../protocol/wire.ts';
 
 export interface RequestOptions {
   signal?: AbortSignal;

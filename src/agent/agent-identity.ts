@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { chmod, mkdir, readFile, rename, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CertfleetError } from '../core/errors.ts';
-import { rawPublicKey } from './request-signature.ts';
+import { rawPublicKey } from '../protocol/request-signature.ts';
 
 export const DEFAULT_STATE_DIR = '/var/lib/certfleet-agent';
 

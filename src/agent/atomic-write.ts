@@ -3,8 +3,11 @@ import { lstat, open, readFile, readdir, rename, unlink, type FileHandle } from 
 import type { Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CertfleetError, isCertfleetError } from '../core/errors.ts';
+import type { PreviousFile } from '../deploy/deploy-target.ts';
 import { resolveGid, resolveUid } from './owner.ts';
 import { agentIds, resolveTrustedDir } from './trusted-dir.ts';
+
+export type { PreviousFile };
 
 /**
  * Crash-safe replacement of output files.
@@ -50,15 +53,6 @@ export interface AtomicWriteOptions {
 export interface FileToWrite extends Omit<AtomicWriteOptions, 'signal'> {
   path: string;
   data: Buffer | string;
-}
-
-/** What a target held before a write, enough for `restoreFiles` to put it back (content, mode, owner). */
-export interface PreviousFile {
-  path: string;
-  previous: Buffer | 'absent';
-  mode?: number;
-  uid?: number;
-  gid?: number;
 }
 
 export interface WriteFilesOptions {

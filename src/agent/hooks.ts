@@ -1,28 +1,16 @@
 import { spawn } from 'node:child_process';
-import { dirname } from 'node:path';
+import type { CommandResult } from '../deploy/deploy-target.ts';
+
+export type { CommandResult };
 
 /**
- * Runs a subscription's config test and reload commands: `/bin/sh -c` in a process group of its own, so a
- * timeout or abort ends the command and everything it started (SIGTERM, then SIGKILL after a grace period).
- * Never throws for a failing command: the result says what happened.
+ * Runs a subscription's config test and reload commands on this machine: `/bin/sh -c` in a process group of its
+ * own, so a timeout or abort ends the command and everything it started (SIGTERM, then SIGKILL after a grace
+ * period). Never throws for a failing command: the result says what happened.
  */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
 const TAIL_BYTES = 2048;
 const KILL_GRACE_MS = 1000;
-
-export interface CommandResult {
-  command: string;
-  /** Exit code, or null when ended by a signal. */
-  exitCode: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-  aborted: boolean;
-  ok: boolean;
-  /** Last ~2 KB of each stream. */
-  stdoutTail: string;
-  stderrTail: string;
-  durationMs: number;
-}
 
 export interface RunCommandOptions {
   env?: NodeJS.ProcessEnv;
@@ -118,31 +106,4 @@ export function runCommand(command: string, opts: RunCommandOptions = {}): Promi
       setTimeout(() => finish(code, sig), 500).unref();
     });
   });
-}
-
-/** What a deploy hook is told, certbot-compatible plus certfleet's own names. */
-export interface HookContext {
-  certificateName: string;
-  sans: string[];
-  fingerprint: string;
-  versionId: string;
-  subscriptionId: string;
-  outputPaths: string[];
-}
-
-/**
- * certbot's deploy-hook variables (RENEWED_LINEAGE = the directory of the first output, RENEWED_DOMAINS = the
- * names, space-separated) plus CERTFLEET_*, layered over `base` (the agent's environment).
- */
-export function hookEnv(ctx: HookContext, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  return {
-    ...base,
-    RENEWED_LINEAGE: ctx.outputPaths.length ? dirname(ctx.outputPaths[0]) : '',
-    RENEWED_DOMAINS: ctx.sans.join(' '),
-    CERTFLEET_CERT_NAME: ctx.certificateName,
-    CERTFLEET_FINGERPRINT: ctx.fingerprint,
-    CERTFLEET_VERSION_ID: ctx.versionId,
-    CERTFLEET_SUBSCRIPTION_ID: ctx.subscriptionId,
-    CERTFLEET_OUTPUTS: ctx.outputPaths.join(' '),
-  };
 }

@@ -6,9 +6,14 @@ import { AgentClient, isTransient } from './agent-client.ts';
 import { loadIdentity, type AgentIdentity } from './agent-identity.ts';
 import { recoverPendingWrites } from './atomic-write.ts';
 import { Backoff } from './backoff.ts';
-import type { DeployOutcome, DeployReport, DeployReporter, DeployRequest } from './deploy-contract.ts';
+import type {
+  DeployOutcome,
+  DeployReport,
+  DeployReporter,
+  DeployRequest,
+} from '../deploy/deploy-contract.ts';
 import { outputDirs } from './output-dirs.ts';
-import { openSealedKey } from './sealed-key.ts';
+import { openSealedKey } from '../protocol/sealed-key.ts';
 import {
   AgentStateStore,
   CorruptFileError,
@@ -16,18 +21,21 @@ import {
   type RefusedReport,
 } from './state-store.ts';
 import { subscribeDesiredState } from './subscriber.ts';
-import type { AgentReport, BundleResponse, DesiredState, DesiredSubscription } from './wire.ts';
+import type { AgentReport, BundleResponse, DesiredState, DesiredSubscription } from '../protocol/wire.ts';
 
-/** The deployer's signature (src/agent/deployer.ts); injectable so tests and benchmarks can stand in for it. */
+/**
+ * How the runner deploys one version (`deployLocally`: the pipeline in src/deploy/ against this machine);
+ * injectable so tests and benchmarks can stand in for it.
+ */
 export type DeployFn = (
   req: DeployRequest,
   report: DeployReporter,
-  opts: { stateDir: string; clock?: Clock; signal?: AbortSignal; dryRun?: boolean },
+  opts: { stateDir: string; clock?: Clock; signal?: AbortSignal },
 ) => Promise<DeployOutcome>;
 
-/** Loaded on first use, so the run loop does not pay for the deployer's modules until it deploys. */
+/** Loaded on first use, so the run loop does not pay for the pipeline's modules until it deploys. */
 const realDeploy: DeployFn = async (req, report, opts) =>
-  (await import('./deployer.ts')).deploy(req, report, opts);
+  (await import('./local-target.ts')).deployLocally(req, report, opts);
 
 export interface AgentRunnerOptions {
   stateDir: string;
@@ -46,9 +54,9 @@ const BATCH = 100;
 
 /**
  * `certfleet agent run`: starts from the local state (so a hub outage never removes anything and a restart with
- * the hub down is fine), holds the long-poll, fetches and opens bundles it lacks, calls the deployer for every
- * subscription whose desired version it has not yet deployed, and sends every transition to the hub through an
- * on-disk queue.
+ * the hub down is fine), holds the long-poll, fetches and opens bundles it lacks, runs the deploy pipeline for
+ * every subscription whose desired version it has not yet deployed, and sends every transition to the hub through
+ * an on-disk queue.
  *
  * Events: `connected`, `disconnected` (error), `state` (DesiredState), `deployed` ({subscriptionId, versionId,
  * outcome}), `flushed` (number of reports that left the queue: accepted, or refused for good and kept aside).
@@ -395,7 +403,7 @@ export class AgentRunner extends EventEmitter {
     }
   }
 
-  /** Records a terminal state reached without the deployer (bundle refused, key would not open). */
+  /** Records a terminal state reached without the pipeline (bundle refused, key would not open). */
   private async record(sub: DesiredSubscription, state: 'failed', reason: string): Promise<void> {
     const v = sub.version!;
     await this.enqueue({
@@ -427,7 +435,7 @@ export class AgentRunner extends EventEmitter {
     return next;
   }
 
-  /** Every transition is on disk before the deployer continues; sending happens in the background. */
+  /** Every transition is on disk before the pipeline continues; sending happens in the background. */
   private async enqueue(report: AgentReport): Promise<void> {
     this.queue.push(report);
     const snapshot = [...this.queue];

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { CertfleetError } from '../core/errors.ts';
 import type { DeploymentState } from '../deploy/states.ts';
 import { writePrivateFile } from './agent-identity.ts';
-import type { AgentReport, BundleResponse, DesiredState } from './wire.ts';
+import type { AgentReport, BundleResponse, DesiredState } from '../protocol/wire.ts';
 
 /** What the agent last did per subscription. */
 export interface DeployedRecord {

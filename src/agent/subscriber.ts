@@ -2,7 +2,7 @@ import type { Logger } from '../core/log.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { AgentClient } from './agent-client.ts';
 import { Backoff, sleep } from './backoff.ts';
-import type { DesiredState } from './wire.ts';
+import type { DesiredState } from '../protocol/wire.ts';
 
 export interface SubscribeOptions {
   signal: AbortSignal;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import type { DeployOutcome, DeployRequest } from '../agent/deploy-contract.ts';
+import type { DeployOutcome, DeployRequest } from '../deploy/deploy-contract.ts';
 import { CertfleetError } from '../core/errors.ts';
 import { splitPemCertificates, inspectCertificate } from '../pki/inspect.ts';
 import { globalFlags } from './context.ts';
@@ -54,14 +54,10 @@ export function registerAgentDeployCommand(agent: Command, defaultStateDir: stri
         );
       }
       const requests = flags.fromState ? await fromState(flags) : [await fromFiles(flags)];
-      const { deploy } = await import('../agent/deployer.ts');
+      const { planDeploy } = await import('../agent/dry-run-target.ts');
       const results: Array<{ subscriptionId: string; versionId: string; outcome: DeployOutcome }> = [];
       for (const req of requests) {
-        const outcome = await deploy(req, async () => {}, {
-          stateDir: flags.stateDir,
-          dryRun: true,
-          keepDryRunDir: flags.keep,
-        });
+        const outcome = await planDeploy(req, { stateDir: flags.stateDir, keep: flags.keep });
         results.push({ subscriptionId: req.subscription.id, versionId: req.versionId, outcome });
       }
       if (globalFlags(cmd).json) printJson(results);
@@ -74,6 +70,7 @@ function describe(subscriptionId: string, o: DeployOutcome, kept?: boolean): str
   const p = o.dryRun!;
   const lines = [`subscription ${subscriptionId}: ${p.ok ? 'would deploy' : 'would FAIL'}`];
   if (p.validation) lines.push(`  bundle refused (${p.validation.check}): ${p.validation.message}`);
+  if (p.failure) lines.push(`  ${p.failure.step} would fail: ${p.failure.message}`);
   for (const out of p.outputs) {
     const who = [out.owner, out.group].filter(Boolean).join(':');
     lines.push(
@@ -164,7 +161,7 @@ async function fromState(flags: DeployFlags): Promise<DeployRequest[]> {
   const [{ AgentStateStore }, { loadIdentity }, { openSealedKey }] = await Promise.all([
     import('../agent/state-store.ts'),
     import('../agent/agent-identity.ts'),
-    import('../agent/sealed-key.ts'),
+    import('../protocol/sealed-key.ts'),
   ]);
   const store = new AgentStateStore(flags.stateDir);
   const local = await store.load();

@@ -2,7 +2,7 @@
  * Pure rules that turn probe observations into deployment decisions (verified / diverged / keep waiting). Kept
  * apart from the scheduler so they read, and are tested, as a table of sentences.
  */
-import { windowState } from '../agent/change-window.ts';
+import { windowState } from '../deploy/change-window.ts';
 import type {
   Certificate,
   ChangeWindow,

@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey } from 'node:crypto';
-import { openSealedKey } from '../../src/agent/sealed-key.ts';
-import { signRequest } from '../../src/agent/request-signature.ts';
+import { openSealedKey } from '../../src/protocol/sealed-key.ts';
+import { signRequest } from '../../src/protocol/request-signature.ts';
 import { certMatchesKey } from '../../src/pki/inspect.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { createCertificate, enrollTestAgent, subscribe } from '../helpers/agent.ts';

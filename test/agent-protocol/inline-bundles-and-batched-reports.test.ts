@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openSealedKey } from '../../src/agent/sealed-key.ts';
+import { openSealedKey } from '../../src/protocol/sealed-key.ts';
 import { certMatchesKey } from '../../src/pki/inspect.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { startTestHub } from '../helpers/hub.ts';

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentRunner } from '../../src/agent/run-agent.ts';
-import type { DesiredState } from '../../src/agent/wire.ts';
+import type { DesiredState } from '../../src/protocol/wire.ts';
 import { createLogger } from '../../src/core/log.ts';
 import type { AuditEvent } from '../../src/core/types.ts';
 import type { RedeployResponse } from '../../src/hub/api/redeploy-routes.ts';

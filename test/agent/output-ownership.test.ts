@@ -11,8 +11,9 @@ import { chmod, chown, lchown, mkdir, readFile, readdir, stat, symlink, writeFil
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { recoverPendingWrites, writeFilesAtomic } from '../../src/agent/atomic-write.ts';
-import { deploy } from '../../src/agent/deployer.ts';
-import { decodePrevious, loadRecord } from '../../src/agent/deploy-record.ts';
+import { deployLocally as deploy } from '../../src/agent/local-target.ts';
+import { loadRecord } from '../../src/agent/local-records.ts';
+import { decodePrevious } from '../../src/deploy/deploy-record.ts';
 import { CertfleetError } from '../../src/core/errors.ts';
 import { certMatchesKey } from '../../src/pki/inspect.ts';
 import { fullchainOf, recorder, requestFor, subscriptionOf, NAMES } from '../deployer/helpers.ts';

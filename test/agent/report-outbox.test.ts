@@ -14,7 +14,7 @@ import { Writable } from 'node:stream';
 import { generateAgentKeys } from '../../src/agent/agent-identity.ts';
 import { AgentRunner } from '../../src/agent/run-agent.ts';
 import { AgentStateStore } from '../../src/agent/state-store.ts';
-import type { AgentReport } from '../../src/agent/wire.ts';
+import type { AgentReport } from '../../src/protocol/wire.ts';
 import { createLogger } from '../../src/core/log.ts';
 import { eventually } from '../helpers/agent.ts';
 import { tempDir } from '../helpers/tmp.ts';

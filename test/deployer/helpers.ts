@@ -1,6 +1,6 @@
 import { connect } from 'node:tls';
 import { X509Certificate, createHash } from 'node:crypto';
-import type { DeployReport, DeployRequest } from '../../src/agent/deploy-contract.ts';
+import type { DeployReport, DeployRequest } from '../../src/deploy/deploy-contract.ts';
 import type { Bundle, Subscription } from '../../src/core/types.ts';
 import { fingerprintOf } from '../../src/pki/inspect.ts';
 

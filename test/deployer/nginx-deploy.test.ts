@@ -10,8 +10,9 @@ import { createServer, type Server } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deploy } from '../../src/agent/deployer.ts';
-import type { DeployRequest } from '../../src/agent/deploy-contract.ts';
+import { planDeploy } from '../../src/agent/dry-run-target.ts';
+import { deployLocally as deploy } from '../../src/agent/local-target.ts';
+import type { DeployRequest } from '../../src/deploy/deploy-contract.ts';
 import type { Bundle } from '../../src/core/types.ts';
 import { fingerprintOf } from '../../src/pki/inspect.ts';
 import { onCleanup, suiteCleanup } from '../helpers/cleanup.ts';
@@ -202,8 +203,7 @@ describe('deploy to a real nginx', () => {
       `sed "s#${live}#$CERTFLEET_OUTPUT_DIR#g" ${nginx.confPath} > "$CERTFLEET_OUTPUT_DIR/nginx.conf" && ` +
       `${NGINX_BIN} -p ${nginx.dir} -e ${join(nginx.dir, 'logs', 'error.log')} -c "$CERTFLEET_OUTPUT_DIR/nginx.conf" -t && ` +
       `test "$CERTFLEET_DRY_RUN" = 1`;
-    const rec = recorder();
-    const out = await deploy(request(next, { configTest }), rec.report, { stateDir, dryRun: true });
+    const out = await planDeploy(request(next, { configTest }), { stateDir });
     assert.equal(out.state, 'pending');
     assert.equal(out.dryRun?.ok, true, JSON.stringify(out.dryRun?.configTest));
     assert.match(out.dryRun!.configTest!.stderrTail, /syntax is ok/);
@@ -215,7 +215,6 @@ describe('deploy to a real nginx', () => {
       ],
     );
     assert.deepEqual(out.dryRun!.reload, { command: `${nginxArgs()} -s reload`, at: 'now' });
-    assert.deepEqual(rec.states(), []);
     assert.deepEqual(await liveFiles(), before);
     assert.equal((await stat(join(live, 'key.pem'))).ino, beforeStat.ino);
     assert.equal(await currentlyServed(), servedBefore);
@@ -224,7 +223,7 @@ describe('deploy to a real nginx', () => {
     // The same dry run with a broken config says so, and still touches nothing.
     await writeFile(includePath, 'this_is_not_a_directive on;\n');
     try {
-      const bad = await deploy(request(next, { configTest }), rec.report, { stateDir, dryRun: true });
+      const bad = await planDeploy(request(next, { configTest }), { stateDir });
       assert.equal(bad.state, 'failed');
       assert.equal(bad.dryRun?.ok, false);
       assert.match(bad.dryRun!.configTest!.stderrTail, /unknown directive/);

@@ -9,7 +9,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { deploy } from '../../src/agent/deployer.ts';
+import { deployLocally as deploy } from '../../src/agent/local-target.ts';
 import { ManualClock } from '../../src/core/clock.ts';
 import type { OutputSpec } from '../../src/core/types.ts';
 import { fingerprintOf } from '../../src/pki/inspect.ts';

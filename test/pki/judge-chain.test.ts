@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { validateBundle } from '../../src/agent/validate-bundle.ts';
+import { validateBundle } from '../../src/deploy/validate-bundle.ts';
 import { probeTarget } from '../../src/probe/probe.ts';
 import type { ProbeResult } from '../../src/probe/probe-result.ts';
 import { opensslPki, type OpensslCert } from '../helpers/openssl-pki.ts';

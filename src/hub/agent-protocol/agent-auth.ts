@@ -5,7 +5,7 @@ import {
   MAX_SKEW_MS,
   SIGNATURE_HEADERS,
   verifySignature,
-} from '../../agent/request-signature.ts';
+} from '../../protocol/request-signature.ts';
 import type { Store } from '../../store/store.ts';
 import { decodeAgentKeys, type AgentKeys } from './agent-keys.ts';
 import type { NonceCache } from './nonce-cache.ts';

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { publicKeyFromRaw } from '../../agent/request-signature.ts';
+import { publicKeyFromRaw } from '../../protocol/request-signature.ts';
 
 /** What the hub stores in `endpoints.agent_public_key`: both of the agent's public keys, raw base64url. */
 export interface StoredAgentKeys {

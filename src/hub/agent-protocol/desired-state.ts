@@ -1,6 +1,6 @@
 import type { Certificate, CertificateVersion, Endpoint, Subscription } from '../../core/types.ts';
 import type { RedeployRequest, Store } from '../../store/store.ts';
-import type { BundleResponse, DesiredState } from '../../agent/wire.ts';
+import type { BundleResponse, DesiredState } from '../../protocol/wire.ts';
 
 export interface InlineBundles {
   /** Version ids the agent holds; every other desired version gets its bundle inlined. */

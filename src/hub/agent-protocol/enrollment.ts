@@ -2,7 +2,7 @@ import { CertfleetError } from '../../core/errors.ts';
 import { newToken } from '../../core/ids.ts';
 import type { Endpoint } from '../../core/types.ts';
 import type { Actor, Store } from '../../store/store.ts';
-import type { EnrollRequest, EnrollResponse } from '../../agent/wire.ts';
+import type { EnrollRequest, EnrollResponse } from '../../protocol/wire.ts';
 import { hashToken } from '../auth.ts';
 import { forgetAgent } from './agent-auth.ts';
 import { encodeAgentKeys } from './agent-keys.ts';

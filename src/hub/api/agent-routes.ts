@@ -5,13 +5,13 @@ import { CertfleetError } from '../../core/errors.ts';
 import { nameSchema } from '../../core/config-schema.ts';
 import type { Certificate, CertificateVersion } from '../../core/types.ts';
 import { splitPemCertificates } from '../../pki/inspect.ts';
-import { sealKey } from '../../agent/sealed-key.ts';
+import { sealKey } from '../../protocol/sealed-key.ts';
 import {
   enrollRequestSchema,
   reportBodySchema,
   type BundleResponse,
   type HubCaResponse,
-} from '../../agent/wire.ts';
+} from '../../protocol/wire.ts';
 import type { AuthenticatedAgent } from '../agent-protocol/agent-auth.ts';
 import { DesiredStateBuilder } from '../agent-protocol/desired-state.ts';
 import { mintEnrollmentToken, redeemEnrollmentToken } from '../agent-protocol/enrollment.ts';
@@ -33,7 +33,7 @@ const TOUCH_DELAY_MS = 2_000;
 const KEY_CACHE_MS = 30_000;
 
 /**
- * The agent protocol under `/api/v1/agent/` (signed requests, see src/agent/request-signature.ts) plus the admin
+ * The agent protocol under `/api/v1/agent/` (signed requests, see src/protocol/request-signature.ts) plus the admin
  * route that mints enrollment tokens. Registered inside the `/api/v1` plugin.
  */
 export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {

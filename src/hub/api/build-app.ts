@@ -21,7 +21,7 @@ import { installAccessControl, type RouteAccess } from './access.ts';
 import { FailureLimiter, type FailureLimitOptions } from './failure-limiter.ts';
 import { authenticateAgent } from '../agent-protocol/agent-auth.ts';
 import { NonceCache } from '../agent-protocol/nonce-cache.ts';
-import { MAX_SKEW_MS } from '../../agent/request-signature.ts';
+import { MAX_SKEW_MS } from '../../protocol/request-signature.ts';
 import type { CertificateService } from '../certificate-service.ts';
 import type { HubContext } from '../hub-context.ts';
 import { registerApplyRoutes } from './apply-routes.ts';

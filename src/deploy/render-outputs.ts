@@ -1,7 +1,6 @@
 import { CertfleetError } from '../core/errors.ts';
 import type { Bundle, OutputSpec } from '../core/types.ts';
 import { renderOutput, resolvePasswordRef } from '../formats/index.ts';
-import type { FileToWrite } from './atomic-write.ts';
 
 /** Formats holding the private key (or a store protecting it) default to 0600; public material to 0644. */
 const SECRET_FORMATS = new Set(['key', 'key-rsa', 'pkcs12', 'jks', 'combined']);
@@ -24,10 +23,14 @@ export function parseMode(mode: string | undefined, format: string): number {
   return parseInt(m[1], 8);
 }
 
-export interface RenderedOutput extends FileToWrite {
+/** One output file, ready to write: its bytes, final mode and owner. */
+export interface RenderedOutput {
   path: string;
   data: Buffer;
   mode: number;
+  /** User and group names or ids; absent: the writing process's own. */
+  owner?: string | number;
+  group?: string | number;
   format: string;
 }
 

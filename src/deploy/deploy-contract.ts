@@ -1,14 +1,14 @@
 import type { Bundle, Subscription } from '../core/types.ts';
-import type { DeploymentState, ReportedState } from '../deploy/states.ts';
+import type { DeploymentState, ReportedState } from './states.ts';
 
 /**
- * The seam between the agent's subscriber (which talks to the hub) and its deployer (which touches the endpoint):
- * the subscriber hands over one version for one subscription; the deployer reports every transition through
- * `report`, which the subscriber forwards to the hub (and queues while the hub is unreachable).
+ * The seam between whoever learns what to deploy (the agent's subscriber, later a hub connector) and the deploy
+ * pipeline (pipeline.ts): one version for one subscription goes in; the pipeline reports every transition through
+ * `report`, which the caller forwards to the hub (the agent queues while the hub is unreachable).
  */
 export interface DeployRequest {
   certificateName: string;
-  /** The certificate's names, so the deployer can check the bundle covers them. */
+  /** The certificate's names, so the pipeline can check the bundle covers them. */
   sans: string[];
   versionId: string;
   fingerprint: string;
@@ -39,7 +39,7 @@ export interface DeployOutcome {
   /** For failed / rolled_back: the reason and detail also sent in the last report. */
   reason?: string;
   detail?: Record<string, unknown>;
-  /** Only for `dryRun: true`: what a real deploy would do (nothing was reported, written or reloaded). */
+  /** Only for a dry run (src/agent/dry-run-target.ts): what a real deploy would do (nothing live was touched). */
   dryRun?: DryRunPlan;
 }
 
@@ -47,6 +47,8 @@ export interface DryRunPlan {
   ok: boolean;
   /** The validation problem, when the bundle would be refused. */
   validation?: { check: string; message: string };
+  /** Any other step that would fail before the config test (render, write, config), and why. */
+  failure?: { step: string; message: string };
   /** Where outputs were rendered (removed afterwards unless kept). */
   outputDir?: string;
   outputs: Array<{
