@@ -29,6 +29,21 @@ export const DEPLOYMENT_STATES = [
 ] as const;
 export type DeploymentState = (typeof DEPLOYMENT_STATES)[number];
 
+/**
+ * What an agent (or connector) may report: what it did on the endpoint. Never `pending` (the hub's) or `diverged`
+ * (the probes' verdict). Who may move what where is src/deploy/states.ts.
+ */
+export const REPORTED_STATES = [
+  'delivered',
+  'installed',
+  'waiting_window',
+  'reloaded',
+  'verified',
+  'failed',
+  'rolled_back',
+] as const satisfies readonly DeploymentState[];
+export type ReportedState = (typeof REPORTED_STATES)[number];
+
 export interface Certificate {
   id: string;
   name: string;

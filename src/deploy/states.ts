@@ -11,9 +11,15 @@
  * the probes then judge afresh). `failed` and `rolled_back` are the agent's own final word on an attempt: no probe
  * resurrects them, and only an admin redeploy reopens them (back to `pending`).
  */
-import { DEPLOYMENT_STATES, type DeploymentState } from '../core/types.ts';
+import {
+  DEPLOYMENT_STATES,
+  REPORTED_STATES,
+  type DeploymentState,
+  type ReportedState,
+} from '../core/types.ts';
 
-export { DEPLOYMENT_STATES, type DeploymentState };
+// The state lists live in core so the wire contract (protocol/) can validate reports without importing deploy/.
+export { DEPLOYMENT_STATES, REPORTED_STATES, type DeploymentState, type ReportedState };
 
 /**
  * Who moves deployments, taken from the actor recorded with the transition: `agent:<endpoint>`,
@@ -25,21 +31,6 @@ export type ActorKind = (typeof ACTOR_KINDS)[number];
 
 /** The state "before" a deployment row exists. */
 export type FromState = DeploymentState | 'none';
-
-/**
- * What an agent (or connector) may report: what it did on the endpoint. Never `pending` (the hub's) or `diverged`
- * (the probes' verdict).
- */
-export const REPORTED_STATES = [
-  'delivered',
-  'installed',
-  'waiting_window',
-  'reloaded',
-  'verified',
-  'failed',
-  'rolled_back',
-] as const satisfies readonly DeploymentState[];
-export type ReportedState = (typeof REPORTED_STATES)[number];
 
 type Moves = Readonly<Partial<Record<FromState, readonly DeploymentState[]>>>;
 

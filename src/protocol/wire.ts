@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { formatIssuePath } from '../core/config-schema.ts';
-import { REPORTED_STATES } from '../deploy/states.ts';
+import { REPORTED_STATES } from '../core/types.ts';
 import type { SubscriptionSpec } from '../store/store.ts';
 import type { SealedKey } from './sealed-key.ts';
 
