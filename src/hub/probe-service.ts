@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { CertfleetError, errorMessage } from '../core/errors.ts';
+import { CertfleetError, errorMessage, endpointNotFound } from '../core/errors.ts';
 import type { Certificate, CertificateVersion, Endpoint, ProbeTarget } from '../core/types.ts';
 import type { HubMetrics, ServedRow } from '../metrics/hub-metrics.ts';
 import { splitPemCertificates } from '../pki/inspect.ts';
@@ -152,11 +152,7 @@ export class ProbeService {
   async probeEndpoint(name: string): Promise<EndpointProbeReport> {
     const endpoint = await this.ctx.store.getEndpoint(name);
     if (!endpoint) {
-      throw new CertfleetError(
-        'ENDPOINT_NOT_FOUND',
-        `endpoint "${name}" not found`,
-        'list endpoints with `certfleet endpoint list`',
-      );
+      throw endpointNotFound(name);
     }
     await this.draining?.catch(() => undefined);
     return (await this.probeEndpoints([endpoint]))[0];

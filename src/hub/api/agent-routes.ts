@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { CertfleetError } from '../../core/errors.ts';
+import { CertfleetError, endpointNotFound } from '../../core/errors.ts';
 import { nameSchema } from '../../core/config-schema.ts';
 import type { Certificate, CertificateVersion } from '../../core/types.ts';
 import { splitPemCertificates } from '../../pki/inspect.ts';
@@ -115,11 +115,7 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
     async (req, reply) => {
       const endpoint = await store.getEndpoint(req.params.name);
       if (!endpoint) {
-        throw new CertfleetError(
-          'ENDPOINT_NOT_FOUND',
-          `endpoint "${req.params.name}" not found`,
-          'create it with `certfleet endpoint add NAME --agent`',
-        );
+        throw endpointNotFound(req.params.name);
       }
       const minted = await mintEnrollmentToken(
         store,

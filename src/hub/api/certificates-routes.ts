@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CertfleetError } from '../../core/errors.ts';
+import { certificateNotFound } from '../../core/errors.ts';
 import { certificateSpecSchema, nameSchema } from '../../core/config-schema.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 import { certificateView, versionView } from './views.ts';
@@ -11,11 +11,7 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
   const mustGet = async (name: string) => {
     const cert = await store.getCertificate(name);
     if (!cert) {
-      throw new CertfleetError(
-        'CERTIFICATE_NOT_FOUND',
-        `certificate "${name}" not found`,
-        'list certificates with `certfleet cert list`',
-      );
+      throw certificateNotFound(name);
     }
     return cert;
   };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CertfleetError } from '../../core/errors.ts';
+import { certificateNotFound, endpointNotFound } from '../../core/errors.ts';
 import { endpointSpecSchema, nameSchema, subscriptionSpecSchema } from '../../core/config-schema.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 
@@ -39,11 +39,7 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
     async (req) => {
       const endpoint = await store.getEndpoint(req.params.name);
       if (!endpoint) {
-        throw new CertfleetError(
-          'ENDPOINT_NOT_FOUND',
-          `endpoint "${req.params.name}" not found`,
-          'list endpoints with `certfleet endpoint list`',
-        );
+        throw endpointNotFound(req.params.name);
       }
       return { ...endpoint, lastSeenAt: (await store.lastSeen(endpoint.id)) ?? null };
     },
@@ -79,19 +75,11 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
       const { endpoint: endpointName, certificate: certName, ...spec } = req.body;
       const endpoint = await store.getEndpoint(endpointName);
       if (!endpoint) {
-        throw new CertfleetError(
-          'ENDPOINT_NOT_FOUND',
-          `endpoint "${endpointName}" not found`,
-          'create it with `certfleet endpoint add`',
-        );
+        throw endpointNotFound(endpointName);
       }
       const cert = await store.getCertificate(certName);
       if (!cert) {
-        throw new CertfleetError(
-          'CERTIFICATE_NOT_FOUND',
-          `certificate "${certName}" not found`,
-          'create it with `certfleet cert add`',
-        );
+        throw certificateNotFound(certName);
       }
       const result = await store.upsertSubscription(endpoint.id, cert.id, spec, actorOf(req));
       reply.status(result.created ? 201 : 200);

@@ -3,7 +3,7 @@
  * renew now, the calendar, dry runs and revocation. Each job lives in its own file beside this one; issuance
  * (coalesced, within the budget, one transaction) only in issuance.ts.
  */
-import { CertfleetError } from '../../core/errors.ts';
+import { CertfleetError, certificateNotFound } from '../../core/errors.ts';
 import type { Certificate, CertificateVersion } from '../../core/types.ts';
 import type { RevocationReason } from '../../issuers/acme/acme-issuer.ts';
 import type { Actor } from '../../store/store.ts';
@@ -117,12 +117,7 @@ export class RenewalService {
 
   async mustGet(name: string): Promise<Certificate> {
     const cert = await this.ctx.store.getCertificate(name);
-    if (!cert)
-      throw new CertfleetError(
-        'CERTIFICATE_NOT_FOUND',
-        `certificate "${name}" not found`,
-        'list certificates with `certfleet cert list`',
-      );
+    if (!cert) throw certificateNotFound(name);
     return cert;
   }
 }
