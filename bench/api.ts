@@ -8,6 +8,9 @@
  *   npm run bench -- api [--certs 10000] [--endpoints 10000] [--limit 100] [--concurrency 1,50]
  *                        [--requests 400] [--max-seconds 30] [--routes certificates,endpoints,...] [--keep DIR]
  *
+ * `--keep DIR` writes the fleet into DIR once and reuses it on later runs; BENCH_HUB_PROF=DIR writes a V8 CPU
+ * profile of the hub process into DIR.
+ *
  * The data is written directly through the store (setup speed): a pool of 16 versions is issued by the internal
  * CA and their certificate, chain and sealed key are reused for every other certificate's version (each stored
  * row is a real version; 10,000 ECDSA issuances would only slow the setup). A hub that does not paginate (the code
@@ -16,7 +19,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:https';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../src/core/log.ts';
@@ -131,7 +134,11 @@ async function populate(dataDir: string, nCerts: number, nEndpoints: number): Pr
 
 async function startHubProcess(dataDir: string, token: string) {
   const child = fork(join(import.meta.dirname, 'api-hub.ts'), [dataDir, token], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(process.env.BENCH_HUB_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_HUB_PROF}`] : []),
+    ],
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const info = await new Promise<{ url: string; caPem: string }>((resolve, reject) => {
@@ -203,7 +210,11 @@ async function measure(
 ) {
   const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
   const first = `${base}${path}?limit=${opts.limit}`;
-  const warm = await get(first, agent, opts.token, opts.caPem);
+  // one untimed request per connection first: TLS handshakes are connection setup, not the cost of a page
+  const warmed = await Promise.all(
+    Array.from({ length: opts.concurrency }, () => get(first, agent, opts.token, opts.caPem)),
+  );
+  const warm = warmed[0];
   if (warm.status !== 200) throw new Error(`${path}: HTTP ${warm.status} ${warm.body.slice(0, 200)}`);
   const items = (JSON.parse(warm.body) as unknown[]).length;
   const times: number[] = [];
@@ -264,7 +275,12 @@ export async function run(args: string[]): Promise<void> {
   );
   const dir = keep || (await mkdtemp(join(tmpdir(), 'certfleet-bench-api-')));
   const dataDir = join(dir, 'hub');
-  const token = `cfa_bench_${randomBytes(16).toString('hex')}`;
+  // a kept data dir keeps the admin token of its first start
+  const tokenFile = join(dir, 'bench-token');
+  const token =
+    (await readFile(tokenFile, 'utf8').catch(() => undefined)) ??
+    `cfa_bench_${randomBytes(16).toString('hex')}`;
+  await writeFile(tokenFile, token, { mode: 0o600 });
   if (!keep || !(await readFile(join(dataDir, 'ca.pem')).catch(() => undefined))) {
     const t = performance.now();
     await populate(dataDir, nCerts, nEndpoints);

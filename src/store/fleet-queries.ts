@@ -104,12 +104,23 @@ export async function fleetRows(
   filter: FleetFilter = {},
   page?: PageRequest,
 ): Promise<Page<FleetRow>> {
-  let keys = db
-    .selectFrom('subscriptions as s')
-    .innerJoin('certificates as c', 'c.id', 's.certificate_id')
-    .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
-    .select('s.id as page_id');
-  if (filter.certificateId) keys = keys.where('s.certificate_id', '=', filter.certificateId);
+  // Walking by certificate name, the certificates must be the outer loop (name index, then the subscriptions of
+  // each certificate by index) so LIMIT stops the scan early; SQLite plans without table statistics and would sort
+  // every subscription instead, so `CROSS JOIN` fixes the order (SQLite's documented hint; PostgreSQL plans a cross
+  // join with a join condition like an inner join). One endpoint's rows start from its subscriptions instead.
+  let keys = filter.endpointId
+    ? db
+        .selectFrom('subscriptions as s')
+        .innerJoin('certificates as c', 'c.id', 's.certificate_id')
+        .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
+        .select(['s.id as page_id', 'c.name as page_certificate', 'e.name as page_endpoint'])
+    : db
+        .selectFrom('certificates as c')
+        .crossJoin('subscriptions as s')
+        .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
+        .whereRef('s.certificate_id', '=', 'c.id')
+        .select(['s.id as page_id', 'c.name as page_certificate', 'e.name as page_endpoint']);
+  if (filter.certificateId) keys = keys.where('c.id', '=', filter.certificateId);
   if (filter.endpointId) keys = keys.where('s.endpoint_id', '=', filter.endpointId);
   if (page?.cursor) {
     const [cert, endpoint] = decodeCursor('fleet', page.cursor, 2);
@@ -180,8 +191,9 @@ export async function fleetRows(
         .whereRef('s2.endpoint_id', '=', 's.endpoint_id')
         .as('endpoint_subscriptions'),
     )
-    .orderBy('c.name')
-    .orderBy('e.name')
+    // ordered by the page's own columns, so the page (at most limit + 1 rows) drives the outer joins
+    .orderBy('pg.page_certificate')
+    .orderBy('pg.page_endpoint')
     .orderBy('p.target_key')
     .execute();
 
