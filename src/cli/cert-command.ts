@@ -68,7 +68,7 @@ export function registerCertCommands(program: Command): void {
     .command('list')
     .description('list certificates')
     .action(async (_opts, cmd: Command) => {
-      const certs = await clientFor(cmd).get<CertView[]>('/api/v1/certificates');
+      const certs = await clientFor(cmd).getAll<CertView>('/api/v1/certificates');
       if (globalFlags(cmd).json) return printJson(certs);
       process.stdout.write(
         `${table(

@@ -1,5 +1,5 @@
 import { readFileSync, existsSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,8 @@ export interface ClientOptions {
 
 export const DEFAULT_HUB = 'https://127.0.0.1:8443';
 export const DEFAULT_DATA_DIR = './.certfleet';
+/** Items per request when the CLI walks a list (the hub's largest page). */
+const PAGE_SIZE = 1000;
 
 interface CliConfigFile {
   hub?: string;
@@ -89,7 +91,43 @@ export class HubClient {
     return this.request<T>('DELETE', path);
   }
 
-  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /**
+   * Every item of a paginated list route: asks for the largest page and follows `x-next-cursor` until the last
+   * page. A hub that does not paginate answers the whole list at once (no header), which ends the walk too.
+   */
+  async getAll<T>(path: string): Promise<T[]> {
+    const items: T[] = [];
+    const seen = new Set<string>();
+    const sep = path.includes('?') ? '&' : '?';
+    for (let cursor: string | undefined; ;) {
+      const page = await this.send<T[]>(
+        'GET',
+        `${path}${sep}limit=${PAGE_SIZE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
+      items.push(...page.data);
+      const next = page.headers['x-next-cursor'];
+      if (typeof next !== 'string' || next === '') return items;
+      if (seen.has(next)) {
+        throw new CertfleetError(
+          'INTERNAL',
+          `the hub answered the same page cursor twice for ${path}`,
+          'upgrade the hub, or report this with `certfleet --debug`',
+        );
+      }
+      seen.add(next);
+      cursor = next;
+    }
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return (await this.send<T>(method, path, body)).data;
+  }
+
+  private send<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ data: T; headers: IncomingHttpHeaders }> {
     const url = new URL(`${this.opts.hub}${path}`);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string> = { accept: 'application/json' };
@@ -99,7 +137,7 @@ export class HubClient {
       headers['content-length'] = String(payload.length);
     }
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const req = send(
         url,
         { method, headers, timeout: 120_000, ...(this.opts.caPem ? { ca: this.opts.caPem } : {}) },
@@ -126,7 +164,7 @@ export class HubClient {
                   },
                 ),
               );
-            } else resolve(data as T);
+            } else resolve({ data: data as T, headers: res.headers });
           });
         },
       );

@@ -105,7 +105,7 @@ export function registerEndpointCommands(program: Command): void {
     .command('list')
     .description('list endpoints')
     .action(async (_opts, cmd: Command) => {
-      const list = await clientFor(cmd).get<EndpointView[]>('/api/v1/endpoints');
+      const list = await clientFor(cmd).getAll<EndpointView>('/api/v1/endpoints');
       if (globalFlags(cmd).json) return printJson(list);
       process.stdout.write(
         `${table(

@@ -42,7 +42,9 @@ export function registerStatusCommand(program: Command): void {
     .action(async (certificate: string | undefined, _opts, cmd: Command) => {
       const client = clientFor(cmd);
       const [all, served] = await Promise.all([
-        client.get<StatusRow[]>('/api/v1/status'),
+        client.getAll<StatusRow>(
+          `/api/v1/status${certificate ? `?certificate=${encodeURIComponent(certificate)}` : ''}`,
+        ),
         // a hub without probes (older version) simply has no served column data
         client.get<ServedRow[]>('/api/v1/probes/served').catch(() => [] as ServedRow[]),
       ]);

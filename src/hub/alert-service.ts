@@ -5,7 +5,6 @@
  */
 import { z } from 'zod';
 import { errorMessage } from '../core/errors.ts';
-import type { CertificateVersion } from '../core/types.ts';
 import {
   AlertManager,
   agentSilentAlerts,
@@ -139,23 +138,21 @@ export class AlertService {
   async firing(): Promise<Alert[]> {
     const { store, clock } = this.ctx;
     const now = clock.now();
-    const [certs, endpoints, subs] = await Promise.all([
-      store.listCertificates(),
-      store.listEndpoints(),
-      store.listSubscriptions(),
+    // three one-query reads (no per-row lookups): certificates, the fleet read model, endpoints
+    const [certs, fleet, endpoints] = await Promise.all([
+      store.certificateRows().then((p) => p.items),
+      store.fleet().then((p) => p.items),
+      store.endpointRows().then((p) => p.items),
     ]);
-    const current = new Map<string, CertificateVersion | undefined>();
-    for (const c of certs) current.set(c.id, await store.currentVersion(c.id));
 
     // expiry: each certificate's current version, plus older certificates still served somewhere
     const alerts: Alert[] = expiryAlerts(
-      certs.flatMap((c) => {
-        const v = current.get(c.id);
-        return v ? [{ name: c.name, notBefore: new Date(v.notBefore), notAfter: new Date(v.notAfter) }] : [];
-      }),
+      certs.flatMap(({ certificate: c, current: v }) =>
+        v ? [{ name: c.name, notBefore: new Date(v.notBefore), notAfter: new Date(v.notAfter) }] : [],
+      ),
       now,
     );
-    for (const s of (await this.opts.probes?.servedSummary()) ?? []) {
+    for (const s of (await this.opts.probes?.servedSummary(fleet)) ?? []) {
       if (s.matchesCurrent || !s.notAfter || !s.notBefore) continue;
       for (const a of expiryAlerts(
         [{ name: s.certificate, notBefore: new Date(s.notBefore), notAfter: new Date(s.notAfter) }],
@@ -173,10 +170,9 @@ export class AlertService {
 
     // renewal failures (renewal_state, written by the renewal service)
     const failing: Array<{ name: string; failures: number; lastError?: string; urgent: boolean }> = [];
-    for (const c of certs) {
-      const state = (await store.getRenewalState(c.id)) as RenewalState;
+    for (const { certificate: c, current: v, renewalState } of certs) {
+      const state = renewalState as RenewalState;
       if (!state.failures?.count) continue;
-      const v = current.get(c.id);
       const urgent = v
         ? Date.parse(v.notAfter) - now.getTime() <= (Date.parse(v.notAfter) - Date.parse(v.notBefore)) / 6
         : true;
@@ -190,15 +186,8 @@ export class AlertService {
     alerts.push(...renewalFailureAlerts(failing, now));
 
     // deployments of current versions: failed, rolled back, diverged, window missed
-    const certById = new Map(certs.map((c) => [c.id, c]));
-    const endpointById = new Map(endpoints.map((e) => [e.id, e]));
     const rows = [];
-    for (const s of subs) {
-      const v = current.get(s.certificateId);
-      const cert = certById.get(s.certificateId);
-      const endpoint = endpointById.get(s.endpointId);
-      if (!v || !cert || !endpoint) continue;
-      const d = await store.getDeployment(s.id, v.id);
+    for (const { subscription: s, certificate: cert, endpoint, deployment: d } of fleet) {
       if (!d) continue;
       const windowEndsAt =
         d.state === 'waiting_window' && s.window ? windowEndFor(s.window, new Date(d.updatedAt)) : undefined;
@@ -215,15 +204,12 @@ export class AlertService {
 
     // agents that stopped checking in (enrolled ones; an endpoint never enrolled is not silent, just new)
     const agents = [];
-    for (const e of endpoints) {
-      if (e.kind !== 'agent') continue;
-      const lastSeen = await store.lastSeen(e.id);
-      const enrolled = lastSeen !== undefined || (await store.agentPublicKey(e.id)) !== undefined;
-      if (!enrolled) continue;
+    for (const { endpoint: e, lastSeenAt, enrolled } of endpoints) {
+      if (e.kind !== 'agent' || !(enrolled || lastSeenAt !== undefined)) continue;
       agents.push({
         name: e.name,
         kind: e.kind,
-        ...(lastSeen ? { lastSeenAt: new Date(lastSeen) } : { createdAt: new Date(e.createdAt) }),
+        ...(lastSeenAt ? { lastSeenAt: new Date(lastSeenAt) } : { createdAt: new Date(e.createdAt) }),
       });
     }
     alerts.push(...agentSilentAlerts(agents, now, this.config.agentSilentAfterMinutes * 60_000));

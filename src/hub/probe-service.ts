@@ -9,12 +9,17 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { CertfleetError, errorMessage, endpointNotFound } from '../core/errors.ts';
-import type { Certificate, CertificateVersion, Endpoint, ProbeTarget } from '../core/types.ts';
+import type { Endpoint, ProbeTarget } from '../core/types.ts';
 import type { HubMetrics, ServedRow } from '../metrics/hub-metrics.ts';
 import { splitPemCertificates } from '../pki/inspect.ts';
 import { probeMany } from '../probe/probe-many.ts';
 import type { ProbeResult } from '../probe/probe-result.ts';
-import { DeploymentTransitionRefused, type ProbeResultRecord, type Store } from '../store/store.ts';
+import {
+  DeploymentTransitionRefused,
+  type FleetRow,
+  type ProbeResultRecord,
+  type Store,
+} from '../store/store.ts';
 import type { HubContext } from './hub-context.ts';
 import {
   judgeDeployment,
@@ -168,36 +173,23 @@ export class ProbeService {
 
   /**
    * Per subscription (certificate × endpoint) with probe targets: what is served, whether it is the current
-   * version, and the earliest served notAfter. Feeds `certfleet status`, metrics and expiry alerts.
+   * version, and the earliest served notAfter. Feeds `certfleet status`, metrics and expiry alerts. Reads the fleet
+   * read model (one query) unless the caller already holds its rows.
    */
-  async servedSummary(): Promise<ServedSummaryRow[]> {
-    const store = this.ctx.store;
-    const [endpoints, certs, subs, results] = await Promise.all([
-      store.listEndpoints(),
-      store.listCertificates(),
-      store.listSubscriptions(),
-      store.listProbeResults(),
-    ]);
-    const certById = new Map(certs.map((c) => [c.id, c]));
-    const endpointById = new Map(endpoints.map((e) => [e.id, e]));
-    const byKey = new Map(results.map((r) => [`${r.endpointId} ${r.targetKey}`, r]));
-    const current = new Map<string, CertificateVersion | undefined>();
+  async servedSummary(fleet?: FleetRow[]): Promise<ServedSummaryRow[]> {
+    const rows = fleet ?? (await this.ctx.store.fleet()).items;
     const out: ServedSummaryRow[] = [];
-    for (const sub of subs) {
-      const cert = certById.get(sub.certificateId);
-      const endpoint = endpointById.get(sub.endpointId);
-      if (!cert || !endpoint) continue;
-      const siblings = subs.filter((s) => s.endpointId === endpoint.id).length;
-      const targets = targetsForSubscription(endpoint, sub, cert, siblings);
+    for (const { subscription: sub, certificate: cert, endpoint, current: v, ...row } of rows) {
+      const targets = targetsForSubscription(endpoint, sub, cert, row.endpointSubscriptions);
+      const byKey = new Map(row.probes.map((r) => [r.targetKey, r]));
       const seen = targets
-        .map((t) => byKey.get(`${endpoint.id} ${probeTargetKey(t)}`))
+        .map((t) => byKey.get(probeTargetKey(t)))
         .filter((r): r is ProbeResultRecord => r !== undefined);
       if (seen.length === 0) continue;
-      if (!current.has(cert.id)) current.set(cert.id, await store.currentVersion(cert.id));
-      const v = current.get(cert.id);
       const served = seen.find((r) => r.fingerprint && r.fingerprint !== v?.fingerprint) ?? seen[0];
       const notAfters = seen.filter((r) => r.notAfter).map((r) => r.notAfter!);
       const notBefores = seen.filter((r) => r.notBefore).map((r) => r.notBefore!);
+      const failed = seen.find((r) => r.errorKind);
       out.push({
         subscriptionId: sub.id,
         certificate: cert.name,
@@ -208,12 +200,7 @@ export class ProbeService {
         notBefore: notBefores.sort()[0] ?? null,
         probedAt: seen.map((r) => r.at).sort()[0],
         ok: seen.every((r) => r.ok),
-        error: seen.find((r) => r.errorKind)
-          ? {
-              kind: seen.find((r) => r.errorKind)!.errorKind!,
-              message: seen.find((r) => r.errorKind)!.errorMessage ?? '',
-            }
-          : null,
+        error: failed ? { kind: failed.errorKind!, message: failed.errorMessage ?? '' } : null,
       });
     }
     return out;
@@ -346,13 +333,12 @@ export class ProbeService {
   private async judge(endpoint: Endpoint, records: ProbeResultRecord[]): Promise<SubscriptionJudgement[]> {
     const store = this.ctx.store;
     const byKey = new Map(records.map((r) => [r.targetKey, r]));
-    const subs = await store.listSubscriptions({ endpointId: endpoint.id });
+    // one query: the endpoint's subscriptions with certificate, current version and its deployment
+    const rows = (await store.fleet({ endpointId: endpoint.id })).items;
     const out: SubscriptionJudgement[] = [];
-    for (const sub of subs) {
-      const cert = (await store.getCertificateById(sub.certificateId)) as Certificate | undefined;
-      const version = cert && (await store.currentVersion(cert.id));
-      if (!cert || !version) continue;
-      const targets = targetsForSubscription(endpoint, sub, cert, subs.length);
+    for (const { subscription: sub, certificate: cert, current: version, deployment } of rows) {
+      if (!version) continue;
+      const targets = targetsForSubscription(endpoint, sub, cert, rows.length);
       if (targets.length === 0) continue; // no probe targets: the agent's own local verification stands
       const keys = targets.map(probeTargetKey);
       const observations = keys.map((key) => ({
@@ -360,7 +346,6 @@ export class ProbeService {
         ...(byKey.get(key)?.fingerprint ? { fingerprint: byKey.get(key)!.fingerprint } : {}),
         ...(byKey.get(key)?.errorKind ? { errorKind: byKey.get(key)!.errorKind } : {}),
       }));
-      const deployment = await store.getDeployment(sub.id, version.id);
       const now = this.ctx.clock.now();
       const j = judgeDeployment({
         ...(deployment ? { deployment } : {}),

@@ -145,6 +145,16 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0004_fleet_read_indexes': {
+      // The fleet read model walks subscriptions by certificate (status pages ordered by certificate name).
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createIndex('subscriptions_by_certificate')
+          .on('subscriptions')
+          .columns(['certificate_id', 'endpoint_id'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -10,16 +10,31 @@ import type {
   Deployment,
   DeploymentState,
   Endpoint,
-  KeyType,
   Subscription,
 } from '../core/types.ts';
 import { actorKind, mayMove, refusalOf } from '../deploy/states.ts';
+import { certificateRows, endpointRows, fleetRows } from './fleet-queries.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
+import {
+  parse,
+  toCertificate,
+  toDeployment,
+  toEndpoint,
+  toProbeResult,
+  toSubscription,
+  toVersion,
+} from './rows.ts';
 import type { Database } from './schema.ts';
 import { StoreEventEmitter, type StoreEvent, type StoreEventStream } from './store-events.ts';
 import {
   DeploymentTransitionRefused,
   type Actor,
+  type CertificateRow,
+  type EndpointRow,
+  type FleetFilter,
+  type FleetRow,
+  type Page,
+  type PageRequest,
   type DeploymentTransitionInput,
   type EventQuery,
   type NewCertificate,
@@ -39,70 +54,6 @@ type Db = Kysely<Database> | Transaction<Database>;
 type Emit = (event: StoreEvent) => void;
 
 const json = (v: unknown): string => JSON.stringify(v);
-const parse = <T>(s: string | null | undefined, fallback: T): T => (s ? (JSON.parse(s) as T) : fallback);
-
-function toCertificate(r: Database['certificates']): Certificate {
-  return {
-    id: r.id,
-    name: r.name,
-    sans: parse(r.sans, []),
-    keyType: r.key_type as KeyType,
-    issuer: r.issuer,
-    lifetimeDays: Number(r.lifetime_days),
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
-}
-
-function toVersion(r: Database['versions']): CertificateVersion {
-  return {
-    id: r.id,
-    certificateId: r.certificate_id,
-    serial: r.serial,
-    fingerprint: r.fingerprint,
-    notBefore: r.not_before,
-    notAfter: r.not_after,
-    certPem: r.cert_pem,
-    chainPem: r.chain_pem,
-    createdAt: r.created_at,
-  };
-}
-
-function toEndpoint(r: Database['endpoints']): Endpoint {
-  return {
-    id: r.id,
-    name: r.name,
-    kind: r.kind as Endpoint['kind'],
-    probeTargets: parse(r.probe_targets, []),
-    labels: parse(r.labels, {}),
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
-}
-
-function toSubscription(r: Database['subscriptions']): Subscription {
-  return {
-    id: r.id,
-    endpointId: r.endpoint_id,
-    certificateId: r.certificate_id,
-    ...parse<SubscriptionSpec>(r.spec, { outputs: [] }),
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
-}
-
-function toDeployment(r: Database['deployments']): Deployment {
-  return {
-    id: r.id,
-    subscriptionId: r.subscription_id,
-    versionId: r.version_id,
-    state: r.state as DeploymentState,
-    ...(r.reason ? { reason: r.reason } : {}),
-    detail: parse(r.detail, {}),
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
-}
 
 function toToken(r: Database['tokens']): TokenRecord {
   return {
@@ -1165,20 +1116,21 @@ export class SqlStore implements Store {
   async listProbeResults(filter: { endpointId?: string } = {}): Promise<ProbeResultRecord[]> {
     let q = this.db.selectFrom('probe_results').selectAll();
     if (filter.endpointId) q = q.where('endpoint_id', '=', filter.endpointId);
-    const rows = await q.orderBy('endpoint_id').orderBy('target_key').execute();
-    return rows.map((r) => ({
-      endpointId: r.endpoint_id,
-      targetKey: r.target_key,
-      at: r.at,
-      ok: Number(r.ok) === 1,
-      ...(r.fingerprint ? { fingerprint: r.fingerprint } : {}),
-      ...(r.not_before ? { notBefore: r.not_before } : {}),
-      ...(r.not_after ? { notAfter: r.not_after } : {}),
-      ...(r.error_kind ? { errorKind: r.error_kind } : {}),
-      ...(r.error_message ? { errorMessage: r.error_message } : {}),
-      ...(r.tls_version ? { tlsVersion: r.tls_version } : {}),
-      ...(r.handshake_ms === null ? {} : { handshakeMs: Number(r.handshake_ms) }),
-    }));
+    return (await q.orderBy('endpoint_id').orderBy('target_key').execute()).map(toProbeResult);
+  }
+
+  // list reads (one query each, see fleet-queries.ts)
+
+  certificateRows(page?: PageRequest): Promise<Page<CertificateRow>> {
+    return certificateRows(this.db, page);
+  }
+
+  endpointRows(page?: PageRequest): Promise<Page<EndpointRow>> {
+    return endpointRows(this.db, page);
+  }
+
+  fleet(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetRow>> {
+    return fleetRows(this.db, filter, page);
   }
 }
 

@@ -76,6 +76,64 @@ export interface ProbeResultRecord {
   handshakeMs?: number;
 }
 
+/**
+ * A page of a list read: at most `limit` items after `cursor`, the opaque `next` of the previous page (it encodes
+ * the last item's sort key, so pages stay exact while rows are added or removed elsewhere). A cursor that this
+ * store did not give out, or gave out for another list, is refused with BAD_REQUEST.
+ */
+export interface PageRequest {
+  limit: number;
+  cursor?: string;
+}
+
+/** One page; `next` is absent on the last page. */
+export interface Page<T> {
+  items: T[];
+  next?: string;
+}
+
+/** A version without its PEMs: what lists and the fleet read model carry. */
+export type VersionSummary = Omit<CertificateVersion, 'certPem' | 'chainPem'>;
+
+/** A certificate with its current version and the planner's renewal state, ordered by name. */
+export interface CertificateRow {
+  certificate: Certificate;
+  current?: VersionSummary;
+  renewalState: Record<string, unknown>;
+}
+
+/** An endpoint with its agent contact, ordered by name. */
+export interface EndpointRow {
+  endpoint: Endpoint;
+  lastSeenAt?: string;
+  /** An agent public key is registered (the endpoint redeemed an enrollment token). */
+  enrolled: boolean;
+}
+
+/**
+ * The fleet read model: one row per subscription (certificate × endpoint) with what the status view, the probe
+ * judgement and the alerts need around it, ordered by certificate name, then endpoint name.
+ */
+export interface FleetRow {
+  subscription: Subscription;
+  certificate: Certificate;
+  endpoint: Endpoint;
+  lastSeenAt?: string;
+  /** How many subscriptions the endpoint has (its probe targets are split by SAN when more than one). */
+  endpointSubscriptions: number;
+  /** The certificate's current version; absent before its first issuance. */
+  current?: VersionSummary;
+  /** The deployment of the current version on this endpoint; absent when none was recorded yet. */
+  deployment?: Deployment;
+  /** The latest probe result of each of the endpoint's targets, ordered by target key. */
+  probes: ProbeResultRecord[];
+}
+
+export interface FleetFilter {
+  certificateId?: string;
+  endpointId?: string;
+}
+
 export interface EventQuery {
   subject?: string;
   kind?: string;
@@ -276,6 +334,14 @@ export interface Store {
    * (see `transitionDeployment`) aborts the batch at that item; only its refusal is recorded.
    */
   transitionDeployments(items: DeploymentTransitionInput[]): Promise<Deployment[]>;
+
+  /**
+   * List reads, each ONE query whatever the number of rows (no per-row lookups). Without `page` they return every
+   * row (internal walks); with it, one page and the cursor of the next.
+   */
+  certificateRows(page?: PageRequest): Promise<Page<CertificateRow>>;
+  endpointRows(page?: PageRequest): Promise<Page<EndpointRow>>;
+  fleet(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetRow>>;
 
   appendEvent(event: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void>;
   listEvents(query?: EventQuery): Promise<AuditEvent[]>;

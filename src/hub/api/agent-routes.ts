@@ -18,6 +18,7 @@ import { mintEnrollmentToken, redeemEnrollmentToken } from '../agent-protocol/en
 import { ReportWriter } from '../agent-protocol/report-writer.ts';
 import type { DeploymentTransitionInput } from '../../store/store.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
+import { pageOf, pageQuerySchema, sendPage } from './pagination.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -137,39 +138,39 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
     {
       config: { access: 'read' },
       schema: {
-        summary: 'Certificate × endpoint: current version, deployment state, agent contact',
+        summary:
+          'Certificate × endpoint: current version, deployment state, agent contact; one page by certificate, then endpoint',
         tags: ['agents'],
+        querystring: pageQuerySchema.extend({ certificate: nameSchema.optional() }),
       },
     },
-    async () => {
-      const [subs, endpoints, certs] = await Promise.all([
-        store.listSubscriptions(),
-        store.listEndpoints(),
-        store.listCertificates(),
-      ]);
-      const endpointById = new Map(endpoints.map((e) => [e.id, e]));
-      const certById = new Map(certs.map((c) => [c.id, c]));
-      const current = new Map<string, CertificateVersion | undefined>();
-      for (const c of certs) current.set(c.id, await store.currentVersion(c.id));
-      const lastSeen = new Map<string, string | undefined>();
-      for (const e of endpoints) lastSeen.set(e.id, await store.lastSeen(e.id));
-      return Promise.all(
-        subs.map(async (s) => {
-          const v = current.get(s.certificateId);
-          const d = v ? await store.getDeployment(s.id, v.id) : undefined;
-          return {
-            subscriptionId: s.id,
-            certificate: certById.get(s.certificateId)?.name ?? null,
-            endpoint: endpointById.get(s.endpointId)?.name ?? null,
-            endpointKind: endpointById.get(s.endpointId)?.kind ?? null,
-            version: v
-              ? { id: v.id, serial: v.serial, fingerprint: v.fingerprint, notAfter: v.notAfter }
-              : null,
-            deployment: d ? { state: d.state, reason: d.reason ?? null, updatedAt: d.updatedAt } : null,
-            lastSeenAt: lastSeen.get(s.endpointId) ?? null,
-          };
-        }),
-      );
+    async (req, reply) => {
+      const { certificate, ...query } = req.query;
+      const only = certificate === undefined ? undefined : await store.getCertificate(certificate);
+      if (certificate !== undefined && !only) return []; // as before: no rows for an unknown certificate
+      const page = await store.fleet(only ? { certificateId: only.id } : {}, pageOf(query));
+      return sendPage(req, reply, page, (r) => ({
+        subscriptionId: r.subscription.id,
+        certificate: r.certificate.name,
+        endpoint: r.endpoint.name,
+        endpointKind: r.endpoint.kind,
+        version: r.current
+          ? {
+              id: r.current.id,
+              serial: r.current.serial,
+              fingerprint: r.current.fingerprint,
+              notAfter: r.current.notAfter,
+            }
+          : null,
+        deployment: r.deployment
+          ? {
+              state: r.deployment.state,
+              reason: r.deployment.reason ?? null,
+              updatedAt: r.deployment.updatedAt,
+            }
+          : null,
+        lastSeenAt: r.lastSeenAt ?? null,
+      }));
     },
   );
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { certificateNotFound } from '../../core/errors.ts';
 import { certificateSpecSchema, nameSchema } from '../../core/config-schema.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
+import { pageOf, pageQuerySchema, sendPage } from './pagination.ts';
 import { certificateView, versionView } from './views.ts';
 
 const nameParams = z.object({ name: nameSchema });
@@ -35,11 +36,18 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
 
   api.get(
     '/certificates',
-    { config: { access: 'read' }, schema: { summary: 'List certificates', tags: ['certificates'] } },
-    async () => {
-      const certs = await store.listCertificates();
-      return Promise.all(certs.map(async (c) => certificateView(c, await store.currentVersion(c.id))));
+    {
+      config: { access: 'read' },
+      schema: {
+        summary: 'List certificates by name, one page (next page: x-next-cursor / Link headers)',
+        tags: ['certificates'],
+        querystring: pageQuerySchema,
+      },
     },
+    async (req, reply) =>
+      sendPage(req, reply, await store.certificateRows(pageOf(req.query)), (r) =>
+        certificateView(r.certificate, r.current),
+      ),
   );
 
   api.get(

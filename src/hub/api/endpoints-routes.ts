@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { certificateNotFound, endpointNotFound } from '../../core/errors.ts';
 import { endpointSpecSchema, nameSchema, subscriptionSpecSchema } from '../../core/config-schema.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
+import { pageOf, pageQuerySchema, sendPage } from './pagination.ts';
 
 export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
   const { store } = ctx;
@@ -21,13 +22,19 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
 
   api.get(
     '/endpoints',
-    { config: { access: 'read' }, schema: { summary: 'List endpoints', tags: ['endpoints'] } },
-    async () => {
-      const endpoints = await store.listEndpoints();
-      return Promise.all(
-        endpoints.map(async (e) => ({ ...e, lastSeenAt: (await store.lastSeen(e.id)) ?? null })),
-      );
+    {
+      config: { access: 'read' },
+      schema: {
+        summary: 'List endpoints by name, one page (next page: x-next-cursor / Link headers)',
+        tags: ['endpoints'],
+        querystring: pageQuerySchema,
+      },
     },
+    async (req, reply) =>
+      sendPage(req, reply, await store.endpointRows(pageOf(req.query)), (r) => ({
+        ...r.endpoint,
+        lastSeenAt: r.lastSeenAt ?? null,
+      })),
   );
 
   api.get(
@@ -91,24 +98,20 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
     '/subscriptions',
     {
       config: { access: 'read' },
-      schema: { summary: 'List subscriptions with their latest deployment', tags: ['subscriptions'] },
+      schema: {
+        summary:
+          'List subscriptions by certificate, then endpoint, with the deployment of the current version, one page',
+        tags: ['subscriptions'],
+        querystring: pageQuerySchema,
+      },
     },
-    async () => {
-      const subs = await store.listSubscriptions();
-      return Promise.all(
-        subs.map(async (s) => {
-          const cert = await store.getCertificateById(s.certificateId);
-          const current = await store.currentVersion(s.certificateId);
-          const deployment = current ? await store.getDeployment(s.id, current.id) : undefined;
-          return {
-            ...s,
-            endpoint: (await store.getEndpointById(s.endpointId))?.name,
-            certificate: cert?.name,
-            deployment: deployment ?? null,
-          };
-        }),
-      );
-    },
+    async (req, reply) =>
+      sendPage(req, reply, await store.fleet({}, pageOf(req.query)), (r) => ({
+        ...r.subscription,
+        endpoint: r.endpoint.name,
+        certificate: r.certificate.name,
+        deployment: r.deployment ?? null,
+      })),
   );
 
   api.delete(

@@ -1,7 +1,8 @@
-import type { Certificate, CertificateVersion } from '../../core/types.ts';
+import type { Certificate } from '../../core/types.ts';
+import type { VersionSummary } from '../../store/store.ts';
 
 /** API shapes. Nothing secret is ever part of a view: versions carry the public chain only. */
-export function versionView(v: CertificateVersion) {
+export function versionView(v: VersionSummary) {
   return {
     id: v.id,
     serial: v.serial,
@@ -12,6 +13,6 @@ export function versionView(v: CertificateVersion) {
   };
 }
 
-export function certificateView(c: Certificate, current?: CertificateVersion) {
+export function certificateView(c: Certificate, current?: VersionSummary) {
   return { ...c, current: current ? versionView(current) : null };
 }

@@ -1,0 +1,320 @@
+/**
+ * API read paths at fleet size: N certificates (each with a real version) and N endpoints, each endpoint
+ * subscribed to one certificate, with deployments in various states, agent contacts and probe results. Then a real
+ * hub (own process, SQLite, HTTPS) answers the list routes and `GET /status`, one page per request, at
+ * concurrency 1 and 50 over keep-alive connections; each client walks the pages by following `x-next-cursor`
+ * (back to the first page at the end), so deep pages are measured as well as the first.
+ *
+ *   npm run bench -- api [--certs 10000] [--endpoints 10000] [--limit 100] [--concurrency 1,50]
+ *                        [--requests 400] [--max-seconds 30] [--routes certificates,endpoints,...] [--keep DIR]
+ *
+ * `--keep DIR` writes the fleet into DIR once and reuses it on later runs; BENCH_HUB_PROF=DIR writes a V8 CPU
+ * profile of the hub process into DIR.
+ *
+ * The data is written directly through the store (setup speed): a pool of 16 versions is issued by the internal
+ * CA and their certificate, chain and sealed key are reused for every other certificate's version (each stored
+ * row is a real version; 10,000 ECDSA issuances would only slow the setup). A hub that does not paginate (the code
+ * before the fleet read model) answers every request with the whole list; `--max-seconds` bounds such runs.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { Agent, request } from 'node:https';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../src/core/log.ts';
+import { CertificateService } from '../src/hub/certificate-service.ts';
+import { openHubContext } from '../src/hub/hub.ts';
+import type { NewVersion, ProbeResultRecord } from '../src/store/store.ts';
+
+const POOL = 16;
+const ROUTES: Record<string, string> = {
+  certificates: '/api/v1/certificates',
+  endpoints: '/api/v1/endpoints',
+  subscriptions: '/api/v1/subscriptions',
+  status: '/api/v1/status',
+};
+
+const loadavg = async () => (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
+
+/** Writes the fleet into `dataDir` through the store, then closes it. */
+async function populate(dataDir: string, nCerts: number, nEndpoints: number): Promise<void> {
+  const ctx = await openHubContext({ dataDir, logger: createLogger({ level: 'warn' }), env: {} });
+  const { store } = ctx;
+  try {
+    const service = new CertificateService(ctx);
+    const pool: NewVersion[] = [];
+    for (let i = 0; i < POOL; i++) {
+      const cert = await service.create(
+        {
+          name: `pool-${i}`,
+          sans: [`pool-${i}.bench.test`],
+          keyType: 'ecdsa-p256',
+          issuer: 'internal',
+          lifetimeDays: 30,
+        },
+        'bench',
+      );
+      const v = (await store.currentVersion(cert.id))!;
+      const { serial, fingerprint, notBefore, notAfter, certPem, chainPem } = v;
+      const sealedKey = (await store.sealedKeyOf(v.id))!;
+      pool.push({
+        serial,
+        fingerprint,
+        notBefore,
+        notAfter,
+        certPem,
+        chainPem,
+        sealedKey,
+        issuer: 'internal',
+      });
+    }
+    const certIds: string[] = [];
+    for (let i = POOL; i < nCerts; i++) {
+      const name = `cert-${String(i).padStart(5, '0')}`;
+      const cert = await store.createCertificate(
+        { name, sans: [`${name}.bench.test`], keyType: 'ecdsa-p256', issuer: 'internal', lifetimeDays: 30 },
+        'bench',
+      );
+      // every 50th certificate has no version yet (waiting for the planner)
+      if (i % 50 !== 0) await store.addVersion(cert.id, pool[i % POOL], 'bench');
+      certIds.push(cert.id);
+    }
+    const probes: ProbeResultRecord[] = [];
+    const installs = [];
+    const at = new Date().toISOString();
+    for (let i = 0; i < nEndpoints; i++) {
+      const name = `ep-${String(i).padStart(5, '0')}`;
+      const endpoint = await store.createEndpoint(
+        {
+          name,
+          kind: i % 10 === 0 ? 'connector' : 'agent',
+          probeTargets: [{ host: '127.0.0.1', port: 443, sni: `${name}.bench.test` }],
+          labels: { site: `s${i % 7}` },
+        },
+        'bench',
+      );
+      const certId = certIds[i % certIds.length];
+      const { subscription } = await store.upsertSubscription(
+        endpoint.id,
+        certId,
+        { outputs: [{ path: `/etc/ssl/${name}.pem`, format: 'fullchain' }], reload: 'nginx -s reload' },
+        'bench',
+      );
+      if (i % 3 === 0) await store.touchEndpoint(endpoint.id, at);
+      const current = i % 2 === 0 ? await store.currentVersion(certId) : undefined;
+      if (current) {
+        installs.push({
+          subscriptionId: subscription.id,
+          versionId: current.id,
+          state: 'installed' as const,
+          info: {},
+          actor: `agent:${name}`,
+        });
+        probes.push({
+          endpointId: endpoint.id,
+          targetKey: `127.0.0.1:443/${name}.bench.test`,
+          at,
+          ok: true,
+          fingerprint: current.fingerprint,
+          notBefore: current.notBefore,
+          notAfter: current.notAfter,
+          tlsVersion: 'TLSv1.3',
+          handshakeMs: 3,
+        });
+      }
+    }
+    for (let i = 0; i < installs.length; i += 500)
+      await store.transitionDeployments(installs.slice(i, i + 500));
+    await store.saveProbeResults(probes);
+  } finally {
+    await ctx.store.close();
+  }
+}
+
+async function startHubProcess(dataDir: string, token: string) {
+  const child = fork(join(import.meta.dirname, 'api-hub.ts'), [dataDir, token], {
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(process.env.BENCH_HUB_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_HUB_PROF}`] : []),
+    ],
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  const info = await new Promise<{ url: string; caPem: string }>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve(JSON.parse(line));
+    });
+    child.once('exit', (code) => reject(new Error(`hub exited with ${code}`)));
+  });
+  return { info, child };
+}
+
+async function hubCpuMs(child: ChildProcess): Promise<number> {
+  const m = await new Promise<{ cpu: NodeJS.CpuUsage }>((resolve) => {
+    child.once('message', resolve);
+    child.send({ cpu: true });
+  });
+  return (m.cpu.user + m.cpu.system) / 1000;
+}
+
+interface Answer {
+  ms: number;
+  status: number;
+  bytes: number;
+  next?: string;
+  body: string;
+}
+
+function get(url: string, agent: Agent, token: string, caPem: string): Promise<Answer> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent, ca: caPem, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).toString();
+        const next = res.headers['x-next-cursor'];
+        resolve({
+          ms: performance.now() - started,
+          status: res.statusCode ?? 0,
+          bytes: body.length,
+          ...(typeof next === 'string' ? { next } : {}),
+          body,
+        });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+
+/** `concurrency` clients, each walking the route's pages, until `requests` answers or `maxSeconds`. */
+async function measure(
+  base: string,
+  path: string,
+  opts: {
+    limit: number;
+    concurrency: number;
+    requests: number;
+    maxSeconds: number;
+    token: string;
+    caPem: string;
+  },
+) {
+  const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
+  const first = `${base}${path}?limit=${opts.limit}`;
+  // one untimed request per connection first: TLS handshakes are connection setup, not the cost of a page
+  const warmed = await Promise.all(
+    Array.from({ length: opts.concurrency }, () => get(first, agent, opts.token, opts.caPem)),
+  );
+  const warm = warmed[0];
+  if (warm.status !== 200) throw new Error(`${path}: HTTP ${warm.status} ${warm.body.slice(0, 200)}`);
+  const items = (JSON.parse(warm.body) as unknown[]).length;
+  const times: number[] = [];
+  let started = 0;
+  let errors = 0;
+  const deadline = performance.now() + opts.maxSeconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: opts.concurrency }, async () => {
+      let url = first;
+      while (started < opts.requests && performance.now() < deadline) {
+        started++;
+        const a = await get(url, agent, opts.token, opts.caPem).catch((e: Error) => e);
+        if (a instanceof Error || a.status !== 200) {
+          errors++; // reported, not timed (e.g. a keep-alive socket the hub closed after a very long answer)
+          url = first;
+          continue;
+        }
+        times.push(a.ms);
+        url = a.next ? `${first}&cursor=${encodeURIComponent(a.next)}` : first;
+      }
+    }),
+  );
+  const wallMs = performance.now() - t0;
+  agent.destroy();
+  times.sort((a, b) => a - b);
+  return {
+    n: times.length,
+    errors,
+    items,
+    bytes: warm.bytes,
+    paged: warm.next !== undefined,
+    p50: pct(times, 50),
+    p95: pct(times, 95),
+    p99: pct(times, 99),
+    perSecond: (times.length / wallMs) * 1000,
+  };
+}
+
+export async function run(args: string[]): Promise<void> {
+  const flag = (name: string, def: string) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : def;
+  };
+  const nCerts = Number(flag('certs', '10000'));
+  const nEndpoints = Number(flag('endpoints', '10000'));
+  const limit = Number(flag('limit', '100'));
+  const levels = flag('concurrency', '1,50').split(',').map(Number);
+  const requests = Number(flag('requests', '400'));
+  const maxSeconds = Number(flag('max-seconds', '30'));
+  const routes = flag('routes', Object.keys(ROUTES).join(',')).split(',');
+  const keep = flag('keep', '');
+  const cpuModel =
+    /model name\s*:\s*(.*)/.exec(await readFile('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model;
+  process.stdout.write(
+    `api: ${cpus().length} cores (${cpuModel}), node ${process.version}, ${new Date().toISOString()}; ` +
+      `${nCerts} certificates, ${nEndpoints} endpoints/subscriptions, limit=${limit}\n`,
+  );
+  const dir = keep || (await mkdtemp(join(tmpdir(), 'certfleet-bench-api-')));
+  const dataDir = join(dir, 'hub');
+  // a kept data dir keeps the admin token of its first start
+  const tokenFile = join(dir, 'bench-token');
+  const token =
+    (await readFile(tokenFile, 'utf8').catch(() => undefined)) ??
+    `cfa_bench_${randomBytes(16).toString('hex')}`;
+  await writeFile(tokenFile, token, { mode: 0o600 });
+  if (!keep || !(await readFile(join(dataDir, 'ca.pem')).catch(() => undefined))) {
+    const t = performance.now();
+    await populate(dataDir, nCerts, nEndpoints);
+    process.stdout.write(`setup: ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+  }
+  const { info, child } = await startHubProcess(dataDir, token);
+  try {
+    process.stdout.write(
+      '| route | concurrency | items/page | bytes/page | paged | requests (errors) | p50 ms | p95 ms | p99 ms | req/s | hub CPU s | loadavg |\n',
+    );
+    process.stdout.write('|---|---|---|---|---|---|---|---|---|---|---|---|\n');
+    for (const route of routes) {
+      for (const concurrency of levels) {
+        const load = await loadavg();
+        const cpu0 = await hubCpuMs(child);
+        const r = await measure(info.url, ROUTES[route], {
+          limit,
+          concurrency,
+          requests,
+          maxSeconds,
+          token,
+          caPem: info.caPem,
+        });
+        const cpu = ((await hubCpuMs(child)) - cpu0) / 1000;
+        const f = (ms: number) => ms.toFixed(1);
+        process.stdout.write(
+          `| ${ROUTES[route]} | ${concurrency} | ${r.items} | ${r.bytes} | ${r.paged ? 'yes' : 'no'} | ${r.n}${r.errors ? ` (${r.errors})` : ''} | ` +
+            `${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${r.perSecond.toFixed(0)} | ${cpu.toFixed(1)} | ${load} |\n`,
+        );
+      }
+    }
+  } finally {
+    child.disconnect();
+    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+    if (!keep) await rm(dir, { recursive: true, force: true });
+  }
+}
