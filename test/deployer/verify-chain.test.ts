@@ -11,11 +11,12 @@ import { fingerprintOf } from '../../src/pki/inspect.ts';
 import { startTlsServer, type TlsIdentity } from '../helpers/tls-servers.ts';
 import { makeTestPki, type TestPki } from '../helpers/test-pki.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 import { NAMES, recorder, requestFor, subscriptionOf } from './helpers.ts';
 
 async function serve(t: TestContext, id: TlsIdentity): Promise<number> {
   const server = await startTlsServer(id);
-  t.after(() => server.close());
+  onCleanup(t, () => server.close());
   return server.port;
 }
 

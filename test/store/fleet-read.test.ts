@@ -4,12 +4,13 @@ import { ManualClock } from '../../src/core/clock.ts';
 import { CertfleetError } from '../../src/core/errors.ts';
 import type { Store } from '../../src/store/store.ts';
 import { openSqliteStore } from '../../src/store/sqlite/open-sqlite-store.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
 
 const clock = new ManualClock(Date.parse('2026-01-10T00:00:00Z'));
 
 async function openStore(t: TestContext): Promise<Store> {
   const store = await openSqliteStore(':memory:', clock);
-  t.after(() => store.close());
+  onCleanup(t, () => store.close());
   return store;
 }
 
