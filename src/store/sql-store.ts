@@ -264,7 +264,7 @@ export class SqlStore implements Store {
         .selectAll()
         .where('name', '=', name)
         .executeTakeFirst();
-      if (!row) throw notFoundCertificate(name);
+      if (!row) throw certificateNotFound(name);
       const next = {
         ...(patch.sans ? { sans: json(patch.sans) } : {}),
         ...(patch.keyType ? { key_type: patch.keyType } : {}),
@@ -306,7 +306,7 @@ export class SqlStore implements Store {
         .select('id')
         .where('name', '=', name)
         .executeTakeFirst();
-      if (!row) throw notFoundCertificate(name);
+      if (!row) throw certificateNotFound(name);
       const subs = await trx
         .selectFrom('subscriptions')
         .select(['id', 'endpoint_id', 'certificate_id'])
@@ -574,7 +574,7 @@ export class SqlStore implements Store {
   ): Promise<Endpoint> {
     return this.write(async (trx, emit) => {
       const row = await trx.selectFrom('endpoints').selectAll().where('name', '=', name).executeTakeFirst();
-      if (!row) throw notFoundEndpoint(name);
+      if (!row) throw endpointNotFound(name);
       const next = {
         ...(patch.probeTargets ? { probe_targets: json(patch.probeTargets) } : {}),
         ...(patch.labels ? { labels: json(patch.labels) } : {}),
@@ -590,7 +590,7 @@ export class SqlStore implements Store {
   async deleteEndpoint(name: string, actor: Actor): Promise<void> {
     await this.write(async (trx, emit) => {
       const row = await trx.selectFrom('endpoints').select('id').where('name', '=', name).executeTakeFirst();
-      if (!row) throw notFoundEndpoint(name);
+      if (!row) throw endpointNotFound(name);
       const subs = await trx
         .selectFrom('subscriptions')
         .select(['id', 'endpoint_id', 'certificate_id'])
@@ -1133,9 +1133,6 @@ export class SqlStore implements Store {
     return fleetRows(this.db, filter, page);
   }
 }
-
-const notFoundCertificate = certificateNotFound;
-const notFoundEndpoint = endpointNotFound;
 
 const subscriptionIds = (s: { id: string; endpointId: string; certificateId: string }) => ({
   subscriptionId: s.id,
