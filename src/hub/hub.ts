@@ -34,6 +34,8 @@ export interface HubOptions {
   clock?: Clock;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** Tests: fail answers that their response schema would shrink (AppDeps.checkResponses). */
+  checkResponses?: boolean;
 }
 
 export interface RunningHub {
@@ -141,6 +143,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       agentProtocol,
       http01Store: acme.http01Store,
       ...(https ? { https } : {}),
+      ...(opts.checkResponses ? { checkResponses: true } : {}),
       ...(config.api?.authFailures
         ? {
             authFailureLimit: {

@@ -50,6 +50,7 @@ export async function startTestHub(
     config: hubConfigSchema.parse({ planner: { enabled: false }, ...opts.config }),
     logger: createLogger({ level: opts.logLevel ?? 'debug', destination }),
     env: { CERTFLEET_ADMIN_TOKEN: token, ...opts.env },
+    checkResponses: true,
   });
   onCleanup(t, () => hub.close());
   return {

@@ -19,6 +19,15 @@ import { ReportWriter } from '../agent-protocol/report-writer.ts';
 import type { DeploymentTransitionInput } from '../../store/store.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 import { pageOf, pageQuerySchema, sendPage } from './pagination.ts';
+import {
+  bundleSchema,
+  desiredStateSchema,
+  enrollResponseSchema,
+  enrollmentTokenSchema,
+  hubCaSchema,
+  reportAcceptedSchema,
+  statusRowSchema,
+} from './response-schemas.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -100,6 +109,8 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
       schema: {
         summary: 'Mint a one-time enrollment token for an agent endpoint',
         tags: ['agents'],
+        operationId: 'createEnrollmentToken',
+        response: { 201: enrollmentTokenSchema },
         params: z.object({ name: nameSchema }),
         body: z
           .object({
@@ -141,6 +152,8 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
         summary:
           'Certificate × endpoint: current version, deployment state, agent contact; one page by certificate, then endpoint',
         tags: ['agents'],
+        operationId: 'getStatus',
+        response: { 200: z.array(statusRowSchema) },
         querystring: pageQuerySchema.extend({ certificate: nameSchema.optional() }),
       },
     },
@@ -227,7 +240,12 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
       '/ca',
       {
         config: { access: 'public' },
-        schema: { summary: "The hub's CA chain (pinned by fingerprint at enrollment)", tags: ['agents'] },
+        schema: {
+          summary: "The hub's CA chain (pinned by fingerprint at enrollment)",
+          tags: ['agents'],
+          operationId: 'agentGetHubCa',
+          response: { 200: hubCaSchema },
+        },
       },
       async () => {
         return {
@@ -244,6 +262,8 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
         schema: {
           summary: 'Redeem an enrollment token with the agent public keys',
           tags: ['agents'],
+          operationId: 'agentEnroll',
+          response: { 200: enrollResponseSchema },
           body: enrollRequestSchema,
         },
       },
@@ -257,6 +277,8 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
         schema: {
           summary: "Long-poll for this endpoint's desired state",
           tags: ['agents'],
+          operationId: 'agentGetDesiredState',
+          response: { 200: desiredStateSchema },
           querystring: z.object({
             since: z.coerce.number().int().min(-1).optional(),
             wait: z.coerce.number().min(0).max(300).optional(),
@@ -305,6 +327,8 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
         schema: {
           summary: 'A version for this agent: certificate and chain, private key sealed to the agent key',
           tags: ['agents'],
+          operationId: 'agentGetBundle',
+          response: { 200: bundleSchema },
           params: z.object({ versionId: z.string().uuid() }),
         },
       },
@@ -339,7 +363,13 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
       '/report',
       {
         config: { access: 'agent' },
-        schema: { summary: 'Report deployment transitions', tags: ['agents'], body: reportBodySchema },
+        schema: {
+          summary: 'Report deployment transitions',
+          tags: ['agents'],
+          operationId: 'agentReport',
+          response: { 200: reportAcceptedSchema },
+          body: reportBodySchema,
+        },
       },
       async (req) => {
         const agent = await seen(req);

@@ -1,4 +1,5 @@
 import type { AppDeps, ZodApi } from './build-app.ts';
+import { alertEvaluationSchema, alertTestSchema, alertsSchema } from './response-schemas.ts';
 
 /** Active alerts, channel delivery stats, a test message to every channel, and evaluate-now. */
 export function registerAlertRoutes(api: ZodApi, deps: AppDeps): void {
@@ -8,7 +9,12 @@ export function registerAlertRoutes(api: ZodApi, deps: AppDeps): void {
     '/alerts',
     {
       config: { access: 'read' },
-      schema: { summary: 'Alerts firing now and per-channel delivery counts', tags: ['alerts'] },
+      schema: {
+        summary: 'Alerts firing now and per-channel delivery counts',
+        tags: ['alerts'],
+        operationId: 'listAlerts',
+        response: { 200: alertsSchema },
+      },
     },
     async () => {
       const service = alerts();
@@ -24,6 +30,8 @@ export function registerAlertRoutes(api: ZodApi, deps: AppDeps): void {
       schema: {
         summary: 'Send a test alert to every configured channel and report each result',
         tags: ['alerts'],
+        operationId: 'testAlertChannels',
+        response: { 200: alertTestSchema },
       },
     },
     async (_req, reply) => {
@@ -40,7 +48,12 @@ export function registerAlertRoutes(api: ZodApi, deps: AppDeps): void {
     '/alerts/evaluate',
     {
       config: { access: 'admin' },
-      schema: { summary: 'Evaluate alert conditions now and notify what changed', tags: ['alerts'] },
+      schema: {
+        summary: 'Evaluate alert conditions now and notify what changed',
+        tags: ['alerts'],
+        operationId: 'evaluateAlerts',
+        response: { 200: alertEvaluationSchema },
+      },
     },
     async () => {
       const r = await alerts().runOnce();

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { fleetConfigSchema } from '../../core/config-schema.ts';
 import { runApply } from '../apply.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
+import { applyResultSchema } from './response-schemas.ts';
 
 export function registerApplyRoutes(api: ZodApi, { ctx, certificates, renewal }: AppDeps): void {
   api.post(
@@ -11,6 +12,8 @@ export function registerApplyRoutes(api: ZodApi, { ctx, certificates, renewal }:
       schema: {
         summary: 'Make certificates, endpoints and subscriptions match a declarative config (idempotent)',
         tags: ['apply'],
+        operationId: 'applyConfig',
+        response: { 200: applyResultSchema },
         body: z.object({ config: fleetConfigSchema, dryRun: z.boolean().default(false) }),
       },
     },

@@ -9,11 +9,11 @@ import Fastify, {
 } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
-  jsonSchemaTransform,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { isCertfleetError } from '../../core/errors.ts';
 import { formatIssuePath } from '../../core/config-schema.ts';
 import type { TokenRecord } from '../../store/store.ts';
@@ -40,6 +40,9 @@ import type { AgentProtocol } from '../agent-protocol/agent-config.ts';
 import { registerProbeRoutes } from './probe-routes.ts';
 import { registerAlertRoutes } from './alert-routes.ts';
 import { registerMetricsRoute } from './metrics-route.ts';
+import { swaggerOptions } from './openapi.ts';
+import { healthSchema } from './response-schemas.ts';
+import { checkingSerializerCompiler } from './checked-responses.ts';
 
 export interface AppDeps {
   ctx: HubContext;
@@ -56,6 +59,11 @@ export interface AppDeps {
   agentProtocol: AgentProtocol;
   /** Failed token and enrollment attempts allowed per client address (default 20 a minute). */
   authFailureLimit?: FailureLimitOptions;
+  /**
+   * Tests: an answer that its response schema would shrink (a field the schema does not list) fails the request
+   * instead of losing the field, so every API test also checks the schemas (checked-responses.ts).
+   */
+  checkResponses?: boolean;
 }
 
 /** A fastify instance whose routes are typed by their zod schemas. */
@@ -76,16 +84,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.https ? { https: deps.https } : {}),
   }) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
+  app.setSerializerCompiler(deps.checkResponses ? checkingSerializerCompiler : serializerCompiler);
 
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'certfleet hub API', version: '1' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
-    transform: jsonSchemaTransform,
-  });
+  await app.register(swagger, swaggerOptions);
 
   const nonces = new NonceCache(MAX_SKEW_MS);
   const routeAccess = installAccessControl(app, {
@@ -139,10 +140,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }),
   );
 
-  app.get('/healthz', { schema: { hide: true }, config: { access: 'public' } }, async () => ({
-    status: 'ok',
-    revision: await ctx.store.revision(),
-  }));
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        summary: "Liveness and the store's desired-state revision",
+        tags: ['hub'],
+        operationId: 'getHealth',
+        response: { 200: healthSchema },
+      },
+      config: { access: 'public' },
+    },
+    async () => ({ status: 'ok' as const, revision: await ctx.store.revision() }),
+  );
 
   await app.register(
     async (api) => {
@@ -164,12 +174,34 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.http01Store)
     app.get(
       '/.well-known/acme-challenge/:token',
-      { schema: { hide: true }, config: { access: 'public' } },
+      {
+        schema: {
+          summary: 'Answers ACME http-01 challenges for names whose port 80 is proxied to the hub',
+          tags: ['hub'],
+          operationId: 'getAcmeChallenge',
+          params: z.object({ token: z.string() }),
+          response: {
+            200: { description: 'The key authorization', content: { 'text/plain': { schema: z.string() } } },
+            404: { description: 'No such challenge', content: { 'text/plain': { schema: z.string() } } },
+          },
+        },
+        config: { access: 'public' },
+      },
       http01Route(deps.http01Store),
     );
   registerMetricsRoute(app, deps);
-  app.get('/api/v1/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () =>
-    app.swagger(),
+  app.get(
+    '/api/v1/openapi.json',
+    {
+      schema: {
+        summary: 'This OpenAPI document',
+        tags: ['hub'],
+        operationId: 'getOpenApiDocument',
+        response: { 200: z.record(z.string(), z.unknown()).describe('an OpenAPI 3.1 document') },
+      },
+      config: { access: 'public' },
+    },
+    async () => app.swagger(),
   );
   return app;
 }

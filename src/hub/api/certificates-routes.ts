@@ -4,6 +4,7 @@ import { certificateSpecSchema, nameSchema } from '../../core/config-schema.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 import { pageOf, pageQuerySchema, sendPage } from './pagination.ts';
 import { certificateView, versionView } from './views.ts';
+import { certificateDetailSchema, certificateSchema, noContent, versionSchema } from './response-schemas.ts';
 
 const nameParams = z.object({ name: nameSchema });
 
@@ -24,6 +25,8 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
       schema: {
         summary: 'Create a certificate and issue its first version',
         tags: ['certificates'],
+        operationId: 'createCertificate',
+        response: { 201: certificateSchema },
         body: certificateSpecSchema,
       },
     },
@@ -41,6 +44,8 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
       schema: {
         summary: 'List certificates by name, one page (next page: x-next-cursor / Link headers)',
         tags: ['certificates'],
+        operationId: 'listCertificates',
+        response: { 200: z.array(certificateSchema) },
         querystring: pageQuerySchema,
       },
     },
@@ -57,6 +62,8 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
       schema: {
         summary: 'Show a certificate with its current chain',
         tags: ['certificates'],
+        operationId: 'getCertificate',
+        response: { 200: certificateDetailSchema },
         params: nameParams,
       },
     },
@@ -86,6 +93,8 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
       schema: {
         summary: 'Delete a certificate (refused while subscribed unless force=true)',
         tags: ['certificates'],
+        operationId: 'deleteCertificate',
+        response: { 204: noContent },
         params: nameParams,
         querystring: z.object({ force: z.enum(['true', 'false']).optional() }),
       },
@@ -100,7 +109,13 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
     '/certificates/:name/versions',
     {
       config: { access: 'read' },
-      schema: { summary: 'List versions, newest first', tags: ['certificates'], params: nameParams },
+      schema: {
+        summary: 'List versions, newest first',
+        tags: ['certificates'],
+        operationId: 'listVersions',
+        response: { 200: z.array(versionSchema) },
+        params: nameParams,
+      },
     },
     async (req) => {
       const cert = await mustGet(req.params.name);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { nameSchema } from '../../core/config-schema.ts';
 import { runDoctor } from '../../doctor/run-doctor.ts';
 import type { AppDeps, ZodApi } from './build-app.ts';
+import { doctorReportSchema } from './response-schemas.ts';
 
 export function registerDoctorRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.get(
@@ -12,6 +13,8 @@ export function registerDoctorRoutes(api: ZodApi, { ctx }: AppDeps): void {
         summary:
           'Run the doctor checks (ACME issuers, last failures classified, clock skew) with fixes in words',
         tags: ['doctor'],
+        operationId: 'runDoctor',
+        response: { 200: doctorReportSchema },
         querystring: z.object({ certificate: nameSchema.optional() }),
       },
     },

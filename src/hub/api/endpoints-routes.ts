@@ -3,6 +3,13 @@ import { certificateNotFound, endpointNotFound } from '../../core/errors.ts';
 import { endpointSpecSchema, nameSchema, subscriptionSpecSchema } from '../../core/config-schema.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 import { pageOf, pageQuerySchema, sendPage } from './pagination.ts';
+import {
+  endpointSchema,
+  endpointWithContactSchema,
+  noContent,
+  subscriptionSchema,
+  subscriptionWithDeploymentSchema,
+} from './response-schemas.ts';
 
 export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
   const { store } = ctx;
@@ -11,7 +18,13 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
     '/endpoints',
     {
       config: { access: 'admin' },
-      schema: { summary: 'Create an endpoint', tags: ['endpoints'], body: endpointSpecSchema },
+      schema: {
+        summary: 'Create an endpoint',
+        tags: ['endpoints'],
+        operationId: 'createEndpoint',
+        response: { 201: endpointSchema },
+        body: endpointSpecSchema,
+      },
     },
     async (req, reply) => {
       const endpoint = await store.createEndpoint(req.body, actorOf(req));
@@ -27,6 +40,8 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
       schema: {
         summary: 'List endpoints by name, one page (next page: x-next-cursor / Link headers)',
         tags: ['endpoints'],
+        operationId: 'listEndpoints',
+        response: { 200: z.array(endpointWithContactSchema) },
         querystring: pageQuerySchema,
       },
     },
@@ -41,7 +56,13 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
     '/endpoints/:name',
     {
       config: { access: 'read' },
-      schema: { summary: 'Show an endpoint', tags: ['endpoints'], params: z.object({ name: nameSchema }) },
+      schema: {
+        summary: 'Show an endpoint',
+        tags: ['endpoints'],
+        operationId: 'getEndpoint',
+        response: { 200: endpointWithContactSchema },
+        params: z.object({ name: nameSchema }),
+      },
     },
     async (req) => {
       const endpoint = await store.getEndpoint(req.params.name);
@@ -59,6 +80,8 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
       schema: {
         summary: 'Delete an endpoint and its subscriptions',
         tags: ['endpoints'],
+        operationId: 'deleteEndpoint',
+        response: { 204: noContent },
         params: z.object({ name: nameSchema }),
       },
     },
@@ -75,6 +98,8 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
       schema: {
         summary: 'Subscribe an endpoint to a certificate (creates or replaces)',
         tags: ['subscriptions'],
+        operationId: 'putSubscription',
+        response: { 200: subscriptionSchema, 201: subscriptionSchema },
         body: subscriptionSpecSchema,
       },
     },
@@ -102,6 +127,8 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
         summary:
           'List subscriptions by certificate, then endpoint, with the deployment of the current version, one page',
         tags: ['subscriptions'],
+        operationId: 'listSubscriptions',
+        response: { 200: z.array(subscriptionWithDeploymentSchema) },
         querystring: pageQuerySchema,
       },
     },
@@ -121,6 +148,8 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
       schema: {
         summary: 'Remove a subscription',
         tags: ['subscriptions'],
+        operationId: 'deleteSubscription',
+        response: { 204: noContent },
         params: z.object({ id: z.string().uuid() }),
       },
     },

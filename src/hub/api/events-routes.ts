@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { AppDeps, ZodApi } from './build-app.ts';
+import { eventSchema } from './response-schemas.ts';
 
 export function registerEventRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.get(
@@ -9,6 +10,8 @@ export function registerEventRoutes(api: ZodApi, { ctx }: AppDeps): void {
       schema: {
         summary: 'Audit events, oldest first',
         tags: ['events'],
+        operationId: 'listEvents',
+        response: { 200: z.array(eventSchema) },
         querystring: z.object({
           subject: z.string().optional(),
           kind: z.string().optional(),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { importCertbot } from '../../migrate/certbot-import.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
+import { importResultSchema } from './response-schemas.ts';
 
 const pem = z
   .string()
@@ -57,6 +58,8 @@ export function registerImportRoutes(api: ZodApi, { ctx, certificates }: AppDeps
         summary:
           'Import certbot lineages (current version with key) and accounts; reports what could not be mapped',
         tags: ['import'],
+        operationId: 'importCertbot',
+        response: { 200: importResultSchema },
         body: certbotImportSchema,
       },
     },

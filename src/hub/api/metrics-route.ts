@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from './build-app.ts';
 
@@ -10,7 +11,21 @@ import type { AppDeps } from './build-app.ts';
 export function registerMetricsRoute(app: FastifyInstance, deps: AppDeps): void {
   app.get(
     '/metrics',
-    { schema: { hide: true }, config: { access: 'read', loopbackAnonymous: true } },
+    {
+      schema: {
+        summary:
+          'Prometheus metrics (text exposition format); no token needed from a loopback peer with no proxy',
+        tags: ['hub'],
+        operationId: 'getMetrics',
+        response: {
+          200: {
+            description: 'Prometheus text format 0.0.4',
+            content: { 'text/plain': { schema: z.string() } },
+          },
+        },
+      },
+      config: { access: 'read', loopbackAnonymous: true },
+    },
     async (_req, reply) => {
       const m = deps.verification.metrics;
       const text = await m.text();

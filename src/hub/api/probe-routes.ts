@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { nameSchema } from '../../core/config-schema.ts';
 import type { AppDeps, ZodApi } from './build-app.ts';
+import { endpointProbeReportSchema, probeViewSchema, servedRowSchema } from './response-schemas.ts';
 
 /** Probe results (latest per target), the served view per certificate × endpoint, and probe-now. */
 export function registerProbeRoutes(api: ZodApi, deps: AppDeps): void {
@@ -10,7 +11,12 @@ export function registerProbeRoutes(api: ZodApi, deps: AppDeps): void {
     '/probes',
     {
       config: { access: 'read' },
-      schema: { summary: 'Latest probe result of every endpoint target', tags: ['probes'] },
+      schema: {
+        summary: 'Latest probe result of every endpoint target',
+        tags: ['probes'],
+        operationId: 'listProbeResults',
+        response: { 200: z.array(probeViewSchema) },
+      },
     },
     async () => probes().listResults(),
   );
@@ -23,6 +29,8 @@ export function registerProbeRoutes(api: ZodApi, deps: AppDeps): void {
         summary:
           'Per certificate × endpoint: served fingerprint, whether it is the current version, probe age',
         tags: ['probes'],
+        operationId: 'listServed',
+        response: { 200: z.array(servedRowSchema) },
       },
     },
     async () => probes().servedSummary(),
@@ -35,6 +43,8 @@ export function registerProbeRoutes(api: ZodApi, deps: AppDeps): void {
       schema: {
         summary: 'Probe every endpoint now and apply verified / diverged decisions',
         tags: ['probes'],
+        operationId: 'runProbes',
+        response: { 200: z.array(endpointProbeReportSchema) },
       },
     },
     async () => probes().runOnce(),
@@ -47,6 +57,8 @@ export function registerProbeRoutes(api: ZodApi, deps: AppDeps): void {
       schema: {
         summary: "Probe one endpoint's targets now",
         tags: ['probes'],
+        operationId: 'probeEndpoint',
+        response: { 200: endpointProbeReportSchema },
         params: z.object({ name: nameSchema }),
       },
     },

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CertfleetError, certificateNotFound, endpointNotFound } from '../../core/errors.ts';
 import { nameSchema } from '../../core/config-schema.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
+import { redeploySchema } from './response-schemas.ts';
 
 /** One endpoint's part of a `POST /certificates/:name/deploy` answer. */
 export interface RedeployRequestView {
@@ -33,6 +34,8 @@ export function registerRedeployRoutes(api: ZodApi, { ctx }: AppDeps): void {
       schema: {
         summary: "Ask the subscribed agents to (re)deploy the certificate's current version now",
         tags: ['agents'],
+        operationId: 'redeployCertificate',
+        response: { 202: redeploySchema },
         params: z.object({ name: nameSchema }),
         body: z
           .object({

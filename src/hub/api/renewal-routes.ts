@@ -3,6 +3,7 @@ import { nameSchema } from '../../core/config-schema.ts';
 import { REVOCATION_REASONS, type RevocationReason } from '../../issuers/acme/acme-issuer.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 import { versionView } from './views.ts';
+import { dryRunSchema, planSchema, revokeSchema, versionSchema } from './response-schemas.ts';
 
 const nameParams = z.object({ name: nameSchema });
 const reasons = Object.keys(REVOCATION_REASONS) as [RevocationReason, ...RevocationReason[]];
@@ -15,9 +16,17 @@ export function registerRenewalRoutes(api: ZodApi, deps: AppDeps): void {
     '/plan',
     {
       config: { access: 'read' },
-      schema: { summary: 'The renewal calendar: decisions, reasons, budget headroom', tags: ['renewal'] },
+      schema: {
+        summary: 'The renewal calendar: decisions, reasons, budget headroom',
+        tags: ['renewal'],
+        operationId: 'getPlan',
+        response: { 200: planSchema },
+      },
     },
-    async () => ({ now: deps.ctx.clock.now().toISOString(), entries: await renewal.plan() }),
+    async () => ({
+      now: deps.ctx.clock.now().toISOString(),
+      entries: (await renewal.plan()).map((e) => ({ ...e, dueAt: e.dueAt.toISOString() })),
+    }),
   );
 
   api.post(
@@ -28,6 +37,8 @@ export function registerRenewalRoutes(api: ZodApi, deps: AppDeps): void {
         summary:
           'Issue a new version now, or with dryRun run the whole order against staging and store nothing',
         tags: ['certificates'],
+        operationId: 'renewCertificate',
+        response: { 200: dryRunSchema, 201: versionSchema },
         params: nameParams,
         querystring: z.object({ dryRun: z.enum(['true', 'false']).optional() }),
         body: z.object({ dryRun: z.boolean().optional() }).optional().nullable(),
@@ -50,6 +61,8 @@ export function registerRenewalRoutes(api: ZodApi, deps: AppDeps): void {
       schema: {
         summary: 'Revoke the current version with an RFC 5280 reason, then issue a replacement',
         tags: ['certificates'],
+        operationId: 'revokeCertificate',
+        response: { 200: revokeSchema },
         params: nameParams,
         body: z.strictObject({ reason: z.enum(reasons).default('unspecified') }),
       },
