@@ -135,6 +135,11 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     const agentProtocol = createAgentProtocol(ctx.store, config.agent);
     // after the ACME issuers exist, so they are instrumented for metrics
     verification = createVerification(ctx, config);
+    const plannedBy = renewal;
+    verification.metrics.attach({
+      renewalDue: async () =>
+        (await plannedBy.plan()).map((e) => ({ certificate: e.certificateName, dueAt: e.dueAt })),
+    });
     app = await buildApp({
       ctx,
       certificates,

@@ -212,6 +212,7 @@ export class ProbeService {
       certificate: r.certificate,
       endpoint: r.endpoint,
       ...(r.notAfter ? { notAfter: r.notAfter } : {}),
+      ...(r.notBefore ? { notBefore: r.notBefore } : {}),
     }));
   }
 
@@ -442,6 +443,7 @@ function toRecord(endpointId: string, target: ProbeTarget, r: ProbeResult): Prob
     at: r.at,
     ok: r.ok,
     ...(r.fingerprint ? { fingerprint: r.fingerprint } : {}),
+    ...(r.serial ? { serial: r.serial } : {}),
     ...(r.notBefore ? { notBefore: r.notBefore } : {}),
     ...(r.notAfter ? { notAfter: r.notAfter } : {}),
     ...(r.error ? { errorKind: r.error.kind, errorMessage: r.error.message } : {}),

@@ -4,12 +4,12 @@
  * service, instrumented issuers, the store's post-commit events); gauges are read from the store at scrape time,
  * so they are right on every hub of a cluster, not only on the leader.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { DEPLOYMENT_STATES } from '../core/types.ts';
 import type { HubContext } from '../hub/hub-context.ts';
 import { PLANNER_LAST_RUN_META } from '../hub/renewal/meta-keys.ts';
-
-const DAY_S = 86_400;
+import type { EndpointRow, FleetRow, ProbeResultRecord } from '../store/store.ts';
+import { CERTFLEET_VERSION } from './version.ts';
 
 /** What a probe service tells metrics about served certificates: one row per certificate × endpoint. */
 export interface ServedRow {
@@ -17,6 +17,8 @@ export interface ServedRow {
   endpoint: string;
   /** Earliest notAfter served on the endpoint's targets for this certificate. */
   notAfter?: string;
+  /** Earliest notBefore served there: with notAfter, the served certificate's lifetime. */
+  notBefore?: string;
 }
 
 export interface ChannelDeliveryStats {
@@ -28,7 +30,11 @@ export interface ChannelDeliveryStats {
 export interface MetricsSources {
   served?: () => Promise<ServedRow[]>;
   alertChannels?: () => Record<string, ChannelDeliveryStats>;
+  /** When each certificate is due for renewal (the planner's calendar, budget deferrals included). */
+  renewalDue?: () => Promise<Array<{ certificate: string; dueAt: Date }>>;
 }
+
+const seconds = (iso: string): number => Date.parse(iso) / 1000;
 
 export class HubMetrics {
   readonly registry = new Registry();
@@ -39,12 +45,42 @@ export class HubMetrics {
   readonly transitions: Counter<'state'>;
   private sources: MetricsSources = {};
   private readonly unsubscribe: () => void;
+  /** One read of each kind per scrape, shared by the gauges that need it (reset by `text()`). */
+  private scrape: {
+    fleet?: Promise<FleetRow[]>;
+    endpoints?: Promise<EndpointRow[]>;
+    probes?: Promise<ProbeResultRecord[]>;
+  } = {};
 
   constructor(ctx: HubContext) {
     const registers = [this.registry];
     const sources = () => this.sources;
     const store = ctx.store;
-    const clock = ctx.clock;
+    const fleet = () => (this.scrape.fleet ??= store.fleet().then((p) => p.items));
+    const endpoints = () => (this.scrape.endpoints ??= store.endpointRows().then((p) => p.items));
+    /** The latest probe of every endpoint target, named by its endpoint. */
+    const probes = async () => {
+      const names = new Map((await endpoints()).map((r) => [r.endpoint.id, r.endpoint.name]));
+      const results = await (this.scrape.probes ??= store.listProbeResults());
+      return results.map((probe) => ({ endpoint: names.get(probe.endpointId) ?? probe.endpointId, probe }));
+    };
+
+    // Process and Node.js runtime metrics under their conventional names (process_*, nodejs_*), less the three
+    // gauges prom-client names with a counter's `_total` suffix (promtool rejects them; the per-type
+    // nodejs_active_handles / _requests / _resources gauges carry the same counts).
+    collectDefaultMetrics({ register: this.registry });
+    for (const name of [
+      'nodejs_active_handles_total',
+      'nodejs_active_requests_total',
+      'nodejs_active_resources_total',
+    ])
+      this.registry.removeSingleMetric(name);
+    new Gauge({
+      name: 'certfleet_build_info',
+      help: 'Always 1; the labels name the certfleet version and the Node.js version running it',
+      labelNames: ['version', 'node'],
+      registers,
+    }).set({ version: CERTFLEET_VERSION, node: process.version }, 1);
 
     this.probes = new Counter({
       name: 'certfleet_probes_total',
@@ -97,19 +133,49 @@ export class HubMetrics {
       },
     });
     new Gauge({
-      name: 'certfleet_served_days_left',
-      help: 'Days until the served certificate expires, per certificate and endpoint (negative once expired)',
+      name: 'certfleet_served_not_before_timestamp_seconds',
+      help: 'notBefore of the certificate a probe saw served, per certificate and endpoint (earliest over targets)',
       labelNames: ['certificate', 'endpoint'],
       registers,
       async collect() {
         this.reset();
-        const now = clock.now().getTime();
         for (const r of (await sources().served?.()) ?? []) {
-          if (r.notAfter)
-            this.set(
-              { certificate: r.certificate, endpoint: r.endpoint },
-              Math.round(((Date.parse(r.notAfter) - now) / 1000 / DAY_S) * 100) / 100,
-            );
+          if (r.notBefore)
+            this.set({ certificate: r.certificate, endpoint: r.endpoint }, seconds(r.notBefore));
+        }
+      },
+    });
+    new Gauge({
+      name: 'certfleet_probe_success',
+      help: "1 when the latest probe of an endpoint's target succeeded (trusted, in date, name matches), else 0",
+      labelNames: ['endpoint', 'target'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const { endpoint, probe } of await probes()) {
+          this.set({ endpoint, target: probe.targetKey }, probe.ok ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: 'certfleet_served_certificate_info',
+      help: 'Always 1: the leaf certificate each endpoint target served at its latest probe (one series per target)',
+      labelNames: ['endpoint', 'target', 'fingerprint', 'serial', 'not_after'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const { endpoint, probe } of await probes()) {
+          if (!probe.fingerprint) continue;
+          this.set(
+            {
+              endpoint,
+              target: probe.targetKey,
+              fingerprint: probe.fingerprint,
+              serial: probe.serial ?? '',
+              not_after: probe.notAfter ?? '',
+            },
+            1,
+          );
         }
       },
     });
@@ -123,6 +189,57 @@ export class HubMetrics {
         for (const c of await store.listCertificates()) {
           const v = await store.currentVersion(c.id);
           if (v) this.set({ certificate: c.name }, Date.parse(v.notAfter) / 1000);
+        }
+      },
+    });
+    new Gauge({
+      name: 'certfleet_certificate_not_before_timestamp_seconds',
+      help: "notBefore of each certificate's current version (with not_after: its lifetime)",
+      labelNames: ['certificate'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const r of await fleet()) {
+          if (r.current) this.set({ certificate: r.certificate.name }, seconds(r.current.notBefore));
+        }
+      },
+    });
+    new Gauge({
+      name: 'certfleet_certificate_renewal_due_timestamp_seconds',
+      help: 'When the planner will renew each certificate (ARI window or share of lifetime, after budget deferrals)',
+      labelNames: ['certificate'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const r of (await sources().renewalDue?.()) ?? []) {
+          this.set({ certificate: r.certificate }, r.dueAt.getTime() / 1000);
+        }
+      },
+    });
+    new Gauge({
+      name: 'certfleet_deployment_state',
+      help: "1 for the state of each subscription's current-version deployment (pending until first reported)",
+      labelNames: ['certificate', 'endpoint', 'state'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const r of await fleet()) {
+          if (!r.current) continue;
+          const state = r.deployment?.state ?? 'pending';
+          this.set({ certificate: r.certificate.name, endpoint: r.endpoint.name, state }, 1);
+        }
+      },
+    });
+    new Gauge({
+      name: 'certfleet_agent_last_seen_timestamp_seconds',
+      help: 'When the agent of each agent endpoint last made a signed request (absent: never)',
+      labelNames: ['endpoint'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const r of await endpoints()) {
+          if (r.endpoint.kind === 'agent' && r.lastSeenAt)
+            this.set({ endpoint: r.endpoint.name }, seconds(r.lastSeenAt));
         }
       },
     });
@@ -188,6 +305,7 @@ export class HubMetrics {
   }
 
   text(): Promise<string> {
+    this.scrape = {};
     return this.registry.metrics();
   }
 

@@ -155,6 +155,12 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0005_probe_serial': {
+      // The served leaf's serial, for the served-certificate info metric (fingerprint alone names no CA record).
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('probe_results').addColumn('serial', 'text').execute();
+      },
+    },
   };
 }
 

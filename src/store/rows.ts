@@ -100,6 +100,7 @@ export function toProbeResult(r: Database['probe_results']): ProbeResultRecord {
     at: r.at,
     ok: Number(r.ok) === 1,
     ...(r.fingerprint ? { fingerprint: r.fingerprint } : {}),
+    ...(r.serial ? { serial: r.serial } : {}),
     ...(r.not_before ? { notBefore: r.not_before } : {}),
     ...(r.not_after ? { notAfter: r.not_after } : {}),
     ...(r.error_kind ? { errorKind: r.error_kind } : {}),

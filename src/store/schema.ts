@@ -96,6 +96,7 @@ export interface ProbeResultsTable {
   at: string;
   ok: number; // 0 | 1
   fingerprint: string | null;
+  serial: string | null;
   not_before: string | null;
   not_after: string | null;
   error_kind: string | null;

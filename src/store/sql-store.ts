@@ -1096,6 +1096,7 @@ export class SqlStore implements Store {
           at: r.at,
           ok: r.ok ? 1 : 0,
           fingerprint: r.fingerprint ?? null,
+          serial: r.serial ?? null,
           not_before: r.notBefore ?? null,
           not_after: r.notAfter ?? null,
           error_kind: r.errorKind ?? null,

@@ -68,6 +68,8 @@ export interface ProbeResultRecord {
   at: string;
   ok: boolean;
   fingerprint?: string;
+  /** The served leaf's serial number, hex. */
+  serial?: string;
   notBefore?: string;
   notAfter?: string;
   errorKind?: string;

@@ -160,8 +160,10 @@ test('probe verifies a served deployment, a stale reload diverges and alerts, a 
     endpoint: 'web-edge',
   });
   assert.equal(servedNotAfter?.value, Date.parse(v1.notAfter) / 1000);
-  const daysLeft = one('certfleet_served_days_left', { certificate: 'web', endpoint: 'web-edge' })!.value;
-  assert.ok(daysLeft > 28 && daysLeft <= 30, `days left ${daysLeft}`);
+  assert.equal(
+    one('certfleet_served_not_before_timestamp_seconds', { certificate: 'web', endpoint: 'web-edge' })?.value,
+    Date.parse(v1.notBefore) / 1000,
+  );
   assert.equal(
     one('certfleet_certificate_not_after_timestamp_seconds', { certificate: 'web' })?.value,
     Date.parse(v2.notAfter) / 1000,
