@@ -1,16 +1,29 @@
 import { isDeepStrictEqual } from 'node:util';
 import { serializerCompiler } from 'fastify-type-provider-zod';
-import { CertfleetError } from '../../core/errors.ts';
+import { CertfleetError, errorMessage } from '../../core/errors.ts';
 
 /**
  * The zod serializer, plus a check that the answer lost nothing: a field the handler returned that the response
  * schema does not list would be dropped silently in production, so under test it fails the request and names the
- * field. Values the schema adds (defaults) are allowed.
+ * field; an answer the schema refuses names the mismatch instead of a bare 500. Values the schema adds (defaults)
+ * are allowed.
  */
 export const checkingSerializerCompiler: typeof serializerCompiler = (route) => {
   const serialize = serializerCompiler(route);
   return (data) => {
-    const out = serialize(data);
+    let out: string;
+    try {
+      out = serialize(data);
+    } catch (e) {
+      // In production this is a bare 500; under test, name what did not match.
+      const cause = (e as { cause?: { issues?: Array<{ path: PropertyKey[]; message: string }> } }).cause;
+      const issues = (cause?.issues ?? []).map((i) => `$.${i.path.map(String).join('.')}: ${i.message}`);
+      throw new CertfleetError(
+        'INTERNAL',
+        `the answer of ${route.method} ${route.url} does not match its response schema: ${issues.slice(0, 5).join('; ') || errorMessage(e)}`,
+        'fix the handler or src/hub/api/response-schemas.ts',
+      );
+    }
     const lost = lostPaths(JSON.parse(JSON.stringify(data) ?? 'null'), JSON.parse(out));
     if (lost.length > 0) {
       throw new CertfleetError(

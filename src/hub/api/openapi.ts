@@ -83,6 +83,7 @@ export const swaggerOptions: SwaggerOptions = {
     info: {
       title: 'certfleet hub API',
       version: '1',
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
       description:
         'Errors answer `{code, message, hint}` (and sometimes `details`) with the HTTP status of the code. ' +
         'List routes answer one page as a JSON array and name the next one in `x-next-cursor` and `Link` headers.',
