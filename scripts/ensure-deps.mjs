@@ -1,7 +1,7 @@
 // Installs what certfleet needs before `npm start` / `npm test`, so both work on a fresh machine:
 // npm packages from package-lock.json (when missing or out of date), and with --test the Debian packages the
-// integration tests drive for real (pebble, nginx, haproxy, certbot, bind, openssl, keytool); with --bench also
-// the benchmarks' peers (lego).
+// integration tests drive for real (pebble, nginx, haproxy, certbot, bind, openssl, keytool, sshd); with --bench
+// also the benchmarks' peers (lego).
 // Uses only Node built-ins: it runs before node_modules exists.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,6 +18,8 @@ const DEBIAN_PACKAGES = {
   openssl: '/usr/bin/openssl',
   'openjdk-17-jre-headless': '/usr/bin/keytool',
   procps: '/usr/bin/pkill',
+  // the SSH connector tests run a private sshd
+  'openssh-server': '/usr/sbin/sshd',
 };
 
 function run(cmd, args, opts = {}) {

@@ -37,6 +37,8 @@ export const ERROR_CATALOGUE = {
   ISSUANCE_FAILED: { status: 502 },
   ACME_ERROR: { status: 502 },
   UNREACHABLE: { status: 502 },
+  /** An SSH connector endpoint presented a host key other than the one pinned for it (or none is pinned). */
+  HOST_KEY_UNTRUSTED: { status: 502 },
   NOTIFY_FAILED: { status: 502 },
   /** A delivery or request cancelled before it finished (shutdown, the client went away). */
   ABORTED: { status: 503 },

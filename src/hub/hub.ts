@@ -20,6 +20,7 @@ import { Issuance } from './renewal/issuance.ts';
 import { RateLimitStore } from './renewal/rate-limit-store.ts';
 import { RenewalService } from './renewal/renewal-service.ts';
 import { PlannerService } from './planner-service.ts';
+import { ConnectorService } from './connector-service.ts';
 import { createVerification, type Verification } from './verification.ts';
 
 export interface HubOptions {
@@ -54,6 +55,8 @@ export interface RunningHub {
   planner?: PlannerService;
   /** Probe scheduler, alert loop, metrics registry. */
   verification: Verification;
+  /** Deploys to connector endpoints (SSH, local command) from the hub. */
+  connectors: ConnectorService;
   close(): Promise<void>;
 }
 
@@ -107,11 +110,13 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   let app: FastifyInstance | undefined;
   let planner: PlannerService | undefined;
   let verification: Verification | undefined;
+  let connectors: ConnectorService | undefined;
   // Stops whatever has started, in reverse order; serves both close() and a start that fails halfway.
   let renewal: RenewalService | undefined;
   const stop = async () => {
     const aborted = renewal?.close(); // in-flight ACME orders are aborted at once, then awaited
     await planner?.stop();
+    await connectors?.stop();
     await aborted;
     await verification?.stop();
     await app?.close();
@@ -133,12 +138,14 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     const agentProtocol = createAgentProtocol(ctx.store, config.agent);
     // after the ACME issuers exist, so they are instrumented for metrics
     verification = createVerification(ctx, config);
+    connectors = new ConnectorService(ctx, config.connectors);
     app = await buildApp({
       ctx,
       certificates,
       renewal,
       verification,
       agentProtocol,
+      connectors,
       http01Store: acme.http01Store,
       ...(https ? { https } : {}),
       ...(config.api?.authFailures
@@ -153,6 +160,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     await app.listen({ host, port });
     if (config.planner?.enabled !== false) planner.start();
     verification.start();
+    connectors.start();
     // Only now, with the hub up: a start that failed before this point leaves no token behind, so the next start
     // creates one and prints it (it is shown only by the start that created it).
     const adminToken = await ensureAdminToken(ctx.store, env.CERTFLEET_ADMIN_TOKEN);
@@ -174,6 +182,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       renewal,
       planner,
       verification,
+      connectors,
       agentProtocol,
       close: stop,
     };

@@ -193,6 +193,10 @@ export class SqlStore implements Store {
     await this.putMeta(this.db, key, value);
   }
 
+  async deleteMeta(key: string): Promise<void> {
+    await this.db.deleteFrom('meta').where('key', '=', key).execute();
+  }
+
   private async putMeta(db: Db, key: string, value: string): Promise<void> {
     await db
       .insertInto('meta')

@@ -239,6 +239,8 @@ export interface Store {
    */
   initMeta(entries: Record<string, string>): Promise<Record<string, string>>;
   setMeta(key: string, value: string): Promise<void>;
+  /** Removes a meta value (a deleted endpoint's connector settings and records); a missing key is no error. */
+  deleteMeta(key: string): Promise<void>;
   revision(): Promise<number>;
 
   createCertificate(input: NewCertificate, actor: Actor): Promise<Certificate>;

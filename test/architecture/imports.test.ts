@@ -16,6 +16,8 @@ const FORBIDDEN: Record<string, string[]> = {
   agent: ['hub'],
   protocol: ['agent', 'hub', 'deploy', 'connectors'],
   deploy: ['agent', 'hub', 'connectors'],
+  // connectors are driven by the hub, and the hub never imports the agent
+  connectors: ['agent', 'hub'],
 };
 
 interface Import {

@@ -7,7 +7,7 @@
  * - failed token and enrollment attempts are limited per client address (429 with Retry-After).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:https';
 import { describe, test } from 'node:test';
 import Fastify from 'fastify';
@@ -109,6 +109,7 @@ export function spellings(path: string): string[] {
 function concrete(url: string, ids: Record<string, string>): string {
   return url
     .replace(/\/certificates\/:name/, '/certificates/web')
+    .replace(/\/endpoints\/:name\/connector/, '/endpoints/lb1/connector')
     .replace(/\/endpoints\/:name/, '/endpoints/web1')
     .replace(/:id/, ids.subscription)
     .replace(/:versionId/, ids.version)
@@ -120,6 +121,14 @@ async function fixture(t: Parameters<typeof startTestHub>[0]) {
   const hub = await startTestHub(t, { config: { api: { authFailures: { max: 1_000_000 } } } });
   await hub.client.post('/api/v1/certificates', { name: 'web', sans: ['web.example.test'] });
   await hub.client.post('/api/v1/endpoints', { name: 'web1', kind: 'agent' });
+  // A connector endpoint with a secret, so reads of its settings are checked for leaks too.
+  await hub.client.post('/api/v1/endpoints', { name: 'lb1', kind: 'connector' });
+  await hub.client.put('/api/v1/endpoints/lb1/connector', {
+    kind: 'ssh',
+    host: '127.0.0.1',
+    user: 'deploy',
+    privateKey: generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }),
+  });
   const sub = await hub.client.post<{ id: string }>('/api/v1/subscriptions', {
     endpoint: 'web1',
     certificate: 'web',

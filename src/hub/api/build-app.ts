@@ -40,6 +40,8 @@ import type { AgentProtocol } from '../agent-protocol/agent-config.ts';
 import { registerProbeRoutes } from './probe-routes.ts';
 import { registerAlertRoutes } from './alert-routes.ts';
 import { registerMetricsRoute } from './metrics-route.ts';
+import { registerConnectorRoutes } from './connector-routes.ts';
+import type { ConnectorService } from '../connector-service.ts';
 
 export interface AppDeps {
   ctx: HubContext;
@@ -54,6 +56,8 @@ export interface AppDeps {
   verification: Verification;
   /** Agent protocol settings and the long-poll wake-up (src/hub/agent-protocol/agent-config.ts). */
   agentProtocol: AgentProtocol;
+  /** Connector endpoints' settings and deploys (src/hub/connector-service.ts); absent: no connector routes. */
+  connectors?: ConnectorService;
   /** Failed token and enrollment attempts allowed per client address (default 20 a minute). */
   authFailureLimit?: FailureLimitOptions;
 }
@@ -149,6 +153,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const z = api.withTypeProvider<ZodTypeProvider>();
       registerCertificateRoutes(z, deps);
       registerEndpointRoutes(z, deps);
+      registerConnectorRoutes(z, deps);
       registerEventRoutes(z, deps);
       registerApplyRoutes(z, deps);
       registerRenewalRoutes(z, deps);

@@ -171,7 +171,7 @@ export function storeContract(dialect: string, open: OpenStore): void {
     });
 
     describe('meta', () => {
-      test('initMeta keeps the first whole set; setMeta overwrites; getMeta of a missing key is undefined', async (t) => {
+      test('initMeta keeps the first whole set; setMeta overwrites; deleteMeta removes; a missing key is undefined', async (t) => {
         const store = await open(t);
         assert.equal(await store.getMeta('missing'), undefined);
         const first = await store.initMeta({ a: '1', b: '2' });
@@ -179,6 +179,9 @@ export function storeContract(dialect: string, open: OpenStore): void {
         assert.deepEqual(await store.initMeta({ a: 'x', b: 'y' }), { a: '1', b: '2' });
         await store.setMeta('a', '3');
         assert.equal(await store.getMeta('a'), '3');
+        await store.deleteMeta('a');
+        await store.deleteMeta('a'); // a missing key is no error
+        assert.equal(await store.getMeta('a'), undefined);
       });
     });
 
