@@ -3,6 +3,13 @@ import { InvalidArgumentError } from 'commander';
 import { clientFor, globalFlags } from './context.ts';
 import { resolveClientOptions } from './client.ts';
 import { printJson, relativeTime, table } from './output.ts';
+import {
+  addConnectorOptions,
+  connectorBody,
+  describeConnector,
+  registerConnectorCommands,
+  type ConnectorFlags,
+} from './connector-command.ts';
 
 interface EndpointView {
   name: string;
@@ -57,11 +64,13 @@ function printEnrollment(cmd: Command, minted: EnrollTokenView): string {
 export function registerEndpointCommands(program: Command): void {
   const endpoint = program.command('endpoint').description('manage endpoints');
 
-  endpoint
-    .command('add <name>')
-    .description('create an endpoint')
-    .option('--agent', 'the endpoint runs a certfleet agent (default)')
-    .option('--connector', 'the hub pushes to this endpoint')
+  addConnectorOptions(
+    endpoint
+      .command('add <name>')
+      .description('create an endpoint')
+      .option('--agent', 'the endpoint runs a certfleet agent (default)')
+      .option('--connector [kind]', 'the hub pushes to this endpoint: ssh or command (docs/connectors.md)'),
+  )
     .option(
       '--probe <host:port[/sni]>',
       'where to verify the served certificate (repeatable)',
@@ -75,21 +84,43 @@ export function registerEndpointCommands(program: Command): void {
     .action(
       async (
         name: string,
-        opts: { agent?: boolean; connector?: boolean; probe?: unknown[]; enrollTtl?: number },
+        opts: ConnectorFlags & { agent?: boolean; probe?: unknown[]; enrollTtl?: number },
         cmd: Command,
       ) => {
-        const created = await clientFor(cmd).post<EndpointView>('/api/v1/endpoints', {
+        // Checked (key file read) before anything is created, so a typo leaves nothing half-made behind.
+        const connector = await connectorBody(opts);
+        const client = clientFor(cmd);
+        const created = await client.post<EndpointView>('/api/v1/endpoints', {
           name,
           kind: opts.connector ? 'connector' : 'agent',
           probeTargets: opts.probe ?? [],
         });
+        const settings = connector
+          ? await client
+              .put<Parameters<typeof describeConnector>[1]>(
+                `/api/v1/endpoints/${encodeURIComponent(name)}/connector`,
+                connector,
+              )
+              .catch(async (e: unknown) => {
+                await client.delete(`/api/v1/endpoints/${encodeURIComponent(name)}`).catch(() => undefined);
+                throw e;
+              })
+          : undefined;
         const minted =
           opts.agent && !opts.connector ? await mintEnrollToken(cmd, name, opts.enrollTtl) : undefined;
-        if (globalFlags(cmd).json) return printJson(minted ? { ...created, enrollment: minted } : created);
+        if (globalFlags(cmd).json)
+          return printJson({
+            ...created,
+            ...(minted ? { enrollment: minted } : {}),
+            ...(settings ? { connector: settings } : {}),
+          });
         process.stdout.write(`created ${created.kind} endpoint ${created.name}\n`);
+        if (settings) process.stdout.write(describeConnector(name, settings));
         if (minted) process.stdout.write(printEnrollment(cmd, minted));
       },
     );
+
+  registerConnectorCommands(endpoint);
 
   endpoint
     .command('enroll-token <name>')

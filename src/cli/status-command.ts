@@ -54,7 +54,7 @@ export function registerStatusCommand(program: Command): void {
         return printJson(rows.map((r) => ({ ...r, served: servedBySub.get(r.subscriptionId) ?? null })));
       process.stdout.write(
         `${table(
-          ['CERTIFICATE', 'ENDPOINT', 'STATE', 'SINCE', 'VERSION', 'SERVED', 'AGENT SEEN', 'REASON'],
+          ['CERTIFICATE', 'ENDPOINT', 'STATE', 'SINCE', 'VERSION', 'SERVED', 'SEEN', 'REASON'],
           rows.map((s) => [
             s.certificate,
             s.endpoint,
@@ -62,7 +62,7 @@ export function registerStatusCommand(program: Command): void {
             relativeTime(s.deployment?.updatedAt),
             s.version ? `${short(s.version.fingerprint)} #${s.version.serial.slice(0, 8)}` : '-',
             servedCell(servedBySub.get(s.subscriptionId)),
-            s.endpointKind === 'agent' ? relativeTime(s.lastSeenAt) : 'n/a',
+            relativeTime(s.lastSeenAt), // agents: their last poll; connectors: their last contact
             s.deployment?.reason,
           ]),
         )}\n`,
