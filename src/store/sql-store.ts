@@ -14,6 +14,7 @@ import type {
 } from '../core/types.ts';
 import { actorKind, mayMove, refusalOf } from '../deploy/states.ts';
 import { certificateRows, endpointRows, fleetRows } from './fleet-queries.ts';
+import { META } from './meta-catalogue.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
 import {
   parse,
@@ -154,7 +155,7 @@ export class SqlStore implements Store {
   private async bumpRevision(db: Db, emit: Emit): Promise<number> {
     const row = await db
       .insertInto('meta')
-      .values({ key: 'revision', value: '1' })
+      .values({ key: META.revision.key, value: '1' })
       .onConflict((oc) =>
         oc.column('key').doUpdateSet({ value: sql<string>`CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)` }),
       )
@@ -170,6 +171,10 @@ export class SqlStore implements Store {
   async getMeta(key: string): Promise<string | undefined> {
     return (await this.db.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirst())
       ?.value;
+  }
+
+  async listMeta(): Promise<Array<{ key: string; value: string }>> {
+    return this.db.selectFrom('meta').select(['key', 'value']).orderBy('key').execute();
   }
 
   async initMeta(entries: Record<string, string>): Promise<Record<string, string>> {
@@ -202,7 +207,7 @@ export class SqlStore implements Store {
   }
 
   async revision(): Promise<number> {
-    return Number((await this.getMeta('revision')) ?? '0');
+    return Number((await this.getMeta(META.revision.key)) ?? '0');
   }
 
   // certificates

@@ -233,6 +233,8 @@ export interface Store {
   close(): Promise<void>;
 
   getMeta(key: string): Promise<string | undefined>;
+  /** Every meta entry, ordered by key (store checks and backups walk them against src/store/meta-catalogue.ts). */
+  listMeta(): Promise<Array<{ key: string; value: string }>>;
   /**
    * Sets meta values that must be created together (a CA key and its certificate) unless present; returns the values
    * now stored. The set is written in one transaction, so concurrent callers end with one writer's whole set.
