@@ -8,10 +8,13 @@ import type {
   KeyType,
   ProbeTarget,
   Subscription,
+  SubscriptionSpec,
 } from '../core/types.ts';
 import { CertfleetError } from '../core/errors.ts';
 import type { FromState } from '../deploy/states.ts';
 import type { StoreEventStream } from './store-events.ts';
+
+export type { SubscriptionSpec } from '../core/types.ts';
 
 export interface NewCertificate {
   name: string;
@@ -39,7 +42,6 @@ export interface NewEndpoint {
   labels: Record<string, string>;
 }
 
-export type SubscriptionSpec = Pick<Subscription, 'outputs' | 'configTest' | 'reload' | 'window' | 'verify'>;
 
 export interface TokenRecord {
   id: string;
