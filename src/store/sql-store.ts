@@ -1006,12 +1006,13 @@ export class SqlStore implements Store {
     let q = this.db.selectFrom('events').selectAll();
     if (query.subject) q = q.where('subject', '=', query.subject);
     if (query.kind) q = q.where('kind', 'like', `${query.kind}%`);
-    if (query.afterId !== undefined) q = q.where('id', '>', query.afterId);
-    const rows = await q
-      .orderBy('id', 'desc')
-      .limit(Math.min(query.limit ?? 100, 1000))
-      .execute();
-    return rows.reverse().map((r) => ({
+    const limit = Math.min(query.limit ?? 100, 1000);
+    // A forward walk reads the oldest events after its cursor; without one, the newest are read and put in order.
+    const rows =
+      query.afterId !== undefined
+        ? await q.where('id', '>', query.afterId).orderBy('id', 'asc').limit(limit).execute()
+        : (await q.orderBy('id', 'desc').limit(limit).execute()).reverse();
+    return rows.map((r) => ({
       id: Number(r.id),
       at: r.at,
       actor: r.actor,

@@ -42,7 +42,6 @@ export interface NewEndpoint {
   labels: Record<string, string>;
 }
 
-
 export interface TokenRecord {
   id: string;
   kind: 'admin' | 'read' | 'enroll';
@@ -136,10 +135,17 @@ export interface FleetFilter {
   endpointId?: string;
 }
 
+/**
+ * Events are always returned oldest first. Without `afterId`: the newest `limit` events (the tail, as `certfleet
+ * events` shows it). With `afterId`: the oldest `limit` events after it, so a walk that passes the last id it got
+ * as the next `afterId` sees every event exactly once.
+ */
 export interface EventQuery {
   subject?: string;
+  /** A prefix of the kind (`deployment.` matches every deployment event). */
   kind?: string;
   afterId?: number;
+  /** At most 1000; default 100. */
   limit?: number;
 }
 
