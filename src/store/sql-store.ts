@@ -13,7 +13,7 @@ import type {
   Subscription,
 } from '../core/types.ts';
 import { actorKind, mayMove, refusalOf } from '../deploy/states.ts';
-import { certificateRows, endpointRows, fleetRows } from './fleet-queries.ts';
+import { certificateRows, endpointRows, fleetRows, fleetStatusRows } from './fleet-queries.ts';
 import { META } from './meta-catalogue.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
 import {
@@ -34,6 +34,7 @@ import {
   type EndpointRow,
   type FleetFilter,
   type FleetRow,
+  type FleetStatusRow,
   type Page,
   type PageRequest,
   type DeploymentTransitionInput,
@@ -1137,6 +1138,10 @@ export class SqlStore implements Store {
 
   fleet(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetRow>> {
     return fleetRows(this.db, filter, page);
+  }
+
+  fleetStatus(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetStatusRow>> {
+    return fleetStatusRows(this.db, filter, page);
   }
 }
 

@@ -130,6 +130,17 @@ export interface FleetRow {
   probes: ProbeResultRecord[];
 }
 
+/** One line of `certfleet status`: the fleet read model's page without specs, labels or probe results. */
+export interface FleetStatusRow {
+  subscriptionId: string;
+  certificateName: string;
+  endpointName: string;
+  endpointKind: Endpoint['kind'];
+  lastSeenAt?: string;
+  current?: VersionSummary;
+  deployment?: Pick<Deployment, 'state' | 'reason' | 'updatedAt'>;
+}
+
 export interface FleetFilter {
   certificateId?: string;
   endpointId?: string;
@@ -352,6 +363,8 @@ export interface Store {
   certificateRows(page?: PageRequest): Promise<Page<CertificateRow>>;
   endpointRows(page?: PageRequest): Promise<Page<EndpointRow>>;
   fleet(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetRow>>;
+  /** The same pages as `fleet`, only what a status line shows (one query, no probe rows). */
+  fleetStatus(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetStatusRow>>;
 
   appendEvent(event: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void>;
   listEvents(query?: EventQuery): Promise<AuditEvent[]>;
