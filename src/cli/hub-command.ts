@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { DEFAULT_DATA_DIR } from './client.ts';
 import { globalFlags } from './context.ts';
-import { printJson } from './output.ts';
+import { EXIT, exitWith } from './exit.ts';
+import { printJson, table } from './output.ts';
 
 interface HubFlags {
   dataDir: string;
@@ -70,6 +71,7 @@ export function registerHubCommand(program: Command): void {
       process.once('SIGTERM', () => void stop('SIGTERM'));
     });
   registerResetAdminToken(hubCommand);
+  registerCheckStore(hubCommand);
 }
 
 /**
@@ -107,5 +109,44 @@ function registerResetAdminToken(hubCommand: Command): void {
           '',
         ].join('\n'),
       );
+    });
+}
+
+/**
+ * `certfleet hub check-store`: checks a data directory against the catalogue of meta keys and sealed items
+ * (src/store/meta-catalogue.ts): every secret unseals, every private key matches its certificate, the CA chain is
+ * whole. Reads only; works while the hub runs. Exit 1 when any item fails.
+ */
+function registerCheckStore(hubCommand: Command): void {
+  hubCommand
+    .command('check-store')
+    .description(
+      'check that every sealed secret in the data directory opens and matches (needs the master key)',
+    )
+    .addHelpText('after', '\nOptions of `certfleet hub` apply: --data-dir <dir> (env CERTFLEET_DATA_DIR).')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { dataDir } = cmd.parent!.opts<HubFlags>();
+      const [{ checkDataDir }, { createLogger }] = await Promise.all([
+        import('../hub/store-check.ts'),
+        import('../core/log.ts'),
+      ]);
+      const logger = createLogger({ destination: process.stderr });
+      const report = await checkDataDir({ dataDir, env: process.env, logger });
+      if (globalFlags(cmd).json) printJson(report);
+      else {
+        process.stdout.write(
+          `${table(
+            ['', 'item', 'key', 'detail'],
+            report.rows.map((r) => [r.ok ? 'ok' : 'FAILED', r.item, r.key, r.detail]),
+          )}\n`,
+        );
+        const c = report.counts;
+        const failed = report.rows.filter((r) => !r.ok).length;
+        process.stdout.write(
+          `\n${c.metaKeys} meta keys, ${c.certificates} certificates, ${c.versions} versions, ` +
+            `${c.acmeAccounts} ACME accounts: ${failed === 0 ? 'all checks passed' : `${failed} failed`}\n`,
+        );
+      }
+      if (!report.ok) exitWith(EXIT.failure);
     });
 }

@@ -132,3 +132,6 @@ export interface AuditEvent {
   subject: string; // e.g. certificate:web
   data: Record<string, unknown>;
 }
+
+/** What an endpoint is asked to do with a certificate: the part of a subscription the agent acts on. */
+export type SubscriptionSpec = Pick<Subscription, 'outputs' | 'configTest' | 'reload' | 'window' | 'verify'>;

@@ -18,7 +18,7 @@ import {
   type EvaluateResult,
   type NotifierRegistry,
 } from '../notify/index.ts';
-import { PLANNER_LAST_RUN_META } from './renewal/meta-keys.ts';
+import { META } from '../store/meta-catalogue.ts';
 import type { RenewalState } from './renewal/renewal-state.ts';
 import type { HubContext } from './hub-context.ts';
 import { windowEndFor } from './probe-judgement.ts';
@@ -41,7 +41,7 @@ export const alertsHubConfigShape = {
 };
 export type AlertsConfig = z.output<(typeof alertsHubConfigShape)['alerts']>;
 
-export const ALERT_STATE_META = 'alerts.state';
+const ALERT_STATE_META = META.alertState.key;
 
 export interface AlertServiceOptions {
   probes?: ProbeService;
@@ -215,7 +215,7 @@ export class AlertService {
     alerts.push(...agentSilentAlerts(agents, now, this.config.agentSilentAfterMinutes * 60_000));
 
     // dead man's switch on the planner
-    const lastRun = await store.getMeta(PLANNER_LAST_RUN_META);
+    const lastRun = await store.getMeta(META.plannerLastRun.key);
     const dms = deadMansSwitchAlert(
       lastRun ? new Date(lastRun) : undefined,
       now,

@@ -8,24 +8,14 @@ import {
   type ConnectorView,
   type StoredConnector,
 } from '../connectors/connector-config.ts';
+import { connectorConfigKey, connectorRecordsKey, connectorSecretContext } from '../store/meta-catalogue.ts';
 import type { Sealer } from '../store/sealing.ts';
 import type { Actor, Store } from '../store/store.ts';
 
 /**
- * Meta keys of connector endpoints (for the catalogue of meta keys and sealed items, src/store/meta-catalogue.ts):
- * - `connector.config.<endpoint id>`: JSON `StoredConnector`; its `sealed` values are SEALED ITEMS, each a secret
- *   of the connector (the SSH private key) sealed with context `connector-secret:<endpoint id>:<secret name>`.
- * - `connector.records.<endpoint id>`: a SEALED ITEM (context `connector-records:<endpoint id>`): the deploy
- *   records of the endpoint's subscriptions (deploy-record.ts), which hold the previous files and so the previous
- *   private key (connector-records.ts).
- * Both are removed with the endpoint.
+ * Connector settings of endpoints, kept with the endpoint (keyed by its id), secrets sealed at rest; keys and seal
+ * contexts come from the catalogue (src/store/meta-catalogue.ts: connectorSettings, connectorRecords).
  */
-export const connectorConfigKey = (endpointId: string) => `connector.config.${endpointId}`;
-export const connectorRecordsKey = (endpointId: string) => `connector.records.${endpointId}`;
-export const connectorSecretContext = (endpointId: string, name: string) =>
-  `connector-secret:${endpointId}:${name}`;
-
-/** Connector settings of endpoints, kept with the endpoint (keyed by its id), secrets sealed at rest. */
 export class ConnectorConfigStore {
   constructor(
     private readonly store: Store,

@@ -2,12 +2,12 @@ import type { RecordStore } from '../connectors/connector-target.ts';
 import type { DeployRecord } from '../deploy/deploy-record.ts';
 import type { Sealer } from '../store/sealing.ts';
 import type { Store } from '../store/store.ts';
-import { connectorRecordsKey } from './connector-config-store.ts';
+import { connectorRecordsContext, connectorRecordsKey } from '../store/meta-catalogue.ts';
 
 /**
  * The deploy records of one connector endpoint, on the hub: one meta value per endpoint holding every
- * subscription's record, sealed (they keep the previous files, old private key included; see
- * connector-config-store.ts for the key and the sealing context). Writes of one endpoint are serialised here, so
+ * subscription's record, sealed (they keep the previous files, old private key included; key and seal context:
+ * src/store/meta-catalogue.ts, connectorRecords). Writes of one endpoint are serialised here, so
  * two subscriptions deploying at once never lose each other's record.
  */
 export class SealedRecordStore implements RecordStore {
@@ -20,7 +20,7 @@ export class SealedRecordStore implements RecordStore {
   ) {}
 
   private get context(): string {
-    return `connector-records:${this.endpointId}`;
+    return connectorRecordsContext(this.endpointId);
   }
 
   private async all(): Promise<Record<string, DeployRecord>> {

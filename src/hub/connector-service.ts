@@ -21,7 +21,7 @@ import { DeploymentTransitionRefused, type FleetRow, type RedeployRequest } from
 import { ConnectorConfigStore } from './connector-config-store.ts';
 import { SealedRecordStore } from './connector-records.ts';
 import type { HubContext } from './hub-context.ts';
-import { versionKeyContext } from './version-record.ts';
+import { versionKeyContext } from '../store/meta-catalogue.ts';
 
 /** The `connectors:` section of the hub config. */
 export const connectorsHubConfigShape = {

@@ -7,6 +7,7 @@ import { restrictMode, type OnModeFix } from '../store/file-mode.ts';
 import { loadMasterKey, newWrappedDataKey, Sealer, unwrapDataKey } from '../store/sealing.ts';
 import { openSqliteStore } from '../store/sqlite/open-sqlite-store.ts';
 import type { Store } from '../store/store.ts';
+import { META } from '../store/meta-catalogue.ts';
 
 export const DATABASE_FILE = 'hub.db';
 
@@ -49,8 +50,8 @@ export async function openDataDir(opts: DataDirOptions): Promise<{ store: Store;
     opts.store ?? (await openSqliteStore(join(dataDir, DATABASE_FILE), opts.clock, { onModeFix, logger }));
   try {
     const wrapped = opts.create
-      ? (await store.initMeta({ data_key: newWrappedDataKey(masterKey) })).data_key
-      : await store.getMeta('data_key');
+      ? (await store.initMeta({ [META.dataKey.key]: newWrappedDataKey(masterKey) }))[META.dataKey.key]
+      : await store.getMeta(META.dataKey.key);
     if (wrapped === undefined) {
       throw new CertfleetError(
         'NOT_FOUND',

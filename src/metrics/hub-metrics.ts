@@ -7,7 +7,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DEPLOYMENT_STATES } from '../core/types.ts';
 import type { HubContext } from '../hub/hub-context.ts';
-import { PLANNER_LAST_RUN_META } from '../hub/renewal/meta-keys.ts';
+import { META } from '../store/meta-catalogue.ts';
 
 const DAY_S = 86_400;
 
@@ -152,7 +152,7 @@ export class HubMetrics {
       help: 'When the renewal planner last completed a run (0: never)',
       registers,
       async collect() {
-        const at = await store.getMeta(PLANNER_LAST_RUN_META);
+        const at = await store.getMeta(META.plannerLastRun.key);
         this.set(at ? Date.parse(at) / 1000 : 0);
       },
     });

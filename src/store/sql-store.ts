@@ -13,7 +13,8 @@ import type {
   Subscription,
 } from '../core/types.ts';
 import { actorKind, mayMove, refusalOf } from '../deploy/states.ts';
-import { certificateRows, endpointRows, fleetRows } from './fleet-queries.ts';
+import { certificateRows, endpointRows, fleetRows, fleetStatusRows } from './fleet-queries.ts';
+import { META } from './meta-catalogue.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
 import {
   parse,
@@ -33,6 +34,7 @@ import {
   type EndpointRow,
   type FleetFilter,
   type FleetRow,
+  type FleetStatusRow,
   type Page,
   type PageRequest,
   type DeploymentTransitionInput,
@@ -154,7 +156,7 @@ export class SqlStore implements Store {
   private async bumpRevision(db: Db, emit: Emit): Promise<number> {
     const row = await db
       .insertInto('meta')
-      .values({ key: 'revision', value: '1' })
+      .values({ key: META.revision.key, value: '1' })
       .onConflict((oc) =>
         oc.column('key').doUpdateSet({ value: sql<string>`CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)` }),
       )
@@ -170,6 +172,10 @@ export class SqlStore implements Store {
   async getMeta(key: string): Promise<string | undefined> {
     return (await this.db.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirst())
       ?.value;
+  }
+
+  async listMeta(): Promise<Array<{ key: string; value: string }>> {
+    return this.db.selectFrom('meta').select(['key', 'value']).orderBy('key').execute();
   }
 
   async initMeta(entries: Record<string, string>): Promise<Record<string, string>> {
@@ -206,7 +212,7 @@ export class SqlStore implements Store {
   }
 
   async revision(): Promise<number> {
-    return Number((await this.getMeta('revision')) ?? '0');
+    return Number((await this.getMeta(META.revision.key)) ?? '0');
   }
 
   // certificates
@@ -1005,12 +1011,13 @@ export class SqlStore implements Store {
     let q = this.db.selectFrom('events').selectAll();
     if (query.subject) q = q.where('subject', '=', query.subject);
     if (query.kind) q = q.where('kind', 'like', `${query.kind}%`);
-    if (query.afterId !== undefined) q = q.where('id', '>', query.afterId);
-    const rows = await q
-      .orderBy('id', 'desc')
-      .limit(Math.min(query.limit ?? 100, 1000))
-      .execute();
-    return rows.reverse().map((r) => ({
+    const limit = Math.min(query.limit ?? 100, 1000);
+    // A forward walk reads the oldest events after its cursor; without one, the newest are read and put in order.
+    const rows =
+      query.afterId !== undefined
+        ? await q.where('id', '>', query.afterId).orderBy('id', 'asc').limit(limit).execute()
+        : (await q.orderBy('id', 'desc').limit(limit).execute()).reverse();
+    return rows.map((r) => ({
       id: Number(r.id),
       at: r.at,
       actor: r.actor,
@@ -1135,6 +1142,10 @@ export class SqlStore implements Store {
 
   fleet(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetRow>> {
     return fleetRows(this.db, filter, page);
+  }
+
+  fleetStatus(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetStatusRow>> {
+    return fleetStatusRows(this.db, filter, page);
   }
 }
 

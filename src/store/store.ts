@@ -8,10 +8,13 @@ import type {
   KeyType,
   ProbeTarget,
   Subscription,
+  SubscriptionSpec,
 } from '../core/types.ts';
 import { CertfleetError } from '../core/errors.ts';
 import type { FromState } from '../deploy/states.ts';
 import type { StoreEventStream } from './store-events.ts';
+
+export type { SubscriptionSpec } from '../core/types.ts';
 
 export interface NewCertificate {
   name: string;
@@ -38,8 +41,6 @@ export interface NewEndpoint {
   probeTargets: ProbeTarget[];
   labels: Record<string, string>;
 }
-
-export type SubscriptionSpec = Pick<Subscription, 'outputs' | 'configTest' | 'reload' | 'window' | 'verify'>;
 
 export interface TokenRecord {
   id: string;
@@ -129,15 +130,33 @@ export interface FleetRow {
   probes: ProbeResultRecord[];
 }
 
+/** One line of `certfleet status`: the fleet read model's page without specs, labels or probe results. */
+export interface FleetStatusRow {
+  subscriptionId: string;
+  certificateName: string;
+  endpointName: string;
+  endpointKind: Endpoint['kind'];
+  lastSeenAt?: string;
+  current?: VersionSummary;
+  deployment?: Pick<Deployment, 'state' | 'reason' | 'updatedAt'>;
+}
+
 export interface FleetFilter {
   certificateId?: string;
   endpointId?: string;
 }
 
+/**
+ * Events are always returned oldest first. Without `afterId`: the newest `limit` events (the tail, as `certfleet
+ * events` shows it). With `afterId`: the oldest `limit` events after it, so a walk that passes the last id it got
+ * as the next `afterId` sees every event exactly once.
+ */
 export interface EventQuery {
   subject?: string;
+  /** A prefix of the kind (`deployment.` matches every deployment event). */
   kind?: string;
   afterId?: number;
+  /** At most 1000; default 100. */
   limit?: number;
 }
 
@@ -233,6 +252,8 @@ export interface Store {
   close(): Promise<void>;
 
   getMeta(key: string): Promise<string | undefined>;
+  /** Every meta entry, ordered by key (store checks and backups walk them against src/store/meta-catalogue.ts). */
+  listMeta(): Promise<Array<{ key: string; value: string }>>;
   /**
    * Sets meta values that must be created together (a CA key and its certificate) unless present; returns the values
    * now stored. The set is written in one transaction, so concurrent callers end with one writer's whole set.
@@ -344,6 +365,8 @@ export interface Store {
   certificateRows(page?: PageRequest): Promise<Page<CertificateRow>>;
   endpointRows(page?: PageRequest): Promise<Page<EndpointRow>>;
   fleet(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetRow>>;
+  /** The same pages as `fleet`, only what a status line shows (one query, no probe rows). */
+  fleetStatus(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetStatusRow>>;
 
   appendEvent(event: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void>;
   listEvents(query?: EventQuery): Promise<AuditEvent[]>;

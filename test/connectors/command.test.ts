@@ -10,6 +10,7 @@ import type { Deployment } from '../../src/core/types.ts';
 import { createCertificate, eventually } from '../helpers/agent.ts';
 import { startTestHub } from '../helpers/hub.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { connectorConfigKey } from '../../src/store/meta-catalogue.ts';
 
 describe('command connector', () => {
   test('runs the script on the hub with the files in a private temp dir and certbot variables, which is removed afterwards', async (t) => {
@@ -62,5 +63,11 @@ describe('command connector', () => {
     assert.equal(facts.key_mode, '600');
     assert.equal(await readFile(join(dir, 'pushed.pem'), 'utf8'), v1.certPem + v1.chainPem);
     await assert.rejects(readFile(join(facts.lineage, 'key.pem')), /ENOENT/, 'the temp dir is gone');
+
+    // Deleting the endpoint takes its connector settings with it.
+    const id = (await hub.ctx.store.getEndpoint('appliance'))!.id;
+    assert.ok(await hub.ctx.store.getMeta(connectorConfigKey(id)));
+    await hub.client.delete('/api/v1/endpoints/appliance');
+    await eventually(async () => (await hub.ctx.store.getMeta(connectorConfigKey(id))) === undefined, 10_000);
   });
 });

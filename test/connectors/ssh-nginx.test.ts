@@ -17,6 +17,7 @@ import { startTestSshd, type TestSshd } from '../helpers/sshd.ts';
 import { makeTestPki } from '../helpers/test-pki.ts';
 import { createCertificate, eventually } from '../helpers/agent.ts';
 import { startSilentServer } from '../helpers/tls-servers.ts';
+import { checkStore } from '../../src/hub/store-check.ts';
 
 function servedFingerprint(port: number, servername: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -169,9 +170,22 @@ describe('ssh connector + real sshd + real nginx', () => {
     assert.ok(before[0].equals(after[0]) && before[1].equals(after[1]), 'old files byte-identical');
     assert.equal((await stat(join(n.live, 'key.pem'))).mode & 0o777, 0o600);
     assert.equal(await servedFingerprint(n.nginx.port, 'web.test'), v2.fingerprint);
-    // No secret in the hub's log.
+    // No secret in the hub's log; the key and the records (old keys) are sealed, and check-store opens them.
     const log = hub.logs.join('');
     assert.ok(!log.includes('PRIVATE KEY'), 'no private key in the hub log');
+    const meta = await hub.ctx.store.listMeta();
+    assert.ok(!meta.some((m) => m.value.includes('PRIVATE KEY')), 'no private key in clear in meta');
+    const report = await checkStore(hub.ctx.store, hub.ctx.sealer);
+    assert.deepEqual(
+      report.rows
+        .filter((r) => r.key.startsWith('connector.'))
+        .map((r) => [r.ok, r.detail])
+        .sort(),
+      [
+        [true, '1 deploy record(s) unseal'],
+        [true, 'ssh connector: 1 secret(s) unseal'],
+      ],
+    );
   });
 
   test('a host key other than the pinned one is a clear error naming the fingerprint seen, and nothing is written', async (t) => {

@@ -8,6 +8,7 @@ import { restrictMode, type OnModeFix } from '../file-mode.ts';
 import type { Database } from '../schema.ts';
 import { SqlStore } from '../sql-store.ts';
 import { ImmediateSqliteDialect } from './immediate-dialect.ts';
+import { withStatementCache } from './statement-cache.ts';
 
 /** The database file and the two files SQLite keeps beside it in WAL mode. */
 export const sqliteFiles = (path: string): string[] => [path, `${path}-wal`, `${path}-shm`];
@@ -41,7 +42,9 @@ export async function openSqliteStore(
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({
+    dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }),
+  });
   await SqlStore.migrate(db, 'sqlite');
   return new SqlStore(db, clock, undefined, opts.logger ? { logger: opts.logger } : {});
 }

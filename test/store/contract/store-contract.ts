@@ -217,6 +217,81 @@ export function storeContract(dialect: string, open: OpenStore): void {
             kind,
           );
       });
+
+      test('a walk that passes the last id as the next afterId sees every event exactly once, oldest first', async (t) => {
+        const store = await open(t);
+        for (let i = 0; i < 25; i++) await store.createCertificate(cert(`walk-${i}`), 'test');
+        const seen: number[] = [];
+        for (let after = 0; ;) {
+          const page = await store.listEvents({ kind: 'certificate.created', afterId: after, limit: 10 });
+          if (page.length === 0) break;
+          seen.push(...page.map((e) => e.id));
+          after = page[page.length - 1].id;
+        }
+        const all = (await store.listEvents({ kind: 'certificate.created', limit: 1000 })).map((e) => e.id);
+        assert.equal(all.length, 25);
+        assert.deepEqual(seen, all);
+        assert.deepEqual(
+          [...all].sort((x, y) => x - y),
+          all,
+          'oldest first',
+        );
+        const tail = await store.listEvents({ kind: 'certificate.created', limit: 5 });
+        assert.deepEqual(
+          tail.map((e) => e.id),
+          all.slice(-5),
+          'without afterId: the newest, in order',
+        );
+      });
+    });
+
+    describe('deployment transitions', () => {
+      test("a version's deployment walks the agent's and the probe's legal moves, each announced after its commit", async (t) => {
+        const store = await open(t);
+        const { subscription, version: v } = await fleetOfOne(store);
+        const moves: string[] = [];
+        const off = store.events.onAny((e) => {
+          if (e.kind === 'deployment.transitioned') moves.push(`${e.from}->${e.deployment.state}`);
+        });
+        onCleanup(t, off);
+        assert.equal((await store.getDeployment(subscription.id, v.id))?.state, 'pending');
+        for (const to of ['delivered', 'installed', 'reloaded', 'verified'] as const) {
+          await store.transitionDeployment(subscription.id, v.id, to, {}, 'agent:web1');
+        }
+        await store.transitionDeployment(subscription.id, v.id, 'diverged', {}, 'probe');
+        assert.equal((await store.getDeployment(subscription.id, v.id))?.state, 'diverged');
+        assert.deepEqual(moves, [
+          'pending->delivered',
+          'delivered->installed',
+          'installed->reloaded',
+          'reloaded->verified',
+          'verified->diverged',
+        ]);
+      });
+
+      test('a move the lifecycle table refuses is a CONFLICT that changes nothing and is recorded as a refusal', async (t) => {
+        const store = await open(t);
+        const { subscription, version: v } = await fleetOfOne(store);
+        await store.transitionDeployment(subscription.id, v.id, 'installed', {}, 'agent:web1');
+        const rolledBack = await store.transitionDeployment(
+          subscription.id,
+          v.id,
+          'rolled_back',
+          {},
+          'agent:web1',
+        );
+        const revision = await store.revision();
+        await rejectsWith(
+          store.transitionDeployment(subscription.id, v.id, 'verified', {}, 'probe'),
+          'CONFLICT',
+        );
+        assert.deepEqual(await store.getDeployment(subscription.id, v.id), rolledBack);
+        assert.equal(await store.revision(), revision);
+        const refusals = await store.listEvents({ kind: 'deployment.transition_refused' });
+        assert.equal(refusals.length, 1);
+        assert.equal(refusals[0].actor, 'probe');
+        assert.deepEqual([refusals[0].data.from, refusals[0].data.to], ['rolled_back', 'verified']);
+      });
     });
   });
 }
