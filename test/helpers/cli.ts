@@ -4,6 +4,7 @@ import type { TestContext } from 'node:test';
 import { onCleanup } from './cleanup.ts';
 import { tempDir } from './tmp.ts';
 
+/** The installed binary: bin/certfleet.js runs the compiled dist/ (scripts/run-tests.mjs builds it first). */
 export const CLI = join(import.meta.dirname, '..', '..', 'bin', 'certfleet.js');
 
 export interface CliResult {
@@ -12,7 +13,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real `certfleet` binary. */
+/** Runs the real `certfleet` binary, as a user would: compiled JavaScript, no TypeScript loader. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = execFile(
