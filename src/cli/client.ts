@@ -1,9 +1,9 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { CertfleetError, type ErrorCode } from '../core/errors.ts';
 
 export interface ClientOptions {
@@ -31,7 +31,10 @@ function readConfigFile(path: string | undefined, explicit: boolean): CliConfigF
     return {};
   }
   try {
-    return (parseYaml(readFileSync(p, 'utf8')) ?? {}) as CliConfigFile;
+    // Required here, only when there is a file: loading the YAML parser costs half a bare Node start-up, and
+    // every client command (and `certfleet --help`) would pay it.
+    const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+    return (parse(readFileSync(p, 'utf8')) ?? {}) as CliConfigFile;
   } catch (e) {
     throw new CertfleetError(
       'CONFIG_INVALID',
