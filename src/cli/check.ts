@@ -10,7 +10,6 @@ import { isIP } from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CertfleetError, errorMessage, isCertfleetError } from '../core/errors.ts';
 import type { ProbeTarget } from '../core/types.ts';
-import { splitPemCertificates } from '../pki/inspect.ts';
 import { DEFAULT_PROBE_TIMEOUT_MS, formatHostPort } from '../probe/probe-basics.ts';
 import type { ProbeResult } from '../probe/probe-result.ts';
 import { STARTTLS_PROTOCOLS, type StartTlsProtocol } from '../probe/starttls.ts';
@@ -186,6 +185,7 @@ async function readRoots(path: string, source: string): Promise<string[]> {
       `give ${source} the path of a readable PEM file holding the root certificates to trust`,
     );
   }
+  const { splitPemCertificates } = await import('../pki/inspect.ts');
   const pems = splitPemCertificates(text);
   if (pems.length === 0)
     throw new CertfleetError(

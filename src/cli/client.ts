@@ -1,6 +1,5 @@
 import { readFileSync, existsSync } from 'node:fs';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -126,7 +125,7 @@ export class HubClient {
     return (await this.send<T>(method, path, body)).data;
   }
 
-  private send<T>(
+  private async send<T>(
     method: string,
     path: string,
     body?: unknown,
@@ -139,7 +138,9 @@ export class HubClient {
       headers['content-type'] = 'application/json';
       headers['content-length'] = String(payload.length);
     }
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    // Loaded on the first request, not with the module: `certfleet --help` needs no HTTP or TLS stack.
+    const { request: send } =
+      url.protocol === 'https:' ? await import('node:https') : await import('node:http');
     return new Promise((resolve, reject) => {
       const req = send(
         url,
