@@ -15,6 +15,7 @@ import { registerImportCommand } from './import-command.ts';
 import { registerPlanCommand } from './plan-command.ts';
 import { registerStatusCommand } from './status-command.ts';
 import { registerSubscribeCommand } from './subscribe-command.ts';
+import { registerTokenCommands } from './token-command.ts';
 
 /** Exit codes: 0 ok, 1 failure, 2 usage. */
 export function buildProgram(): Command {
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerAgentCommands(program);
   registerAlertsCommand(program);
   registerDeployCommand(program);
+  registerTokenCommands(program);
   // Usage errors must reach main() as exceptions at every depth, so they exit 2 instead of commander's 1.
   const overrideAll = (cmd: Command): void => {
     cmd.exitOverride();

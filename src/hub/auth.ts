@@ -29,12 +29,16 @@ export async function authenticate(store: Store, req: FastifyRequest, now: Date)
   if (!record) {
     throw new CertfleetError(
       'UNAUTHENTICATED',
-      'invalid API token',
-      'check --token / CERTFLEET_TOKEN; the hub printed the admin token at first start',
+      'invalid API token (unknown, revoked or rotated)',
+      'check --token / CERTFLEET_TOKEN; an admin can list tokens with `certfleet token list` and create one with `certfleet token create`',
     );
   }
-  if (record.expiresAt && new Date(record.expiresAt) < now) {
-    throw new CertfleetError('UNAUTHENTICATED', 'API token expired', 'create a new token');
+  if (record.expiresAt && new Date(record.expiresAt) <= now) {
+    throw new CertfleetError(
+      'UNAUTHENTICATED',
+      `API token "${record.name}" expired at ${record.expiresAt}`,
+      `ask an admin for a new one: \`certfleet token rotate ${record.name}\` or \`certfleet token create\``,
+    );
   }
   if (record.kind === 'enroll') {
     throw new CertfleetError(
@@ -43,7 +47,17 @@ export async function authenticate(store: Store, req: FastifyRequest, now: Date)
       'use it with `certfleet agent enroll`',
     );
   }
+  await recordUse(store, record, now);
   return record;
+}
+
+/** `last used` is kept to the minute: one write per token per minute, not one per request. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+async function recordUse(store: Store, record: TokenRecord, now: Date): Promise<void> {
+  if (record.lastUsedAt && now.getTime() - new Date(record.lastUsedAt).getTime() < LAST_USED_RESOLUTION_MS)
+    return;
+  await store.touchToken(record.id, now.toISOString());
 }
 
 /** The admin token created at first start, and replaced by `certfleet hub reset-admin-token`. */
