@@ -83,12 +83,18 @@ export function newAdminToken(preset?: string): { token: string; record: NewToke
 
 /**
  * Creates the bootstrap admin token when none exists. Returns the token in clear exactly once (the start that
- * created it); CERTFLEET_ADMIN_TOKEN presets it for automation. The hub calls this only once it listens, so a first
- * start that fails (port in use, bad config) creates no token and the next start prints one.
+ * created it); CERTFLEET_ADMIN_TOKEN presets it for automation. `keep` stores the secret (the hub writes its 0600
+ * file) before the token exists, so a token that works was always kept. The hub calls this only once it listens,
+ * so a first start that fails (port in use, bad config) creates no token and the next start creates one.
  */
-export async function ensureAdminToken(store: Store, preset?: string): Promise<string | undefined> {
+export async function ensureAdminToken(
+  store: Store,
+  preset?: string,
+  keep?: (token: string) => Promise<void>,
+): Promise<string | undefined> {
   if ((await store.countTokens('admin')) > 0) return undefined;
   const { token, record } = newAdminToken(preset);
+  await keep?.(token);
   await store.createToken(record, 'system');
   return token;
 }

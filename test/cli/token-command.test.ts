@@ -79,11 +79,8 @@ describe('certfleet token', () => {
       [['token', 'create'], /required option '--role <role>' not specified/],
       [['token', 'create', '--role', 'root'], /Allowed choices are read, admin/],
       [['token', 'create', '--role', 'read', '--name', 'Has Space'], /token name "Has Space" must be 1-63/],
-      [['token', 'create', '--role', 'read', '--expires', 'soon'], /"soon" is not a duration/],
       [['token', 'create', '--role', 'read', '--expires', '30s'], /"30s" is outside 1m\.\.3660d/],
-      [['token', 'revoke'], /missing required argument 'name'/],
       [['token', 'revoke', '../x'], /token name "\.\.\/x" must be/],
-      [['token', 'rotate', 'bootstrap', '--expires', '0'], /outside/],
     ];
     for (const [args, message] of usage) {
       const r = await runCli(args, hub.env);
