@@ -18,6 +18,10 @@ const DEBIAN_PACKAGES = {
   openssl: '/usr/bin/openssl',
   'openjdk-17-jre-headless': '/usr/bin/keytool',
   procps: '/usr/bin/pkill',
+  // deploy/*.service: `systemd-analyze verify` and `security --offline` (test/deploy-units), and the agent unit's
+  // sudo config test run under the unit's sandbox
+  systemd: '/usr/bin/systemd-analyze',
+  sudo: '/usr/bin/sudo',
 };
 
 function run(cmd, args, opts = {}) {
