@@ -20,6 +20,10 @@ const DEBIAN_PACKAGES = {
   procps: '/usr/bin/pkill',
   // the SSH connector tests run a private sshd
   'openssh-server': '/usr/sbin/sshd',
+  // deploy/*.service: `systemd-analyze verify` and `security --offline` (test/deploy-units), and the agent unit's
+  // sudo config test run under the unit's sandbox
+  systemd: '/usr/bin/systemd-analyze',
+  sudo: '/usr/bin/sudo',
 };
 
 function run(cmd, args, opts = {}) {

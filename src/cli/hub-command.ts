@@ -2,9 +2,10 @@ import type { Command } from 'commander';
 import { DEFAULT_DATA_DIR } from './client.ts';
 import { globalFlags } from './context.ts';
 import { EXIT, exitWith } from './exit.ts';
+import { addLogOptions, logSettings, type LogFlags } from './log-options.ts';
 import { printJson, table } from './output.ts';
 
-interface HubFlags {
+interface HubFlags extends LogFlags {
   dataDir: string;
   listen: string;
   tls: boolean;
@@ -35,41 +36,47 @@ export function registerHubCommand(program: Command): void {
     .option(
       '--tls-name <name...>',
       'extra names for the hub certificate (env CERTFLEET_TLS_NAMES, comma-separated)',
-    )
-    .action(async (opts: HubFlags) => {
-      // Loaded lazily: client commands should not pay for the hub's dependencies.
-      const { startHub } = await import('../hub/hub.ts');
-      const hub = await startHub({
-        dataDir: opts.dataDir,
-        listen: opts.listen,
-        ...(opts.hubConfig ? { configPath: opts.hubConfig } : {}),
-        tls: opts.tls && process.env.CERTFLEET_TLS !== 'off',
-        tlsNames: opts.tlsName ?? process.env.CERTFLEET_TLS_NAMES?.split(',').filter(Boolean) ?? [],
-      });
-      const lines = [
-        `certfleet hub listening on ${hub.url}`,
-        `  data directory: ${opts.dataDir}`,
-        `  hub CA: ${opts.dataDir}/ca.pem (sha256 ${hub.caFingerprint})`,
-      ];
-      if (hub.adminToken) {
-        lines.push(
-          '',
-          'Admin token (shown once, store it now):',
-          `  ${hub.adminToken}`,
-          '',
-          'Use the CLI with:',
-          `  export CERTFLEET_HUB=${hub.url} CERTFLEET_TOKEN=${hub.adminToken} CERTFLEET_CA_FILE=${opts.dataDir}/ca.pem`,
-        );
-      }
-      process.stdout.write(`${lines.join('\n')}\n`);
-      const stop = async (signal: string) => {
-        hub.ctx.logger.info({ signal }, 'hub stopping');
-        await hub.close();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void stop('SIGINT'));
-      process.once('SIGTERM', () => void stop('SIGTERM'));
+    );
+  addLogOptions(hubCommand).action(async (opts: HubFlags) => {
+    // Loaded lazily: client commands should not pay for the hub's dependencies.
+    const [{ startHub }, { createLogger }] = await Promise.all([
+      import('../hub/hub.ts'),
+      import('../core/log.ts'),
+    ]);
+    const hub = await startHub({
+      logger: createLogger(logSettings(opts)),
+      dataDir: opts.dataDir,
+      listen: opts.listen,
+      ...(opts.hubConfig ? { configPath: opts.hubConfig } : {}),
+      tls: opts.tls && process.env.CERTFLEET_TLS !== 'off',
+      tlsNames: opts.tlsName ?? process.env.CERTFLEET_TLS_NAMES?.split(',').filter(Boolean) ?? [],
     });
+    // Before the banner: whoever waits for it may signal at once.
+    const stop = async (signal: string) => {
+      hub.ctx.logger.info({ signal }, 'hub stopping');
+      await hub.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    const lines = [
+      `certfleet hub listening on ${hub.url}`,
+      `  data directory: ${opts.dataDir}`,
+      `  hub CA: ${opts.dataDir}/ca.pem (sha256 ${hub.caFingerprint})`,
+    ];
+    if (hub.adminTokenFile) {
+      // The token itself is never printed: under systemd stderr is the journal. The file is 0600.
+      lines.push(
+        '',
+        `Admin token created (first start) and written to ${hub.adminTokenFile} (0600).`,
+        'Use the CLI with:',
+        `  export CERTFLEET_HUB=${hub.url} CERTFLEET_TOKEN="$(cat ${hub.adminTokenFile})" CERTFLEET_CA_FILE=${opts.dataDir}/ca.pem`,
+        'Store the token in your secret manager, then delete the file.',
+      );
+    }
+    // For people, on stderr: stdout carries only log lines (JSON when not a terminal).
+    process.stderr.write(`${lines.join('\n')}\n`);
+  });
   registerResetAdminToken(hubCommand);
   registerCheckStore(hubCommand);
 }

@@ -22,6 +22,7 @@ const check = async (): Promise<Register> => (await import('./check.ts')).regist
 const agent = async (): Promise<Register> => (await import('./agent-command.ts')).registerAgentCommands;
 const alerts = async (): Promise<Register> => (await import('./alerts-command.ts')).registerAlertsCommand;
 const deploy = async (): Promise<Register> => (await import('./deploy-command.ts')).registerDeployCommand;
+const token = async (): Promise<Register> => (await import('./token-command.ts')).registerTokenCommands;
 
 /** Top-level command name → the loader of the module that registers it, in the order `--help` lists them. */
 export const COMMANDS: Record<string, () => Promise<Register>> = {
@@ -40,6 +41,7 @@ export const COMMANDS: Record<string, () => Promise<Register>> = {
   agent,
   alerts,
   deploy,
+  token,
 };
 
 /**

@@ -1,15 +1,10 @@
 import { z } from 'zod';
 import { KEY_TYPES } from './types.ts';
-import { sanProblem } from './names.ts';
+import { NAME_PATTERN, NAME_RULE, sanProblem } from './names.ts';
 
 /** Schemas shared by the declarative config file and the HTTP API, so both reject the same input the same way. */
 
-export const nameSchema = z
-  .string()
-  .regex(
-    /^[a-z0-9][a-z0-9._-]{0,62}$/,
-    'must be 1-63 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit',
-  );
+export const nameSchema = z.string().regex(NAME_PATTERN, NAME_RULE);
 
 export const sanSchema = z.string().superRefine((value, ctx) => {
   const problem = sanProblem(value);

@@ -10,6 +10,7 @@ import type { Store } from '../store/store.ts';
 import { buildApp } from './api/build-app.ts';
 import { createAgentProtocol, type AgentProtocol } from './agent-protocol/agent-config.ts';
 import { checkAdminTokenPreset, ensureAdminToken } from './auth.ts';
+import { writeAdminTokenFile } from './admin-token-file.ts';
 import { openDataDir } from './data-dir.ts';
 import { CertificateService } from './certificate-service.ts';
 import type { HubContext } from './hub-context.ts';
@@ -43,8 +44,10 @@ export interface RunningHub {
   ctx: HubContext;
   app: FastifyInstance;
   certificates: CertificateService;
-  /** The bootstrap admin token, only on the start that created it. */
+  /** The bootstrap admin token, only on the start that created it (never logged or printed by the hub). */
   adminToken?: string;
+  /** Where that start wrote it (0600); absent when CERTFLEET_ADMIN_TOKEN preset it. */
+  adminTokenFile?: string;
   caPem: string;
   caFingerprint: string;
   /** ACME issuers, http-01 answers, renewal and the planner loop (started unless `planner.enabled: false`). */
@@ -162,8 +165,14 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     verification.start();
     connectors.start();
     // Only now, with the hub up: a start that failed before this point leaves no token behind, so the next start
-    // creates one and prints it (it is shown only by the start that created it).
-    const adminToken = await ensureAdminToken(ctx.store, env.CERTFLEET_ADMIN_TOKEN);
+    // creates one (only the start that created it writes it out).
+    const preset = env.CERTFLEET_ADMIN_TOKEN;
+    let adminTokenFile: string | undefined;
+    const adminToken = await ensureAdminToken(ctx.store, preset, async (token) => {
+      if (!preset) adminTokenFile = await writeAdminTokenFile(opts.dataDir, token);
+    });
+    if (adminTokenFile)
+      ctx.logger.info({ path: adminTokenFile }, 'admin token created, written to its file (0600)');
     const address = app.server.address();
     const boundPort = typeof address === 'object' && address ? address.port : port;
     const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
@@ -176,6 +185,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       app,
       certificates,
       ...(adminToken ? { adminToken } : {}),
+      ...(adminTokenFile ? { adminTokenFile } : {}),
       caPem: ctx.internalCa.rootPem,
       caFingerprint: ctx.internalCa.rootFingerprint,
       acme,

@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 /**
  * Migrations are versioned in code (never edited once released; add a new one). They use only portable types
@@ -152,6 +152,20 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .createIndex('subscriptions_by_certificate')
           .on('subscriptions')
           .columns(['certificate_id', 'endpoint_id'])
+          .execute();
+      },
+    },
+    '0005_api_tokens': {
+      // API tokens (admin, read) get a last-use time and unique names; enrollment tokens keep `enroll:<endpoint>`
+      // names, several per endpoint, so the index covers only the API kinds.
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('tokens').addColumn('last_used_at', 'text').execute();
+        await db.schema
+          .createIndex('tokens_api_name')
+          .on('tokens')
+          .column('name')
+          .unique()
+          .where(sql.ref('kind'), 'in', ['admin', 'read'])
           .execute();
       },
     },

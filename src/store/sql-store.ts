@@ -47,6 +47,7 @@ import {
   type RenewalCommit,
   type Store,
   type SubscriptionSpec,
+  API_TOKEN_KINDS,
   type NewToken,
   type TokenRecord,
 } from './store.ts';
@@ -65,6 +66,7 @@ function toToken(r: Database['tokens']): TokenRecord {
     ...(r.endpoint_id ? { endpointId: r.endpoint_id } : {}),
     ...(r.expires_at ? { expiresAt: r.expires_at } : {}),
     ...(r.used_at ? { usedAt: r.used_at } : {}),
+    ...(r.last_used_at ? { lastUsedAt: r.last_used_at } : {}),
     createdAt: r.created_at,
   };
 }
@@ -1061,14 +1063,72 @@ export class SqlStore implements Store {
       endpoint_id: input.endpointId ?? null,
       expires_at: input.expiresAt ?? null,
       used_at: null,
+      last_used_at: null,
       created_at: this.now(),
     };
-    await trx.insertInto('tokens').values(row).execute();
+    try {
+      await trx.insertInto('tokens').values(row).execute();
+    } catch (e) {
+      // The hash is 256 random bits, so a clash is the name (unique among API tokens).
+      if (isUniqueViolation(e)) {
+        throw new CertfleetError(
+          'ALREADY_EXISTS',
+          `token "${input.name}" already exists`,
+          'choose another --name, or revoke the old one first with `certfleet token revoke NAME`',
+        );
+      }
+      throw e;
+    }
     await this.event(trx, actor, 'token.created', `token:${input.name}`, {
       kind: input.kind,
       expires_at: input.expiresAt ?? null,
     });
     return toToken(row);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    const rows = await this.db
+      .selectFrom('tokens')
+      .selectAll()
+      .where('kind', 'in', [...API_TOKEN_KINDS])
+      .orderBy('name')
+      .execute();
+    return rows.map(toToken);
+  }
+
+  async revokeToken(name: string, actor: Actor): Promise<TokenRecord> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('tokens')
+        .selectAll()
+        .where('kind', 'in', [...API_TOKEN_KINDS])
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (!row) {
+        throw new CertfleetError('NOT_FOUND', `no token named "${name}"`, 'see `certfleet token list`');
+      }
+      if (row.kind === 'admin') {
+        const admins = await trx
+          .selectFrom('tokens')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('kind', '=', 'admin')
+          .executeTakeFirst();
+        if (Number(admins?.n ?? 0) <= 1) {
+          throw new CertfleetError(
+            'CONFLICT',
+            `token "${name}" is the last admin token`,
+            'create another admin token first (`certfleet token create --role admin`), or rotate this one with `certfleet token rotate`',
+          );
+        }
+      }
+      await trx.deleteFrom('tokens').where('id', '=', row.id).execute();
+      await this.event(trx, actor, 'token.revoked', `token:${name}`, { kind: row.kind, id: row.id });
+      return toToken(row);
+    });
+  }
+
+  async touchToken(id: string, at: string): Promise<void> {
+    await this.db.updateTable('tokens').set({ last_used_at: at }).where('id', '=', id).execute();
   }
 
   async findTokenByHash(hash: string): Promise<TokenRecord | undefined> {

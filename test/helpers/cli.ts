@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { onCleanup } from './cleanup.ts';
@@ -53,13 +54,14 @@ export async function startHubProcess(t: TestContext, extraEnv: NodeJS.ProcessEn
   const stop = () => stopProcess(child);
   onCleanup(t, stop);
   const deadline = Date.now() + 60_000;
-  while (!/Admin token[\s\S]*\n\s+(\S+)\n/.test(out) || !/listening on (\S+)/.test(out)) {
+  // The banner ends with the admin token's file on a first start; the token itself is only in that file.
+  while (!/listening on (\S+)[\s\S]*written to (\S+) \(0600\)/.test(out)) {
     if (child.exitCode !== null) throw new Error(`hub exited early:\n${out}`);
     if (Date.now() > deadline) throw new Error(`hub did not start:\n${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   const url = /listening on (\S+)/.exec(out)![1];
-  const token = /Admin token[^\n]*\n\s+(\S+)\n/.exec(out)![1];
+  const token = (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
   const env = { CERTFLEET_HUB: url, CERTFLEET_TOKEN: token, CERTFLEET_CA_FILE: join(dataDir, 'ca.pem') };
   return { url, token, dataDir, env, output: () => out, process: child, stop };
 }

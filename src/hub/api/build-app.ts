@@ -42,6 +42,7 @@ import { registerAlertRoutes } from './alert-routes.ts';
 import { registerMetricsRoute } from './metrics-route.ts';
 import { registerConnectorRoutes } from './connector-routes.ts';
 import type { ConnectorService } from '../connector-service.ts';
+import { registerTokenRoutes } from './token-routes.ts';
 
 export interface AppDeps {
   ctx: HubContext;
@@ -163,6 +164,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       registerDoctorRoutes(z, deps);
       registerProbeRoutes(z, deps);
       registerAlertRoutes(z, deps);
+      registerTokenRoutes(z, deps);
     },
     { prefix: '/api/v1' },
   );
@@ -186,6 +188,18 @@ declare module 'fastify' {
   }
 }
 
-/** The actor recorded in events for a request. */
+/** The actor recorded in events for a request: `admin:<token name>`, never the secret. */
 export const actorOf = (req: { token?: TokenRecord }): string =>
   req.token ? `${req.token.kind}:${req.token.name}` : 'anonymous';
+
+/**
+ * Records an admin request whose effects carry another actor (probes run now: transitions by `probe`; alert
+ * evaluation: notifications), so the audit log still says which token asked for it. Appended before the action
+ * runs: a request that then fails was still made.
+ */
+export const auditRequest = (
+  ctx: HubContext,
+  req: { token?: TokenRecord },
+  kind: string,
+  subject: string,
+): Promise<void> => ctx.store.appendEvent({ actor: actorOf(req), kind, subject, data: {} });
