@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 /**
  * Migrations are versioned in code (never edited once released; add a new one). They use only portable types
@@ -153,6 +153,25 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .on('subscriptions')
           .columns(['certificate_id', 'endpoint_id'])
           .execute();
+      },
+    },
+    '0006_postgres_byte_order': {
+      // Names and keys sort and compare byte-wise, as on SQLite: keyset cursors (`name > cursor`) and list orders
+      // must not depend on the collation the operator's PostgreSQL database was created with. Nothing to do on
+      // SQLite.
+      async up(db: Kysely<any>) {
+        if (dialect !== 'postgres') return;
+        for (const [table, column] of [
+          ['meta', 'key'],
+          ['certificates', 'name'],
+          ['endpoints', 'name'],
+          ['probe_results', 'target_key'],
+          ['events', 'kind'],
+        ]) {
+          await sql`alter table ${sql.table(table)} alter column ${sql.ref(column)} type text collate "C"`.execute(
+            db,
+          );
+        }
       },
     },
   };
