@@ -14,6 +14,7 @@ import { registerHubCommand } from './hub-command.ts';
 import { registerImportCommand } from './import-command.ts';
 import { registerPlanCommand } from './plan-command.ts';
 import { registerStatusCommand } from './status-command.ts';
+import { registerStoreCommand } from './store-command.ts';
 import { registerSubscribeCommand } from './subscribe-command.ts';
 
 /** Exit codes: 0 ok, 1 failure, 2 usage. */
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerAgentCommands(program);
   registerAlertsCommand(program);
   registerDeployCommand(program);
+  registerStoreCommand(program);
   // Usage errors must reach main() as exceptions at every depth, so they exit 2 instead of commander's 1.
   const overrideAll = (cmd: Command): void => {
     cmd.exitOverride();

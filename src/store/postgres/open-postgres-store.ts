@@ -60,6 +60,15 @@ export async function openPostgresStore(
   clock: Clock,
   opts: { logger?: Logger } = {},
 ): Promise<SqlStore> {
+  const db = await openPostgresDatabase(url, opts);
+  return new SqlStore(db, clock, undefined, opts.logger ? { logger: opts.logger } : {});
+}
+
+/** The migrated database under the store (the store itself, and `certfleet store migrate` writing it). */
+export async function openPostgresDatabase(
+  url: string,
+  opts: { logger?: Logger } = {},
+): Promise<Kysely<Database>> {
   const pool = postgresPool(url, opts);
   await assertReachable(pool, url);
   const db = new Kysely<Database>({ dialect: new SerialWritePostgresDialect({ pool }) });
@@ -69,5 +78,5 @@ export async function openPostgresStore(
     await db.destroy();
     throw e;
   }
-  return new SqlStore(db, clock, undefined, opts.logger ? { logger: opts.logger } : {});
+  return db;
 }
