@@ -23,6 +23,7 @@ const agent = async (): Promise<Register> => (await import('./agent-command.ts')
 const alerts = async (): Promise<Register> => (await import('./alerts-command.ts')).registerAlertsCommand;
 const deploy = async (): Promise<Register> => (await import('./deploy-command.ts')).registerDeployCommand;
 const token = async (): Promise<Register> => (await import('./token-command.ts')).registerTokenCommands;
+const store = async (): Promise<Register> => (await import('./store-command.ts')).registerStoreCommand;
 
 /** Top-level command name → the loader of the module that registers it, in the order `--help` lists them. */
 export const COMMANDS: Record<string, () => Promise<Register>> = {
@@ -42,6 +43,7 @@ export const COMMANDS: Record<string, () => Promise<Register>> = {
   alerts,
   deploy,
   token,
+  store,
 };
 
 /**

@@ -36,6 +36,8 @@ export interface HubOptions {
   clock?: Clock;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** postgres:// URL of the store; SQLite in the data directory when absent. */
+  databaseUrl?: string;
 }
 
 export interface RunningHub {
@@ -82,6 +84,7 @@ export async function openHubContext(opts: {
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
   store?: Store;
+  databaseUrl?: string;
 }): Promise<HubContext> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger();
@@ -91,6 +94,7 @@ export async function openHubContext(opts: {
     logger,
     env: opts.env ?? process.env,
     ...(opts.store ? { store: opts.store } : {}),
+    ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
     create: true,
   });
   try {

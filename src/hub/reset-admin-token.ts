@@ -16,6 +16,7 @@ export const RESET_ADMIN_TOKEN_ACTOR = 'cli:reset-admin-token';
  */
 export async function resetAdminToken(opts: {
   dataDir: string;
+  databaseUrl?: string;
   env: NodeJS.ProcessEnv;
   logger: Logger;
   clock?: Clock;

@@ -165,8 +165,28 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .on('tokens')
           .column('name')
           .unique()
-          .where(sql.ref('kind'), 'in', ['admin', 'read'])
+          // literal values: PostgreSQL takes no bound parameters in DDL
+          .where(sql<boolean>`kind in ('admin', 'read')`)
           .execute();
+      },
+    },
+    '0006_postgres_byte_order': {
+      // Names and keys sort and compare byte-wise, as on SQLite: keyset cursors (`name > cursor`) and list orders
+      // must not depend on the collation the operator's PostgreSQL database was created with. Nothing to do on
+      // SQLite.
+      async up(db: Kysely<any>) {
+        if (dialect !== 'postgres') return;
+        for (const [table, column] of [
+          ['meta', 'key'],
+          ['certificates', 'name'],
+          ['endpoints', 'name'],
+          ['probe_results', 'target_key'],
+          ['events', 'kind'],
+        ]) {
+          await sql`alter table ${sql.table(table)} alter column ${sql.ref(column)} type text collate "C"`.execute(
+            db,
+          );
+        }
       },
     },
   };
