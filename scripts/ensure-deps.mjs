@@ -1,6 +1,6 @@
 // Installs what certfleet needs before `npm start` / `npm test`, so both work on a fresh machine:
 // npm packages from package-lock.json (when missing or out of date), and with --test the Debian packages the
-// integration tests drive for real (pebble, nginx, haproxy, certbot, bind, openssl, keytool); with --bench also
+// integration tests drive for real (pebble, nginx, haproxy, certbot, bind, openssl, keytool, age); with --bench also
 // the benchmarks' peers (lego).
 // Uses only Node built-ins: it runs before node_modules exists.
 import { createHash } from 'node:crypto';
@@ -18,6 +18,8 @@ const DEBIAN_PACKAGES = {
   openssl: '/usr/bin/openssl',
   'openjdk-17-jre-headless': '/usr/bin/keytool',
   procps: '/usr/bin/pkill',
+  // the standard age CLI, to prove backups open without certfleet
+  age: '/usr/bin/age',
 };
 
 function run(cmd, args, opts = {}) {

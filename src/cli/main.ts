@@ -3,6 +3,7 @@ import { isCertfleetError } from '../core/errors.ts';
 import { CommandExit, EXIT } from './exit.ts';
 import { registerAlertsCommand } from './alerts-command.ts';
 import { registerApplyCommand } from './apply-command.ts';
+import { registerBackupCommand } from './backup-command.ts';
 import { registerCertCommands } from './cert-command.ts';
 import { registerCheckCommand } from './check.ts';
 import { registerAgentCommands } from './agent-command.ts';
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerAgentCommands(program);
   registerAlertsCommand(program);
   registerDeployCommand(program);
+  registerBackupCommand(program);
   // Usage errors must reach main() as exceptions at every depth, so they exit 2 instead of commander's 1.
   const overrideAll = (cmd: Command): void => {
     cmd.exitOverride();
