@@ -8,6 +8,7 @@ import { acmeHubConfigShape } from './acme/acme-config.ts';
 import { probesHubConfigShape } from './probe-service.ts';
 import { alertsHubConfigShape } from './alert-service.ts';
 import { apiHubConfigShape } from './api/failure-limiter.ts';
+import { backupHubConfigShape } from '../backup/backup-schedule.ts';
 
 /**
  * The hub's own settings (`certfleet hub --hub-config hub.yaml`, env CERTFLEET_HUB_CONFIG): issuers, planner,
@@ -20,6 +21,7 @@ export const hubConfigSchema = z.strictObject({
   ...probesHubConfigShape,
   ...alertsHubConfigShape,
   ...apiHubConfigShape,
+  ...backupHubConfigShape,
 });
 
 export type HubConfig = z.output<typeof hubConfigSchema>;

@@ -21,6 +21,7 @@ import { RateLimitStore } from './renewal/rate-limit-store.ts';
 import { RenewalService } from './renewal/renewal-service.ts';
 import { PlannerService } from './planner-service.ts';
 import { createVerification, type Verification } from './verification.ts';
+import { BackupScheduler } from '../backup/backup-schedule.ts';
 
 export interface HubOptions {
   dataDir: string;
@@ -54,6 +55,8 @@ export interface RunningHub {
   planner?: PlannerService;
   /** Probe scheduler, alert loop, metrics registry. */
   verification: Verification;
+  /** Scheduled backups (with `backup:` in the hub config). */
+  backups?: BackupScheduler;
   close(): Promise<void>;
 }
 
@@ -107,11 +110,13 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   let app: FastifyInstance | undefined;
   let planner: PlannerService | undefined;
   let verification: Verification | undefined;
+  let backups: BackupScheduler | undefined;
   // Stops whatever has started, in reverse order; serves both close() and a start that fails halfway.
   let renewal: RenewalService | undefined;
   const stop = async () => {
     const aborted = renewal?.close(); // in-flight ACME orders are aborted at once, then awaited
     await planner?.stop();
+    await backups?.stop();
     await aborted;
     await verification?.stop();
     await app?.close();
@@ -153,6 +158,18 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     await app.listen({ host, port });
     if (config.planner?.enabled !== false) planner.start();
     verification.start();
+    if (config.backup) {
+      const metrics = verification.metrics;
+      backups = new BackupScheduler(ctx, config.backup, {
+        dataDir: opts.dataDir,
+        env,
+        ...((opts.configPath ?? env.CERTFLEET_HUB_CONFIG)
+          ? { hubConfigPath: opts.configPath ?? env.CERTFLEET_HUB_CONFIG }
+          : {}),
+        onFailure: () => metrics.backupFailures.inc(),
+      });
+      backups.start();
+    }
     // Only now, with the hub up: a start that failed before this point leaves no token behind, so the next start
     // creates one and prints it (it is shown only by the start that created it).
     const adminToken = await ensureAdminToken(ctx.store, env.CERTFLEET_ADMIN_TOKEN);
@@ -174,6 +191,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       renewal,
       planner,
       verification,
+      ...(backups ? { backups } : {}),
       agentProtocol,
       close: stop,
     };
