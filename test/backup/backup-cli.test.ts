@@ -11,6 +11,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { ageIdentity } from '../helpers/age.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startTestHub } from '../helpers/hub.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -19,16 +20,6 @@ const exec = promisify(execFile);
 
 /** runCli adds process.env; an undefined value keeps the variable out of the child's environment. */
 const NO_MASTER_KEY_ENV = { CERTFLEET_MASTER_KEY: undefined };
-
-/** A fresh age identity file (by the standard age-keygen) and its recipient. */
-export async function ageIdentity(
-  dir: string,
-  name = 'id.txt',
-): Promise<{ file: string; recipient: string }> {
-  const file = join(dir, name);
-  await exec('age-keygen', ['-o', file]);
-  return { file, recipient: (await exec('age-keygen', ['-y', file])).stdout.trim() };
-}
 
 interface Manifest {
   formatVersion: number;
