@@ -46,12 +46,7 @@ describe('backups that must not restore', () => {
     const restoreRoot = join(work, 'restores');
     await mkdir(restoreRoot);
     /** Restores `file` into a new directory under restoreRoot and expects a refusal that leaves nothing behind. */
-    const refused = async (
-      file: string,
-      keyArgs: string[],
-      message: RegExp,
-      hint: RegExp,
-    ): Promise<void> => {
+    const refused = async (file: string, keyArgs: string[], message: RegExp, hint: RegExp): Promise<void> => {
       const target = join(restoreRoot, `t-${randomBytes(3).toString('hex')}`);
       const r = await runCli(['backup', 'restore', file, '--data-dir', target, ...keyArgs]);
       assert.equal(r.code, 1, `${file}: ${r.stdout}${r.stderr}`);
