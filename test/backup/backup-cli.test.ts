@@ -2,12 +2,12 @@
  * `certfleet backup create|verify|restore` through the real binary: a backup taken while the hub runs and writes
  * is one consistent state, the standard `age` CLI opens it, verify restores it into a temporary directory and checks
  * every sealed item, restore makes a private data directory the hub's own check passes, and a hub that read its
- * master key from CERTFLEET_MASTER_KEY restores without it.
+ * master key from CERTFLEET_MASTER_KEY restores without it. (Passphrase backups: bad-keys.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -147,30 +147,6 @@ describe('certfleet backup', () => {
     const checked = await runCli(['hub', 'check-store', '--data-dir', target], NO_MASTER_KEY_ENV);
     assert.equal(checked.code, 0, checked.stdout + checked.stderr);
     assert.match(checked.stdout, /1 certificates, 1 versions/);
-  });
-
-  test('a passphrase backup: create and verify with --passphrase-file', async (t) => {
-    const hub = await startTestHub(t);
-    const work = await tempDir(t);
-    const passphrase = join(work, 'pass');
-    await writeFile(passphrase, 'correct horse battery staple\n', { mode: 0o600 });
-    const out = join(work, 'b.age');
-    const created = await runCli([
-      'backup',
-      'create',
-      '--data-dir',
-      hub.dataDir,
-      '--out',
-      out,
-      '--passphrase-file',
-      passphrase,
-    ]);
-    assert.equal(created.code, 0, created.stderr);
-    assert.match(created.stdout, /passphrase/);
-    assert.equal((await readFile(out)).subarray(0, 21).toString(), 'age-encryption.org/v1', 'the age format');
-    const verified = await runCli(['backup', 'verify', out, '--passphrase-file', passphrase]);
-    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
-    assert.match(verified.stdout, /all checks passed/);
   });
 
   test('create needs exactly one of --recipient and --passphrase-file (usage error, exit 2)', async (t) => {
