@@ -1,12 +1,11 @@
 /**
  * `certfleet backup create|verify|restore` through the real binary: a backup taken while the hub runs and writes
  * is one consistent state, the standard `age` CLI opens it, verify restores it into a temporary directory and checks
- * every sealed item, restore makes a private data directory the hub's own check passes, and a hub that read its
- * master key from CERTFLEET_MASTER_KEY restores without it. (Passphrase backups: bad-keys.test.ts.)
+ * every sealed item, and restore makes a private data directory the hub's own check passes. (Hubs on
+ * CERTFLEET_MASTER_KEY: master-key-env.test.ts; passphrase backups: bad-keys.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -115,38 +114,6 @@ describe('certfleet backup', () => {
     const checked = await runCli(['hub', 'check-store', '--data-dir', target, '--json'], NO_MASTER_KEY_ENV);
     assert.equal(checked.code, 0, checked.stdout + checked.stderr);
     assert.deepEqual(JSON.parse(checked.stdout).counts, manifest.counts);
-  });
-
-  test('a hub on CERTFLEET_MASTER_KEY: the backup holds the key, and the restored directory opens without the variable', async (t) => {
-    const masterKey = randomBytes(32).toString('hex');
-    const hub = await startTestHub(t, { env: { CERTFLEET_MASTER_KEY: masterKey } });
-    await hub.client.post('/api/v1/certificates', { name: 'web', sans: ['web.internal.test'] });
-    const work = await tempDir(t);
-    const key = await ageIdentity(work);
-    const out = join(work, 'b.age');
-    const noKey = await runCli(
-      ['backup', 'create', '--data-dir', hub.dataDir, '--out', out, '--recipient', key.recipient],
-      NO_MASTER_KEY_ENV,
-    );
-    assert.equal(noKey.code, 1, 'without the key the hub runs with, there is nothing to back up with');
-    assert.match(noKey.stderr, /no master key/);
-    assert.match(noKey.stderr, /hint: set CERTFLEET_MASTER_KEY/);
-
-    const created = await runCli(
-      ['backup', 'create', '--data-dir', hub.dataDir, '--out', out, '--recipient', key.recipient, '--json'],
-      { CERTFLEET_MASTER_KEY: masterKey },
-    );
-    assert.equal(created.code, 0, created.stderr);
-    assert.equal(JSON.parse(created.stdout).manifest.masterKeySource, 'env');
-    const target = join(work, 'data');
-    const restored = await runCli(
-      ['backup', 'restore', out, '--data-dir', target, '--identity', key.file],
-      NO_MASTER_KEY_ENV,
-    );
-    assert.equal(restored.code, 0, restored.stdout + restored.stderr);
-    const checked = await runCli(['hub', 'check-store', '--data-dir', target], NO_MASTER_KEY_ENV);
-    assert.equal(checked.code, 0, checked.stdout + checked.stderr);
-    assert.match(checked.stdout, /1 certificates, 1 versions/);
   });
 
   test('create needs exactly one of --recipient and --passphrase-file (usage error, exit 2)', async (t) => {
