@@ -24,6 +24,7 @@ const alerts = async (): Promise<Register> => (await import('./alerts-command.ts
 const deploy = async (): Promise<Register> => (await import('./deploy-command.ts')).registerDeployCommand;
 const token = async (): Promise<Register> => (await import('./token-command.ts')).registerTokenCommands;
 const store = async (): Promise<Register> => (await import('./store-command.ts')).registerStoreCommand;
+const backup = async (): Promise<Register> => (await import('./backup-command.ts')).registerBackupCommand;
 
 /** Top-level command name → the loader of the module that registers it, in the order `--help` lists them. */
 export const COMMANDS: Record<string, () => Promise<Register>> = {
@@ -44,6 +45,7 @@ export const COMMANDS: Record<string, () => Promise<Register>> = {
   deploy,
   token,
   store,
+  backup,
 };
 
 /**

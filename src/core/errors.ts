@@ -34,6 +34,8 @@ export const ERROR_CATALOGUE = {
   },
   RATE_LIMITED: { status: 429 },
   MASTER_KEY_MISMATCH: { status: 500 },
+  /** A backup file that cannot be opened or used: wrong key, damaged, or from a newer certfleet. */
+  BACKUP_INVALID: { status: 422 },
   ISSUANCE_FAILED: { status: 502 },
   ACME_ERROR: { status: 502 },
   UNREACHABLE: { status: 502 },

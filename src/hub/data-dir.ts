@@ -73,7 +73,8 @@ export async function openDataDir(opts: DataDirOptions): Promise<{ store: Store;
   }
 }
 
-async function assertHubDataDir(dataDir: string): Promise<void> {
+/** Refuses a directory without a hub database: offline tools must not start a new data directory by mistake. */
+export async function assertHubDataDir(dataDir: string): Promise<void> {
   try {
     await stat(join(dataDir, DATABASE_FILE));
   } catch (e) {

@@ -23,6 +23,7 @@ import { RenewalService } from './renewal/renewal-service.ts';
 import { PlannerService } from './planner-service.ts';
 import { ConnectorService } from './connector-service.ts';
 import { createVerification, type Verification } from './verification.ts';
+import { BackupScheduler } from '../backup/backup-schedule.ts';
 
 export interface HubOptions {
   dataDir: string;
@@ -62,6 +63,8 @@ export interface RunningHub {
   verification: Verification;
   /** Deploys to connector endpoints (SSH, local command) from the hub. */
   connectors: ConnectorService;
+  /** Scheduled backups (with `backup:` in the hub config). */
+  backups?: BackupScheduler;
   close(): Promise<void>;
 }
 
@@ -118,12 +121,14 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   let planner: PlannerService | undefined;
   let verification: Verification | undefined;
   let connectors: ConnectorService | undefined;
+  let backups: BackupScheduler | undefined;
   // Stops whatever has started, in reverse order; serves both close() and a start that fails halfway.
   let renewal: RenewalService | undefined;
   const stop = async () => {
     const aborted = renewal?.close(); // in-flight ACME orders are aborted at once, then awaited
     await planner?.stop();
     await connectors?.stop();
+    await backups?.stop();
     await aborted;
     await verification?.stop();
     await app?.close();
@@ -168,6 +173,18 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     if (config.planner?.enabled !== false) planner.start();
     verification.start();
     connectors.start();
+    if (config.backup) {
+      const metrics = verification.metrics;
+      backups = new BackupScheduler(ctx, config.backup, {
+        dataDir: opts.dataDir,
+        env,
+        ...((opts.configPath ?? env.CERTFLEET_HUB_CONFIG)
+          ? { hubConfigPath: opts.configPath ?? env.CERTFLEET_HUB_CONFIG }
+          : {}),
+        onFailure: () => metrics.backupFailures.inc(),
+      });
+      backups.start();
+    }
     // Only now, with the hub up: a start that failed before this point leaves no token behind, so the next start
     // creates one (only the start that created it writes it out).
     const preset = env.CERTFLEET_ADMIN_TOKEN;
@@ -197,6 +214,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       planner,
       verification,
       connectors,
+      ...(backups ? { backups } : {}),
       agentProtocol,
       close: stop,
     };

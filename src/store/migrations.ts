@@ -192,6 +192,9 @@ function migrations(dialect: Dialect): Record<string, Migration> {
   };
 }
 
+/** The migrations this build knows, in the order they run (a backup from a newer schema lists more). */
+export const migrationNames = (dialect: Dialect): string[] => Object.keys(migrations(dialect)).sort();
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return { getMigrations: async () => migrations(dialect) };
 }
