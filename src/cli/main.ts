@@ -15,8 +15,9 @@ import { registerImportCommand } from './import-command.ts';
 import { registerPlanCommand } from './plan-command.ts';
 import { registerStatusCommand } from './status-command.ts';
 import { registerSubscribeCommand } from './subscribe-command.ts';
+import { registerSubscriptionCommands } from './subscription-command.ts';
 
-/** Exit codes: 0 ok, 1 failure, 2 usage. */
+/** Exit codes: 0 ok, 1 failure, 2 usage (commander's own, and CertfleetError USAGE). */
 export function buildProgram(): Command {
   const program = new Command('certfleet')
     .description('issue TLS certificates centrally and get them deployed and served on every endpoint')
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerCertCommands(program);
   registerEndpointCommands(program);
   registerSubscribeCommand(program);
+  registerSubscriptionCommands(program);
   registerEventsCommand(program);
   registerApplyCommand(program);
   registerStatusCommand(program);
@@ -68,13 +70,15 @@ export async function main(argv: string[]): Promise<number> {
       if (json) printJsonError('USAGE', e.message.replace(/^error: /, ''), 'see certfleet --help');
       return EXIT.usage;
     }
+    // A CertfleetError USAGE is a usage error the command found itself (flags that do not go together): exit 2.
+    const usage = isCertfleetError(e) && e.code === 'USAGE';
     const debug = argv.includes('--debug');
     const message = isCertfleetError(e) ? e.message : ((e as Error)?.message ?? String(e));
     const hint = isCertfleetError(e) ? e.hint : '';
     process.stderr.write(`error: ${message}\n${hint ? `hint: ${hint}\n` : ''}`);
     if (debug) process.stderr.write(`${(e as Error)?.stack}\n`);
     if (json) printJsonError(isCertfleetError(e) ? e.code : 'INTERNAL', message, hint);
-    return EXIT.failure;
+    return usage ? EXIT.usage : EXIT.failure;
   }
 }
 

@@ -1,5 +1,5 @@
 import { Migrator, sql, type Kysely, type Transaction } from 'kysely';
-import { CertfleetError, certificateNotFound, endpointNotFound } from '../core/errors.ts';
+import { CertfleetError, certificateNotFound, endpointNotFound, errorOf } from '../core/errors.ts';
 import type { Clock } from '../core/clock.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { newId } from '../core/ids.ts';
@@ -760,12 +760,7 @@ export class SqlStore implements Store {
         .select(['id', 'endpoint_id', 'certificate_id'])
         .where('id', '=', id)
         .executeTakeFirst();
-      if (!row)
-        throw new CertfleetError(
-          'NOT_FOUND',
-          `subscription "${id}" not found`,
-          'list subscriptions with `certfleet status`',
-        );
+      if (!row) throw errorOf('SUBSCRIPTION_NOT_FOUND', id);
       await trx.deleteFrom('deployments').where('subscription_id', '=', id).execute();
       await trx.deleteFrom('subscriptions').where('id', '=', id).execute();
       await this.bumpRevision(trx, emit);

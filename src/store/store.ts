@@ -10,6 +10,7 @@ import type {
   Subscription,
 } from '../core/types.ts';
 import { CertfleetError } from '../core/errors.ts';
+import type { SubscriptionSpec } from '../core/subscription-spec.ts';
 import type { FromState } from '../deploy/states.ts';
 import type { StoreEventStream } from './store-events.ts';
 
@@ -39,7 +40,7 @@ export interface NewEndpoint {
   labels: Record<string, string>;
 }
 
-export type SubscriptionSpec = Pick<Subscription, 'outputs' | 'configTest' | 'reload' | 'window' | 'verify'>;
+export type { SubscriptionSpec };
 
 export interface TokenRecord {
   id: string;
