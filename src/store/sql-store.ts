@@ -835,8 +835,9 @@ export class SqlStore implements Store {
         trx,
         actor,
         opts.overrideWindow ? 'deployment.window_override_requested' : 'deployment.redeploy_requested',
-        deployment ? `deployment:${deployment.id}` : `subscription:${row.endpoint}/${row.certificate}`,
+        `certificate:${row.certificate}`,
         {
+          ...(deployment ? { deployment_id: deployment.id } : {}),
           subscription_id: subscriptionId,
           endpoint: row.endpoint,
           certificate: row.certificate,
@@ -923,23 +924,41 @@ export class SqlStore implements Store {
       if (e instanceof DeploymentTransitionRefused) {
         const { input, from } = e;
         const row = await this.getDeployment(input.subscriptionId, input.versionId);
-        await this.event(
-          this.db,
-          input.actor,
-          'deployment.transition_refused',
-          row ? `deployment:${row.id}` : `subscription:${input.subscriptionId}`,
-          {
-            subscription_id: input.subscriptionId,
-            version_id: input.versionId,
-            from,
-            to: input.state,
-            message: e.message,
-            ...(input.info.reason ? { reason: input.info.reason } : {}),
-          },
-        );
+        const about = await this.deploymentSubject(this.db, input.subscriptionId);
+        await this.event(this.db, input.actor, 'deployment.transition_refused', about.subject, {
+          ...(row ? { deployment_id: row.id } : {}),
+          endpoint: about.endpoint,
+          subscription_id: input.subscriptionId,
+          version_id: input.versionId,
+          from,
+          to: input.state,
+          message: e.message,
+          ...(input.info.reason ? { reason: input.info.reason } : {}),
+        });
       }
       throw e;
     }
+  }
+
+  /**
+   * Deployment events are about the certificate (`certificate:<name>`, with the endpoint and deployment id in the
+   * data), so `certfleet events --subject certificate:web` shows a version's whole life: issued, then deployed,
+   * rolled back or diverged on each endpoint. `subscription:<id>` only when the subscription is gone.
+   */
+  private async deploymentSubject(
+    db: Db,
+    subscriptionId: string,
+  ): Promise<{ subject: string; endpoint?: string }> {
+    const r = await db
+      .selectFrom('subscriptions as s')
+      .innerJoin('certificates as c', 'c.id', 's.certificate_id')
+      .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
+      .select(['c.name as certificate', 'e.name as endpoint'])
+      .where('s.id', '=', subscriptionId)
+      .executeTakeFirst();
+    return r
+      ? { subject: `certificate:${r.certificate}`, endpoint: r.endpoint }
+      : { subject: `subscription:${subscriptionId}` };
   }
 
   /** One transition inside `trx`, checked against the lifecycle table (src/deploy/states.ts). */
@@ -974,7 +993,10 @@ export class SqlStore implements Store {
       };
       await trx.insertInto('deployments').values(row).execute();
     }
-    await this.event(trx, actor, `deployment.${state}`, `deployment:${row.id}`, {
+    const about = await this.deploymentSubject(trx, subscriptionId);
+    await this.event(trx, actor, `deployment.${state}`, about.subject, {
+      deployment_id: row.id,
+      endpoint: about.endpoint,
       subscription_id: subscriptionId,
       version_id: versionId,
       from,
