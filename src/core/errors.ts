@@ -25,6 +25,11 @@ export const ERROR_CATALOGUE = {
     message: 'endpoint "%s" not found',
     hint: 'list endpoints with `certfleet endpoint list`, or create it with `certfleet endpoint add NAME`',
   },
+  SUBSCRIPTION_NOT_FOUND: {
+    status: 404,
+    message: 'subscription "%s" not found',
+    hint: 'list subscriptions with `certfleet subscription list`',
+  },
   ALREADY_EXISTS: { status: 409 },
   CONFLICT: { status: 409 },
   PAYLOAD_TOO_LARGE: {

@@ -1,5 +1,5 @@
 import { Migrator, sql, type Kysely, type Transaction } from 'kysely';
-import { CertfleetError, certificateNotFound, endpointNotFound } from '../core/errors.ts';
+import { CertfleetError, certificateNotFound, endpointNotFound, errorOf } from '../core/errors.ts';
 import type { Clock } from '../core/clock.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { newId } from '../core/ids.ts';
@@ -772,12 +772,7 @@ export class SqlStore implements Store {
         .select(['id', 'endpoint_id', 'certificate_id'])
         .where('id', '=', id)
         .executeTakeFirst();
-      if (!row)
-        throw new CertfleetError(
-          'NOT_FOUND',
-          `subscription "${id}" not found`,
-          'list subscriptions with `certfleet status`',
-        );
+      if (!row) throw errorOf('SUBSCRIPTION_NOT_FOUND', id);
       await trx.deleteFrom('deployments').where('subscription_id', '=', id).execute();
       await trx.deleteFrom('subscriptions').where('id', '=', id).execute();
       await this.bumpRevision(trx, emit);
@@ -852,8 +847,9 @@ export class SqlStore implements Store {
         trx,
         actor,
         opts.overrideWindow ? 'deployment.window_override_requested' : 'deployment.redeploy_requested',
-        deployment ? `deployment:${deployment.id}` : `subscription:${row.endpoint}/${row.certificate}`,
+        `certificate:${row.certificate}`,
         {
+          ...(deployment ? { deployment_id: deployment.id } : {}),
           subscription_id: subscriptionId,
           endpoint: row.endpoint,
           certificate: row.certificate,
@@ -940,23 +936,41 @@ export class SqlStore implements Store {
       if (e instanceof DeploymentTransitionRefused) {
         const { input, from } = e;
         const row = await this.getDeployment(input.subscriptionId, input.versionId);
-        await this.event(
-          this.db,
-          input.actor,
-          'deployment.transition_refused',
-          row ? `deployment:${row.id}` : `subscription:${input.subscriptionId}`,
-          {
-            subscription_id: input.subscriptionId,
-            version_id: input.versionId,
-            from,
-            to: input.state,
-            message: e.message,
-            ...(input.info.reason ? { reason: input.info.reason } : {}),
-          },
-        );
+        const about = await this.deploymentSubject(this.db, input.subscriptionId);
+        await this.event(this.db, input.actor, 'deployment.transition_refused', about.subject, {
+          ...(row ? { deployment_id: row.id } : {}),
+          endpoint: about.endpoint,
+          subscription_id: input.subscriptionId,
+          version_id: input.versionId,
+          from,
+          to: input.state,
+          message: e.message,
+          ...(input.info.reason ? { reason: input.info.reason } : {}),
+        });
       }
       throw e;
     }
+  }
+
+  /**
+   * Deployment events are about the certificate (`certificate:<name>`, with the endpoint and deployment id in the
+   * data), so `certfleet events --subject certificate:web` shows a version's whole life: issued, then deployed,
+   * rolled back or diverged on each endpoint. `subscription:<id>` only when the subscription is gone.
+   */
+  private async deploymentSubject(
+    db: Db,
+    subscriptionId: string,
+  ): Promise<{ subject: string; endpoint?: string }> {
+    const r = await db
+      .selectFrom('subscriptions as s')
+      .innerJoin('certificates as c', 'c.id', 's.certificate_id')
+      .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
+      .select(['c.name as certificate', 'e.name as endpoint'])
+      .where('s.id', '=', subscriptionId)
+      .executeTakeFirst();
+    return r
+      ? { subject: `certificate:${r.certificate}`, endpoint: r.endpoint }
+      : { subject: `subscription:${subscriptionId}` };
   }
 
   /** One transition inside `trx`, checked against the lifecycle table (src/deploy/states.ts). */
@@ -991,7 +1005,10 @@ export class SqlStore implements Store {
       };
       await trx.insertInto('deployments').values(row).execute();
     }
-    await this.event(trx, actor, `deployment.${state}`, `deployment:${row.id}`, {
+    const about = await this.deploymentSubject(trx, subscriptionId);
+    await this.event(trx, actor, `deployment.${state}`, about.subject, {
+      deployment_id: row.id,
+      endpoint: about.endpoint,
       subscription_id: subscriptionId,
       version_id: versionId,
       from,

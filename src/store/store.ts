@@ -8,13 +8,13 @@ import type {
   KeyType,
   ProbeTarget,
   Subscription,
-  SubscriptionSpec,
 } from '../core/types.ts';
 import { CertfleetError } from '../core/errors.ts';
+import type { SubscriptionSpec } from '../core/subscription-spec.ts';
 import type { FromState } from '../deploy/states.ts';
 import type { StoreEventStream } from './store-events.ts';
 
-export type { SubscriptionSpec } from '../core/types.ts';
+export type { SubscriptionSpec };
 
 export interface NewCertificate {
   name: string;
@@ -136,7 +136,8 @@ export interface FleetRow {
   probes: ProbeResultRecord[];
 }
 
-/** One line of `certfleet status`: the fleet read model's page without specs, labels or probe results. */
+/** One line of `certfleet status`: the fleet read model's page without specs, labels or probe results (the
+ * deployment's detail stays: its summary says why a deployment failed). */
 export interface FleetStatusRow {
   subscriptionId: string;
   certificateName: string;
@@ -144,7 +145,7 @@ export interface FleetStatusRow {
   endpointKind: Endpoint['kind'];
   lastSeenAt?: string;
   current?: VersionSummary;
-  deployment?: Pick<Deployment, 'state' | 'reason' | 'updatedAt'>;
+  deployment?: Pick<Deployment, 'state' | 'reason' | 'detail' | 'updatedAt'>;
 }
 
 export interface FleetFilter {
