@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { formatZodError, subscriptionSpecSchema } from '../core/config-schema.ts';
 import { CertfleetError } from '../core/errors.ts';
 import type { OutputSpec } from '../core/types.ts';
 import { clientFor, globalFlags } from './context.ts';
@@ -152,6 +151,8 @@ export function registerSubscribeCommand(program: Command): void {
         ...(opts.certbotLineage !== undefined ? { certbotLineage: opts.certbotLineage } : {}),
       };
       // The hub's own schema, checked here first: a bad value is a usage error naming the field, nothing is sent.
+      // Loaded here, not with the command table: `certfleet --help` must not load the schema library.
+      const { formatZodError, subscriptionSpecSchema } = await import('../core/config-schema.ts');
       const parsed = subscriptionSpecSchema.safeParse(body);
       if (!parsed.success) {
         throw new CertfleetError(
