@@ -20,6 +20,8 @@ const DEBIAN_PACKAGES = {
   procps: '/usr/bin/pkill',
   // the SSH connector tests run a private sshd
   'openssh-server': '/usr/sbin/sshd',
+  // the dashboard's browser tests (playwright-core drives it; no downloaded browser build)
+  chromium: '/usr/bin/chromium',
 };
 
 function run(cmd, args, opts = {}) {
