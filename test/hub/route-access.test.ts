@@ -273,7 +273,9 @@ describe('route access', () => {
     const cookie = String(signIn.headers['set-cookie']).split(';')[0];
     for (const r of reads) {
       const path = concrete(r.url, ids);
-      const credential = r.url.startsWith('/ui/') ? { cookie } : { authorization: `Bearer ${readToken}` };
+      const credential: Record<string, string> = r.url.startsWith('/ui/')
+        ? { cookie }
+        : { authorization: `Bearer ${readToken}` };
       const a = await send(hub, agent, 'GET', path, credential);
       assert.equal(a.status, 200, `${path}: ${a.status} ${a.body.slice(0, 200)}`);
       assert.doesNotMatch(a.body, /PRIVATE KEY|sealed|cfa_|cfr_|cfe_/, path);
