@@ -32,13 +32,34 @@ function run(cmd, args, opts = {}) {
   }
 }
 
+/** What each package's install script does, said before it runs (some take minutes). */
+const INSTALL_SCRIPT_NOTES = {
+  'better-sqlite3':
+    'building the native SQLite driver (a prebuilt binary if one downloads, else from source: ~90 s on 2 cores)',
+  esbuild: "checking esbuild's platform binary",
+};
+
+/**
+ * `npm ci` in two visible phases: download and unpack every package (npm reports what it added), then run the
+ * install scripts one package at a time with their output shown, so a minutes-long native build is never silent.
+ */
 function ensureNpmPackages() {
-  const lock = readFileSync('package-lock.json');
-  const hash = createHash('sha256').update(lock).digest('hex');
+  const lockText = readFileSync('package-lock.json');
+  const hash = createHash('sha256').update(lockText).digest('hex');
   const marker = 'node_modules/.certfleet-lock-sha256';
   if (existsSync(marker) && readFileSync(marker, 'utf8') === hash) return;
-  console.error('certfleet setup: installing npm packages from package-lock.json ...');
-  run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
+  const lock = JSON.parse(lockText);
+  const withScripts = Object.entries(lock.packages)
+    .filter(([path, p]) => p.hasInstallScript && path.startsWith('node_modules/'))
+    .map(([path]) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length));
+  console.error('certfleet setup: installing npm packages from package-lock.json (npm ci) ...');
+  run('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund']);
+  withScripts.forEach((name, i) => {
+    const note = INSTALL_SCRIPT_NOTES[name] ?? 'running its install script';
+    console.error(`certfleet setup: [${i + 1}/${withScripts.length}] ${name}: ${note} ...`);
+    run('npm', ['rebuild', name, '--foreground-scripts', '--no-audit', '--no-fund']);
+  });
+  console.error('certfleet setup: npm packages ready');
   writeFileSync(marker, hash);
 }
 

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
 import { CertfleetError } from '../core/errors.ts';
-import { fleetConfigSchema, formatZodError, type FleetConfig } from '../core/config-schema.ts';
+import type { FleetConfig } from '../core/config-schema.ts';
 import type { PlanStep } from '../hub/apply.ts';
 import { clientFor, globalFlags } from './context.ts';
 import { printJson, table } from './output.ts';
@@ -15,6 +14,11 @@ export async function loadFleetConfig(path: string): Promise<FleetConfig> {
   } catch {
     throw new CertfleetError('CONFIG_INVALID', `cannot read ${path}`, 'check the -f path');
   }
+  // Loaded here: the YAML parser and the zod schemas are not needed to list commands (`certfleet --help`).
+  const [{ parseDocument }, { fleetConfigSchema, formatZodError }] = await Promise.all([
+    import('yaml'),
+    import('../core/config-schema.ts'),
+  ]);
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length) {
     const e = doc.errors[0];

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { CertfleetError } from '../core/errors.ts';
-import { CONNECTOR_KINDS, FINGERPRINT_RE } from '../connectors/connector-config.ts';
+import { CONNECTOR_KINDS, FINGERPRINT_RE } from '../connectors/connector-kinds.ts';
 import { clientFor, globalFlags } from './context.ts';
 import { printJson } from './output.ts';
 

@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { FINGERPRINT_RE, type ConnectorKind } from './connector-kinds.ts';
+
+export { CONNECTOR_KINDS, FINGERPRINT_RE, type ConnectorKind } from './connector-kinds.ts';
 
 /**
  * A connector endpoint's settings, per kind. What the API takes (`connectorInputSchema`) carries secrets in clear
@@ -6,7 +9,6 @@ import { z } from 'zod';
  * connector-config-store.ts), and what the API returns (`ConnectorView`) only names the secrets that are set.
  */
 
-export const FINGERPRINT_RE = /^SHA256:[A-Za-z0-9+/]{43}$/;
 export const hostKeyFingerprintSchema = z
   .string()
   .regex(
@@ -42,8 +44,6 @@ export const connectorSettingsSchema = z.discriminatedUnion('kind', [
 ]);
 export type ConnectorSettings = z.output<typeof connectorSettingsSchema>;
 export type SshConnectorSettings = z.output<typeof sshConnectorSchema>;
-export const CONNECTOR_KINDS = ['ssh', 'command'] as const;
-export type ConnectorKind = (typeof CONNECTOR_KINDS)[number];
 
 /** Secrets each kind takes, by name; given in clear on input only. */
 export const CONNECTOR_SECRETS: Record<ConnectorKind, readonly string[]> = {

@@ -4,6 +4,7 @@ import type { TestContext } from 'node:test';
 import { onCleanup } from './cleanup.ts';
 import { tempDir } from './tmp.ts';
 
+/** The installed binary: bin/certfleet.js runs the compiled dist/ (scripts/run-tests.mjs builds it first). */
 export const CLI = join(import.meta.dirname, '..', '..', 'bin', 'certfleet.js');
 
 export interface CliResult {
@@ -12,7 +13,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real `certfleet` binary. */
+/** Runs the real `certfleet` binary, as a user would: compiled JavaScript, no TypeScript loader. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = execFile(
@@ -49,13 +50,7 @@ export async function startHubProcess(t: TestContext, extraEnv: NodeJS.ProcessEn
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    if (child.exitCode === null) child.kill('SIGKILL');
-  };
+  const stop = () => stopProcess(child);
   onCleanup(t, stop);
   const deadline = Date.now() + 60_000;
   while (!/Admin token[\s\S]*\n\s+(\S+)\n/.test(out) || !/listening on (\S+)/.test(out)) {
@@ -67,4 +62,13 @@ export async function startHubProcess(t: TestContext, extraEnv: NodeJS.ProcessEn
   const token = /Admin token[^\n]*\n\s+(\S+)\n/.exec(out)![1];
   const env = { CERTFLEET_HUB: url, CERTFLEET_TOKEN: token, CERTFLEET_CA_FILE: join(dataDir, 'ca.pem') };
   return { url, token, dataDir, env, output: () => out, process: child, stop };
+}
+
+/** SIGTERM, then SIGKILL if it has not exited within 5 s; resolves at once for a process that already ended. */
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  if (child.exitCode === null) child.kill('SIGKILL');
 }
