@@ -4,7 +4,7 @@
  * (live-stream.ts), and sign-in/sign-out. Every /ui response carries a strict CSP and no-sniff/no-referrer headers;
  * the views and actions take the session cookie and nothing else (see session-auth.ts and api/access.ts).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -34,8 +34,12 @@ const ASSETS: Record<string, string> = {
   'app.css': 'text/css; charset=utf-8',
 };
 
+/** Beside this module in src/, or dist/ui/ in the compiled package (scripts/build.mjs copies them there). */
 function loadAssets(): Map<string, Buffer> {
-  const dir = new URL('./assets/', import.meta.url);
+  const dir = [new URL('./assets/', import.meta.url), new URL('../ui/', import.meta.url)].find((d) =>
+    existsSync(new URL('index.html', d)),
+  );
+  if (!dir) throw new Error('dashboard assets not found: run `npm run build`');
   return new Map(Object.keys(ASSETS).map((f) => [f, readFileSync(new URL(f, dir))]));
 }
 

@@ -599,13 +599,7 @@ async function certificateView(name) {
         'dd',
         {},
         p.headroom.length
-          ? p.headroom.map((x) =>
-              h(
-                'div',
-                {},
-                `${x.limit} ${x.key}: ${x.remaining} of ${x.max} left`,
-              ),
-            )
+          ? p.headroom.map((x) => h('div', {}, `${x.limit} ${x.key}: ${x.remaining} of ${x.max} left`))
           : 'no limits apply',
       ),
     ),
