@@ -231,7 +231,8 @@ describe('dashboard in chromium', { timeout: 120_000 }, () => {
     const hub = await startTestHub(t);
     for (const n of ['alpha', 'beta', 'gamma']) await createCertificate(hub, n);
     const page = await newPage(t, hub);
-    // Sign in with the keyboard alone.
+    // Sign in with the keyboard alone: the form puts the focus in the token field itself.
+    await page.waitForSelector('#token:focus');
     await page.keyboard.type(hub.token);
     await page.keyboard.press('Enter');
     await page.waitForSelector('[data-table="overview"]');
