@@ -1,7 +1,7 @@
 // Installs what certfleet needs before `npm start` / `npm test`, so both work on a fresh machine:
 // npm packages from package-lock.json (when missing or out of date), and with --test the Debian packages the
-// integration tests drive for real (pebble, nginx, haproxy, certbot, bind, openssl, keytool, sshd); with --bench
-// also the benchmarks' peers (lego).
+// integration tests drive for real (pebble, nginx, haproxy, certbot, bind, openssl, keytool, sshd, postgresql,
+// age); with --bench also the benchmarks' peers (lego).
 // Uses only Node built-ins: it runs before node_modules exists.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,14 @@ const DEBIAN_PACKAGES = {
   'openssh-server': '/usr/sbin/sshd',
   // the dashboard's browser tests (playwright-core drives it; no downloaded browser build)
   chromium: '/usr/bin/chromium',
+  // deploy/*.service: `systemd-analyze verify` and `security --offline` (test/deploy-units), and the agent unit's
+  // sudo config test run under the unit's sandbox
+  systemd: '/usr/bin/systemd-analyze',
+  sudo: '/usr/bin/sudo',
+  // the PostgreSQL store's tests start a private cluster (test/helpers/postgres.ts finds any version's binaries)
+  postgresql: '/usr/lib/postgresql/15/bin/initdb',
+  // the standard age CLI, to prove backups open without certfleet
+  age: '/usr/bin/age',
 };
 
 function run(cmd, args, opts = {}) {

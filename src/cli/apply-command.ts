@@ -56,6 +56,14 @@ export function registerApplyCommand(program: Command): void {
         config,
         dryRun: Boolean(opts.dryRun),
       });
+      // A removal is easy to make by accident (a field left out of the file): say so on stderr, also with --json.
+      for (const s of result.steps) {
+        for (const field of s.removed ?? []) {
+          process.stderr.write(
+            `warning: ${s.kind} ${s.name}: ${opts.dryRun ? 'would remove' : 'removed'} ${field} (absent from ${opts.file})\n`,
+          );
+        }
+      }
       if (globalFlags(cmd).json) return printJson(result);
       const changed = result.steps.filter((s) => s.action !== 'unchanged').length;
       process.stdout.write(

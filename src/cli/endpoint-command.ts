@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+import { CertfleetError } from '../core/errors.ts';
 import { clientFor, globalFlags } from './context.ts';
 import { resolveClientOptions } from './client.ts';
 import { printJson, relativeTime, table } from './output.ts';
@@ -25,6 +26,18 @@ export function parseProbeTarget(value: string, previous: unknown[] = []) {
     throw new InvalidArgumentError(`"${value}" is not HOST:PORT[/SNI] (e.g. web1.example.com:443)`);
   }
   return [...previous, { host: m[1] ?? m[2], port: Number(m[3]), ...(m[4] ? { sni: m[4] } : {}) }];
+}
+
+/** `web1.example.com:443/web.example.com,…` or `-`. */
+function probesCell(targets: EndpointView['probeTargets']): string {
+  return targets.map((p) => `${p.host}:${p.port}${p.sni ? `/${p.sni}` : ''}`).join(',') || '-';
+}
+
+/** `--label team=web`, accumulated into one object. */
+function parseLabel(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const i = value.indexOf('=');
+  if (i < 1) throw new InvalidArgumentError(`"${value}" is not KEY=VALUE (e.g. team=web)`);
+  return { ...previous, [value.slice(0, i)]: value.slice(i + 1) };
 }
 
 interface EnrollTokenView {
@@ -141,15 +154,55 @@ export function registerEndpointCommands(program: Command): void {
       process.stdout.write(
         `${table(
           ['NAME', 'KIND', 'PROBES', 'LAST SEEN'],
-          list.map((e) => [
-            e.name,
-            e.kind,
-            e.probeTargets.map((p) => `${p.host}:${p.port}${p.sni ? `/${p.sni}` : ''}`).join(',') || '-',
-            relativeTime(e.lastSeenAt),
-          ]),
+          list.map((e) => [e.name, e.kind, probesCell(e.probeTargets), relativeTime(e.lastSeenAt)]),
         )}\n`,
       );
     });
+
+  endpoint
+    .command('set <name>')
+    .description("change an endpoint's probe targets or labels; its subscriptions and enrollment stay")
+    .option(
+      '--probe <host:port[/sni]>',
+      'where to verify the served certificate (repeatable; replaces the current list)',
+      parseProbeTarget,
+    )
+    .option('--clear-probes', 'remove every probe target')
+    .option('--label <key=value>', 'a label (repeatable; replaces the current labels)', parseLabel)
+    .action(
+      async (
+        name: string,
+        opts: { probe?: unknown[]; clearProbes?: boolean; label?: Record<string, string> },
+        cmd: Command,
+      ) => {
+        if (opts.probe && opts.clearProbes) {
+          throw new CertfleetError(
+            'USAGE',
+            '--probe and --clear-probes contradict each other',
+            'give the probe targets to keep with --probe, or only --clear-probes to remove them all',
+          );
+        }
+        if (!opts.probe && !opts.clearProbes && !opts.label) {
+          throw new CertfleetError(
+            'USAGE',
+            `nothing to change on endpoint ${name}`,
+            'give --probe HOST:PORT[/SNI] (repeatable), --clear-probes or --label KEY=VALUE',
+          );
+        }
+        const updated = await clientFor(cmd).request<EndpointView>(
+          'PATCH',
+          `/api/v1/endpoints/${encodeURIComponent(name)}`,
+          {
+            ...(opts.probe || opts.clearProbes ? { probeTargets: opts.probe ?? [] } : {}),
+            ...(opts.label ? { labels: opts.label } : {}),
+          },
+        );
+        if (globalFlags(cmd).json) return printJson(updated);
+        process.stdout.write(
+          `updated endpoint ${updated.name}: probes ${probesCell(updated.probeTargets)}\n`,
+        );
+      },
+    );
 
   endpoint
     .command('rm <name>')

@@ -22,6 +22,11 @@ const check = async (): Promise<Register> => (await import('./check.ts')).regist
 const agent = async (): Promise<Register> => (await import('./agent-command.ts')).registerAgentCommands;
 const alerts = async (): Promise<Register> => (await import('./alerts-command.ts')).registerAlertsCommand;
 const deploy = async (): Promise<Register> => (await import('./deploy-command.ts')).registerDeployCommand;
+const subscription = async (): Promise<Register> =>
+  (await import('./subscription-command.ts')).registerSubscriptionCommands;
+const token = async (): Promise<Register> => (await import('./token-command.ts')).registerTokenCommands;
+const store = async (): Promise<Register> => (await import('./store-command.ts')).registerStoreCommand;
+const backup = async (): Promise<Register> => (await import('./backup-command.ts')).registerBackupCommand;
 
 /** Top-level command name → the loader of the module that registers it, in the order `--help` lists them. */
 export const COMMANDS: Record<string, () => Promise<Register>> = {
@@ -30,6 +35,7 @@ export const COMMANDS: Record<string, () => Promise<Register>> = {
   renew: cert,
   endpoint,
   subscribe,
+  subscription,
   events,
   apply,
   status,
@@ -40,6 +46,9 @@ export const COMMANDS: Record<string, () => Promise<Register>> = {
   agent,
   alerts,
   deploy,
+  token,
+  store,
+  backup,
 };
 
 /**

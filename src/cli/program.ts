@@ -29,7 +29,7 @@ export function overrideExits(cmd: Command): void {
   cmd.commands.forEach(overrideExits);
 }
 
-/** Exit codes: 0 ok, 1 failure, 2 usage. Errors print message and hint; a stack trace only with --debug. */
+/** Exit codes: 0 ok, 1 failure, 2 usage (commander's own, and CertfleetError USAGE). Errors print message and hint; a stack trace only with --debug. */
 export async function runProgram(program: Command, argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   try {
@@ -51,7 +51,8 @@ export async function runProgram(program: Command, argv: string[]): Promise<numb
     process.stderr.write(`error: ${message}\n${hint ? `hint: ${hint}\n` : ''}`);
     if (debug) process.stderr.write(`${(e as Error)?.stack}\n`);
     if (json) printJsonError(isCertfleetError(e) ? e.code : 'INTERNAL', message, hint);
-    return EXIT.failure;
+    // A CertfleetError USAGE is a usage error the command found itself (flags that do not go together): exit 2.
+    return isCertfleetError(e) && e.code === 'USAGE' ? EXIT.usage : EXIT.failure;
   }
 }
 

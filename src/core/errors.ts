@@ -25,6 +25,11 @@ export const ERROR_CATALOGUE = {
     message: 'endpoint "%s" not found',
     hint: 'list endpoints with `certfleet endpoint list`, or create it with `certfleet endpoint add NAME`',
   },
+  SUBSCRIPTION_NOT_FOUND: {
+    status: 404,
+    message: 'subscription "%s" not found',
+    hint: 'list subscriptions with `certfleet subscription list`',
+  },
   ALREADY_EXISTS: { status: 409 },
   CONFLICT: { status: 409 },
   PAYLOAD_TOO_LARGE: {
@@ -34,6 +39,8 @@ export const ERROR_CATALOGUE = {
   },
   RATE_LIMITED: { status: 429 },
   MASTER_KEY_MISMATCH: { status: 500 },
+  /** A backup file that cannot be opened or used: wrong key, damaged, or from a newer certfleet. */
+  BACKUP_INVALID: { status: 422 },
   ISSUANCE_FAILED: { status: 502 },
   ACME_ERROR: { status: 502 },
   UNREACHABLE: { status: 502 },

@@ -109,6 +109,8 @@ export interface Subscription {
   reload?: string;
   window?: ChangeWindow;
   verify?: ProbeTarget;
+  /** certbot compatibility: also write cert.pem, privkey.pem, chain.pem, fullchain.pem here (deploy/certbot-lineage.ts). */
+  certbotLineage?: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -132,6 +134,3 @@ export interface AuditEvent {
   subject: string; // e.g. certificate:web
   data: Record<string, unknown>;
 }
-
-/** What an endpoint is asked to do with a certificate: the part of a subscription the agent acts on. */
-export type SubscriptionSpec = Pick<Subscription, 'outputs' | 'configTest' | 'reload' | 'window' | 'verify'>;

@@ -8,6 +8,7 @@ import { errorMessage } from '../core/errors.ts';
 import {
   AlertManager,
   agentSilentAlerts,
+  backupAlerts,
   createNotifierRegistry,
   deadMansSwitchAlert,
   deploymentAlerts,
@@ -46,6 +47,8 @@ const ALERT_STATE_META = META.alertState.key;
 export interface AlertServiceOptions {
   probes?: ProbeService;
   registry?: NotifierRegistry;
+  /** Scheduled backups are configured: alert when none was verified for this long, or the last one failed. */
+  backupMaxAgeMs?: number;
   /** Delivery retries (tests shorten them). */
   retry?: { attempts: number; baseDelayMs: number; maxDelayMs?: number };
 }
@@ -223,6 +226,26 @@ export class AlertService {
       this.hubStartedAt,
     );
     if (dms) alerts.push(dms);
+
+    // dead man's switch on scheduled backups
+    if (this.opts.backupMaxAgeMs !== undefined) {
+      const [verified, failure] = await Promise.all([
+        store.getMeta(META.backupLastVerified.key),
+        store.getMeta(META.backupLastFailure.key),
+      ]);
+      const failed = failure ? (JSON.parse(failure) as { at: string; error: string }) : undefined;
+      alerts.push(
+        ...backupAlerts(
+          {
+            ...(verified ? { verifiedAt: new Date(verified) } : {}),
+            ...(failed ? { failure: { at: new Date(failed.at), error: failed.error } } : {}),
+          },
+          now,
+          this.opts.backupMaxAgeMs,
+          this.hubStartedAt,
+        ),
+      );
+    }
     return alerts;
   }
 

@@ -204,6 +204,7 @@ function issuedBy(childPem: string, issuerPem: string): string {
 /** Checks a hub data directory in place (master key as the hub reads it); creates nothing, writes nothing. */
 export async function checkDataDir(opts: {
   dataDir: string;
+  databaseUrl?: string;
   env: NodeJS.ProcessEnv;
   logger: Logger;
 }): Promise<StoreCheckReport> {

@@ -37,6 +37,7 @@ export class HubMetrics {
   readonly issuance: Counter<'issuer' | 'result'>;
   readonly issuanceDuration: Histogram<'issuer' | 'result'>;
   readonly transitions: Counter<'state'>;
+  readonly backupFailures: Counter;
   private sources: MetricsSources = {};
   private readonly unsubscribe: () => void;
 
@@ -155,6 +156,20 @@ export class HubMetrics {
         const at = await store.getMeta(META.plannerLastRun.key);
         this.set(at ? Date.parse(at) / 1000 : 0);
       },
+    });
+    new Gauge({
+      name: 'certfleet_backup_last_verified_timestamp_seconds',
+      help: 'When the last scheduled backup was written and verified by restoring it (0: never)',
+      registers,
+      async collect() {
+        const at = await store.getMeta(META.backupLastVerified.key);
+        this.set(at ? Date.parse(at) / 1000 : 0);
+      },
+    });
+    this.backupFailures = new Counter({
+      name: 'certfleet_backup_failures_total',
+      help: 'Scheduled backups that failed to write or to verify since the hub started',
+      registers,
     });
     new Counter({
       name: 'certfleet_alert_deliveries_total',

@@ -320,6 +320,7 @@ export async function fleetStatusRows(
       ...VERSION_SUMMARY,
       'd.state as d_state',
       'd.reason as d_reason',
+      'd.detail as d_detail',
       'd.updated_at as d_updated_at',
     ])
     .orderBy('pg.page_certificate')
@@ -340,6 +341,7 @@ export async function fleetStatusRows(
               deployment: {
                 state: r.d_state as DeploymentState,
                 ...(r.d_reason ? { reason: r.d_reason } : {}),
+                detail: parse(r.d_detail, {}),
                 updatedAt: r.d_updated_at!,
               },
             }

@@ -112,6 +112,18 @@ export const META = {
     writtenBy: 'src/hub/planner-service.ts',
     check: 'timestamp',
   }),
+  backupLastVerified: entry({
+    key: 'backup.last_verified_at',
+    what: "when the last scheduled backup was written and verified by restoring it (the backups dead man's switch)",
+    writtenBy: 'src/backup/backup-schedule.ts',
+    check: 'timestamp',
+  }),
+  backupLastFailure: entry({
+    key: 'backup.last_failure',
+    what: 'the last scheduled backup that failed or did not verify: when, and why',
+    writtenBy: 'src/backup/backup-schedule.ts',
+    check: 'json',
+  }),
 } as const;
 
 /** Families of keys, one per ACME directory. */

@@ -1,5 +1,5 @@
 import { Migrator, sql, type Kysely, type Transaction } from 'kysely';
-import { CertfleetError, certificateNotFound, endpointNotFound } from '../core/errors.ts';
+import { CertfleetError, certificateNotFound, endpointNotFound, errorOf } from '../core/errors.ts';
 import type { Clock } from '../core/clock.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { newId } from '../core/ids.ts';
@@ -47,6 +47,7 @@ import {
   type RenewalCommit,
   type Store,
   type SubscriptionSpec,
+  API_TOKEN_KINDS,
   type NewToken,
   type TokenRecord,
 } from './store.ts';
@@ -65,6 +66,7 @@ function toToken(r: Database['tokens']): TokenRecord {
     ...(r.endpoint_id ? { endpointId: r.endpoint_id } : {}),
     ...(r.expires_at ? { expiresAt: r.expires_at } : {}),
     ...(r.used_at ? { usedAt: r.used_at } : {}),
+    ...(r.last_used_at ? { lastUsedAt: r.last_used_at } : {}),
     createdAt: r.created_at,
   };
 }
@@ -770,12 +772,7 @@ export class SqlStore implements Store {
         .select(['id', 'endpoint_id', 'certificate_id'])
         .where('id', '=', id)
         .executeTakeFirst();
-      if (!row)
-        throw new CertfleetError(
-          'NOT_FOUND',
-          `subscription "${id}" not found`,
-          'list subscriptions with `certfleet status`',
-        );
+      if (!row) throw errorOf('SUBSCRIPTION_NOT_FOUND', id);
       await trx.deleteFrom('deployments').where('subscription_id', '=', id).execute();
       await trx.deleteFrom('subscriptions').where('id', '=', id).execute();
       await this.bumpRevision(trx, emit);
@@ -850,8 +847,9 @@ export class SqlStore implements Store {
         trx,
         actor,
         opts.overrideWindow ? 'deployment.window_override_requested' : 'deployment.redeploy_requested',
-        deployment ? `deployment:${deployment.id}` : `subscription:${row.endpoint}/${row.certificate}`,
+        `certificate:${row.certificate}`,
         {
+          ...(deployment ? { deployment_id: deployment.id } : {}),
           subscription_id: subscriptionId,
           endpoint: row.endpoint,
           certificate: row.certificate,
@@ -938,23 +936,41 @@ export class SqlStore implements Store {
       if (e instanceof DeploymentTransitionRefused) {
         const { input, from } = e;
         const row = await this.getDeployment(input.subscriptionId, input.versionId);
-        await this.event(
-          this.db,
-          input.actor,
-          'deployment.transition_refused',
-          row ? `deployment:${row.id}` : `subscription:${input.subscriptionId}`,
-          {
-            subscription_id: input.subscriptionId,
-            version_id: input.versionId,
-            from,
-            to: input.state,
-            message: e.message,
-            ...(input.info.reason ? { reason: input.info.reason } : {}),
-          },
-        );
+        const about = await this.deploymentSubject(this.db, input.subscriptionId);
+        await this.event(this.db, input.actor, 'deployment.transition_refused', about.subject, {
+          ...(row ? { deployment_id: row.id } : {}),
+          endpoint: about.endpoint,
+          subscription_id: input.subscriptionId,
+          version_id: input.versionId,
+          from,
+          to: input.state,
+          message: e.message,
+          ...(input.info.reason ? { reason: input.info.reason } : {}),
+        });
       }
       throw e;
     }
+  }
+
+  /**
+   * Deployment events are about the certificate (`certificate:<name>`, with the endpoint and deployment id in the
+   * data), so `certfleet events --subject certificate:web` shows a version's whole life: issued, then deployed,
+   * rolled back or diverged on each endpoint. `subscription:<id>` only when the subscription is gone.
+   */
+  private async deploymentSubject(
+    db: Db,
+    subscriptionId: string,
+  ): Promise<{ subject: string; endpoint?: string }> {
+    const r = await db
+      .selectFrom('subscriptions as s')
+      .innerJoin('certificates as c', 'c.id', 's.certificate_id')
+      .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
+      .select(['c.name as certificate', 'e.name as endpoint'])
+      .where('s.id', '=', subscriptionId)
+      .executeTakeFirst();
+    return r
+      ? { subject: `certificate:${r.certificate}`, endpoint: r.endpoint }
+      : { subject: `subscription:${subscriptionId}` };
   }
 
   /** One transition inside `trx`, checked against the lifecycle table (src/deploy/states.ts). */
@@ -989,7 +1005,10 @@ export class SqlStore implements Store {
       };
       await trx.insertInto('deployments').values(row).execute();
     }
-    await this.event(trx, actor, `deployment.${state}`, `deployment:${row.id}`, {
+    const about = await this.deploymentSubject(trx, subscriptionId);
+    await this.event(trx, actor, `deployment.${state}`, about.subject, {
+      deployment_id: row.id,
+      endpoint: about.endpoint,
       subscription_id: subscriptionId,
       version_id: versionId,
       from,
@@ -1061,14 +1080,72 @@ export class SqlStore implements Store {
       endpoint_id: input.endpointId ?? null,
       expires_at: input.expiresAt ?? null,
       used_at: null,
+      last_used_at: null,
       created_at: this.now(),
     };
-    await trx.insertInto('tokens').values(row).execute();
+    try {
+      await trx.insertInto('tokens').values(row).execute();
+    } catch (e) {
+      // The hash is 256 random bits, so a clash is the name (unique among API tokens).
+      if (isUniqueViolation(e)) {
+        throw new CertfleetError(
+          'ALREADY_EXISTS',
+          `token "${input.name}" already exists`,
+          'choose another --name, or revoke the old one first with `certfleet token revoke NAME`',
+        );
+      }
+      throw e;
+    }
     await this.event(trx, actor, 'token.created', `token:${input.name}`, {
       kind: input.kind,
       expires_at: input.expiresAt ?? null,
     });
     return toToken(row);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    const rows = await this.db
+      .selectFrom('tokens')
+      .selectAll()
+      .where('kind', 'in', [...API_TOKEN_KINDS])
+      .orderBy('name')
+      .execute();
+    return rows.map(toToken);
+  }
+
+  async revokeToken(name: string, actor: Actor): Promise<TokenRecord> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('tokens')
+        .selectAll()
+        .where('kind', 'in', [...API_TOKEN_KINDS])
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (!row) {
+        throw new CertfleetError('NOT_FOUND', `no token named "${name}"`, 'see `certfleet token list`');
+      }
+      if (row.kind === 'admin') {
+        const admins = await trx
+          .selectFrom('tokens')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('kind', '=', 'admin')
+          .executeTakeFirst();
+        if (Number(admins?.n ?? 0) <= 1) {
+          throw new CertfleetError(
+            'CONFLICT',
+            `token "${name}" is the last admin token`,
+            'create another admin token first (`certfleet token create --role admin`), or rotate this one with `certfleet token rotate`',
+          );
+        }
+      }
+      await trx.deleteFrom('tokens').where('id', '=', row.id).execute();
+      await this.event(trx, actor, 'token.revoked', `token:${name}`, { kind: row.kind, id: row.id });
+      return toToken(row);
+    });
+  }
+
+  async touchToken(id: string, at: string): Promise<void> {
+    await this.db.updateTable('tokens').set({ last_used_at: at }).where('id', '=', id).execute();
   }
 
   async findTokenByHash(hash: string): Promise<TokenRecord | undefined> {

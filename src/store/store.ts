@@ -8,13 +8,13 @@ import type {
   KeyType,
   ProbeTarget,
   Subscription,
-  SubscriptionSpec,
 } from '../core/types.ts';
 import { CertfleetError } from '../core/errors.ts';
+import type { SubscriptionSpec } from '../core/subscription-spec.ts';
 import type { FromState } from '../deploy/states.ts';
 import type { StoreEventStream } from './store-events.ts';
 
-export type { SubscriptionSpec } from '../core/types.ts';
+export type { SubscriptionSpec };
 
 export interface NewCertificate {
   name: string;
@@ -49,8 +49,14 @@ export interface TokenRecord {
   endpointId?: string;
   expiresAt?: string;
   usedAt?: string;
+  /** API tokens: when it last authenticated a request, to the minute. */
+  lastUsedAt?: string;
   createdAt: string;
 }
+
+/** The kinds that authenticate API requests (`certfleet token`); enrollment tokens are per endpoint. */
+export const API_TOKEN_KINDS = ['admin', 'read'] as const;
+export type ApiTokenKind = (typeof API_TOKEN_KINDS)[number];
 
 /** A token to create; `hash` is the SHA-256 of the secret (the secret itself is never stored). */
 export interface NewToken {
@@ -130,7 +136,8 @@ export interface FleetRow {
   probes: ProbeResultRecord[];
 }
 
-/** One line of `certfleet status`: the fleet read model's page without specs, labels or probe results. */
+/** One line of `certfleet status`: the fleet read model's page without specs, labels or probe results (the
+ * deployment's detail stays: its summary says why a deployment failed). */
 export interface FleetStatusRow {
   subscriptionId: string;
   certificateName: string;
@@ -138,7 +145,7 @@ export interface FleetStatusRow {
   endpointKind: Endpoint['kind'];
   lastSeenAt?: string;
   current?: VersionSummary;
-  deployment?: Pick<Deployment, 'state' | 'reason' | 'updatedAt'>;
+  deployment?: Pick<Deployment, 'state' | 'reason' | 'detail' | 'updatedAt'>;
 }
 
 export interface FleetFilter {
@@ -371,7 +378,17 @@ export interface Store {
   appendEvent(event: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void>;
   listEvents(query?: EventQuery): Promise<AuditEvent[]>;
 
+  /** API token names (admin, read) are unique: a second one throws ALREADY_EXISTS. */
   createToken(input: NewToken, actor: Actor): Promise<TokenRecord>;
+  /** The API tokens (admin, read), ordered by name; never their hashes. */
+  listTokens(): Promise<TokenRecord[]>;
+  /**
+   * Revokes (deletes) the API token `name` with a `token.revoked` event; NOT_FOUND when there is none, CONFLICT
+   * when it is the last admin token (which would lock every admin out of the API).
+   */
+  revokeToken(name: string, actor: Actor): Promise<TokenRecord>;
+  /** Records that an API token authenticated a request at `at` (not audited: it happens on every request). */
+  touchToken(id: string, at: string): Promise<void>;
   /**
    * Revokes (deletes) every token of `match.kind` named `match.name` and creates `input`, in one transaction: a
    * `token.revoked` event per old token, then `token.created`. A revoked token stops working on the next request.

@@ -111,6 +111,7 @@ function concrete(url: string, ids: Record<string, string>): string {
     .replace(/\/certificates\/:name/, '/certificates/web')
     .replace(/\/endpoints\/:name\/connector/, '/endpoints/lb1/connector')
     .replace(/\/endpoints\/:name/, '/endpoints/web1')
+    .replace(/\/tokens\/:name/, '/tokens/monitoring')
     .replace(/:id/, ids.subscription)
     .replace(/:versionId/, ids.version)
     .replace(/:token/, 'tok');
@@ -151,6 +152,8 @@ async function snapshot(hub: TestHub) {
     endpoints: await hub.client.get('/api/v1/endpoints'),
     subscriptions: (await hub.client.get<Array<{ id: string }>>('/api/v1/subscriptions')).map((x) => x.id),
     adminTokens: await s.countTokens('admin'),
+    // a rotation keeps the name but not the creation time
+    apiTokens: (await s.listTokens()).map((r) => `${r.name} ${r.kind} ${r.createdAt}`),
     enrollTokens: await s.countTokens('enroll'),
   });
 }

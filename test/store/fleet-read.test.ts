@@ -194,6 +194,7 @@ describe('fleet read model (store)', () => {
             deployment: {
               state: r.deployment.state,
               ...(r.deployment.reason ? { reason: r.deployment.reason } : {}),
+              detail: r.deployment.detail,
               updatedAt: r.deployment.updatedAt,
             },
           }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { deploymentSummary } from '../../deploy/deployment-summary.ts';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { CertfleetError, endpointNotFound } from '../../core/errors.ts';
@@ -166,6 +167,7 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
           ? {
               state: r.deployment.state,
               reason: r.deployment.reason ?? null,
+              summary: deploymentSummary(r.deployment),
               updatedAt: r.deployment.updatedAt,
             }
           : null,

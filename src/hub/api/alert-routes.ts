@@ -1,4 +1,4 @@
-import type { AppDeps, ZodApi } from './build-app.ts';
+import { auditRequest, type AppDeps, type ZodApi } from './build-app.ts';
 
 /** Active alerts, channel delivery stats, a test message to every channel, and evaluate-now. */
 export function registerAlertRoutes(api: ZodApi, deps: AppDeps): void {
@@ -26,7 +26,8 @@ export function registerAlertRoutes(api: ZodApi, deps: AppDeps): void {
         tags: ['alerts'],
       },
     },
-    async (_req, reply) => {
+    async (req, reply) => {
+      await auditRequest(deps.ctx, req, 'alert.test_requested', 'alerts:channels');
       const ac = new AbortController();
       reply.raw.once('close', () => {
         if (!reply.raw.writableFinished) ac.abort(new Error('client went away'));
@@ -42,7 +43,8 @@ export function registerAlertRoutes(api: ZodApi, deps: AppDeps): void {
       config: { access: 'admin' },
       schema: { summary: 'Evaluate alert conditions now and notify what changed', tags: ['alerts'] },
     },
-    async () => {
+    async (req) => {
+      await auditRequest(deps.ctx, req, 'alert.evaluate_requested', 'alerts:all');
       const r = await alerts().runOnce();
       return {
         active: r.active,

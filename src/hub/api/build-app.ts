@@ -45,6 +45,7 @@ import type { ConnectorService } from '../connector-service.ts';
 import { SessionStore } from '../dashboard/session-store.ts';
 import { authenticateSession } from '../dashboard/session-auth.ts';
 import { registerDashboard } from '../dashboard/dashboard-routes.ts';
+import { registerTokenRoutes } from './token-routes.ts';
 
 export interface AppDeps {
   ctx: HubContext;
@@ -168,6 +169,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       registerDoctorRoutes(z, deps);
       registerProbeRoutes(z, deps);
       registerAlertRoutes(z, deps);
+      registerTokenRoutes(z, deps);
     },
     { prefix: '/api/v1' },
   );
@@ -192,6 +194,18 @@ declare module 'fastify' {
   }
 }
 
-/** The actor recorded in events for a request. */
+/** The actor recorded in events for a request: `admin:<token name>`, never the secret. */
 export const actorOf = (req: { token?: TokenRecord }): string =>
   req.token ? `${req.token.kind}:${req.token.name}` : 'anonymous';
+
+/**
+ * Records an admin request whose effects carry another actor (probes run now: transitions by `probe`; alert
+ * evaluation: notifications), so the audit log still says which token asked for it. Appended before the action
+ * runs: a request that then fails was still made.
+ */
+export const auditRequest = (
+  ctx: HubContext,
+  req: { token?: TokenRecord },
+  kind: string,
+  subject: string,
+): Promise<void> => ctx.store.appendEvent({ actor: actorOf(req), kind, subject, data: {} });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { nameSchema } from '../../core/config-schema.ts';
-import type { AppDeps, ZodApi } from './build-app.ts';
+import { auditRequest, type AppDeps, type ZodApi } from './build-app.ts';
 
 /** Probe results (latest per target), the served view per certificate × endpoint, and probe-now. */
 export function registerProbeRoutes(api: ZodApi, deps: AppDeps): void {
@@ -37,7 +37,10 @@ export function registerProbeRoutes(api: ZodApi, deps: AppDeps): void {
         tags: ['probes'],
       },
     },
-    async () => probes().runOnce(),
+    async (req) => {
+      await auditRequest(deps.ctx, req, 'probe.requested', 'probes:all');
+      return probes().runOnce();
+    },
   );
 
   api.post(
@@ -50,6 +53,9 @@ export function registerProbeRoutes(api: ZodApi, deps: AppDeps): void {
         params: z.object({ name: nameSchema }),
       },
     },
-    async (req) => probes().probeEndpoint(req.params.name),
+    async (req) => {
+      await auditRequest(deps.ctx, req, 'probe.requested', `endpoint:${req.params.name}`);
+      return probes().probeEndpoint(req.params.name);
+    },
   );
 }

@@ -37,6 +37,12 @@ export async function openSqliteStore(
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     await restrictSqliteFiles(path, opts.onModeFix);
   }
+  const db = await openSqliteDatabase(path);
+  return new SqlStore(db, clock, undefined, opts.logger ? { logger: opts.logger } : {});
+}
+
+/** The migrated database under the store (the store itself, and `certfleet store migrate` reading it). */
+export async function openSqliteDatabase(path: string): Promise<Kysely<Database>> {
   const sqlite = new BetterSqlite3(path);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
@@ -45,6 +51,11 @@ export async function openSqliteStore(
   const db = new Kysely<Database>({
     dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }),
   });
-  await SqlStore.migrate(db, 'sqlite');
-  return new SqlStore(db, clock, undefined, opts.logger ? { logger: opts.logger } : {});
+  try {
+    await SqlStore.migrate(db, 'sqlite');
+  } catch (e) {
+    await db.destroy();
+    throw e;
+  }
+  return db;
 }

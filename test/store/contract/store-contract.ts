@@ -72,6 +72,41 @@ export function storeContract(dialect: string, open: OpenStore): void {
         assert.equal((await store.listSubscriptions()).length, 1);
       });
 
+      test('API tokens: names unique across roles, listed without hashes, the last admin token not revocable', async (t) => {
+        const store = await open(t);
+        const hash = () => randomBytes(32).toString('hex');
+        const admin = await store.createToken({ kind: 'admin', name: 'bootstrap', hash: hash() }, 'test');
+        await store.createToken({ kind: 'read', name: 'grafana', hash: hash() }, 'test');
+        await store.createToken({ kind: 'enroll', name: 'enroll:web1', hash: hash() }, 'test');
+        await store.createToken({ kind: 'enroll', name: 'enroll:web1', hash: hash() }, 'test'); // several per endpoint
+        await rejectsWith(
+          store.createToken({ kind: 'admin', name: 'grafana', hash: hash() }, 'test'),
+          'ALREADY_EXISTS',
+        );
+        assert.deepEqual(
+          (await store.listTokens()).map((r) => [r.name, r.kind]),
+          [
+            ['bootstrap', 'admin'],
+            ['grafana', 'read'],
+          ],
+        );
+        assert.ok((await store.listTokens()).every((r) => !('hash' in r)));
+        await store.touchToken(admin.id, '2030-01-01T00:00:00.000Z');
+        assert.equal((await store.listTokens())[0].lastUsedAt, '2030-01-01T00:00:00.000Z');
+        await rejectsWith(store.revokeToken('bootstrap', 'test'), 'CONFLICT');
+        await rejectsWith(store.revokeToken('nobody', 'test'), 'NOT_FOUND');
+        await store.revokeToken('grafana', 'test');
+        assert.deepEqual(
+          (await store.listTokens()).map((r) => r.name),
+          ['bootstrap'],
+        );
+        const revoked = await store.listEvents({ kind: 'token.revoked' });
+        assert.deepEqual(
+          revoked.map((e) => [e.subject, e.actor]),
+          [['token:grafana', 'test']],
+        );
+      });
+
       test('a single-use token is consumed exactly once, even by concurrent callers', async (t) => {
         const store = await open(t);
         const token = await store.createToken(
