@@ -4,7 +4,7 @@
 // endpoints.
 // esbuild only strips types (≈0.5 s); type checking stays with `tsc --noEmit` in `npm run lint`.
 import { build } from 'esbuild';
-import { chmod, rm } from 'node:fs/promises';
+import { chmod, cp, rm } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
@@ -30,6 +30,9 @@ async function buildCli() {
     packages: 'external',
     chunkNames: 'chunks/[name]-[hash]',
   });
+  // The dashboard's static files, read at run time from ../ui/ of whichever chunk holds the dashboard routes.
+  await rm(join(dist, 'ui'), { recursive: true, force: true });
+  await cp(join(root, 'src/hub/dashboard/assets'), join(dist, 'ui'), { recursive: true });
 }
 
 /**

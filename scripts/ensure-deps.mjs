@@ -20,6 +20,8 @@ const DEBIAN_PACKAGES = {
   procps: '/usr/bin/pkill',
   // the SSH connector tests run a private sshd
   'openssh-server': '/usr/sbin/sshd',
+  // the dashboard's browser tests (playwright-core drives it; no downloaded browser build)
+  chromium: '/usr/bin/chromium',
   // deploy/*.service: `systemd-analyze verify` and `security --offline` (test/deploy-units), and the agent unit's
   // sudo config test run under the unit's sandbox
   systemd: '/usr/bin/systemd-analyze',

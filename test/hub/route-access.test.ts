@@ -180,8 +180,16 @@ describe('route access', () => {
       'GET /api/v1/agent/ca',
       'GET /api/v1/openapi.json',
       'GET /healthz',
+      // the dashboard's page, its two static assets and sign-in (a token in the body, counted by the limiter)
+      'GET /ui',
+      'GET /ui/assets/app.css',
+      'GET /ui/assets/app.js',
       'POST /api/v1/agent/enroll',
+      'POST /ui/session',
     ]);
+    // Only the dashboard's own routes take the session cookie.
+    for (const r of table.filter((x) => x.url.startsWith('/ui/') && x.access !== 'public'))
+      assert.ok(r.access === 'read' || r.access === 'admin', `${r.method} ${r.url}`);
     const agentRoutes = table.filter((r) => r.access === 'agent').map((r) => `${r.method} ${r.url}`);
     for (const r of agentRoutes) assert.match(r, /^(GET|HEAD|POST) \/api\/v1\/agent\//);
   });
@@ -249,12 +257,29 @@ describe('route access', () => {
     const { hub, readToken, ids } = await fixture(t);
     const agent = new Agent({ keepAlive: true });
     onCleanup(t, () => agent.destroy());
-    const reads = hub.app.routeAccess.filter((r) => r.access === 'read' && r.method === 'GET');
+    // The live stream never ends by itself: test/dashboard covers it.
+    const reads = hub.app.routeAccess.filter(
+      (r) => r.access === 'read' && r.method === 'GET' && r.url !== '/ui/live',
+    );
     assert.ok(reads.length >= 10, `${reads.length} read routes`);
     const tokenHashes = [hashToken(readToken), hashToken(hub.token)];
+    // Dashboard routes take a session cookie instead of the token: sign in with the read token once.
+    const signIn = await send(
+      hub,
+      agent,
+      'POST',
+      '/ui/session',
+      { origin: hub.url },
+      JSON.stringify({ token: readToken }),
+    );
+    assert.equal(signIn.status, 200, signIn.body);
+    const cookie = String(signIn.headers['set-cookie']).split(';')[0];
     for (const r of reads) {
       const path = concrete(r.url, ids);
-      const a = await send(hub, agent, 'GET', path, { authorization: `Bearer ${readToken}` });
+      const credential: Record<string, string> = r.url.startsWith('/ui/')
+        ? { cookie }
+        : { authorization: `Bearer ${readToken}` };
+      const a = await send(hub, agent, 'GET', path, credential);
       assert.equal(a.status, 200, `${path}: ${a.status} ${a.body.slice(0, 200)}`);
       assert.doesNotMatch(a.body, /PRIVATE KEY|sealed|cfa_|cfr_|cfe_/, path);
       for (const h of tokenHashes) assert.ok(!a.body.includes(h), `${path} shows a token hash`);

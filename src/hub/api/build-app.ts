@@ -42,6 +42,9 @@ import { registerAlertRoutes } from './alert-routes.ts';
 import { registerMetricsRoute } from './metrics-route.ts';
 import { registerConnectorRoutes } from './connector-routes.ts';
 import type { ConnectorService } from '../connector-service.ts';
+import { SessionStore } from '../dashboard/session-store.ts';
+import { authenticateSession } from '../dashboard/session-auth.ts';
+import { registerDashboard } from '../dashboard/dashboard-routes.ts';
 import { registerTokenRoutes } from './token-routes.ts';
 
 export interface AppDeps {
@@ -93,11 +96,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const nonces = new NonceCache(MAX_SKEW_MS);
+  const sessions = new SessionStore(ctx.store, ctx.clock);
   const routeAccess = installAccessControl(app, {
     store: ctx.store,
     clock: ctx.clock,
     authenticateAgent: (req) => authenticateAgent(ctx.store, nonces, req, ctx.clock.now().getTime()),
     failures: new FailureLimiter(deps.authFailureLimit),
+    authenticateSession: (req) => authenticateSession(sessions, req),
   });
   app.decorate('routeAccess', routeAccess);
 
@@ -175,6 +180,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       http01Route(deps.http01Store),
     );
   registerMetricsRoute(app, deps);
+  await registerDashboard(app, deps, sessions);
   app.get('/api/v1/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () =>
     app.swagger(),
   );
