@@ -83,7 +83,9 @@ describe('dashboard in chromium', { timeout: 120_000 }, () => {
         { path: join(live, 'key.pem'), format: 'key', mode: '0600' },
       ],
       configTest: `${nginxCmd} -t`,
-      reload: `${nginxCmd} -s reload`,
+      // The pause keeps the deployment `installed` long enough for the page to show a state between two
+      // `verified`s; without it a fast machine can finish the deploy before the page renders any of them.
+      reload: `sleep 2 && ${nginxCmd} -s reload`,
       verify: { host: '127.0.0.1', port: nginx.port, sni: 'web.test' },
     });
     const runner = new AgentRunner({ stateDir: web1.stateDir, logger: createLogger({ level: 'silent' }) });
