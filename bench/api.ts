@@ -35,10 +35,10 @@ const ROUTES: Record<string, string> = {
   status: '/api/v1/status',
 };
 
-const loadavg = async () => (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
+export const loadavg = async () => (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
 
 /** Writes the fleet into `dataDir` through the store, then closes it. */
-async function populate(dataDir: string, nCerts: number, nEndpoints: number): Promise<void> {
+export async function populate(dataDir: string, nCerts: number, nEndpoints: number): Promise<void> {
   const ctx = await openHubContext({ dataDir, logger: createLogger({ level: 'warn' }), env: {} });
   const { store } = ctx;
   try {
@@ -132,7 +132,7 @@ async function populate(dataDir: string, nCerts: number, nEndpoints: number): Pr
   }
 }
 
-async function startHubProcess(dataDir: string, token: string) {
+export async function startHubProcess(dataDir: string, token: string) {
   const child = fork(join(import.meta.dirname, 'api-hub.ts'), [dataDir, token], {
     execArgv: [
       '--import',
@@ -153,7 +153,7 @@ async function startHubProcess(dataDir: string, token: string) {
   return { info, child };
 }
 
-async function hubCpuMs(child: ChildProcess): Promise<number> {
+export async function hubCpuMs(child: ChildProcess): Promise<number> {
   const m = await new Promise<{ cpu: NodeJS.CpuUsage }>((resolve) => {
     child.once('message', resolve);
     child.send({ cpu: true });
@@ -192,7 +192,7 @@ function get(url: string, agent: Agent, token: string, caPem: string): Promise<A
   });
 }
 
-const pct = (sorted: number[], p: number) =>
+export const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
 /** `concurrency` clients, each walking the route's pages, until `requests` answers or `maxSeconds`. */

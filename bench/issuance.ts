@@ -6,7 +6,7 @@
  *   npm run bench -- issuance [--n 50,200] [--concurrency 8] [--sample 5] [--no-write]
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -17,6 +17,7 @@ import { createLogger } from '../src/core/log.ts';
 import { hubConfigSchema } from '../src/hub/hub-config.ts';
 import { startHub } from '../src/hub/hub.ts';
 import { startPebble, type Pebble } from '../test/helpers/pebble.ts';
+import { writeResultsSection } from './results-section.ts';
 
 const exec = promisify(execFile);
 
@@ -201,18 +202,9 @@ export async function run(args: string[]): Promise<void> {
     ];
     const text = lines.join('\n');
     console.log(`\n${text}`);
-    if (!args.includes('--no-write')) await writeSection(text);
+    if (!args.includes('--no-write')) await writeResultsSection(text);
   } finally {
     await pebble.stop();
     await rm(caDir, { recursive: true, force: true });
   }
-}
-
-/** Replaces (or appends) the `## issuance` section of bench/RESULTS.md, leaving other sections alone. */
-async function writeSection(section: string): Promise<void> {
-  const path = join(import.meta.dirname, 'RESULTS.md');
-  const old = await readFile(path, 'utf8').catch(() => '# Benchmark results\n\n');
-  const re = /## issuance\n[\s\S]*?(?=\n## |$)/;
-  const next = re.test(old) ? old.replace(re, section.trimEnd() + '\n') : `${old.trimEnd()}\n\n${section}`;
-  await writeFile(path, next);
 }

@@ -17,6 +17,7 @@ import type { ProbeTarget } from '../src/core/types.ts';
 import { DEFAULT_PROBE_CONCURRENCY, probeMany } from '../src/probe/probe-many.ts';
 import { createTestPki } from '../test/helpers/probe-pki.ts';
 import { freePort, startNginx, type NginxHandle } from '../test/helpers/nginx.ts';
+import { writeResultsSection } from './results-section.ts';
 
 // Plain JS for the child: a handful of TLS listeners that complete the handshake and hang up.
 const SERVER_SCRIPT = `
@@ -178,21 +179,6 @@ async function timeProbes(targets: ProbeTarget[], roots: string[], concurrency: 
   };
 }
 
-/** Replaces (or appends) the "## probe" section of bench/RESULTS.md, leaving other sections alone. */
-async function writeSection(section: string): Promise<string> {
-  const path = join(import.meta.dirname, 'RESULTS.md');
-  let doc = await readFile(path, 'utf8').catch(() => '# certfleet benchmark results\n');
-  const start = doc.search(/^## probe\s*$/m);
-  if (start >= 0) {
-    const rest = doc.slice(start + 1);
-    const next = rest.search(/^## /m);
-    doc = doc.slice(0, start) + (next >= 0 ? rest.slice(next) : '');
-  }
-  doc = `${doc.trimEnd()}\n\n${section.trim()}\n`;
-  await writeFile(path, doc);
-  return path;
-}
-
 export async function run(args: string[]): Promise<void> {
   const sizes = (arg(args, '--n') ?? '1000,10000').split(',').map(Number);
   const listeners = Number(arg(args, '--listeners') ?? 4);
@@ -329,7 +315,7 @@ export async function run(args: string[]): Promise<void> {
     ];
     const section = lines.join('\n');
     console.log(`\n${section}\n`);
-    if (!args.includes('--no-write')) console.log(`written to ${await writeSection(section)}`);
+    if (!args.includes('--no-write')) console.log(`written to ${await writeResultsSection(section)}`);
   } finally {
     child?.stdin?.end();
     child?.kill();

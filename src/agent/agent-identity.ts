@@ -1,7 +1,8 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, open } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CertfleetError } from '../core/errors.ts';
+import { writePrivateFile } from '../core/private-file.ts';
 import { rawPublicKey } from '../protocol/request-signature.ts';
 
 export const DEFAULT_STATE_DIR = '/var/lib/certfleet-agent';
@@ -38,20 +39,6 @@ export const publicKeysOf = (keys: AgentKeys) => ({
   signingKey: rawPublicKey(createPublicKey(keys.signing)),
   sealingKey: rawPublicKey(createPublicKey(keys.sealing)),
 });
-
-/** Writes a file readable by the owner only: temp in the same directory, fsync, rename. */
-export async function writePrivateFile(path: string, data: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await chmod(tmp, 0o600); // the umask may have narrowed, never widened, but be explicit
-  await rename(tmp, path);
-}
 
 export async function ensureStateDir(stateDir: string): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });

@@ -86,7 +86,12 @@ export class DryRunTarget implements DeployTarget {
     }
     const r = await this.live.runCommand(command, {
       ...opts,
-      hook: { ...opts.hook, outputPaths: opts.hook.outputPaths.map((p) => this.staged.get(p) ?? p) },
+      hook: {
+        ...opts.hook,
+        outputPaths: opts.hook.outputPaths.map((p) => this.staged.get(p) ?? p),
+        // The lineage's files are staged under their live names, so the staged dir is the lineage to test.
+        ...(opts.hook.lineage && this.dir ? { lineage: this.dir } : {}),
+      },
       extraEnv: { ...opts.extraEnv, CERTFLEET_DRY_RUN: '1', CERTFLEET_OUTPUT_DIR: this.dir ?? '' },
     });
     this.plan.configTest = {

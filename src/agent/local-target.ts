@@ -14,7 +14,7 @@ import { runPipeline, type PipelineOptions } from '../deploy/pipeline.ts';
 import type { RenderedOutput } from '../deploy/render-outputs.ts';
 import { verifyServed, type ServedExpectation, type VerifyResult } from '../deploy/verify-served.ts';
 import { restoreFiles, writeFilesAtomic } from './atomic-write.ts';
-import { runCommand } from './hooks.ts';
+import { runCommand } from '../deploy/run-command.ts';
 import { loadRecord, saveRecord } from './local-records.ts';
 import { readCurrentFiles } from './read-current.ts';
 
@@ -28,7 +28,8 @@ export interface LocalTargetOptions {
 /**
  * The agent's own machine as a DeployTarget (src/deploy/deploy-target.ts): journaled atomic writes through
  * checked directories (atomic-write.ts, trusted-dir.ts), commands through `/bin/sh` in their own process group
- * (hooks.ts), verify by TLS handshakes from here (src/deploy/verify-served.ts), records in the state directory.
+ * (src/deploy/run-command.ts), verify by TLS handshakes from here (src/deploy/verify-served.ts), records in the
+ * state directory.
  * Before the first deploy after a start the agent must run `recoverPendingWrites(outputDirs(subscription))`
  * (output-dirs.ts); run-agent.ts does.
  */

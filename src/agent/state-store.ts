@@ -2,7 +2,7 @@ import { appendFile, mkdir, readFile, readdir, rename, rm } from 'node:fs/promis
 import { join } from 'node:path';
 import { CertfleetError } from '../core/errors.ts';
 import type { DeploymentState } from '../deploy/states.ts';
-import { writePrivateFile } from './agent-identity.ts';
+import { writePrivateFile } from '../core/private-file.ts';
 import type { AgentReport, BundleResponse, DesiredState } from '../protocol/wire.ts';
 
 /** What the agent last did per subscription. */

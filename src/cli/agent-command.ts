@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerAgentDeployCommand } from './agent-deploy-command.ts';
 import { CertfleetError } from '../core/errors.ts';
 import { globalFlags, positiveInt } from './context.ts';
+import { addLogOptions, logSettings, type LogFlags } from './log-options.ts';
 import { printJson } from './output.ts';
 
 const DEFAULT_STATE_DIR = process.env.CERTFLEET_AGENT_STATE_DIR ?? '/var/lib/certfleet-agent';
@@ -54,25 +55,32 @@ export function registerAgentCommands(program: Command): Command {
       );
     });
 
-  agent
+  const run = agent
     .command('run')
     .description('hold the long-poll on the hub and deploy every new version (runs until SIGTERM)')
     .option('--state-dir <dir>', 'agent state directory (env CERTFLEET_AGENT_STATE_DIR)', DEFAULT_STATE_DIR)
-    .option('--long-poll <seconds>', 'how long each long-poll may hold', positiveInt, 25)
-    .action(async (opts: { stateDir: string; longPoll: number }) => {
-      const { AgentRunner } = await import('../agent/run-agent.ts');
-      const runner = new AgentRunner({ stateDir: opts.stateDir, longPollSeconds: opts.longPoll });
-      await runner.start();
-      process.stdout.write(
-        `certfleet agent running (state ${opts.stateDir}, endpoint ${runner.endpointId})\n`,
-      );
-      const stop = async () => {
-        await runner.stop();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void stop());
-      process.once('SIGTERM', () => void stop());
+    .option('--long-poll <seconds>', 'how long each long-poll may hold', positiveInt, 25);
+  addLogOptions(run).action(async (opts: { stateDir: string; longPoll: number } & LogFlags) => {
+    const [{ AgentRunner }, { createLogger }] = await Promise.all([
+      import('../agent/run-agent.ts'),
+      import('../core/log.ts'),
+    ]);
+    const runner = new AgentRunner({
+      stateDir: opts.stateDir,
+      longPollSeconds: opts.longPoll,
+      logger: createLogger(logSettings(opts)),
     });
+    await runner.start();
+    // Before the banner: whoever waits for it may signal at once.
+    const stop = async () => {
+      await runner.stop();
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void stop());
+    process.once('SIGTERM', () => void stop());
+    // For people, on stderr: stdout carries only log lines.
+    process.stderr.write(`certfleet agent running (state ${opts.stateDir}, endpoint ${runner.endpointId})\n`);
+  });
 
   registerAgentDeployCommand(agent, DEFAULT_STATE_DIR);
 

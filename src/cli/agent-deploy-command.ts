@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import type { DeployOutcome, DeployRequest } from '../deploy/deploy-contract.ts';
 import { CertfleetError } from '../core/errors.ts';
-import { splitPemCertificates, inspectCertificate } from '../pki/inspect.ts';
 import { globalFlags } from './context.ts';
 import { EXIT, exitWith } from './exit.ts';
 import { printJson } from './output.ts';
@@ -113,6 +112,7 @@ async function readText(path: string, what: string): Promise<string> {
 }
 
 async function fromFiles(flags: DeployFlags): Promise<DeployRequest> {
+  const { splitPemCertificates, inspectCertificate } = await import('../pki/inspect.ts');
   if (!flags.cert || !flags.key || !flags.spec) {
     throw new CertfleetError(
       'BAD_REQUEST',

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
 import { CertfleetError } from '../core/errors.ts';
-import { fleetConfigSchema, formatZodError, type FleetConfig } from '../core/config-schema.ts';
+import type { FleetConfig } from '../core/config-schema.ts';
 import type { PlanStep } from '../hub/apply.ts';
 import { clientFor, globalFlags } from './context.ts';
 import { printJson, table } from './output.ts';
@@ -15,6 +14,11 @@ export async function loadFleetConfig(path: string): Promise<FleetConfig> {
   } catch {
     throw new CertfleetError('CONFIG_INVALID', `cannot read ${path}`, 'check the -f path');
   }
+  // Loaded here: the YAML parser and the zod schemas are not needed to list commands (`certfleet --help`).
+  const [{ parseDocument }, { fleetConfigSchema, formatZodError }] = await Promise.all([
+    import('yaml'),
+    import('../core/config-schema.ts'),
+  ]);
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length) {
     const e = doc.errors[0];
@@ -52,6 +56,14 @@ export function registerApplyCommand(program: Command): void {
         config,
         dryRun: Boolean(opts.dryRun),
       });
+      // A removal is easy to make by accident (a field left out of the file): say so on stderr, also with --json.
+      for (const s of result.steps) {
+        for (const field of s.removed ?? []) {
+          process.stderr.write(
+            `warning: ${s.kind} ${s.name}: ${opts.dryRun ? 'would remove' : 'removed'} ${field} (absent from ${opts.file})\n`,
+          );
+        }
+      }
       if (globalFlags(cmd).json) return printJson(result);
       const changed = result.steps.filter((s) => s.action !== 'unchanged').length;
       process.stdout.write(

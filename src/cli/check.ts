@@ -10,9 +10,8 @@ import { isIP } from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CertfleetError, errorMessage, isCertfleetError } from '../core/errors.ts';
 import type { ProbeTarget } from '../core/types.ts';
-import { splitPemCertificates } from '../pki/inspect.ts';
-import { DEFAULT_PROBE_TIMEOUT_MS, probeTarget } from '../probe/probe.ts';
-import { formatHostPort, type ProbeResult } from '../probe/probe-result.ts';
+import { DEFAULT_PROBE_TIMEOUT_MS, formatHostPort } from '../probe/probe-basics.ts';
+import type { ProbeResult } from '../probe/probe-result.ts';
 import { STARTTLS_PROTOCOLS, type StartTlsProtocol } from '../probe/starttls.ts';
 import { globalFlags } from './context.ts';
 import { EXIT, exitWith } from './exit.ts';
@@ -186,6 +185,7 @@ async function readRoots(path: string, source: string): Promise<string[]> {
       `give ${source} the path of a readable PEM file holding the root certificates to trust`,
     );
   }
+  const { splitPemCertificates } = await import('../pki/inspect.ts');
   const pems = splitPemCertificates(text);
   if (pems.length === 0)
     throw new CertfleetError(
@@ -236,6 +236,8 @@ export async function executeCheck(hostPort: string, options: CheckOptions, io: 
   const days = options.days ?? DEFAULT_CHECK_DAYS;
   let results: ProbeResult[];
   try {
+    // Loaded here, not at the top: the prober brings the X.509 stack, which `certfleet --help` must not load.
+    const { probeTarget } = await import('../probe/probe.ts');
     results = await probeTarget(target, {
       trustedRootPems,
       timeoutMs: options.timeout ?? DEFAULT_PROBE_TIMEOUT_MS,

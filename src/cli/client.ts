@@ -1,9 +1,8 @@
 import { readFileSync, existsSync } from 'node:fs';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { CertfleetError, type ErrorCode } from '../core/errors.ts';
 
 export interface ClientOptions {
@@ -31,7 +30,10 @@ function readConfigFile(path: string | undefined, explicit: boolean): CliConfigF
     return {};
   }
   try {
-    return (parseYaml(readFileSync(p, 'utf8')) ?? {}) as CliConfigFile;
+    // Required here, only when there is a file: loading the YAML parser costs half a bare Node start-up, and
+    // every client command (and `certfleet --help`) would pay it.
+    const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+    return (parse(readFileSync(p, 'utf8')) ?? {}) as CliConfigFile;
   } catch (e) {
     throw new CertfleetError(
       'CONFIG_INVALID',
@@ -87,6 +89,9 @@ export class HubClient {
   post<T>(path: string, body: unknown = {}): Promise<T> {
     return this.request<T>('POST', path, body);
   }
+  put<T>(path: string, body: unknown = {}): Promise<T> {
+    return this.request<T>('PUT', path, body);
+  }
   delete<T>(path: string): Promise<T> {
     return this.request<T>('DELETE', path);
   }
@@ -123,7 +128,7 @@ export class HubClient {
     return (await this.send<T>(method, path, body)).data;
   }
 
-  private send<T>(
+  private async send<T>(
     method: string,
     path: string,
     body?: unknown,
@@ -136,7 +141,9 @@ export class HubClient {
       headers['content-type'] = 'application/json';
       headers['content-length'] = String(payload.length);
     }
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    // Loaded on the first request, not with the module: `certfleet --help` needs no HTTP or TLS stack.
+    const { request: send } =
+      url.protocol === 'https:' ? await import('node:https') : await import('node:http');
     return new Promise((resolve, reject) => {
       const req = send(
         url,

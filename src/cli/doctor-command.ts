@@ -4,11 +4,17 @@ import { clientFor, globalFlags } from './context.ts';
 import { EXIT, exitWith } from './exit.ts';
 import { printJson } from './output.ts';
 
-/** `certfleet doctor [NAME]`: the hub runs the checks (it holds the issuers); exit code 1 when any fails. */
+/**
+ * `certfleet doctor [NAME]`: the hub runs the checks (it holds the issuers): issuance, and the deployment of the
+ * current version on every endpoint. Exit code 1 when any check fails (a failed, rolled back or diverged
+ * deployment, an issuance failure, an expired version); warnings (waiting for a change window) exit 0.
+ */
 export function registerDoctorCommand(program: Command): void {
   program
     .command('doctor [name]')
-    .description('explain renewal failures and issuer problems in words, with the fix')
+    .description(
+      'explain renewal, issuer and deployment problems (per endpoint: step, exit code, stderr, what is served) with the fix; exit 1 when any',
+    )
     .action(async (name: string | undefined, _opts, cmd: Command) => {
       const report = await clientFor(cmd).get<DoctorReport>(
         `/api/v1/doctor${name ? `?certificate=${encodeURIComponent(name)}` : ''}`,
@@ -26,7 +32,9 @@ function lines(d: Diagnosis): string[] {
   if (d.status !== 'ok' && d.fix) out.push(`         fix: ${d.fix}`);
   if (d.status !== 'ok' && d.evidence) {
     for (const [k, v] of Object.entries(d.evidence)) {
-      out.push(`         ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+      // Multi-line evidence (a stderr tail, one served line per probe target) stays indented under its key.
+      const text = typeof v === 'string' ? v : JSON.stringify(v);
+      out.push(`         ${k}: ${text.split('\n').join(`\n${' '.repeat(11 + k.length)}`)}`);
     }
   }
   return out;

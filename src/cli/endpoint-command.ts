@@ -1,8 +1,16 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+import { CertfleetError } from '../core/errors.ts';
 import { clientFor, globalFlags } from './context.ts';
 import { resolveClientOptions } from './client.ts';
 import { printJson, relativeTime, table } from './output.ts';
+import {
+  addConnectorOptions,
+  connectorBody,
+  describeConnector,
+  registerConnectorCommands,
+  type ConnectorFlags,
+} from './connector-command.ts';
 
 interface EndpointView {
   name: string;
@@ -18,6 +26,18 @@ export function parseProbeTarget(value: string, previous: unknown[] = []) {
     throw new InvalidArgumentError(`"${value}" is not HOST:PORT[/SNI] (e.g. web1.example.com:443)`);
   }
   return [...previous, { host: m[1] ?? m[2], port: Number(m[3]), ...(m[4] ? { sni: m[4] } : {}) }];
+}
+
+/** `web1.example.com:443/web.example.com,…` or `-`. */
+function probesCell(targets: EndpointView['probeTargets']): string {
+  return targets.map((p) => `${p.host}:${p.port}${p.sni ? `/${p.sni}` : ''}`).join(',') || '-';
+}
+
+/** `--label team=web`, accumulated into one object. */
+function parseLabel(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const i = value.indexOf('=');
+  if (i < 1) throw new InvalidArgumentError(`"${value}" is not KEY=VALUE (e.g. team=web)`);
+  return { ...previous, [value.slice(0, i)]: value.slice(i + 1) };
 }
 
 interface EnrollTokenView {
@@ -57,11 +77,13 @@ function printEnrollment(cmd: Command, minted: EnrollTokenView): string {
 export function registerEndpointCommands(program: Command): void {
   const endpoint = program.command('endpoint').description('manage endpoints');
 
-  endpoint
-    .command('add <name>')
-    .description('create an endpoint')
-    .option('--agent', 'the endpoint runs a certfleet agent (default)')
-    .option('--connector', 'the hub pushes to this endpoint')
+  addConnectorOptions(
+    endpoint
+      .command('add <name>')
+      .description('create an endpoint')
+      .option('--agent', 'the endpoint runs a certfleet agent (default)')
+      .option('--connector [kind]', 'the hub pushes to this endpoint: ssh or command (docs/connectors.md)'),
+  )
     .option(
       '--probe <host:port[/sni]>',
       'where to verify the served certificate (repeatable)',
@@ -75,21 +97,43 @@ export function registerEndpointCommands(program: Command): void {
     .action(
       async (
         name: string,
-        opts: { agent?: boolean; connector?: boolean; probe?: unknown[]; enrollTtl?: number },
+        opts: ConnectorFlags & { agent?: boolean; probe?: unknown[]; enrollTtl?: number },
         cmd: Command,
       ) => {
-        const created = await clientFor(cmd).post<EndpointView>('/api/v1/endpoints', {
+        // Checked (key file read) before anything is created, so a typo leaves nothing half-made behind.
+        const connector = await connectorBody(opts);
+        const client = clientFor(cmd);
+        const created = await client.post<EndpointView>('/api/v1/endpoints', {
           name,
           kind: opts.connector ? 'connector' : 'agent',
           probeTargets: opts.probe ?? [],
         });
+        const settings = connector
+          ? await client
+              .put<Parameters<typeof describeConnector>[1]>(
+                `/api/v1/endpoints/${encodeURIComponent(name)}/connector`,
+                connector,
+              )
+              .catch(async (e: unknown) => {
+                await client.delete(`/api/v1/endpoints/${encodeURIComponent(name)}`).catch(() => undefined);
+                throw e;
+              })
+          : undefined;
         const minted =
           opts.agent && !opts.connector ? await mintEnrollToken(cmd, name, opts.enrollTtl) : undefined;
-        if (globalFlags(cmd).json) return printJson(minted ? { ...created, enrollment: minted } : created);
+        if (globalFlags(cmd).json)
+          return printJson({
+            ...created,
+            ...(minted ? { enrollment: minted } : {}),
+            ...(settings ? { connector: settings } : {}),
+          });
         process.stdout.write(`created ${created.kind} endpoint ${created.name}\n`);
+        if (settings) process.stdout.write(describeConnector(name, settings));
         if (minted) process.stdout.write(printEnrollment(cmd, minted));
       },
     );
+
+  registerConnectorCommands(endpoint);
 
   endpoint
     .command('enroll-token <name>')
@@ -110,15 +154,55 @@ export function registerEndpointCommands(program: Command): void {
       process.stdout.write(
         `${table(
           ['NAME', 'KIND', 'PROBES', 'LAST SEEN'],
-          list.map((e) => [
-            e.name,
-            e.kind,
-            e.probeTargets.map((p) => `${p.host}:${p.port}${p.sni ? `/${p.sni}` : ''}`).join(',') || '-',
-            relativeTime(e.lastSeenAt),
-          ]),
+          list.map((e) => [e.name, e.kind, probesCell(e.probeTargets), relativeTime(e.lastSeenAt)]),
         )}\n`,
       );
     });
+
+  endpoint
+    .command('set <name>')
+    .description("change an endpoint's probe targets or labels; its subscriptions and enrollment stay")
+    .option(
+      '--probe <host:port[/sni]>',
+      'where to verify the served certificate (repeatable; replaces the current list)',
+      parseProbeTarget,
+    )
+    .option('--clear-probes', 'remove every probe target')
+    .option('--label <key=value>', 'a label (repeatable; replaces the current labels)', parseLabel)
+    .action(
+      async (
+        name: string,
+        opts: { probe?: unknown[]; clearProbes?: boolean; label?: Record<string, string> },
+        cmd: Command,
+      ) => {
+        if (opts.probe && opts.clearProbes) {
+          throw new CertfleetError(
+            'USAGE',
+            '--probe and --clear-probes contradict each other',
+            'give the probe targets to keep with --probe, or only --clear-probes to remove them all',
+          );
+        }
+        if (!opts.probe && !opts.clearProbes && !opts.label) {
+          throw new CertfleetError(
+            'USAGE',
+            `nothing to change on endpoint ${name}`,
+            'give --probe HOST:PORT[/SNI] (repeatable), --clear-probes or --label KEY=VALUE',
+          );
+        }
+        const updated = await clientFor(cmd).request<EndpointView>(
+          'PATCH',
+          `/api/v1/endpoints/${encodeURIComponent(name)}`,
+          {
+            ...(opts.probe || opts.clearProbes ? { probeTargets: opts.probe ?? [] } : {}),
+            ...(opts.label ? { labels: opts.label } : {}),
+          },
+        );
+        if (globalFlags(cmd).json) return printJson(updated);
+        process.stdout.write(
+          `updated endpoint ${updated.name}: probes ${probesCell(updated.probeTargets)}\n`,
+        );
+      },
+    );
 
   endpoint
     .command('rm <name>')

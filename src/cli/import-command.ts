@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { readCertbotDirectory } from '../migrate/certbot-dir.ts';
 import type { CertbotImportResult, UnmappedItem } from '../migrate/certbot-types.ts';
 import { clientFor, globalFlags } from './context.ts';
 import { printJson, table } from './output.ts';
@@ -12,6 +11,7 @@ export function registerImportCommand(program: Command): void {
     .description("import certbot's lineages (current version and key), renewal settings and accounts")
     .option('--dry-run', 'show what would be imported without changing anything')
     .action(async (dir: string | undefined, opts: { dryRun?: boolean }, cmd: Command) => {
+      const { readCertbotDirectory } = await import('../migrate/certbot-dir.ts');
       const local = await readCertbotDirectory(dir ?? '/etc/letsencrypt');
       const result = await clientFor(cmd).post<CertbotImportResult>('/api/v1/import/certbot', {
         lineages: local.lineages,

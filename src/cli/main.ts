@@ -1,86 +1,92 @@
-import { Command, CommanderError } from 'commander';
-import { isCertfleetError } from '../core/errors.ts';
-import { CommandExit, EXIT } from './exit.ts';
-import { registerAlertsCommand } from './alerts-command.ts';
-import { registerApplyCommand } from './apply-command.ts';
-import { registerCertCommands } from './cert-command.ts';
-import { registerCheckCommand } from './check.ts';
-import { registerAgentCommands } from './agent-command.ts';
-import { registerDeployCommand } from './deploy-command.ts';
-import { registerDoctorCommand } from './doctor-command.ts';
-import { registerEndpointCommands } from './endpoint-command.ts';
-import { registerEventsCommand } from './events-command.ts';
-import { registerHubCommand } from './hub-command.ts';
-import { registerImportCommand } from './import-command.ts';
-import { registerPlanCommand } from './plan-command.ts';
-import { registerStatusCommand } from './status-command.ts';
-import { registerSubscribeCommand } from './subscribe-command.ts';
+import type { Command } from 'commander';
+import { createProgram, overrideExits, runProgram } from './program.ts';
 
-/** Exit codes: 0 ok, 1 failure, 2 usage. */
-export function buildProgram(): Command {
-  const program = new Command('certfleet')
-    .description('issue TLS certificates centrally and get them deployed and served on every endpoint')
-    .version('0.1.0')
-    .option('--hub <url>', 'hub URL (env CERTFLEET_HUB)')
-    .option('--token <token>', 'API token (env CERTFLEET_TOKEN)')
-    .option('--ca-file <pem>', "the hub's CA certificate (env CERTFLEET_CA_FILE; default <data-dir>/ca.pem)")
-    .option('--config <file>', 'CLI config file with hub, token, caFile (env CERTFLEET_CONFIG)')
-    .option('--json', 'machine-readable output')
-    .option('--debug', 'print stack traces on errors')
-    .showHelpAfterError()
-    .exitOverride();
-  registerHubCommand(program);
-  registerCertCommands(program);
-  registerEndpointCommands(program);
-  registerSubscribeCommand(program);
-  registerEventsCommand(program);
-  registerApplyCommand(program);
-  registerStatusCommand(program);
-  registerPlanCommand(program);
-  registerImportCommand(program);
-  registerDoctorCommand(program);
-  registerCheckCommand(program);
-  registerAgentCommands(program);
-  registerAlertsCommand(program);
-  registerDeployCommand(program);
-  // Usage errors must reach main() as exceptions at every depth, so they exit 2 instead of commander's 1.
-  const overrideAll = (cmd: Command): void => {
-    cmd.exitOverride();
-    cmd.commands.forEach(overrideAll);
-  };
-  overrideAll(program);
+type Register = (program: Command) => unknown;
+
+// Each module registers its commands; it is imported only when one of them runs, so `certfleet cert list` never
+// loads the hub (fastify, kysely, acme-client, pkijs). Keep command modules' own top-level imports light too:
+// `certfleet --help` loads them all. One loader per module, listed under every top-level name it registers.
+const hub = async (): Promise<Register> => (await import('./hub-command.ts')).registerHubCommand;
+const cert = async (): Promise<Register> => (await import('./cert-command.ts')).registerCertCommands;
+const endpoint = async (): Promise<Register> =>
+  (await import('./endpoint-command.ts')).registerEndpointCommands;
+const subscribe = async (): Promise<Register> =>
+  (await import('./subscribe-command.ts')).registerSubscribeCommand;
+const events = async (): Promise<Register> => (await import('./events-command.ts')).registerEventsCommand;
+const apply = async (): Promise<Register> => (await import('./apply-command.ts')).registerApplyCommand;
+const status = async (): Promise<Register> => (await import('./status-command.ts')).registerStatusCommand;
+const plan = async (): Promise<Register> => (await import('./plan-command.ts')).registerPlanCommand;
+const importCmd = async (): Promise<Register> => (await import('./import-command.ts')).registerImportCommand;
+const doctor = async (): Promise<Register> => (await import('./doctor-command.ts')).registerDoctorCommand;
+const check = async (): Promise<Register> => (await import('./check.ts')).registerCheckCommand;
+const agent = async (): Promise<Register> => (await import('./agent-command.ts')).registerAgentCommands;
+const alerts = async (): Promise<Register> => (await import('./alerts-command.ts')).registerAlertsCommand;
+const deploy = async (): Promise<Register> => (await import('./deploy-command.ts')).registerDeployCommand;
+const subscription = async (): Promise<Register> =>
+  (await import('./subscription-command.ts')).registerSubscriptionCommands;
+const token = async (): Promise<Register> => (await import('./token-command.ts')).registerTokenCommands;
+const store = async (): Promise<Register> => (await import('./store-command.ts')).registerStoreCommand;
+const backup = async (): Promise<Register> => (await import('./backup-command.ts')).registerBackupCommand;
+
+/** Top-level command name → the loader of the module that registers it, in the order `--help` lists them. */
+export const COMMANDS: Record<string, () => Promise<Register>> = {
+  hub,
+  cert,
+  renew: cert,
+  endpoint,
+  subscribe,
+  subscription,
+  events,
+  apply,
+  status,
+  plan,
+  import: importCmd,
+  doctor,
+  check,
+  agent,
+  alerts,
+  deploy,
+  token,
+  store,
+  backup,
+};
+
+/**
+ * The first argument that is not a global option (or its value): the command to run; `null` for the program's
+ * `--version`, which needs no command.
+ */
+function commandName(program: Command, args: string[]): string | null | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--') return args[i + 1];
+    if (arg === '--help' || arg === '-h') return undefined; // the program's help, listing every command
+    if (arg === '--version' || arg === '-V') return null;
+    if (!arg.startsWith('-')) return arg;
+    if (program.options.find((o) => o.long === arg || o.short === arg)?.required) i++;
+  }
+  return undefined;
+}
+
+/**
+ * The program for `argv`: only the module of the command it names, or every command (for `--help`, `help`, no
+ * command, or a name to suggest a correction for). Without `argv`, every command.
+ */
+export async function buildProgram(argv?: string[]): Promise<Command> {
+  const program = createProgram(
+    'issue TLS certificates centrally and get them deployed and served on every endpoint',
+  );
+  const name = argv && commandName(program, argv.slice(2));
+  const loaders =
+    name === null ? [] : name && Object.hasOwn(COMMANDS, name) ? [COMMANDS[name]] : Object.values(COMMANDS);
+  const registers = await Promise.all([...new Set(loaders)].map((load) => load()));
+  for (const register of registers) register(program);
+  overrideExits(program);
   return program;
 }
 
+/** Exit codes: 0 ok, 1 failure, 2 usage. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
-  const json = argv.includes('--json');
-  try {
-    await program.parseAsync(argv);
-    return EXIT.ok;
-  } catch (e) {
-    if (e instanceof CommandExit) return e.code;
-    if (e instanceof CommanderError) {
-      // Help and version exit 0; everything else commander rejects is a usage error (commander printed it).
-      if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') {
-        return EXIT.ok;
-      }
-      if (json) printJsonError('USAGE', e.message.replace(/^error: /, ''), 'see certfleet --help');
-      return EXIT.usage;
-    }
-    const debug = argv.includes('--debug');
-    const message = isCertfleetError(e) ? e.message : ((e as Error)?.message ?? String(e));
-    const hint = isCertfleetError(e) ? e.hint : '';
-    process.stderr.write(`error: ${message}\n${hint ? `hint: ${hint}\n` : ''}`);
-    if (debug) process.stderr.write(`${(e as Error)?.stack}\n`);
-    if (json) printJsonError(isCertfleetError(e) ? e.code : 'INTERNAL', message, hint);
-    return EXIT.failure;
-  }
-}
-
-/** With --json, failures are JSON on stdout too, so a script parsing stdout always gets JSON. */
-function printJsonError(code: string, message: string, hint: string): void {
-  process.stdout.write(`${JSON.stringify({ error: { code, message, hint } })}\n`);
+  return runProgram(await buildProgram(argv), argv);
 }
 
 const isEntry =

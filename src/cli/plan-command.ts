@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatPlanTable, type PlanEntry } from '../hub/planner/index.ts';
+import type { PlanEntry } from '../hub/planner/index.ts';
 import { clientFor, globalFlags } from './context.ts';
 import { printJson } from './output.ts';
 
@@ -26,6 +26,7 @@ export function registerPlanCommand(program: Command): void {
     .action(async (_opts, cmd: Command) => {
       const plan = await clientFor(cmd).get<{ now: string; entries: unknown[] }>('/api/v1/plan');
       if (globalFlags(cmd).json) return printJson(plan);
+      const { formatPlanTable } = await import('../hub/planner/index.ts');
       process.stdout.write(formatPlanTable(plan.entries.map(revivePlanEntry), new Date(plan.now)));
     });
 }

@@ -8,7 +8,8 @@ export interface StatusRow {
   endpoint: string | null;
   endpointKind: string | null;
   version: { id: string; serial: string; fingerprint: string; notAfter: string } | null;
-  deployment: { state: string; reason: string | null; updatedAt: string } | null;
+  /** `summary`: why it is in this state, in one line (hubs before it send only `reason`). */
+  deployment: { state: string; reason: string | null; summary?: string | null; updatedAt: string } | null;
   lastSeenAt: string | null;
 }
 
@@ -33,6 +34,13 @@ export function servedCell(s: ServedRow | undefined): string {
 /** `ab12cd34…` of a SHA-256 fingerprint: enough to tell versions apart in a table. */
 const short = (fp: string | undefined) => (fp ? `${fp.slice(0, 12)}` : undefined);
 
+/** `rolled_back (reload exited 3: nginx: [emerg] …)`: the state with why, so a failure explains itself. */
+export function stateCell(s: StatusRow): string {
+  const state = s.deployment?.state ?? (s.version ? 'pending' : 'no version');
+  const why = s.deployment?.summary ?? s.deployment?.reason;
+  return why ? `${state} (${why})` : state;
+}
+
 export function registerStatusCommand(program: Command): void {
   program
     .command('status [certificate]')
@@ -54,16 +62,15 @@ export function registerStatusCommand(program: Command): void {
         return printJson(rows.map((r) => ({ ...r, served: servedBySub.get(r.subscriptionId) ?? null })));
       process.stdout.write(
         `${table(
-          ['CERTIFICATE', 'ENDPOINT', 'STATE', 'SINCE', 'VERSION', 'SERVED', 'AGENT SEEN', 'REASON'],
+          ['CERTIFICATE', 'ENDPOINT', 'STATE', 'SINCE', 'VERSION', 'SERVED', 'SEEN'],
           rows.map((s) => [
             s.certificate,
             s.endpoint,
-            s.deployment?.state ?? (s.version ? 'pending' : 'no version'),
+            stateCell(s),
             relativeTime(s.deployment?.updatedAt),
             s.version ? `${short(s.version.fingerprint)} #${s.version.serial.slice(0, 8)}` : '-',
             servedCell(servedBySub.get(s.subscriptionId)),
-            s.endpointKind === 'agent' ? relativeTime(s.lastSeenAt) : 'n/a',
-            s.deployment?.reason,
+            relativeTime(s.lastSeenAt), // agents: their last poll; connectors: their last contact
           ]),
         )}\n`,
       );

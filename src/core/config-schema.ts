@@ -1,15 +1,11 @@
 import { z } from 'zod';
 import { KEY_TYPES } from './types.ts';
-import { sanProblem } from './names.ts';
+import { NAME_PATTERN, NAME_RULE, sanProblem } from './names.ts';
+import { windowProblems } from './window-cron.ts';
 
 /** Schemas shared by the declarative config file and the HTTP API, so both reject the same input the same way. */
 
-export const nameSchema = z
-  .string()
-  .regex(
-    /^[a-z0-9][a-z0-9._-]{0,62}$/,
-    'must be 1-63 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit',
-  );
+export const nameSchema = z.string().regex(NAME_PATTERN, NAME_RULE);
 
 export const sanSchema = z.string().superRefine((value, ctx) => {
   const problem = sanProblem(value);
@@ -46,6 +42,16 @@ export const endpointSpecSchema = z.strictObject({
 });
 export type EndpointSpec = z.output<typeof endpointSpecSchema>;
 
+/** What `PATCH /endpoints/:name` may change (name and kind are fixed); at least one field. */
+export const endpointPatchSchema = z
+  .strictObject({
+    probeTargets: z.array(probeTargetSchema).optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+  })
+  .refine((p) => p.probeTargets !== undefined || p.labels !== undefined, {
+    message: 'name probeTargets or labels to change',
+  });
+
 export const OUTPUT_FORMATS = [
   'cert',
   'chain',
@@ -79,15 +85,20 @@ export const outputSpecSchema = z
     path: ['passwordRef'],
   });
 
-export const changeWindowSchema = z.strictObject({
-  cron: z.string().min(1),
-  durationMinutes: z
-    .number()
-    .int()
-    .min(1)
-    .max(7 * 24 * 60),
-  timezone: z.string().default('UTC'),
-});
+export const changeWindowSchema = z
+  .strictObject({
+    cron: z.string().min(1),
+    durationMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 60),
+    timezone: z.string().min(1).default('UTC'),
+  })
+  .superRefine((w, ctx) => {
+    // Judged by croner here, at the hub and in `apply`, so no agent meets a window it cannot evaluate.
+    for (const p of windowProblems(w)) ctx.addIssue({ code: 'custom', path: [p.field], message: p.message });
+  });
 
 export const subscriptionSpecSchema = z.strictObject({
   endpoint: nameSchema,
@@ -97,6 +108,10 @@ export const subscriptionSpecSchema = z.strictObject({
   reload: z.string().optional(),
   window: changeWindowSchema.optional(),
   verify: probeTargetSchema.optional(),
+  certbotLineage: z
+    .string()
+    .startsWith('/', 'must be an absolute directory, e.g. /etc/letsencrypt/live/web')
+    .optional(),
 });
 export type SubscriptionSpecInput = z.output<typeof subscriptionSpecSchema>;
 

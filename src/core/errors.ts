@@ -25,6 +25,11 @@ export const ERROR_CATALOGUE = {
     message: 'endpoint "%s" not found',
     hint: 'list endpoints with `certfleet endpoint list`, or create it with `certfleet endpoint add NAME`',
   },
+  SUBSCRIPTION_NOT_FOUND: {
+    status: 404,
+    message: 'subscription "%s" not found',
+    hint: 'list subscriptions with `certfleet subscription list`',
+  },
   ALREADY_EXISTS: { status: 409 },
   CONFLICT: { status: 409 },
   PAYLOAD_TOO_LARGE: {
@@ -34,9 +39,13 @@ export const ERROR_CATALOGUE = {
   },
   RATE_LIMITED: { status: 429 },
   MASTER_KEY_MISMATCH: { status: 500 },
+  /** A backup file that cannot be opened or used: wrong key, damaged, or from a newer certfleet. */
+  BACKUP_INVALID: { status: 422 },
   ISSUANCE_FAILED: { status: 502 },
   ACME_ERROR: { status: 502 },
   UNREACHABLE: { status: 502 },
+  /** An SSH connector endpoint presented a host key other than the one pinned for it (or none is pinned). */
+  HOST_KEY_UNTRUSTED: { status: 502 },
   NOTIFY_FAILED: { status: 502 },
   /** A delivery or request cancelled before it finished (shutdown, the client went away). */
   ABORTED: { status: 503 },

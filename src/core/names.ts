@@ -1,5 +1,10 @@
 import { isIP } from 'node:net';
 
+/** Names of certificates, endpoints, tokens, issuers: one rule, shared by the API schemas and the CLI's parsers. */
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+export const NAME_RULE =
+  'must be 1-63 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit';
+
 /**
  * Validates a subject alternative name: an IP address, or a DNS name of LDH labels (RFC 1123), optionally with a
  * single leading `*.` wildcard label. Returns a problem in words, or undefined when the name is fine.

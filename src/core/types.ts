@@ -109,6 +109,8 @@ export interface Subscription {
   reload?: string;
   window?: ChangeWindow;
   verify?: ProbeTarget;
+  /** certbot compatibility: also write cert.pem, privkey.pem, chain.pem, fullchain.pem here (deploy/certbot-lineage.ts). */
+  certbotLineage?: string;
   createdAt: string;
   updatedAt: string;
 }

@@ -1,6 +1,7 @@
-import { Cron } from 'croner';
+import type { Cron } from 'croner';
 import { CertfleetError } from '../core/errors.ts';
 import type { ChangeWindow } from '../core/types.ts';
+import { windowCron } from '../core/window-cron.ts';
 
 /**
  * A change window opens at each start of `cron` (in `timezone`) and stays open for `durationMinutes`.
@@ -23,18 +24,7 @@ function cronOf(window: ChangeWindow): Cron {
       'set durationMinutes, e.g. 120',
     );
   }
-  try {
-    const cron = new Cron(window.cron, { timezone: window.timezone, paused: true });
-    cron.nextRun(new Date(0)); // croner checks the time zone only when it computes a date
-    return cron;
-  } catch (e) {
-    throw new CertfleetError(
-      'CONFIG_INVALID',
-      `change window "${window.cron}" in time zone "${window.timezone}" is not valid: ${(e as Error).message}`,
-      'use a five-field cron expression such as "0 2 * * 1-5" and an IANA time zone such as "Europe/Berlin"',
-      { cause: e },
-    );
-  }
+  return windowCron(window);
 }
 
 /** Throws CertfleetError CONFIG_INVALID for a window that cannot be evaluated. */

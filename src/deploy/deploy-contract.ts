@@ -1,4 +1,7 @@
+import type { SUBSCRIPTION_SPEC_FIELDS } from '../core/subscription-spec.ts';
 import type { Bundle, Subscription } from '../core/types.ts';
+
+type SubscriptionSpecField = (typeof SUBSCRIPTION_SPEC_FIELDS)[number];
 import type { DeploymentState, ReportedState } from './states.ts';
 
 /**
@@ -13,7 +16,7 @@ export interface DeployRequest {
   versionId: string;
   fingerprint: string;
   bundle: Bundle;
-  subscription: Pick<Subscription, 'id' | 'outputs' | 'configTest' | 'reload' | 'window' | 'verify'>;
+  subscription: Pick<Subscription, 'id' | SubscriptionSpecField>;
   /** Reload now even outside the change window (`--now`); the override is reported as an event. */
   overrideWindow?: boolean;
   /**

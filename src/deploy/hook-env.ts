@@ -8,16 +8,19 @@ export interface HookContext {
   versionId: string;
   subscriptionId: string;
   outputPaths: string[];
+  /** The subscription's certbot lineage directory, when it has one. */
+  lineage?: string;
 }
 
 /**
- * certbot's deploy-hook variables (RENEWED_LINEAGE = the directory of the first output, RENEWED_DOMAINS = the
- * names, space-separated) plus CERTFLEET_*, layered over `base` (the environment commands run with).
+ * certbot's deploy-hook variables (RENEWED_LINEAGE = the certbot lineage directory, else the directory of the
+ * first output; RENEWED_DOMAINS = the names, space-separated) plus CERTFLEET_*, layered over `base` (the
+ * environment commands run with).
  */
 export function hookEnv(ctx: HookContext, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return {
     ...base,
-    RENEWED_LINEAGE: ctx.outputPaths.length ? dirname(ctx.outputPaths[0]) : '',
+    RENEWED_LINEAGE: ctx.lineage ?? (ctx.outputPaths.length ? dirname(ctx.outputPaths[0]) : ''),
     RENEWED_DOMAINS: ctx.sans.join(' '),
     CERTFLEET_CERT_NAME: ctx.certificateName,
     CERTFLEET_FINGERPRINT: ctx.fingerprint,

@@ -3,9 +3,10 @@ import { certificateNotFound } from '../core/errors.ts';
 import type { AuditEvent, Certificate } from '../core/types.ts';
 import type { Issuer } from '../issuers/issuer.ts';
 import { acmeIssuers } from '../migrate/acme-issuer-info.ts';
-import type { Store } from '../store/store.ts';
+import type { FleetRow, Store } from '../store/store.ts';
 import { checkAcmeIssuer } from './acme-checks.ts';
 import { classifyFailure, type FailureRecord } from './classify-failure.ts';
+import { checkDeployments } from './deployment-checks.ts';
 import type { Diagnosis, DoctorReport } from './diagnosis.ts';
 
 export interface DoctorDeps {
@@ -43,7 +44,10 @@ export async function runDoctor(
   );
   const certificates = [];
   for (const c of certs) {
-    const diagnoses = await checkCertificate(store, c, clock.now());
+    const diagnoses = [
+      ...(await checkCertificate(store, c, clock.now())),
+      ...checkDeployments(await fleetOf(store, c.id)),
+    ];
     if (!deps.issuers.has(c.issuer)) {
       diagnoses.unshift({
         check: 'issuer configured',
@@ -56,6 +60,17 @@ export async function runDoctor(
   }
   const all = [...issuers.flatMap((i) => i.diagnoses), ...certificates.flatMap((c) => c.diagnoses)];
   return { at: clock.now().toISOString(), issuers, certificates, ok: !all.some((d) => d.status === 'fail') };
+}
+
+/** Every subscription row of a certificate, page by page. */
+async function fleetOf(store: Store, certificateId: string): Promise<FleetRow[]> {
+  const rows: FleetRow[] = [];
+  for (let cursor: string | undefined; ;) {
+    const page = await store.fleet({ certificateId }, { limit: 1000, ...(cursor ? { cursor } : {}) });
+    rows.push(...page.items);
+    if (!page.next) return rows;
+    cursor = page.next;
+  }
 }
 
 async function eventsOf(store: Store, subject: string): Promise<AuditEvent[]> {

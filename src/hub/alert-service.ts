@@ -8,6 +8,7 @@ import { errorMessage } from '../core/errors.ts';
 import {
   AlertManager,
   agentSilentAlerts,
+  backupAlerts,
   createNotifierRegistry,
   deadMansSwitchAlert,
   deploymentAlerts,
@@ -18,7 +19,7 @@ import {
   type EvaluateResult,
   type NotifierRegistry,
 } from '../notify/index.ts';
-import { PLANNER_LAST_RUN_META } from './renewal/meta-keys.ts';
+import { META } from '../store/meta-catalogue.ts';
 import type { RenewalState } from './renewal/renewal-state.ts';
 import type { HubContext } from './hub-context.ts';
 import { windowEndFor } from './probe-judgement.ts';
@@ -41,11 +42,13 @@ export const alertsHubConfigShape = {
 };
 export type AlertsConfig = z.output<(typeof alertsHubConfigShape)['alerts']>;
 
-export const ALERT_STATE_META = 'alerts.state';
+const ALERT_STATE_META = META.alertState.key;
 
 export interface AlertServiceOptions {
   probes?: ProbeService;
   registry?: NotifierRegistry;
+  /** Scheduled backups are configured: alert when none was verified for this long, or the last one failed. */
+  backupMaxAgeMs?: number;
   /** Delivery retries (tests shorten them). */
   retry?: { attempts: number; baseDelayMs: number; maxDelayMs?: number };
 }
@@ -215,7 +218,7 @@ export class AlertService {
     alerts.push(...agentSilentAlerts(agents, now, this.config.agentSilentAfterMinutes * 60_000));
 
     // dead man's switch on the planner
-    const lastRun = await store.getMeta(PLANNER_LAST_RUN_META);
+    const lastRun = await store.getMeta(META.plannerLastRun.key);
     const dms = deadMansSwitchAlert(
       lastRun ? new Date(lastRun) : undefined,
       now,
@@ -223,6 +226,26 @@ export class AlertService {
       this.hubStartedAt,
     );
     if (dms) alerts.push(dms);
+
+    // dead man's switch on scheduled backups
+    if (this.opts.backupMaxAgeMs !== undefined) {
+      const [verified, failure] = await Promise.all([
+        store.getMeta(META.backupLastVerified.key),
+        store.getMeta(META.backupLastFailure.key),
+      ]);
+      const failed = failure ? (JSON.parse(failure) as { at: string; error: string }) : undefined;
+      alerts.push(
+        ...backupAlerts(
+          {
+            ...(verified ? { verifiedAt: new Date(verified) } : {}),
+            ...(failed ? { failure: { at: new Date(failed.at), error: failed.error } } : {}),
+          },
+          now,
+          this.opts.backupMaxAgeMs,
+          this.hubStartedAt,
+        ),
+      );
+    }
     return alerts;
   }
 

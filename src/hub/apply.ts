@@ -1,6 +1,8 @@
 import { CertfleetError } from '../core/errors.ts';
 import type { FleetConfig } from '../core/config-schema.ts';
-import type { Actor, SubscriptionSpec } from '../store/store.ts';
+import { subscriptionSpecOf } from '../core/subscription-spec.ts';
+import type { Actor } from '../store/store.ts';
+import { fieldChanges, type FieldChanges } from './field-changes.ts';
 import type { RenewalService } from './renewal/renewal-service.ts';
 import type { CertificateService } from './certificate-service.ts';
 import type { HubContext } from './hub-context.ts';
@@ -9,7 +11,10 @@ export interface PlanStep {
   action: 'create' | 'update' | 'unchanged';
   kind: 'certificate' | 'endpoint' | 'subscription';
   name: string;
+  /** Per changed field: `reload: "a" → "b"`, `window: added {...}`, `verify: removed (was {...})`. */
   changes?: string[];
+  /** Fields the update removes (set today, absent from the file); the CLI warns about each. */
+  removed?: string[];
   reissue?: boolean;
 }
 
@@ -73,18 +78,16 @@ export async function planApply(
       steps.push({ action: 'create', kind: 'endpoint', name: e.name });
       continue;
     }
-    const changes: string[] = [];
-    if (existing.kind !== e.kind)
-      changes.push(`kind cannot change (${existing.kind} → ${e.kind}); delete and re-create the endpoint`);
-    if (!same(existing.probeTargets, e.probeTargets)) changes.push('probeTargets');
-    if (!same(existing.labels, e.labels)) changes.push('labels');
-    steps.push({
-      action: changes.length ? 'update' : 'unchanged',
-      kind: 'endpoint',
-      name: e.name,
-      ...(changes.length ? { changes } : {}),
-    });
-    if (existing.kind !== e.kind) problems.push(`endpoints: "${e.name}" ${changes[0]}`);
+    if (existing.kind !== e.kind) {
+      problems.push(
+        `endpoints: "${e.name}" kind cannot change (${existing.kind} → ${e.kind}); delete and re-create the endpoint`,
+      );
+    }
+    const diff = fieldChanges(
+      { probeTargets: existing.probeTargets, labels: existing.labels },
+      { probeTargets: e.probeTargets, labels: e.labels },
+    );
+    steps.push(stepOf('endpoint', e.name, diff));
   }
 
   const fileCerts = new Set(config.certificates.map((c) => c.name));
@@ -108,15 +111,10 @@ export async function planApply(
       continue;
     }
     const existing = (await store.listSubscriptions({ endpointId: endpoint.id, certificateId: cert.id }))[0];
-    const spec = subscriptionSpecOf(s);
     if (!existing) steps.push({ action: 'create', kind: 'subscription', name });
     else {
-      const { outputs, configTest, reload, window, verify } = existing;
-      const changed = !same(
-        JSON.parse(JSON.stringify({ outputs, configTest, reload, window, verify })),
-        JSON.parse(JSON.stringify(spec)),
-      );
-      steps.push({ action: changed ? 'update' : 'unchanged', kind: 'subscription', name });
+      const diff = fieldChanges({ ...subscriptionSpecOf(existing) }, { ...subscriptionSpecOf(s) });
+      steps.push(stepOf('subscription', name, diff));
     }
   }
 
@@ -133,13 +131,14 @@ export async function planApply(
   return steps;
 }
 
-function subscriptionSpecOf(s: FleetConfig['subscriptions'][number]): SubscriptionSpec {
+function stepOf(kind: PlanStep['kind'], name: string, diff: FieldChanges): PlanStep {
+  if (!diff.changes.length) return { action: 'unchanged', kind, name };
   return {
-    outputs: s.outputs,
-    ...(s.configTest ? { configTest: s.configTest } : {}),
-    ...(s.reload ? { reload: s.reload } : {}),
-    ...(s.window ? { window: s.window } : {}),
-    ...(s.verify ? { verify: s.verify } : {}),
+    action: 'update',
+    kind,
+    name,
+    changes: diff.changes,
+    ...(diff.removed.length ? { removed: diff.removed } : {}),
   };
 }
 

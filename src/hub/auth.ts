@@ -29,12 +29,16 @@ export async function authenticate(store: Store, req: FastifyRequest, now: Date)
   if (!record) {
     throw new CertfleetError(
       'UNAUTHENTICATED',
-      'invalid API token',
-      'check --token / CERTFLEET_TOKEN; the hub printed the admin token at first start',
+      'invalid API token (unknown, revoked or rotated)',
+      'check --token / CERTFLEET_TOKEN; an admin can list tokens with `certfleet token list` and create one with `certfleet token create`',
     );
   }
-  if (record.expiresAt && new Date(record.expiresAt) < now) {
-    throw new CertfleetError('UNAUTHENTICATED', 'API token expired', 'create a new token');
+  if (record.expiresAt && new Date(record.expiresAt) <= now) {
+    throw new CertfleetError(
+      'UNAUTHENTICATED',
+      `API token "${record.name}" expired at ${record.expiresAt}`,
+      `ask an admin for a new one: \`certfleet token rotate ${record.name}\` or \`certfleet token create\``,
+    );
   }
   if (record.kind === 'enroll') {
     throw new CertfleetError(
@@ -43,7 +47,17 @@ export async function authenticate(store: Store, req: FastifyRequest, now: Date)
       'use it with `certfleet agent enroll`',
     );
   }
+  await recordUse(store, record, now);
   return record;
+}
+
+/** `last used` is kept to the minute: one write per token per minute, not one per request. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+async function recordUse(store: Store, record: TokenRecord, now: Date): Promise<void> {
+  if (record.lastUsedAt && now.getTime() - new Date(record.lastUsedAt).getTime() < LAST_USED_RESOLUTION_MS)
+    return;
+  await store.touchToken(record.id, now.toISOString());
 }
 
 /** The admin token created at first start, and replaced by `certfleet hub reset-admin-token`. */
@@ -69,12 +83,18 @@ export function newAdminToken(preset?: string): { token: string; record: NewToke
 
 /**
  * Creates the bootstrap admin token when none exists. Returns the token in clear exactly once (the start that
- * created it); CERTFLEET_ADMIN_TOKEN presets it for automation. The hub calls this only once it listens, so a first
- * start that fails (port in use, bad config) creates no token and the next start prints one.
+ * created it); CERTFLEET_ADMIN_TOKEN presets it for automation. `keep` stores the secret (the hub writes its 0600
+ * file) before the token exists, so a token that works was always kept. The hub calls this only once it listens,
+ * so a first start that fails (port in use, bad config) creates no token and the next start creates one.
  */
-export async function ensureAdminToken(store: Store, preset?: string): Promise<string | undefined> {
+export async function ensureAdminToken(
+  store: Store,
+  preset?: string,
+  keep?: (token: string) => Promise<void>,
+): Promise<string | undefined> {
   if ((await store.countTokens('admin')) > 0) return undefined;
   const { token, record } = newAdminToken(preset);
+  await keep?.(token);
   await store.createToken(record, 'system');
   return token;
 }

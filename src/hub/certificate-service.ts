@@ -5,7 +5,8 @@ import { certMatchesKey, inspectCertificate } from '../pki/inspect.ts';
 import type { Actor } from '../store/store.ts';
 import type { HubContext } from './hub-context.ts';
 import { Issuance } from './renewal/issuance.ts';
-import { newVersionRecord, versionKeyContext } from './version-record.ts';
+import { newVersionRecord } from './version-record.ts';
+import { versionKeyContext } from '../store/meta-catalogue.ts';
 
 /**
  * Creating certificates (the first version through the Issuance: coalesced, within the rate-limit budget, one

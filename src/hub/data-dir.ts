@@ -7,6 +7,7 @@ import { restrictMode, type OnModeFix } from '../store/file-mode.ts';
 import { loadMasterKey, newWrappedDataKey, Sealer, unwrapDataKey } from '../store/sealing.ts';
 import { openSqliteStore } from '../store/sqlite/open-sqlite-store.ts';
 import type { Store } from '../store/store.ts';
+import { META } from '../store/meta-catalogue.ts';
 
 export const DATABASE_FILE = 'hub.db';
 
@@ -15,8 +16,10 @@ export interface DataDirOptions {
   clock: Clock;
   logger: Logger;
   env: NodeJS.ProcessEnv;
-  /** Another store (tests, PostgreSQL) instead of `<dataDir>/hub.db`. */
+  /** Another store (tests) instead of `<dataDir>/hub.db`. */
   store?: Store;
+  /** A postgres:// URL: the store lives in that PostgreSQL database; keys and ca.pem stay in the data directory. */
+  databaseUrl?: string;
   /**
    * true (the hub): create what is missing, the data directory, master key and data key included. false (offline
    * tools such as `hub reset-admin-token`): refuse a data directory no hub has initialised, and create nothing.
@@ -32,7 +35,7 @@ export interface DataDirOptions {
 export async function openDataDir(opts: DataDirOptions): Promise<{ store: Store; sealer: Sealer }> {
   const { dataDir, logger } = opts;
   if (opts.create) await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  else if (!opts.store) await assertHubDataDir(dataDir);
+  else if (!opts.store && !opts.databaseUrl) await assertHubDataDir(dataDir);
   const onModeFix: OnModeFix = (fix) =>
     logger.warn(
       { path: fix.path, mode_was: fix.from, mode_now: fix.to },
@@ -46,11 +49,16 @@ export async function openDataDir(opts: DataDirOptions): Promise<{ store: Store;
   }
   const masterKey = await loadMasterKey(dataDir, opts.env, { create: opts.create });
   const store =
-    opts.store ?? (await openSqliteStore(join(dataDir, DATABASE_FILE), opts.clock, { onModeFix, logger }));
+    opts.store ??
+    (opts.databaseUrl
+      ? await (
+          await import('../store/postgres/open-postgres-store.ts')
+        ).openPostgresStore(opts.databaseUrl, opts.clock, { logger })
+      : await openSqliteStore(join(dataDir, DATABASE_FILE), opts.clock, { onModeFix, logger }));
   try {
     const wrapped = opts.create
-      ? (await store.initMeta({ data_key: newWrappedDataKey(masterKey) })).data_key
-      : await store.getMeta('data_key');
+      ? (await store.initMeta({ [META.dataKey.key]: newWrappedDataKey(masterKey) }))[META.dataKey.key]
+      : await store.getMeta(META.dataKey.key);
     if (wrapped === undefined) {
       throw new CertfleetError(
         'NOT_FOUND',
@@ -65,7 +73,8 @@ export async function openDataDir(opts: DataDirOptions): Promise<{ store: Store;
   }
 }
 
-async function assertHubDataDir(dataDir: string): Promise<void> {
+/** Refuses a directory without a hub database: offline tools must not start a new data directory by mistake. */
+export async function assertHubDataDir(dataDir: string): Promise<void> {
   try {
     await stat(join(dataDir, DATABASE_FILE));
   } catch (e) {

@@ -8,6 +8,8 @@ import { acmeHubConfigShape } from './acme/acme-config.ts';
 import { probesHubConfigShape } from './probe-service.ts';
 import { alertsHubConfigShape } from './alert-service.ts';
 import { apiHubConfigShape } from './api/failure-limiter.ts';
+import { connectorsHubConfigShape } from './connector-service.ts';
+import { backupHubConfigShape } from '../backup/backup-schedule.ts';
 
 /**
  * The hub's own settings (`certfleet hub --hub-config hub.yaml`, env CERTFLEET_HUB_CONFIG): issuers, planner,
@@ -20,6 +22,8 @@ export const hubConfigSchema = z.strictObject({
   ...probesHubConfigShape,
   ...alertsHubConfigShape,
   ...apiHubConfigShape,
+  ...connectorsHubConfigShape,
+  ...backupHubConfigShape,
 });
 
 export type HubConfig = z.output<typeof hubConfigSchema>;

@@ -1,10 +1,11 @@
 import { hostname } from 'node:os';
 import { inspectCertificate } from '../pki/inspect.ts';
 import { generatePrivateKeyPem } from '../pki/keys.ts';
+import { META } from '../store/meta-catalogue.ts';
 import type { HubContext } from './hub-context.ts';
 
-const META_CERT = 'hub_tls.cert_pem';
-const META_KEY = 'hub_tls.key_sealed';
+const META_CERT = META.hubTlsCert.key;
+const META_KEY = META.hubTlsKey.key;
 
 /** Names the hub's own HTTPS certificate covers: loopback, this host, the listen address, and any extras. */
 export function hubTlsNames(listenHost: string, extra: string[] = []): string[] {
@@ -32,12 +33,15 @@ export async function hubTlsCertificate(
       names.every((n) => info.sans.includes(n === '::1' ? '0:0:0:0:0:0:0:1' : n) || info.sans.includes(n)) &&
       left > life / 3
     ) {
-      return { cert: certPem + internalCa.intermediatePem, key: sealer.unseal(sealedKey, META_KEY) };
+      return {
+        cert: certPem + internalCa.intermediatePem,
+        key: sealer.unseal(sealedKey, META.hubTlsKey.sealContext),
+      };
     }
   }
   const key = await generatePrivateKeyPem('ecdsa-p256');
   const cert = await internalCa.signLeaf(key, names, 365, { serverAuth: true }, 'certfleet hub');
-  await store.setMeta(META_KEY, sealer.seal(key, META_KEY));
+  await store.setMeta(META_KEY, sealer.seal(key, META.hubTlsKey.sealContext));
   await store.setMeta(META_CERT, cert);
   return { cert: cert + internalCa.intermediatePem, key };
 }

@@ -10,6 +10,7 @@ import type { Store } from '../store/store.ts';
 import { buildApp } from './api/build-app.ts';
 import { createAgentProtocol, type AgentProtocol } from './agent-protocol/agent-config.ts';
 import { checkAdminTokenPreset, ensureAdminToken } from './auth.ts';
+import { writeAdminTokenFile } from './admin-token-file.ts';
 import { openDataDir } from './data-dir.ts';
 import { CertificateService } from './certificate-service.ts';
 import type { HubContext } from './hub-context.ts';
@@ -20,7 +21,9 @@ import { Issuance } from './renewal/issuance.ts';
 import { RateLimitStore } from './renewal/rate-limit-store.ts';
 import { RenewalService } from './renewal/renewal-service.ts';
 import { PlannerService } from './planner-service.ts';
+import { ConnectorService } from './connector-service.ts';
 import { createVerification, type Verification } from './verification.ts';
+import { BackupScheduler } from '../backup/backup-schedule.ts';
 
 export interface HubOptions {
   dataDir: string;
@@ -34,6 +37,8 @@ export interface HubOptions {
   clock?: Clock;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** postgres:// URL of the store; SQLite in the data directory when absent. */
+  databaseUrl?: string;
   /** Tests: fail answers that their response schema would shrink (AppDeps.checkResponses). */
   checkResponses?: boolean;
 }
@@ -44,8 +49,10 @@ export interface RunningHub {
   ctx: HubContext;
   app: FastifyInstance;
   certificates: CertificateService;
-  /** The bootstrap admin token, only on the start that created it. */
+  /** The bootstrap admin token, only on the start that created it (never logged or printed by the hub). */
   adminToken?: string;
+  /** Where that start wrote it (0600); absent when CERTFLEET_ADMIN_TOKEN preset it. */
+  adminTokenFile?: string;
   caPem: string;
   caFingerprint: string;
   /** ACME issuers, http-01 answers, renewal and the planner loop (started unless `planner.enabled: false`). */
@@ -56,6 +63,10 @@ export interface RunningHub {
   planner?: PlannerService;
   /** Probe scheduler, alert loop, metrics registry. */
   verification: Verification;
+  /** Deploys to connector endpoints (SSH, local command) from the hub. */
+  connectors: ConnectorService;
+  /** Scheduled backups (with `backup:` in the hub config). */
+  backups?: BackupScheduler;
   close(): Promise<void>;
 }
 
@@ -78,6 +89,7 @@ export async function openHubContext(opts: {
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
   store?: Store;
+  databaseUrl?: string;
 }): Promise<HubContext> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger();
@@ -87,6 +99,7 @@ export async function openHubContext(opts: {
     logger,
     env: opts.env ?? process.env,
     ...(opts.store ? { store: opts.store } : {}),
+    ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
     create: true,
   });
   try {
@@ -109,11 +122,15 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   let app: FastifyInstance | undefined;
   let planner: PlannerService | undefined;
   let verification: Verification | undefined;
+  let connectors: ConnectorService | undefined;
+  let backups: BackupScheduler | undefined;
   // Stops whatever has started, in reverse order; serves both close() and a start that fails halfway.
   let renewal: RenewalService | undefined;
   const stop = async () => {
     const aborted = renewal?.close(); // in-flight ACME orders are aborted at once, then awaited
     await planner?.stop();
+    await connectors?.stop();
+    await backups?.stop();
     await aborted;
     await verification?.stop();
     await app?.close();
@@ -135,6 +152,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     const agentProtocol = createAgentProtocol(ctx.store, config.agent);
     // after the ACME issuers exist, so they are instrumented for metrics
     verification = createVerification(ctx, config);
+    connectors = new ConnectorService(ctx, config.connectors);
     const plannedBy = renewal;
     verification.metrics.attach({
       renewalDue: async () =>
@@ -146,6 +164,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       renewal,
       verification,
       agentProtocol,
+      connectors,
       http01Store: acme.http01Store,
       ...(https ? { https } : {}),
       ...(opts.checkResponses ? { checkResponses: true } : {}),
@@ -161,9 +180,28 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     await app.listen({ host, port });
     if (config.planner?.enabled !== false) planner.start();
     verification.start();
+    connectors.start();
+    if (config.backup) {
+      const metrics = verification.metrics;
+      backups = new BackupScheduler(ctx, config.backup, {
+        dataDir: opts.dataDir,
+        env,
+        ...((opts.configPath ?? env.CERTFLEET_HUB_CONFIG)
+          ? { hubConfigPath: opts.configPath ?? env.CERTFLEET_HUB_CONFIG }
+          : {}),
+        onFailure: () => metrics.backupFailures.inc(),
+      });
+      backups.start();
+    }
     // Only now, with the hub up: a start that failed before this point leaves no token behind, so the next start
-    // creates one and prints it (it is shown only by the start that created it).
-    const adminToken = await ensureAdminToken(ctx.store, env.CERTFLEET_ADMIN_TOKEN);
+    // creates one (only the start that created it writes it out).
+    const preset = env.CERTFLEET_ADMIN_TOKEN;
+    let adminTokenFile: string | undefined;
+    const adminToken = await ensureAdminToken(ctx.store, preset, async (token) => {
+      if (!preset) adminTokenFile = await writeAdminTokenFile(opts.dataDir, token);
+    });
+    if (adminTokenFile)
+      ctx.logger.info({ path: adminTokenFile }, 'admin token created, written to its file (0600)');
     const address = app.server.address();
     const boundPort = typeof address === 'object' && address ? address.port : port;
     const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
@@ -176,12 +214,15 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       app,
       certificates,
       ...(adminToken ? { adminToken } : {}),
+      ...(adminTokenFile ? { adminTokenFile } : {}),
       caPem: ctx.internalCa.rootPem,
       caFingerprint: ctx.internalCa.rootFingerprint,
       acme,
       renewal,
       planner,
       verification,
+      connectors,
+      ...(backups ? { backups } : {}),
       agentProtocol,
       close: stop,
     };

@@ -1,7 +1,7 @@
 import { errorMessage } from '../core/errors.ts';
 import type { Certificate } from '../core/types.ts';
 import { evaluateRenewal, RateLimitBudget, type CanIssueResult, type Decision } from './planner/index.ts';
-import { PLANNER_LAST_RUN_META } from './renewal/meta-keys.ts';
+import { META } from '../store/meta-catalogue.ts';
 import type { RenewalService } from './renewal/renewal-service.ts';
 import { storeChange, withDeferred, type RenewalState } from './renewal/renewal-state.ts';
 
@@ -128,7 +128,7 @@ export class PlannerService {
         report.failed.push({ certificate: e.cert.name, error: errorMessage(err) });
       }
     });
-    await ctx.store.setMeta(PLANNER_LAST_RUN_META, ctx.clock.now().toISOString());
+    await ctx.store.setMeta(META.plannerLastRun.key, ctx.clock.now().toISOString());
     if (report.issued.length || report.failed.length || report.deferred.length)
       ctx.logger.info(
         { issued: report.issued.length, failed: report.failed.length, deferred: report.deferred.length },

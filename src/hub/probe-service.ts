@@ -86,9 +86,12 @@ export class ProbeService {
     private readonly opts: { metrics?: HubMetrics; tickMs?: number } = {},
   ) {
     this.tickMs = opts.tickMs ?? 1000;
-    // An agent's reload (reported after the commit) triggers a probe at once.
+    // An agent's or connector's reload (reported after the commit) triggers a probe at once.
     this.unsubscribe = ctx.store.events.on('deployment.transitioned', ({ deployment, actor }) => {
-      if (!actor.startsWith('agent:') || (deployment.state !== 'reloaded' && deployment.state !== 'verified'))
+      if (
+        !/^(agent|connector):/.test(actor) ||
+        (deployment.state !== 'reloaded' && deployment.state !== 'verified')
+      )
         return;
       void this.endpointOfSubscription(deployment.subscriptionId).then((id) => {
         if (id) this.requestProbe(id, AFTER_RELOAD_DELAY_MS);

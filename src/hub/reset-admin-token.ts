@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { BOOTSTRAP_TOKEN_NAME, newAdminToken } from './auth.ts';
+import { removeAdminTokenFile } from './admin-token-file.ts';
 import { openDataDir } from './data-dir.ts';
 
 export const RESET_ADMIN_TOKEN_ACTOR = 'cli:reset-admin-token';
@@ -10,10 +11,12 @@ export const RESET_ADMIN_TOKEN_ACTOR = 'cli:reset-admin-token';
  * token named `bootstrap` and creates a new one, in one transaction with audit events. Needs the master key (the
  * proof of being the hub's operator, not only a reader of its files) and creates nothing in a directory no hub
  * has initialised. Safe while the hub runs: SQLite in WAL mode takes the write, and the hub looks tokens up in the
- * store on every request, so the new token works, and the old one stops working, at once.
+ * store on every request, so the new token works, and the old one stops working, at once. The first start's
+ * `admin-token` file, if still there, holds a revoked token afterwards and is removed.
  */
 export async function resetAdminToken(opts: {
   dataDir: string;
+  databaseUrl?: string;
   env: NodeJS.ProcessEnv;
   logger: Logger;
   clock?: Clock;
@@ -26,6 +29,7 @@ export async function resetAdminToken(opts: {
       record,
       RESET_ADMIN_TOKEN_ACTOR,
     );
+    await removeAdminTokenFile(opts.dataDir);
     return { token, revoked };
   } finally {
     await store.close();

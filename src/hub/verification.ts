@@ -3,6 +3,7 @@
  * once per hub in src/hub/hub.ts and given to the routes (AppDeps.verification); the probe service and metrics
  * follow deployments through `store.events`, so when this is built does not matter.
  */
+import { backupMaxAgeMs, type BackupConfig } from '../backup/backup-schedule.ts';
 import { HubMetrics } from '../metrics/hub-metrics.ts';
 import { instrumentIssuers } from '../metrics/instrument-issuers.ts';
 import type { NotifierRegistry } from '../notify/index.ts';
@@ -21,7 +22,7 @@ export interface Verification {
 
 export function createVerification(
   ctx: HubContext,
-  config: { probes?: Partial<ProbesConfig>; alerts?: Partial<AlertsConfig> } = {},
+  config: { probes?: Partial<ProbesConfig>; alerts?: Partial<AlertsConfig>; backup?: BackupConfig } = {},
   opts: {
     registry?: NotifierRegistry;
     retry?: { attempts: number; baseDelayMs: number; maxDelayMs?: number };
@@ -36,6 +37,7 @@ export function createVerification(
   });
   const alerts = new AlertService(ctx, alertsHubConfigShape.alerts.parse(config.alerts ?? {}), {
     probes,
+    ...(config.backup ? { backupMaxAgeMs: backupMaxAgeMs(config.backup) } : {}),
     ...(opts.registry ? { registry: opts.registry } : {}),
     ...(opts.retry ? { retry: opts.retry } : {}),
   });

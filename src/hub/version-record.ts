@@ -2,10 +2,7 @@ import type { Certificate } from '../core/types.ts';
 import type { CertInfo } from '../pki/inspect.ts';
 import type { Sealer } from '../store/sealing.ts';
 import type { NewVersion } from '../store/store.ts';
-
-/** Context string binding a sealed version key to its certificate and leaf. */
-export const versionKeyContext = (certificateId: string, fingerprint: string) =>
-  `version-key:${certificateId}:${fingerprint}`;
+import { versionKeyContext } from '../store/meta-catalogue.ts';
 
 /** A version as the store takes it: the private key sealed to its certificate and leaf before it is stored. */
 export function newVersionRecord(

@@ -7,7 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { DEPLOYMENT_STATES } from '../core/types.ts';
 import type { HubContext } from '../hub/hub-context.ts';
-import { PLANNER_LAST_RUN_META } from '../hub/renewal/meta-keys.ts';
+import { META } from '../store/meta-catalogue.ts';
 import type { EndpointRow, FleetRow, ProbeResultRecord } from '../store/store.ts';
 import { CERTFLEET_VERSION } from './version.ts';
 
@@ -43,6 +43,7 @@ export class HubMetrics {
   readonly issuance: Counter<'issuer' | 'result'>;
   readonly issuanceDuration: Histogram<'issuer' | 'result'>;
   readonly transitions: Counter<'state'>;
+  readonly backupFailures: Counter;
   private sources: MetricsSources = {};
   private readonly unsubscribe: () => void;
   /** One read of each kind per scrape, shared by the gauges that need it (reset by `text()`). */
@@ -269,9 +270,23 @@ export class HubMetrics {
       help: 'When the renewal planner last completed a run (0: never)',
       registers,
       async collect() {
-        const at = await store.getMeta(PLANNER_LAST_RUN_META);
+        const at = await store.getMeta(META.plannerLastRun.key);
         this.set(at ? Date.parse(at) / 1000 : 0);
       },
+    });
+    new Gauge({
+      name: 'certfleet_backup_last_verified_timestamp_seconds',
+      help: 'When the last scheduled backup was written and verified by restoring it (0: never)',
+      registers,
+      async collect() {
+        const at = await store.getMeta(META.backupLastVerified.key);
+        this.set(at ? Date.parse(at) / 1000 : 0);
+      },
+    });
+    this.backupFailures = new Counter({
+      name: 'certfleet_backup_failures_total',
+      help: 'Scheduled backups that failed to write or to verify since the hub started',
+      registers,
     });
     new Counter({
       name: 'certfleet_alert_deliveries_total',

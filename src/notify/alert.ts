@@ -9,6 +9,8 @@ export const ALERT_KINDS = [
   'expiring',
   'agent_silent',
   'dead_mans_switch',
+  'backup_failed',
+  'backup_stale',
   'test',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];

@@ -167,6 +167,65 @@ export function deadMansSwitchAlert(
   );
 }
 
+/**
+ * The dead man's switch for backups: fires when the last scheduled backup failed to write or verify, or when no
+ * backup has been verified for `maxAgeMs` (counted from the hub's start when there never was one).
+ */
+export function backupAlerts(
+  last: { verifiedAt?: Date; failure?: { at: Date; error: string } },
+  now: Date,
+  maxAgeMs: number,
+  hubStartedAt: Date,
+): Alert[] {
+  const out: Alert[] = [];
+  const verified = last.verifiedAt?.toISOString() ?? 'never';
+  if (last.failure && last.failure.at.getTime() > (last.verifiedAt?.getTime() ?? -Infinity)) {
+    out.push(
+      make(
+        'backup_failed',
+        'backup_failed',
+        'critical',
+        now,
+        'the last scheduled backup failed',
+        `The scheduled backup at ${last.failure.at.toISOString()} failed or did not verify: ` +
+          `${last.failure.error.slice(0, 500)}. The last verified backup is from ${verified}. Fix the cause (disk ` +
+          `space, the backup directory, the recipients in backup: of the hub config), then check the next run ` +
+          `with \`certfleet backup verify FILE --identity ID\`.`,
+        {},
+        {
+          details: {
+            failedAt: last.failure.at.toISOString(),
+            lastVerifiedAt: last.verifiedAt?.toISOString(),
+          },
+        },
+      ),
+    );
+  }
+  const age = now.getTime() - Math.max(last.verifiedAt?.getTime() ?? -Infinity, hubStartedAt.getTime());
+  if (age >= maxAgeMs) {
+    out.push(
+      make(
+        'backup_stale',
+        'backup_stale',
+        'critical',
+        now,
+        `no verified backup for ${humanDuration(age)}`,
+        `The last verified backup is from ${verified}; if the hub's machine died now, what changed since would be ` +
+          `lost. Check the hub log for backup errors and the backup: section of the hub config, or take one by ` +
+          `hand: certfleet backup create --out FILE --recipient AGE_PUBLIC_KEY.`,
+        {},
+        {
+          details: {
+            lastVerifiedAt: last.verifiedAt?.toISOString(),
+            hubStartedAt: hubStartedAt.toISOString(),
+          },
+        },
+      ),
+    );
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 
 export function deploymentAlerts(

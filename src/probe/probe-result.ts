@@ -78,7 +78,4 @@ export interface ChainCertSummary {
   fingerprint: string;
 }
 
-/** "host:port" with IPv6 literals bracketed, for messages. */
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { formatHostPort } from './probe-basics.ts';

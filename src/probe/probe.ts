@@ -18,6 +18,7 @@ import {
   type TLSSocket,
 } from 'node:tls';
 import { CertfleetError } from '../core/errors.ts';
+import { DEFAULT_PROBE_TIMEOUT_MS } from './probe-basics.ts';
 import type { ProbeTarget } from '../core/types.ts';
 import { oneLine } from '../pki/cert-facts.ts';
 import { inspectCertificate, type CertInfo } from '../pki/inspect.ts';
@@ -48,7 +49,7 @@ export interface ProbeOptions {
   lookup?: (host: string) => Promise<string[]>;
 }
 
-export const DEFAULT_PROBE_TIMEOUT_MS = 5000;
+export { DEFAULT_PROBE_TIMEOUT_MS };
 
 /**
  * An empty CA list keeps OpenSSL from appending roots of its own to the peer chain, so the peer chain is what

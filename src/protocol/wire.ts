@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { formatIssuePath } from '../core/config-schema.ts';
 import { REPORTED_STATES } from '../core/types.ts';
-import type { SubscriptionSpec } from '../store/store.ts';
+import type { SubscriptionSpec } from '../core/subscription-spec.ts';
 import type { SealedKey } from './sealed-key.ts';
 
 /** The agent ↔ hub wire format (`/api/v1/agent/*`): the hub validates requests with these schemas. */

@@ -15,7 +15,16 @@ import {
   toVersionSummary,
 } from './rows.ts';
 import type { Database } from './schema.ts';
-import type { CertificateRow, EndpointRow, FleetFilter, FleetRow, Page, PageRequest } from './store.ts';
+import type { DeploymentState } from '../core/types.ts';
+import type {
+  CertificateRow,
+  EndpointRow,
+  FleetFilter,
+  FleetRow,
+  FleetStatusRow,
+  Page,
+  PageRequest,
+} from './store.ts';
 
 type Db = Kysely<Database>;
 
@@ -95,15 +104,10 @@ export async function endpointRows(db: Db, page?: PageRequest): Promise<Page<End
 }
 
 /**
- * The fleet read model: subscriptions × certificate × endpoint × current version × its deployment × the endpoint's
- * probe results, by (certificate name, endpoint name). The page's subscriptions are chosen in a derived table (so
- * LIMIT counts subscriptions, not probe rows); an endpoint with several targets yields several rows, grouped here.
+ * The page of the fleet read model: subscription ids with their (certificate name, endpoint name) sort key, at most
+ * `limit + 1` of them after the cursor. The full and the status reads join their columns to this same page.
  */
-export async function fleetRows(
-  db: Db,
-  filter: FleetFilter = {},
-  page?: PageRequest,
-): Promise<Page<FleetRow>> {
+function fleetPage(db: Db, filter: FleetFilter, page?: PageRequest) {
   // Walking by certificate name, the certificates must be the outer loop (name index, then the subscriptions of
   // each certificate by index) so LIMIT stops the scan early; SQLite plans without table statistics and would sort
   // every subscription instead, so `CROSS JOIN` fixes the order (SQLite's documented hint; PostgreSQL plans a cross
@@ -135,8 +139,21 @@ export async function fleetRows(
       .orderBy('e.name')
       .limit(page.limit + 1);
 
+  return keys;
+}
+
+/**
+ * The fleet read model: subscriptions × certificate × endpoint × current version × its deployment × the endpoint's
+ * probe results, by (certificate name, endpoint name). The page's subscriptions are chosen in a derived table (so
+ * LIMIT counts subscriptions, not probe rows); an endpoint with several targets yields several rows, grouped here.
+ */
+export async function fleetRows(
+  db: Db,
+  filter: FleetFilter = {},
+  page?: PageRequest,
+): Promise<Page<FleetRow>> {
   const rows = await db
-    .selectFrom(keys.as('pg'))
+    .selectFrom(fleetPage(db, filter, page).as('pg'))
     .innerJoin('subscriptions as s', 's.id', 'pg.page_id')
     .innerJoin('certificates as c', 'c.id', 's.certificate_id')
     .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
@@ -276,4 +293,64 @@ export async function fleetRows(
     }
   }
   return toPage(items, page, (last) => encodeCursor('fleet', [last.certificate.name, last.endpoint.name]));
+}
+
+/**
+ * The same page as `fleetRows` with only what a status line shows (names, current version, deployment state):
+ * no probe results (which multiply the rows), no specs or labels to parse. GET /status reads this.
+ */
+export async function fleetStatusRows(
+  db: Db,
+  filter: FleetFilter = {},
+  page?: PageRequest,
+): Promise<Page<FleetStatusRow>> {
+  const rows = await db
+    .selectFrom(fleetPage(db, filter, page).as('pg'))
+    .innerJoin('subscriptions as s', 's.id', 'pg.page_id')
+    .innerJoin('certificates as c', 'c.id', 's.certificate_id')
+    .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
+    .leftJoin('versions as v', 'v.id', 'c.current_version_id')
+    .leftJoin('deployments as d', (j) =>
+      j.onRef('d.subscription_id', '=', 's.id').onRef('d.version_id', '=', 'c.current_version_id'),
+    )
+    .select([
+      's.id as s_id',
+      'pg.page_certificate as c_name',
+      'pg.page_endpoint as e_name',
+      'e.kind as e_kind',
+      'e.last_seen_at as e_last_seen_at',
+      ...VERSION_SUMMARY,
+      'd.state as d_state',
+      'd.reason as d_reason',
+      'd.detail as d_detail',
+      'd.updated_at as d_updated_at',
+    ])
+    .orderBy('pg.page_certificate')
+    .orderBy('pg.page_endpoint')
+    .execute();
+  return toPage(
+    rows.map((r) => {
+      const current = versionOf(r);
+      return {
+        subscriptionId: r.s_id,
+        certificateName: r.c_name,
+        endpointName: r.e_name,
+        endpointKind: r.e_kind as FleetStatusRow['endpointKind'],
+        ...(r.e_last_seen_at ? { lastSeenAt: r.e_last_seen_at } : {}),
+        ...(current ? { current } : {}),
+        ...(r.d_state !== null && current
+          ? {
+              deployment: {
+                state: r.d_state as DeploymentState,
+                ...(r.d_reason ? { reason: r.d_reason } : {}),
+                detail: parse(r.d_detail, {}),
+                updatedAt: r.d_updated_at!,
+              },
+            }
+          : {}),
+      };
+    }),
+    page,
+    (last) => encodeCursor('fleet', [last.certificateName, last.endpointName]),
+  );
 }

@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 /**
  * Migrations are versioned in code (never edited once released; add a new one). They use only portable types
@@ -155,7 +155,41 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
-    '0005_probe_serial': {
+    '0005_api_tokens': {
+      // API tokens (admin, read) get a last-use time and unique names; enrollment tokens keep `enroll:<endpoint>`
+      // names, several per endpoint, so the index covers only the API kinds.
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('tokens').addColumn('last_used_at', 'text').execute();
+        await db.schema
+          .createIndex('tokens_api_name')
+          .on('tokens')
+          .column('name')
+          .unique()
+          // literal values: PostgreSQL takes no bound parameters in DDL
+          .where(sql<boolean>`kind in ('admin', 'read')`)
+          .execute();
+      },
+    },
+    '0006_postgres_byte_order': {
+      // Names and keys sort and compare byte-wise, as on SQLite: keyset cursors (`name > cursor`) and list orders
+      // must not depend on the collation the operator's PostgreSQL database was created with. Nothing to do on
+      // SQLite.
+      async up(db: Kysely<any>) {
+        if (dialect !== 'postgres') return;
+        for (const [table, column] of [
+          ['meta', 'key'],
+          ['certificates', 'name'],
+          ['endpoints', 'name'],
+          ['probe_results', 'target_key'],
+          ['events', 'kind'],
+        ]) {
+          await sql`alter table ${sql.table(table)} alter column ${sql.ref(column)} type text collate "C"`.execute(
+            db,
+          );
+        }
+      },
+    },
+    '0007_probe_serial': {
       // The served leaf's serial, for the served-certificate info metric (fingerprint alone names no CA record).
       async up(db: Kysely<any>) {
         await db.schema.alterTable('probe_results').addColumn('serial', 'text').execute();
@@ -163,6 +197,9 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     },
   };
 }
+
+/** The migrations this build knows, in the order they run (a backup from a newer schema lists more). */
+export const migrationNames = (dialect: Dialect): string[] => Object.keys(migrations(dialect)).sort();
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return { getMigrations: async () => migrations(dialect) };

@@ -87,6 +87,8 @@ export interface TokensTable {
   endpoint_id: string | null;
   expires_at: string | null;
   used_at: string | null;
+  /** API tokens: the last request it authenticated, to the minute (see src/hub/auth.ts). */
+  last_used_at: string | null;
   created_at: string;
 }
 

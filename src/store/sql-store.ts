@@ -1,5 +1,5 @@
 import { Migrator, sql, type Kysely, type Transaction } from 'kysely';
-import { CertfleetError, certificateNotFound, endpointNotFound } from '../core/errors.ts';
+import { CertfleetError, certificateNotFound, endpointNotFound, errorOf } from '../core/errors.ts';
 import type { Clock } from '../core/clock.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { newId } from '../core/ids.ts';
@@ -13,7 +13,8 @@ import type {
   Subscription,
 } from '../core/types.ts';
 import { actorKind, mayMove, refusalOf } from '../deploy/states.ts';
-import { certificateRows, endpointRows, fleetRows } from './fleet-queries.ts';
+import { certificateRows, endpointRows, fleetRows, fleetStatusRows } from './fleet-queries.ts';
+import { META } from './meta-catalogue.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
 import {
   parse,
@@ -33,6 +34,7 @@ import {
   type EndpointRow,
   type FleetFilter,
   type FleetRow,
+  type FleetStatusRow,
   type Page,
   type PageRequest,
   type DeploymentTransitionInput,
@@ -45,6 +47,7 @@ import {
   type RenewalCommit,
   type Store,
   type SubscriptionSpec,
+  API_TOKEN_KINDS,
   type NewToken,
   type TokenRecord,
 } from './store.ts';
@@ -63,6 +66,7 @@ function toToken(r: Database['tokens']): TokenRecord {
     ...(r.endpoint_id ? { endpointId: r.endpoint_id } : {}),
     ...(r.expires_at ? { expiresAt: r.expires_at } : {}),
     ...(r.used_at ? { usedAt: r.used_at } : {}),
+    ...(r.last_used_at ? { lastUsedAt: r.last_used_at } : {}),
     createdAt: r.created_at,
   };
 }
@@ -154,7 +158,7 @@ export class SqlStore implements Store {
   private async bumpRevision(db: Db, emit: Emit): Promise<number> {
     const row = await db
       .insertInto('meta')
-      .values({ key: 'revision', value: '1' })
+      .values({ key: META.revision.key, value: '1' })
       .onConflict((oc) =>
         oc.column('key').doUpdateSet({ value: sql<string>`CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)` }),
       )
@@ -170,6 +174,10 @@ export class SqlStore implements Store {
   async getMeta(key: string): Promise<string | undefined> {
     return (await this.db.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirst())
       ?.value;
+  }
+
+  async listMeta(): Promise<Array<{ key: string; value: string }>> {
+    return this.db.selectFrom('meta').select(['key', 'value']).orderBy('key').execute();
   }
 
   async initMeta(entries: Record<string, string>): Promise<Record<string, string>> {
@@ -193,6 +201,10 @@ export class SqlStore implements Store {
     await this.putMeta(this.db, key, value);
   }
 
+  async deleteMeta(key: string): Promise<void> {
+    await this.db.deleteFrom('meta').where('key', '=', key).execute();
+  }
+
   private async putMeta(db: Db, key: string, value: string): Promise<void> {
     await db
       .insertInto('meta')
@@ -202,7 +214,7 @@ export class SqlStore implements Store {
   }
 
   async revision(): Promise<number> {
-    return Number((await this.getMeta('revision')) ?? '0');
+    return Number((await this.getMeta(META.revision.key)) ?? '0');
   }
 
   // certificates
@@ -760,12 +772,7 @@ export class SqlStore implements Store {
         .select(['id', 'endpoint_id', 'certificate_id'])
         .where('id', '=', id)
         .executeTakeFirst();
-      if (!row)
-        throw new CertfleetError(
-          'NOT_FOUND',
-          `subscription "${id}" not found`,
-          'list subscriptions with `certfleet status`',
-        );
+      if (!row) throw errorOf('SUBSCRIPTION_NOT_FOUND', id);
       await trx.deleteFrom('deployments').where('subscription_id', '=', id).execute();
       await trx.deleteFrom('subscriptions').where('id', '=', id).execute();
       await this.bumpRevision(trx, emit);
@@ -840,8 +847,9 @@ export class SqlStore implements Store {
         trx,
         actor,
         opts.overrideWindow ? 'deployment.window_override_requested' : 'deployment.redeploy_requested',
-        deployment ? `deployment:${deployment.id}` : `subscription:${row.endpoint}/${row.certificate}`,
+        `certificate:${row.certificate}`,
         {
+          ...(deployment ? { deployment_id: deployment.id } : {}),
           subscription_id: subscriptionId,
           endpoint: row.endpoint,
           certificate: row.certificate,
@@ -928,23 +936,41 @@ export class SqlStore implements Store {
       if (e instanceof DeploymentTransitionRefused) {
         const { input, from } = e;
         const row = await this.getDeployment(input.subscriptionId, input.versionId);
-        await this.event(
-          this.db,
-          input.actor,
-          'deployment.transition_refused',
-          row ? `deployment:${row.id}` : `subscription:${input.subscriptionId}`,
-          {
-            subscription_id: input.subscriptionId,
-            version_id: input.versionId,
-            from,
-            to: input.state,
-            message: e.message,
-            ...(input.info.reason ? { reason: input.info.reason } : {}),
-          },
-        );
+        const about = await this.deploymentSubject(this.db, input.subscriptionId);
+        await this.event(this.db, input.actor, 'deployment.transition_refused', about.subject, {
+          ...(row ? { deployment_id: row.id } : {}),
+          endpoint: about.endpoint,
+          subscription_id: input.subscriptionId,
+          version_id: input.versionId,
+          from,
+          to: input.state,
+          message: e.message,
+          ...(input.info.reason ? { reason: input.info.reason } : {}),
+        });
       }
       throw e;
     }
+  }
+
+  /**
+   * Deployment events are about the certificate (`certificate:<name>`, with the endpoint and deployment id in the
+   * data), so `certfleet events --subject certificate:web` shows a version's whole life: issued, then deployed,
+   * rolled back or diverged on each endpoint. `subscription:<id>` only when the subscription is gone.
+   */
+  private async deploymentSubject(
+    db: Db,
+    subscriptionId: string,
+  ): Promise<{ subject: string; endpoint?: string }> {
+    const r = await db
+      .selectFrom('subscriptions as s')
+      .innerJoin('certificates as c', 'c.id', 's.certificate_id')
+      .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
+      .select(['c.name as certificate', 'e.name as endpoint'])
+      .where('s.id', '=', subscriptionId)
+      .executeTakeFirst();
+    return r
+      ? { subject: `certificate:${r.certificate}`, endpoint: r.endpoint }
+      : { subject: `subscription:${subscriptionId}` };
   }
 
   /** One transition inside `trx`, checked against the lifecycle table (src/deploy/states.ts). */
@@ -979,7 +1005,10 @@ export class SqlStore implements Store {
       };
       await trx.insertInto('deployments').values(row).execute();
     }
-    await this.event(trx, actor, `deployment.${state}`, `deployment:${row.id}`, {
+    const about = await this.deploymentSubject(trx, subscriptionId);
+    await this.event(trx, actor, `deployment.${state}`, about.subject, {
+      deployment_id: row.id,
+      endpoint: about.endpoint,
       subscription_id: subscriptionId,
       version_id: versionId,
       from,
@@ -1001,12 +1030,13 @@ export class SqlStore implements Store {
     let q = this.db.selectFrom('events').selectAll();
     if (query.subject) q = q.where('subject', '=', query.subject);
     if (query.kind) q = q.where('kind', 'like', `${query.kind}%`);
-    if (query.afterId !== undefined) q = q.where('id', '>', query.afterId);
-    const rows = await q
-      .orderBy('id', 'desc')
-      .limit(Math.min(query.limit ?? 100, 1000))
-      .execute();
-    return rows.reverse().map((r) => ({
+    const limit = Math.min(query.limit ?? 100, 1000);
+    // A forward walk reads the oldest events after its cursor; without one, the newest are read and put in order.
+    const rows =
+      query.afterId !== undefined
+        ? await q.where('id', '>', query.afterId).orderBy('id', 'asc').limit(limit).execute()
+        : (await q.orderBy('id', 'desc').limit(limit).execute()).reverse();
+    return rows.map((r) => ({
       id: Number(r.id),
       at: r.at,
       actor: r.actor,
@@ -1050,14 +1080,72 @@ export class SqlStore implements Store {
       endpoint_id: input.endpointId ?? null,
       expires_at: input.expiresAt ?? null,
       used_at: null,
+      last_used_at: null,
       created_at: this.now(),
     };
-    await trx.insertInto('tokens').values(row).execute();
+    try {
+      await trx.insertInto('tokens').values(row).execute();
+    } catch (e) {
+      // The hash is 256 random bits, so a clash is the name (unique among API tokens).
+      if (isUniqueViolation(e)) {
+        throw new CertfleetError(
+          'ALREADY_EXISTS',
+          `token "${input.name}" already exists`,
+          'choose another --name, or revoke the old one first with `certfleet token revoke NAME`',
+        );
+      }
+      throw e;
+    }
     await this.event(trx, actor, 'token.created', `token:${input.name}`, {
       kind: input.kind,
       expires_at: input.expiresAt ?? null,
     });
     return toToken(row);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    const rows = await this.db
+      .selectFrom('tokens')
+      .selectAll()
+      .where('kind', 'in', [...API_TOKEN_KINDS])
+      .orderBy('name')
+      .execute();
+    return rows.map(toToken);
+  }
+
+  async revokeToken(name: string, actor: Actor): Promise<TokenRecord> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('tokens')
+        .selectAll()
+        .where('kind', 'in', [...API_TOKEN_KINDS])
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (!row) {
+        throw new CertfleetError('NOT_FOUND', `no token named "${name}"`, 'see `certfleet token list`');
+      }
+      if (row.kind === 'admin') {
+        const admins = await trx
+          .selectFrom('tokens')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('kind', '=', 'admin')
+          .executeTakeFirst();
+        if (Number(admins?.n ?? 0) <= 1) {
+          throw new CertfleetError(
+            'CONFLICT',
+            `token "${name}" is the last admin token`,
+            'create another admin token first (`certfleet token create --role admin`), or rotate this one with `certfleet token rotate`',
+          );
+        }
+      }
+      await trx.deleteFrom('tokens').where('id', '=', row.id).execute();
+      await this.event(trx, actor, 'token.revoked', `token:${name}`, { kind: row.kind, id: row.id });
+      return toToken(row);
+    });
+  }
+
+  async touchToken(id: string, at: string): Promise<void> {
+    await this.db.updateTable('tokens').set({ last_used_at: at }).where('id', '=', id).execute();
   }
 
   async findTokenByHash(hash: string): Promise<TokenRecord | undefined> {
@@ -1132,6 +1220,10 @@ export class SqlStore implements Store {
 
   fleet(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetRow>> {
     return fleetRows(this.db, filter, page);
+  }
+
+  fleetStatus(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetStatusRow>> {
+    return fleetStatusRows(this.db, filter, page);
   }
 }
 

@@ -10,8 +10,11 @@ import type {
   Subscription,
 } from '../core/types.ts';
 import { CertfleetError } from '../core/errors.ts';
+import type { SubscriptionSpec } from '../core/subscription-spec.ts';
 import type { FromState } from '../deploy/states.ts';
 import type { StoreEventStream } from './store-events.ts';
+
+export type { SubscriptionSpec };
 
 export interface NewCertificate {
   name: string;
@@ -39,8 +42,6 @@ export interface NewEndpoint {
   labels: Record<string, string>;
 }
 
-export type SubscriptionSpec = Pick<Subscription, 'outputs' | 'configTest' | 'reload' | 'window' | 'verify'>;
-
 export interface TokenRecord {
   id: string;
   kind: 'admin' | 'read' | 'enroll';
@@ -48,8 +49,14 @@ export interface TokenRecord {
   endpointId?: string;
   expiresAt?: string;
   usedAt?: string;
+  /** API tokens: when it last authenticated a request, to the minute. */
+  lastUsedAt?: string;
   createdAt: string;
 }
+
+/** The kinds that authenticate API requests (`certfleet token`); enrollment tokens are per endpoint. */
+export const API_TOKEN_KINDS = ['admin', 'read'] as const;
+export type ApiTokenKind = (typeof API_TOKEN_KINDS)[number];
 
 /** A token to create; `hash` is the SHA-256 of the secret (the secret itself is never stored). */
 export interface NewToken {
@@ -131,15 +138,34 @@ export interface FleetRow {
   probes: ProbeResultRecord[];
 }
 
+/** One line of `certfleet status`: the fleet read model's page without specs, labels or probe results (the
+ * deployment's detail stays: its summary says why a deployment failed). */
+export interface FleetStatusRow {
+  subscriptionId: string;
+  certificateName: string;
+  endpointName: string;
+  endpointKind: Endpoint['kind'];
+  lastSeenAt?: string;
+  current?: VersionSummary;
+  deployment?: Pick<Deployment, 'state' | 'reason' | 'detail' | 'updatedAt'>;
+}
+
 export interface FleetFilter {
   certificateId?: string;
   endpointId?: string;
 }
 
+/**
+ * Events are always returned oldest first. Without `afterId`: the newest `limit` events (the tail, as `certfleet
+ * events` shows it). With `afterId`: the oldest `limit` events after it, so a walk that passes the last id it got
+ * as the next `afterId` sees every event exactly once.
+ */
 export interface EventQuery {
   subject?: string;
+  /** A prefix of the kind (`deployment.` matches every deployment event). */
   kind?: string;
   afterId?: number;
+  /** At most 1000; default 100. */
   limit?: number;
 }
 
@@ -235,12 +261,16 @@ export interface Store {
   close(): Promise<void>;
 
   getMeta(key: string): Promise<string | undefined>;
+  /** Every meta entry, ordered by key (store checks and backups walk them against src/store/meta-catalogue.ts). */
+  listMeta(): Promise<Array<{ key: string; value: string }>>;
   /**
    * Sets meta values that must be created together (a CA key and its certificate) unless present; returns the values
    * now stored. The set is written in one transaction, so concurrent callers end with one writer's whole set.
    */
   initMeta(entries: Record<string, string>): Promise<Record<string, string>>;
   setMeta(key: string, value: string): Promise<void>;
+  /** Removes a meta value (a deleted endpoint's connector settings and records); a missing key is no error. */
+  deleteMeta(key: string): Promise<void>;
   revision(): Promise<number>;
 
   createCertificate(input: NewCertificate, actor: Actor): Promise<Certificate>;
@@ -344,11 +374,23 @@ export interface Store {
   certificateRows(page?: PageRequest): Promise<Page<CertificateRow>>;
   endpointRows(page?: PageRequest): Promise<Page<EndpointRow>>;
   fleet(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetRow>>;
+  /** The same pages as `fleet`, only what a status line shows (one query, no probe rows). */
+  fleetStatus(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetStatusRow>>;
 
   appendEvent(event: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void>;
   listEvents(query?: EventQuery): Promise<AuditEvent[]>;
 
+  /** API token names (admin, read) are unique: a second one throws ALREADY_EXISTS. */
   createToken(input: NewToken, actor: Actor): Promise<TokenRecord>;
+  /** The API tokens (admin, read), ordered by name; never their hashes. */
+  listTokens(): Promise<TokenRecord[]>;
+  /**
+   * Revokes (deletes) the API token `name` with a `token.revoked` event; NOT_FOUND when there is none, CONFLICT
+   * when it is the last admin token (which would lock every admin out of the API).
+   */
+  revokeToken(name: string, actor: Actor): Promise<TokenRecord>;
+  /** Records that an API token authenticated a request at `at` (not audited: it happens on every request). */
+  touchToken(id: string, at: string): Promise<void>;
   /**
    * Revokes (deletes) every token of `match.kind` named `match.name` and creates `input`, in one transaction: a
    * `token.revoked` event per old token, then `token.created`. A revoked token stops working on the next request.

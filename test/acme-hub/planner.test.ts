@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DAY_MS, ManualClock } from '../../src/core/clock.ts';
 import { ariCertId } from '../../src/issuers/acme/ari.ts';
-import { BUDGET_META_PREFIX, PLANNER_LAST_RUN_META } from '../../src/hub/renewal/meta-keys.ts';
+import { META, budgetMetaKey } from '../../src/store/meta-catalogue.ts';
 import { pebbleCaFile, pebbleIssuer, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
 import { startAriResponder } from '../helpers/ari-responder.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
@@ -64,7 +64,7 @@ test('planner loop in the hub, driven by a ManualClock', async (t) => {
     assert.ok(report.issued.includes('short'), JSON.stringify(report));
     assert.notEqual((await store.currentVersion(await certId('short')))!.id, first.id);
     assert.equal((await events('renewal.succeeded', 'short')).length, 1);
-    assert.equal(await store.getMeta(PLANNER_LAST_RUN_META), clock.now().toISOString());
+    assert.equal(await store.getMeta(META.plannerLastRun.key), clock.now().toISOString());
     report = await planner.runOnce();
     assert.ok(!report.issued.includes('short'), 'the fresh version is not due');
   });
@@ -152,7 +152,7 @@ test('planner loop in the hub, driven by a ManualClock', async (t) => {
     report = await planner.runOnce();
     assert.ok(report.deferred.some((d) => d.certificate === 'tiny-b'));
     assert.equal((await events('renewal.deferred', 'tiny-b')).length, 1, 'announced once');
-    assert.ok(await store.getMeta(BUDGET_META_PREFIX + tinyDirectory), 'budget persisted in meta');
+    assert.ok(await store.getMeta(budgetMetaKey(tinyDirectory)), 'budget persisted in meta');
     // An hour later the slot frees and the deferred certificate is issued.
     clock.advance(3_601_000);
     report = await planner.runOnce();

@@ -47,8 +47,10 @@ describe('agent killed with SIGKILL during deploys', () => {
       const proc = startAgent();
       const exited = new Promise((r) => proc.once('exit', r));
       const renewed = await hub.renewal.renewNow('web', 'test');
-      // Let it get somewhere between "just started" and "deploying", then pull the plug.
-      await new Promise((r) => setTimeout(r, 700 + Math.floor(Math.random() * 900)));
+      // Pull the plug at moments spread from "just started" to "well into deploying": the first kills land before
+      // any deploy can finish (the process is still starting), the later ones wherever the deploy then is, however
+      // fast this machine starts the agent.
+      await new Promise((r) => setTimeout(r, 30 + i * 130 + Math.floor(Math.random() * 100)));
       proc.kill('SIGKILL');
       await exited;
       if ((await hub.ctx.store.getDeployment(subId, renewed.id))?.state !== 'installed')

@@ -1,7 +1,8 @@
 /**
- * End to end with a real nginx: hub → enrolled agent (in-process AgentRunner with the real deployer) → files in
- * nginx's paths → `nginx -t` → `nginx -s reload` → nginx serves the new fingerprint and the hub shows `verified`.
- * A broken nginx config → `rolled_back`, nginx keeps serving the old certificate, the hub shows `rolled_back`.
+ * End to end with a real nginx and the agent endpoints get: the one-file `npm run build:agent` artifact, alone in
+ * a directory without node_modules, run by plain `node`. It enrolls with the hub, then `agent run` takes each new
+ * version → files in nginx's paths → `nginx -t` → `nginx -s reload` → nginx serves the new fingerprint and the
+ * hub shows `verified`. A broken nginx config → `rolled_back`, nginx keeps serving the old certificate.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,14 +10,14 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
-import { AgentRunner } from '../../src/agent/run-agent.ts';
-import { createLogger } from '../../src/core/log.ts';
+import { VERSION } from '../../src/cli/program.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { startTestHub } from '../helpers/hub.ts';
 import { NGINX_BIN, startNginx } from '../helpers/nginx.ts';
 import { makeTestPki } from '../helpers/test-pki.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { createCertificate, enrollTestAgent, eventually, subscribe } from '../helpers/agent.ts';
+import { createCertificate, eventually, subscribe } from '../helpers/agent.ts';
+import { buildAgentArtifact } from '../helpers/agent-artifact.ts';
 
 function servedFingerprint(port: number, servername: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -30,7 +31,7 @@ function servedFingerprint(port: number, servername: string): Promise<string> {
   });
 }
 
-describe('agent + real nginx', () => {
+describe('one-file agent + real nginx', () => {
   test('renew on the hub → nginx serves it and the hub shows verified; broken config → rolled_back, old cert kept', async (t) => {
     const hub = await startTestHub(t);
     const root = await tempDir(t, 'certfleet-e2e-');
@@ -51,7 +52,28 @@ describe('agent + real nginx', () => {
     const nginxCmd = `${NGINX_BIN} -p ${nginx.dir} -c ${nginx.confPath} -e ${join(nginx.dir, 'logs', 'error.log')}`;
 
     await createCertificate(hub, 'web', ['web.test']);
-    const web1 = await enrollTestAgent(t, hub, 'web1');
+    const agent = await buildAgentArtifact(t);
+    assert.equal((await agent.run(['--version'])).stdout.trim(), VERSION);
+    await hub.client.post('/api/v1/endpoints', { name: 'web1', kind: 'agent' });
+    const minted = await hub.client.post<{ token: string; caFingerprint: string }>(
+      '/api/v1/endpoints/web1/enroll-token',
+      {},
+    );
+    const stateDir = join(agent.dir, 'state');
+    const enrolled = await agent.run([
+      'agent',
+      'enroll',
+      '--hub',
+      hub.url,
+      '--token',
+      minted.token,
+      '--ca-fingerprint',
+      minted.caFingerprint,
+      '--state-dir',
+      stateDir,
+    ]);
+    assert.equal(enrolled.code, 0, enrolled.stderr);
+    assert.match(enrolled.stdout, /enrolled as endpoint web1/);
     const subId = await subscribe(hub, 'web1', 'web', {
       outputs: [
         { path: join(live, 'fullchain.pem'), format: 'fullchain', mode: '0644' },
@@ -61,14 +83,19 @@ describe('agent + real nginx', () => {
       reload: `${nginxCmd} -s reload`,
       verify: { host: '127.0.0.1', port: nginx.port, sni: 'web.test' },
     });
-    const runner = new AgentRunner({ stateDir: web1.stateDir, logger: createLogger({ level: 'silent' }) });
-    await runner.start();
-    onCleanup(t, () => runner.stop());
+    const running = agent.start(['agent', 'run', '--state-dir', stateDir, '--long-poll', '5'], {
+      CERTFLEET_LOG_LEVEL: 'warn',
+    });
     const state = async (versionId: string) => (await hub.ctx.store.getDeployment(subId, versionId))?.state;
     const certId = (await hub.ctx.store.getCertificate('web'))!.id;
 
     const v1 = (await hub.ctx.store.currentVersion(certId))!;
-    await eventually(async () => (await state(v1.id)) === 'verified', 20_000, 'v1 verified');
+    const withAgentOutput = (e: Error) => {
+      throw new Error(`${e.message}\nagent output:\n${running.output()}`);
+    };
+    await eventually(async () => (await state(v1.id)) === 'verified', 30_000, 'v1 verified').catch(
+      withAgentOutput,
+    );
     assert.equal(await servedFingerprint(nginx.port, 'web.test'), v1.fingerprint);
 
     const renewed = performance.now();

@@ -148,7 +148,7 @@ describe('agent run loop', () => {
       status.stdout,
       new RegExp(`web\\s+web1\\s+verified\\s+\\S+ ago\\s+${v2.fingerprint.slice(0, 12)}`),
     );
-    assert.match(status.stdout, /AGENT SEEN/);
+    assert.match(status.stdout, /\sSEEN$/m);
     const json = JSON.parse((await runCli(['status', '--json'], env)).stdout);
     assert.equal(json[0].deployment.state, 'verified');
     assert.equal(json[0].version.fingerprint, v2.fingerprint);

@@ -108,7 +108,8 @@ describe('certfleet deploy', () => {
     const overrides = JSON.parse(events.stdout) as AuditEvent[];
     assert.equal(overrides.length, 1);
     assert.match(overrides[0].actor, /^admin:/);
-    assert.equal(overrides[0].subject, `deployment:${done.id}`);
+    assert.equal(overrides[0].subject, 'certificate:web');
+    assert.equal(overrides[0].data.deployment_id, done.id);
     assert.equal(overrides[0].data.endpoint, 'web1');
     assert.equal(overrides[0].data.version_id, v2.id);
     assert.equal(overrides[0].data.override_window, true);

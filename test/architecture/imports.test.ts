@@ -1,7 +1,7 @@
 /**
  * The dependency rule of docs/architecture.md, checked on every import in src/: nothing imports the CLI; the agent
  * never imports the hub and the hub never imports the agent (both use protocol/ and deploy/); protocol/ and
- * deploy/ are role-neutral, so they import neither side.
+ * deploy/ are role-neutral, so they import neither side, nor the hub's store.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,8 +14,10 @@ const SRC = resolve(import.meta.dirname, '../../src');
 const FORBIDDEN: Record<string, string[]> = {
   hub: ['agent'],
   agent: ['hub'],
-  protocol: ['agent', 'hub', 'deploy', 'connectors'],
-  deploy: ['agent', 'hub', 'connectors'],
+  protocol: ['agent', 'hub', 'deploy', 'connectors', 'store'],
+  deploy: ['agent', 'hub', 'connectors', 'store'],
+  // connectors are driven by the hub, and the hub never imports the agent
+  connectors: ['agent', 'hub'],
 };
 
 interface Import {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { onCleanup } from '../helpers/cleanup.ts';
@@ -127,9 +127,15 @@ describe('certfleet CLI against a running hub', () => {
     assert.match(untrusted.stderr, /not trusted/);
   });
 
-  test('the hub prints the admin token only at first start', async (t) => {
+  test('the first start writes the admin token to a 0600 file and names it; a restart creates none', async (t) => {
     const hub = await startHubProcess(t);
-    assert.match(hub.output(), /Admin token \(shown once/);
+    const file = join(hub.dataDir, 'admin-token');
+    assert.match(
+      hub.output(),
+      new RegExp(`Admin token created \\(first start\\) and written to ${file} \\(0600\\)`),
+    );
+    assert.equal((await stat(file)).mode & 0o777, 0o600);
+    assert.ok(!hub.output().includes(hub.token), 'the token is in no output');
     await hub.stop();
     const { spawn } = await import('node:child_process');
     const { CLI } = await import('../helpers/cli.ts');
@@ -141,7 +147,11 @@ describe('certfleet CLI against a running hub', () => {
     onCleanup(t, () => again.kill('SIGKILL'));
     let out = '';
     again.stdout.on('data', (d) => (out += d));
-    while (!/listening on/.test(out)) await new Promise((r) => setTimeout(r, 50));
+    again.stderr.on('data', (d) => (out += d));
+    while (!/hub CA: /.test(out)) {
+      if (again.exitCode !== null) throw new Error(`hub exited:\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
     assert.doesNotMatch(out, /Admin token/);
     // The old token still works against the restarted hub.
     const url = /listening on (\S+)/.exec(out)![1];

@@ -12,8 +12,8 @@ function walk(cmd: Command, path: string[], visit: (cmd: Command, path: string[]
   for (const sub of cmd.commands) walk(sub, [...path, sub.name()], visit);
 }
 
-test('no command option has the long flag of a global option, at any depth', () => {
-  const program = buildProgram();
+test('no command option has the long flag of a global option, at any depth', async () => {
+  const program = await buildProgram();
   const globals = new Set(program.options.map((o) => o.long));
   assert.ok(
     globals.has('--json') && globals.has('--ca-file'),

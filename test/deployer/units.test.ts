@@ -4,7 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkWindow, windowState } from '../../src/deploy/change-window.ts';
-import { runCommand } from '../../src/agent/hooks.ts';
+import { runCommand } from '../../src/deploy/run-command.ts';
 import { hookEnv } from '../../src/deploy/hook-env.ts';
 import { defaultMode, parseMode } from '../../src/deploy/render-outputs.ts';
 import { nameCovered, validateBundle } from '../../src/deploy/validate-bundle.ts';

@@ -4,7 +4,7 @@
  * group so stop() takes down master and workers together; reload() waits until new workers serve.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { connect as netConnect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,8 @@ export interface StartNginxOptions {
   ipv6?: boolean;
   /** More `server` blocks on the same port: structured (by server_name), or raw nginx text placed in `http {}`. */
   extraServers?: (NginxServerBlock | string)[];
+  /** Run master and workers as this user (its prefix dir is given to it), e.g. a connector test's deploy user. */
+  runAs?: { uid: number; gid: number };
 }
 
 export interface NginxHandle {
@@ -74,7 +76,7 @@ ${listen(isDefault ? ' default_server' : '')}
 daemon off;
 master_process on;
 worker_processes 1;
-user root;
+${o.runAs ? '' : 'user root;'}
 pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'logs', 'error.log')} info;
 events { worker_connections 1024; }
@@ -93,9 +95,9 @@ ${extras.join('\n')}
 `;
 }
 
-function run(args: string[]): Promise<{ code: number; stderr: string }> {
+function run(args: string[], runAs?: StartNginxOptions['runAs']): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(NGINX_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(NGINX_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'], ...runAs });
     let stderr = '';
     p.stderr!.on('data', (d) => (stderr += d));
     p.on('error', (e) => resolve({ code: -1, stderr: String(e) }));
@@ -139,8 +141,18 @@ async function startOnce(opts: StartNginxOptions, port: number): Promise<NginxHa
   const errorLogPath = join(dir, 'logs', 'error.log');
   await writeFile(confPath, renderConfig(dir, port, opts));
   const base = ['-p', dir, '-c', confPath, '-e', errorLogPath];
+  if (opts.runAs) {
+    await chmod(dir, 0o755);
+    for (const p of [dir, ...['logs', 'conf', 'tmp', 'conf/nginx.conf'].map((d) => join(dir, d))]) {
+      await chown(p, opts.runAs.uid, opts.runAs.gid);
+    }
+  }
 
-  const child: ChildProcess = spawn(NGINX_BIN, base, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(NGINX_BIN, base, {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    ...opts.runAs,
+  });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   let exited = false;
@@ -223,15 +235,15 @@ async function startOnce(opts: StartNginxOptions, port: number): Promise<NginxHa
     errorLog,
     stop,
     async test() {
-      const r = await run([...base, '-t']);
+      const r = await run([...base, '-t'], opts.runAs);
       return { ok: r.code === 0, stderr: r.stderr };
     },
     async writeConfig(o) {
-      await writeFile(confPath, renderConfig(dir, port, o));
+      await writeFile(confPath, renderConfig(dir, port, { ...o, runAs: opts.runAs }));
     },
     async reload({ timeoutMs = 5000 } = {}) {
       const before = new Set(await workerPids(masterPid));
-      const r = await run([...base, '-s', 'reload']);
+      const r = await run([...base, '-s', 'reload'], opts.runAs);
       if (r.code !== 0) throw new Error(`nginx -s reload failed: ${r.stderr.trim()}`);
       const until = Date.now() + timeoutMs;
       for (;;) {

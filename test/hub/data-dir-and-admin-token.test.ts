@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -130,19 +130,21 @@ async function startHubCli(dataDir: string, env: NodeJS.ProcessEnv = {}): Promis
     await exited;
   };
   await new Promise<void>((resolve, reject) => {
+    // The banner is written in one piece to stderr; stdout carries the log lines.
     const check = () => {
-      if (/listening on \S+\n[\s\S]*hub CA: /.test(out)) resolve();
+      if (/listening on \S+\n[\s\S]*hub CA: [^\n]*\n/.test(out)) resolve();
     };
-    child.stdout!.on('data', (d) => ((out += d), check()));
-    child.stderr!.on('data', (d) => (out += d));
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => ((out += d), check()));
     void exited.then(() => reject(new Error(`hub exited before listening:\n${out}`)));
   }).catch(async (e) => {
     await stop();
     throw e;
   });
-  // The token block follows the first lines in the same write.
+  // On the start that created it, the token is in its 0600 file, never in the output.
   const url = /listening on (\S+)/.exec(out)![1];
-  const token = /Admin token[^\n]*\n\s+(\S+)\n/.exec(out)?.[1];
+  const tokenFile = /Admin token created \(first start\) and written to (\S+) \(0600\)/.exec(out)?.[1];
+  const token = tokenFile ? (await readFile(tokenFile, 'utf8')).trim() : undefined;
   return {
     url,
     ...(token ? { token } : {}),
@@ -179,11 +181,11 @@ describe('the bootstrap admin token is never lost', () => {
     assert.match(failed.stderr, new RegExp(`error: address 127\\.0\\.0\\.1:${port} is already in use`));
     assert.match(failed.stderr, /hint: .*--listen/);
     assert.doesNotMatch(failed.stderr + failed.stdout, /\n\s+at /, 'no stack trace');
-    assert.doesNotMatch(failed.stdout, /Admin token/);
+    assert.doesNotMatch(failed.stdout + failed.stderr, /Admin token/);
 
     const hub = await startHubCli(dataDir);
     onEnd(() => hub.stop());
-    assert.ok(hub.token, `the second start prints the admin token:\n${hub.output()}`);
+    assert.ok(hub.token, `the second start writes the admin token to its file:\n${hub.output()}`);
     const { code, stderr, events } = await tokenEvents(hub.envWith(hub.token));
     assert.equal(code, 0, stderr);
     assert.deepEqual(
@@ -206,6 +208,10 @@ describe('the bootstrap admin token is never lost', () => {
     assert.ok(newToken, reset.stdout);
     assert.notEqual(newToken, oldToken);
     assert.match(reset.stdout, /Revoked 1 earlier bootstrap admin token;/);
+    assert.ok(
+      !(await readdir(dataDir)).includes('admin-token'),
+      "the first start's file, now stale, is gone",
+    );
 
     const withNew = await tokenEvents(hub.envWith(newToken));
     assert.equal(withNew.code, 0, withNew.stderr);

@@ -7,7 +7,7 @@
  * - failed token and enrollment attempts are limited per client address (429 with Retry-After).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:https';
 import { describe, test } from 'node:test';
 import Fastify from 'fastify';
@@ -109,7 +109,9 @@ export function spellings(path: string): string[] {
 function concrete(url: string, ids: Record<string, string>): string {
   return url
     .replace(/\/certificates\/:name/, '/certificates/web')
+    .replace(/\/endpoints\/:name\/connector/, '/endpoints/lb1/connector')
     .replace(/\/endpoints\/:name/, '/endpoints/web1')
+    .replace(/\/tokens\/:name/, '/tokens/monitoring')
     .replace(/:id/, ids.subscription)
     .replace(/:versionId/, ids.version)
     .replace(/:token/, 'tok');
@@ -120,6 +122,14 @@ async function fixture(t: Parameters<typeof startTestHub>[0]) {
   const hub = await startTestHub(t, { config: { api: { authFailures: { max: 1_000_000 } } } });
   await hub.client.post('/api/v1/certificates', { name: 'web', sans: ['web.example.test'] });
   await hub.client.post('/api/v1/endpoints', { name: 'web1', kind: 'agent' });
+  // A connector endpoint with a secret, so reads of its settings are checked for leaks too.
+  await hub.client.post('/api/v1/endpoints', { name: 'lb1', kind: 'connector' });
+  await hub.client.put('/api/v1/endpoints/lb1/connector', {
+    kind: 'ssh',
+    host: '127.0.0.1',
+    user: 'deploy',
+    privateKey: generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }),
+  });
   const sub = await hub.client.post<{ id: string }>('/api/v1/subscriptions', {
     endpoint: 'web1',
     certificate: 'web',
@@ -142,6 +152,8 @@ async function snapshot(hub: TestHub) {
     endpoints: await hub.client.get('/api/v1/endpoints'),
     subscriptions: (await hub.client.get<Array<{ id: string }>>('/api/v1/subscriptions')).map((x) => x.id),
     adminTokens: await s.countTokens('admin'),
+    // a rotation keeps the name but not the creation time
+    apiTokens: (await s.listTokens()).map((r) => `${r.name} ${r.kind} ${r.createdAt}`),
     enrollTokens: await s.countTokens('enroll'),
   });
 }
@@ -168,8 +180,16 @@ describe('route access', () => {
       'GET /api/v1/agent/ca',
       'GET /api/v1/openapi.json',
       'GET /healthz',
+      // the dashboard's page, its two static assets and sign-in (a token in the body, counted by the limiter)
+      'GET /ui',
+      'GET /ui/assets/app.css',
+      'GET /ui/assets/app.js',
       'POST /api/v1/agent/enroll',
+      'POST /ui/session',
     ]);
+    // Only the dashboard's own routes take the session cookie.
+    for (const r of table.filter((x) => x.url.startsWith('/ui/') && x.access !== 'public'))
+      assert.ok(r.access === 'read' || r.access === 'admin', `${r.method} ${r.url}`);
     const agentRoutes = table.filter((r) => r.access === 'agent').map((r) => `${r.method} ${r.url}`);
     for (const r of agentRoutes) assert.match(r, /^(GET|HEAD|POST) \/api\/v1\/agent\//);
   });
@@ -237,12 +257,29 @@ describe('route access', () => {
     const { hub, readToken, ids } = await fixture(t);
     const agent = new Agent({ keepAlive: true });
     onCleanup(t, () => agent.destroy());
-    const reads = hub.app.routeAccess.filter((r) => r.access === 'read' && r.method === 'GET');
+    // The live stream never ends by itself: test/dashboard covers it.
+    const reads = hub.app.routeAccess.filter(
+      (r) => r.access === 'read' && r.method === 'GET' && r.url !== '/ui/live',
+    );
     assert.ok(reads.length >= 10, `${reads.length} read routes`);
     const tokenHashes = [hashToken(readToken), hashToken(hub.token)];
+    // Dashboard routes take a session cookie instead of the token: sign in with the read token once.
+    const signIn = await send(
+      hub,
+      agent,
+      'POST',
+      '/ui/session',
+      { origin: hub.url },
+      JSON.stringify({ token: readToken }),
+    );
+    assert.equal(signIn.status, 200, signIn.body);
+    const cookie = String(signIn.headers['set-cookie']).split(';')[0];
     for (const r of reads) {
       const path = concrete(r.url, ids);
-      const a = await send(hub, agent, 'GET', path, { authorization: `Bearer ${readToken}` });
+      const credential: Record<string, string> = r.url.startsWith('/ui/')
+        ? { cookie }
+        : { authorization: `Bearer ${readToken}` };
+      const a = await send(hub, agent, 'GET', path, credential);
       assert.equal(a.status, 200, `${path}: ${a.status} ${a.body.slice(0, 200)}`);
       assert.doesNotMatch(a.body, /PRIVATE KEY|sealed|cfa_|cfr_|cfe_/, path);
       for (const h of tokenHashes) assert.ok(!a.body.includes(h), `${path} shows a token hash`);

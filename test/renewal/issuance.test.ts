@@ -17,7 +17,7 @@ import { openHubContext } from '../../src/hub/hub.ts';
 import { evaluateRenewal, resolveBudgetConfig } from '../../src/hub/planner/index.ts';
 import { PlannerService } from '../../src/hub/planner-service.ts';
 import { Issuance } from '../../src/hub/renewal/issuance.ts';
-import { BUDGET_META_PREFIX } from '../../src/hub/renewal/meta-keys.ts';
+import { budgetMetaKey } from '../../src/store/meta-catalogue.ts';
 import { RateLimitStore } from '../../src/hub/renewal/rate-limit-store.ts';
 import { RenewalService } from '../../src/hub/renewal/renewal-service.ts';
 import { afterFailed, storeChange, type RenewalState } from '../../src/hub/renewal/renewal-state.ts';
@@ -91,7 +91,7 @@ async function setup(t: TestContext, orders = 10) {
   const renewal = new RenewalService(ctx, issuance, acme);
   /** Orders the stored budget counts against one limit: the account's, or the exact set of `name`'s SANs. */
   const budgetOrders = async (limit: 'NewOrdersPerAccount' | { exactSetOf: string }) => {
-    const raw = await store.getMeta(BUDGET_META_PREFIX + DIRECTORY);
+    const raw = await store.getMeta(budgetMetaKey(DIRECTORY));
     const windows = raw ? (JSON.parse(raw).windows as Record<string, string[]>) : {};
     const key =
       limit === 'NewOrdersPerAccount'
@@ -116,7 +116,7 @@ async function snapshot(store: SqlStore, certId: string) {
     current: (await store.currentVersion(certId))?.id,
     revision: await store.revision(),
     deployments: (await store.listDeployments()).map((d) => `${d.versionId}:${d.state}`),
-    budget: await store.getMeta(BUDGET_META_PREFIX + DIRECTORY),
+    budget: await store.getMeta(budgetMetaKey(DIRECTORY)),
     renewalState: await store.getRenewalState(certId),
     events: (await store.listEvents({ limit: 1000 })).map((e) => e.id),
   };

@@ -58,7 +58,9 @@ describe('the store enforces the lifecycle table', () => {
     const [refusal, ...more] = await refusals();
     assert.equal(more.length, 0);
     assert.equal(refusal.actor, 'probe');
-    assert.equal(refusal.subject, `deployment:${rolledBack.id}`);
+    // Under the certificate's subject, with the deployment and endpoint in the data.
+    assert.equal(refusal.subject, 'certificate:web');
+    assert.equal(refusal.data.deployment_id, rolledBack.id);
     assert.equal(refusal.data.from, 'rolled_back');
     assert.equal(refusal.data.to, 'verified');
     assert.equal((await store.listEvents({ kind: 'deployment.verified' })).length, 0);

@@ -180,6 +180,42 @@ describe('fleet read model (store)', () => {
     assert.equal(rest.next, undefined);
   });
 
+  test('the status read is the same pages as the full read, with only what a status line shows', async (t) => {
+    const { store, b, e1 } = await fleetFixture(t);
+    const project = (r: Awaited<ReturnType<Store['fleet']>>['items'][number]) => ({
+      subscriptionId: r.subscription.id,
+      certificateName: r.certificate.name,
+      endpointName: r.endpoint.name,
+      endpointKind: r.endpoint.kind,
+      ...(r.lastSeenAt ? { lastSeenAt: r.lastSeenAt } : {}),
+      ...(r.current ? { current: r.current } : {}),
+      ...(r.deployment
+        ? {
+            deployment: {
+              state: r.deployment.state,
+              ...(r.deployment.reason ? { reason: r.deployment.reason } : {}),
+              detail: r.deployment.detail,
+              updatedAt: r.deployment.updatedAt,
+            },
+          }
+        : {}),
+    });
+    assert.deepEqual((await store.fleetStatus()).items, (await store.fleet()).items.map(project));
+    for (const filter of [{ certificateId: b.id }, { endpointId: e1.id }]) {
+      assert.deepEqual(
+        (await store.fleetStatus(filter)).items,
+        (await store.fleet(filter)).items.map(project),
+      );
+    }
+    const first = await store.fleetStatus({}, { limit: 2 });
+    const full = await store.fleet({}, { limit: 2 });
+    assert.equal(first.next, full.next, 'one cursor for both reads');
+    assert.deepEqual(
+      (await store.fleetStatus({}, { limit: 2, cursor: first.next! })).items,
+      (await store.fleet({}, { limit: 2, cursor: full.next! })).items.map(project),
+    );
+  });
+
   test('a cursor that is garbage or belongs to another list is refused with BAD_REQUEST and a hint', async (t) => {
     const { store } = await fleetFixture(t);
     const certCursor = (await store.certificateRows({ limit: 1 })).next!;

@@ -258,7 +258,7 @@ describe('post-commit store events', () => {
 
     // The audit log's ids are the commit order.
     const audit = (await store.listEvents({ kind: 'deployment.', afterId: before, limit: 1000 })).map(
-      (e) => `${e.subject.slice('deployment:'.length)} ${e.kind.slice('deployment.'.length)}`,
+      (e) => `${String(e.data.deployment_id)} ${e.kind.slice('deployment.'.length)}`,
     );
     assert.equal(transitions.length, 16);
     assert.deepEqual(transitions, audit);

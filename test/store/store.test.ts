@@ -205,7 +205,13 @@ describe('store and secrets at rest', () => {
     onCleanup(t, () => store.close());
     await store.createToken({ kind: 'admin', name: 'bootstrap', hash: 'h-old' }, 'system');
     await store.createToken({ kind: 'admin', name: 'ci', hash: 'h-ci' }, 'system');
-    await store.createToken({ kind: 'read', name: 'bootstrap', hash: 'h-read' }, 'system');
+    await store.createToken({ kind: 'read', name: 'monitoring', hash: 'h-read' }, 'system');
+    // API token names are unique across roles, so a name says which token acted.
+    await assert.rejects(
+      store.createToken({ kind: 'read', name: 'bootstrap', hash: 'h-other' }, 'system'),
+      (e: { code?: string; message?: string }) =>
+        e.code === 'ALREADY_EXISTS' && /token "bootstrap" already exists/.test(e.message ?? ''),
+    );
 
     const { revoked, token } = await store.replaceTokens(
       { kind: 'admin', name: 'bootstrap' },
@@ -216,7 +222,7 @@ describe('store and secrets at rest', () => {
     assert.equal(await store.findTokenByHash('h-old'), undefined);
     assert.equal((await store.findTokenByHash('h-new'))?.id, token.id);
     assert.ok(await store.findTokenByHash('h-ci'), 'another admin token is kept');
-    assert.ok(await store.findTokenByHash('h-read'), 'a read token of the same name is kept');
+    assert.ok(await store.findTokenByHash('h-read'), 'a read token is kept');
     const events = (await store.listEvents()).slice(3).map((e) => [e.kind, e.subject, e.actor]);
     assert.deepEqual(events, [
       ['token.revoked', 'token:bootstrap', 'cli:reset-admin-token'],

@@ -1,11 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { AccountStore, AcmeAccount } from '../../issuers/acme/account-store.ts';
 import type { Sealer } from '../../store/sealing.ts';
 import type { Store } from '../../store/store.ts';
-
-/** The one place account meta keys are built: a hash, so any directory URL makes a safe, fixed-length key. */
-export const accountMetaKey = (directoryUrl: string) =>
-  `acme.account.${createHash('sha256').update(directoryUrl).digest('hex').slice(0, 32)}`;
+import { accountKeyContext, accountMetaKey } from '../../store/meta-catalogue.ts';
 
 interface StoredAccount {
   directoryUrl: string;
@@ -26,7 +22,7 @@ export class SealedAccountStore implements AccountStore {
     if (!raw) return undefined;
     const s = JSON.parse(raw) as StoredAccount;
     return {
-      accountKeyPem: this.sealer.unseal(s.sealedKey, `acme-account:${directoryUrl}`),
+      accountKeyPem: this.sealer.unseal(s.sealedKey, accountKeyContext(directoryUrl)),
       ...(s.accountUrl ? { accountUrl: s.accountUrl } : {}),
     };
   }
@@ -35,7 +31,7 @@ export class SealedAccountStore implements AccountStore {
     const s: StoredAccount = {
       directoryUrl,
       ...(account.accountUrl ? { accountUrl: account.accountUrl } : {}),
-      sealedKey: this.sealer.seal(account.accountKeyPem, `acme-account:${directoryUrl}`),
+      sealedKey: this.sealer.seal(account.accountKeyPem, accountKeyContext(directoryUrl)),
     };
     await this.store.setMeta(accountMetaKey(directoryUrl), JSON.stringify(s));
   }

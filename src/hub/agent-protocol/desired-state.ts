@@ -1,5 +1,6 @@
 import type { Certificate, CertificateVersion, Endpoint, Subscription } from '../../core/types.ts';
 import type { RedeployRequest, Store } from '../../store/store.ts';
+import { subscriptionSpecOf } from '../../core/subscription-spec.ts';
 import type { BundleResponse, DesiredState } from '../../protocol/wire.ts';
 
 export interface InlineBundles {
@@ -125,13 +126,7 @@ export class DesiredStateBuilder {
           subscriptionId: s.id,
           certificateName: cert?.name ?? '',
           sans: cert?.sans ?? [],
-          spec: {
-            outputs: s.outputs,
-            ...(s.configTest ? { configTest: s.configTest } : {}),
-            ...(s.reload ? { reload: s.reload } : {}),
-            ...(s.window ? { window: s.window } : {}),
-            ...(s.verify ? { verify: s.verify } : {}),
-          },
+          spec: subscriptionSpecOf(s),
           ...(version
             ? {
                 version: {

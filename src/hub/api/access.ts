@@ -5,6 +5,9 @@
  * - `public`: no credential (health, the OpenAPI document, http-01 answers, agent enrollment with its token in the body)
  * - `agent`: a signed agent request (src/hub/agent-protocol/agent-auth.ts); `req.agent` is set before validation
  * - `read`: a read or admin API token; `admin`: an admin API token
+ * - with `session: true` (the dashboard's own routes only), `read`/`admin` come from the dashboard session cookie
+ *   instead of a bearer token, and changes need the CSRF token and our Origin (src/hub/dashboard/session-auth.ts).
+ *   No other route accepts the cookie, and a session route accepts nothing else.
  * A route that declares nothing cannot be registered (deny by default), and a request whose matched route has no
  * declaration is refused anyway. Requests that match no route go to the 404 handler, which reaches no handler.
  *
@@ -29,6 +32,8 @@ declare module 'fastify' {
     loopbackAnonymous?: boolean;
     /** A `public` route that takes a secret in its body (enrollment): failed attempts count toward the limiter. */
     guardsSecret?: boolean;
+    /** A dashboard route: authenticated by the session cookie (see above), never by a bearer token. */
+    session?: boolean;
   }
   interface FastifyRequest {
     token?: TokenRecord;
@@ -50,6 +55,8 @@ export interface AccessDeps {
   authenticateAgent(req: FastifyRequest): Promise<AuthenticatedAgent>;
   /** Failed token and enrollment attempts per client address. */
   failures: FailureLimiter;
+  /** Resolves a dashboard session to its token (routes with `config.session`); absent: such routes refuse. */
+  authenticateSession?(req: FastifyRequest): Promise<TokenRecord>;
 }
 
 /** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6. */
@@ -104,7 +111,9 @@ export function installAccessControl(app: FastifyInstance, deps: AccessDeps): Ro
     }
     if (access === 'public' || access === 'agent') return;
     if (loopbackAnonymous && anonymousLoopback(req)) return;
-    const token = await authenticate(deps.store, req, deps.clock.now());
+    const token = req.routeOptions.config.session
+      ? await sessionToken(deps, req)
+      : await authenticate(deps.store, req, deps.clock.now());
     if (access === 'admin' && token.kind !== 'admin') {
       throw new CertfleetError('FORBIDDEN', 'this token is read-only', 'use an admin token for changes');
     }
@@ -123,6 +132,13 @@ export function installAccessControl(app: FastifyInstance, deps: AccessDeps): Ro
     }
   });
   return table;
+}
+
+function sessionToken(deps: AccessDeps, req: FastifyRequest): Promise<TokenRecord> {
+  if (!deps.authenticateSession) {
+    throw new CertfleetError('FORBIDDEN', 'the dashboard is not enabled on this hub', 'report this as a bug');
+  }
+  return deps.authenticateSession(req);
 }
 
 /** A loopback peer that did not come through a proxy and sent no credential. */

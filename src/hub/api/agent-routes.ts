@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { deploymentSummary } from '../../deploy/deployment-summary.ts';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { CertfleetError, endpointNotFound } from '../../core/errors.ts';
@@ -161,12 +162,12 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
       const { certificate, ...query } = req.query;
       const only = certificate === undefined ? undefined : await store.getCertificate(certificate);
       if (certificate !== undefined && !only) return []; // as before: no rows for an unknown certificate
-      const page = await store.fleet(only ? { certificateId: only.id } : {}, pageOf(query));
+      const page = await store.fleetStatus(only ? { certificateId: only.id } : {}, pageOf(query));
       return sendPage(req, reply, page, (r) => ({
-        subscriptionId: r.subscription.id,
-        certificate: r.certificate.name,
-        endpoint: r.endpoint.name,
-        endpointKind: r.endpoint.kind,
+        subscriptionId: r.subscriptionId,
+        certificate: r.certificateName,
+        endpoint: r.endpointName,
+        endpointKind: r.endpointKind,
         version: r.current
           ? {
               id: r.current.id,
@@ -179,6 +180,7 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
           ? {
               state: r.deployment.state,
               reason: r.deployment.reason ?? null,
+              summary: deploymentSummary(r.deployment),
               updatedAt: r.deployment.updatedAt,
             }
           : null,

@@ -1,4 +1,4 @@
-import type { AppDeps, ZodApi } from './build-app.ts';
+import { auditRequest, type AppDeps, type ZodApi } from './build-app.ts';
 import { alertEvaluationSchema, alertTestSchema, alertsSchema } from './response-schemas.ts';
 
 /** Active alerts, channel delivery stats, a test message to every channel, and evaluate-now. */
@@ -34,7 +34,8 @@ export function registerAlertRoutes(api: ZodApi, deps: AppDeps): void {
         response: { 200: alertTestSchema },
       },
     },
-    async (_req, reply) => {
+    async (req, reply) => {
+      await auditRequest(deps.ctx, req, 'alert.test_requested', 'alerts:channels');
       const ac = new AbortController();
       reply.raw.once('close', () => {
         if (!reply.raw.writableFinished) ac.abort(new Error('client went away'));
@@ -55,7 +56,8 @@ export function registerAlertRoutes(api: ZodApi, deps: AppDeps): void {
         response: { 200: alertEvaluationSchema },
       },
     },
-    async () => {
+    async (req) => {
+      await auditRequest(deps.ctx, req, 'alert.evaluate_requested', 'alerts:all');
       const r = await alerts().runOnce();
       return {
         active: r.active,

@@ -43,6 +43,12 @@ import { registerMetricsRoute } from './metrics-route.ts';
 import { swaggerOptions } from './openapi.ts';
 import { healthSchema } from './response-schemas.ts';
 import { checkingSerializerCompiler } from './checked-responses.ts';
+import { registerConnectorRoutes } from './connector-routes.ts';
+import type { ConnectorService } from '../connector-service.ts';
+import { SessionStore } from '../dashboard/session-store.ts';
+import { authenticateSession } from '../dashboard/session-auth.ts';
+import { registerDashboard } from '../dashboard/dashboard-routes.ts';
+import { registerTokenRoutes } from './token-routes.ts';
 
 export interface AppDeps {
   ctx: HubContext;
@@ -57,6 +63,8 @@ export interface AppDeps {
   verification: Verification;
   /** Agent protocol settings and the long-poll wake-up (src/hub/agent-protocol/agent-config.ts). */
   agentProtocol: AgentProtocol;
+  /** Connector endpoints' settings and deploys (src/hub/connector-service.ts); absent: no connector routes. */
+  connectors?: ConnectorService;
   /** Failed token and enrollment attempts allowed per client address (default 20 a minute). */
   authFailureLimit?: FailureLimitOptions;
   /**
@@ -89,11 +97,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, swaggerOptions);
 
   const nonces = new NonceCache(MAX_SKEW_MS);
+  const sessions = new SessionStore(ctx.store, ctx.clock);
   const routeAccess = installAccessControl(app, {
     store: ctx.store,
     clock: ctx.clock,
     authenticateAgent: (req) => authenticateAgent(ctx.store, nonces, req, ctx.clock.now().getTime()),
     failures: new FailureLimiter(deps.authFailureLimit),
+    authenticateSession: (req) => authenticateSession(sessions, req),
   });
   app.decorate('routeAccess', routeAccess);
 
@@ -159,6 +169,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const z = api.withTypeProvider<ZodTypeProvider>();
       registerCertificateRoutes(z, deps);
       registerEndpointRoutes(z, deps);
+      registerConnectorRoutes(z, deps);
       registerEventRoutes(z, deps);
       registerApplyRoutes(z, deps);
       registerRenewalRoutes(z, deps);
@@ -168,6 +179,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       registerDoctorRoutes(z, deps);
       registerProbeRoutes(z, deps);
       registerAlertRoutes(z, deps);
+      registerTokenRoutes(z, deps);
     },
     { prefix: '/api/v1' },
   );
@@ -190,6 +202,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       http01Route(deps.http01Store),
     );
   registerMetricsRoute(app, deps);
+  await registerDashboard(app, deps, sessions);
   app.get(
     '/api/v1/openapi.json',
     {
@@ -213,6 +226,18 @@ declare module 'fastify' {
   }
 }
 
-/** The actor recorded in events for a request. */
+/** The actor recorded in events for a request: `admin:<token name>`, never the secret. */
 export const actorOf = (req: { token?: TokenRecord }): string =>
   req.token ? `${req.token.kind}:${req.token.name}` : 'anonymous';
+
+/**
+ * Records an admin request whose effects carry another actor (probes run now: transitions by `probe`; alert
+ * evaluation: notifications), so the audit log still says which token asked for it. Appended before the action
+ * runs: a request that then fails was still made.
+ */
+export const auditRequest = (
+  ctx: HubContext,
+  req: { token?: TokenRecord },
+  kind: string,
+  subject: string,
+): Promise<void> => ctx.store.appendEvent({ actor: actorOf(req), kind, subject, data: {} });

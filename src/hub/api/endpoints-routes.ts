@@ -1,6 +1,13 @@
 import { z } from 'zod';
-import { certificateNotFound, endpointNotFound } from '../../core/errors.ts';
-import { endpointSpecSchema, nameSchema, subscriptionSpecSchema } from '../../core/config-schema.ts';
+import { certificateNotFound, endpointNotFound, errorOf } from '../../core/errors.ts';
+import {
+  endpointPatchSchema,
+  endpointSpecSchema,
+  nameSchema,
+  subscriptionSpecSchema,
+} from '../../core/config-schema.ts';
+import { subscriptionSpecOf } from '../../core/subscription-spec.ts';
+import type { FleetFilter, FleetRow, Store } from '../../store/store.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 import { pageOf, pageQuerySchema, sendPage } from './pagination.ts';
 import {
@@ -73,6 +80,23 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
     },
   );
 
+  api.patch(
+    '/endpoints/:name',
+    {
+      config: { access: 'admin' },
+      schema: {
+        summary: "Change an endpoint's probe targets or labels; its subscriptions stay",
+        tags: ['endpoints'],
+        params: z.object({ name: nameSchema }),
+        body: endpointPatchSchema,
+      },
+    },
+    async (req) => {
+      const endpoint = await store.updateEndpoint(req.params.name, req.body, actorOf(req));
+      return { ...endpoint, lastSeenAt: (await store.lastSeen(endpoint.id)) ?? null };
+    },
+  );
+
   api.delete(
     '/endpoints/:name',
     {
@@ -104,7 +128,7 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
       },
     },
     async (req, reply) => {
-      const { endpoint: endpointName, certificate: certName, ...spec } = req.body;
+      const { endpoint: endpointName, certificate: certName } = req.body;
       const endpoint = await store.getEndpoint(endpointName);
       if (!endpoint) {
         throw endpointNotFound(endpointName);
@@ -113,6 +137,7 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
       if (!cert) {
         throw certificateNotFound(certName);
       }
+      const spec = subscriptionSpecOf(req.body);
       const result = await store.upsertSubscription(endpoint.id, cert.id, spec, actorOf(req));
       reply.status(result.created ? 201 : 200);
       return { ...result.subscription, endpoint: endpoint.name, certificate: cert.name };
@@ -129,16 +154,37 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
         tags: ['subscriptions'],
         operationId: 'listSubscriptions',
         response: { 200: z.array(subscriptionWithDeploymentSchema) },
-        querystring: pageQuerySchema,
+        querystring: pageQuerySchema.extend({
+          endpoint: nameSchema.optional(),
+          certificate: nameSchema.optional(),
+        }),
       },
     },
-    async (req, reply) =>
-      sendPage(req, reply, await store.fleet({}, pageOf(req.query)), (r) => ({
-        ...r.subscription,
-        endpoint: r.endpoint.name,
-        certificate: r.certificate.name,
-        deployment: r.deployment ?? null,
-      })),
+    async (req, reply) => {
+      const filter = await fleetFilterOf(store, req.query);
+      return sendPage(req, reply, await store.fleet(filter, pageOf(req.query)), subscriptionView);
+    },
+  );
+
+  api.get(
+    '/subscriptions/:id',
+    {
+      config: { access: 'read' },
+      schema: {
+        summary: 'Show a subscription with the deployment of the current version',
+        tags: ['subscriptions'],
+        params: z.object({ id: z.string().uuid() }),
+      },
+    },
+    async (req) => {
+      const sub = await store.getSubscription(req.params.id);
+      const row =
+        sub &&
+        (await store.fleet({ endpointId: sub.endpointId, certificateId: sub.certificateId }, { limit: 1 }))
+          .items[0];
+      if (!row) throw subscriptionNotFound(req.params.id);
+      return subscriptionView(row);
+    },
   );
 
   api.delete(
@@ -158,4 +204,36 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
       reply.status(204);
     },
   );
+}
+
+const subscriptionNotFound = (id: string) => errorOf('SUBSCRIPTION_NOT_FOUND', id);
+
+/** A subscription as the API shows it: its spec, the names around it and the current version's deployment. */
+function subscriptionView(r: FleetRow) {
+  return {
+    ...r.subscription,
+    endpoint: r.endpoint.name,
+    endpointKind: r.endpoint.kind,
+    certificate: r.certificate.name,
+    deployment: r.deployment ?? null,
+  };
+}
+
+/** `?endpoint=&certificate=` names as the fleet read's ids; an unknown name is a 404, not an empty list. */
+async function fleetFilterOf(
+  store: Store,
+  q: { endpoint?: string; certificate?: string },
+): Promise<FleetFilter> {
+  const filter: FleetFilter = {};
+  if (q.endpoint) {
+    const e = await store.getEndpoint(q.endpoint);
+    if (!e) throw endpointNotFound(q.endpoint);
+    filter.endpointId = e.id;
+  }
+  if (q.certificate) {
+    const c = await store.getCertificate(q.certificate);
+    if (!c) throw certificateNotFound(q.certificate);
+    filter.certificateId = c.id;
+  }
+  return filter;
 }

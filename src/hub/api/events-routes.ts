@@ -9,6 +9,9 @@ export function registerEventRoutes(api: ZodApi, { ctx }: AppDeps): void {
       config: { access: 'read' },
       schema: {
         summary: 'Audit events, oldest first',
+        description:
+          'Without `after`: the newest `limit` events. With `after`: the oldest `limit` events whose id is greater, ' +
+          'so passing the last id received as the next `after` walks every event once.',
         tags: ['events'],
         operationId: 'listEvents',
         response: { 200: z.array(eventSchema) },

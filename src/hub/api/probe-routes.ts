@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { nameSchema } from '../../core/config-schema.ts';
-import type { AppDeps, ZodApi } from './build-app.ts';
+import { auditRequest, type AppDeps, type ZodApi } from './build-app.ts';
 import { endpointProbeReportSchema, probeViewSchema, servedRowSchema } from './response-schemas.ts';
 
 /** Probe results (latest per target), the served view per certificate × endpoint, and probe-now. */
@@ -47,7 +47,10 @@ export function registerProbeRoutes(api: ZodApi, deps: AppDeps): void {
         response: { 200: z.array(endpointProbeReportSchema) },
       },
     },
-    async () => probes().runOnce(),
+    async (req) => {
+      await auditRequest(deps.ctx, req, 'probe.requested', 'probes:all');
+      return probes().runOnce();
+    },
   );
 
   api.post(
@@ -62,6 +65,9 @@ export function registerProbeRoutes(api: ZodApi, deps: AppDeps): void {
         params: z.object({ name: nameSchema }),
       },
     },
-    async (req) => probes().probeEndpoint(req.params.name),
+    async (req) => {
+      await auditRequest(deps.ctx, req, 'probe.requested', `endpoint:${req.params.name}`);
+      return probes().probeEndpoint(req.params.name);
+    },
   );
 }

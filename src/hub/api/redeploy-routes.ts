@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CertfleetError, certificateNotFound, endpointNotFound } from '../../core/errors.ts';
 import { nameSchema } from '../../core/config-schema.ts';
+import type { Actor, Store } from '../../store/store.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 import { redeploySchema } from './response-schemas.ts';
 
@@ -49,61 +50,70 @@ export function registerRedeployRoutes(api: ZodApi, { ctx }: AppDeps): void {
     },
     async (req, reply) => {
       // Read ctx.store per request: the revision notifier wraps it so the bump wakes long-polls at once.
-      const store = ctx.store;
-      const name = req.params.name;
-      const overrideWindow = req.body?.overrideWindow ?? false;
-      const cert = await store.getCertificate(name);
-      if (!cert) {
-        throw certificateNotFound(name);
-      }
-      const version = await store.currentVersion(cert.id);
-      if (!version) {
-        throw new CertfleetError(
-          'CONFLICT',
-          `certificate "${name}" has no version to deploy yet`,
-          `issue one with \`certfleet cert renew ${name}\``,
-        );
-      }
-      let subs = await store.listSubscriptions({ certificateId: cert.id });
-      const wanted = req.body?.endpoint;
-      if (wanted) {
-        const endpoint = await store.getEndpoint(wanted);
-        if (!endpoint) {
-          throw endpointNotFound(wanted);
-        }
-        subs = subs.filter((s) => s.endpointId === endpoint.id);
-        if (subs.length === 0) {
-          throw new CertfleetError(
-            'NOT_FOUND',
-            `endpoint "${wanted}" does not subscribe to certificate "${name}"`,
-            `subscribe it with \`certfleet subscribe ${wanted} ${name} ...\`, or leave out --endpoint`,
-          );
-        }
-      } else if (subs.length === 0) {
-        throw new CertfleetError(
-          'NOT_FOUND',
-          `no endpoint subscribes to certificate "${name}"`,
-          `subscribe one with \`certfleet subscribe ENDPOINT ${name} ...\``,
-        );
-      }
-      const requests: RedeployRequestView[] = [];
-      for (const s of subs) {
-        const previous = await store.getDeployment(s.id, version.id);
-        const r = await store.requestRedeploy(s.id, version.id, { overrideWindow }, actorOf(req));
-        requests.push({
-          endpoint: (await store.getEndpointById(s.endpointId))?.name ?? s.endpointId,
-          subscriptionId: s.id,
-          previousState: previous?.state ?? null,
-          token: r.token,
-        });
-      }
+      const answer = await requestRedeploys(ctx.store, req.params.name, req.body ?? {}, actorOf(req));
       reply.status(202);
-      return {
-        certificate: cert.name,
-        version: { id: version.id, serial: version.serial, fingerprint: version.fingerprint },
-        overrideWindow,
-        requests,
-      } satisfies RedeployResponse;
+      return answer;
     },
   );
+}
+
+/** Records one redeploy request per subscribed endpoint (or only `opts.endpoint`): the API's and the dashboard's. */
+export async function requestRedeploys(
+  store: Store,
+  name: string,
+  opts: { endpoint?: string; overrideWindow?: boolean },
+  actor: Actor,
+): Promise<RedeployResponse> {
+  const overrideWindow = opts.overrideWindow ?? false;
+  const cert = await store.getCertificate(name);
+  if (!cert) {
+    throw certificateNotFound(name);
+  }
+  const version = await store.currentVersion(cert.id);
+  if (!version) {
+    throw new CertfleetError(
+      'CONFLICT',
+      `certificate "${name}" has no version to deploy yet`,
+      `issue one with \`certfleet cert renew ${name}\``,
+    );
+  }
+  let subs = await store.listSubscriptions({ certificateId: cert.id });
+  const wanted = opts.endpoint;
+  if (wanted) {
+    const endpoint = await store.getEndpoint(wanted);
+    if (!endpoint) {
+      throw endpointNotFound(wanted);
+    }
+    subs = subs.filter((s) => s.endpointId === endpoint.id);
+    if (subs.length === 0) {
+      throw new CertfleetError(
+        'NOT_FOUND',
+        `endpoint "${wanted}" does not subscribe to certificate "${name}"`,
+        `subscribe it with \`certfleet subscribe ${wanted} ${name} ...\`, or leave out --endpoint`,
+      );
+    }
+  } else if (subs.length === 0) {
+    throw new CertfleetError(
+      'NOT_FOUND',
+      `no endpoint subscribes to certificate "${name}"`,
+      `subscribe one with \`certfleet subscribe ENDPOINT ${name} ...\``,
+    );
+  }
+  const requests: RedeployRequestView[] = [];
+  for (const s of subs) {
+    const previous = await store.getDeployment(s.id, version.id);
+    const r = await store.requestRedeploy(s.id, version.id, { overrideWindow }, actor);
+    requests.push({
+      endpoint: (await store.getEndpointById(s.endpointId))?.name ?? s.endpointId,
+      subscriptionId: s.id,
+      previousState: previous?.state ?? null,
+      token: r.token,
+    });
+  }
+  return {
+    certificate: cert.name,
+    version: { id: version.id, serial: version.serial, fingerprint: version.fingerprint },
+    overrideWindow,
+    requests,
+  };
 }

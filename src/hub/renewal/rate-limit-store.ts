@@ -9,7 +9,7 @@ import type { RenewalCommit } from '../../store/store.ts';
 import type { AcmeRuntime } from '../acme/acme-runtime.ts';
 import type { HubContext } from '../hub-context.ts';
 import { NO_LIMITS, RateLimitBudget, type BudgetConfig, type IssuanceRequest } from '../planner/index.ts';
-import { BUDGET_META_PREFIX } from './meta-keys.ts';
+import { budgetMetaKey } from '../../store/meta-catalogue.ts';
 
 export class RateLimitStore {
   private readonly budgets = new Map<string, Promise<RateLimitBudget>>();
@@ -76,14 +76,14 @@ export class RateLimitStore {
     if (!entry) return [];
     return [
       {
-        key: BUDGET_META_PREFIX + entry.config.directoryUrl,
+        key: budgetMetaKey(entry.config.directoryUrl),
         value: () => JSON.stringify(budget.toJSON()),
       },
     ];
   }
 
   private async load(url: string, config: BudgetConfig): Promise<RateLimitBudget> {
-    const raw = await this.ctx.store.getMeta(BUDGET_META_PREFIX + url);
+    const raw = await this.ctx.store.getMeta(budgetMetaKey(url));
     if (!raw) return new RateLimitBudget(config);
     try {
       return RateLimitBudget.fromJSON(JSON.parse(raw), config);

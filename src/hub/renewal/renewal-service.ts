@@ -92,6 +92,13 @@ export class RenewalService {
       .sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime());
   }
 
+  /** One certificate's calendar entry (the dashboard's certificate detail): one certificate's reads, not the fleet's. */
+  async planOne(name: string): Promise<PlanEntry> {
+    const cert = await this.mustGet(name);
+    const { input } = await this.planInputFor(cert);
+    return planCalendar([input], await this.budgetFor(cert), this.ctx.clock.now(), this.policy)[0];
+  }
+
   async dryRun(name: string, signal: AbortSignal = this.issuance.signal): Promise<DryRunResult> {
     return dryRun(this.ctx, this.acme, await this.mustGet(name), signal);
   }

@@ -5,6 +5,7 @@ import { isIpAddress } from '../../core/names.ts';
 import { generatePrivateKeyPem, signingAlgorithm, toCryptoKeyPair } from '../../pki/keys.ts';
 import type { Sealer } from '../../store/sealing.ts';
 import type { Store } from '../../store/store.ts';
+import { META } from '../../store/meta-catalogue.ts';
 import { x509 } from '../../pki/x509.ts';
 import type { IssueRequest, IssuedVersion, Issuer } from '../issuer.ts';
 
@@ -14,12 +15,7 @@ interface CaMaterial {
   intermediateKeyPem: string;
 }
 
-const META = {
-  root: 'internal_ca.root_pem',
-  intermediate: 'internal_ca.intermediate_pem',
-  intermediateKey: 'internal_ca.intermediate_key_sealed',
-  rootKey: 'internal_ca.root_key_sealed',
-};
+const { internalCaRoot, internalCaRootKey, internalCaIntermediate, internalCaIntermediateKey } = META;
 
 /** A positive 128-bit serial in hex (RFC 5280: at most 20 octets, positive, unpredictable). */
 function randomSerial(): string {
@@ -47,22 +43,25 @@ export class InternalCa implements Issuer {
   ) {}
 
   static async open(store: Store, sealer: Sealer, clock: Clock): Promise<InternalCa> {
-    let rootPem = await store.getMeta(META.root);
+    let rootPem = await store.getMeta(internalCaRoot.key);
     if (!rootPem) {
       const created = await createCaMaterial(clock);
       // One initMeta: the first writer's whole CA wins, so two hubs starting at once never mix keys and certificates.
       const stored = await store.initMeta({
-        [META.rootKey]: sealer.seal(created.rootKeyPem, META.rootKey),
-        [META.intermediateKey]: sealer.seal(created.intermediateKeyPem, META.intermediateKey),
-        [META.intermediate]: created.intermediatePem,
-        [META.root]: created.rootPem,
+        [internalCaRootKey.key]: sealer.seal(created.rootKeyPem, internalCaRootKey.sealContext),
+        [internalCaIntermediateKey.key]: sealer.seal(
+          created.intermediateKeyPem,
+          internalCaIntermediateKey.sealContext,
+        ),
+        [internalCaIntermediate.key]: created.intermediatePem,
+        [internalCaRoot.key]: created.rootPem,
       });
-      rootPem = stored[META.root];
+      rootPem = stored[internalCaRoot.key];
     }
-    const intermediatePem = (await store.getMeta(META.intermediate))!;
+    const intermediatePem = (await store.getMeta(internalCaIntermediate.key))!;
     const intermediateKeyPem = sealer.unseal(
-      (await store.getMeta(META.intermediateKey))!,
-      META.intermediateKey,
+      (await store.getMeta(internalCaIntermediateKey.key))!,
+      internalCaIntermediateKey.sealContext,
     );
     return new InternalCa({ rootPem, intermediatePem, intermediateKeyPem }, clock);
   }

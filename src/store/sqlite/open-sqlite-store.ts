@@ -8,6 +8,7 @@ import { restrictMode, type OnModeFix } from '../file-mode.ts';
 import type { Database } from '../schema.ts';
 import { SqlStore } from '../sql-store.ts';
 import { ImmediateSqliteDialect } from './immediate-dialect.ts';
+import { withStatementCache } from './statement-cache.ts';
 
 /** The database file and the two files SQLite keeps beside it in WAL mode. */
 export const sqliteFiles = (path: string): string[] => [path, `${path}-wal`, `${path}-shm`];
@@ -36,12 +37,25 @@ export async function openSqliteStore(
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     await restrictSqliteFiles(path, opts.onModeFix);
   }
+  const db = await openSqliteDatabase(path);
+  return new SqlStore(db, clock, undefined, opts.logger ? { logger: opts.logger } : {});
+}
+
+/** The migrated database under the store (the store itself, and `certfleet store migrate` reading it). */
+export async function openSqliteDatabase(path: string): Promise<Kysely<Database>> {
   const sqlite = new BetterSqlite3(path);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
-  await SqlStore.migrate(db, 'sqlite');
-  return new SqlStore(db, clock, undefined, opts.logger ? { logger: opts.logger } : {});
+  const db = new Kysely<Database>({
+    dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }),
+  });
+  try {
+    await SqlStore.migrate(db, 'sqlite');
+  } catch (e) {
+    await db.destroy();
+    throw e;
+  }
+  return db;
 }

@@ -72,6 +72,41 @@ export function storeContract(dialect: string, open: OpenStore): void {
         assert.equal((await store.listSubscriptions()).length, 1);
       });
 
+      test('API tokens: names unique across roles, listed without hashes, the last admin token not revocable', async (t) => {
+        const store = await open(t);
+        const hash = () => randomBytes(32).toString('hex');
+        const admin = await store.createToken({ kind: 'admin', name: 'bootstrap', hash: hash() }, 'test');
+        await store.createToken({ kind: 'read', name: 'grafana', hash: hash() }, 'test');
+        await store.createToken({ kind: 'enroll', name: 'enroll:web1', hash: hash() }, 'test');
+        await store.createToken({ kind: 'enroll', name: 'enroll:web1', hash: hash() }, 'test'); // several per endpoint
+        await rejectsWith(
+          store.createToken({ kind: 'admin', name: 'grafana', hash: hash() }, 'test'),
+          'ALREADY_EXISTS',
+        );
+        assert.deepEqual(
+          (await store.listTokens()).map((r) => [r.name, r.kind]),
+          [
+            ['bootstrap', 'admin'],
+            ['grafana', 'read'],
+          ],
+        );
+        assert.ok((await store.listTokens()).every((r) => !('hash' in r)));
+        await store.touchToken(admin.id, '2030-01-01T00:00:00.000Z');
+        assert.equal((await store.listTokens())[0].lastUsedAt, '2030-01-01T00:00:00.000Z');
+        await rejectsWith(store.revokeToken('bootstrap', 'test'), 'CONFLICT');
+        await rejectsWith(store.revokeToken('nobody', 'test'), 'NOT_FOUND');
+        await store.revokeToken('grafana', 'test');
+        assert.deepEqual(
+          (await store.listTokens()).map((r) => r.name),
+          ['bootstrap'],
+        );
+        const revoked = await store.listEvents({ kind: 'token.revoked' });
+        assert.deepEqual(
+          revoked.map((e) => [e.subject, e.actor]),
+          [['token:grafana', 'test']],
+        );
+      });
+
       test('a single-use token is consumed exactly once, even by concurrent callers', async (t) => {
         const store = await open(t);
         const token = await store.createToken(
@@ -171,7 +206,7 @@ export function storeContract(dialect: string, open: OpenStore): void {
     });
 
     describe('meta', () => {
-      test('initMeta keeps the first whole set; setMeta overwrites; getMeta of a missing key is undefined', async (t) => {
+      test('initMeta keeps the first whole set; setMeta overwrites; deleteMeta removes; a missing key is undefined', async (t) => {
         const store = await open(t);
         assert.equal(await store.getMeta('missing'), undefined);
         const first = await store.initMeta({ a: '1', b: '2' });
@@ -179,6 +214,9 @@ export function storeContract(dialect: string, open: OpenStore): void {
         assert.deepEqual(await store.initMeta({ a: 'x', b: 'y' }), { a: '1', b: '2' });
         await store.setMeta('a', '3');
         assert.equal(await store.getMeta('a'), '3');
+        await store.deleteMeta('a');
+        await store.deleteMeta('a'); // a missing key is no error
+        assert.equal(await store.getMeta('a'), undefined);
       });
     });
 
@@ -213,6 +251,81 @@ export function storeContract(dialect: string, open: OpenStore): void {
             events.some((e) => e.kind === kind && e.actor === 'test'),
             kind,
           );
+      });
+
+      test('a walk that passes the last id as the next afterId sees every event exactly once, oldest first', async (t) => {
+        const store = await open(t);
+        for (let i = 0; i < 25; i++) await store.createCertificate(cert(`walk-${i}`), 'test');
+        const seen: number[] = [];
+        for (let after = 0; ;) {
+          const page = await store.listEvents({ kind: 'certificate.created', afterId: after, limit: 10 });
+          if (page.length === 0) break;
+          seen.push(...page.map((e) => e.id));
+          after = page[page.length - 1].id;
+        }
+        const all = (await store.listEvents({ kind: 'certificate.created', limit: 1000 })).map((e) => e.id);
+        assert.equal(all.length, 25);
+        assert.deepEqual(seen, all);
+        assert.deepEqual(
+          [...all].sort((x, y) => x - y),
+          all,
+          'oldest first',
+        );
+        const tail = await store.listEvents({ kind: 'certificate.created', limit: 5 });
+        assert.deepEqual(
+          tail.map((e) => e.id),
+          all.slice(-5),
+          'without afterId: the newest, in order',
+        );
+      });
+    });
+
+    describe('deployment transitions', () => {
+      test("a version's deployment walks the agent's and the probe's legal moves, each announced after its commit", async (t) => {
+        const store = await open(t);
+        const { subscription, version: v } = await fleetOfOne(store);
+        const moves: string[] = [];
+        const off = store.events.onAny((e) => {
+          if (e.kind === 'deployment.transitioned') moves.push(`${e.from}->${e.deployment.state}`);
+        });
+        onCleanup(t, off);
+        assert.equal((await store.getDeployment(subscription.id, v.id))?.state, 'pending');
+        for (const to of ['delivered', 'installed', 'reloaded', 'verified'] as const) {
+          await store.transitionDeployment(subscription.id, v.id, to, {}, 'agent:web1');
+        }
+        await store.transitionDeployment(subscription.id, v.id, 'diverged', {}, 'probe');
+        assert.equal((await store.getDeployment(subscription.id, v.id))?.state, 'diverged');
+        assert.deepEqual(moves, [
+          'pending->delivered',
+          'delivered->installed',
+          'installed->reloaded',
+          'reloaded->verified',
+          'verified->diverged',
+        ]);
+      });
+
+      test('a move the lifecycle table refuses is a CONFLICT that changes nothing and is recorded as a refusal', async (t) => {
+        const store = await open(t);
+        const { subscription, version: v } = await fleetOfOne(store);
+        await store.transitionDeployment(subscription.id, v.id, 'installed', {}, 'agent:web1');
+        const rolledBack = await store.transitionDeployment(
+          subscription.id,
+          v.id,
+          'rolled_back',
+          {},
+          'agent:web1',
+        );
+        const revision = await store.revision();
+        await rejectsWith(
+          store.transitionDeployment(subscription.id, v.id, 'verified', {}, 'probe'),
+          'CONFLICT',
+        );
+        assert.deepEqual(await store.getDeployment(subscription.id, v.id), rolledBack);
+        assert.equal(await store.revision(), revision);
+        const refusals = await store.listEvents({ kind: 'deployment.transition_refused' });
+        assert.equal(refusals.length, 1);
+        assert.equal(refusals[0].actor, 'probe');
+        assert.deepEqual([refusals[0].data.from, refusals[0].data.to], ['rolled_back', 'verified']);
       });
     });
   });

@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
-import type { CommandResult } from '../deploy/deploy-target.ts';
+import type { CommandResult } from './deploy-target.ts';
 
 export type { CommandResult };
 
 /**
- * Runs a subscription's config test and reload commands on this machine: `/bin/sh -c` in a process group of its
- * own, so a timeout or abort ends the command and everything it started (SIGTERM, then SIGKILL after a grace
- * period). Never throws for a failing command: the result says what happened.
+ * Runs a subscription's config test and reload commands on this machine (the agent's, or the hub's for a command
+ * connector): `/bin/sh -c` in a process group of its own, so a timeout or abort ends the command and everything it
+ * started (SIGTERM, then SIGKILL after a grace period). Never throws for a failing command: the result says what
+ * happened.
  */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
 const TAIL_BYTES = 2048;

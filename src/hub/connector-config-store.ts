@@ -1,0 +1,136 @@
+import { CertfleetError, endpointNotFound } from '../core/errors.ts';
+import type { Endpoint } from '../core/types.ts';
+import {
+  CONNECTOR_SECRETS,
+  connectorSettingsSchema,
+  connectorView,
+  type ConnectorInput,
+  type ConnectorView,
+  type StoredConnector,
+} from '../connectors/connector-config.ts';
+import { connectorConfigKey, connectorRecordsKey, connectorSecretContext } from '../store/meta-catalogue.ts';
+import type { Sealer } from '../store/sealing.ts';
+import type { Actor, Store } from '../store/store.ts';
+
+/**
+ * Connector settings of endpoints, kept with the endpoint (keyed by its id), secrets sealed at rest; keys and seal
+ * contexts come from the catalogue (src/store/meta-catalogue.ts: connectorSettings, connectorRecords).
+ */
+export class ConnectorConfigStore {
+  constructor(
+    private readonly store: Store,
+    private readonly sealer: Sealer,
+  ) {}
+
+  async get(endpointId: string): Promise<StoredConnector | undefined> {
+    const raw = await this.store.getMeta(connectorConfigKey(endpointId));
+    if (!raw) return undefined;
+    const doc = JSON.parse(raw) as StoredConnector;
+    return { settings: connectorSettingsSchema.parse(doc.settings), sealed: doc.sealed ?? {} };
+  }
+
+  /** The secrets in clear, for one deploy run; never logged, never returned by the API. */
+  secrets(endpointId: string, stored: StoredConnector): Record<string, string> {
+    return Object.fromEntries(
+      Object.entries(stored.sealed).map(([name, sealed]) => [
+        name,
+        this.sealer.unseal(sealed, connectorSecretContext(endpointId, name)),
+      ]),
+    );
+  }
+
+  /** Replaces the endpoint's connector settings; a secret not given again keeps its sealed value. */
+  async set(endpoint: Endpoint, input: ConnectorInput, actor: Actor): Promise<ConnectorView> {
+    requireConnectorEndpoint(endpoint);
+    const previous = await this.get(endpoint.id);
+    const clear = input as Record<string, unknown>;
+    const sealed: Record<string, string> = {};
+    const settings: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(clear)) {
+      if (!CONNECTOR_SECRETS[input.kind].includes(k)) settings[k] = v;
+    }
+    for (const name of CONNECTOR_SECRETS[input.kind]) {
+      const value = clear[name];
+      if (typeof value === 'string')
+        sealed[name] = this.sealer.seal(value, connectorSecretContext(endpoint.id, name));
+      else if (previous?.settings.kind === input.kind && previous.sealed[name])
+        sealed[name] = previous.sealed[name];
+    }
+    // A re-configuration of the same host keeps its pinned host key unless a new one is given.
+    if (
+      input.kind === 'ssh' &&
+      !input.hostKeyFingerprint &&
+      previous?.settings.kind === 'ssh' &&
+      previous.settings.host === input.host &&
+      previous.settings.port === input.port
+    ) {
+      settings.hostKeyFingerprint = previous.settings.hostKeyFingerprint;
+    }
+    const stored: StoredConnector = { settings: connectorSettingsSchema.parse(settings), sealed };
+    await this.store.setMeta(connectorConfigKey(endpoint.id), JSON.stringify(stored));
+    const view = connectorView(stored);
+    await this.store.appendEvent({
+      actor,
+      kind: 'connector.configured',
+      subject: `endpoint:${endpoint.name}`,
+      data: { ...view },
+    });
+    return view;
+  }
+
+  async pinHostKey(endpoint: Endpoint, fingerprint: string, actor: Actor): Promise<ConnectorView> {
+    const stored = await this.require(endpoint);
+    if (stored.settings.kind !== 'ssh') {
+      throw new CertfleetError(
+        'CONFLICT',
+        `endpoint "${endpoint.name}" has a ${stored.settings.kind} connector, which has no host key`,
+        'only ssh connector endpoints pin a host key',
+      );
+    }
+    const before = stored.settings.hostKeyFingerprint;
+    stored.settings = { ...stored.settings, hostKeyFingerprint: fingerprint };
+    await this.store.setMeta(connectorConfigKey(endpoint.id), JSON.stringify(stored));
+    await this.store.appendEvent({
+      actor,
+      kind: 'connector.host_key_pinned',
+      subject: `endpoint:${endpoint.name}`,
+      data: { fingerprint, ...(before ? { replaced: before } : {}) },
+    });
+    return connectorView(stored);
+  }
+
+  /** The endpoint's connector, or a CONFLICT naming how to configure one. */
+  async require(endpoint: Endpoint): Promise<StoredConnector> {
+    requireConnectorEndpoint(endpoint);
+    const stored = await this.get(endpoint.id);
+    if (!stored) {
+      throw new CertfleetError(
+        'CONFLICT',
+        `connector endpoint "${endpoint.name}" has no connector settings yet`,
+        `configure it: certfleet endpoint connector ${endpoint.name} --connector ssh --host HOST --user USER --key-file FILE`,
+      );
+    }
+    return stored;
+  }
+
+  /** A deleted endpoint takes its settings and sealed records with it. */
+  async remove(endpointId: string): Promise<void> {
+    await this.store.deleteMeta(connectorConfigKey(endpointId));
+    await this.store.deleteMeta(connectorRecordsKey(endpointId));
+  }
+}
+
+export function requireConnectorEndpoint(
+  endpoint: Endpoint | undefined,
+  name = endpoint?.name ?? '',
+): Endpoint {
+  if (!endpoint) throw endpointNotFound(name);
+  if (endpoint.kind !== 'connector') {
+    throw new CertfleetError(
+      'CONFLICT',
+      `endpoint "${endpoint.name}" is an agent endpoint, not a connector endpoint`,
+      'connector settings belong to endpoints created with `certfleet endpoint add NAME --connector KIND`',
+    );
+  }
+  return endpoint;
+}

@@ -1,0 +1,82 @@
+import { Kysely } from 'kysely';
+import pg from 'pg';
+import type { Clock } from '../../core/clock.ts';
+import type { Logger } from '../../core/log.ts';
+import type { Database } from '../schema.ts';
+import { SqlStore } from '../sql-store.ts';
+import { describeDatabaseUrl, parseDatabaseUrl, unreachableDatabase } from './database-url.ts';
+import { SerialWritePostgresDialect } from './serial-write-dialect.ts';
+
+const INT8_OID = 20;
+
+/**
+ * bigint (count(*), the events' bigserial id) arrives from pg as a string; the store's numbers stay far below 2^53,
+ * so this pool reads them as numbers, as SQLite returns them. Set per pool, not on pg's global registry.
+ */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID && format !== 'binary') return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+} as pg.CustomTypesConfig;
+
+/** A pg pool for `url` whose bigints read as numbers; idle-connection errors are logged, not fatal. */
+export function postgresPool(url: string, opts: { logger?: Logger; max?: number } = {}): pg.Pool {
+  parseDatabaseUrl(url);
+  const pool = new pg.Pool({
+    connectionString: url,
+    types,
+    max: opts.max ?? 10,
+    connectionTimeoutMillis: 10_000,
+    application_name: 'certfleet',
+  });
+  // An idle connection that the server drops (restart, failover) emits here; without a listener the process dies.
+  pool.on('error', (e) =>
+    opts.logger?.warn(
+      { database: describeDatabaseUrl(url), err: e.message },
+      'PostgreSQL connection lost; the pool reconnects on next use',
+    ),
+  );
+  return pool;
+}
+
+/** Connects once so a wrong URL, a missing database or a stopped server fails here, with a clear error. */
+async function assertReachable(pool: pg.Pool, url: string): Promise<void> {
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (e) {
+    await pool.end().catch(() => {});
+    throw unreachableDatabase(url, e);
+  }
+}
+
+/**
+ * Opens (and migrates) the store in a PostgreSQL database: the same SqlStore as SQLite over Kysely's PostgreSQL
+ * dialect, write transactions serialised (see serial-write-dialect.ts). Several hubs may open one database.
+ */
+export async function openPostgresStore(
+  url: string,
+  clock: Clock,
+  opts: { logger?: Logger } = {},
+): Promise<SqlStore> {
+  const db = await openPostgresDatabase(url, opts);
+  return new SqlStore(db, clock, undefined, opts.logger ? { logger: opts.logger } : {});
+}
+
+/** The migrated database under the store (the store itself, and `certfleet store migrate` writing it). */
+export async function openPostgresDatabase(
+  url: string,
+  opts: { logger?: Logger } = {},
+): Promise<Kysely<Database>> {
+  const pool = postgresPool(url, opts);
+  await assertReachable(pool, url);
+  const db = new Kysely<Database>({ dialect: new SerialWritePostgresDialect({ pool }) });
+  try {
+    await SqlStore.migrate(db, 'postgres');
+  } catch (e) {
+    await db.destroy();
+    throw e;
+  }
+  return db;
+}
