@@ -9,6 +9,7 @@ import {
 import { SshSession } from '../../connectors/ssh-session.ts';
 import { requireConnectorEndpoint } from '../connector-config-store.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
+import { connectorViewSchema, hostKeyScanSchema } from './response-schemas.ts';
 
 const params = z.object({ name: nameSchema });
 
@@ -29,6 +30,8 @@ export function registerConnectorRoutes(api: ZodApi, { ctx, connectors }: AppDep
       schema: {
         summary: 'Set how the hub pushes to a connector endpoint (secrets are sealed and never returned)',
         tags: ['endpoints'],
+        operationId: 'setEndpointConnector',
+        response: { 200: connectorViewSchema },
         params,
         body: connectorInputSchema,
       },
@@ -48,6 +51,8 @@ export function registerConnectorRoutes(api: ZodApi, { ctx, connectors }: AppDep
       schema: {
         summary: "Show a connector endpoint's settings (without secrets)",
         tags: ['endpoints'],
+        operationId: 'getEndpointConnector',
+        response: { 200: connectorViewSchema },
         params,
       },
     },
@@ -61,6 +66,8 @@ export function registerConnectorRoutes(api: ZodApi, { ctx, connectors }: AppDep
       schema: {
         summary: 'Connect to an ssh connector endpoint and report the host key it presents (nothing is sent)',
         tags: ['endpoints'],
+        operationId: 'scanConnectorHostKey',
+        response: { 200: hostKeyScanSchema },
         params,
       },
     },
@@ -97,6 +104,8 @@ export function registerConnectorRoutes(api: ZodApi, { ctx, connectors }: AppDep
       schema: {
         summary: "Pin an ssh connector endpoint's host key (SHA256 fingerprint)",
         tags: ['endpoints'],
+        operationId: 'pinConnectorHostKey',
+        response: { 200: connectorViewSchema },
         params,
         body: z.strictObject({ fingerprint: hostKeyFingerprintSchema }),
       },

@@ -87,6 +87,8 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
       schema: {
         summary: "Change an endpoint's probe targets or labels; its subscriptions stay",
         tags: ['endpoints'],
+        operationId: 'updateEndpoint',
+        response: { 200: endpointWithContactSchema },
         params: z.object({ name: nameSchema }),
         body: endpointPatchSchema,
       },
@@ -173,6 +175,8 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
       schema: {
         summary: 'Show a subscription with the deployment of the current version',
         tags: ['subscriptions'],
+        operationId: 'getSubscription',
+        response: { 200: subscriptionWithDeploymentSchema },
         params: z.object({ id: z.string().uuid() }),
       },
     },

@@ -77,6 +77,16 @@ function errorStatuses(
   return codes;
 }
 
+/**
+ * The dashboard's routes (/ui: its page, sign-in, JSON views, actions and live stream) are left out of the
+ * document on purpose: they are the private contract between the hub and the page it serves, shaped for that page
+ * and changed with it, and they take only the session cookie (with a CSRF token for changes), which no API client
+ * holds. Programs use /api/v1 with a token; every other route is documented.
+ */
+export const DASHBOARD_PREFIX = '/ui';
+export const isDashboardRoute = (url: string): boolean =>
+  url === DASHBOARD_PREFIX || url.startsWith(`${DASHBOARD_PREFIX}/`);
+
 export const swaggerOptions: SwaggerOptions = {
   openapi: {
     openapi: '3.1.0',
@@ -107,6 +117,7 @@ export const swaggerOptions: SwaggerOptions = {
   transform: (doc) => {
     const route = doc.route as unknown as RouteShape;
     const schema = (doc.schema ?? {}) as Record<string, unknown>;
+    if (isDashboardRoute(doc.url)) return { schema: { hide: true }, url: doc.url };
     if (schema.hide) return jsonSchemaTransform(doc);
     const response: Record<string, unknown> = { ...(schema.response as Record<string, unknown>) };
     for (const code of errorStatuses(route, schema)) {

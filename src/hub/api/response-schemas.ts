@@ -17,6 +17,8 @@ import {
   outputSpecSchema,
   probeTargetSchema,
 } from '../../core/config-schema.ts';
+import { API_TOKEN_KINDS } from '../../store/store.ts';
+import { commandConnectorSchema, sshConnectorSchema } from '../../connectors/connector-config.ts';
 import { SEALED_KEY_ALG, type SealedKey } from '../../protocol/sealed-key.ts';
 import type { BundleResponse, DesiredState, EnrollResponse, HubCaResponse } from '../../protocol/wire.ts';
 
@@ -61,6 +63,7 @@ export const certificateSchema = z
     keyType: z.enum(KEY_TYPES),
     issuer: z.string().describe('"internal" or the name of an ACME issuer of the hub config'),
     lifetimeDays: z.number(),
+    profile: z.string().optional().describe("the ACME profile it orders (absent: the issuer's default)"),
     createdAt: instant,
     updatedAt: instant,
     current: versionSchema.nullable().describe('the version endpoints should serve (null: none issued yet)'),
@@ -133,7 +136,10 @@ export const subscriptionSchema = openObject({
 }).meta({ id: 'Subscription' });
 
 export const subscriptionWithDeploymentSchema = subscriptionSchema
-  .extend({ deployment: deploymentSchema.nullable().describe("the current version's deployment") })
+  .extend({
+    endpointKind: z.enum(['agent', 'connector']),
+    deployment: deploymentSchema.nullable().describe("the current version's deployment"),
+  })
   .meta({ id: 'SubscriptionWithDeployment' });
 
 export const statusRowSchema = z
@@ -146,7 +152,15 @@ export const statusRowSchema = z
       .object({ id: z.string(), serial: z.string(), fingerprint: z.string(), notAfter: instant })
       .nullable(),
     deployment: z
-      .object({ state: z.enum(DEPLOYMENT_STATES), reason: z.string().nullable(), updatedAt: instant })
+      .object({
+        state: z.enum(DEPLOYMENT_STATES),
+        reason: z.string().nullable(),
+        summary: z
+          .string()
+          .nullable()
+          .describe('why it is in this state, in one line (step, exit code, stderr)'),
+        updatedAt: instant,
+      })
       .nullable(),
     lastSeenAt: instant.nullable(),
   })
@@ -191,6 +205,40 @@ export const redeploySchema = z
 export const healthSchema = z
   .object({ status: z.literal('ok'), revision: z.number() })
   .meta({ id: 'Health' });
+
+export const apiTokenSchema = z
+  .object({
+    name: z.string(),
+    role: z.enum(API_TOKEN_KINDS),
+    createdAt: instant,
+    expiresAt: instant.nullable(),
+    lastUsedAt: instant.nullable().describe('last request made with it (null: never)'),
+  })
+  .meta({ id: 'ApiToken' });
+
+export const issuedApiTokenSchema = z
+  .object({ token: apiTokenSchema, secret: z.string().describe('shown in this answer only') })
+  .meta({ id: 'IssuedApiToken' });
+
+/** A connector endpoint's settings as the API shows them: never a secret, only the names of those set. */
+const secretNames = z.array(z.string()).describe('names of the secrets that are set (never their values)');
+export const connectorViewSchema = z
+  .discriminatedUnion('kind', [
+    z.object({ ...sshConnectorSchema.shape, secrets: secretNames }),
+    z.object({ ...commandConnectorSchema.shape, secrets: secretNames }),
+  ])
+  .meta({ id: 'Connector' });
+
+export const hostKeyScanSchema = z
+  .object({
+    endpoint: z.string(),
+    host: z.string(),
+    port: z.number().int(),
+    fingerprint: z.string().describe('OpenSSH SHA256 fingerprint of the key the host presented'),
+    keyType: z.string(),
+    pinned: z.string().nullable().describe('the fingerprint pinned now (null: none)'),
+  })
+  .meta({ id: 'HostKeyScan' });
 
 /** 204 answers: no body. */
 export const noContent = z.null().describe('no content');

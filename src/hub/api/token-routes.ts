@@ -3,15 +3,7 @@ import { nameSchema } from '../../core/config-schema.ts';
 import { API_TOKEN_KINDS } from '../../store/store.ts';
 import { createApiToken, rotateApiToken, tokenView } from '../api-tokens.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
-
-const tokenViewSchema = z.object({
-  name: z.string(),
-  role: z.enum(API_TOKEN_KINDS),
-  createdAt: z.string(),
-  expiresAt: z.string().nullable(),
-  lastUsedAt: z.string().nullable(),
-});
-const issuedSchema = z.object({ token: tokenViewSchema, secret: z.string() });
+import { apiTokenSchema, issuedApiTokenSchema, noContent } from './response-schemas.ts';
 
 /** From one minute to ten years; absent means the token does not expire. */
 const expiresInSeconds = z
@@ -32,7 +24,8 @@ export function registerTokenRoutes(api: ZodApi, { ctx }: AppDeps): void {
       schema: {
         summary: 'List API tokens by name (never their secrets)',
         tags: ['tokens'],
-        response: { 200: z.array(tokenViewSchema) },
+        operationId: 'listApiTokens',
+        response: { 200: z.array(apiTokenSchema) },
       },
     },
     async () => (await store.listTokens()).map(tokenView),
@@ -45,8 +38,9 @@ export function registerTokenRoutes(api: ZodApi, { ctx }: AppDeps): void {
       schema: {
         summary: 'Create an API token; its secret is in this response only',
         tags: ['tokens'],
+        operationId: 'createApiToken',
         body: z.object({ role: z.enum(API_TOKEN_KINDS), name: nameSchema.optional(), expiresInSeconds }),
-        response: { 201: issuedSchema },
+        response: { 201: issuedApiTokenSchema },
       },
     },
     async (req, reply) => {
@@ -69,9 +63,10 @@ export function registerTokenRoutes(api: ZodApi, { ctx }: AppDeps): void {
       schema: {
         summary: 'Replace the secret of an API token (the old secret stops working at once)',
         tags: ['tokens'],
+        operationId: 'rotateApiToken',
         params: z.object({ name: nameSchema }),
         body: z.object({ expiresInSeconds }).optional(),
-        response: { 200: issuedSchema },
+        response: { 200: issuedApiTokenSchema },
       },
     },
     async (req, reply) => {
@@ -95,7 +90,9 @@ export function registerTokenRoutes(api: ZodApi, { ctx }: AppDeps): void {
       schema: {
         summary: 'Revoke an API token (refused for the last admin token)',
         tags: ['tokens'],
+        operationId: 'revokeApiToken',
         params: z.object({ name: nameSchema }),
+        response: { 204: noContent },
       },
     },
     async (req, reply) => {
