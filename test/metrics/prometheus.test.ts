@@ -4,13 +4,16 @@
  *   leaf (fingerprint, serial, notAfter), each certificate's lifetime and renewal due time, deployment states,
  *   agent contact, build info and the process metrics;
  * - the shipped alerting rules pass `promtool check rules` and their unit tests (`promtool test rules`);
- * - the shipped Grafana dashboard is JSON whose every query names only metrics a real scrape has.
+ * - the shipped Grafana dashboard is JSON, and its queries and the alerting rules name only metrics a real scrape
+ *   has.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { createCertificate, enrollTestAgent, subscribe } from '../helpers/agent.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
@@ -67,7 +70,7 @@ function samples(text: string) {
     });
 }
 
-test('a real scrape passes promtool and the dashboard queries only metrics it has', async (t) => {
+test('a real scrape passes promtool, and the dashboard and alerting rules query only metrics it has', async (t) => {
   const hub = await startTestHub(t);
   await createCertificate(hub, 'web', ['web.test']);
   const cert = (await hub.ctx.store.getCertificate('web'))!;
@@ -129,12 +132,18 @@ test('a real scrape passes promtool and the dashboard queries only metrics it ha
   assert.ok(one('process_cpu_seconds_total').value > 0);
   assert.ok(one('nodejs_heap_size_used_bytes').value > 0);
 
-  // Every metric a dashboard query names is exported.
+  // Every metric a dashboard query or an alerting rule names is exported.
   const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8'));
   const exprs: string[] = dashboard.panels.flatMap((p: { targets?: Array<{ expr: string }> }) =>
     (p.targets ?? []).map((x) => x.expr),
   );
   assert.ok(exprs.length >= 10, 'the dashboard has queries');
+  const rules = parseYaml(readFileSync(join(RULES_DIR, 'certfleet-rules.yml'), 'utf8')) as {
+    groups: Array<{ rules: Array<{ expr: string }> }>;
+  };
+  const ruleExprs = rules.groups.flatMap((g) => g.rules.map((r) => r.expr));
+  assert.ok(ruleExprs.length >= 10, 'the rules file has rules');
+  exprs.push(...ruleExprs);
   // Families the scrape declares (a labelled counter with no sample yet is still declared), histograms with
   // their series suffixes.
   const names = new Set(
@@ -144,7 +153,7 @@ test('a real scrape passes promtool and the dashboard queries only metrics it ha
   );
   const queried = new Set(exprs.flatMap((e) => e.match(/\b(?:certfleet|process|nodejs)_[a-z0-9_]+/g) ?? []));
   const missing = [...queried].filter((n) => !names.has(n));
-  assert.deepEqual(missing, [], 'metrics the dashboard queries but the hub does not export');
+  assert.deepEqual(missing, [], 'metrics the dashboard or the rules query but the hub does not export');
 });
 
 test('the shipped alerting rules are valid and pass their unit tests', async () => {
