@@ -59,6 +59,11 @@ export const acmeIssuerConfigSchema = z.strictObject({
   /** PEM file with the CA that signs the directory's TLS certificate (private CAs, Pebble). */
   caFile: z.string().startsWith('/', 'must be an absolute path').optional(),
   solvers: z.array(solverEntrySchema).min(1, 'needs at least one solver'),
+  /** The ACME profile (e.g. `shortlived`) ordered for this issuer's certificates that name none themselves. */
+  profile: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'a profile name as the CA lists it, e.g. shortlived')
+    .optional(),
   rateLimits: rateLimitsSchema.optional(),
   staging: z.strictObject({ directoryUrl: z.url() }).optional(),
 });
