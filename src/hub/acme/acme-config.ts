@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { nameSchema } from '../../core/config-schema.ts';
+import { acmeProfileSchema, nameSchema } from '../../core/config-schema.ts';
 import { LIMIT_NAMES } from '../planner/rate-limit-budget.ts';
 import { solverSchemas } from '../../solvers/registry.ts';
 
@@ -60,10 +60,7 @@ export const acmeIssuerConfigSchema = z.strictObject({
   caFile: z.string().startsWith('/', 'must be an absolute path').optional(),
   solvers: z.array(solverEntrySchema).min(1, 'needs at least one solver'),
   /** The ACME profile (e.g. `shortlived`) ordered for this issuer's certificates that name none themselves. */
-  profile: z
-    .string()
-    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'a profile name as the CA lists it, e.g. shortlived')
-    .optional(),
+  profile: acmeProfileSchema.optional(),
   rateLimits: rateLimitsSchema.optional(),
   staging: z.strictObject({ directoryUrl: z.url() }).optional(),
 });
