@@ -9,6 +9,7 @@ interface CertView {
   keyType: string;
   issuer: string;
   lifetimeDays: number;
+  profile?: string;
   current: { serial: string; fingerprint: string; notBefore: string; notAfter: string } | null;
   currentPem?: string | null;
   subscriptions?: Array<{ id: string; endpoint?: string }>;
@@ -44,10 +45,11 @@ export function registerCertCommands(program: Command): void {
     .option('--key-type <type>', 'ecdsa-p256 | ecdsa-p384 | rsa-2048 | rsa-3072 | rsa-4096', 'ecdsa-p256')
     .option('--issuer <issuer>', 'issuer name (internal or a configured ACME issuer)', 'internal')
     .option('--lifetime-days <days>', 'requested lifetime (internal CA)', positiveInt, 30)
+    .option('--profile <name>', 'ACME profile to order under, e.g. shortlived (ACME issuers only)')
     .action(
       async (
         name: string,
-        opts: { san: string[]; keyType: string; issuer: string; lifetimeDays: number },
+        opts: { san: string[]; keyType: string; issuer: string; lifetimeDays: number; profile?: string },
         cmd: Command,
       ) => {
         const created = await clientFor(cmd).post<CertView>('/api/v1/certificates', {
@@ -56,6 +58,7 @@ export function registerCertCommands(program: Command): void {
           keyType: opts.keyType,
           issuer: opts.issuer,
           lifetimeDays: opts.lifetimeDays,
+          ...(opts.profile !== undefined ? { profile: opts.profile } : {}),
         });
         if (globalFlags(cmd).json) return printJson(created);
         process.stdout.write(
@@ -102,6 +105,7 @@ export function registerCertCommands(program: Command): void {
         ['key type', c.keyType],
         ['issuer', c.issuer],
         ['lifetime', `${c.lifetimeDays} days`],
+        ['profile', c.profile ?? '(issuer default)'],
         ['serial', c.current?.serial ?? '-'],
         ['fingerprint', c.current ? `sha256:${c.current.fingerprint}` : '-'],
         [

@@ -18,12 +18,18 @@ export const sanSchema = z.string().superRefine((value, ctx) => {
 
 export const keyTypeSchema = z.enum(KEY_TYPES, { message: `must be one of: ${KEY_TYPES.join(', ')}` });
 
+export const acmeProfileSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be a profile name as the CA lists it, e.g. shortlived');
+
 export const certificateSpecSchema = z.strictObject({
   name: nameSchema,
   sans: z.array(sanSchema).min(1, 'needs at least one name').max(100),
   keyType: keyTypeSchema.default('ecdsa-p256'),
   issuer: nameSchema.default('internal'),
   lifetimeDays: z.number().int().min(1).max(3650).default(30),
+  /** ACME profile to order under (e.g. `shortlived`, `tlsserver`, `classic`); the issuer checks the CA offers it. */
+  profile: acmeProfileSchema.optional(),
 });
 export type CertificateSpec = z.output<typeof certificateSpecSchema>;
 

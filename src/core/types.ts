@@ -51,6 +51,8 @@ export interface Certificate {
   keyType: KeyType;
   issuer: string; // 'internal' or the name of an ACME issuer from config
   lifetimeDays: number;
+  /** The ACME profile ordered (e.g. `shortlived`); absent: the issuer's default profile, else the CA's. */
+  profile?: string;
   createdAt: string;
   updatedAt: string;
 }

@@ -46,7 +46,7 @@ export async function planApply(
 
   for (const [i, c] of config.certificates.entries()) {
     try {
-      certs.assertIssuerExists(c.issuer);
+      certs.assertIssuable(c);
     } catch (e) {
       problems.push(
         `certificates[${i}].issuer: ${(e as CertfleetError).message}; ${(e as CertfleetError).hint}`,
@@ -64,6 +64,8 @@ export async function planApply(
     if (existing.issuer !== c.issuer) changes.push(`issuer: ${existing.issuer} → ${c.issuer}`);
     if (existing.lifetimeDays !== c.lifetimeDays)
       changes.push(`lifetimeDays: ${existing.lifetimeDays} → ${c.lifetimeDays}`);
+    if (existing.profile !== c.profile)
+      changes.push(`profile: ${existing.profile ?? '(issuer default)'} → ${c.profile ?? '(issuer default)'}`);
     steps.push({
       action: changes.length ? 'update' : 'unchanged',
       kind: 'certificate',
@@ -160,7 +162,13 @@ export async function runApply(
     if (step.action === 'update') {
       await store.updateCertificate(
         c.name,
-        { sans: c.sans, keyType: c.keyType, issuer: c.issuer, lifetimeDays: c.lifetimeDays },
+        {
+          sans: c.sans,
+          keyType: c.keyType,
+          issuer: c.issuer,
+          lifetimeDays: c.lifetimeDays,
+          profile: c.profile ?? null,
+        },
         actor,
       );
       await renewal.renewNow(c.name, actor, 'config changed');

@@ -29,6 +29,18 @@ export class CertificateService {
     }
   }
 
+  /** The issuer exists and can honour the spec: a profile needs an ACME issuer (the CA checks the name). */
+  assertIssuable(spec: Pick<CertificateSpec, 'issuer' | 'profile'>): void {
+    this.assertIssuerExists(spec.issuer);
+    if (spec.profile !== undefined && this.ctx.issuers.get(spec.issuer)?.kind !== 'acme') {
+      throw new CertfleetError(
+        'VALIDATION_FAILED',
+        `profile "${spec.profile}" needs an ACME issuer, and "${spec.issuer}" is the hub's internal CA`,
+        'remove the profile (the internal CA issues the lifetime you set with lifetimeDays), or pick an ACME issuer',
+      );
+    }
+  }
+
   /**
    * Creates a certificate with its first version, stored together: a name the CA rejects (or an unreachable CA)
    * leaves no half-made certificate behind, only the `version.issue_failed` event. Refused (RATE_LIMITED) when the
@@ -36,7 +48,7 @@ export class CertificateService {
    * issues it.
    */
   async create(spec: CertificateSpec, actor: Actor, opts: { issue?: boolean } = {}): Promise<Certificate> {
-    this.assertIssuerExists(spec.issuer);
+    this.assertIssuable(spec);
     if (opts.issue === false) return this.ctx.store.createCertificate(spec, actor);
     return this.issuance.create(spec, actor);
   }

@@ -6,6 +6,8 @@ export interface IssueRequest {
   sans: string[]; // DNS names and IP addresses
   keyType: KeyType;
   lifetimeDays: number;
+  /** The ACME profile to order under (draft-aaron-acme-profiles), e.g. `shortlived`; absent: the CA's default. */
+  profile?: string;
   /** The certificate version this one replaces (ACME ARI `replaces`), if any. */
   replacesCertPem?: string;
   signal?: AbortSignal;

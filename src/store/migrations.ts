@@ -195,6 +195,12 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('probe_results').addColumn('serial', 'text').execute();
       },
     },
+    '0009_certificate_acme_profile': {
+      // The ACME profile a certificate is ordered under (null: the issuer's default profile, else the CA's).
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('certificates').addColumn('acme_profile', 'text').execute();
+      },
+    },
   };
 }
 

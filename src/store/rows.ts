@@ -23,6 +23,7 @@ export function toCertificate(r: Database['certificates']): Certificate {
     keyType: r.key_type as KeyType,
     issuer: r.issuer,
     lifetimeDays: Number(r.lifetime_days),
+    ...(r.acme_profile ? { profile: r.acme_profile } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };

@@ -13,6 +13,7 @@ export interface CertificatesTable {
   key_type: string;
   issuer: string;
   lifetime_days: number;
+  acme_profile: string | null;
   current_version_id: string | null;
   renewal_state: string; // JSON: failures, last error, ARI info (owned by the planner)
   created_at: string;

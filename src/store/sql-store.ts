@@ -238,6 +238,7 @@ export class SqlStore implements Store {
       key_type: input.keyType,
       issuer: input.issuer,
       lifetime_days: input.lifetimeDays,
+      acme_profile: input.profile ?? null,
       current_version_id: null,
       renewal_state: '{}',
       created_at: now,
@@ -267,7 +268,7 @@ export class SqlStore implements Store {
 
   async updateCertificate(
     name: string,
-    patch: Partial<Omit<NewCertificate, 'name'>>,
+    patch: Partial<Omit<NewCertificate, 'name' | 'profile'>> & { profile?: string | null },
     actor: Actor,
   ): Promise<Certificate> {
     return this.write(async (trx, emit) => {
@@ -282,6 +283,7 @@ export class SqlStore implements Store {
         ...(patch.keyType ? { key_type: patch.keyType } : {}),
         ...(patch.issuer ? { issuer: patch.issuer } : {}),
         ...(patch.lifetimeDays ? { lifetime_days: patch.lifetimeDays } : {}),
+        ...(patch.profile !== undefined ? { acme_profile: patch.profile } : {}),
         updated_at: this.now(),
       };
       await trx.updateTable('certificates').set(next).where('id', '=', row.id).execute();

@@ -22,6 +22,7 @@ export interface NewCertificate {
   keyType: KeyType;
   issuer: string;
   lifetimeDays: number;
+  profile?: string;
 }
 
 export interface NewVersion {
@@ -276,7 +277,8 @@ export interface Store {
   createCertificate(input: NewCertificate, actor: Actor): Promise<Certificate>;
   updateCertificate(
     name: string,
-    patch: Partial<Omit<NewCertificate, 'name'>>,
+    /** `profile: null` clears the certificate's own profile (the issuer's default applies again). */
+    patch: Partial<Omit<NewCertificate, 'name' | 'profile'>> & { profile?: string | null },
     actor: Actor,
   ): Promise<Certificate>;
   getCertificate(name: string): Promise<Certificate | undefined>;

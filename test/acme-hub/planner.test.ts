@@ -4,14 +4,14 @@ import { DAY_MS, ManualClock } from '../../src/core/clock.ts';
 import { ariCertId } from '../../src/issuers/acme/ari.ts';
 import { META, budgetMetaKey } from '../../src/store/meta-catalogue.ts';
 import { pebbleCaFile, pebbleIssuer, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
-import { startAriResponder } from '../helpers/ari-responder.ts';
+import { startAcmeFront } from '../helpers/acme-front.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { freePort, startPebble } from '../helpers/pebble.ts';
 
 test('planner loop in the hub, driven by a ManualClock', async (t) => {
   const pebble = await startPebble();
   onCleanup(t, () => pebble.stop());
-  const ari = await startAriResponder(pebble);
+  const ari = await startAcmeFront(pebble);
   onCleanup(t, () => ari.stop());
   const caFile = await pebbleCaFile(t, pebble);
   const closed = await freePort();

@@ -16,7 +16,7 @@ import {
 } from '../../src/solvers/http01-responder.ts';
 import { firstOffered } from '../../src/solvers/solver.ts';
 import { startPebble, type Pebble } from '../helpers/pebble.ts';
-import { startAriResponder, type AriResponder } from '../helpers/ari-responder.ts';
+import { startAcmeFront, type AcmeFront } from '../helpers/acme-front.ts';
 import { suiteCleanup } from '../helpers/cleanup.ts';
 
 const run = promisify(execFile);
@@ -137,9 +137,9 @@ describe('ARI certID (RFC 9773 section 4.1)', () => {
   });
 });
 
-describe('ARI responder in front of Pebble', () => {
+describe('ARI through the ARI- and profile-aware front in front of Pebble', () => {
   let pebble: Pebble;
-  let ari: AriResponder;
+  let ari: AcmeFront;
   let listener: { close(): Promise<void> };
   let issuer: AcmeIssuer;
   const store = new MemoryHttp01Store();
@@ -147,7 +147,7 @@ describe('ARI responder in front of Pebble', () => {
   before(async () => {
     pebble = await startPebble();
     atEnd(() => pebble.stop());
-    ari = await startAriResponder(pebble);
+    ari = await startAcmeFront(pebble);
     atEnd(() => ari.stop());
     listener = await startHttp01Listener({ host: '127.0.0.1', port: pebble.httpPort, store });
     atEnd(() => listener.close());

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { nameSchema } from '../../core/config-schema.ts';
+import { acmeProfileSchema, nameSchema } from '../../core/config-schema.ts';
 import { LIMIT_NAMES } from '../planner/rate-limit-budget.ts';
 import { solverSchemas } from '../../solvers/registry.ts';
 
@@ -59,6 +59,8 @@ export const acmeIssuerConfigSchema = z.strictObject({
   /** PEM file with the CA that signs the directory's TLS certificate (private CAs, Pebble). */
   caFile: z.string().startsWith('/', 'must be an absolute path').optional(),
   solvers: z.array(solverEntrySchema).min(1, 'needs at least one solver'),
+  /** The ACME profile (e.g. `shortlived`) ordered for this issuer's certificates that name none themselves. */
+  profile: acmeProfileSchema.optional(),
   rateLimits: rateLimitsSchema.optional(),
   staging: z.strictObject({ directoryUrl: z.url() }).optional(),
 });

@@ -138,6 +138,7 @@ async function buildEntry(
       termsOfServiceAgreed: cfg.termsOfServiceAgreed,
       ...(eab ? { eab } : {}),
       ...(caPem ? { caPem } : {}),
+      ...(cfg.profile ? { defaultProfile: cfg.profile } : {}),
       accountStore,
       solvers: selectSolvers(solvers),
       logger,

@@ -41,7 +41,7 @@ export interface IssuanceOptions {
   rateLimits?: RateLimitStore;
 }
 
-type Subject = Pick<Certificate, 'id' | 'name' | 'sans' | 'keyType' | 'lifetimeDays' | 'issuer'>;
+type Subject = Pick<Certificate, 'id' | 'name' | 'sans' | 'keyType' | 'lifetimeDays' | 'issuer' | 'profile'>;
 
 export const errorJson = (e: unknown) =>
   isCertfleetError(e)
@@ -215,6 +215,7 @@ export class Issuance {
       sans: cert.sans,
       keyType: cert.keyType,
       lifetimeDays: cert.lifetimeDays,
+      ...(cert.profile ? { profile: cert.profile } : {}),
       ...(previous ? { replacesCertPem: previous.certPem } : {}),
       signal: this.shutdown.signal,
     });
@@ -288,8 +289,8 @@ export class Issuance {
 }
 
 function specOf(cert: Subject): NewCertificate {
-  const { name, sans, keyType, issuer, lifetimeDays } = cert;
-  return { name, sans, keyType, issuer, lifetimeDays };
+  const { name, sans, keyType, issuer, lifetimeDays, profile } = cert;
+  return { name, sans, keyType, issuer, lifetimeDays, ...(profile ? { profile } : {}) };
 }
 
 /** Users see CertfleetErrors: anything else becomes ISSUANCE_FAILED naming the certificate. */

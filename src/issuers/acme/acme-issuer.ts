@@ -9,7 +9,7 @@ import type { Issuer, IssueRequest, IssuedVersion } from '../issuer.ts';
 import type { ChallengeInput, ChallengeType, Solver, SolverSelector } from '../../solvers/solver.ts';
 import type { AccountStore, AcmeAccount } from './account-store.ts';
 import { ariCertId } from './ari.ts';
-import { fetchDirectory, type AcmeDirectory } from './directory.ts';
+import { fetchDirectory, offeredProfiles, type AcmeDirectory } from './directory.ts';
 import { isProblem, problemError, shortType } from './problem.ts';
 import { agentFor, parseBody, rawRequest, retryAfterSeconds, sleep, type AcmeResponse } from './transport.ts';
 
@@ -32,6 +32,8 @@ export interface AcmeIssuerOptions {
   accountStore: AccountStore;
   solvers: SolverSelector;
   logger?: IssuerLogger;
+  /** The profile ordered when a request names none (the issuer's `profile` setting). */
+  defaultProfile?: string;
   /** How long to wait for an authorization or order to leave `pending`/`processing`. Default 120 s. */
   pollTimeoutMs?: number;
 }
@@ -93,6 +95,7 @@ export class AcmeIssuer implements Issuer {
 
   async issue(req: IssueRequest): Promise<IssuedVersion> {
     const { signal } = req;
+    req = { ...req, profile: req.profile ?? this.opts.defaultProfile };
     const names = [...new Set(req.sans.map((n) => n.trim().toLowerCase()))];
     const ctx = `[${names.join(', ')}]`;
     if (!names.length)
@@ -105,7 +108,14 @@ export class AcmeIssuer implements Issuer {
       mark = now;
     };
     try {
-      const dir = await this.directory(signal);
+      let dir = await this.directory(signal);
+      if (req.profile !== undefined && !offeredProfiles(dir).includes(req.profile)) {
+        // The cached directory may predate a profile the CA added: look again before refusing.
+        step = 'profile';
+        this.directoryCache = undefined;
+        dir = await this.directory(signal);
+        this.checkProfile(dir, req.profile);
+      }
       step = 'account';
       const client = await this.client(dir, signal);
       done('account', `account ${client.getAccountUrl()} at ${this.opts.directoryUrl}`);
@@ -119,9 +129,15 @@ export class AcmeIssuer implements Issuer {
         identifiers: names.map((value) => ({ type: isIP(value) ? 'ip' : 'dns', value })),
       };
       if (req.replacesCertPem && dir.renewalInfo) payload.replaces = ariCertId(req.replacesCertPem);
-      let order = await client.createOrder(payload as any);
+      if (req.profile !== undefined) payload.profile = req.profile;
+      let order = await client.createOrder(payload as any).catch(async (e: unknown) => {
+        throw await this.profileError(e, req.profile, signal);
+      });
       this.opts.logger?.info({ issuer: this.name, names, order_url: order.url }, 'acme order created');
-      done('order', `order ${order.url}${payload.replaces ? ` (replaces ${payload.replaces})` : ''}`);
+      done(
+        'order',
+        `order ${order.url}${payload.profile ? ` (profile ${payload.profile})` : ''}${payload.replaces ? ` (replaces ${payload.replaces})` : ''}`,
+      );
 
       step = 'authorizations';
       const authzs = await client.getAuthorizations(order);
@@ -172,6 +188,46 @@ export class AcmeIssuer implements Issuer {
     } catch (e) {
       throw this.wrap(e, 'revoke', signal);
     }
+  }
+
+  /** Refuses a profile the directory does not advertise, naming those it does. */
+  private checkProfile(dir: AcmeDirectory, profile: string): void {
+    const offered = offeredProfiles(dir);
+    if (offered.includes(profile)) return;
+    throw new CertfleetError(
+      'CONFIG_INVALID',
+      offered.length
+        ? `ACME issuer "${this.name}" does not offer profile "${profile}"; it offers: ${offered.join(', ')}`
+        : `ACME issuer "${this.name}" offers no profiles (its directory has no meta.profiles), so profile "${profile}" cannot be ordered`,
+      offered.length
+        ? `set the certificate's profile to one of: ${offered.join(', ')} (or remove it for the CA's default)`
+        : "remove the profile from the certificate (and the issuer's default profile), or use a CA that offers profiles",
+      { details: { profile, offered } },
+    );
+  }
+
+  /** The CA's `invalidProfile` (its profiles changed since we read the directory) names what it offers now. */
+  private async profileError(
+    e: unknown,
+    profile: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
+    if (
+      profile === undefined ||
+      !isCertfleetError(e) ||
+      shortType(e.details?.type as string) !== 'invalidProfile'
+    )
+      return e;
+    this.directoryCache = undefined;
+    const offered = offeredProfiles(await this.directory(signal).catch(() => ({}) as AcmeDirectory));
+    return new CertfleetError(
+      'CONFIG_INVALID',
+      `${e.message} (the directory offered: ${offered.length ? offered.join(', ') : 'no profiles'})`,
+      offered.length
+        ? `set the certificate's profile to one of: ${offered.join(', ')} (or remove it for the CA's default)`
+        : 'remove the profile from the certificate',
+      { cause: e, details: { ...e.details, profile, offered } },
+    );
   }
 
   /** Errors users see are CertfleetErrors; an abort stays an abort. */

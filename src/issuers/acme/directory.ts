@@ -10,8 +10,20 @@ export interface AcmeDirectory {
   revokeCert?: string;
   keyChange?: string;
   renewalInfo?: string;
-  meta?: { termsOfService?: string; externalAccountRequired?: boolean; [k: string]: unknown };
+  meta?: {
+    termsOfService?: string;
+    externalAccountRequired?: boolean;
+    /** ACME profiles (draft-aaron-acme-profiles): name → human description. */
+    profiles?: Record<string, string>;
+    [k: string]: unknown;
+  };
   [k: string]: unknown;
+}
+
+/** The profile names a directory advertises (none when the CA predates profiles). */
+export function offeredProfiles(dir: AcmeDirectory): string[] {
+  const profiles = dir.meta?.profiles;
+  return profiles && typeof profiles === 'object' ? Object.keys(profiles) : [];
 }
 
 /** Fetches and checks a directory; anything that is not one becomes a clear error. */

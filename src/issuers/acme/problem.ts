@@ -32,6 +32,7 @@ const HINTS: Record<string, string> = {
   badRevocationReason: 'the CA does not accept that revocation reason: use another one',
   alreadyRevoked: 'the certificate is already revoked: nothing to do',
   serverInternal: 'the CA had an internal error: retry later',
+  invalidProfile: "the CA does not offer that profile: set the certificate's profile to one the CA lists",
 };
 
 /** Short problem type: `unauthorized` for `urn:ietf:params:acme:error:unauthorized`. */

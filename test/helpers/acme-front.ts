@@ -1,7 +1,7 @@
 import { createServer, request, type Server } from 'node:https';
 import type { Pebble } from './pebble.ts';
 
-export interface AriResponder {
+export interface AcmeFront {
   /** The directory URL to give issuers instead of pebble's. */
   directoryUrl: string;
   /** What GET renewalInfo/<certID> answers; change it between calls. */
@@ -12,21 +12,48 @@ export interface AriResponder {
   renewalInfoRequests: string[];
   /** `replaces` of every new-order payload that went through (undefined when absent). */
   orderReplaces: Array<string | undefined>;
+  /** Profiles the directory advertises in meta.profiles (name → description); undefined: none, as pebble 2.4. */
+  profiles?: Record<string, string>;
+  /** `profile` of every new-order payload, refused ones included (undefined when absent). */
+  orderProfiles: Array<string | undefined>;
   stop(): Promise<void>;
 }
 
 /**
- * "ARI responder in front of Pebble": an HTTPS reverse proxy (same TLS cert and CA as pebble) that adds RFC 9773
- * renewalInfo to pebble 2.4, which has none. It keeps the Host header so pebble builds every URL on the proxy.
+ * "ARI- and profile-aware front in front of Pebble": an HTTPS reverse proxy (same TLS cert and CA as pebble) that
+ * adds what pebble 2.4 predates: RFC 9773 renewalInfo, and ACME profiles (draft-aaron-acme-profiles: the directory's
+ * meta.profiles, and `invalidProfile` for a new-order naming a profile not offered; pebble itself ignores the field).
+ * It keeps the Host header so pebble builds every URL on the proxy.
  */
-export async function startAriResponder(pebble: Pebble): Promise<AriResponder> {
+export async function startAcmeFront(pebble: Pebble): Promise<AcmeFront> {
   const upstream = new URL(pebble.directoryUrl);
-  const state: Omit<AriResponder, 'directoryUrl' | 'stop'> = {
+  const state: Omit<AcmeFront, 'directoryUrl' | 'stop'> = {
     window: { start: new Date(Date.now() + 86_400_000), end: new Date(Date.now() + 2 * 86_400_000) },
     advertise: true,
     renewalInfoRequests: [],
     orderReplaces: [],
+    orderProfiles: [],
   };
+  /** A fresh nonce from pebble, for the answers the front gives itself (a client needs one for its next request). */
+  const upstreamNonce = () =>
+    new Promise<string>((resolve, reject) => {
+      request(
+        {
+          host: '127.0.0.1',
+          port: upstream.port,
+          servername: 'localhost',
+          ca: pebble.caPem,
+          method: 'HEAD',
+          path: '/nonce-plz',
+        },
+        (r) => {
+          r.resume();
+          resolve(String(r.headers['replay-nonce'] ?? ''));
+        },
+      )
+        .on('error', reject)
+        .end();
+    });
   let origin = '';
   const server: Server = createServer({ cert: pebble.tlsCertPem, key: pebble.tlsKeyPem }, (req, res) => {
     const chunks: Buffer[] = [];
@@ -52,7 +79,23 @@ export async function startAriResponder(pebble: Pebble): Promise<AriResponder> {
         try {
           const jws = JSON.parse(body.toString());
           const payload = jws.payload ? JSON.parse(Buffer.from(jws.payload, 'base64url').toString()) : {};
-          if (Array.isArray(payload.identifiers)) state.orderReplaces.push(payload.replaces);
+          if (Array.isArray(payload.identifiers)) {
+            state.orderReplaces.push(payload.replaces);
+            state.orderProfiles.push(payload.profile);
+            if (payload.profile !== undefined && !(state.profiles && payload.profile in state.profiles)) {
+              void upstreamNonce().then((nonce) => {
+                res.writeHead(400, { 'content-type': 'application/problem+json', 'replay-nonce': nonce });
+                res.end(
+                  JSON.stringify({
+                    type: 'urn:ietf:params:acme:error:invalidProfile',
+                    detail: `profile "${payload.profile}" is not one of the profiles this server offers`,
+                    status: 400,
+                  }),
+                );
+              });
+              return;
+            }
+          }
         } catch {
           // not JSON: pebble will answer malformed
         }
@@ -75,6 +118,7 @@ export async function startAriResponder(pebble: Pebble): Promise<AriResponder> {
             if (path === upstream.pathname && ures.statusCode === 200) {
               const dir = JSON.parse(out.toString());
               if (state.advertise) dir.renewalInfo = `${origin}/renewal-info`;
+              if (state.profiles) dir.meta = { ...dir.meta, profiles: state.profiles };
               out = Buffer.from(JSON.stringify(dir));
             }
             const headers = { ...ures.headers, 'content-length': String(out.length) };
