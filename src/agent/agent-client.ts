@@ -5,6 +5,7 @@ import { CertfleetError, type ErrorCode } from '../core/errors.ts';
 import type { AgentIdentity } from './agent-identity.ts';
 import { signRequest } from '../protocol/request-signature.ts';
 import type {
+  AgentProbeResult,
   AgentReport,
   BundleResponse,
   DesiredState,
@@ -92,6 +93,11 @@ export class AgentClient {
       reports.length === 1 ? reports[0] : { reports },
       opts,
     );
+  }
+
+  /** POST /agent/probe-results: this agent's probes of its endpoint's targets (`from: agent | both`). */
+  probeResults(results: AgentProbeResult[], opts: RequestOptions = {}): Promise<{ accepted: number }> {
+    return this.request('POST', '/api/v1/agent/probe-results', { results }, opts);
   }
 
   enroll(body: EnrollRequest, opts: RequestOptions = {}): Promise<EnrollResponse> {

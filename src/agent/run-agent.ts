@@ -13,6 +13,7 @@ import type {
   DeployRequest,
 } from '../deploy/deploy-contract.ts';
 import { outputDirs } from './output-dirs.ts';
+import { AgentProber } from './agent-prober.ts';
 import { openSealedKey } from '../protocol/sealed-key.ts';
 import {
   AgentStateStore,
@@ -51,6 +52,8 @@ export interface AgentRunnerOptions {
 }
 
 const BATCH = 100;
+/** How long after a reload the agent probes its targets (the server's new workers need a moment). */
+const AFTER_RELOAD_PROBE_MS = 250;
 
 /**
  * `certfleet agent run`: starts from the local state (so a hub outage never removes anything and a restart with
@@ -59,7 +62,8 @@ const BATCH = 100;
  * an on-disk queue.
  *
  * Events: `connected`, `disconnected` (error), `state` (DesiredState), `deployed` ({subscriptionId, versionId,
- * outcome}), `flushed` (number of reports that left the queue: accepted, or refused for good and kept aside).
+ * outcome}), `flushed` (number of reports that left the queue: accepted, or refused for good and kept aside),
+ * `probed` (number of probe results the hub accepted, see agent-prober.ts).
  */
 export class AgentRunner extends EventEmitter {
   private readonly store: AgentStateStore;
@@ -83,6 +87,7 @@ export class AgentRunner extends EventEmitter {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly retry: Backoff;
   private subscriber?: Promise<void>;
+  private prober?: AgentProber;
   connected = false;
 
   constructor(private readonly opts: AgentRunnerOptions) {
@@ -109,6 +114,13 @@ export class AgentRunner extends EventEmitter {
     });
     this.local = await this.store.load();
     this.queue = await this.loadQueue();
+    this.prober = new AgentProber({
+      client: () => this.client,
+      caPem: this.identity.caPem,
+      logger: this.logger,
+      signal: this.abort.signal,
+      onReported: (count) => this.emit('probed', count),
+    });
     this.logger.info(
       {
         endpoint: this.identity.endpointName,
@@ -169,6 +181,7 @@ export class AgentRunner extends EventEmitter {
     await this.subscriber?.catch(() => {});
     await this.reconciling?.catch(() => {});
     await this.flushing?.catch(() => {});
+    await this.prober?.idle();
     await this.persistChain;
     this.client?.close();
   }
@@ -187,6 +200,7 @@ export class AgentRunner extends EventEmitter {
 
   private setDesired(state: DesiredState): void {
     this.latest = state;
+    this.prober?.update(state.probes);
     this.kickReconcile();
   }
 
@@ -383,6 +397,9 @@ export class AgentRunner extends EventEmitter {
       'deployment finished',
     );
     this.emit('deployed', { subscriptionId: sub.subscriptionId, versionId: v.id, outcome });
+    // the hub judges targets it cannot reach on this agent's probes: show it the reload at once
+    if (outcome.state === 'reloaded' || outcome.state === 'verified')
+      this.prober?.probeSoon(AFTER_RELOAD_PROBE_MS);
     if (outcome.state === 'waiting_window' && outcome.nextWindowAt) {
       this.later(new Date(outcome.nextWindowAt).getTime() - this.clock.now().getTime(), () =>
         this.kickReconcile(),
