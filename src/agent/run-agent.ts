@@ -49,6 +49,10 @@ export interface AgentRunnerOptions {
   backoffMaxMs?: number;
   /** Default: read from `<stateDir>/agent.json` + `agent-key.pem`. */
   identity?: AgentIdentity;
+  /** Hub URLs to use instead of those enrolled (`agent run --hub URL1,URL2`), in order of preference. */
+  hubs?: string[];
+  /** Several hubs: how long to stay on a later hub before checking the first again (default 60 s). */
+  hubReturnAfterMs?: number;
 }
 
 const BATCH = 100;
@@ -107,10 +111,16 @@ export class AgentRunner extends EventEmitter {
   async start(): Promise<void> {
     this.identity = this.opts.identity ?? (await loadIdentity(this.opts.stateDir));
     // Listing the versions held asks the hub to inline the bundles of the others in the long-poll answer.
-    this.client = new AgentClient(this.identity.hub, this.identity.caPem, this.identity, {
+    const hubs = this.opts.hubs ?? this.identity.hubs ?? [this.identity.hub];
+    this.client = new AgentClient(hubs, this.identity.caPem, this.identity, {
       heldVersions: () => [
         ...new Set([...Object.values(this.local.deployed).map((r) => r.versionId), ...this.inlined.keys()]),
       ],
+      ...(this.opts.hubReturnAfterMs !== undefined ? { returnAfterMs: this.opts.hubReturnAfterMs } : {}),
+      onHubChange: ({ from, to, reason }) => {
+        this.logger.warn({ from_hub: from, to_hub: to, reason }, `switching from hub ${from} to ${to}`);
+        this.emit('hub', to);
+      },
     });
     this.local = await this.store.load();
     this.queue = await this.loadQueue();
@@ -124,7 +134,7 @@ export class AgentRunner extends EventEmitter {
     this.logger.info(
       {
         endpoint: this.identity.endpointName,
-        hub: this.identity.hub,
+        hubs,
         cached_subscriptions: this.local.desired?.subscriptions.length ?? 0,
         queued_reports: this.queue.length,
       },
@@ -145,7 +155,7 @@ export class AgentRunner extends EventEmitter {
       onConnection: (up, err) => {
         this.connected = up;
         if (up) {
-          this.logger.info({ hub: this.identity!.hub }, 'connected to hub');
+          this.logger.info({ hub: this.client!.hub }, 'connected to hub');
           this.emit('connected');
           void this.flush();
         } else {

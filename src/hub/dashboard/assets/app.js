@@ -670,7 +670,7 @@ function deploymentBlock(x) {
       : null,
     x.served.length
       ? table(
-          ['Probe target', 'Probed from', 'Issued (current)', 'Served', '', 'Probed'],
+          ['Probe target', 'Source', 'Issued (current)', 'Served', '', 'Probed'],
           x.served.map((t) =>
             h(
               'tr',
