@@ -114,6 +114,7 @@ export async function populate(dataDir: string, nCerts: number, nEndpoints: numb
         probes.push({
           endpointId: endpoint.id,
           targetKey: `127.0.0.1:443/${name}.bench.test`,
+          source: 'hub',
           at,
           ok: true,
           fingerprint: current.fingerprint,

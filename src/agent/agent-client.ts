@@ -3,8 +3,10 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { CertfleetError, type ErrorCode } from '../core/errors.ts';
 import type { AgentIdentity } from './agent-identity.ts';
+import { HubList, type HubChange } from './hub-list.ts';
 import { signRequest } from '../protocol/request-signature.ts';
 import type {
+  AgentProbeResult,
   AgentReport,
   BundleResponse,
   DesiredState,
@@ -31,36 +33,81 @@ export const normaliseFingerprint = (fp: string): string =>
 /** Version ids listed in `have=` at most (URL length); a longer list only means some bundles come inlined again. */
 const MAX_HAVE = 64;
 
+/** How long a check that the first hub answers again may take (it runs before a request on a later hub). */
+const PREFERRED_CHECK_MS = 2000;
+
+export interface AgentClientOptions {
+  insecureSkipVerify?: boolean;
+  maxSockets?: number;
+  heldVersions?: () => string[];
+  /** Several hubs: called when the client moves to another one (hub-list.ts). */
+  onHubChange?: (change: HubChange) => void;
+  /** Several hubs: how long to stay on a later hub before checking the first again (default 60 s). */
+  returnAfterMs?: number;
+}
+
 /**
  * HTTPS to the hub for one agent: trusts only the pinned hub CA, keeps connections alive (the long-poll and the
- * bundle fetch that follows reuse one socket), signs every request with the agent's Ed25519 key.
+ * bundle fetch that follows reuse one socket), signs every request with the agent's Ed25519 key. Given several
+ * hubs (one database behind them), it talks to one at a time and moves on when it fails (hub-list.ts); the
+ * failed request still fails, and the caller's retry goes to the next hub.
  */
 export class AgentClient {
-  private readonly agent: HttpsAgent | HttpAgent;
-  private readonly base: URL;
+  private readonly agents = new Map<string, HttpsAgent | HttpAgent>();
   private readonly heldVersions?: () => string[];
+  private readonly list: HubList;
+  private checking?: Promise<void>;
 
   constructor(
-    private readonly hub: string,
-    caPem: string | undefined,
+    hub: string | readonly string[],
+    private readonly caPem: string | undefined,
     private readonly identity?: Pick<AgentIdentity, 'endpointId' | 'keys'>,
-    opts: { insecureSkipVerify?: boolean; maxSockets?: number; heldVersions?: () => string[] } = {},
+    private readonly opts: AgentClientOptions = {},
   ) {
     this.heldVersions = opts.heldVersions;
-    this.base = new URL(hub);
-    this.agent =
-      this.base.protocol === 'https:'
-        ? new HttpsAgent({
-            keepAlive: true,
-            maxSockets: opts.maxSockets ?? 4,
-            ...(caPem ? { ca: caPem } : {}),
-            ...(opts.insecureSkipVerify ? { rejectUnauthorized: false } : {}),
-          })
-        : new HttpAgent({ keepAlive: true, maxSockets: opts.maxSockets ?? 4 });
+    const hubs = typeof hub === 'string' ? [hub] : [...hub];
+    this.list = new HubList(hubs, opts.returnAfterMs, opts.onHubChange);
+  }
+
+  /** The hub requests go to now. */
+  get hub(): string {
+    return this.list.current;
+  }
+
+  private agentFor(hub: string): HttpsAgent | HttpAgent {
+    let agent = this.agents.get(hub);
+    if (!agent) {
+      agent =
+        new URL(hub).protocol === 'https:'
+          ? new HttpsAgent({
+              keepAlive: true,
+              maxSockets: this.opts.maxSockets ?? 4,
+              ...(this.caPem ? { ca: this.caPem } : {}),
+              ...(this.opts.insecureSkipVerify ? { rejectUnauthorized: false } : {}),
+            })
+          : new HttpAgent({ keepAlive: true, maxSockets: this.opts.maxSockets ?? 4 });
+      this.agents.set(hub, agent);
+    }
+    return agent;
   }
 
   close(): void {
-    this.agent.destroy();
+    for (const agent of this.agents.values()) agent.destroy();
+  }
+
+  /** On a later hub for a while: a quick unsigned request tells whether the first one answers again. */
+  private returnToPreferred(): Promise<void> {
+    if (!this.list.shouldTryPreferred()) return Promise.resolve();
+    this.checking ??= this.send<HubCaResponse>(this.list.hubs[0], 'GET', '/api/v1/agent/ca', undefined, {
+      unsigned: true,
+      timeoutMs: PREFERRED_CHECK_MS,
+    })
+      .then(
+        () => this.list.preferredChecked(true),
+        () => this.list.preferredChecked(false),
+      )
+      .finally(() => (this.checking = undefined));
+    return this.checking;
   }
 
   /**
@@ -94,6 +141,11 @@ export class AgentClient {
     );
   }
 
+  /** POST /agent/probe-results: this agent's probes of its endpoint's targets (`from: agent | both`). */
+  probeResults(results: AgentProbeResult[], opts: RequestOptions = {}): Promise<{ accepted: number }> {
+    return this.request('POST', '/api/v1/agent/probe-results', { results }, opts);
+  }
+
   enroll(body: EnrollRequest, opts: RequestOptions = {}): Promise<EnrollResponse> {
     return this.request('POST', '/api/v1/agent/enroll', body, { ...opts, unsigned: true });
   }
@@ -102,14 +154,32 @@ export class AgentClient {
     return this.request('GET', '/api/v1/agent/ca', undefined, { ...opts, unsigned: true });
   }
 
-  request<T>(
+  /** One request to the current hub; a connection failure, timeout or 5xx moves the client to the next hub. */
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: RequestOptions & { unsigned?: boolean } = {},
+  ): Promise<T> {
+    await this.returnToPreferred();
+    const hub = this.list.current;
+    try {
+      return await this.send<T>(hub, method, path, body, opts);
+    } catch (e) {
+      if (!opts.signal?.aborted && isHubFailure(e)) this.list.failed(hub, (e as Error).message);
+      throw e;
+    }
+  }
+
+  private send<T>(
+    hub: string,
     method: string,
     path: string,
     body?: unknown,
     opts: RequestOptions & { unsigned?: boolean } = {},
   ): Promise<T> {
     opts.signal?.throwIfAborted();
-    const url = new URL(path, this.base);
+    const url = new URL(path, hub);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string> = { accept: 'application/json' };
     if (payload) {
@@ -136,14 +206,14 @@ export class AgentClient {
         {
           method,
           headers,
-          agent: this.agent,
+          agent: this.agentFor(hub),
           timeout: opts.timeoutMs ?? 30_000,
           ...(opts.signal ? { signal: opts.signal } : {}),
         },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', (err) => reject(this.connectionError(err)));
+          res.on('error', (err) => reject(this.connectionError(hub, err)));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString();
             let data: unknown;
@@ -172,13 +242,13 @@ export class AgentClient {
       req.on('timeout', () =>
         req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })),
       );
-      req.on('error', (err: NodeJS.ErrnoException) => reject(this.connectionError(err, opts.signal)));
+      req.on('error', (err: NodeJS.ErrnoException) => reject(this.connectionError(hub, err, opts.signal)));
       if (payload) req.write(payload);
       req.end();
     });
   }
 
-  private connectionError(err: NodeJS.ErrnoException, signal?: AbortSignal): Error {
+  private connectionError(hub: string, err: NodeJS.ErrnoException, signal?: AbortSignal): Error {
     if (signal?.aborted) return signal.reason instanceof Error ? signal.reason : err;
     const untrusted = [
       'SELF_SIGNED_CERT_IN_CHAIN',
@@ -190,14 +260,14 @@ export class AgentClient {
     if (err.code && untrusted.includes(err.code)) {
       return new CertfleetError(
         'UNREACHABLE',
-        `the hub at ${this.hub} presented a certificate not issued by the pinned hub CA (${err.code})`,
+        `the hub at ${hub} presented a certificate not issued by the pinned hub CA (${err.code})`,
         'check --hub; if the hub CA was replaced, enroll the agent again with the new fingerprint',
         { cause: err },
       );
     }
     return new CertfleetError(
       'UNREACHABLE',
-      `cannot reach the hub at ${this.hub}: ${err.code ?? err.message}`,
+      `cannot reach the hub at ${hub}: ${err.code ?? err.message}`,
       'the agent retries with backoff; check the hub and the network',
       {
         cause: err,
@@ -205,6 +275,13 @@ export class AgentClient {
       },
     );
   }
+}
+
+/** The hub itself failed (network, timeout, 5xx): with several hubs, time to try another. A 4xx is an answer. */
+function isHubFailure(e: unknown): boolean {
+  if (!(e instanceof CertfleetError)) return false;
+  const status = (e.details?.httpStatus as number | undefined) ?? e.status;
+  return e.details?.transient === true || status >= 500;
 }
 
 /** True for errors worth retrying later (network, timeouts, hub 5xx); false for refusals (4xx). */

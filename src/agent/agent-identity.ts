@@ -9,7 +9,10 @@ export const DEFAULT_STATE_DIR = '/var/lib/certfleet-agent';
 
 /** `<state-dir>/agent.json`: where the hub is and which CA to trust. No secrets. */
 export interface AgentConfigFile {
+  /** The first hub of `hubs` (what agents before several hubs read). */
   hub: string;
+  /** Every hub URL, in order of preference (one database behind them); absent in files written before. */
+  hubs?: string[];
   endpointId: string;
   endpointName: string;
   /** The hub root CA, pinned at enrollment by its SHA-256 fingerprint. */
@@ -116,5 +119,5 @@ export async function loadIdentity(stateDir: string): Promise<AgentIdentity> {
       { details: { path: keyPath } },
     );
   }
-  return { ...config, keys: { signing, sealing } };
+  return { ...config, hubs: config.hubs?.length ? config.hubs : [config.hub], keys: { signing, sealing } };
 }

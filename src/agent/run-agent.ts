@@ -13,6 +13,7 @@ import type {
   DeployRequest,
 } from '../deploy/deploy-contract.ts';
 import { outputDirs } from './output-dirs.ts';
+import { AgentProber } from './agent-prober.ts';
 import { openSealedKey } from '../protocol/sealed-key.ts';
 import {
   AgentStateStore,
@@ -48,9 +49,15 @@ export interface AgentRunnerOptions {
   backoffMaxMs?: number;
   /** Default: read from `<stateDir>/agent.json` + `agent-key.pem`. */
   identity?: AgentIdentity;
+  /** Hub URLs to use instead of those enrolled (`agent run --hub URL1,URL2`), in order of preference. */
+  hubs?: string[];
+  /** Several hubs: how long to stay on a later hub before checking the first again (default 60 s). */
+  hubReturnAfterMs?: number;
 }
 
 const BATCH = 100;
+/** How long after a reload the agent probes its targets (the server's new workers need a moment). */
+const AFTER_RELOAD_PROBE_MS = 250;
 
 /**
  * `certfleet agent run`: starts from the local state (so a hub outage never removes anything and a restart with
@@ -59,7 +66,8 @@ const BATCH = 100;
  * an on-disk queue.
  *
  * Events: `connected`, `disconnected` (error), `state` (DesiredState), `deployed` ({subscriptionId, versionId,
- * outcome}), `flushed` (number of reports that left the queue: accepted, or refused for good and kept aside).
+ * outcome}), `flushed` (number of reports that left the queue: accepted, or refused for good and kept aside),
+ * `probed` (number of probe results the hub accepted, see agent-prober.ts).
  */
 export class AgentRunner extends EventEmitter {
   private readonly store: AgentStateStore;
@@ -83,6 +91,7 @@ export class AgentRunner extends EventEmitter {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly retry: Backoff;
   private subscriber?: Promise<void>;
+  private prober?: AgentProber;
   connected = false;
 
   constructor(private readonly opts: AgentRunnerOptions) {
@@ -102,17 +111,30 @@ export class AgentRunner extends EventEmitter {
   async start(): Promise<void> {
     this.identity = this.opts.identity ?? (await loadIdentity(this.opts.stateDir));
     // Listing the versions held asks the hub to inline the bundles of the others in the long-poll answer.
-    this.client = new AgentClient(this.identity.hub, this.identity.caPem, this.identity, {
+    const hubs = this.opts.hubs ?? this.identity.hubs ?? [this.identity.hub];
+    this.client = new AgentClient(hubs, this.identity.caPem, this.identity, {
       heldVersions: () => [
         ...new Set([...Object.values(this.local.deployed).map((r) => r.versionId), ...this.inlined.keys()]),
       ],
+      ...(this.opts.hubReturnAfterMs !== undefined ? { returnAfterMs: this.opts.hubReturnAfterMs } : {}),
+      onHubChange: ({ from, to, reason }) => {
+        this.logger.warn({ from_hub: from, to_hub: to, reason }, `switching from hub ${from} to ${to}`);
+        this.emit('hub', to);
+      },
     });
     this.local = await this.store.load();
     this.queue = await this.loadQueue();
+    this.prober = new AgentProber({
+      client: () => this.client,
+      caPem: this.identity.caPem,
+      logger: this.logger,
+      signal: this.abort.signal,
+      onReported: (count) => this.emit('probed', count),
+    });
     this.logger.info(
       {
         endpoint: this.identity.endpointName,
-        hub: this.identity.hub,
+        hubs,
         cached_subscriptions: this.local.desired?.subscriptions.length ?? 0,
         queued_reports: this.queue.length,
       },
@@ -133,7 +155,7 @@ export class AgentRunner extends EventEmitter {
       onConnection: (up, err) => {
         this.connected = up;
         if (up) {
-          this.logger.info({ hub: this.identity!.hub }, 'connected to hub');
+          this.logger.info({ hub: this.client!.hub }, 'connected to hub');
           this.emit('connected');
           void this.flush();
         } else {
@@ -169,6 +191,7 @@ export class AgentRunner extends EventEmitter {
     await this.subscriber?.catch(() => {});
     await this.reconciling?.catch(() => {});
     await this.flushing?.catch(() => {});
+    await this.prober?.idle();
     await this.persistChain;
     this.client?.close();
   }
@@ -187,6 +210,7 @@ export class AgentRunner extends EventEmitter {
 
   private setDesired(state: DesiredState): void {
     this.latest = state;
+    this.prober?.update(state.probes);
     this.kickReconcile();
   }
 
@@ -383,6 +407,9 @@ export class AgentRunner extends EventEmitter {
       'deployment finished',
     );
     this.emit('deployed', { subscriptionId: sub.subscriptionId, versionId: v.id, outcome });
+    // the hub judges targets it cannot reach on this agent's probes: show it the reload at once
+    if (outcome.state === 'reloaded' || outcome.state === 'verified')
+      this.prober?.probeSoon(AFTER_RELOAD_PROBE_MS);
     if (outcome.state === 'waiting_window' && outcome.nextWindowAt) {
       this.later(new Date(outcome.nextWindowAt).getTime() - this.clock.now().getTime(), () =>
         this.kickReconcile(),

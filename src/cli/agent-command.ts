@@ -46,11 +46,12 @@ export function registerAgentCommands(program: Command): Command {
         endpoint: identity.endpointName,
         endpointId: identity.endpointId,
         hub: identity.hub,
+        hubs: identity.hubs ?? [identity.hub],
         stateDir: opts.stateDir,
       };
       if (globalFlags(cmd).json) return printJson(result);
       process.stdout.write(
-        `enrolled as endpoint ${result.endpoint} (${result.endpointId}) with ${result.hub}\n` +
+        `enrolled as endpoint ${result.endpoint} (${result.endpointId}) with ${result.hubs.join(', ')}\n` +
           `credentials in ${opts.stateDir} (0600); start the agent with: certfleet agent run --state-dir ${opts.stateDir}\n`,
       );
     });
@@ -60,15 +61,19 @@ export function registerAgentCommands(program: Command): Command {
     .description('hold the long-poll on the hub and deploy every new version (runs until SIGTERM)')
     .option('--state-dir <dir>', 'agent state directory (env CERTFLEET_AGENT_STATE_DIR)', DEFAULT_STATE_DIR)
     .option('--long-poll <seconds>', 'how long each long-poll may hold', positiveInt, 25);
-  addLogOptions(run).action(async (opts: { stateDir: string; longPoll: number } & LogFlags) => {
-    const [{ AgentRunner }, { createLogger }] = await Promise.all([
+  addLogOptions(run).action(async (opts: { stateDir: string; longPoll: number } & LogFlags, cmd: Command) => {
+    const [{ AgentRunner }, { createLogger }, { parseHubList }] = await Promise.all([
       import('../agent/run-agent.ts'),
       import('../core/log.ts'),
+      import('../agent/hub-list.ts'),
     ]);
+    // --hub (global, comma-separated or repeated) replaces the enrolled hub list for this run
+    const { hub } = globalFlags(cmd);
     const runner = new AgentRunner({
       stateDir: opts.stateDir,
       longPollSeconds: opts.longPoll,
       logger: createLogger(logSettings(opts)),
+      ...(hub ? { hubs: parseHubList(hub) } : {}),
     });
     await runner.start();
     // Before the banner: whoever waits for it may signal at once.

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { CertfleetError } from '../core/errors.ts';
+import type { ProbeTarget } from '../core/types.ts';
 import { clientFor, globalFlags } from './context.ts';
 import { resolveClientOptions } from './client.ts';
 import { printJson, relativeTime, table } from './output.ts';
@@ -15,22 +16,39 @@ import {
 interface EndpointView {
   name: string;
   kind: string;
-  probeTargets: Array<{ host: string; port: number; sni?: string; starttls?: string }>;
+  probeTargets: Array<{ host: string; port: number; sni?: string; starttls?: string; from?: string }>;
   lastSeenAt: string | null;
 }
 
-/** `host:port[/sni]`, IPv6 in brackets. */
-export function parseProbeTarget(value: string, previous: unknown[] = []) {
-  const m = /^(?:\[([^\]]+)\]|([^:/\s]+)):(\d{1,5})(?:\/(\S+))?$/.exec(value);
+/** `host:port[/sni][@hub|@agent|@both]`, IPv6 in brackets; the suffix says who probes it (default the hub). */
+export function parseProbeTarget(value: string, previous: unknown[] = []): ProbeTarget[] {
+  const m = /^(?:\[([^\]]+)\]|([^:/\s@]+)):(\d{1,5})(?:\/([^\s@]+))?(?:@(hub|agent|both))?$/.exec(value);
   if (!m || Number(m[3]) < 1 || Number(m[3]) > 65535) {
-    throw new InvalidArgumentError(`"${value}" is not HOST:PORT[/SNI] (e.g. web1.example.com:443)`);
+    throw new InvalidArgumentError(
+      `"${value}" is not HOST:PORT[/SNI][@hub|@agent|@both] (e.g. web1.example.com:443, 10.0.0.5:443/web.internal@agent)`,
+    );
   }
-  return [...previous, { host: m[1] ?? m[2], port: Number(m[3]), ...(m[4] ? { sni: m[4] } : {}) }];
+  return [
+    ...(previous as ProbeTarget[]),
+    {
+      host: m[1] ?? m[2],
+      port: Number(m[3]),
+      ...(m[4] ? { sni: m[4] } : {}),
+      ...(m[5] && m[5] !== 'hub' ? { from: m[5] as 'agent' | 'both' } : {}),
+    },
+  ];
 }
 
-/** `web1.example.com:443/web.example.com,…` or `-`. */
+/** `web1.example.com:443/web.example.com,10.0.0.5:443@agent,…` or `-`. */
 function probesCell(targets: EndpointView['probeTargets']): string {
-  return targets.map((p) => `${p.host}:${p.port}${p.sni ? `/${p.sni}` : ''}`).join(',') || '-';
+  return (
+    targets
+      .map(
+        (p) =>
+          `${p.host}:${p.port}${p.sni ? `/${p.sni}` : ''}${p.from && p.from !== 'hub' ? `@${p.from}` : ''}`,
+      )
+      .join(',') || '-'
+  );
 }
 
 /** `--label team=web`, accumulated into one object. */
@@ -85,8 +103,8 @@ export function registerEndpointCommands(program: Command): void {
       .option('--connector [kind]', 'the hub pushes to this endpoint: ssh or command (docs/connectors.md)'),
   )
     .option(
-      '--probe <host:port[/sni]>',
-      'where to verify the served certificate (repeatable)',
+      '--probe <host:port[/sni][@agent]>',
+      'where to verify the served certificate (repeatable); @agent: probed by the agent (the hub cannot reach it), @both: by both',
       parseProbeTarget,
     )
     .option(
@@ -163,8 +181,8 @@ export function registerEndpointCommands(program: Command): void {
     .command('set <name>')
     .description("change an endpoint's probe targets or labels; its subscriptions and enrollment stay")
     .option(
-      '--probe <host:port[/sni]>',
-      'where to verify the served certificate (repeatable; replaces the current list)',
+      '--probe <host:port[/sni][@agent]>',
+      'where to verify the served certificate (repeatable; replaces the current list); @agent: probed by the agent, @both: by both',
       parseProbeTarget,
     )
     .option('--clear-probes', 'remove every probe target')
@@ -186,7 +204,7 @@ export function registerEndpointCommands(program: Command): void {
           throw new CertfleetError(
             'USAGE',
             `nothing to change on endpoint ${name}`,
-            'give --probe HOST:PORT[/SNI] (repeatable), --clear-probes or --label KEY=VALUE',
+            'give --probe HOST:PORT[/SNI][@agent] (repeatable), --clear-probes or --label KEY=VALUE',
           );
         }
         const updated = await clientFor(cmd).request<EndpointView>(

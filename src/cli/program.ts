@@ -13,7 +13,12 @@ export function createProgram(description: string): Command {
   return new Command('certfleet')
     .description(description)
     .version(VERSION)
-    .option('--hub <url>', 'hub URL (env CERTFLEET_HUB)')
+    .option(
+      '--hub <url>',
+      'hub URL (env CERTFLEET_HUB); agent enroll | run: several, comma-separated or repeated, to fail over',
+      // repeated flags are joined, so `agent` commands see every URL (the admin CLI takes one)
+      (value: string, previous?: string) => (previous ? `${previous},${value}` : value),
+    )
     .option('--token <token>', 'API token (env CERTFLEET_TOKEN)')
     .option('--ca-file <pem>', "the hub's CA certificate (env CERTFLEET_CA_FILE; default <data-dir>/ca.pem)")
     .option('--config <file>', 'CLI config file with hub, token, caFile (env CERTFLEET_CONFIG)')

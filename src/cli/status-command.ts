@@ -20,15 +20,21 @@ export interface ServedRow {
   matchesCurrent: boolean;
   probedAt: string;
   error: { kind: string; message: string } | null;
+  /** Where it was seen: `hub` or `agent:<endpoint>` (hubs before agent probes send none). */
+  source?: string;
 }
 
-/** `ab12cd34ef56 current (2m ago)`: what a probe saw served, whether it is the current version, and when. */
+/**
+ * `ab12cd34ef56 current (2m ago)`: what a probe saw served, whether it is the current version, and when; `via
+ * agent` when the endpoint's agent took that probe.
+ */
 export function servedCell(s: ServedRow | undefined): string {
   if (!s) return '-';
   const what = s.fingerprint
     ? `${short(s.fingerprint)} ${s.matchesCurrent ? 'current' : 'OTHER'}`
     : (s.error?.kind ?? 'no cert');
-  return `${what} (${relativeTime(s.probedAt)})`;
+  const via = s.source && s.source !== 'hub' ? ` via agent` : '';
+  return `${what}${via} (${relativeTime(s.probedAt)})`;
 }
 
 /** `ab12cd34…` of a SHA-256 fingerprint: enough to tell versions apart in a table. */

@@ -69,7 +69,13 @@ function parseWindowDuration(value: string): number {
 }
 
 function parseVerify(value: string) {
-  return parseProbeTarget(value)[0];
+  const target = parseProbeTarget(value)[0];
+  if (target.from) {
+    throw new InvalidArgumentError(
+      `"${value}": a verify target is checked by the agent's deploy and probed by the hub; @${target.from} belongs on the endpoint's probe targets (certfleet endpoint set)`,
+    );
+  }
+  return target;
 }
 
 interface SubscribeOpts {

@@ -40,10 +40,15 @@ export const probeTargetSchema = z.strictObject({
   starttls: z.enum(['smtp', 'imap', 'pop3']).optional(),
 });
 
+/** An endpoint's probe target also says who probes it (a subscription's `verify` target is the hub's). */
+export const endpointProbeTargetSchema = probeTargetSchema.extend({
+  from: z.enum(['hub', 'agent', 'both']).optional(),
+});
+
 export const endpointSpecSchema = z.strictObject({
   name: nameSchema,
   kind: z.enum(['agent', 'connector']).default('agent'),
-  probeTargets: z.array(probeTargetSchema).default([]),
+  probeTargets: z.array(endpointProbeTargetSchema).default([]),
   labels: z.record(z.string(), z.string()).default({}),
 });
 export type EndpointSpec = z.output<typeof endpointSpecSchema>;
@@ -51,7 +56,7 @@ export type EndpointSpec = z.output<typeof endpointSpecSchema>;
 /** What `PATCH /endpoints/:name` may change (name and kind are fixed); at least one field. */
 export const endpointPatchSchema = z
   .strictObject({
-    probeTargets: z.array(probeTargetSchema).optional(),
+    probeTargets: z.array(endpointProbeTargetSchema).optional(),
     labels: z.record(z.string(), z.string()).optional(),
   })
   .refine((p) => p.probeTargets !== undefined || p.labels !== undefined, {

@@ -74,6 +74,11 @@ export interface ProbeTarget {
   port: number;
   sni?: string;
   starttls?: 'smtp' | 'imap' | 'pop3';
+  /**
+   * Endpoint targets only: who probes it, `hub` (default), `agent` (the hub cannot reach it: judged on the agent's
+   * reports alone) or `both` (see src/probe/probe-targets.ts and docs/architecture.md).
+   */
+  from?: 'hub' | 'agent' | 'both';
 }
 
 export interface Endpoint {

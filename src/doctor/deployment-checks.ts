@@ -81,13 +81,13 @@ function fixFor(step: string, r: FleetRow, d: StepDetail): string {
 
 const short = (fp: string | undefined) => (fp ? fp.slice(0, 16) : '-');
 
-/** `127.0.0.1:443/web.test: 3f2a… (current) at T`, or the probe error, per target. */
+/** `127.0.0.1:443/web.test from hub: 3f2a… (current) at T`, or the probe error, per target and source. */
 function servedLines(probes: ProbeResultRecord[], expected: string): string[] {
   return probes.map((p) => {
     const what = p.fingerprint
       ? `${short(p.fingerprint)} (${p.fingerprint === expected ? 'current version' : 'NOT the current version'})`
       : `no certificate (${p.errorKind ?? 'error'}${p.errorMessage ? `: ${p.errorMessage}` : ''})`;
-    return `${p.targetKey}: ${what} at ${p.at}`;
+    return `${p.targetKey} from ${p.source}: ${what} at ${p.at}`;
   });
 }
 

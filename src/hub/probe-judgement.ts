@@ -3,50 +3,8 @@
  * apart from the scheduler so they read, and are tested, as a table of sentences.
  */
 import { windowState } from '../deploy/change-window.ts';
-import type {
-  Certificate,
-  ChangeWindow,
-  Deployment,
-  Endpoint,
-  ProbeTarget,
-  Subscription,
-} from '../core/types.ts';
+import type { ChangeWindow, Deployment } from '../core/types.ts';
 import { allowedMoves } from '../deploy/states.ts';
-
-/** `host:port[/sni][+starttls]`: identifies one target of an endpoint in stored results. */
-export function probeTargetKey(t: ProbeTarget): string {
-  return `${t.host}:${t.port}${t.sni ? `/${t.sni}` : ''}${t.starttls ? `+${t.starttls}` : ''}`;
-}
-
-/** Whether DNS name `name` is covered by SAN `san` (one-label wildcards only, as browsers do). */
-export function sanCovers(san: string, name: string): boolean {
-  const a = san.toLowerCase();
-  const b = name.toLowerCase().replace(/\.$/, '');
-  if (a === b) return true;
-  if (!a.startsWith('*.')) return false;
-  const dot = b.indexOf('.');
-  return dot > 0 && b.slice(dot + 1) === a.slice(2);
-}
-
-/**
- * The targets that prove a subscription: with one subscription on the endpoint, all its targets; with several,
- * the targets whose SNI (or host) the certificate covers, since one port cannot serve two certificates to the
- * same name. The subscription's own `verify` target always counts.
- */
-export function targetsForSubscription(
-  endpoint: Pick<Endpoint, 'probeTargets'>,
-  sub: Pick<Subscription, 'verify'>,
-  cert: Pick<Certificate, 'sans'>,
-  subscriptionsOnEndpoint: number,
-): ProbeTarget[] {
-  const base =
-    subscriptionsOnEndpoint <= 1
-      ? endpoint.probeTargets
-      : endpoint.probeTargets.filter((t) => cert.sans.some((s) => sanCovers(s, t.sni ?? t.host)));
-  const out = [...base];
-  if (sub.verify && !out.some((t) => probeTargetKey(t) === probeTargetKey(sub.verify!))) out.push(sub.verify);
-  return out;
-}
 
 export interface TargetObservation {
   key: string;
@@ -75,6 +33,54 @@ export interface Judgement {
 }
 
 const NOT_RELOADED = new Set(['pending', 'delivered', 'installed', 'waiting_window']);
+
+/** One stored result of a target, as the judgement needs it. */
+export interface SourcedResult {
+  targetKey: string;
+  /** `hub` or `agent:<endpoint>`. */
+  source: string;
+  /** On the hub's clock. */
+  at: string;
+  fingerprint?: string;
+  errorKind?: string;
+}
+
+/**
+ * Merges one target's results from the sources that probe it (its `from`) into one observation:
+ * - only the allowed sources count: `from: agent` is judged on the agent's results alone, `from: hub` on the hub's;
+ * - once the deployment was reloaded (reloaded, verified, diverged), a result taken before its last transition is
+ *   stale and ignored: it shows the server before the reload (an agent report may arrive late);
+ * - `from: both`: any fresh result showing another certificate wins (that source is named), so one vantage point
+ *   seeing the old certificate after the grace period is divergence; else any fresh result showing the version;
+ *   else no certificate seen (nothing to conclude).
+ * `result` is the result the observation came from (absent when no allowed source has a fresh one).
+ */
+export function observeTarget<R extends SourcedResult>(input: {
+  key: string;
+  sources: string[];
+  results: R[];
+  expected: string;
+  deployment?: Pick<Deployment, 'state' | 'updatedAt'>;
+}): { observation: TargetObservation; result?: R } {
+  const d = input.deployment;
+  const since = d && !NOT_RELOADED.has(d.state) ? new Date(d.updatedAt).getTime() : -Infinity;
+  const fresh = input.results.filter(
+    (r) => input.sources.includes(r.source) && new Date(r.at).getTime() >= since,
+  );
+  const pick =
+    fresh.find((r) => r.fingerprint !== undefined && r.fingerprint !== input.expected) ??
+    fresh.find((r) => r.fingerprint === input.expected) ??
+    fresh[0];
+  if (!pick) return { observation: { key: input.key, errorKind: 'no_result' } };
+  return {
+    observation: {
+      key: input.key,
+      ...(pick.fingerprint ? { fingerprint: pick.fingerprint } : {}),
+      ...(pick.errorKind ? { errorKind: pick.errorKind } : {}),
+    },
+    result: pick,
+  };
+}
 
 /**
  * Decides what the observations of one subscription's targets mean for its current-version deployment.

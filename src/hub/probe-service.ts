@@ -21,12 +21,18 @@ import {
   type Store,
 } from '../store/store.ts';
 import type { HubContext } from './hub-context.ts';
+import { judgeDeployment, observeTarget, type Judgement } from './probe-judgement.ts';
 import {
-  judgeDeployment,
+  HUB_SOURCE,
+  agentProbes,
+  agentSource,
+  hubProbes,
+  observationOf,
   probeTargetKey,
+  sourcesFor,
   targetsForSubscription,
-  type Judgement,
-} from './probe-judgement.ts';
+} from '../probe/probe-targets.ts';
+import type { AgentProbeResult } from '../protocol/wire.ts';
 
 /** The `probes:` section of the hub config. */
 export const probesHubConfigShape = {
@@ -184,10 +190,12 @@ export class ProbeService {
     const out: ServedSummaryRow[] = [];
     for (const { subscription: sub, certificate: cert, endpoint, current: v, ...row } of rows) {
       const targets = targetsForSubscription(endpoint, sub, cert, row.endpointSubscriptions);
-      const byKey = new Map(row.probes.map((r) => [r.targetKey, r]));
-      const seen = targets
-        .map((t) => byKey.get(probeTargetKey(t)))
-        .filter((r): r is ProbeResultRecord => r !== undefined);
+      // every result of a source that probes the target (the hub, the endpoint's agent, or both)
+      const seen = targets.flatMap((t) =>
+        row.probes.filter(
+          (r) => r.targetKey === probeTargetKey(t) && sourcesFor(t, endpoint.name).includes(r.source),
+        ),
+      );
       if (seen.length === 0) continue;
       const served = seen.find((r) => r.fingerprint && r.fingerprint !== v?.fingerprint) ?? seen[0];
       const notAfters = seen.filter((r) => r.notAfter).map((r) => r.notAfter!);
@@ -198,6 +206,8 @@ export class ProbeService {
         certificate: cert.name,
         endpoint: endpoint.name,
         fingerprint: served.fingerprint ?? null,
+        source: served.source,
+        sources: [...new Set(seen.map((r) => r.source))],
         matchesCurrent: v ? seen.every((r) => r.fingerprint === v.fingerprint) : false,
         notAfter: notAfters.sort()[0] ?? null,
         notBefore: notBefores.sort()[0] ?? null,
@@ -291,29 +301,33 @@ export class ProbeService {
     for (const endpoint of endpoints) {
       this.due.set(endpoint.id, now.getTime() + this.config.intervalSeconds * 1000);
       const seen = new Set<string>();
-      for (const target of await this.allTargets(endpoint)) {
+      for (const target of await this.hubTargets(endpoint)) {
         const key = probeTargetKey(target);
         if (seen.has(key)) continue;
         seen.add(key);
         targets.push({ endpoint, target });
       }
     }
-    const results = await probeMany(
-      targets.map((t) => t.target),
-      {
-        trustedRootPems: await this.trustRoots(),
-        useSystemRoots: true,
-        timeoutMs: this.config.timeoutMs,
-        concurrency: this.config.concurrency,
-        signal: this.abort.signal,
-        now,
-      },
-      (r) =>
-        this.opts.metrics?.observeProbe(
-          resultLabel(r),
-          r.handshakeMs === undefined ? undefined : r.handshakeMs / 1000,
-        ),
-    );
+    const results =
+      targets.length === 0
+        ? []
+        : await probeMany(
+            targets.map((t) => t.target),
+            {
+              trustedRootPems: await this.trustRoots(),
+              useSystemRoots: true,
+              timeoutMs: this.config.timeoutMs,
+              concurrency: this.config.concurrency,
+              signal: this.abort.signal,
+              now,
+            },
+            (r) =>
+              this.opts.metrics?.observeProbe(
+                resultLabel(r),
+                r.handshakeMs === undefined ? undefined : r.handshakeMs / 1000,
+                'hub',
+              ),
+          );
     // probeMany returns one result per target here (allAddresses is off), in target order
     const records: ProbeResultRecord[] = results.map((r, i) =>
       toRecord(targets[i].endpoint.id, targets[i].target, r),
@@ -323,33 +337,83 @@ export class ProbeService {
     const reports: EndpointProbeReport[] = [];
     for (const endpoint of endpoints) {
       const mine = records.filter((r) => r.endpointId === endpoint.id);
-      reports.push({ endpoint: endpoint.name, results: mine, judgements: await this.judge(endpoint, mine) });
+      reports.push({ endpoint: endpoint.name, results: mine, judgements: await this.judge(endpoint) });
     }
     return reports;
   }
 
-  /** The endpoint's targets plus its subscriptions' own verify targets. */
-  private async allTargets(endpoint: Endpoint): Promise<ProbeTarget[]> {
+  /** The targets the hub probes itself: the endpoint's (unless `from: agent`) plus subscriptions' verify targets. */
+  private async hubTargets(endpoint: Endpoint): Promise<ProbeTarget[]> {
     const subs = await this.ctx.store.listSubscriptions({ endpointId: endpoint.id });
-    return [...endpoint.probeTargets, ...subs.flatMap((s) => (s.verify ? [s.verify] : []))];
+    return [...endpoint.probeTargets.filter(hubProbes), ...subs.flatMap((s) => (s.verify ? [s.verify] : []))];
   }
 
-  private async judge(endpoint: Endpoint, records: ProbeResultRecord[]): Promise<SubscriptionJudgement[]> {
+  /**
+   * An agent's report of its own probes (`POST /agent/probe-results`): every result must be for one of its
+   * endpoint's targets marked `from: agent` or `both`, else nothing is stored (FORBIDDEN). `at` is moved onto the
+   * hub's clock by the agent's own offset (`agentNow`, the signed request time), so a skewed agent clock can
+   * neither make an old observation look fresh nor a fresh one stale. Stored under `agent:<endpoint>`, then the
+   * endpoint is judged on everything stored.
+   */
+  async acceptAgentResults(
+    endpoint: Endpoint,
+    results: AgentProbeResult[],
+    agentNow: number,
+  ): Promise<SubscriptionJudgement[]> {
+    // the caller's endpoint may come from the agent-auth cache: check against the stored targets
+    endpoint = (await this.ctx.store.getEndpointById(endpoint.id)) ?? endpoint;
+    const allowed = new Set(endpoint.probeTargets.filter(agentProbes).map(probeTargetKey));
+    const foreign = results.find((r) => !allowed.has(r.targetKey));
+    if (foreign) {
+      throw new CertfleetError(
+        'FORBIDDEN',
+        `probe target ${foreign.targetKey} is not one endpoint "${endpoint.name}" probes from its agent`,
+        `mark it \`from: agent\` or \`both\` (certfleet endpoint set ${endpoint.name} --probe ${foreign.targetKey}@agent), or resync the agent`,
+      );
+    }
+    const offset = this.ctx.clock.now().getTime() - agentNow;
+    const source = agentSource(endpoint.name);
+    const records = results.map(({ targetKey, at, ...r }): ProbeResultRecord => ({
+      ...r,
+      endpointId: endpoint.id,
+      targetKey,
+      source,
+      at: new Date(new Date(at).getTime() + offset).toISOString(),
+    }));
+    for (const r of records) {
+      const seconds = r.handshakeMs === undefined ? undefined : r.handshakeMs / 1000;
+      this.opts.metrics?.observeProbe(r.ok ? 'ok' : (r.errorKind ?? 'invalid'), seconds, 'agent');
+    }
+    await this.ctx.store.saveProbeResults(records);
+    return this.judge(endpoint);
+  }
+
+  /**
+   * Judges the endpoint's subscriptions on the latest stored results of every source: each target on the sources
+   * its `from` names (hub, the endpoint's agent, or both; see observeTarget for how they combine).
+   */
+  private async judge(endpoint: Endpoint): Promise<SubscriptionJudgement[]> {
     const store = this.ctx.store;
-    const byKey = new Map(records.map((r) => [r.targetKey, r]));
-    // one query: the endpoint's subscriptions with certificate, current version and its deployment
+    // one query: the endpoint's subscriptions with certificate, current version, deployment and stored results
     const rows = (await store.fleet({ endpointId: endpoint.id })).items;
     const out: SubscriptionJudgement[] = [];
-    for (const { subscription: sub, certificate: cert, current: version, deployment } of rows) {
+    for (const { subscription: sub, certificate: cert, current: version, deployment, probes } of rows) {
       if (!version) continue;
       const targets = targetsForSubscription(endpoint, sub, cert, rows.length);
       if (targets.length === 0) continue; // no probe targets: the agent's own local verification stands
       const keys = targets.map(probeTargetKey);
-      const observations = keys.map((key) => ({
-        key,
-        ...(byKey.get(key)?.fingerprint ? { fingerprint: byKey.get(key)!.fingerprint } : {}),
-        ...(byKey.get(key)?.errorKind ? { errorKind: byKey.get(key)!.errorKind } : {}),
-      }));
+      const seen = targets.map((t) =>
+        observeTarget({
+          key: probeTargetKey(t),
+          sources: sourcesFor(t, endpoint.name),
+          results: probes.filter((r) => r.targetKey === probeTargetKey(t)),
+          expected: version.fingerprint,
+          ...(deployment ? { deployment } : {}),
+        }),
+      );
+      const observations = seen.map((s) => s.observation);
+      const byKey = new Map(seen.flatMap((s) => (s.result ? [[s.observation.key, s.result] as const] : [])));
+      const sources = seen.flatMap((s) => (s.result ? [`${s.result.targetKey} ${s.result.source}`] : []));
       const now = this.ctx.clock.now();
       const j = judgeDeployment({
         ...(deployment ? { deployment } : {}),
@@ -366,8 +430,8 @@ export class ProbeService {
           version.id,
           'verified',
           {
-            reason: `a probe saw the version served on every target (${keys.join(', ')})`,
-            detail: { targets: keys, fingerprint: version.fingerprint, at: now.toISOString() },
+            reason: `a probe saw the version served on every target (${sources.join(', ')})`,
+            detail: { targets: keys, sources, fingerprint: version.fingerprint, at: now.toISOString() },
           },
           'probe',
         );
@@ -379,11 +443,13 @@ export class ProbeService {
           'diverged',
           {
             reason:
-              `${j.mismatch.target} serves certificate ${j.mismatch.served.slice(0, 16)}… instead of version ` +
+              `${j.mismatch.target} serves certificate ${j.mismatch.served.slice(0, 16)}… ` +
+              `(seen from ${r?.source ?? HUB_SOURCE}) instead of version ` +
               `${version.serial} (${version.fingerprint.slice(0, 16)}…) ${Math.round(this.config.graceSeconds)} s ` +
               `after the reload: the reload did not take effect or another config serves this name`,
             detail: {
               target: j.mismatch.target,
+              source: r?.source,
               served: j.mismatch.served,
               expected: version.fingerprint,
               servedNotAfter: r?.notAfter,
@@ -426,6 +492,10 @@ export interface ServedSummaryRow {
   endpoint: string;
   /** The served fingerprint (the first one differing from the current version, if any). */
   fingerprint: string | null;
+  /** Where that was seen: `hub` or `agent:<endpoint>`. */
+  source: string;
+  /** Every source whose results this row summarises. */
+  sources: string[];
   matchesCurrent: boolean;
   notAfter: string | null;
   notBefore: string | null;
@@ -440,17 +510,5 @@ function resultLabel(r: ProbeResult): string {
 }
 
 function toRecord(endpointId: string, target: ProbeTarget, r: ProbeResult): ProbeResultRecord {
-  return {
-    endpointId,
-    targetKey: probeTargetKey(target),
-    at: r.at,
-    ok: r.ok,
-    ...(r.fingerprint ? { fingerprint: r.fingerprint } : {}),
-    ...(r.serial ? { serial: r.serial } : {}),
-    ...(r.notBefore ? { notBefore: r.notBefore } : {}),
-    ...(r.notAfter ? { notAfter: r.notAfter } : {}),
-    ...(r.error ? { errorKind: r.error.kind, errorMessage: r.error.message } : {}),
-    ...(r.tlsVersion ? { tlsVersion: r.tlsVersion } : {}),
-    ...(r.handshakeMs !== undefined ? { handshakeMs: r.handshakeMs } : {}),
-  };
+  return { endpointId, source: HUB_SOURCE, ...observationOf(target, r) };
 }

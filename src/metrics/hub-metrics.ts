@@ -38,8 +38,8 @@ const seconds = (iso: string): number => Date.parse(iso) / 1000;
 
 export class HubMetrics {
   readonly registry = new Registry();
-  readonly probes: Counter<'result'>;
-  readonly probeDuration: Histogram<'result'>;
+  readonly probes: Counter<'result' | 'source'>;
+  readonly probeDuration: Histogram<'result' | 'source'>;
   readonly issuance: Counter<'issuer' | 'result'>;
   readonly issuanceDuration: Histogram<'issuer' | 'result'>;
   readonly transitions: Counter<'state'>;
@@ -85,14 +85,14 @@ export class HubMetrics {
 
     this.probes = new Counter({
       name: 'certfleet_probes_total',
-      help: 'TLS probes run by the hub, by result (ok or the error kind)',
-      labelNames: ['result'],
+      help: 'TLS probes by result (ok or the error kind) and where they were taken (hub, or agent: reported by agents)',
+      labelNames: ['result', 'source'],
       registers,
     });
     this.probeDuration = new Histogram({
       name: 'certfleet_probe_duration_seconds',
-      help: 'Duration of one probe (TCP connect, STARTTLS and TLS handshake)',
-      labelNames: ['result'],
+      help: 'Duration of one probe (TCP connect, STARTTLS and TLS handshake), by result and source (hub or agent)',
+      labelNames: ['result', 'source'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
@@ -313,10 +313,10 @@ export class HubMetrics {
     this.unsubscribe();
   }
 
-  /** Records one probe result (`seconds` = its handshake time when known). */
-  observeProbe(result: string, seconds?: number): void {
-    this.probes.inc({ result });
-    if (seconds !== undefined) this.probeDuration.observe({ result }, seconds);
+  /** Records one probe result (`seconds` = its handshake time when known) taken by the hub or reported by an agent. */
+  observeProbe(result: string, seconds?: number, source: 'hub' | 'agent' = 'hub'): void {
+    this.probes.inc({ result, source });
+    if (seconds !== undefined) this.probeDuration.observe({ result, source }, seconds);
   }
 
   text(): Promise<string> {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { formatIssuePath } from '../core/config-schema.ts';
-import { REPORTED_STATES } from '../core/types.ts';
+import { REPORTED_STATES, type ProbeTarget } from '../core/types.ts';
+import type { ProbeObservation } from '../probe/probe-targets.ts';
 import type { SubscriptionSpec } from '../core/subscription-spec.ts';
 import type { SealedKey } from './sealed-key.ts';
 
@@ -52,6 +53,12 @@ export interface DesiredState {
   endpointId: string;
   endpointName: string;
   subscriptions: DesiredSubscription[];
+  /**
+   * The endpoint's targets the agent probes itself (`from: agent | both`) and how: every `intervalSeconds`, and
+   * after each deploy it finishes; results go to `POST /agent/probe-results`. Absent when there are none (and
+   * from hubs that predate agent probes).
+   */
+  probes?: { targets: ProbeTarget[]; intervalSeconds: number; timeoutMs: number };
 }
 
 export interface BundleResponse {
@@ -89,3 +96,35 @@ export const reportBodySchema = z.union(
     },
   },
 );
+
+/** One probe result from the agent's side (src/probe/probe-targets.ts `ProbeObservation`). */
+export const agentProbeResultSchema = z.object({
+  targetKey: z.string().min(1).max(600),
+  at: z.string().datetime({ offset: true }),
+  ok: z.boolean(),
+  fingerprint: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+  serial: z
+    .string()
+    .regex(/^[0-9a-f]{1,64}$/i)
+    .optional(),
+  notBefore: z.string().datetime({ offset: true }).optional(),
+  notAfter: z.string().datetime({ offset: true }).optional(),
+  errorKind: z.string().max(64).optional(),
+  errorMessage: z.string().max(2000).optional(),
+  tlsVersion: z.string().max(32).optional(),
+  handshakeMs: z.number().min(0).max(600_000).optional(),
+}) satisfies z.ZodType<ProbeObservation>;
+export type AgentProbeResult = z.infer<typeof agentProbeResultSchema>;
+
+export const agentProbeReportSchema = z.object({ results: z.array(agentProbeResultSchema).min(1).max(500) });
+
+/** What the hub answers to a probe report: what it now concludes per subscription with targets. */
+export const agentProbeReportResponseSchema = z.object({
+  accepted: z.number().int(),
+  judgements: z.array(
+    z.object({ certificate: z.string(), status: z.string(), action: z.enum(['verify', 'diverge', 'none']) }),
+  ),
+});

@@ -192,6 +192,7 @@ export async function fleetRows(
       'd.created_at as d_created_at',
       'd.updated_at as d_updated_at',
       'p.target_key as p_target_key',
+      'p.source as p_source',
       'p.at as p_at',
       'p.ok as p_ok',
       'p.fingerprint as p_fingerprint',
@@ -214,6 +215,7 @@ export async function fleetRows(
     .orderBy('pg.page_certificate')
     .orderBy('pg.page_endpoint')
     .orderBy('p.target_key')
+    .orderBy('p.source')
     .execute();
 
   const items: FleetRow[] = [];
@@ -280,6 +282,7 @@ export async function fleetRows(
         toProbeResult({
           endpoint_id: r.s_endpoint_id,
           target_key: r.p_target_key,
+          source: r.p_source!,
           at: r.p_at!,
           ok: r.p_ok!,
           fingerprint: r.p_fingerprint,

@@ -201,6 +201,44 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('certificates').addColumn('acme_profile', 'text').execute();
       },
     },
+    '0011_probe_result_sources': {
+      // Probes are taken by the hub and by agents (targets marked `from: agent|both`): the latest result per target
+      // and per source (`hub`, `agent:<endpoint>`). A primary key cannot be altered on SQLite, so the table is
+      // rebuilt; existing rows were the hub's.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('probe_results_v11')
+          .addColumn('endpoint_id', 'text', (c) => c.notNull().references('endpoints.id').onDelete('cascade'))
+          .addColumn('target_key', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('ok', 'integer', (c) => c.notNull())
+          .addColumn('fingerprint', 'text')
+          .addColumn('serial', 'text')
+          .addColumn('not_before', 'text')
+          .addColumn('not_after', 'text')
+          .addColumn('error_kind', 'text')
+          .addColumn('error_message', 'text')
+          .addColumn('tls_version', 'text')
+          .addColumn('handshake_ms', 'integer')
+          .addPrimaryKeyConstraint('probe_results_source_pk', ['endpoint_id', 'target_key', 'source'])
+          .execute();
+        await sql`insert into probe_results_v11 (endpoint_id, target_key, source, at, ok, fingerprint, serial, not_before,
+          not_after, error_kind, error_message, tls_version, handshake_ms)
+          select endpoint_id, target_key, 'hub', at, ok, fingerprint, serial, not_before, not_after, error_kind,
+          error_message, tls_version, handshake_ms from probe_results`.execute(db);
+        await db.schema.dropTable('probe_results').execute();
+        await db.schema.alterTable('probe_results_v11').renameTo('probe_results').execute();
+        if (dialect === 'postgres') {
+          // as 0006: byte-wise order for keys
+          for (const column of ['target_key', 'source']) {
+            await sql`alter table probe_results alter column ${sql.ref(column)} type text collate "C"`.execute(
+              db,
+            );
+          }
+        }
+      },
+    },
   };
 }
 

@@ -98,6 +98,7 @@ export function toProbeResult(r: Database['probe_results']): ProbeResultRecord {
   return {
     endpointId: r.endpoint_id,
     targetKey: r.target_key,
+    source: r.source,
     at: r.at,
     ok: Number(r.ok) === 1,
     ...(r.fingerprint ? { fingerprint: r.fingerprint } : {}),

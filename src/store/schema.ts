@@ -96,6 +96,7 @@ export interface TokensTable {
 export interface ProbeResultsTable {
   endpoint_id: string;
   target_key: string; // host:port[/sni][+starttls]
+  source: string; // 'hub' | 'agent:<endpoint name>'
   at: string;
   ok: number; // 0 | 1
   fingerprint: string | null;

@@ -595,6 +595,8 @@ export class SqlStore implements Store {
         updated_at: this.now(),
       };
       await trx.updateTable('endpoints').set(next).where('id', '=', row.id).execute();
+      // the agent's desired state carries the targets it probes
+      if (patch.probeTargets) await this.bumpRevision(trx, emit);
       await this.event(trx, actor, 'endpoint.updated', `endpoint:${name}`, { ...patch });
       emit({ kind: 'endpoint.changed', change: 'updated', endpoint: { id: row.id, name }, actor });
       return toEndpoint({ ...row, ...next });
@@ -1178,11 +1180,12 @@ export class SqlStore implements Store {
 
   async saveProbeResults(results: ProbeResultRecord[]): Promise<void> {
     if (results.length === 0) return;
-    await this.db.transaction().execute(async (trx) => {
+    await this.write(async (trx, emit) => {
       for (const r of results) {
         const row = {
           endpoint_id: r.endpointId,
           target_key: r.targetKey,
+          source: r.source,
           at: r.at,
           ok: r.ok ? 1 : 0,
           fingerprint: r.fingerprint ?? null,
@@ -1194,20 +1197,23 @@ export class SqlStore implements Store {
           tls_version: r.tlsVersion ?? null,
           handshake_ms: r.handshakeMs === undefined ? null : Math.round(r.handshakeMs),
         };
-        const { endpoint_id: _e, target_key: _t, ...rest } = row;
+        const { endpoint_id: _e, target_key: _t, source: _s, ...rest } = row;
         await trx
           .insertInto('probe_results')
           .values(row)
-          .onConflict((oc) => oc.columns(['endpoint_id', 'target_key']).doUpdateSet(rest))
+          .onConflict((oc) => oc.columns(['endpoint_id', 'target_key', 'source']).doUpdateSet(rest))
           .execute();
       }
+      emit({ kind: 'probe.observed', results });
     });
   }
 
   async listProbeResults(filter: { endpointId?: string } = {}): Promise<ProbeResultRecord[]> {
     let q = this.db.selectFrom('probe_results').selectAll();
     if (filter.endpointId) q = q.where('endpoint_id', '=', filter.endpointId);
-    return (await q.orderBy('endpoint_id').orderBy('target_key').execute()).map(toProbeResult);
+    return (await q.orderBy('endpoint_id').orderBy('target_key').orderBy('source').execute()).map(
+      toProbeResult,
+    );
   }
 
   // list reads (one query each, see fleet-queries.ts)

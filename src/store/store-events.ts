@@ -12,7 +12,7 @@ import type {
   Endpoint,
   Subscription,
 } from '../core/types.ts';
-import type { Actor, RedeployRequest } from './store.ts';
+import type { Actor, ProbeResultRecord, RedeployRequest } from './store.ts';
 
 export type StoreEvent =
   /** A version was committed and made current; its subscribers' deployments were created as `pending`. */
@@ -47,6 +47,11 @@ export type StoreEvent =
       actor: Actor;
     }
   | { kind: 'redeploy.requested'; request: RedeployRequest; actor: Actor }
+  /**
+   * Latest probe results stored (the hub's own, or an agent's report, each with its `source`). A verdict they lead
+   * to (verified, diverged) follows as `deployment.transitioned` with actor `probe`.
+   */
+  | { kind: 'probe.observed'; results: readonly ProbeResultRecord[] }
   /** The desired-state revision is now `revision` (agents long-poll on it). */
   | { kind: 'revision.bumped'; revision: number };
 

@@ -73,6 +73,8 @@ export interface ProbeResultRecord {
   endpointId: string;
   /** `host:port[/sni][+starttls]`, see probeTargetKey(). */
   targetKey: string;
+  /** Where it was taken: `hub`, or `agent:<endpoint name>` (src/probe/probe-targets.ts). */
+  source: string;
   at: string;
   ok: boolean;
   fingerprint?: string;
@@ -408,8 +410,9 @@ export interface Store {
   countTokens(kind: TokenRecord['kind']): Promise<number>;
 
   /**
-   * Replaces the latest probe result of a target. Not audited: probes are observations every few minutes; the
-   * decisions drawn from them (deployment transitions, alerts) are events.
+   * Replaces the latest probe result of a target from that result's source. Not audited: probes are observations
+   * every few minutes; the decisions drawn from them (deployment transitions, alerts) are events. Announced after
+   * the commit as one `probe.observed` store event.
    */
   saveProbeResults(results: ProbeResultRecord[]): Promise<void>;
   listProbeResults(filter?: { endpointId?: string }): Promise<ProbeResultRecord[]>;

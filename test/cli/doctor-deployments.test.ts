@@ -166,18 +166,24 @@ describe('doctor: a diverged deployment (pure)', () => {
       updatedAt: '2026-11-30T00:00:00Z',
     },
     probes: [
-      { targetKey: '127.0.0.1:443/web.test', at: '2026-11-30T00:01:00Z', ok: true, fingerprint: fp('b') },
+      {
+        targetKey: '127.0.0.1:443/web.test',
+        source: 'agent:web1',
+        at: '2026-11-30T00:01:00Z',
+        ok: true,
+        fingerprint: fp('b'),
+      },
     ],
   } as unknown as FleetRow;
 
-  test('says what is served instead, and that the server config must name the outputs', () => {
+  test('says what is served instead, where it was seen, and that the server config must name the outputs', () => {
     const d = diagnoseDeployment(row);
     assert.equal(d.status, 'fail');
     assert.match(d.message, /serves certificate bbbb/);
     assert.match(d.fix, /names the output files \(\/etc\/ssl\/web\.pem\)/);
     assert.equal(
       d.evidence?.served,
-      `127.0.0.1:443/web.test: ${fp('b').slice(0, 16)} (NOT the current version) at 2026-11-30T00:01:00Z`,
+      `127.0.0.1:443/web.test from agent:web1: ${fp('b').slice(0, 16)} (NOT the current version) at 2026-11-30T00:01:00Z`,
     );
   });
 

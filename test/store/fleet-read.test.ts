@@ -64,6 +64,7 @@ async function fleetFixture(t: TestContext) {
     {
       endpointId: e1.id,
       targetKey: 'z.example.test:443',
+      source: 'hub',
       at: '2026-01-09T13:00:00.000Z',
       ok: false,
       errorKind: 'timeout',
@@ -72,6 +73,7 @@ async function fleetFixture(t: TestContext) {
     {
       endpointId: e1.id,
       targetKey: 'e1.example.test:443',
+      source: 'hub',
       at: '2026-01-09T13:00:00.000Z',
       ok: true,
       fingerprint: va.fingerprint,

@@ -52,6 +52,7 @@ describe('certfleet store migrate', () => {
       {
         endpointId: web1.id,
         targetKey: '127.0.0.1:8443',
+        source: 'hub',
         at: new Date().toISOString(),
         ok: true,
         tlsVersion: 'TLSv1.3',

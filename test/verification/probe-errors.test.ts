@@ -92,6 +92,6 @@ test('stored probe results carry the right error kinds; a dead target never stal
   assert.equal(results.filter((r) => r.endpoint === 'zoo').length, targets.length);
 
   const metrics = (await hub.app.inject({ method: 'GET', url: '/metrics' })).body;
-  assert.match(metrics, /certfleet_probes_total\{result="timeout"\} 1/);
-  assert.match(metrics, /certfleet_probes_total\{result="ok"\} 2/);
+  assert.match(metrics, /certfleet_probes_total\{result="timeout",source="hub"\} 1/);
+  assert.match(metrics, /certfleet_probes_total\{result="ok",source="hub"\} 2/);
 });

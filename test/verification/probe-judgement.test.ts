@@ -1,7 +1,8 @@
 /** The verified / diverged rules as a table of sentences, with a fixed clock. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { judgeDeployment, sanCovers, targetsForSubscription } from '../../src/hub/probe-judgement.ts';
+import { judgeDeployment } from '../../src/hub/probe-judgement.ts';
+import { sanCovers, targetsForSubscription } from '../../src/probe/probe-targets.ts';
 
 const NEW = 'aa'.repeat(32);
 const OLD = 'bb'.repeat(32);

@@ -1,4 +1,5 @@
 import type { Certificate, CertificateVersion, Endpoint, Subscription } from '../../core/types.ts';
+import { agentProbes } from '../../probe/probe-targets.ts';
 import type { RedeployRequest, Store } from '../../store/store.ts';
 import { subscriptionSpecOf } from '../../core/subscription-spec.ts';
 import type { BundleResponse, DesiredState } from '../../protocol/wire.ts';
@@ -23,8 +24,17 @@ export class DesiredStateBuilder {
   private redeploys?: Promise<Map<string, RedeployRequest>>;
   private running?: Promise<number>;
   private queued?: Promise<number>;
+  /** Endpoints by id, read once per revision (a change to probe targets bumps it). */
+  private readonly endpoints = new Map<string, Promise<Endpoint | undefined>>();
 
-  constructor(private readonly store: Store) {}
+  /** `probes`: how agents probe the targets marked `from: agent | both` (the hub's probe settings). */
+  constructor(
+    private readonly store: Store,
+    private readonly probes: { intervalSeconds: number; timeoutMs: number } = {
+      intervalSeconds: 300,
+      timeoutMs: 5000,
+    },
+  ) {}
 
   /**
    * The store's revision. A burst of requests shares reads: a caller arriving while a read runs waits for the next
@@ -73,6 +83,7 @@ export class DesiredStateBuilder {
   private at(revision: number): void {
     if (revision === this.cacheRevision) return;
     this.certs.clear();
+    this.endpoints.clear();
     this.subs = undefined;
     this.redeploys = undefined;
     this.cacheRevision = revision;
@@ -144,6 +155,20 @@ export class DesiredStateBuilder {
         };
       }),
     );
-    return { revision, endpointId: endpoint.id, endpointName: endpoint.name, subscriptions };
+    // The caller's endpoint may come from the agent-auth cache; its probe targets are read at this revision.
+    let current = this.endpoints.get(endpoint.id);
+    if (!current) {
+      current = this.store.getEndpointById(endpoint.id);
+      current.catch(() => this.endpoints.delete(endpoint.id));
+      this.endpoints.set(endpoint.id, current);
+    }
+    const targets = ((await current) ?? endpoint).probeTargets.filter(agentProbes);
+    return {
+      revision,
+      endpointId: endpoint.id,
+      endpointName: endpoint.name,
+      subscriptions,
+      ...(targets.length ? { probes: { targets, ...this.probes } } : {}),
+    };
   }
 }

@@ -3,11 +3,14 @@ import { deploymentSummary } from '../../deploy/deployment-summary.ts';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { CertfleetError, endpointNotFound } from '../../core/errors.ts';
+import { SIGNATURE_HEADERS } from '../../protocol/request-signature.ts';
 import { nameSchema } from '../../core/config-schema.ts';
 import type { Certificate, CertificateVersion } from '../../core/types.ts';
 import { splitPemCertificates } from '../../pki/inspect.ts';
 import { sealKey } from '../../protocol/sealed-key.ts';
 import {
+  agentProbeReportResponseSchema,
+  agentProbeReportSchema,
   enrollRequestSchema,
   reportBodySchema,
   type BundleResponse,
@@ -51,7 +54,11 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
   const { ctx, certificates } = deps;
   const { config, notifier } = deps.agentProtocol;
   const store = ctx.store;
-  const desired = new DesiredStateBuilder(store);
+  const probeService = deps.verification.probes;
+  const desired = new DesiredStateBuilder(store, {
+    intervalSeconds: probeService.config.intervalSeconds,
+    timeoutMs: probeService.config.timeoutMs,
+  });
   const lastTouch = new Map<string, number>();
   const versions = new Map<string, CertificateVersion>();
   const reports = new ReportWriter(store);
@@ -407,6 +414,34 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
         // nothing: a move the lifecycle table refuses answers 409 naming it, and the agent resends one by one.
         await reports.write(items);
         return { accepted: items.length };
+      },
+    );
+
+    agentApi.post(
+      '/probe-results',
+      {
+        config: { access: 'agent' },
+        schema: {
+          summary: "Report the agent's own probes of its endpoint's targets marked from: agent | both",
+          tags: ['agents'],
+          operationId: 'agentReportProbeResults',
+          body: agentProbeReportSchema,
+          response: { 200: agentProbeReportResponseSchema },
+        },
+      },
+      async (req) => {
+        const agent = await seen(req);
+        // the signed timestamp (checked by the access hook) is the agent's clock when it sent the results
+        const sentAt = Number(req.headers[SIGNATURE_HEADERS.timestamp]);
+        const judgements = await probeService.acceptAgentResults(agent.endpoint, req.body.results, sentAt);
+        return {
+          accepted: req.body.results.length,
+          judgements: judgements.map((j) => ({
+            certificate: j.certificate,
+            status: j.status,
+            action: j.action,
+          })),
+        };
       },
     );
   };

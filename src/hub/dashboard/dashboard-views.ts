@@ -10,7 +10,7 @@ import { windowState } from '../../deploy/change-window.ts';
 import type { ZodApi } from '../api/build-app.ts';
 import { versionView } from '../api/views.ts';
 import { renewFractionFor } from '../planner/renewal-policy.ts';
-import { probeTargetKey, targetsForSubscription } from '../probe-judgement.ts';
+import { probeTargetKey, sourcesFor, targetsForSubscription } from '../../probe/probe-targets.ts';
 import type { Dashboard } from './dashboard-routes.ts';
 
 const read = { access: 'read' as const, session: true };
@@ -96,7 +96,6 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
             f.certificate,
             f.endpointSubscriptions,
           );
-          const byKey = new Map(f.probes.map((p) => [p.targetKey, p]));
           const timeline =
             f.deployment && i < TIMELINES_SHOWN
               ? (await store.listEvents({ subject: `deployment:${f.deployment.id}`, limit: 50 })).map(
@@ -116,17 +115,21 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
             since: f.deployment?.updatedAt ?? null,
             attention: attentionOf.get(f.endpoint.name) ?? null,
             timeline,
-            served: targets.map((t) => {
-              const p = byKey.get(probeTargetKey(t));
-              return {
-                target: probeTargetKey(t),
-                issued: f.current?.fingerprint ?? null,
-                served: p?.fingerprint ?? null,
-                matches: p?.fingerprint !== undefined && p.fingerprint === f.current?.fingerprint,
-                probedAt: p?.at ?? null,
-                error: p && !p.ok ? `${p.errorKind ?? 'error'}: ${p.errorMessage ?? ''}` : null,
-              };
-            }),
+            // one row per target and source that probes it (hub, the endpoint's agent, or both)
+            served: targets.flatMap((t) =>
+              sourcesFor(t, f.endpoint.name).map((source) => {
+                const p = f.probes.find((r) => r.targetKey === probeTargetKey(t) && r.source === source);
+                return {
+                  target: probeTargetKey(t),
+                  source,
+                  issued: f.current?.fingerprint ?? null,
+                  served: p?.fingerprint ?? null,
+                  matches: p?.fingerprint !== undefined && p.fingerprint === f.current?.fingerprint,
+                  probedAt: p?.at ?? null,
+                  error: p && !p.ok ? `${p.errorKind ?? 'error'}: ${p.errorMessage ?? ''}` : null,
+                };
+              }),
+            ),
           };
         }),
       );

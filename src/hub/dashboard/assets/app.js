@@ -670,12 +670,13 @@ function deploymentBlock(x) {
       : null,
     x.served.length
       ? table(
-          ['Probe target', 'Issued (current)', 'Served', '', 'Probed'],
+          ['Probe target', 'Source', 'Issued (current)', 'Served', '', 'Probed'],
           x.served.map((t) =>
             h(
               'tr',
               {},
               h('td', { class: 'mono' }, t.target),
+              h('td', { class: 'mono' }, t.source),
               h('td', {}, fp(t.issued)),
               h('td', {}, fp(t.served), t.error ? h('div', { class: 'error' }, t.error) : null),
               h(
