@@ -149,19 +149,22 @@ export class HubMetrics {
     new Gauge({
       name: 'certfleet_probe_success',
       help: "1 when the latest probe of an endpoint's target succeeded (trusted, in date, name matches), else 0",
-      labelNames: ['endpoint', 'target'],
+      labelNames: ['endpoint', 'target', 'source'],
       registers,
       async collect() {
         this.reset();
         for (const { endpoint, probe } of await probes()) {
-          this.set({ endpoint, target: probe.targetKey }, probe.ok ? 1 : 0);
+          this.set(
+            { endpoint, target: probe.targetKey, source: sourceLabel(probe.source) },
+            probe.ok ? 1 : 0,
+          );
         }
       },
     });
     new Gauge({
       name: 'certfleet_served_certificate_info',
       help: 'Always 1: the leaf certificate each endpoint target served at its latest probe (one series per target)',
-      labelNames: ['endpoint', 'target', 'fingerprint', 'serial', 'not_after'],
+      labelNames: ['endpoint', 'target', 'source', 'fingerprint', 'serial', 'not_after'],
       registers,
       async collect() {
         this.reset();
@@ -171,6 +174,7 @@ export class HubMetrics {
             {
               endpoint,
               target: probe.targetKey,
+              source: sourceLabel(probe.source),
               fingerprint: probe.fingerprint,
               serial: probe.serial ?? '',
               not_after: probe.notAfter ?? '',
@@ -327,4 +331,9 @@ export class HubMetrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+/** `hub` or `agent`: the endpoint label already names which agent, so the label stays low-cardinality. */
+function sourceLabel(source: string): 'hub' | 'agent' {
+  return source === 'hub' ? 'hub' : 'agent';
 }
