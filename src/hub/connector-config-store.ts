@@ -1,10 +1,12 @@
 import { CertfleetError, endpointNotFound } from '../core/errors.ts';
 import type { Endpoint } from '../core/types.ts';
 import {
-  CONNECTOR_SECRETS,
   connectorSettingsSchema,
   connectorView,
+  secretsOf,
+  settingsOf,
   type ConnectorInput,
+  type ConnectorSettings,
   type ConnectorView,
   type StoredConnector,
 } from '../connectors/connector-config.ts';
@@ -43,30 +45,31 @@ export class ConnectorConfigStore {
   async set(endpoint: Endpoint, input: ConnectorInput, actor: Actor): Promise<ConnectorView> {
     requireConnectorEndpoint(endpoint);
     const previous = await this.get(endpoint.id);
-    const clear = input as Record<string, unknown>;
+    const settings: ConnectorSettings = settingsOf(input);
     const sealed: Record<string, string> = {};
-    const settings: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(clear)) {
-      if (!CONNECTOR_SECRETS[input.kind].includes(k)) settings[k] = v;
-    }
-    for (const name of CONNECTOR_SECRETS[input.kind]) {
-      const value = clear[name];
+    for (const [name, value] of Object.entries(secretsOf(input))) {
       if (typeof value === 'string')
         sealed[name] = this.sealer.seal(value, connectorSecretContext(endpoint.id, name));
       else if (previous?.settings.kind === input.kind && previous.sealed[name])
         sealed[name] = previous.sealed[name];
+      else
+        throw new CertfleetError(
+          'VALIDATION_FAILED',
+          `the connector's requests use {{secret:${name}}}, but no value is given for it`,
+          `give it under "secrets": {"${name}": "..."} (it is sealed on the hub and never shown again)`,
+        );
     }
     // A re-configuration of the same host keeps its pinned host key unless a new one is given.
     if (
-      input.kind === 'ssh' &&
-      !input.hostKeyFingerprint &&
+      settings.kind === 'ssh' &&
+      !settings.hostKeyFingerprint &&
       previous?.settings.kind === 'ssh' &&
-      previous.settings.host === input.host &&
-      previous.settings.port === input.port
+      previous.settings.host === settings.host &&
+      previous.settings.port === settings.port
     ) {
       settings.hostKeyFingerprint = previous.settings.hostKeyFingerprint;
     }
-    const stored: StoredConnector = { settings: connectorSettingsSchema.parse(settings), sealed };
+    const stored: StoredConnector = { settings, sealed };
     await this.store.setMeta(connectorConfigKey(endpoint.id), JSON.stringify(stored));
     const view = connectorView(stored);
     await this.store.appendEvent({
