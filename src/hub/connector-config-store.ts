@@ -13,6 +13,7 @@ import {
 import { connectorConfigKey, connectorRecordsKey, connectorSecretContext } from '../store/meta-catalogue.ts';
 import type { Sealer } from '../store/sealing.ts';
 import type { Actor, Store } from '../store/store.ts';
+import { fieldChanges } from './field-changes.ts';
 
 /**
  * Connector settings of endpoints, kept with the endpoint (keyed by its id), secrets sealed at rest; keys and seal
@@ -45,7 +46,7 @@ export class ConnectorConfigStore {
   async set(endpoint: Endpoint, input: ConnectorInput, actor: Actor): Promise<ConnectorView> {
     requireConnectorEndpoint(endpoint);
     const previous = await this.get(endpoint.id);
-    const settings: ConnectorSettings = settingsOf(input);
+    const settings = settingsFor(input, previous);
     const sealed: Record<string, string> = {};
     for (const [name, value] of Object.entries(secretsOf(input))) {
       if (typeof value === 'string')
@@ -59,16 +60,6 @@ export class ConnectorConfigStore {
           `give it under "secrets": {"${name}": "..."} (it is sealed on the hub and never shown again)`,
         );
     }
-    // A re-configuration of the same host keeps its pinned host key unless a new one is given.
-    if (
-      settings.kind === 'ssh' &&
-      !settings.hostKeyFingerprint &&
-      previous?.settings.kind === 'ssh' &&
-      previous.settings.host === settings.host &&
-      previous.settings.port === settings.port
-    ) {
-      settings.hostKeyFingerprint = previous.settings.hostKeyFingerprint;
-    }
     const stored: StoredConnector = { settings, sealed };
     await this.store.setMeta(connectorConfigKey(endpoint.id), JSON.stringify(stored));
     const view = connectorView(stored);
@@ -79,6 +70,30 @@ export class ConnectorConfigStore {
       data: { ...view },
     });
     return view;
+  }
+
+  /**
+   * What `set(endpoint, input)` would change, one line per field (`connector.timeoutSeconds: 30 → 60`) and per
+   * secret (`connector secret api_token: changed`, never a value); empty when nothing would.
+   */
+  async changes(endpoint: Endpoint, input: ConnectorInput): Promise<string[]> {
+    const previous = await this.get(endpoint.id);
+    if (!previous) return [`connector: added (${input.kind})`];
+    const next = settingsFor(input, previous);
+    const prefixed = (o: object) =>
+      Object.fromEntries(Object.entries(o).map(([k, v]) => [`connector.${k}`, v]));
+    const out = fieldChanges(prefixed(previous.settings), prefixed(next)).changes;
+    const given = secretsOf(input);
+    for (const [name, value] of Object.entries(given)) {
+      const before = previous.sealed[name];
+      if (value === undefined) continue;
+      if (!before) out.push(`connector secret ${name}: set`);
+      else if (this.sealer.unseal(before, connectorSecretContext(endpoint.id, name)) !== value)
+        out.push(`connector secret ${name}: changed`);
+    }
+    for (const name of Object.keys(previous.sealed))
+      if (!(name in given)) out.push(`connector secret ${name}: removed`);
+    return out;
   }
 
   async pinHostKey(endpoint: Endpoint, fingerprint: string, actor: Actor): Promise<ConnectorView> {
@@ -121,6 +136,22 @@ export class ConnectorConfigStore {
     await this.store.deleteMeta(connectorConfigKey(endpointId));
     await this.store.deleteMeta(connectorRecordsKey(endpointId));
   }
+}
+
+/** The settings `input` stores: a re-configuration of the same ssh host keeps its pinned key unless one is given. */
+function settingsFor(input: ConnectorInput, previous: StoredConnector | undefined): ConnectorSettings {
+  const settings = settingsOf(input);
+  if (
+    settings.kind === 'ssh' &&
+    !settings.hostKeyFingerprint &&
+    previous?.settings.kind === 'ssh' &&
+    previous.settings.host === settings.host &&
+    previous.settings.port === settings.port &&
+    previous.settings.hostKeyFingerprint
+  ) {
+    return { ...settings, hostKeyFingerprint: previous.settings.hostKeyFingerprint };
+  }
+  return settings;
 }
 
 export function requireConnectorEndpoint(

@@ -70,9 +70,14 @@ async function addHttpEndpoint(hub: TestHub, name: string, connector: object, pr
   return hub.client.put<Record<string, unknown>>(`/api/v1/endpoints/${name}/connector`, connector);
 }
 
-async function subscribeStandin(hub: TestHub, endpoint: string, dir: string, servePort: number) {
-  const passwordFile = join(dir, 'pfx-password');
-  await writeFile(passwordFile, PFX_PASSWORD, { mode: 0o600 });
+/** The PFX password on the hub (the pkcs12 output's passwordRef), written once before any deploy reads it. */
+async function pfxPasswordFile(dir: string): Promise<string> {
+  const file = join(dir, 'pfx-password');
+  await writeFile(file, PFX_PASSWORD, { mode: 0o600 });
+  return file;
+}
+
+async function subscribeStandin(hub: TestHub, endpoint: string, passwordFile: string, servePort: number) {
   const sub = await hub.client.post<{ id: string }>('/api/v1/subscriptions', {
     endpoint,
     certificate: 'web',
@@ -111,6 +116,7 @@ async function publicKeyOf(
 describe('http connector + stand-in load-balancer API', () => {
   test('stand-in load-balancer API: a renewal is uploaded as PEM and PFX and activated, the probe sees it served → verified; a failed activate re-uploads the previous bundle', async (t) => {
     const dir = await tempDir(t);
+    const pw = await pfxPasswordFile(dir);
     const api = await startStandinLbApi(await tempDir(t), TOKEN);
     onCleanup(t, () => api.close());
     const hub = await startTestHub(t, { config: HUB_CONFIG });
@@ -118,7 +124,7 @@ describe('http connector + stand-in load-balancer API', () => {
     assert.deepEqual(view.secrets, ['api_token', 'pfx_password'], 'the API names the secrets set');
     assert.ok(!JSON.stringify(view).includes(TOKEN), 'and never returns their values');
     await createCertificate(hub, 'web', ['web.test']);
-    const subId = await subscribeStandin(hub, 'lb1', dir, api.servePort);
+    const subId = await subscribeStandin(hub, 'lb1', pw, api.servePort);
     const certId = (await hub.ctx.store.getCertificate('web'))!.id;
     const v1 = (await hub.ctx.store.currentVersion(certId))!;
     const d1 = await settled(hub, subId, v1.id, 'v1 deployed');
@@ -205,6 +211,7 @@ describe('http connector + stand-in load-balancer API', () => {
 
   test('a 401 from the API fails with a clear reason and no secret in events; a CA that did not issue the API certificate is a clear error', async (t) => {
     const dir = await tempDir(t);
+    const pw = await pfxPasswordFile(dir);
     const api = await startStandinLbApi(await tempDir(t), TOKEN);
     onCleanup(t, () => api.close());
     const otherCa = await makeLocalhostTls(await tempDir(t));
@@ -217,8 +224,8 @@ describe('http connector + stand-in load-balancer API', () => {
     });
     await addHttpEndpoint(hub, 'badca', standinConnector({ url: api.url, caPem: otherCa.caPem }));
     await createCertificate(hub, 'web', ['web.test']);
-    const tokenSub = await subscribeStandin(hub, 'badtoken', dir, api.servePort);
-    const caSub = await subscribeStandin(hub, 'badca', dir, api.servePort);
+    const tokenSub = await subscribeStandin(hub, 'badtoken', pw, api.servePort);
+    const caSub = await subscribeStandin(hub, 'badca', pw, api.servePort);
     const v1 = (await hub.ctx.store.currentVersion((await hub.ctx.store.getCertificate('web'))!.id))!;
 
     const refused = await settled(hub, tokenSub, v1.id, 'badtoken attempted');
@@ -246,37 +253,35 @@ describe('http connector + stand-in load-balancer API', () => {
     assert.equal(api.uploads.length, 0, 'nothing reached the API');
   });
 
-  test('a hung API (accepts TCP, never answers) times out on its own endpoint; another endpoint deploys meanwhile', async (t) => {
+  test('a hung API (accepts TCP, never answers) fails its own endpoint after its request timeout; another endpoint deploys meanwhile', async (t) => {
     const dir = await tempDir(t);
+    const pw = await pfxPasswordFile(dir);
     const hung = await startSilentServer();
     onCleanup(t, () => hung.close());
     const api = await startStandinLbApi(await tempDir(t), TOKEN);
     onCleanup(t, () => api.close());
     const hub = await startTestHub(t, { config: HUB_CONFIG });
-    await addHttpEndpoint(
-      hub,
-      'dead',
-      standinConnector({ url: `https://127.0.0.1:${hung.port}`, caPem: api.caPem }, { timeoutSeconds: 15 }),
-    );
+    const hungApi = { url: `https://127.0.0.1:${hung.port}`, caPem: api.caPem };
+    // One hung API times out quickly; another one waits far longer than the healthy deploy can take.
+    await addHttpEndpoint(hub, 'dead', standinConnector(hungApi, { timeoutSeconds: 2 }));
+    await addHttpEndpoint(hub, 'stuck', standinConnector(hungApi, { timeoutSeconds: 600 }));
     await addHttpEndpoint(hub, 'lb1', standinConnector(api));
     await createCertificate(hub, 'web', ['web.test']);
-    const deadSub = await subscribeStandin(hub, 'dead', dir, api.servePort);
-    const liveSub = await subscribeStandin(hub, 'lb1', dir, api.servePort);
+    const deadSub = await subscribeStandin(hub, 'dead', pw, api.servePort);
+    const stuckSub = await subscribeStandin(hub, 'stuck', pw, api.servePort);
+    const liveSub = await subscribeStandin(hub, 'lb1', pw, api.servePort);
     const v1 = (await hub.ctx.store.currentVersion((await hub.ctx.store.getCertificate('web'))!.id))!;
     const live = await settled(hub, liveSub, v1.id, 'lb1 deployed');
     assert.equal(live.state, 'verified', JSON.stringify(live));
-    assert.notEqual(
-      (await hub.ctx.store.getDeployment(deadSub, v1.id))?.state,
-      'failed',
-      'lb1 was verified while the hung API still had its request open',
+    const stuck = await hub.ctx.store.getDeployment(stuckSub, v1.id);
+    assert.ok(
+      !['verified', 'failed', 'rolled_back'].includes(stuck?.state ?? 'pending'),
+      `lb1 was verified while the hung API still held its request open (${JSON.stringify(stuck)})`,
     );
     const dead = await settled(hub, deadSub, v1.id, 'dead timed out');
-    assert.equal(dead.state, 'failed');
-    assert.equal(dead.detail?.code, 'UNREACHABLE');
-    assert.match(
-      String(dead.detail?.message),
-      /request "upload pem".*got no complete answer within 15000 ms/,
-    );
+    assert.equal(dead.state, 'failed', JSON.stringify(dead));
+    assert.equal(dead.detail?.code, 'UNREACHABLE', JSON.stringify(dead));
+    assert.match(String(dead.detail?.message), /request "upload pem".*got no complete answer within 2000 ms/);
   });
 
   test('settings are checked when given: an unknown placeholder and a secret without a value are named', async (t) => {

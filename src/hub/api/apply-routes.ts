@@ -3,7 +3,7 @@ import { fleetConfigSchema } from '../../core/config-schema.ts';
 import { runApply } from '../apply.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 
-export function registerApplyRoutes(api: ZodApi, { ctx, certificates, renewal }: AppDeps): void {
+export function registerApplyRoutes(api: ZodApi, { ctx, certificates, renewal, connectors }: AppDeps): void {
   api.post(
     '/apply',
     {
@@ -18,6 +18,7 @@ export function registerApplyRoutes(api: ZodApi, { ctx, certificates, renewal }:
       dryRun: req.body.dryRun,
       steps: await runApply(ctx, certificates, renewal, req.body.config, `${actorOf(req)} (apply)`, {
         dryRun: req.body.dryRun,
+        connectorChanged: (id) => connectors?.request(id),
       }),
     }),
   );
