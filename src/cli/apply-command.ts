@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { CertfleetError } from '../core/errors.ts';
 import type { FleetConfig } from '../core/config-schema.ts';
 import type { PlanStep } from '../hub/apply.ts';
@@ -30,8 +31,8 @@ export async function loadFleetConfig(path: string): Promise<FleetConfig> {
     );
   }
   const parsed = fleetConfigSchema.safeParse(doc.toJS() ?? {});
-  if (!parsed.success) {
-    const problems = formatZodError(parsed.error);
+  const problems = parsed.success ? await readConnectorRefs(path, parsed.data) : formatZodError(parsed.error);
+  if (!parsed.success || problems.length) {
     throw new CertfleetError(
       'CONFIG_INVALID',
       `${path} is invalid:\n  ${problems.join('\n  ')}`,
@@ -42,6 +43,26 @@ export async function loadFleetConfig(path: string): Promise<FleetConfig> {
     );
   }
   return parsed.data;
+}
+
+/**
+ * Reads what each endpoint's connector references (key file, secrets from the environment or files, CA file)
+ * into the settings sent to the hub, in place; returns the problems with their paths in the file.
+ */
+async function readConnectorRefs(path: string, config: FleetConfig): Promise<string[]> {
+  const [{ resolveConnectorFile }, { formatIssuePath }] = await Promise.all([
+    import('../connectors/connector-file.ts'),
+    import('../core/config-schema.ts'),
+  ]);
+  const problems: string[] = [];
+  for (const [i, e] of config.endpoints.entries()) {
+    if (!e.connector) continue;
+    const r = await resolveConnectorFile(e.connector, { baseDir: dirname(path), env: process.env });
+    for (const p of r.problems)
+      problems.push(`${formatIssuePath(['endpoints', i, 'connector', ...p.path])}: ${p.message}`);
+    if (r.input) e.connector = r.input as typeof e.connector;
+  }
+  return problems;
 }
 
 export function registerApplyCommand(program: Command): void {

@@ -68,6 +68,12 @@ export async function connectorBody(flags: ConnectorFlags): Promise<Record<strin
   if (!(CONNECTOR_KINDS as readonly string[]).includes(kind)) {
     throw usage(`unknown connector kind "${kind}"`, `use one of: ${CONNECTOR_KINDS.join(', ')}`);
   }
+  if (kind === 'http') {
+    throw usage(
+      'an http connector has no flags: its requests are declared as settings',
+      'declare the endpoint with `connector: {kind: http, ...}` in a `certfleet apply` file, or PUT /api/v1/endpoints/NAME/connector (docs/connectors.md)',
+    );
+  }
   if (kind === 'command') {
     if (sshFlags.length)
       throw usage('ssh flags given for a command connector', 'drop them, or use --connector ssh');

@@ -1,11 +1,12 @@
 import { z } from 'zod';
-import { FINGERPRINT_RE, type ConnectorKind } from './connector-kinds.ts';
+import { FINGERPRINT_RE } from './connector-kinds.ts';
+import { httpConnectorSchema, referencedSecrets } from './http-settings.ts';
 
 export { CONNECTOR_KINDS, FINGERPRINT_RE, type ConnectorKind } from './connector-kinds.ts';
 
 /**
  * A connector endpoint's settings, per kind. What the API takes (`connectorInputSchema`) carries secrets in clear
- * (an SSH private key); what the hub stores replaces each with a value sealed to the endpoint (hub-side
+ * (an SSH private key, an http connector's `secrets`); what the hub stores replaces each with a value sealed to the endpoint (hub-side
  * connector-config-store.ts), and what the API returns (`ConnectorView`) only names the secrets that are set.
  */
 
@@ -41,15 +42,39 @@ export const commandConnectorSchema = z.strictObject({
 export const connectorSettingsSchema = z.discriminatedUnion('kind', [
   sshConnectorSchema,
   commandConnectorSchema,
+  httpConnectorSchema,
 ]);
 export type ConnectorSettings = z.output<typeof connectorSettingsSchema>;
 export type SshConnectorSettings = z.output<typeof sshConnectorSchema>;
+export type { HttpConnectorSettings } from './http-settings.ts';
 
-/** Secrets each kind takes, by name; given in clear on input only. */
-export const CONNECTOR_SECRETS: Record<ConnectorKind, readonly string[]> = {
-  ssh: ['privateKey'],
-  command: [],
-};
+/**
+ * The secrets the settings take, by name, and the value given for each (undefined: keep the sealed one). The ssh
+ * kind has its private key; an http connector has the secrets its requests reference (`{{secret:NAME}}`).
+ */
+export function secretsOf(input: ConnectorInput): Record<string, string | undefined> {
+  switch (input.kind) {
+    case 'ssh':
+      return { privateKey: input.privateKey };
+    case 'command':
+      return {};
+    case 'http':
+      return Object.fromEntries(referencedSecrets(input).map((n) => [n, input.secrets[n]]));
+  }
+}
+
+/** The settings without the secrets given in clear. */
+export function settingsOf(input: ConnectorInput): ConnectorSettings {
+  const {
+    privateKey: _k,
+    secrets: _s,
+    ...settings
+  } = input as ConnectorInput & {
+    privateKey?: string;
+    secrets?: unknown;
+  };
+  return connectorSettingsSchema.parse(settings);
+}
 
 const privateKeySchema = z
   .string()
@@ -63,6 +88,18 @@ const privateKeySchema = z
 export const connectorInputSchema = z.discriminatedUnion('kind', [
   sshConnectorSchema.extend({ privateKey: privateKeySchema }),
   commandConnectorSchema,
+  httpConnectorSchema.safeExtend({
+    /** Values of the `{{secret:NAME}}` references; a reference not given keeps the value sealed before. */
+    secrets: z
+      .record(
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a secret name'),
+        z
+          .string()
+          .min(1)
+          .max(64 * 1024),
+      )
+      .default({}),
+  }),
 ]);
 export type ConnectorInput = z.output<typeof connectorInputSchema>;
 

@@ -8,6 +8,11 @@ import type { DeployTarget } from '../deploy/deploy-target.ts';
 export interface ConnectorTarget extends DeployTarget {
   /** Ends connections and removes temp files; safe to call twice. */
   close(): Promise<void>;
+  /**
+   * The config test and reload the pipeline runs for this kind when the subscription names none (an http
+   * endpoint's `check` and `activate` requests); absent: the subscription's own commands.
+   */
+  readonly commands?: { configTest?: string; reload?: string };
 }
 
 /**
@@ -17,4 +22,20 @@ export interface ConnectorTarget extends DeployTarget {
 export interface RecordStore {
   load(subscriptionId: string): Promise<DeployRecord | undefined>;
   save(record: DeployRecord): Promise<void>;
+}
+
+/** What an http connector last uploaded to one output path (its bytes, base64, and format): the "file" it holds. */
+export interface UploadedFile {
+  data: string;
+  format: string;
+  mode: number;
+}
+
+/**
+ * Where a target that cannot read back what the endpoint holds (an http API) keeps what it uploaded, per output
+ * path, so a rollback can send the previous bundle again: on the hub, sealed with the records.
+ */
+export interface UploadedStore {
+  loadUploaded(): Promise<Record<string, UploadedFile>>;
+  saveUploaded(files: Record<string, UploadedFile>): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import type { ConnectorKind, ConnectorSettings } from './connector-config.ts';
-import type { ConnectorTarget, RecordStore } from './connector-target.ts';
+import type { ConnectorTarget, RecordStore, UploadedStore } from './connector-target.ts';
 import { CommandTarget } from './command-target.ts';
+import { HttpTarget } from './http-target.ts';
 import { SshTarget } from './ssh-target.ts';
 
 /** What a connector target is built from: the endpoint, its settings, its unsealed secrets, its record store. */
@@ -9,7 +10,7 @@ export interface ConnectorContext {
   settings: ConnectorSettings;
   /** Unsealed for this run only; never logged. */
   secrets: Record<string, string>;
-  records: RecordStore;
+  records: RecordStore & UploadedStore;
 }
 
 export type ConnectorFactory = (c: ConnectorContext) => ConnectorTarget;
@@ -34,6 +35,16 @@ export const CONNECTOR_FACTORIES: Record<ConnectorKind, ConnectorFactory> = {
     });
   },
   command: ({ endpoint }) => new CommandTarget(`connector:${endpoint.id}`),
+  http: ({ endpoint, settings, secrets, records }) => {
+    if (settings.kind !== 'http') throw new Error('http factory given another kind');
+    return new HttpTarget({
+      key: `connector:${endpoint.id}`,
+      endpointName: endpoint.name,
+      settings,
+      secrets,
+      records,
+    });
+  },
 };
 
 export function createConnectorTarget(c: ConnectorContext): ConnectorTarget {

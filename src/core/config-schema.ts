@@ -126,9 +126,20 @@ export const subscriptionSpecSchema = z.strictObject({
 });
 export type SubscriptionSpecInput = z.output<typeof subscriptionSpecSchema>;
 
+/**
+ * An endpoint in an apply file: may carry its connector's settings (`{kind: ssh|command|http, ...}`), checked in
+ * full by the connector's own schema (src/connectors/connector-file.ts in the CLI, connector-config.ts on the hub).
+ */
+export const endpointFileSchema = endpointSpecSchema
+  .extend({ connector: z.looseObject({ kind: z.string() }).optional() })
+  .refine((e) => !e.connector || e.kind === 'connector', {
+    message: 'only endpoints of kind connector take connector settings',
+    path: ['connector'],
+  });
+
 export const fleetConfigSchema = z.strictObject({
   certificates: z.array(certificateSpecSchema).default([]),
-  endpoints: z.array(endpointSpecSchema).default([]),
+  endpoints: z.array(endpointFileSchema).default([]),
   subscriptions: z.array(subscriptionSpecSchema).default([]),
 });
 export type FleetConfig = z.output<typeof fleetConfigSchema>;

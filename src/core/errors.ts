@@ -47,6 +47,10 @@ export const ERROR_CATALOGUE = {
   /** An SSH connector endpoint presented a host key other than the one pinned for it (or none is pinned). */
   HOST_KEY_UNTRUSTED: { status: 502 },
   NOTIFY_FAILED: { status: 502 },
+  /** An http connector endpoint's API answered outside the request's success criteria (status or body). */
+  REMOTE_API_REFUSED: { status: 502 },
+  /** An http connector endpoint's API presented a certificate the connector does not trust. */
+  REMOTE_TLS_UNTRUSTED: { status: 502 },
   /** A delivery or request cancelled before it finished (shutdown, the client went away). */
   ABORTED: { status: 503 },
   OUTPUT_WRITE_FAILED: { status: 500 },

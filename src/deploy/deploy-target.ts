@@ -33,12 +33,18 @@ export interface DeployTarget {
   /**
    * Replaces every file so that readers (and a crash) see the whole old set or the whole new set, each file with
    * exactly the mode and owner asked for (never inherited from what was there). On failure before its commit
-   * point nothing changed; after it, the pipeline restores the previous set.
+   * point nothing changed; after it, the pipeline restores the previous set. `hook`: what is being deployed.
    */
-  writeFilesAtomic(files: RenderedOutput[], opts: { signal?: AbortSignal }): Promise<void>;
+  writeFilesAtomic(
+    files: RenderedOutput[],
+    opts: { signal?: AbortSignal; hook?: HookContext },
+  ): Promise<void>;
 
-  /** Puts back what `readCurrent` returned: contents with their mode and owner; removes files that were absent. */
-  restore(previous: PreviousFile[]): Promise<void>;
+  /**
+   * Puts back what `readCurrent` returned: contents with their mode and owner; removes files that were absent.
+   * `hook` says which certificate the files belong to (a target that names objects after it needs that).
+   */
+  restore(previous: PreviousFile[], opts?: { hook?: HookContext }): Promise<void>;
 
   /**
    * Runs a config test or reload command with the hook variables of `hook` (hook-env.ts). Never rejects for a

@@ -1,5 +1,7 @@
 import { CertfleetError } from '../core/errors.ts';
-import type { FleetConfig } from '../core/config-schema.ts';
+import { formatIssuePath, type FleetConfig } from '../core/config-schema.ts';
+import { connectorInputSchema, type ConnectorInput } from '../connectors/connector-config.ts';
+import { ConnectorConfigStore } from './connector-config-store.ts';
 import { subscriptionSpecOf } from '../core/subscription-spec.ts';
 import type { Actor } from '../store/store.ts';
 import { fieldChanges, type FieldChanges } from './field-changes.ts';
@@ -18,6 +20,12 @@ export interface PlanStep {
   reissue?: boolean;
 }
 
+/** The plan, and the connector settings it sets (endpoint name → settings with their secrets). */
+interface Plan {
+  steps: PlanStep[];
+  connectors: Map<string, ConnectorInput>;
+}
+
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 /**
@@ -30,9 +38,15 @@ export async function planApply(
   certs: CertificateService,
   config: FleetConfig,
 ): Promise<PlanStep[]> {
+  return (await plan(ctx, certs, config)).steps;
+}
+
+async function plan(ctx: HubContext, certs: CertificateService, config: FleetConfig): Promise<Plan> {
   const { store } = ctx;
   const steps: PlanStep[] = [];
   const problems: string[] = [];
+  const connectorConfigs = new ConnectorConfigStore(store, ctx.sealer);
+  const connectors = new Map<string, ConnectorInput>();
 
   const seen = (list: { name: string }[], kind: string) => {
     const names = new Set<string>();
@@ -74,8 +88,17 @@ export async function planApply(
     });
   }
 
-  for (const e of config.endpoints) {
+  for (const [i, e] of config.endpoints.entries()) {
     const existing = await store.getEndpoint(e.name);
+    let connector: ConnectorInput | undefined;
+    if (e.connector) {
+      // Checked in full here (the file schema takes any kind): every problem names its path in the file.
+      const parsed = connectorInputSchema.safeParse(e.connector);
+      if (parsed.success) connectors.set(e.name, (connector = parsed.data));
+      else
+        for (const issue of parsed.error.issues)
+          problems.push(`${formatIssuePath(['endpoints', i, 'connector', ...issue.path])}: ${issue.message}`);
+    }
     if (!existing) {
       steps.push({ action: 'create', kind: 'endpoint', name: e.name });
       continue;
@@ -89,6 +112,11 @@ export async function planApply(
       { probeTargets: existing.probeTargets, labels: existing.labels },
       { probeTargets: e.probeTargets, labels: e.labels },
     );
+    if (connector && existing.kind === 'connector') {
+      const changed = await connectorConfigs.changes(existing, connector);
+      if (changed.length) diff.changes.push(...changed);
+      else connectors.delete(e.name); // unchanged: not set again (no event, no redeploy)
+    }
     steps.push(stepOf('endpoint', e.name, diff));
   }
 
@@ -130,7 +158,7 @@ export async function planApply(
       },
     );
   }
-  return steps;
+  return { steps, connectors };
 }
 
 function stepOf(kind: PlanStep['kind'], name: string, diff: FieldChanges): PlanStep {
@@ -151,9 +179,10 @@ export async function runApply(
   renewal: Pick<RenewalService, 'renewNow'>,
   config: FleetConfig,
   actor: Actor,
-  opts: { dryRun?: boolean } = {},
+  /** `connectorChanged`: a connector endpoint got new settings (the connector service deploys to it). */
+  opts: { dryRun?: boolean; connectorChanged?: (endpointId: string) => void } = {},
 ): Promise<PlanStep[]> {
-  const steps = await planApply(ctx, certs, config);
+  const { steps, connectors } = await plan(ctx, certs, config);
   if (opts.dryRun) return steps;
   const { store } = ctx;
   for (const c of config.certificates) {
@@ -176,9 +205,16 @@ export async function runApply(
   }
   for (const e of config.endpoints) {
     const step = steps.find((s) => s.kind === 'endpoint' && s.name === e.name)!;
-    if (step.action === 'create') await store.createEndpoint(e, actor);
+    const { connector: _settings, ...spec } = e;
+    if (step.action === 'create') await store.createEndpoint(spec, actor);
     if (step.action === 'update')
       await store.updateEndpoint(e.name, { probeTargets: e.probeTargets, labels: e.labels }, actor);
+    const connector = connectors.get(e.name);
+    if (connector) {
+      const endpoint = (await store.getEndpoint(e.name))!;
+      await new ConnectorConfigStore(store, ctx.sealer).set(endpoint, connector, actor);
+      opts.connectorChanged?.(endpoint.id);
+    }
   }
   for (const s of config.subscriptions) {
     const cert = (await store.getCertificate(s.certificate))!;

@@ -1,16 +1,19 @@
 import { CertfleetError, endpointNotFound } from '../core/errors.ts';
 import type { Endpoint } from '../core/types.ts';
 import {
-  CONNECTOR_SECRETS,
   connectorSettingsSchema,
   connectorView,
+  secretsOf,
+  settingsOf,
   type ConnectorInput,
+  type ConnectorSettings,
   type ConnectorView,
   type StoredConnector,
 } from '../connectors/connector-config.ts';
 import { connectorConfigKey, connectorRecordsKey, connectorSecretContext } from '../store/meta-catalogue.ts';
 import type { Sealer } from '../store/sealing.ts';
 import type { Actor, Store } from '../store/store.ts';
+import { fieldChanges } from './field-changes.ts';
 
 /**
  * Connector settings of endpoints, kept with the endpoint (keyed by its id), secrets sealed at rest; keys and seal
@@ -43,30 +46,21 @@ export class ConnectorConfigStore {
   async set(endpoint: Endpoint, input: ConnectorInput, actor: Actor): Promise<ConnectorView> {
     requireConnectorEndpoint(endpoint);
     const previous = await this.get(endpoint.id);
-    const clear = input as Record<string, unknown>;
+    const settings = settingsFor(input, previous);
     const sealed: Record<string, string> = {};
-    const settings: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(clear)) {
-      if (!CONNECTOR_SECRETS[input.kind].includes(k)) settings[k] = v;
-    }
-    for (const name of CONNECTOR_SECRETS[input.kind]) {
-      const value = clear[name];
+    for (const [name, value] of Object.entries(secretsOf(input))) {
       if (typeof value === 'string')
         sealed[name] = this.sealer.seal(value, connectorSecretContext(endpoint.id, name));
       else if (previous?.settings.kind === input.kind && previous.sealed[name])
         sealed[name] = previous.sealed[name];
+      else
+        throw new CertfleetError(
+          'VALIDATION_FAILED',
+          `the connector's requests use {{secret:${name}}}, but no value is given for it`,
+          `give it under "secrets": {"${name}": "..."} (it is sealed on the hub and never shown again)`,
+        );
     }
-    // A re-configuration of the same host keeps its pinned host key unless a new one is given.
-    if (
-      input.kind === 'ssh' &&
-      !input.hostKeyFingerprint &&
-      previous?.settings.kind === 'ssh' &&
-      previous.settings.host === input.host &&
-      previous.settings.port === input.port
-    ) {
-      settings.hostKeyFingerprint = previous.settings.hostKeyFingerprint;
-    }
-    const stored: StoredConnector = { settings: connectorSettingsSchema.parse(settings), sealed };
+    const stored: StoredConnector = { settings, sealed };
     await this.store.setMeta(connectorConfigKey(endpoint.id), JSON.stringify(stored));
     const view = connectorView(stored);
     await this.store.appendEvent({
@@ -76,6 +70,30 @@ export class ConnectorConfigStore {
       data: { ...view },
     });
     return view;
+  }
+
+  /**
+   * What `set(endpoint, input)` would change, one line per field (`connector.timeoutSeconds: 30 → 60`) and per
+   * secret (`connector secret api_token: changed`, never a value); empty when nothing would.
+   */
+  async changes(endpoint: Endpoint, input: ConnectorInput): Promise<string[]> {
+    const previous = await this.get(endpoint.id);
+    if (!previous) return [`connector: added (${input.kind})`];
+    const next = settingsFor(input, previous);
+    const prefixed = (o: object) =>
+      Object.fromEntries(Object.entries(o).map(([k, v]) => [`connector.${k}`, v]));
+    const out = fieldChanges(prefixed(previous.settings), prefixed(next)).changes;
+    const given = secretsOf(input);
+    for (const [name, value] of Object.entries(given)) {
+      const before = previous.sealed[name];
+      if (value === undefined) continue;
+      if (!before) out.push(`connector secret ${name}: set`);
+      else if (this.sealer.unseal(before, connectorSecretContext(endpoint.id, name)) !== value)
+        out.push(`connector secret ${name}: changed`);
+    }
+    for (const name of Object.keys(previous.sealed))
+      if (!(name in given)) out.push(`connector secret ${name}: removed`);
+    return out;
   }
 
   async pinHostKey(endpoint: Endpoint, fingerprint: string, actor: Actor): Promise<ConnectorView> {
@@ -118,6 +136,22 @@ export class ConnectorConfigStore {
     await this.store.deleteMeta(connectorConfigKey(endpointId));
     await this.store.deleteMeta(connectorRecordsKey(endpointId));
   }
+}
+
+/** The settings `input` stores: a re-configuration of the same ssh host keeps its pinned key unless one is given. */
+function settingsFor(input: ConnectorInput, previous: StoredConnector | undefined): ConnectorSettings {
+  const settings = settingsOf(input);
+  if (
+    settings.kind === 'ssh' &&
+    !settings.hostKeyFingerprint &&
+    previous?.settings.kind === 'ssh' &&
+    previous.settings.host === settings.host &&
+    previous.settings.port === settings.port &&
+    previous.settings.hostKeyFingerprint
+  ) {
+    return { ...settings, hostKeyFingerprint: previous.settings.hostKeyFingerprint };
+  }
+  return settings;
 }
 
 export function requireConnectorEndpoint(

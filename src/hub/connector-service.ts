@@ -285,8 +285,7 @@ export class ConnectorService {
         subscription: {
           id: sub.id,
           outputs: sub.outputs,
-          ...(sub.configTest ? { configTest: sub.configTest } : {}),
-          ...(sub.reload ? { reload: sub.reload } : {}),
+          ...commandsFor(sub, target),
           ...(sub.window ? { window: sub.window } : {}),
           ...(sub.verify ? { verify: sub.verify } : {}),
         },
@@ -316,4 +315,14 @@ export class ConnectorService {
     );
     return outcome;
   }
+}
+
+/** The subscription's own config test and reload, else the ones its connector kind runs (http: its requests). */
+function commandsFor(
+  sub: { configTest?: string | null; reload?: string | null },
+  target: ConnectorTarget,
+): { configTest?: string; reload?: string } {
+  const configTest = sub.configTest || target.commands?.configTest;
+  const reload = sub.reload || target.commands?.reload;
+  return { ...(configTest ? { configTest } : {}), ...(reload ? { reload } : {}) };
 }

@@ -187,7 +187,8 @@ function checkEntry(
     case 'sealed-connector-records': {
       const endpointId = key.slice(META_FAMILIES.connectorRecords.key.length);
       const records = JSON.parse(sealer.unseal(value, connectorRecordsContext(endpointId))) as object;
-      return `${Object.keys(records).length} deploy record(s) unseal`;
+      // '@uploaded' (an http connector's uploaded files) is kept beside the records, not one of them.
+      return `${Object.keys(records).filter((k) => !k.startsWith('@')).length} deploy record(s) unseal`;
     }
   }
 }

@@ -24,7 +24,7 @@ export async function rollback(
   if (d.previous.every((p) => p.previous === 'absent')) return failFirstInstall(d, step, detail, reloadAgain);
   let rollbackError: string | undefined;
   try {
-    await d.target.restore(d.previous);
+    await d.target.restore(d.previous, { hook: d.hook });
   } catch (e) {
     rollbackError = `restoring the previous files failed: ${errorMessage(e)}`;
   }
@@ -53,7 +53,7 @@ async function failFirstInstall(
 ): Promise<DeployOutcome> {
   let removeError: string | undefined;
   if (!reloaded) {
-    removeError = await d.target.restore(d.previous).then(
+    removeError = await d.target.restore(d.previous, { hook: d.hook }).then(
       () => undefined,
       (e) => `removing the new files failed: ${errorMessage(e)}`,
     );

@@ -50,13 +50,13 @@ export async function write(d: DeployRun): Promise<DeployOutcome | undefined> {
     };
     await target.saveRecord(d.record, d.signal);
     writing = true;
-    await target.writeFilesAtomic(d.rendered, { signal: d.signal });
+    await target.writeFilesAtomic(d.rendered, { signal: d.signal, hook: d.hook });
   } catch (e) {
     // A target leaves every file untouched when its write fails before the commit point; after it (a rename
     // failed), some are new: put the whole old set back so cert and key still match.
     let rollbackError: string | undefined;
     if (writing && (await changedSince(target, d.previous))) {
-      rollbackError = await target.restore(d.previous).then(
+      rollbackError = await target.restore(d.previous, { hook: d.hook }).then(
         () => undefined,
         (re) => errorMessage(re),
       );

@@ -4,7 +4,7 @@ import { runApply } from '../apply.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 import { applyResultSchema } from './response-schemas.ts';
 
-export function registerApplyRoutes(api: ZodApi, { ctx, certificates, renewal }: AppDeps): void {
+export function registerApplyRoutes(api: ZodApi, { ctx, certificates, renewal, connectors }: AppDeps): void {
   api.post(
     '/apply',
     {
@@ -21,6 +21,7 @@ export function registerApplyRoutes(api: ZodApi, { ctx, certificates, renewal }:
       dryRun: req.body.dryRun,
       steps: await runApply(ctx, certificates, renewal, req.body.config, `${actorOf(req)} (apply)`, {
         dryRun: req.body.dryRun,
+        connectorChanged: (id) => connectors?.request(id),
       }),
     }),
   );
