@@ -19,6 +19,7 @@ import {
 } from '../../core/config-schema.ts';
 import { API_TOKEN_KINDS } from '../../store/store.ts';
 import { commandConnectorSchema, sshConnectorSchema } from '../../connectors/connector-config.ts';
+import { httpConnectorSchema } from '../../connectors/http-settings.ts';
 import { SEALED_KEY_ALG, type SealedKey } from '../../protocol/sealed-key.ts';
 import type { BundleResponse, DesiredState, EnrollResponse, HubCaResponse } from '../../protocol/wire.ts';
 
@@ -226,6 +227,7 @@ export const connectorViewSchema = z
   .discriminatedUnion('kind', [
     z.object({ ...sshConnectorSchema.shape, secrets: secretNames }),
     z.object({ ...commandConnectorSchema.shape, secrets: secretNames }),
+    z.object({ ...httpConnectorSchema.shape, secrets: secretNames }),
   ])
   .meta({ id: 'Connector' });
 
