@@ -408,6 +408,10 @@ export const desiredStateSchema: z.ZodType<DesiredState> = z
         redeploy: z.object({ token: z.string(), overrideWindow: z.boolean() }).optional(),
       }),
     ),
+    probes: z
+      .object({ targets: z.array(probeTarget), intervalSeconds: z.number(), timeoutMs: z.number() })
+      .optional()
+      .describe('the targets the agent probes itself (from: agent | both); absent when there are none'),
   })
   .meta({ id: 'DesiredState' });
 
