@@ -160,6 +160,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       connectors,
       http01Store: acme.http01Store,
       ...(https ? { https } : {}),
+      ...(config.api?.pageCache === false ? { pageCache: { enabled: false } } : {}),
       ...(config.api?.authFailures
         ? {
             authFailureLimit: {

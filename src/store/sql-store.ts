@@ -27,6 +27,7 @@ import {
 } from './rows.ts';
 import type { Database } from './schema.ts';
 import { StoreEventEmitter, type StoreEvent, type StoreEventStream } from './store-events.ts';
+import { GenerationCache, WriteGeneration } from './write-generation.ts';
 import {
   DeploymentTransitionRefused,
   type Actor,
@@ -81,16 +82,25 @@ function isUniqueViolation(e: unknown): boolean {
 export class SqlStore implements Store {
   private readonly emitter: StoreEventEmitter;
   readonly events: StoreEventStream;
+  readonly generation: WriteGeneration;
+  /** Every authenticated request looks its token up by hash: kept while nothing was committed since. */
+  private readonly tokensByHash: GenerationCache<string, TokenRecord | undefined>;
 
+  /**
+   * `generation` must be the one the database's dialect bumps (`withWriteGeneration`); without one (a database
+   * opened by hand, in tests) nothing is cached across calls.
+   */
   constructor(
     private readonly db: Kysely<Database>,
     private readonly clock: Clock,
     private readonly onClose: () => Promise<void> = async () => {},
-    opts: { logger?: Logger } = {},
+    opts: { logger?: Logger; generation?: WriteGeneration } = {},
   ) {
     let logger = opts.logger;
     this.emitter = new StoreEventEmitter(() => (logger ??= createLogger()));
     this.events = this.emitter;
+    this.generation = opts.generation ?? new WriteGeneration({ maxStaleMs: 0 });
+    this.tokensByHash = new GenerationCache(this.generation, 1000);
   }
 
   static async migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
@@ -1149,8 +1159,10 @@ export class SqlStore implements Store {
   }
 
   async findTokenByHash(hash: string): Promise<TokenRecord | undefined> {
-    const row = await this.db.selectFrom('tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
-    return row && toToken(row);
+    return this.tokensByHash.get(hash, async () => {
+      const row = await this.db.selectFrom('tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
+      return row && toToken(row);
+    });
   }
 
   async consumeToken(id: string, at: string): Promise<boolean> {

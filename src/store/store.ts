@@ -12,6 +12,7 @@ import type {
 import { CertfleetError } from '../core/errors.ts';
 import type { SubscriptionSpec } from '../core/subscription-spec.ts';
 import type { FromState } from '../deploy/states.ts';
+import type { WriteGeneration } from './write-generation.ts';
 import type { StoreEventStream } from './store-events.ts';
 
 export type { SubscriptionSpec };
@@ -255,6 +256,11 @@ export interface Store {
    * changes subscribe here; nothing wraps the store.
    */
   readonly events: StoreEventStream;
+  /**
+   * Changes after every committed write this hub can see (src/store/write-generation.ts): what is derived from the
+   * store may be cached while it is unchanged (rendered pages, token lookups). A cross-hub notification bumps it.
+   */
+  readonly generation: WriteGeneration;
 
   close(): Promise<void>;
 

@@ -37,7 +37,7 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
   api.get(
     '/certificates',
     {
-      config: { access: 'read' },
+      config: { access: 'read', pageCache: true },
       schema: {
         summary: 'List certificates by name, one page (next page: x-next-cursor / Link headers)',
         tags: ['certificates'],
@@ -53,7 +53,7 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
   api.get(
     '/certificates/:name',
     {
-      config: { access: 'read' },
+      config: { access: 'read', pageCache: true },
       schema: {
         summary: 'Show a certificate with its current chain',
         tags: ['certificates'],
@@ -99,7 +99,7 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
   api.get(
     '/certificates/:name/versions',
     {
-      config: { access: 'read' },
+      config: { access: 'read', pageCache: true },
       schema: { summary: 'List versions, newest first', tags: ['certificates'], params: nameParams },
     },
     async (req) => {

@@ -5,7 +5,7 @@ export function registerEventRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.get(
     '/events',
     {
-      config: { access: 'read' },
+      config: { access: 'read', pageCache: true },
       schema: {
         summary: 'Audit events, oldest first',
         description:

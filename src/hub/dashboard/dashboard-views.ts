@@ -14,6 +14,9 @@ import { probeTargetKey, targetsForSubscription } from '../probe-judgement.ts';
 import type { Dashboard } from './dashboard-routes.ts';
 
 const read = { access: 'read' as const, session: true };
+/** Cached pages (page-cache.ts) of views that also move with the clock (attention, due times, windows). */
+const cachedRead = { ...read, pageCache: { maxAgeMs: 5000 } };
+const cachedEvents = { ...read, pageCache: true as const };
 const OVERVIEW_PAGE = 50;
 /** Deployments whose state timeline a certificate detail shows (one event query each). */
 const TIMELINES_SHOWN = 20;
@@ -39,7 +42,7 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
 
   api.get(
     '/api/overview',
-    { schema: { hide: true, querystring: overviewQuery }, config: read },
+    { schema: { hide: true, querystring: overviewQuery }, config: cachedRead },
     async (req) => {
       const { cursor, limit, ...filter } = req.query;
       const clean = Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined && v !== ''));
@@ -47,7 +50,7 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
     },
   );
 
-  api.get('/api/timeline', { schema: { hide: true }, config: read }, async () => {
+  api.get('/api/timeline', { schema: { hide: true }, config: cachedRead }, async () => {
     const now = ctx.clock.now();
     const until = now.getTime() + TIMELINE_DAYS * 86_400_000;
     const page = await d.overview.page({}, 0, Number.MAX_SAFE_INTEGER);
@@ -77,7 +80,7 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
 
   api.get(
     '/api/certificates/:name',
-    { schema: { hide: true, params: z.object({ name: nameSchema }) }, config: read },
+    { schema: { hide: true, params: z.object({ name: nameSchema }) }, config: cachedRead },
     async (req) => {
       const cert = await store.getCertificate(req.params.name);
       if (!cert) throw certificateNotFound(req.params.name);
@@ -152,7 +155,7 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
 
   api.get(
     '/api/endpoints/:name',
-    { schema: { hide: true, params: z.object({ name: nameSchema }) }, config: read },
+    { schema: { hide: true, params: z.object({ name: nameSchema }) }, config: cachedRead },
     async (req) => {
       const endpoint = await store.getEndpoint(req.params.name);
       if (!endpoint) throw endpointNotFound(req.params.name);
@@ -214,7 +217,7 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
           limit: z.coerce.number().int().min(1).max(500).default(50),
         }),
       },
-      config: read,
+      config: cachedEvents,
     },
     async (req) => {
       const { kind, subject, afterId, limit } = req.query;
