@@ -1,17 +1,21 @@
 /**
  * The hub for bench/api.ts, in its own process (the measuring client does not share its event loop): a real hub
  * (SQLite, HTTPS with its internal CA) on a free loopback port over a prepared data directory, with the planner,
- * probes and alerts off so only the measured requests run. Prints one JSON line with url + CA; exits on disconnect.
+ * probes and alerts off so only the measured requests run; a third argument `uncached` turns the page cache off. Prints one JSON line with url + CA; exits on disconnect.
  */
 import { createLogger } from '../src/core/log.ts';
 import { hubConfigSchema } from '../src/hub/hub-config.ts';
 import { startHub } from '../src/hub/hub.ts';
 
-const [dataDir, token] = process.argv.slice(2);
+const [dataDir, token, cache] = process.argv.slice(2);
 const hub = await startHub({
   dataDir,
   listen: '127.0.0.1:0',
-  config: hubConfigSchema.parse({ planner: { enabled: false }, probes: { enabled: false } }),
+  config: hubConfigSchema.parse({
+    planner: { enabled: false },
+    probes: { enabled: false },
+    ...(cache === 'uncached' ? { api: { pageCache: false } } : {}),
+  }),
   logger: createLogger({ level: 'warn' }),
   env: { CERTFLEET_ADMIN_TOKEN: token },
 });

@@ -394,8 +394,16 @@ export class SqlStore implements Store {
           .execute();
       }
       for (const m of c.meta ?? []) await this.putMeta(trx, m.key, m.value());
-      for (const e of c.events?.({ certificate, ...(version ? { version } : {}) }) ?? [])
+      for (const e of c.events?.({ certificate, ...(version ? { version } : {}) }) ?? []) {
         await this.event(trx, c.actor, e.kind, `certificate:${certificate.name}`, e.data);
+        if (e.kind === 'renewal.failed')
+          emit({
+            kind: 'renewal.failed',
+            certificate: { id: certificate.id, name: certificate.name },
+            failures: Number(e.data.failures ?? 0),
+            actor: c.actor,
+          });
+      }
       return { certificate, ...(version ? { version } : {}) };
     });
   }
@@ -1188,7 +1196,11 @@ export class SqlStore implements Store {
 
   async saveProbeResults(results: ProbeResultRecord[]): Promise<void> {
     if (results.length === 0) return;
-    await this.db.transaction().execute(async (trx) => {
+    await this.write(async (trx, emit) => {
+      const byEndpoint = new Map<string, ProbeResultRecord[]>();
+      for (const r of results) byEndpoint.set(r.endpointId, [...(byEndpoint.get(r.endpointId) ?? []), r]);
+      for (const [endpointId, recorded] of byEndpoint)
+        emit({ kind: 'probe.recorded', endpointId, results: recorded });
       for (const r of results) {
         const row = {
           endpoint_id: r.endpointId,
@@ -1221,8 +1233,8 @@ export class SqlStore implements Store {
 
   // list reads (one query each, see fleet-queries.ts)
 
-  certificateRows(page?: PageRequest): Promise<Page<CertificateRow>> {
-    return certificateRows(this.db, page);
+  certificateRows(page?: PageRequest, only?: { names: readonly string[] }): Promise<Page<CertificateRow>> {
+    return certificateRows(this.db, page, only);
   }
 
   endpointRows(page?: PageRequest): Promise<Page<EndpointRow>> {

@@ -12,7 +12,7 @@ import type {
   Endpoint,
   Subscription,
 } from '../core/types.ts';
-import type { Actor, RedeployRequest } from './store.ts';
+import type { Actor, ProbeResultRecord, RedeployRequest } from './store.ts';
 
 export type StoreEvent =
   /** A version was committed and made current; its subscribers' deployments were created as `pending`. */
@@ -47,6 +47,13 @@ export type StoreEvent =
       actor: Actor;
     }
   | { kind: 'redeploy.requested'; request: RedeployRequest; actor: Actor }
+  /**
+   * Probe results of one endpoint were saved, whoever probed (the hub's probes; agent-side reports use the same
+   * event). Public material only: fingerprints, dates, errors.
+   */
+  | { kind: 'probe.recorded'; endpointId: string; results: readonly ProbeResultRecord[] }
+  /** A renewal attempt failed and was recorded (renewal state `failures` is now `failures`). */
+  | { kind: 'renewal.failed'; certificate: Pick<Certificate, 'id' | 'name'>; failures: number; actor: Actor }
   /** The desired-state revision is now `revision` (agents long-poll on it). */
   | { kind: 'revision.bumped'; revision: number };
 

@@ -375,7 +375,8 @@ export interface Store {
    * List reads, each ONE query whatever the number of rows (no per-row lookups). Without `page` they return every
    * row (internal walks); with it, one page and the cursor of the next.
    */
-  certificateRows(page?: PageRequest): Promise<Page<CertificateRow>>;
+  /** `only`: just these certificates (by name), e.g. to refresh a read model after they changed. */
+  certificateRows(page?: PageRequest, only?: { names: readonly string[] }): Promise<Page<CertificateRow>>;
   endpointRows(page?: PageRequest): Promise<Page<EndpointRow>>;
   fleet(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetRow>>;
   /** The same pages as `fleet`, only what a status line shows (one query, no probe rows). */

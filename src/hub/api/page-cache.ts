@@ -30,7 +30,7 @@ const REPLAYED = ['content-type', 'x-next-cursor', 'link'] as const;
 interface Entry {
   stamp: GenerationStamp;
   storedAt: number;
-  body: string | Buffer;
+  body: Buffer;
   etag: string;
   headers: Record<string, string>;
 }
@@ -132,16 +132,18 @@ export class PageCache {
     const fill = req.pageFill;
     if (!fill || reply.statusCode !== 200) return payload;
     if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return payload;
-    const etag = `"${createHash('sha1').update(payload).digest('base64url')}"`;
+    // encoded once: a hit writes these bytes as they are
+    const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    const etag = `"${createHash('sha1').update(body).digest('base64url')}"`;
     void reply.header('etag', etag).header('cache-control', 'private, no-cache');
     const headers: Record<string, string> = {};
     for (const h of REPLAYED) {
       const v = reply.getHeader(h);
       if (v !== undefined) headers[h] = String(v);
     }
-    this.store(fill.key, { stamp: fill.stamp, storedAt: performance.now(), body: payload, etag, headers });
+    this.store(fill.key, { stamp: fill.stamp, storedAt: performance.now(), body, etag, headers });
     fill.done();
-    return payload;
+    return body;
   }
 
   private store(key: string, entry: Entry): void {
