@@ -1048,8 +1048,10 @@ export class SqlStore implements Store {
     let q = this.db.selectFrom('events').selectAll();
     if (query.subject) q = q.where('subject', '=', query.subject);
     if (query.kind) q = q.where('kind', 'like', `${query.kind}%`);
+    if (query.beforeId !== undefined) q = q.where('id', '<', query.beforeId);
     const limit = Math.min(query.limit ?? 100, 1000);
-    // A forward walk reads the oldest events after its cursor; without one, the newest are read and put in order.
+    // A forward walk reads the oldest events after its cursor; otherwise the newest (before `beforeId`) are read and
+    // put in order.
     const rows =
       query.afterId !== undefined
         ? await q.where('id', '>', query.afterId).orderBy('id', 'asc').limit(limit).execute()

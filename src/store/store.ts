@@ -157,13 +157,15 @@ export interface FleetFilter {
 /**
  * Events are always returned oldest first. Without `afterId`: the newest `limit` events (the tail, as `certfleet
  * events` shows it). With `afterId`: the oldest `limit` events after it, so a walk that passes the last id it got
- * as the next `afterId` sees every event exactly once.
+ * as the next `afterId` sees every event exactly once. With `beforeId`: the newest `limit` events before it (paging
+ * backwards: pass the first id received as the next `beforeId`). Not both.
  */
 export interface EventQuery {
   subject?: string;
   /** A prefix of the kind (`deployment.` matches every deployment event). */
   kind?: string;
   afterId?: number;
+  beforeId?: number;
   /** At most 1000; default 100. */
   limit?: number;
 }

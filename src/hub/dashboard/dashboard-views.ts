@@ -214,22 +214,26 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
           kind: z.string().max(100).optional(),
           subject: z.string().max(300).optional(),
           afterId: z.coerce.number().int().min(0).optional(),
+          beforeId: z.coerce.number().int().min(1).optional(),
           limit: z.coerce.number().int().min(1).max(500).default(50),
         }),
       },
       config: cachedEvents,
     },
     async (req) => {
-      const { kind, subject, afterId, limit } = req.query;
+      const { kind, subject, afterId, beforeId, limit } = req.query;
       const events = await store.listEvents({
         ...(kind ? { kind } : {}),
         ...(subject ? { subject } : {}),
-        ...(afterId !== undefined ? { afterId } : {}),
+        ...(afterId !== undefined ? { afterId } : beforeId !== undefined ? { beforeId } : {}),
         limit,
       });
+      // `next`: newer events may follow (a forward walk); `older`: older ones may precede (paging backwards)
+      const full = events.length === limit;
       return {
         events,
-        ...(afterId !== undefined && events.length === limit ? { next: events.at(-1)!.id } : {}),
+        ...(afterId !== undefined && full ? { next: events.at(-1)!.id } : {}),
+        ...(afterId === undefined && full ? { older: events[0].id } : {}),
       };
     },
   );
@@ -240,9 +244,18 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
       store.listEvents({ kind: 'alert.resolved', limit: 50 }),
       store.listEvents({ kind: 'alert.acknowledged', limit: 500 }),
     ]);
-    const ackOf = new Map(acks.map((e) => [e.subject.replace(/^alert:/, ''), { by: e.actor, at: e.at }]));
+    // an acknowledgement holds for the firing it named (key + since), never for a later firing of the same alert
+    const firingOf = (key: string, since: unknown) => `${key}\n${typeof since === 'string' ? since : ''}`;
+    const ackOf = new Map(
+      acks
+        .filter((e) => 'firingSince' in e.data)
+        .map((e) => [
+          firingOf(e.subject.replace(/^alert:/, ''), e.data.firingSince),
+          { by: typeof e.data.token === 'string' ? e.data.token : e.actor, at: e.at },
+        ]),
+    );
     return {
-      firing: firing.map((a) => ({ ...a, acknowledged: ackOf.get(a.key) ?? null })),
+      firing: firing.map((a) => ({ ...a, acknowledged: ackOf.get(firingOf(a.key, a.since)) ?? null })),
       resolved: resolved
         .reverse()
         .map((e) => ({ ...e.data, key: e.subject.replace(/^alert:/, ''), at: e.at })),
