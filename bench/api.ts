@@ -137,8 +137,9 @@ export async function startHubProcess(
   dataDir: string,
   token: string,
   cache: 'cached' | 'uncached' = 'cached',
+  wait: 'wait-overview' | 'no-wait' = 'no-wait',
 ) {
-  const child = fork(join(import.meta.dirname, 'api-hub.ts'), [dataDir, token, cache], {
+  const child = fork(join(import.meta.dirname, 'api-hub.ts'), [dataDir, token, cache, wait], {
     execArgv: [
       '--import',
       'tsx',
@@ -300,7 +301,7 @@ export async function run(args: string[]): Promise<void> {
   for (const cache of modes) await runHub(cache);
 
   async function runHub(cache: 'cached' | 'uncached') {
-    const { info, child } = await startHubProcess(dataDir, token, cache);
+    const { info, child } = await startHubProcess(dataDir, token, cache, 'wait-overview');
     try {
       for (const route of routes) {
         for (const concurrency of levels) {
