@@ -151,7 +151,8 @@ export async function startHubProcess(
     let out = '';
     child.stdout!.on('data', (d) => {
       out += d;
-      const line = out.split('\n').find((l) => l.startsWith('{'));
+      // the hub's own log lines (JSON too) may come first: the line that names the url is ours
+      const line = out.split('\n').find((l) => l.startsWith('{"url"'));
       if (line) resolve(JSON.parse(line));
     });
     child.once('exit', (code) => reject(new Error(`hub exited with ${code}`)));
