@@ -7,6 +7,7 @@
  *
  *   npm run bench -- api [--certs 10000] [--endpoints 10000] [--limit 100] [--concurrency 1,50]
  *                        [--requests 400] [--max-seconds 30] [--routes certificates,endpoints,...] [--keep DIR]
+ *                        [--cache uncached,cached]
  *
  * `--keep DIR` writes the fleet into DIR once and reuses it on later runs; BENCH_HUB_PROF=DIR writes a V8 CPU
  * profile of the hub process into DIR.
@@ -133,8 +134,13 @@ export async function populate(dataDir: string, nCerts: number, nEndpoints: numb
   }
 }
 
-export async function startHubProcess(dataDir: string, token: string) {
-  const child = fork(join(import.meta.dirname, 'api-hub.ts'), [dataDir, token], {
+export async function startHubProcess(
+  dataDir: string,
+  token: string,
+  cache: 'cached' | 'uncached' = 'cached',
+  wait: 'wait-overview' | 'no-wait' = 'no-wait',
+) {
+  const child = fork(join(import.meta.dirname, 'api-hub.ts'), [dataDir, token, cache, wait], {
     execArgv: [
       '--import',
       'tsx',
@@ -146,7 +152,8 @@ export async function startHubProcess(dataDir: string, token: string) {
     let out = '';
     child.stdout!.on('data', (d) => {
       out += d;
-      const line = out.split('\n').find((l) => l.startsWith('{'));
+      // the hub's own log lines (JSON too) may come first: the line that names the url is ours
+      const line = out.split('\n').find((l) => l.startsWith('{"url"'));
       if (line) resolve(JSON.parse(line));
     });
     child.once('exit', (code) => reject(new Error(`hub exited with ${code}`)));
@@ -268,6 +275,8 @@ export async function run(args: string[]): Promise<void> {
   const maxSeconds = Number(flag('max-seconds', '30'));
   const routes = flag('routes', Object.keys(ROUTES).join(',')).split(',');
   const keep = flag('keep', '');
+  // uncached: every page rendered (the cost of a page after each commit); cached: the page cache on (the default)
+  const modes = flag('cache', 'uncached,cached').split(',') as Array<'cached' | 'uncached'>;
   const cpuModel =
     /model name\s*:\s*(.*)/.exec(await readFile('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model;
   process.stdout.write(
@@ -287,35 +296,39 @@ export async function run(args: string[]): Promise<void> {
     await populate(dataDir, nCerts, nEndpoints);
     process.stdout.write(`setup: ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
   }
-  const { info, child } = await startHubProcess(dataDir, token);
-  try {
-    process.stdout.write(
-      '| route | concurrency | items/page | bytes/page | paged | requests (errors) | p50 ms | p95 ms | p99 ms | req/s | hub CPU s | loadavg |\n',
-    );
-    process.stdout.write('|---|---|---|---|---|---|---|---|---|---|---|---|\n');
-    for (const route of routes) {
-      for (const concurrency of levels) {
-        const load = await loadavg();
-        const cpu0 = await hubCpuMs(child);
-        const r = await measure(info.url, ROUTES[route], {
-          limit,
-          concurrency,
-          requests,
-          maxSeconds,
-          token,
-          caPem: info.caPem,
-        });
-        const cpu = ((await hubCpuMs(child)) - cpu0) / 1000;
-        const f = (ms: number) => ms.toFixed(1);
-        process.stdout.write(
-          `| ${ROUTES[route]} | ${concurrency} | ${r.items} | ${r.bytes} | ${r.paged ? 'yes' : 'no'} | ${r.n}${r.errors ? ` (${r.errors})` : ''} | ` +
-            `${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${r.perSecond.toFixed(0)} | ${cpu.toFixed(1)} | ${load} |\n`,
-        );
+  process.stdout.write(
+    '| route | cache | concurrency | items/page | bytes/page | paged | requests (errors) | p50 ms | p95 ms | p99 ms | req/s | hub CPU ms/page | loadavg |\n',
+  );
+  process.stdout.write('|---|---|---|---|---|---|---|---|---|---|---|---|---|\n');
+  for (const cache of modes) await runHub(cache);
+
+  async function runHub(cache: 'cached' | 'uncached') {
+    const { info, child } = await startHubProcess(dataDir, token, cache, 'wait-overview');
+    try {
+      for (const route of routes) {
+        for (const concurrency of levels) {
+          const load = await loadavg();
+          const cpu0 = await hubCpuMs(child);
+          const r = await measure(info.url, ROUTES[route], {
+            limit,
+            concurrency,
+            requests,
+            maxSeconds,
+            token,
+            caPem: info.caPem,
+          });
+          const cpu = (await hubCpuMs(child)) - cpu0;
+          const f = (ms: number) => ms.toFixed(1);
+          process.stdout.write(
+            `| ${ROUTES[route]} | ${cache} | ${concurrency} | ${r.items} | ${r.bytes} | ${r.paged ? 'yes' : 'no'} | ${r.n}${r.errors ? ` (${r.errors})` : ''} | ` +
+              `${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${r.perSecond.toFixed(0)} | ${(cpu / r.n).toFixed(2)} | ${load} |\n`,
+          );
+        }
       }
+    } finally {
+      child.disconnect();
+      if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
     }
-  } finally {
-    child.disconnect();
-    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
-    if (!keep) await rm(dir, { recursive: true, force: true });
   }
+  if (!keep) await rm(dir, { recursive: true, force: true });
 }

@@ -120,11 +120,14 @@ export async function run(args: string[]): Promise<void> {
     ? (await readFile(tokenFile, 'utf8')).trim()
     : `cfa_bench_${randomBytes(16).toString('hex')}`;
   await writeFile(tokenFile, token, { mode: 0o600 });
-  const { info, child } = await startHubProcess(dataDir, token);
+  // the browser first, so the first visit comes right after the hub listens (the overview is built at start in the
+  // background: a visit this early is the coldest there is)
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu'],
   });
+  const { info, child } = await startHubProcess(dataDir, token);
+  const listening = performance.now();
   try {
     const agent = new Agent({ keepAlive: true });
     const signIn = await call(
@@ -148,7 +151,20 @@ export async function run(args: string[]): Promise<void> {
     });
     await context.addCookies([{ name, value, url: info.url }]);
     const paints: number[] = [];
+    let sinceListening = 0;
+    const paintOnce = async (label: string) => {
+      const page = await context.newPage();
+      await page.goto(`${info.url}/ui`, { waitUntil: 'commit' });
+      await page.waitForSelector('[data-table="overview"] tbody tr');
+      const paint = await page.evaluate(
+        () => performance.getEntriesByName('certfleet:overview')[0]?.startTime ?? Number.NaN,
+      );
+      await page.close();
+      process.stdout.write(`${label}: first meaningful paint ${paint.toFixed(0)} ms\n`);
+      return paint;
+    };
     for (let i = 0; i < runs + 1; i++) {
+      if (i === 0) sinceListening = performance.now() - listening;
       const page = await context.newPage();
       const t = performance.now();
       await page.goto(`${info.url}/ui`, { waitUntil: 'commit' });
@@ -177,7 +193,20 @@ export async function run(args: string[]): Promise<void> {
     }
     const warm = paints.slice(1).sort((a, b) => a - b);
     process.stdout.write(
-      `| overview first meaningful paint | cold (read model built) ${paints[0].toFixed(0)} ms | warm median ${warm[Math.floor(warm.length / 2)].toFixed(0)} ms, max ${warm.at(-1)!.toFixed(0)} ms (${runs} runs) | loadavg ${await loadavg()} |\n`,
+      `| overview first meaningful paint | cold (first visit, navigation ${sinceListening.toFixed(0)} ms after the hub listened) ${paints[0].toFixed(0)} ms | warm median ${warm[Math.floor(warm.length / 2)].toFixed(0)} ms, max ${warm.at(-1)!.toFixed(0)} ms (${runs} runs) | loadavg ${await loadavg()} |\n`,
+    );
+    // after a commit that is not a deployment transition (a new certificate): the model refreshes that certificate
+    const created = await call(
+      `${info.url}/api/v1/certificates`,
+      agent,
+      info.caPem,
+      { authorization: `Bearer ${token}` },
+      JSON.stringify({ name: `bench-new-${Date.now()}`, sans: ['bench-new.bench.test'] }),
+    );
+    if (created.status !== 201) throw new Error(`create: HTTP ${created.status} ${created.body}`);
+    const afterChange = await paintOnce('after a new certificate');
+    process.stdout.write(
+      `| overview first meaningful paint after a change | ${afterChange.toFixed(0)} ms | loadavg ${await loadavg()} |\n`,
     );
 
     const cpu0 = await hubCpuMs(child);

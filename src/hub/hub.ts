@@ -168,6 +168,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       http01Store: acme.http01Store,
       ...(https ? { https } : {}),
       ...(opts.checkResponses ? { checkResponses: true } : {}),
+      ...(config.api?.pageCache === false ? { pageCache: { enabled: false } } : {}),
       ...(config.api?.authFailures
         ? {
             authFailureLimit: {

@@ -157,7 +157,7 @@ export class ProbeService {
 
   /** Probes every endpoint that has targets now, whatever its schedule; returns what was seen and decided. */
   async runOnce(): Promise<EndpointProbeReport[]> {
-    const endpoints = (await this.ctx.store.listEndpoints()).filter((e) => e.probeTargets.length > 0);
+    const endpoints = await this.probeable(await this.ctx.store.listEndpoints());
     await this.draining?.catch(() => undefined);
     return this.probeEndpoints(endpoints);
   }
@@ -238,8 +238,7 @@ export class ProbeService {
   private async enqueueDue(): Promise<void> {
     const now = this.ctx.clock.now().getTime();
     const intervalMs = this.config.intervalSeconds * 1000;
-    for (const e of await this.ctx.store.listEndpoints()) {
-      if (e.probeTargets.length === 0) continue;
+    for (const e of await this.probeable(await this.ctx.store.listEndpoints())) {
       let due = this.due.get(e.id);
       if (due === undefined) {
         // spread first probes so a restart does not probe the whole fleet in one burst
@@ -258,8 +257,10 @@ export class ProbeService {
         while (this.pending.size && !this.stopped) {
           const ids = [...this.pending];
           this.pending.clear();
-          const endpoints = (await Promise.all(ids.map((id) => this.ctx.store.getEndpointById(id)))).filter(
-            (e): e is Endpoint => !!e && e.probeTargets.length > 0,
+          const endpoints = await this.probeable(
+            (await Promise.all(ids.map((id) => this.ctx.store.getEndpointById(id)))).filter(
+              (e): e is Endpoint => !!e,
+            ),
           );
           try {
             await this.probeEndpoints(endpoints);
@@ -340,6 +341,20 @@ export class ProbeService {
       reports.push({ endpoint: endpoint.name, results: mine, judgements: await this.judge(endpoint) });
     }
     return reports;
+  }
+
+  /**
+   * Endpoints with something to probe: targets of their own, or a subscription's verify target (`hubTargets`).
+   * Counting only the endpoint's own targets left endpoints probed through their subscriptions' verify targets
+   * unprobed after a reload and on schedule: the dashboard showed such a target with nothing served.
+   */
+  private async probeable(endpoints: Endpoint[]): Promise<Endpoint[]> {
+    if (endpoints.every((e) => e.probeTargets.some(hubProbes))) return endpoints;
+    const subs = await this.ctx.store.listSubscriptions(
+      endpoints.length === 1 ? { endpointId: endpoints[0].id } : {},
+    );
+    const verified = new Set(subs.filter((s) => s.verify).map((s) => s.endpointId));
+    return endpoints.filter((e) => e.probeTargets.some(hubProbes) || verified.has(e.id));
   }
 
   /** The targets the hub probes itself: the endpoint's (unless `from: agent`) plus subscriptions' verify targets. */

@@ -192,7 +192,7 @@ export class AlertManager {
 
   /** Alerts firing now, as last evaluated (for the API and the dashboard). */
   activeAlerts(): Alert[] {
-    return [...this.active.values()].map((e) => structuredClone(e.alert));
+    return [...this.active.values()].map((e) => ({ ...structuredClone(e.alert), since: e.firstFiredAt }));
   }
 
   exportState(): AlertManagerState {

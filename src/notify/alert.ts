@@ -38,6 +38,11 @@ export interface Alert {
    */
   level?: number;
   details?: Record<string, unknown>;
+  /**
+   * When this firing began (the manager's first notification of it): with `key`, the identity of one firing, so an
+   * acknowledgement holds for that firing only. Absent on alerts computed on demand (the alert loop off).
+   */
+  since?: string;
 }
 
 /** How urgent an alert is; a rise between two evaluations is an escalation and re-notifies. */

@@ -62,7 +62,12 @@ const versionOf = (r: VersionColumns) =>
       });
 
 /** Certificates by name with their current version (no PEMs) and renewal state. */
-export async function certificateRows(db: Db, page?: PageRequest): Promise<Page<CertificateRow>> {
+export async function certificateRows(
+  db: Db,
+  page?: PageRequest,
+  only?: { names: readonly string[] },
+): Promise<Page<CertificateRow>> {
+  if (only?.names.length === 0) return { items: [] };
   let q = db
     .selectFrom('certificates as c')
     .leftJoin('versions as v', 'v.id', 'c.current_version_id')
@@ -70,6 +75,7 @@ export async function certificateRows(db: Db, page?: PageRequest): Promise<Page<
     .select(VERSION_SUMMARY)
     .orderBy('c.name');
   if (page?.cursor) q = q.where('c.name', '>', decodeCursor('certificates', page.cursor, 1)[0]);
+  if (only) q = q.where('c.name', 'in', only.names);
   if (page) q = q.limit(page.limit + 1);
   const rows = await q.execute();
   return toPage(

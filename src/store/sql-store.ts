@@ -27,6 +27,7 @@ import {
 } from './rows.ts';
 import type { Database } from './schema.ts';
 import { StoreEventEmitter, type StoreEvent, type StoreEventStream } from './store-events.ts';
+import { GenerationCache, WriteGeneration } from './write-generation.ts';
 import {
   DeploymentTransitionRefused,
   type Actor,
@@ -81,16 +82,25 @@ function isUniqueViolation(e: unknown): boolean {
 export class SqlStore implements Store {
   private readonly emitter: StoreEventEmitter;
   readonly events: StoreEventStream;
+  readonly generation: WriteGeneration;
+  /** Every authenticated request looks its token up by hash: kept while nothing was committed since. */
+  private readonly tokensByHash: GenerationCache<string, TokenRecord | undefined>;
 
+  /**
+   * `generation` must be the one the database's dialect bumps (`withWriteGeneration`); without one (a database
+   * opened by hand, in tests) nothing is cached across calls.
+   */
   constructor(
     private readonly db: Kysely<Database>,
     private readonly clock: Clock,
     private readonly onClose: () => Promise<void> = async () => {},
-    opts: { logger?: Logger } = {},
+    opts: { logger?: Logger; generation?: WriteGeneration } = {},
   ) {
     let logger = opts.logger;
     this.emitter = new StoreEventEmitter(() => (logger ??= createLogger()));
     this.events = this.emitter;
+    this.generation = opts.generation ?? new WriteGeneration({ maxStaleMs: 0 });
+    this.tokensByHash = new GenerationCache(this.generation, 1000);
   }
 
   static async migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
@@ -386,8 +396,16 @@ export class SqlStore implements Store {
           .execute();
       }
       for (const m of c.meta ?? []) await this.putMeta(trx, m.key, m.value());
-      for (const e of c.events?.({ certificate, ...(version ? { version } : {}) }) ?? [])
+      for (const e of c.events?.({ certificate, ...(version ? { version } : {}) }) ?? []) {
         await this.event(trx, c.actor, e.kind, `certificate:${certificate.name}`, e.data);
+        if (e.kind === 'renewal.failed')
+          emit({
+            kind: 'renewal.failed',
+            certificate: { id: certificate.id, name: certificate.name },
+            failures: Number(e.data.failures ?? 0),
+            actor: c.actor,
+          });
+      }
       return { certificate, ...(version ? { version } : {}) };
     });
   }
@@ -1034,8 +1052,10 @@ export class SqlStore implements Store {
     let q = this.db.selectFrom('events').selectAll();
     if (query.subject) q = q.where('subject', '=', query.subject);
     if (query.kind) q = q.where('kind', 'like', `${query.kind}%`);
+    if (query.beforeId !== undefined) q = q.where('id', '<', query.beforeId);
     const limit = Math.min(query.limit ?? 100, 1000);
-    // A forward walk reads the oldest events after its cursor; without one, the newest are read and put in order.
+    // A forward walk reads the oldest events after its cursor; otherwise the newest (before `beforeId`) are read and
+    // put in order.
     const rows =
       query.afterId !== undefined
         ? await q.where('id', '>', query.afterId).orderBy('id', 'asc').limit(limit).execute()
@@ -1153,8 +1173,10 @@ export class SqlStore implements Store {
   }
 
   async findTokenByHash(hash: string): Promise<TokenRecord | undefined> {
-    const row = await this.db.selectFrom('tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
-    return row && toToken(row);
+    return this.tokensByHash.get(hash, async () => {
+      const row = await this.db.selectFrom('tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
+      return row && toToken(row);
+    });
   }
 
   async consumeToken(id: string, at: string): Promise<boolean> {
@@ -1181,6 +1203,10 @@ export class SqlStore implements Store {
   async saveProbeResults(results: ProbeResultRecord[]): Promise<void> {
     if (results.length === 0) return;
     await this.write(async (trx, emit) => {
+      const byEndpoint = new Map<string, ProbeResultRecord[]>();
+      for (const r of results) byEndpoint.set(r.endpointId, [...(byEndpoint.get(r.endpointId) ?? []), r]);
+      for (const [endpointId, recorded] of byEndpoint)
+        emit({ kind: 'probe.recorded', endpointId, results: recorded });
       for (const r of results) {
         const row = {
           endpoint_id: r.endpointId,
@@ -1204,7 +1230,6 @@ export class SqlStore implements Store {
           .onConflict((oc) => oc.columns(['endpoint_id', 'target_key', 'source']).doUpdateSet(rest))
           .execute();
       }
-      emit({ kind: 'probe.observed', results });
     });
   }
 
@@ -1218,8 +1243,8 @@ export class SqlStore implements Store {
 
   // list reads (one query each, see fleet-queries.ts)
 
-  certificateRows(page?: PageRequest): Promise<Page<CertificateRow>> {
-    return certificateRows(this.db, page);
+  certificateRows(page?: PageRequest, only?: { names: readonly string[] }): Promise<Page<CertificateRow>> {
+    return certificateRows(this.db, page, only);
   }
 
   endpointRows(page?: PageRequest): Promise<Page<EndpointRow>> {

@@ -48,10 +48,12 @@ export type StoreEvent =
     }
   | { kind: 'redeploy.requested'; request: RedeployRequest; actor: Actor }
   /**
-   * Latest probe results stored (the hub's own, or an agent's report, each with its `source`). A verdict they lead
-   * to (verified, diverged) follows as `deployment.transitioned` with actor `probe`.
+   * Probe results of one endpoint were saved, whoever probed (the hub's probes; agent-side reports use the same
+   * event). Public material only: fingerprints, dates, errors.
    */
-  | { kind: 'probe.observed'; results: readonly ProbeResultRecord[] }
+  | { kind: 'probe.recorded'; endpointId: string; results: readonly ProbeResultRecord[] }
+  /** A renewal attempt failed and was recorded (renewal state `failures` is now `failures`). */
+  | { kind: 'renewal.failed'; certificate: Pick<Certificate, 'id' | 'name'>; failures: number; actor: Actor }
   /** The desired-state revision is now `revision` (agents long-poll on it). */
   | { kind: 'revision.bumped'; revision: number };
 

@@ -12,6 +12,7 @@ import type {
 import { CertfleetError } from '../core/errors.ts';
 import type { SubscriptionSpec } from '../core/subscription-spec.ts';
 import type { FromState } from '../deploy/states.ts';
+import type { WriteGeneration } from './write-generation.ts';
 import type { StoreEventStream } from './store-events.ts';
 
 export type { SubscriptionSpec };
@@ -161,13 +162,15 @@ export interface FleetFilter {
 /**
  * Events are always returned oldest first. Without `afterId`: the newest `limit` events (the tail, as `certfleet
  * events` shows it). With `afterId`: the oldest `limit` events after it, so a walk that passes the last id it got
- * as the next `afterId` sees every event exactly once.
+ * as the next `afterId` sees every event exactly once. With `beforeId`: the newest `limit` events before it (paging
+ * backwards: pass the first id received as the next `beforeId`). Not both.
  */
 export interface EventQuery {
   subject?: string;
   /** A prefix of the kind (`deployment.` matches every deployment event). */
   kind?: string;
   afterId?: number;
+  beforeId?: number;
   /** At most 1000; default 100. */
   limit?: number;
 }
@@ -260,6 +263,11 @@ export interface Store {
    * changes subscribe here; nothing wraps the store.
    */
   readonly events: StoreEventStream;
+  /**
+   * Changes after every committed write this hub can see (src/store/write-generation.ts): what is derived from the
+   * store may be cached while it is unchanged (rendered pages, token lookups). A cross-hub notification bumps it.
+   */
+  readonly generation: WriteGeneration;
 
   close(): Promise<void>;
 
@@ -375,7 +383,8 @@ export interface Store {
    * List reads, each ONE query whatever the number of rows (no per-row lookups). Without `page` they return every
    * row (internal walks); with it, one page and the cursor of the next.
    */
-  certificateRows(page?: PageRequest): Promise<Page<CertificateRow>>;
+  /** `only`: just these certificates (by name), e.g. to refresh a read model after they changed. */
+  certificateRows(page?: PageRequest, only?: { names: readonly string[] }): Promise<Page<CertificateRow>>;
   endpointRows(page?: PageRequest): Promise<Page<EndpointRow>>;
   fleet(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetRow>>;
   /** The same pages as `fleet`, only what a status line shows (one query, no probe rows). */
@@ -412,7 +421,7 @@ export interface Store {
   /**
    * Replaces the latest probe result of a target from that result's source. Not audited: probes are observations
    * every few minutes; the decisions drawn from them (deployment transitions, alerts) are events. Announced after
-   * the commit as one `probe.observed` store event.
+   * the commit as `probe.recorded` store events, one per endpoint.
    */
   saveProbeResults(results: ProbeResultRecord[]): Promise<void>;
   listProbeResults(filter?: { endpointId?: string }): Promise<ProbeResultRecord[]>;

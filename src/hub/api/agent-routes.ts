@@ -155,7 +155,7 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
   api.get(
     '/status',
     {
-      config: { access: 'read' },
+      config: { access: 'read', pageCache: true },
       schema: {
         summary:
           'Certificate × endpoint: current version, deployment state, agent contact; one page by certificate, then endpoint',

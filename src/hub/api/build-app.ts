@@ -19,6 +19,7 @@ import { formatIssuePath } from '../../core/config-schema.ts';
 import type { TokenRecord } from '../../store/store.ts';
 import { installAccessControl, type RouteAccess } from './access.ts';
 import { FailureLimiter, type FailureLimitOptions } from './failure-limiter.ts';
+import { PageCache, type PageCacheOptions } from './page-cache.ts';
 import { authenticateAgent } from '../agent-protocol/agent-auth.ts';
 import { NonceCache } from '../agent-protocol/nonce-cache.ts';
 import { MAX_SKEW_MS } from '../../protocol/request-signature.ts';
@@ -72,6 +73,8 @@ export interface AppDeps {
    * instead of losing the field, so every API test also checks the schemas (checked-responses.ts).
    */
   checkResponses?: boolean;
+  /** The rendered-page cache of read routes (page-cache.ts); on by default. */
+  pageCache?: PageCacheOptions;
 }
 
 /** A fastify instance whose routes are typed by their zod schemas. */
@@ -106,6 +109,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     authenticateSession: (req) => authenticateSession(sessions, req),
   });
   app.decorate('routeAccess', routeAccess);
+  // after access control: its preHandler runs once the route's own auth accepted the request
+  const pageCache = new PageCache(ctx.store.generation, deps.pageCache);
+  pageCache.install(app);
+  app.decorate('pageCache', pageCache);
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (hasZodFastifySchemaValidationErrors(err)) {
@@ -223,6 +230,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Every route as registered with its declared access (see access.ts). */
     routeAccess: RouteAccess[];
+    pageCache: PageCache;
   }
 }
 

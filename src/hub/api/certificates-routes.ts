@@ -40,7 +40,7 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
   api.get(
     '/certificates',
     {
-      config: { access: 'read' },
+      config: { access: 'read', pageCache: true },
       schema: {
         summary: 'List certificates by name, one page (next page: x-next-cursor / Link headers)',
         tags: ['certificates'],
@@ -58,7 +58,7 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
   api.get(
     '/certificates/:name',
     {
-      config: { access: 'read' },
+      config: { access: 'read', pageCache: true },
       schema: {
         summary: 'Show a certificate with its current chain',
         tags: ['certificates'],
@@ -108,7 +108,7 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
   api.get(
     '/certificates/:name/versions',
     {
-      config: { access: 'read' },
+      config: { access: 'read', pageCache: true },
       schema: {
         summary: 'List versions, newest first',
         tags: ['certificates'],

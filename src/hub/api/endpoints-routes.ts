@@ -43,7 +43,7 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.get(
     '/endpoints',
     {
-      config: { access: 'read' },
+      config: { access: 'read', pageCache: true },
       schema: {
         summary: 'List endpoints by name, one page (next page: x-next-cursor / Link headers)',
         tags: ['endpoints'],
@@ -62,7 +62,7 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.get(
     '/endpoints/:name',
     {
-      config: { access: 'read' },
+      config: { access: 'read', pageCache: true },
       schema: {
         summary: 'Show an endpoint',
         tags: ['endpoints'],
@@ -149,7 +149,7 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.get(
     '/subscriptions',
     {
-      config: { access: 'read' },
+      config: { access: 'read', pageCache: true },
       schema: {
         summary:
           'List subscriptions by certificate, then endpoint, with the deployment of the current version, one page',
@@ -171,7 +171,7 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.get(
     '/subscriptions/:id',
     {
-      config: { access: 'read' },
+      config: { access: 'read', pageCache: true },
       schema: {
         summary: 'Show a subscription with the deployment of the current version',
         tags: ['subscriptions'],

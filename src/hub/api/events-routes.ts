@@ -6,12 +6,13 @@ export function registerEventRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.get(
     '/events',
     {
-      config: { access: 'read' },
+      config: { access: 'read', pageCache: true },
       schema: {
         summary: 'Audit events, oldest first',
         description:
           'Without `after`: the newest `limit` events. With `after`: the oldest `limit` events whose id is greater, ' +
-          'so passing the last id received as the next `after` walks every event once.',
+          'so passing the last id received as the next `after` walks every event once. With `before`: the newest ' +
+          '`limit` events whose id is smaller (paging backwards from the first id received).',
         tags: ['events'],
         operationId: 'listEvents',
         response: { 200: z.array(eventSchema) },
@@ -19,6 +20,7 @@ export function registerEventRoutes(api: ZodApi, { ctx }: AppDeps): void {
           subject: z.string().optional(),
           kind: z.string().optional(),
           after: z.coerce.number().int().min(0).optional(),
+          before: z.coerce.number().int().min(1).optional(),
           limit: z.coerce.number().int().min(1).max(1000).default(100),
         }),
       },
@@ -29,6 +31,9 @@ export function registerEventRoutes(api: ZodApi, { ctx }: AppDeps): void {
         ...(req.query.subject ? { subject: req.query.subject } : {}),
         ...(req.query.kind ? { kind: req.query.kind } : {}),
         ...(req.query.after !== undefined ? { afterId: req.query.after } : {}),
+        ...(req.query.before !== undefined && req.query.after === undefined
+          ? { beforeId: req.query.before }
+          : {}),
       }),
   );
 }

@@ -17,6 +17,8 @@ export const apiHubConfigShape = {
           windowSeconds: z.number().int().min(1).max(86_400).default(60),
         })
         .optional(),
+      /** false: answer every read page afresh (src/hub/api/page-cache.ts); for measuring, not for production. */
+      pageCache: z.boolean().optional(),
     })
     .optional(),
 };

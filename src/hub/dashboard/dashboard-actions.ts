@@ -53,12 +53,13 @@ export function registerDashboardActions(api: ZodApi, d: Dashboard): void {
   );
 
   // Acknowledging says "a person is on it": an audited event the alerts view shows; it does not silence channels.
+  // It names the firing it acknowledges (`firingSince`): once that firing resolves, a new one is not acknowledged.
   api.post(
     '/api/alerts/acknowledge',
     { schema: { hide: true, body: z.strictObject({ key: z.string().min(1).max(500) }) }, config: admin },
     async (req) => {
-      const firing = await verification.alerts.list();
-      if (!firing.some((a) => a.key === req.body.key)) {
+      const alert = (await verification.alerts.list()).find((a) => a.key === req.body.key);
+      if (!alert) {
         throw new CertfleetError(
           'NOT_FOUND',
           `no firing alert "${req.body.key}"`,
@@ -69,9 +70,9 @@ export function registerDashboardActions(api: ZodApi, d: Dashboard): void {
         actor: actorOf(req),
         kind: 'alert.acknowledged',
         subject: `alert:${req.body.key}`,
-        data: {},
+        data: { firingSince: alert.since ?? null, token: req.token!.name },
       });
-      return { acknowledged: req.body.key };
+      return { acknowledged: req.body.key, firingSince: alert.since ?? null };
     },
   );
 }

@@ -72,6 +72,13 @@ export async function registerDashboard(
   // Streams first, or closing the server would wait for them.
   app.addHook('preClose', async () => dashboard.live.closeAll());
   app.addHook('onClose', async () => dashboard.overview.close());
+  // the first visitor finds the overview built (10,000 rows take seconds); a failure here is retried on first read
+  dashboard.overview.start((e) =>
+    ctx.logger.warn(
+      { err_message: e instanceof Error ? e.message : String(e) },
+      'building the fleet overview failed',
+    ),
+  );
   const assets = loadAssets();
 
   await app.register(

@@ -14,6 +14,9 @@ import { probeTargetKey, sourcesFor, targetsForSubscription } from '../../probe/
 import type { Dashboard } from './dashboard-routes.ts';
 
 const read = { access: 'read' as const, session: true };
+/** Cached pages (page-cache.ts) of views that also move with the clock (attention, due times, windows). */
+const cachedRead = { ...read, pageCache: { maxAgeMs: 5000 } };
+const cachedEvents = { ...read, pageCache: true as const };
 const OVERVIEW_PAGE = 50;
 /** Deployments whose state timeline a certificate detail shows (one event query each). */
 const TIMELINES_SHOWN = 20;
@@ -39,7 +42,7 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
 
   api.get(
     '/api/overview',
-    { schema: { hide: true, querystring: overviewQuery }, config: read },
+    { schema: { hide: true, querystring: overviewQuery }, config: cachedRead },
     async (req) => {
       const { cursor, limit, ...filter } = req.query;
       const clean = Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined && v !== ''));
@@ -47,7 +50,7 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
     },
   );
 
-  api.get('/api/timeline', { schema: { hide: true }, config: read }, async () => {
+  api.get('/api/timeline', { schema: { hide: true }, config: cachedRead }, async () => {
     const now = ctx.clock.now();
     const until = now.getTime() + TIMELINE_DAYS * 86_400_000;
     const page = await d.overview.page({}, 0, Number.MAX_SAFE_INTEGER);
@@ -77,7 +80,7 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
 
   api.get(
     '/api/certificates/:name',
-    { schema: { hide: true, params: z.object({ name: nameSchema }) }, config: read },
+    { schema: { hide: true, params: z.object({ name: nameSchema }) }, config: cachedRead },
     async (req) => {
       const cert = await store.getCertificate(req.params.name);
       if (!cert) throw certificateNotFound(req.params.name);
@@ -155,7 +158,7 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
 
   api.get(
     '/api/endpoints/:name',
-    { schema: { hide: true, params: z.object({ name: nameSchema }) }, config: read },
+    { schema: { hide: true, params: z.object({ name: nameSchema }) }, config: cachedRead },
     async (req) => {
       const endpoint = await store.getEndpoint(req.params.name);
       if (!endpoint) throw endpointNotFound(req.params.name);
@@ -214,22 +217,26 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
           kind: z.string().max(100).optional(),
           subject: z.string().max(300).optional(),
           afterId: z.coerce.number().int().min(0).optional(),
+          beforeId: z.coerce.number().int().min(1).optional(),
           limit: z.coerce.number().int().min(1).max(500).default(50),
         }),
       },
-      config: read,
+      config: cachedEvents,
     },
     async (req) => {
-      const { kind, subject, afterId, limit } = req.query;
+      const { kind, subject, afterId, beforeId, limit } = req.query;
       const events = await store.listEvents({
         ...(kind ? { kind } : {}),
         ...(subject ? { subject } : {}),
-        ...(afterId !== undefined ? { afterId } : {}),
+        ...(afterId !== undefined ? { afterId } : beforeId !== undefined ? { beforeId } : {}),
         limit,
       });
+      // `next`: newer events may follow (a forward walk); `older`: older ones may precede (paging backwards)
+      const full = events.length === limit;
       return {
         events,
-        ...(afterId !== undefined && events.length === limit ? { next: events.at(-1)!.id } : {}),
+        ...(afterId !== undefined && full ? { next: events.at(-1)!.id } : {}),
+        ...(afterId === undefined && full ? { older: events[0].id } : {}),
       };
     },
   );
@@ -240,9 +247,18 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
       store.listEvents({ kind: 'alert.resolved', limit: 50 }),
       store.listEvents({ kind: 'alert.acknowledged', limit: 500 }),
     ]);
-    const ackOf = new Map(acks.map((e) => [e.subject.replace(/^alert:/, ''), { by: e.actor, at: e.at }]));
+    // an acknowledgement holds for the firing it named (key + since), never for a later firing of the same alert
+    const firingOf = (key: string, since: unknown) => `${key}\n${typeof since === 'string' ? since : ''}`;
+    const ackOf = new Map(
+      acks
+        .filter((e) => 'firingSince' in e.data)
+        .map((e) => [
+          firingOf(e.subject.replace(/^alert:/, ''), e.data.firingSince),
+          { by: typeof e.data.token === 'string' ? e.data.token : e.actor, at: e.at },
+        ]),
+    );
     return {
-      firing: firing.map((a) => ({ ...a, acknowledged: ackOf.get(a.key) ?? null })),
+      firing: firing.map((a) => ({ ...a, acknowledged: ackOf.get(firingOf(a.key, a.since)) ?? null })),
       resolved: resolved
         .reverse()
         .map((e) => ({ ...e.data, key: e.subject.replace(/^alert:/, ''), at: e.at })),

@@ -1,14 +1,22 @@
 /**
  * The fleet overview's read model: every certificate × endpoint (and every certificate without an endpoint) with
- * its attention (attention.ts), sorted, counted, filtered and paged on the server. It is built from three one-query
- * reads (certificates, the fleet read model, endpoints) and kept: a deployment transition (the bulk of a live
- * fleet's commits: every agent report) updates its row in place; any other commit, or age past `maxAgeMs` (silent
- * agents and lifetime fractions move with the clock), drops it and the next read rebuilds it. So a page costs no
- * query while nothing but deployments changes, and three after any other change, whatever the page.
+ * its attention (attention.ts), sorted, counted, filtered and paged on the server. Built once at hub start, in the
+ * background (`start`), from three one-query reads (certificates, the fleet read model, endpoints), then kept
+ * current from the store's post-commit events:
+ * - a deployment transition (every agent report) updates its row in place, at once;
+ * - a change of a certificate, its versions, subscriptions or renewal state re-reads that certificate's rows (two
+ *   queries), and an endpoint change the rows of the certificates it serves, on the next read (which waits for it,
+ *   so a page never shows less than what was committed before it was asked for);
+ * - many changes at once (> `MAX_INCREMENTAL` certificates), or an event kind this model does not know, rebuild it;
+ * - age past `maxAgeMs` (silent agents and lifetime fractions move with the clock) rebuilds it in the background
+ *   while reads keep the current one.
+ * So a page costs no query while nothing changes and a few after a change, and no visitor waits for a full build
+ * except before the first one has finished.
  */
 import type { Clock } from '../../core/clock.ts';
 import type { ChangeWindow, Deployment, DeploymentState } from '../../core/types.ts';
-import type { Store } from '../../store/store.ts';
+import type { CertificateRow, FleetRow, Store } from '../../store/store.ts';
+import type { StoreEvent } from '../../store/store-events.ts';
 import { windowEndFor } from '../probe-judgement.ts';
 import type { RenewalState } from '../renewal/renewal-state.ts';
 import {
@@ -78,15 +86,36 @@ interface Built {
   bySubscription: Map<string, RowSource>;
   /** Rows changed in place since the last sort and count. */
   stale: boolean;
+  certs: Map<string, CertificateRow>;
+  /** Certificate id → name (subscription events name certificates by id). */
+  certNames: Map<string, string>;
+  /** Endpoint name → enrolled or seen (an unenrolled agent endpoint is not "silent"). */
+  enrolled: Map<string, boolean>;
+  endpoints: number;
   sans: Map<string, string>;
   counts: OverviewPage['counts'];
   issuers: string[];
   builtAt: string;
 }
 
+/** A committed change the model has not applied yet. */
+type Change =
+  | { kind: 'transition'; deployment: Deployment }
+  | { kind: 'certificate'; name?: string; id?: string }
+  | { kind: 'endpoint'; id: string; name: string; change: 'created' | 'updated' | 'deleted' | 'enrolled' }
+  | { kind: 'all' };
+
+/** Above this many certificates to refresh at once, one full build is cheaper than per-certificate reads. */
+const MAX_INCREMENTAL = 100;
+
 export class FleetOverview {
-  private built?: Promise<Built>;
   private current?: Built;
+  /** A full build in flight. */
+  private building?: Promise<Built>;
+  /** An incremental refresh in flight. */
+  private refreshing?: Promise<void>;
+  /** Committed changes `current` does not show yet, in commit order. */
+  private pending: Change[] = [];
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -95,18 +124,41 @@ export class FleetOverview {
     private readonly silentAfterMs: number,
     private readonly maxAgeMs = 60_000,
   ) {
-    // Any commit may change a row; rebuilding lazily on the next read coalesces bursts (a renew of 10,000 deployments).
-    this.unsubscribe = store.events.onAny((e) => {
-      if (e.kind === 'revision.bumped') return; // comes with the change that bumped it
-      if (
-        e.kind === 'deployment.transitioned' &&
-        this.current &&
-        this.applyTransition(this.current, e.deployment)
-      )
+    this.unsubscribe = store.events.onAny((e) => this.note(e));
+  }
+
+  /** Builds the model in the background (hub start), so the first visitor does not wait for it. */
+  start(onError: (e: unknown) => void): void {
+    this.rebuild().catch(onError);
+  }
+
+  private note(e: StoreEvent): void {
+    switch (e.kind) {
+      case 'revision.bumped': // comes with the change that bumped it
+      case 'redeploy.requested': // its transitions follow
+      case 'probe.recorded': // rows show no probe results (the detail views read them)
         return;
-      this.built = undefined;
-      this.current = undefined;
-    });
+      case 'deployment.transitioned':
+        // in place at once, unless a read is in flight whose result could predate it: then replayed after
+        // (a transition of an older version's deployment is no row's: nothing shown changes)
+        if (this.current && !this.building && !this.refreshing && this.pending.length === 0)
+          return void this.applyTransition(this.current, e.deployment);
+        this.pending.push({ kind: 'transition', deployment: e.deployment });
+        return;
+      case 'version.added':
+      case 'certificate.changed':
+      case 'renewal.failed':
+        this.pending.push({ kind: 'certificate', name: e.certificate.name, id: e.certificate.id });
+        return;
+      case 'subscription.changed':
+        this.pending.push({ kind: 'certificate', id: e.certificateId });
+        return;
+      case 'endpoint.changed':
+        this.pending.push({ kind: 'endpoint', id: e.endpoint.id, name: e.endpoint.name, change: e.change });
+        return;
+      default:
+        this.pending.push({ kind: 'all' });
+    }
   }
 
   /** Updates one row for a transition of its current version's deployment; false when the row is unknown. */
@@ -127,24 +179,85 @@ export class FleetOverview {
     return true;
   }
 
+  /** A full build; what was pending when it starts is covered by its reads, what comes later stays pending. */
+  private rebuild(): Promise<Built> {
+    if (this.building) return this.building;
+    this.pending = [];
+    const building = this.build().then((b) => (this.current = b));
+    this.building = building;
+    const clear = () => {
+      if (this.building === building) this.building = undefined;
+    };
+    building.then(clear, clear);
+    return building;
+  }
+
   private async read(): Promise<Built> {
-    if (this.current && this.clock.now().getTime() - Date.parse(this.current.builtAt) > this.maxAgeMs) {
-      this.built = undefined;
-      this.current = undefined;
+    // a bounded number of rounds: under a steady stream of commits a read still answers
+    for (let round = 0; round < 4; round++) {
+      if (this.building && (!this.current || this.pending.length > 0)) await this.building;
+      else if (!this.current) await this.rebuild();
+      else if (this.pending.length > 0)
+        await (this.refreshing ??= this.refresh().finally(() => (this.refreshing = undefined)));
+      else break;
     }
-    const built = await (this.built ??= this.build().then(
-      (b) => (this.current = b),
-      (e: unknown) => {
-        this.built = undefined;
-        throw e;
-      },
-    ));
+    const built = this.current!;
+    if (this.clock.now().getTime() - Date.parse(built.builtAt) > this.maxAgeMs && !this.building)
+      this.rebuild().catch(() => {}); // the next read retries; this one keeps the current rows
     if (built.stale) {
       built.rows.sort(byAttention);
-      built.counts = countsOf(built.rows, built.counts.certificates, built.counts.endpoints);
+      built.counts = countsOf(built.rows, built.certs.size, built.endpoints);
       built.stale = false;
     }
     return built;
+  }
+
+  /** Applies the pending changes to `current`: certificates re-read, transitions replayed, in commit order. */
+  private async refresh(): Promise<void> {
+    const changes = this.pending.splice(0);
+    const built = this.current!;
+    const names = new Set<string>();
+    const endpointIds = new Set<string>();
+    for (const c of changes) {
+      if (c.kind === 'all') return void (await this.rebuild());
+      if (c.kind === 'certificate') {
+        const name = c.name ?? built.certNames.get(c.id!);
+        if (!name) return void (await this.rebuild()); // a certificate this model never saw
+        names.add(name);
+      } else if (c.kind === 'endpoint') {
+        endpointIds.add(c.id);
+        for (const r of built.rows) if (r.endpoint === c.name) names.add(r.certificate);
+        if (c.change === 'created') built.endpoints++;
+        if (c.change === 'deleted') built.endpoints--;
+        if (c.change === 'deleted') built.enrolled.delete(c.name);
+        else if (c.change === 'enrolled') built.enrolled.set(c.name, true);
+        else if (!built.enrolled.has(c.name)) built.enrolled.set(c.name, false);
+      }
+    }
+    for (const id of endpointIds)
+      for (const f of (await this.store.fleet({ endpointId: id })).items) names.add(f.certificate.name);
+    if (names.size > MAX_INCREMENTAL) return void (await this.rebuild());
+    if (names.size > 0) {
+      const certs = (await this.store.certificateRows(undefined, { names: [...names] })).items;
+      const fleets = await Promise.all(
+        certs.map((c) => this.store.fleet({ certificateId: c.certificate.id }).then((p) => p.items)),
+      );
+      if (this.current !== built) return; // a full build replaced it meanwhile (and read after these changes)
+      built.rows = built.rows.filter((r) => !names.has(r.certificate));
+      for (const [id, src] of built.bySubscription)
+        if (names.has(src.row.certificate)) built.bySubscription.delete(id);
+      for (const name of names) {
+        const gone = built.certs.get(name);
+        if (gone) built.certNames.delete(gone.certificate.id);
+        built.certs.delete(name);
+        built.sans.delete(name);
+      }
+      certs.forEach((c, i) => this.addCertificate(built, c, fleets[i], this.clock.now()));
+      built.issuers = [...new Set([...built.certs.values()].map((c) => c.certificate.issuer))].sort();
+    }
+    // replayed after the re-reads, in order: the last transition of a deployment wins, as it did in the store
+    for (const c of changes) if (c.kind === 'transition') this.applyTransition(built, c.deployment);
+    built.stale = true;
   }
 
   close(): void {
@@ -181,26 +294,49 @@ export class FleetOverview {
       this.store.fleet().then((p) => p.items),
       this.store.endpointRows().then((p) => p.items),
     ]);
-    const certInfo = new Map(certs.map((c) => [c.certificate.name, c]));
-    const enrolled = new Map(
-      endpoints.map((e) => [e.endpoint.name, e.enrolled || e.lastSeenAt !== undefined]),
-    );
-    const rows: OverviewRow[] = [];
-    const bySubscription = new Map<string, RowSource>();
-    const subscribed = new Set<string>();
+    const built: Built = {
+      rows: [],
+      bySubscription: new Map(),
+      stale: true,
+      certs: new Map(),
+      certNames: new Map(),
+      enrolled: new Map(endpoints.map((e) => [e.endpoint.name, e.enrolled || e.lastSeenAt !== undefined])),
+      endpoints: endpoints.length,
+      sans: new Map(),
+      counts: countsOf([], 0, 0),
+      issuers: [...new Set(certs.map((c) => c.certificate.issuer))].sort(),
+      builtAt: now.toISOString(),
+    };
+    const fleetOf = new Map<string, FleetRow[]>();
+    for (const f of fleet) {
+      const list = fleetOf.get(f.certificate.name);
+      if (list) list.push(f);
+      else fleetOf.set(f.certificate.name, [f]);
+    }
+    for (const c of certs) this.addCertificate(built, c, fleetOf.get(c.certificate.name) ?? [], now);
+    built.rows.sort(byAttention);
+    built.counts = countsOf(built.rows, built.certs.size, built.endpoints);
+    built.stale = false;
+    return built;
+  }
+
+  /** The rows of one certificate: one per subscription, or one alone when it has none. */
+  private addCertificate(built: Built, c: CertificateRow, fleet: readonly FleetRow[], now: Date): void {
+    const name = c.certificate.name;
+    built.certs.set(name, c);
+    built.certNames.set(c.certificate.id, name);
+    built.sans.set(name, c.certificate.sans.join(' ').toLowerCase());
+    const v = c.current;
+    const rs = c.renewalState as RenewalState;
+    const ari = v && rs.ari?.versionId === v.id ? { start: rs.ari.start, end: rs.ari.end } : undefined;
     const rowOf = (
-      name: string,
       extra: Partial<OverviewRow>,
       state?: DeploymentState,
       windowEndedAt?: Date,
       endpointCreatedAt?: string,
     ): RowSource => {
-      const c = certInfo.get(name)!;
-      const v = c.current;
-      const rs = c.renewalState as RenewalState;
-      const ari = v && rs.ari?.versionId === v.id ? { start: rs.ari.start, end: rs.ari.end } : undefined;
       const silentForMs =
-        extra.endpointKind === 'agent' && enrolled.get(extra.endpoint!)
+        extra.endpointKind === 'agent' && built.enrolled.get(extra.endpoint!)
           ? now.getTime() - Date.parse(extra.lastSeenAt ?? endpointCreatedAt!)
           : undefined;
       const input: AttentionInput = {
@@ -213,7 +349,6 @@ export class FleetOverview {
         ...(v ? { notBefore: new Date(v.notBefore), notAfter: new Date(v.notAfter) } : {}),
         ...(ari ? { ariStart: new Date(ari.start) } : {}),
       };
-      const attention = attentionOf(input);
       const row: OverviewRow = {
         key: extra.endpoint ? `${name}/${extra.endpoint}` : name,
         certificate: name,
@@ -224,20 +359,18 @@ export class FleetOverview {
           ? { serial: v.serial, fingerprint: v.fingerprint, notBefore: v.notBefore, notAfter: v.notAfter }
           : {}),
         ...(ari ? { ari } : {}),
-        attention,
+        attention: attentionOf(input),
       };
-      rows.push(row);
+      built.rows.push(row);
       return { row, input, ...(v ? { versionId: v.id } : {}) };
     };
     for (const f of fleet) {
-      subscribed.add(f.certificate.name);
       const d = f.deployment;
       const windowEndedAt =
         d?.state === 'waiting_window' && f.subscription.window
           ? windowEndFor(f.subscription.window, new Date(d.updatedAt))
           : undefined;
       const src = rowOf(
-        f.certificate.name,
         {
           endpoint: f.endpoint.name,
           endpointKind: f.endpoint.kind,
@@ -248,22 +381,12 @@ export class FleetOverview {
         windowEndedAt,
         f.endpoint.createdAt,
       );
-      bySubscription.set(f.subscription.id, {
+      built.bySubscription.set(f.subscription.id, {
         ...src,
         ...(f.subscription.window ? { window: f.subscription.window } : {}),
       });
     }
-    for (const c of certs) if (!subscribed.has(c.certificate.name)) rowOf(c.certificate.name, {});
-    rows.sort(byAttention);
-    return {
-      rows,
-      bySubscription,
-      stale: false,
-      sans: new Map(certs.map((c) => [c.certificate.name, c.certificate.sans.join(' ').toLowerCase()])),
-      counts: countsOf(rows, certs.length, endpoints.length),
-      issuers: [...new Set(certs.map((c) => c.certificate.issuer))].sort(),
-      builtAt: now.toISOString(),
-    };
+    if (fleet.length === 0) rowOf({});
   }
 }
 

@@ -15,6 +15,9 @@ export interface LiveMessage {
   state?: string;
   from?: string | null;
   revision?: number;
+  endpointId?: string;
+  /** probe.recorded: every target answered with a certificate. */
+  ok?: boolean;
 }
 
 export function liveMessageOf(e: StoreEvent): LiveMessage {
@@ -28,7 +31,10 @@ export function liveMessageOf(e: StoreEvent): LiveMessage {
       };
     case 'version.added':
     case 'certificate.changed':
+    case 'renewal.failed':
       return { kind: e.kind, certificate: e.certificate.name };
+    case 'probe.recorded':
+      return { kind: e.kind, endpointId: e.endpointId, ok: e.results.every((r) => r.ok) };
     case 'revision.bumped':
       return { kind: e.kind, revision: e.revision };
     default:

@@ -6,6 +6,13 @@ import type { Database } from '../schema.ts';
 import { SqlStore } from '../sql-store.ts';
 import { describeDatabaseUrl, parseDatabaseUrl, unreachableDatabase } from './database-url.ts';
 import { SerialWritePostgresDialect } from './serial-write-dialect.ts';
+import { withWriteGeneration, WriteGeneration } from '../write-generation.ts';
+
+/**
+ * Other hubs' commits are not seen by this hub's write generation until a cross-hub notification bumps it, so a
+ * cached page or token lookup is used for at most this long.
+ */
+export const POSTGRES_MAX_STALE_MS = 1000;
 
 const INT8_OID = 20;
 
@@ -60,18 +67,22 @@ export async function openPostgresStore(
   clock: Clock,
   opts: { logger?: Logger } = {},
 ): Promise<SqlStore> {
-  const db = await openPostgresDatabase(url, opts);
-  return new SqlStore(db, clock, undefined, opts.logger ? { logger: opts.logger } : {});
+  const generation = new WriteGeneration({ maxStaleMs: POSTGRES_MAX_STALE_MS });
+  const db = await openPostgresDatabase(url, { ...opts, generation });
+  return new SqlStore(db, clock, undefined, { generation, ...(opts.logger ? { logger: opts.logger } : {}) });
 }
 
 /** The migrated database under the store (the store itself, and `certfleet store migrate` writing it). */
 export async function openPostgresDatabase(
   url: string,
-  opts: { logger?: Logger } = {},
+  opts: { logger?: Logger; generation?: WriteGeneration } = {},
 ): Promise<Kysely<Database>> {
   const pool = postgresPool(url, opts);
   await assertReachable(pool, url);
-  const db = new Kysely<Database>({ dialect: new SerialWritePostgresDialect({ pool }) });
+  const dialect = new SerialWritePostgresDialect({ pool });
+  const db = new Kysely<Database>({
+    dialect: opts.generation ? withWriteGeneration(dialect, opts.generation) : dialect,
+  });
   try {
     await SqlStore.migrate(db, 'postgres');
   } catch (e) {

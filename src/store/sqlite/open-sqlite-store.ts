@@ -9,6 +9,7 @@ import type { Database } from '../schema.ts';
 import { SqlStore } from '../sql-store.ts';
 import { ImmediateSqliteDialect } from './immediate-dialect.ts';
 import { withStatementCache } from './statement-cache.ts';
+import { withWriteGeneration, WriteGeneration } from '../write-generation.ts';
 
 /** The database file and the two files SQLite keeps beside it in WAL mode. */
 export const sqliteFiles = (path: string): string[] => [path, `${path}-wal`, `${path}-shm`];
@@ -37,19 +38,29 @@ export async function openSqliteStore(
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     await restrictSqliteFiles(path, opts.onModeFix);
   }
-  const db = await openSqliteDatabase(path);
-  return new SqlStore(db, clock, undefined, opts.logger ? { logger: opts.logger } : {});
+  const { db, generation } = await openSqlite(path);
+  return new SqlStore(db, clock, undefined, { generation, ...(opts.logger ? { logger: opts.logger } : {}) });
 }
 
 /** The migrated database under the store (the store itself, and `certfleet store migrate` reading it). */
 export async function openSqliteDatabase(path: string): Promise<Kysely<Database>> {
+  return (await openSqlite(path)).db;
+}
+
+async function openSqlite(path: string): Promise<{ db: Kysely<Database>; generation: WriteGeneration }> {
   const sqlite = new BetterSqlite3(path);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
+  // changes when another connection (process) commits to the file; our own commits bump the generation
+  const dataVersion = sqlite.prepare('PRAGMA data_version').pluck();
+  const generation = new WriteGeneration({ external: () => dataVersion.get() as number });
   const db = new Kysely<Database>({
-    dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }),
+    dialect: withWriteGeneration(
+      new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }),
+      generation,
+    ),
   });
   try {
     await SqlStore.migrate(db, 'sqlite');
@@ -57,5 +68,5 @@ export async function openSqliteDatabase(path: string): Promise<Kysely<Database>
     await db.destroy();
     throw e;
   }
-  return db;
+  return { db, generation };
 }

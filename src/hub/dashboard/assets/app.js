@@ -790,13 +790,14 @@ async function endpointView(name) {
 // ---------------------------------------------------------------------------------------------------------------
 // Events and alerts
 
-const eventsState = { kind: '', subject: '', afterId: undefined };
+const eventsState = { kind: '', subject: '', afterId: undefined, beforeId: undefined };
 
 async function eventsView() {
   const q = new URLSearchParams({ limit: '50' });
   if (eventsState.kind) q.set('kind', eventsState.kind);
   if (eventsState.subject) q.set('subject', eventsState.subject);
   if (eventsState.afterId !== undefined) q.set('afterId', String(eventsState.afterId));
+  else if (eventsState.beforeId !== undefined) q.set('beforeId', String(eventsState.beforeId));
   const r = await api(`/api/events?${q}`);
   const form = h(
     'form',
@@ -809,6 +810,7 @@ async function eventsView() {
         eventsState.kind = String(data.get('kind') || '');
         eventsState.subject = String(data.get('subject') || '');
         eventsState.afterId = undefined;
+        eventsState.beforeId = undefined;
         route();
       },
     },
@@ -836,14 +838,34 @@ async function eventsView() {
     { class: 'pager' },
     h(
       'button',
-      { type: 'button', class: 'secondary', onclick: () => ((eventsState.afterId = undefined), route()) },
+      {
+        type: 'button',
+        class: 'secondary',
+        onclick: () => ((eventsState.afterId = eventsState.beforeId = undefined), route()),
+      },
       'Newest',
     ),
     h(
       'button',
-      { type: 'button', class: 'secondary', onclick: () => ((eventsState.afterId = 0), route()) },
+      {
+        type: 'button',
+        class: 'secondary',
+        onclick: () => ((eventsState.afterId = 0), (eventsState.beforeId = undefined), route()),
+      },
       'From the oldest',
     ),
+    r.older !== undefined
+      ? h(
+          'button',
+          {
+            type: 'button',
+            class: 'secondary',
+            'data-action': 'older',
+            onclick: () => ((eventsState.beforeId = r.older), (eventsState.afterId = undefined), route()),
+          },
+          'Older',
+        )
+      : null,
     r.next !== undefined
       ? h(
           'button',
@@ -858,9 +880,11 @@ async function eventsView() {
     h(
       'p',
       { class: 'muted' },
-      eventsState.afterId === undefined
-        ? 'The newest events, oldest first.'
-        : 'Walking forward from the oldest.',
+      eventsState.afterId !== undefined
+        ? 'Walking forward from the oldest.'
+        : eventsState.beforeId !== undefined
+          ? `Events before #${eventsState.beforeId}, oldest first.`
+          : 'The newest events, oldest first.',
     ),
     table(
       ['#', 'At', 'Kind', 'Subject', 'Actor', h('th', { class: 'wide', scope: 'col' }, 'Details')],

@@ -1,0 +1,190 @@
+/**
+ * Rendered-page cache for read routes that opt in with `config: { pageCache: true }`: the serialised body of a 200
+ * answer (whatever serialiser produced it) and the headers that name the next page, keyed by (route, params,
+ * normalised query, role) and valid while the store's write generation is unchanged (src/store/write-generation.ts:
+ * bumped after every commit, so a cached page is never older than this hub's own last commit; on PostgreSQL at most
+ * 1 s older than another hub's). A route whose answer also moves with the clock names a `maxAgeMs`.
+ *
+ * Every such answer carries a strong ETag (hash of the body) and `cache-control: private, no-cache`; a request
+ * whose If-None-Match names the current body gets 304. Concurrent misses of one key wait for the first (one render
+ * per page and generation, however many clients ask at once). Auth still runs first on every request (the
+ * cache sits in `preHandler`, after access.ts), so the cache never answers a request its route would refuse.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { GenerationStamp, WriteGeneration } from '../../store/write-generation.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Cache this GET route's rendered 200 answers (see page-cache.ts); `maxAgeMs` for answers that age. */
+    pageCache?: true | { maxAgeMs: number };
+  }
+  interface FastifyRequest {
+    pageFill?: { key: string; stamp: GenerationStamp; done: () => void };
+  }
+}
+
+/** Response headers a cached answer replays (pagination and type; the rest are set per request by hooks). */
+const REPLAYED = ['content-type', 'x-next-cursor', 'link'] as const;
+
+interface Entry {
+  stamp: GenerationStamp;
+  storedAt: number;
+  body: Buffer;
+  etag: string;
+  headers: Record<string, string>;
+}
+
+export interface PageCacheOptions {
+  /** At most this many pages (least recently used go first). */
+  maxEntries?: number;
+  /** At most this many body bytes in all. */
+  maxBytes?: number;
+  /** false: nothing is cached (for measuring what a page costs to render). */
+  enabled?: boolean;
+}
+
+export interface PageCacheStats {
+  hits: number;
+  misses: number;
+  notModified: number;
+  entries: number;
+  bytes: number;
+}
+
+export class PageCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  private bytes = 0;
+  readonly stats = { hits: 0, misses: 0, notModified: 0 };
+
+  constructor(
+    private readonly generation: WriteGeneration,
+    private readonly opts: PageCacheOptions = {},
+  ) {}
+
+  install(app: FastifyInstance): void {
+    app.addHook('preHandler', async (req, reply) => this.lookup(req, reply));
+    app.addHook('onSend', async (req, reply, payload) => this.fill(req, reply, payload));
+    const release = async (req: FastifyRequest) => req.pageFill?.done();
+    app.addHook('onResponse', release);
+    app.addHook('onRequestAbort', release);
+  }
+
+  snapshot(): PageCacheStats {
+    return { ...this.stats, entries: this.entries.size, bytes: this.bytes };
+  }
+
+  private async lookup(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const config = req.routeOptions.config.pageCache;
+    if (!config || req.method !== 'GET') return undefined;
+    const key = keyOf(req);
+    for (let attempt = 0; ; attempt++) {
+      const entry = this.fresh(key, config);
+      if (entry) return this.answer(req, reply, entry);
+      const pending = this.inflight.get(key);
+      // one wait only: if that render did not leave a fresh entry (an error, a write meanwhile), render our own
+      if (!pending || attempt > 0) break;
+      await pending;
+    }
+    this.stats.misses++;
+    if (this.opts.enabled === false) return undefined;
+    let done!: () => void;
+    const rendered = new Promise<void>((resolve) => (done = resolve));
+    if (!this.inflight.has(key)) this.inflight.set(key, rendered);
+    req.pageFill = {
+      key,
+      stamp: this.generation.stamp(),
+      done: () => {
+        if (this.inflight.get(key) === rendered) this.inflight.delete(key);
+        done();
+      },
+    };
+    return undefined;
+  }
+
+  private fresh(key: string, config: true | { maxAgeMs: number }): Entry | undefined {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    const aged = config !== true && performance.now() - entry.storedAt >= config.maxAgeMs;
+    if (aged || !this.generation.isFresh(entry.stamp)) {
+      this.drop(key, entry);
+      return undefined;
+    }
+    // least recently used last
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    return entry;
+  }
+
+  private answer(req: FastifyRequest, reply: FastifyReply, entry: Entry): FastifyReply {
+    void reply.header('etag', entry.etag).header('cache-control', 'private, no-cache');
+    if (etagMatches(req.headers['if-none-match'], entry.etag)) {
+      this.stats.notModified++;
+      return reply.code(304).send();
+    }
+    this.stats.hits++;
+    for (const [k, v] of Object.entries(entry.headers)) void reply.header(k, v);
+    return reply.send(entry.body);
+  }
+
+  private async fill(req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+    const fill = req.pageFill;
+    if (!fill || reply.statusCode !== 200) return payload;
+    if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return payload;
+    // encoded once: a hit writes these bytes as they are
+    const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    const etag = `"${createHash('sha1').update(body).digest('base64url')}"`;
+    void reply.header('etag', etag).header('cache-control', 'private, no-cache');
+    const headers: Record<string, string> = {};
+    for (const h of REPLAYED) {
+      const v = reply.getHeader(h);
+      if (v !== undefined) headers[h] = String(v);
+    }
+    this.store(fill.key, { stamp: fill.stamp, storedAt: performance.now(), body, etag, headers });
+    fill.done();
+    return body;
+  }
+
+  private store(key: string, entry: Entry): void {
+    const maxBytes = this.opts.maxBytes ?? 64 * 1024 * 1024;
+    const maxEntries = this.opts.maxEntries ?? 4000;
+    if (entry.body.length > maxBytes / 4) return;
+    const old = this.entries.get(key);
+    if (old) this.drop(key, old);
+    this.entries.set(key, entry);
+    this.bytes += entry.body.length;
+    for (const [k, e] of this.entries) {
+      if (this.entries.size <= maxEntries && this.bytes <= maxBytes) break;
+      this.drop(k, e);
+    }
+  }
+
+  private drop(key: string, entry: Entry): void {
+    if (this.entries.get(key) !== entry) return;
+    this.entries.delete(key);
+    this.bytes -= entry.body.length;
+  }
+}
+
+/**
+ * Route pattern, params, the validated query with sorted keys (so `?b=1&a=2` and `?a=2&b=1`, or `limit=050` and
+ * `limit=50`, are one page), and the role of the credential (a read and an admin token may one day see different
+ * answers).
+ */
+function keyOf(req: FastifyRequest): string {
+  const sorted = (o: unknown) =>
+    o && typeof o === 'object'
+      ? JSON.stringify(Object.entries(o as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : '';
+  return `${req.routeOptions.url}\n${sorted(req.params)}\n${sorted(req.query)}\n${req.token?.kind ?? 'anonymous'}`;
+}
+
+/** RFC 9110 If-None-Match: a list of entity tags (weak ones compare weakly), or `*`. */
+function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((t) => {
+    const tag = t.trim();
+    return tag === '*' || tag === etag || tag === `W/${etag}`;
+  });
+}

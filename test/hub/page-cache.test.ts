@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import BetterSqlite3 from 'better-sqlite3';
+import { hashToken } from '../../src/hub/auth.ts';
+import { startTestHub, type TestHub } from '../helpers/hub.ts';
+
+async function get(hub: TestHub, url: string, headers: Record<string, string> = {}, token = hub.token) {
+  return hub.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}`, ...headers } });
+}
+
+const names = (body: string) => (JSON.parse(body) as Array<{ name: string }>).map((e) => e.name);
+
+async function endpoint(hub: TestHub, name: string) {
+  return hub.ctx.store.createEndpoint({ name, kind: 'agent', probeTargets: [], labels: {} }, 'test');
+}
+
+describe('rendered-page cache of read routes', () => {
+  test('a repeated page is answered with the same body and ETag, and If-None-Match gets 304', async (t) => {
+    const hub = await startTestHub(t);
+    await endpoint(hub, 'ep-a');
+    const first = await get(hub, '/api/v1/endpoints?limit=10');
+    assert.equal(first.statusCode, 200);
+    const etag = first.headers.etag as string;
+    assert.match(etag, /^"[\w-]+"$/);
+    assert.equal(first.headers['cache-control'], 'private, no-cache');
+
+    const hits = hub.app.pageCache.stats.hits;
+    // same page, query written differently
+    const again = await get(hub, '/api/v1/endpoints?limit=010');
+    assert.equal(again.body, first.body);
+    assert.equal(again.headers.etag, etag);
+    assert.equal(again.headers['content-type'], first.headers['content-type']);
+    assert.equal(hub.app.pageCache.stats.hits, hits + 1);
+
+    const revalidated = await get(hub, '/api/v1/endpoints?limit=10', { 'if-none-match': etag });
+    assert.equal(revalidated.statusCode, 304);
+    assert.equal(revalidated.body, '');
+    assert.equal(revalidated.headers.etag, etag);
+  });
+
+  test('a page is never older than the last commit: creations, last-seen writes, API changes', async (t) => {
+    const hub = await startTestHub(t);
+    const a = await endpoint(hub, 'ep-a');
+    const before = await get(hub, '/api/v1/endpoints');
+    assert.deepEqual(names(before.body), ['ep-a']);
+
+    await endpoint(hub, 'ep-b');
+    const created = await get(hub, '/api/v1/endpoints', { 'if-none-match': before.headers.etag as string });
+    assert.equal(created.statusCode, 200);
+    assert.deepEqual(names(created.body), ['ep-a', 'ep-b']);
+
+    // a write that emits no store event (an agent's contact) still counts
+    await hub.ctx.store.touchEndpoint(a.id, '2026-01-02T03:04:05.000Z');
+    const seen = JSON.parse((await get(hub, '/api/v1/endpoints')).body) as Array<{
+      lastSeenAt: string | null;
+    }>;
+    assert.equal(seen[0].lastSeenAt, '2026-01-02T03:04:05.000Z');
+
+    const del = await hub.app.inject({
+      method: 'DELETE',
+      url: '/api/v1/endpoints/ep-b',
+      headers: { authorization: `Bearer ${hub.token}` },
+    });
+    assert.equal(del.statusCode, 204);
+    assert.deepEqual(names((await get(hub, '/api/v1/endpoints')).body), ['ep-a']);
+  });
+
+  test('a commit by another process on the same database file is seen at once', async (t) => {
+    const hub = await startTestHub(t);
+    await endpoint(hub, 'ep-a');
+    assert.deepEqual(names((await get(hub, '/api/v1/endpoints')).body), ['ep-a']);
+    const other = new BetterSqlite3(join(hub.dataDir, 'hub.db'));
+    try {
+      other.prepare(`UPDATE endpoints SET name = 'ep-renamed' WHERE name = 'ep-a'`).run();
+    } finally {
+      other.close();
+    }
+    assert.deepEqual(names((await get(hub, '/api/v1/endpoints')).body), ['ep-renamed']);
+  });
+
+  test('the next-page headers are replayed with a cached page', async (t) => {
+    const hub = await startTestHub(t);
+    for (const n of ['ep-a', 'ep-b', 'ep-c']) await endpoint(hub, n);
+    const first = await get(hub, '/api/v1/endpoints?limit=2');
+    const cached = await get(hub, '/api/v1/endpoints?limit=2');
+    assert.ok(first.headers['x-next-cursor']);
+    assert.equal(cached.headers['x-next-cursor'], first.headers['x-next-cursor']);
+    assert.equal(cached.headers.link, first.headers.link);
+  });
+
+  test('a revoked token is refused at once although token lookups are cached', async (t) => {
+    const hub = await startTestHub(t);
+    const secret = 'cfr_page_cache_test_token_0123456789';
+    await hub.ctx.store.createToken({ kind: 'read', name: 'monitor', hash: hashToken(secret) }, 'test');
+    assert.equal((await get(hub, '/api/v1/endpoints', {}, secret)).statusCode, 200);
+    assert.equal((await get(hub, '/api/v1/endpoints', {}, secret)).statusCode, 200);
+    await hub.ctx.store.revokeToken('monitor', 'test');
+    assert.equal((await get(hub, '/api/v1/endpoints', {}, secret)).statusCode, 401);
+  });
+
+  test('concurrent requests for one uncached page render it once', async (t) => {
+    const hub = await startTestHub(t);
+    for (const n of ['ep-a', 'ep-b']) await endpoint(hub, n);
+    await get(hub, '/api/v1/certificates'); // the token's first use is recorded (a write) before we count
+    const { misses } = hub.app.pageCache.stats;
+    const answers = await Promise.all(Array.from({ length: 8 }, () => get(hub, '/api/v1/endpoints?limit=7')));
+    assert.equal(new Set(answers.map((a) => a.body)).size, 1);
+    assert.equal(hub.app.pageCache.stats.misses, misses + 1);
+  });
+});
