@@ -24,6 +24,7 @@ import { PlannerService } from './planner-service.ts';
 import { ConnectorService } from './connector-service.ts';
 import { createVerification, type Verification } from './verification.ts';
 import { BackupScheduler } from '../backup/backup-schedule.ts';
+import { LeaderJobs, leaseElection, soleHub, type LeaderJob } from './leader-jobs.ts';
 
 export interface HubOptions {
   dataDir: string;
@@ -65,8 +66,37 @@ export interface RunningHub {
   connectors: ConnectorService;
   /** Scheduled backups (with `backup:` in the hub config). */
   backups?: BackupScheduler;
+  /** Whether this hub leads, and the jobs it runs then (planner, probes, alerts, backups, connectors). */
+  leadership: LeaderJobs;
   close(): Promise<void>;
 }
+
+/** What the leader runs, in start order. */
+function leaderJobs(parts: {
+  config: HubConfig;
+  planner: PlannerService;
+  verification: Verification;
+  connectors: ConnectorService;
+  backups: BackupScheduler | undefined;
+}): LeaderJob[] {
+  const { config, planner, verification, connectors, backups } = parts;
+  const jobs: LeaderJob[] = [];
+  if (config.planner?.enabled !== false) jobs.push(job('planner', planner));
+  jobs.push({
+    name: 'probes and alerts',
+    start: () => verification.start(),
+    stop: () => verification.pause(),
+  });
+  jobs.push(job('connectors', connectors));
+  if (backups) jobs.push(job('backups', backups));
+  return jobs;
+}
+
+const job = (name: string, s: { start(): void; stop(): Promise<void> }): LeaderJob => ({
+  name,
+  start: () => s.start(),
+  stop: () => s.stop(),
+});
 
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen);
@@ -122,9 +152,11 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   let verification: Verification | undefined;
   let connectors: ConnectorService | undefined;
   let backups: BackupScheduler | undefined;
+  let leadership: LeaderJobs | undefined;
   // Stops whatever has started, in reverse order; serves both close() and a start that fails halfway.
   let renewal: RenewalService | undefined;
   const stop = async () => {
+    await leadership?.stop(); // gives the lease up first, so another hub takes over at once
     const aborted = renewal?.close(); // in-flight ACME orders are aborted at once, then awaited
     await planner?.stop();
     await connectors?.stop();
@@ -151,8 +183,27 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     // after the ACME issuers exist, so they are instrumented for metrics
     verification = createVerification(ctx, config);
     connectors = new ConnectorService(ctx, config.connectors);
+    if (config.backup) {
+      const metrics = verification.metrics;
+      backups = new BackupScheduler(ctx, config.backup, {
+        dataDir: opts.dataDir,
+        env,
+        ...((opts.configPath ?? env.CERTFLEET_HUB_CONFIG)
+          ? { hubConfigPath: opts.configPath ?? env.CERTFLEET_HUB_CONFIG }
+          : {}),
+        onFailure: () => metrics.backupFailures.inc(),
+      });
+    }
+    const leader = new LeaderJobs(
+      opts.databaseUrl ? leaseElection(opts.databaseUrl, { logger: ctx.logger }) : soleHub,
+      leaderJobs({ config, planner, verification, connectors, backups }),
+      ctx.logger,
+    );
+    leadership = leader;
+    verification.metrics.attach({ leader: () => leader.isLeader });
     app = await buildApp({
       ctx,
+      leader: () => leader.isLeader,
       certificates,
       renewal,
       verification,
@@ -170,21 +221,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
         : {}),
     });
     await app.listen({ host, port });
-    if (config.planner?.enabled !== false) planner.start();
-    verification.start();
-    connectors.start();
-    if (config.backup) {
-      const metrics = verification.metrics;
-      backups = new BackupScheduler(ctx, config.backup, {
-        dataDir: opts.dataDir,
-        env,
-        ...((opts.configPath ?? env.CERTFLEET_HUB_CONFIG)
-          ? { hubConfigPath: opts.configPath ?? env.CERTFLEET_HUB_CONFIG }
-          : {}),
-        onFailure: () => metrics.backupFailures.inc(),
-      });
-      backups.start();
-    }
+    await leader.start();
     // Only now, with the hub up: a start that failed before this point leaves no token behind, so the next start
     // creates one (only the start that created it writes it out).
     const preset = env.CERTFLEET_ADMIN_TOKEN;
@@ -216,6 +253,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       connectors,
       ...(backups ? { backups } : {}),
       agentProtocol,
+      leadership: leader,
       close: stop,
     };
   } catch (e) {

@@ -28,6 +28,8 @@ export interface ChannelDeliveryStats {
 export interface MetricsSources {
   served?: () => Promise<ServedRow[]>;
   alertChannels?: () => Record<string, ChannelDeliveryStats>;
+  /** Whether this hub leads its cluster (always on SQLite). */
+  leader?: () => boolean;
 }
 
 export class HubMetrics {
@@ -84,6 +86,14 @@ export class HubMetrics {
       this.transitions.inc({ state: deployment.state }),
     );
 
+    new Gauge({
+      name: 'certfleet_leader',
+      help: 'Whether this hub leads (1: runs the planner, probes, alerts, backups and connectors) or not (0)',
+      registers,
+      collect() {
+        this.set(sources().leader?.() === false ? 0 : 1);
+      },
+    });
     new Gauge({
       name: 'certfleet_served_not_after_timestamp_seconds',
       help: 'notAfter of the certificate a probe saw served, per certificate and endpoint (earliest over targets)',

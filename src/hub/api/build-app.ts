@@ -62,6 +62,8 @@ export interface AppDeps {
   agentProtocol: AgentProtocol;
   /** Connector endpoints' settings and deploys (src/hub/connector-service.ts); absent: no connector routes. */
   connectors?: ConnectorService;
+  /** Whether this hub leads the cluster now (runs the planner, probes, alerts, backups); absent: always. */
+  leader?: () => boolean;
   /** Failed token and enrollment attempts allowed per client address (default 20 a minute). */
   authFailureLimit?: FailureLimitOptions;
 }
@@ -152,6 +154,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/healthz', { schema: { hide: true }, config: { access: 'public' } }, async () => ({
     status: 'ok',
     revision: await ctx.store.revision(),
+    leader: deps.leader?.() ?? true,
   }));
 
   await app.register(

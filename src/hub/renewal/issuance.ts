@@ -33,6 +33,8 @@ export interface IssueAttempt {
    * certificate). The planner checks its whole run on a scratch budget instead.
    */
   checkBudget?: boolean;
+  /** Aborts this attempt's order besides hub shutdown (the planner's, when the hub stops leading). */
+  signal?: AbortSignal;
 }
 
 export interface IssuanceOptions {
@@ -136,7 +138,7 @@ export class Issuance {
     cert: Subject,
     create: boolean,
     request: IssuanceRequest,
-    attempt: Pick<IssueAttempt, 'actor' | 'reason' | 'requested'>,
+    attempt: Pick<IssueAttempt, 'actor' | 'reason' | 'requested' | 'signal'>,
   ): Promise<{ certificate: Certificate; version?: CertificateVersion }> {
     const p = this.issueOnce(cert, create, request, attempt);
     this.inflight.add(p);
@@ -148,18 +150,24 @@ export class Issuance {
     cert: Subject,
     create: boolean,
     request: IssuanceRequest,
-    { actor, reason, requested }: Pick<IssueAttempt, 'actor' | 'reason' | 'requested'>,
+    {
+      actor,
+      reason,
+      requested,
+      signal: own,
+    }: Pick<IssueAttempt, 'actor' | 'reason' | 'requested' | 'signal'>,
   ): Promise<{ certificate: Certificate; version?: CertificateVersion }> {
     const { store, logger } = this.ctx;
     const started = Date.now();
+    const signal = own ? AbortSignal.any([this.shutdown.signal, own]) : this.shutdown.signal;
     const previous = create ? undefined : await store.currentVersion(cert.id);
-    this.shutdown.signal.throwIfAborted(); // no new order once closing; nothing to record
+    signal.throwIfAborted(); // no new order once closing (or no longer leading); nothing to record
     let obtained: { issued: IssuedVersion; info: CertInfo };
     try {
-      obtained = await this.obtain(cert, previous);
+      obtained = await this.obtain(cert, previous, signal);
     } catch (e) {
       await this.commitFailure(cert, create, request, { actor, reason, requested }, e);
-      throw this.shutdown.signal.aborted ? this.shutdown.signal.reason : userError(cert, e);
+      throw signal.aborted ? signal.reason : userError(cert, e);
     }
     const { issued, info } = obtained;
     const meta = await this.rateLimits.spend(cert, request, 'issued');
@@ -202,6 +210,7 @@ export class Issuance {
   private async obtain(
     cert: Subject,
     previous: CertificateVersion | undefined,
+    signal: AbortSignal,
   ): Promise<{ issued: IssuedVersion; info: CertInfo }> {
     const issuer = this.ctx.issuers.get(cert.issuer);
     if (!issuer)
@@ -216,7 +225,7 @@ export class Issuance {
       keyType: cert.keyType,
       lifetimeDays: cert.lifetimeDays,
       ...(previous ? { replacesCertPem: previous.certPem } : {}),
-      signal: this.shutdown.signal,
+      signal,
     });
     const info = inspectCertificate(issued.certPem);
     if (!certMatchesKey(issued.certPem, issued.keyPem))
