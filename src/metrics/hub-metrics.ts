@@ -82,9 +82,9 @@ export class HubMetrics {
       labelNames: ['state'],
       registers,
     });
-    this.unsubscribe = ctx.store.events.on('deployment.transitioned', ({ deployment }) =>
-      this.transitions.inc({ state: deployment.state }),
-    );
+    this.unsubscribe = ctx.store.events.on('deployment.transitioned', ({ deployment }, origin) => {
+      if (origin === 'local') this.transitions.inc({ state: deployment.state });
+    });
 
     new Gauge({
       name: 'certfleet_leader',

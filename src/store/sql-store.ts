@@ -77,20 +77,34 @@ function isUniqueViolation(e: unknown): boolean {
   return err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === '23505';
 }
 
+/**
+ * Tells other hubs about a transaction's events from inside it, so they learn of exactly what committed (PostgreSQL:
+ * NOTIFY is delivered on commit and dropped on rollback).
+ */
+export type Announce = (trx: Transaction<Database>, events: readonly StoreEvent[]) => Promise<void>;
+
 /** A Store over Kysely; the dialect (SQLite or PostgreSQL) is chosen by whoever opens it. */
 export class SqlStore implements Store {
   private readonly emitter: StoreEventEmitter;
   readonly events: StoreEventStream;
 
+  private readonly announce: Announce | undefined;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly clock: Clock,
     private readonly onClose: () => Promise<void> = async () => {},
-    opts: { logger?: Logger } = {},
+    opts: { logger?: Logger; announce?: Announce } = {},
   ) {
     let logger = opts.logger;
     this.emitter = new StoreEventEmitter(() => (logger ??= createLogger()));
     this.events = this.emitter;
+    this.announce = opts.announce;
+  }
+
+  /** Emits another hub's committed events to this store's subscribers (origin 'remote'). */
+  deliver(events: readonly StoreEvent[]): void {
+    this.emitter.deliver(events);
   }
 
   static async migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
@@ -143,6 +157,7 @@ export class SqlStore implements Store {
     try {
       const out = await this.db.transaction().execute(async (trx) => {
         const result = await fn(trx, (e) => events.push(e));
+        if (this.announce && events.length) await this.announce(trx, events);
         ticket = this.emitter.ticket();
         return result;
       });
