@@ -24,6 +24,11 @@ import { PlannerService } from './planner-service.ts';
 import { ConnectorService } from './connector-service.ts';
 import { createVerification, type Verification } from './verification.ts';
 import { BackupScheduler } from '../backup/backup-schedule.ts';
+import { MAX_SKEW_MS } from '../protocol/request-signature.ts';
+import { NoncePurge, StoreNonceLedger } from './agent-protocol/shared-nonces.ts';
+import type pg from 'pg';
+import { AdvisoryIssuanceLock } from '../store/postgres/advisory-lock.ts';
+import { postgresPool } from '../store/postgres/open-postgres-store.ts';
 import { LeaderJobs, leaseElection, soleHub, type LeaderJob } from './leader-jobs.ts';
 
 export interface HubOptions {
@@ -153,6 +158,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   let connectors: ConnectorService | undefined;
   let backups: BackupScheduler | undefined;
   let leadership: LeaderJobs | undefined;
+  let lockPool: pg.Pool | undefined;
   // Stops whatever has started, in reverse order; serves both close() and a start that fails halfway.
   let renewal: RenewalService | undefined;
   const stop = async () => {
@@ -165,6 +171,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     await verification?.stop();
     await app?.close();
     await acme?.close();
+    await lockPool?.end();
     await ctx.store.close();
   };
   try {
@@ -172,8 +179,12 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     const https = tls ? await hubTlsCertificate(ctx, hubTlsNames(host, opts.tlsNames)) : undefined;
     await writeFile(join(opts.dataDir, 'ca.pem'), ctx.internalCa.rootPem, { mode: 0o644 });
     acme = await startAcme(config, ctx, env);
-    // One issuance path for every trigger; pass a coalescer built on a DistributedLock here for HA.
-    const issuance = new Issuance(ctx, { rateLimits: new RateLimitStore(ctx, acme) });
+    // One issuance path for every trigger; across the hubs of a cluster, one issuance per certificate at a time.
+    if (opts.databaseUrl) lockPool = postgresPool(opts.databaseUrl, { logger: ctx.logger, max: 4 });
+    const issuance = new Issuance(ctx, {
+      rateLimits: new RateLimitStore(ctx, acme),
+      ...(lockPool ? { lock: new AdvisoryIssuanceLock(lockPool) } : {}),
+    });
     const certificates = new CertificateService(ctx, issuance);
     renewal = new RenewalService(ctx, issuance, acme);
     planner = new PlannerService(renewal, {
@@ -196,7 +207,10 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     }
     const leader = new LeaderJobs(
       opts.databaseUrl ? leaseElection(opts.databaseUrl, { logger: ctx.logger }) : soleHub,
-      leaderJobs({ config, planner, verification, connectors, backups }),
+      [
+        ...leaderJobs({ config, planner, verification, connectors, backups }),
+        ...(opts.databaseUrl ? [new NoncePurge(ctx)] : []),
+      ],
       ctx.logger,
     );
     leadership = leader;
@@ -204,6 +218,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     app = await buildApp({
       ctx,
       leader: () => leader.isLeader,
+      ...(opts.databaseUrl ? { nonces: new StoreNonceLedger(ctx, MAX_SKEW_MS) } : {}),
       certificates,
       renewal,
       verification,

@@ -189,6 +189,29 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    // 0007 is taken by another change under way; the numbers only order the list.
+    '0008_shared_hub_state': {
+      // State every hub of a cluster must see: http-01 answers (any hub answers the CA) and agent request nonces
+      // (a request replayed to another hub is refused). Both are short-lived rows.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('http01_tokens')
+          .addColumn('token', 'text', (c) => c.primaryKey())
+          .addColumn('key_authorization', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('agent_nonces')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('agent_nonces_by_expiry')
+          .on('agent_nonces')
+          .column('expires_at')
+          .execute();
+      },
+    },
   };
 }
 

@@ -184,6 +184,45 @@ export class SqlStore implements Store {
     return revision;
   }
 
+  // shared hub state
+
+  async putHttp01Token(token: string, keyAuthorization: string): Promise<void> {
+    await this.db
+      .insertInto('http01_tokens')
+      .values({ token, key_authorization: keyAuthorization, created_at: this.now() })
+      .onConflict((oc) => oc.column('token').doUpdateSet({ key_authorization: keyAuthorization }))
+      .execute();
+  }
+
+  async getHttp01Token(token: string): Promise<string | undefined> {
+    return (
+      await this.db
+        .selectFrom('http01_tokens')
+        .select('key_authorization')
+        .where('token', '=', token)
+        .executeTakeFirst()
+    )?.key_authorization;
+  }
+
+  async deleteHttp01Token(token: string): Promise<void> {
+    await this.db.deleteFrom('http01_tokens').where('token', '=', token).execute();
+  }
+
+  async rememberNonce(key: string, expiresAt: string): Promise<boolean> {
+    // outside a write transaction: the unique key alone decides, and agents' requests never queue for the write lock
+    const r = await this.db
+      .insertInto('agent_nonces')
+      .values({ key, expires_at: expiresAt })
+      .onConflict((oc) => oc.column('key').doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  async purgeNonces(now: string): Promise<number> {
+    const r = await this.db.deleteFrom('agent_nonces').where('expires_at', '<', now).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
   // meta
 
   async getMeta(key: string): Promise<string | undefined> {
@@ -398,7 +437,14 @@ export class SqlStore implements Store {
           .where('id', '=', certificate.id)
           .execute();
       }
-      for (const m of c.meta ?? []) await this.putMeta(trx, m.key, m.value());
+      for (const m of c.meta ?? []) {
+        const stored = await trx
+          .selectFrom('meta')
+          .select('value')
+          .where('key', '=', m.key)
+          .executeTakeFirst();
+        await this.putMeta(trx, m.key, m.value(stored?.value));
+      }
       for (const e of c.events?.({ certificate, ...(version ? { version } : {}) }) ?? [])
         await this.event(trx, c.actor, e.kind, `certificate:${certificate.name}`, e.data);
       return { certificate, ...(version ? { version } : {}) };

@@ -21,6 +21,7 @@ import { installAccessControl, type RouteAccess } from './access.ts';
 import { FailureLimiter, type FailureLimitOptions } from './failure-limiter.ts';
 import { authenticateAgent } from '../agent-protocol/agent-auth.ts';
 import { NonceCache } from '../agent-protocol/nonce-cache.ts';
+import type { NonceLedger } from '../agent-protocol/shared-nonces.ts';
 import { MAX_SKEW_MS } from '../../protocol/request-signature.ts';
 import type { CertificateService } from '../certificate-service.ts';
 import type { HubContext } from '../hub-context.ts';
@@ -62,6 +63,8 @@ export interface AppDeps {
   agentProtocol: AgentProtocol;
   /** Connector endpoints' settings and deploys (src/hub/connector-service.ts); absent: no connector routes. */
   connectors?: ConnectorService;
+  /** Where agent request nonces are remembered (the store when hubs share one); default: this process's memory. */
+  nonces?: NonceLedger;
   /** Whether this hub leads the cluster now (runs the planner, probes, alerts, backups); absent: always. */
   leader?: () => boolean;
   /** Failed token and enrollment attempts allowed per client address (default 20 a minute). */
@@ -97,7 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
   });
 
-  const nonces = new NonceCache(MAX_SKEW_MS);
+  const nonces = deps.nonces ?? new NonceCache(MAX_SKEW_MS);
   const sessions = new SessionStore(ctx.store, ctx.clock);
   const routeAccess = installAccessControl(app, {
     store: ctx.store,

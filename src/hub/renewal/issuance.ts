@@ -14,7 +14,7 @@ import type { IssuedVersion } from '../../issuers/issuer.ts';
 import { certMatchesKey, inspectCertificate, type CertInfo } from '../../pki/inspect.ts';
 import type { Actor, NewCertificate } from '../../store/store.ts';
 import type { HubContext } from '../hub-context.ts';
-import { IssuanceCoalescer } from '../issuance-lock.ts';
+import { IssuanceCoalescer, type DistributedLock } from '../issuance-lock.ts';
 import type { IssuanceRequest } from '../planner/index.ts';
 import { newVersionRecord } from '../version-record.ts';
 import { RateLimitStore } from './rate-limit-store.ts';
@@ -38,8 +38,10 @@ export interface IssueAttempt {
 }
 
 export interface IssuanceOptions {
-  /** One attempt per certificate; pass one built on a DistributedLock when several hubs share the store. */
+  /** One attempt per certificate (tests inject one); built here otherwise, on `lock` when given. */
   coalescer?: IssuanceCoalescer;
+  /** The lock shared by the hubs of a cluster (PostgreSQL): one issuance per certificate across all of them. */
+  lock?: DistributedLock;
   rateLimits?: RateLimitStore;
 }
 
@@ -62,7 +64,21 @@ export class Issuance {
   ) {
     // Every order in flight listens to it (often several listeners each): no leak warning past ten.
     setMaxListeners(0, this.shutdown.signal);
-    this.coalescer = opts.coalescer ?? new IssuanceCoalescer({ signal: this.shutdown.signal });
+    this.coalescer =
+      opts.coalescer ??
+      new IssuanceCoalescer({
+        signal: this.shutdown.signal,
+        ...(opts.lock
+          ? {
+              lock: opts.lock,
+              onReleaseError: (e, key) =>
+                ctx.logger.warn(
+                  { key, err: errorMessage(e) },
+                  'issuance lock: release failed (freed with its session)',
+                ),
+            }
+          : {}),
+      });
     this.rateLimits = opts.rateLimits ?? new RateLimitStore(ctx);
   }
 
