@@ -91,6 +91,8 @@ export class AlertService {
   start(): void {
     if (!this.looping || this.timer) return;
     this.stopped = false;
+    // a hub that leads again reads the state the other leader left (which alerts it already sent)
+    this.restored = false;
     const loop = (ms: number) => {
       this.timer = setTimeout(() => {
         void this.runOnce()
@@ -105,11 +107,18 @@ export class AlertService {
     loop(this.config.evaluateEverySeconds * 1000);
   }
 
-  async stop(): Promise<void> {
+  /** Stops the loop (this hub stopped leading); `start` resumes it. An evaluation under way finishes. */
+  async pause(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    this.abort.abort(new Error('hub stopping'));
+    this.timer = undefined;
     await this.running?.catch(() => undefined);
+  }
+
+  /** Hub shutdown: aborts deliveries in flight and releases the channels' connections. */
+  async stop(): Promise<void> {
+    this.abort.abort(new Error('hub stopping'));
+    await this.pause();
     await this.manager.close();
   }
 

@@ -48,7 +48,8 @@ export class ConnectorService {
   private readonly running = new Map<string, Promise<void>>();
   private readonly records = new Map<string, SealedRecordStore>();
   private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly abort = new AbortController();
+  /** Renewed on every start (leadership gained again). */
+  private abort = new AbortController();
   private unsubscribe: Array<() => void> = [];
   private started = false;
 
@@ -64,6 +65,7 @@ export class ConnectorService {
   start(): void {
     if (!this.config.enabled || this.started) return;
     this.started = true;
+    if (this.abort.signal.aborted) this.abort = new AbortController();
     const { events } = this.ctx.store;
     this.unsubscribe = [
       events.on('version.added', ({ certificate }) => void this.requestForCertificate(certificate.id)),

@@ -24,6 +24,12 @@ import { PlannerService } from './planner-service.ts';
 import { ConnectorService } from './connector-service.ts';
 import { createVerification, type Verification } from './verification.ts';
 import { BackupScheduler } from '../backup/backup-schedule.ts';
+import { MAX_SKEW_MS } from '../protocol/request-signature.ts';
+import { NoncePurge, StoreNonceLedger } from './agent-protocol/shared-nonces.ts';
+import type pg from 'pg';
+import { AdvisoryIssuanceLock } from '../store/postgres/advisory-lock.ts';
+import { postgresPool } from '../store/postgres/open-postgres-store.ts';
+import { LeaderJobs, leaseElection, soleHub, type LeaderJob } from './leader-jobs.ts';
 
 export interface HubOptions {
   dataDir: string;
@@ -67,8 +73,37 @@ export interface RunningHub {
   connectors: ConnectorService;
   /** Scheduled backups (with `backup:` in the hub config). */
   backups?: BackupScheduler;
+  /** Whether this hub leads, and the jobs it runs then (planner, probes, alerts, backups, connectors). */
+  leadership: LeaderJobs;
   close(): Promise<void>;
 }
+
+/** What the leader runs, in start order. */
+function leaderJobs(parts: {
+  config: HubConfig;
+  planner: PlannerService;
+  verification: Verification;
+  connectors: ConnectorService;
+  backups: BackupScheduler | undefined;
+}): LeaderJob[] {
+  const { config, planner, verification, connectors, backups } = parts;
+  const jobs: LeaderJob[] = [];
+  if (config.planner?.enabled !== false) jobs.push(job('planner', planner));
+  jobs.push({
+    name: 'probes and alerts',
+    start: () => verification.start(),
+    stop: () => verification.pause(),
+  });
+  jobs.push(job('connectors', connectors));
+  if (backups) jobs.push(job('backups', backups));
+  return jobs;
+}
+
+const job = (name: string, s: { start(): void; stop(): Promise<void> }): LeaderJob => ({
+  name,
+  start: () => s.start(),
+  stop: () => s.stop(),
+});
 
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen);
@@ -124,9 +159,12 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   let verification: Verification | undefined;
   let connectors: ConnectorService | undefined;
   let backups: BackupScheduler | undefined;
+  let leadership: LeaderJobs | undefined;
+  let lockPool: pg.Pool | undefined;
   // Stops whatever has started, in reverse order; serves both close() and a start that fails halfway.
   let renewal: RenewalService | undefined;
   const stop = async () => {
+    await leadership?.stop(); // gives the lease up first, so another hub takes over at once
     const aborted = renewal?.close(); // in-flight ACME orders are aborted at once, then awaited
     await planner?.stop();
     await connectors?.stop();
@@ -135,6 +173,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     await verification?.stop();
     await app?.close();
     await acme?.close();
+    await lockPool?.end();
     await ctx.store.close();
   };
   try {
@@ -142,8 +181,12 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     const https = tls ? await hubTlsCertificate(ctx, hubTlsNames(host, opts.tlsNames)) : undefined;
     await writeFile(join(opts.dataDir, 'ca.pem'), ctx.internalCa.rootPem, { mode: 0o644 });
     acme = await startAcme(config, ctx, env);
-    // One issuance path for every trigger; pass a coalescer built on a DistributedLock here for HA.
-    const issuance = new Issuance(ctx, { rateLimits: new RateLimitStore(ctx, acme) });
+    // One issuance path for every trigger; across the hubs of a cluster, one issuance per certificate at a time.
+    if (opts.databaseUrl) lockPool = postgresPool(opts.databaseUrl, { logger: ctx.logger, max: 4 });
+    const issuance = new Issuance(ctx, {
+      rateLimits: new RateLimitStore(ctx, acme),
+      ...(lockPool ? { lock: new AdvisoryIssuanceLock(lockPool) } : {}),
+    });
     const certificates = new CertificateService(ctx, issuance);
     renewal = new RenewalService(ctx, issuance, acme);
     planner = new PlannerService(renewal, {
@@ -158,8 +201,31 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       renewalDue: async () =>
         (await plannedBy.plan()).map((e) => ({ certificate: e.certificateName, dueAt: e.dueAt })),
     });
+    if (config.backup) {
+      const metrics = verification.metrics;
+      backups = new BackupScheduler(ctx, config.backup, {
+        dataDir: opts.dataDir,
+        env,
+        ...((opts.configPath ?? env.CERTFLEET_HUB_CONFIG)
+          ? { hubConfigPath: opts.configPath ?? env.CERTFLEET_HUB_CONFIG }
+          : {}),
+        onFailure: () => metrics.backupFailures.inc(),
+      });
+    }
+    const leader = new LeaderJobs(
+      opts.databaseUrl ? leaseElection(opts.databaseUrl, { logger: ctx.logger }) : soleHub,
+      [
+        ...leaderJobs({ config, planner, verification, connectors, backups }),
+        ...(opts.databaseUrl ? [new NoncePurge(ctx)] : []),
+      ],
+      ctx.logger,
+    );
+    leadership = leader;
+    verification.metrics.attach({ leader: () => leader.isLeader });
     app = await buildApp({
       ctx,
+      leader: () => leader.isLeader,
+      ...(opts.databaseUrl ? { nonces: new StoreNonceLedger(ctx, MAX_SKEW_MS) } : {}),
       certificates,
       renewal,
       verification,
@@ -179,21 +245,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
         : {}),
     });
     await app.listen({ host, port });
-    if (config.planner?.enabled !== false) planner.start();
-    verification.start();
-    connectors.start();
-    if (config.backup) {
-      const metrics = verification.metrics;
-      backups = new BackupScheduler(ctx, config.backup, {
-        dataDir: opts.dataDir,
-        env,
-        ...((opts.configPath ?? env.CERTFLEET_HUB_CONFIG)
-          ? { hubConfigPath: opts.configPath ?? env.CERTFLEET_HUB_CONFIG }
-          : {}),
-        onFailure: () => metrics.backupFailures.inc(),
-      });
-      backups.start();
-    }
+    await leader.start();
     // Only now, with the hub up: a start that failed before this point leaves no token behind, so the next start
     // creates one (only the start that created it writes it out).
     const preset = env.CERTFLEET_ADMIN_TOKEN;
@@ -225,6 +277,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       connectors,
       ...(backups ? { backups } : {}),
       agentProtocol,
+      leadership: leader,
       close: stop,
     };
   } catch (e) {

@@ -28,8 +28,9 @@ export interface PlannerServiceOptions {
 export class PlannerService {
   private timer?: NodeJS.Timeout;
   private running?: Promise<PlannerRunReport>;
-  private readonly abort = new AbortController();
-  private stopped = false;
+  /** Renewed on every start: a hub that loses and regains leadership runs the loop again. */
+  private abort = new AbortController();
+  private stopped = true;
 
   constructor(
     private readonly renewal: RenewalService,
@@ -37,7 +38,9 @@ export class PlannerService {
   ) {}
 
   start(): void {
+    if (!this.stopped) return;
     this.stopped = false;
+    if (this.abort.signal.aborted) this.abort = new AbortController();
     this.schedule(0);
   }
 
@@ -117,6 +120,7 @@ export class PlannerService {
         const outcome = await this.renewal.issue(e.cert, {
           actor: 'planner',
           reason: e.decision.reason,
+          signal: this.abort.signal,
           stillNeeded: async () => {
             const again = await this.renewal.planInputFor(e.cert);
             const d = evaluateRenewal(again.input, this.renewal.policy);

@@ -82,6 +82,7 @@ export class ProbeService {
   private draining?: Promise<void>;
   private roots?: string[];
   private stopped = false;
+  private looping = false;
   private readonly abort = new AbortController();
   private unsubscribe?: () => void;
   private readonly tickMs: number;
@@ -92,8 +93,14 @@ export class ProbeService {
     private readonly opts: { metrics?: HubMetrics; tickMs?: number } = {},
   ) {
     this.tickMs = opts.tickMs ?? 1000;
-    // An agent's or connector's reload (reported after the commit) triggers a probe at once.
-    this.unsubscribe = ctx.store.events.on('deployment.transitioned', ({ deployment, actor }) => {
+  }
+
+  /** Starts the interval loop. Each endpoint's first probe is spread over the first minute (or interval). */
+  start(): void {
+    if (!this.config.enabled || this.looping || this.stopped) return;
+    this.looping = true;
+    // An agent's or connector's reload (reported after the commit, on any hub) triggers a probe at once.
+    this.unsubscribe = this.ctx.store.events.on('deployment.transitioned', ({ deployment, actor }) => {
       if (
         !/^(agent|connector):/.test(actor) ||
         (deployment.state !== 'reloaded' && deployment.state !== 'verified')
@@ -103,18 +110,12 @@ export class ProbeService {
         if (id) this.requestProbe(id, AFTER_RELOAD_DELAY_MS);
       });
     });
-  }
-
-  /** Starts the interval loop. Each endpoint's first probe is spread over the first minute (or interval). */
-  start(): void {
-    if (!this.config.enabled || this.tick) return;
-    this.stopped = false;
     const loop = () => {
       this.tick = setTimeout(() => {
         void this.enqueueDue()
           .catch((e) => this.ctx.logger.error({ err: errorMessage(e) }, 'probe scheduling failed'))
           .finally(() => {
-            if (!this.stopped) loop();
+            if (this.looping) loop();
           });
       }, this.tickMs);
       this.tick.unref();
@@ -122,14 +123,27 @@ export class ProbeService {
     loop();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
+  /**
+   * Stops the loop and the probes after reloads (this hub stopped leading); `start` resumes them. Probes asked for
+   * through the API still run.
+   */
+  async pause(): Promise<void> {
+    this.looping = false;
     this.unsubscribe?.();
+    this.unsubscribe = undefined;
     if (this.tick) clearTimeout(this.tick);
+    this.tick = undefined;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    this.abort.abort(new Error('hub stopping'));
+    this.pending.clear();
     await this.draining?.catch(() => undefined);
+  }
+
+  /** Hub shutdown: pauses and aborts the probes in flight; for good. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort(new Error('hub stopping'));
+    await this.pause();
   }
 
   /** Probes this endpoint as soon as possible (after `delayMs`), outside its interval. */

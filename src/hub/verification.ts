@@ -17,6 +17,8 @@ export interface Verification {
   alerts: AlertService;
   /** Starts the probe and alert loops (the leader's job). */
   start(): void;
+  /** Stops those loops (leadership lost); `start` resumes them. */
+  pause(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -52,6 +54,9 @@ export function createVerification(
     start() {
       probes.start();
       alerts.start();
+    },
+    async pause() {
+      await Promise.all([probes.pause(), alerts.pause()]);
     },
     async stop() {
       await probes.stop();

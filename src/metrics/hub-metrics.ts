@@ -32,6 +32,8 @@ export interface MetricsSources {
   alertChannels?: () => Record<string, ChannelDeliveryStats>;
   /** When each certificate is due for renewal (the planner's calendar, budget deferrals included). */
   renewalDue?: () => Promise<Array<{ certificate: string; dueAt: Date }>>;
+  /** Whether this hub leads its cluster (always on SQLite). */
+  leader?: () => boolean;
 }
 
 const seconds = (iso: string): number => Date.parse(iso) / 1000;
@@ -116,10 +118,18 @@ export class HubMetrics {
       labelNames: ['state'],
       registers,
     });
-    this.unsubscribe = ctx.store.events.on('deployment.transitioned', ({ deployment }) =>
-      this.transitions.inc({ state: deployment.state }),
-    );
+    this.unsubscribe = ctx.store.events.on('deployment.transitioned', ({ deployment }, origin) => {
+      if (origin === 'local') this.transitions.inc({ state: deployment.state });
+    });
 
+    new Gauge({
+      name: 'certfleet_leader',
+      help: 'Whether this hub leads (1: runs the planner, probes, alerts, backups and connectors) or not (0)',
+      registers,
+      collect() {
+        this.set(sources().leader?.() === false ? 0 : 1);
+      },
+    });
     new Gauge({
       name: 'certfleet_served_not_after_timestamp_seconds',
       help: 'notAfter of the certificate a probe saw served, per certificate and endpoint (earliest over targets)',

@@ -195,6 +195,28 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('probe_results').addColumn('serial', 'text').execute();
       },
     },
+    '0008_shared_hub_state': {
+      // State every hub of a cluster must see: http-01 answers (any hub answers the CA) and agent request nonces
+      // (a request replayed to another hub is refused). Both are short-lived rows.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('http01_tokens')
+          .addColumn('token', 'text', (c) => c.primaryKey())
+          .addColumn('key_authorization', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('agent_nonces')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('agent_nonces_by_expiry')
+          .on('agent_nonces')
+          .column('expires_at')
+          .execute();
+      },
+    },
     '0009_certificate_acme_profile': {
       // The ACME profile a certificate is ordered under (null: the issuer's default profile, else the CA's).
       async up(db: Kysely<any>) {

@@ -109,6 +109,19 @@ export interface ProbeResultsTable {
   handshake_ms: number | null;
 }
 
+/** An http-01 answer while its order is being validated (any hub of a cluster answers the CA). */
+export interface Http01TokensTable {
+  token: string;
+  key_authorization: string;
+  created_at: string;
+}
+
+/** A signed agent request's nonce (`<endpoint id>:<nonce>`), kept until its timestamp leaves the window. */
+export interface AgentNoncesTable {
+  key: string;
+  expires_at: string;
+}
+
 export interface Database {
   meta: MetaTable;
   certificates: CertificatesTable;
@@ -119,4 +132,6 @@ export interface Database {
   events: EventsTable;
   tokens: TokensTable;
   probe_results: ProbeResultsTable;
+  http01_tokens: Http01TokensTable;
+  agent_nonces: AgentNoncesTable;
 }

@@ -78,6 +78,12 @@ function isUniqueViolation(e: unknown): boolean {
   return err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === '23505';
 }
 
+/**
+ * Tells other hubs about a transaction's events from inside it, so they learn of exactly what committed (PostgreSQL:
+ * NOTIFY is delivered on commit and dropped on rollback).
+ */
+export type Announce = (trx: Transaction<Database>, events: readonly StoreEvent[]) => Promise<void>;
+
 /** A Store over Kysely; the dialect (SQLite or PostgreSQL) is chosen by whoever opens it. */
 export class SqlStore implements Store {
   private readonly emitter: StoreEventEmitter;
@@ -85,6 +91,8 @@ export class SqlStore implements Store {
   readonly generation: WriteGeneration;
   /** Every authenticated request looks its token up by hash: kept while nothing was committed since. */
   private readonly tokensByHash: GenerationCache<string, TokenRecord | undefined>;
+
+  private readonly announce: Announce | undefined;
 
   /**
    * `generation` must be the one the database's dialect bumps (`withWriteGeneration`); without one (a database
@@ -94,13 +102,19 @@ export class SqlStore implements Store {
     private readonly db: Kysely<Database>,
     private readonly clock: Clock,
     private readonly onClose: () => Promise<void> = async () => {},
-    opts: { logger?: Logger; generation?: WriteGeneration } = {},
+    opts: { logger?: Logger; generation?: WriteGeneration; announce?: Announce } = {},
   ) {
     let logger = opts.logger;
     this.emitter = new StoreEventEmitter(() => (logger ??= createLogger()));
     this.events = this.emitter;
     this.generation = opts.generation ?? new WriteGeneration({ maxStaleMs: 0 });
     this.tokensByHash = new GenerationCache(this.generation, 1000);
+    this.announce = opts.announce;
+  }
+
+  /** Emits another hub's committed events to this store's subscribers (origin 'remote'). */
+  deliver(events: readonly StoreEvent[]): void {
+    this.emitter.deliver(events);
   }
 
   static async migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
@@ -153,6 +167,7 @@ export class SqlStore implements Store {
     try {
       const out = await this.db.transaction().execute(async (trx) => {
         const result = await fn(trx, (e) => events.push(e));
+        if (this.announce && events.length) await this.announce(trx, events);
         ticket = this.emitter.ticket();
         return result;
       });
@@ -177,6 +192,45 @@ export class SqlStore implements Store {
     const revision = Number(row.value);
     emit({ kind: 'revision.bumped', revision });
     return revision;
+  }
+
+  // shared hub state
+
+  async putHttp01Token(token: string, keyAuthorization: string): Promise<void> {
+    await this.db
+      .insertInto('http01_tokens')
+      .values({ token, key_authorization: keyAuthorization, created_at: this.now() })
+      .onConflict((oc) => oc.column('token').doUpdateSet({ key_authorization: keyAuthorization }))
+      .execute();
+  }
+
+  async getHttp01Token(token: string): Promise<string | undefined> {
+    return (
+      await this.db
+        .selectFrom('http01_tokens')
+        .select('key_authorization')
+        .where('token', '=', token)
+        .executeTakeFirst()
+    )?.key_authorization;
+  }
+
+  async deleteHttp01Token(token: string): Promise<void> {
+    await this.db.deleteFrom('http01_tokens').where('token', '=', token).execute();
+  }
+
+  async rememberNonce(key: string, expiresAt: string): Promise<boolean> {
+    // outside a write transaction: the unique key alone decides, and agents' requests never queue for the write lock
+    const r = await this.db
+      .insertInto('agent_nonces')
+      .values({ key, expires_at: expiresAt })
+      .onConflict((oc) => oc.column('key').doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  async purgeNonces(now: string): Promise<number> {
+    const r = await this.db.deleteFrom('agent_nonces').where('expires_at', '<', now).executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   // meta
@@ -395,7 +449,14 @@ export class SqlStore implements Store {
           .where('id', '=', certificate.id)
           .execute();
       }
-      for (const m of c.meta ?? []) await this.putMeta(trx, m.key, m.value());
+      for (const m of c.meta ?? []) {
+        const stored = await trx
+          .selectFrom('meta')
+          .select('value')
+          .where('key', '=', m.key)
+          .executeTakeFirst();
+        await this.putMeta(trx, m.key, m.value(stored?.value));
+      }
       for (const e of c.events?.({ certificate, ...(version ? { version } : {}) }) ?? []) {
         await this.event(trx, c.actor, e.kind, `certificate:${certificate.name}`, e.data);
         if (e.kind === 'renewal.failed')

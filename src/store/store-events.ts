@@ -55,7 +55,15 @@ export type StoreEvent =
   /** A renewal attempt failed and was recorded (renewal state `failures` is now `failures`). */
   | { kind: 'renewal.failed'; certificate: Pick<Certificate, 'id' | 'name'>; failures: number; actor: Actor }
   /** The desired-state revision is now `revision` (agents long-poll on it). */
-  | { kind: 'revision.bumped'; revision: number };
+  | { kind: 'revision.bumped'; revision: number }
+  /**
+   * Other hubs' events may have been missed (PostgreSQL: the listening connection was lost and is back): drop
+   * whatever was cached from events and read the store again. Followed by a `revision.bumped` with the revision.
+   */
+  | { kind: 'store.resynced' };
+
+/** Whether an event was committed through this store object or relayed from another hub (LISTEN/NOTIFY). */
+export type EventOrigin = 'local' | 'remote';
 
 export type StoreEventKind = StoreEvent['kind'];
 export type StoreEventOf<K extends StoreEventKind> = Extract<StoreEvent, { kind: K }>;
@@ -64,8 +72,9 @@ export type StoreEventOf<K extends StoreEventKind> = Extract<StoreEvent, { kind:
  * Subscribing side of the stream (`store.events`). Contract:
  * - Events are emitted only after the transaction that made the change committed, in commit order, synchronously
  *   right after the commit (before the mutating call returns to its caller). A rolled-back write emits nothing.
- * - Only changes made through this store object are seen; other processes' commits are not (poll, or LISTEN/NOTIFY
- *   on PostgreSQL).
+ * - On SQLite only changes made through this store object are seen. On PostgreSQL other hubs' commits arrive too
+ *   (origin 'remote', relayed by LISTEN/NOTIFY, src/store/postgres/event-relay.ts), shortly after they committed
+ *   and in each hub's commit order; when the relay lost some, a `store.resynced` says so.
  * - One commit's events come in the order the transaction made the changes (a bump of the revision included).
  * - Listeners run synchronously and must neither throw nor block: start async work and return. A listener that
  *   throws is caught and logged; it never fails the write nor stops the other listeners. Payloads are shared
@@ -73,12 +82,15 @@ export type StoreEventOf<K extends StoreEventKind> = Extract<StoreEvent, { kind:
  * - `on`/`onAny` return an unsubscribe function. Subscribing at any time sees every later commit.
  */
 export interface StoreEventStream {
-  on<K extends StoreEventKind>(kind: K, listener: (event: StoreEventOf<K>) => void): () => void;
-  /** Every event (dashboard live updates, relaying to other hubs). */
-  onAny(listener: (event: StoreEvent) => void): () => void;
+  on<K extends StoreEventKind>(
+    kind: K,
+    listener: (event: StoreEventOf<K>, origin: EventOrigin) => void,
+  ): () => void;
+  /** Every event (dashboard live updates, caches). */
+  onAny(listener: (event: StoreEvent, origin: EventOrigin) => void): () => void;
 }
 
-type Listener = (event: StoreEvent) => void;
+type Listener = (event: StoreEvent, origin: EventOrigin) => void;
 
 /**
  * The emitting side, owned by a store implementation. Commit order is kept with tickets: a store takes one inside
@@ -94,11 +106,14 @@ export class StoreEventEmitter implements StoreEventStream {
   /** `logger` is called only when a listener throws (so a store made without one creates a logger lazily). */
   constructor(private readonly logger: () => Logger) {}
 
-  on<K extends StoreEventKind>(kind: K, listener: (event: StoreEventOf<K>) => void): () => void {
+  on<K extends StoreEventKind>(
+    kind: K,
+    listener: (event: StoreEventOf<K>, origin: EventOrigin) => void,
+  ): () => void {
     return this.add(kind, listener as Listener);
   }
 
-  onAny(listener: (event: StoreEvent) => void): () => void {
+  onAny(listener: (event: StoreEvent, origin: EventOrigin) => void): () => void {
     return this.add('*', listener);
   }
 
@@ -113,8 +128,13 @@ export class StoreEventEmitter implements StoreEventStream {
     while (this.ready.has(this.nextToEmit)) {
       const batch = this.ready.get(this.nextToEmit)!;
       this.ready.delete(this.nextToEmit++);
-      for (const event of batch) this.emit(event);
+      for (const event of batch) this.emit(event, 'local');
     }
+  }
+
+  /** Another hub's committed events (relayed over LISTEN/NOTIFY), in its commit order; they take no ticket. */
+  deliver(events: readonly StoreEvent[]): void {
+    for (const event of events) this.emit(event, 'remote');
   }
 
   private add(key: StoreEventKind | '*', listener: Listener): () => void {
@@ -124,13 +144,13 @@ export class StoreEventEmitter implements StoreEventStream {
     return () => void set.delete(listener);
   }
 
-  private emit(event: StoreEvent): void {
+  private emit(event: StoreEvent, origin: EventOrigin): void {
     for (const key of [event.kind, '*'] as const) {
       const set = this.byKind.get(key);
       if (!set) continue;
       for (const listener of [...set]) {
         try {
-          listener(event);
+          listener(event, origin);
         } catch (e) {
           // A subscriber's bug must not fail (or half-report) the write that is already committed.
           this.logger().error(

@@ -191,8 +191,11 @@ export interface RenewalCommit {
   version?: NewVersion;
   /** Read-modify-write of the certificate's renewal_state, run inside the transaction on the locked row. */
   renewalState?: (state: Record<string, unknown>) => Record<string, unknown>;
-  /** Meta values (the rate-limit budget), computed inside the transaction so concurrent commits write the latest. */
-  meta?: Array<{ key: string; value: () => string }>;
+  /**
+   * Meta values (the rate-limit budget), computed inside the transaction from the value stored now, so commits of
+   * several hubs (or concurrent ones of one) each build on the last: writes are serialised on both dialects.
+   */
+  meta?: Array<{ key: string; value: (stored: string | undefined) => string }>;
   /** Further events about the certificate, appended after `version.issued`. */
   events?: (committed: {
     certificate: Certificate;
@@ -283,6 +286,19 @@ export interface Store {
   /** Removes a meta value (a deleted endpoint's connector settings and records); a missing key is no error. */
   deleteMeta(key: string): Promise<void>;
   revision(): Promise<number>;
+
+  /** http-01 answers, shared by every hub of a cluster. `put` replaces; `get` is undefined for unknown tokens. */
+  putHttp01Token(token: string, keyAuthorization: string): Promise<void>;
+  getHttp01Token(token: string): Promise<string | undefined>;
+  deleteHttp01Token(token: string): Promise<void>;
+  /**
+   * Records an agent request's nonce key until `expiresAt` (ISO-8601): true the first time, false when the key is
+   * already recorded (a replay, to this hub or another). One statement: two hubs recording one key at once get one
+   * true and one false.
+   */
+  rememberNonce(key: string, expiresAt: string): Promise<boolean>;
+  /** Forgets nonces that expired before `now` (ISO-8601); returns how many. */
+  purgeNonces(now: string): Promise<number>;
 
   createCertificate(input: NewCertificate, actor: Actor): Promise<Certificate>;
   updateCertificate(

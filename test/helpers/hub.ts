@@ -31,6 +31,8 @@ export async function startTestHub(
     tls?: boolean;
     config?: Record<string, unknown>;
     logLevel?: string;
+    /** postgres:// URL: the store lives there (hubs sharing one need one CERTFLEET_MASTER_KEY in `env`). */
+    databaseUrl?: string;
   } = {},
 ): Promise<TestHub> {
   const dataDir = opts.dataDir ?? join(await tempDir(t), 'data');
@@ -47,6 +49,7 @@ export async function startTestHub(
     listen: '127.0.0.1:0',
     ...(opts.tls === false ? { tls: false } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
     config: hubConfigSchema.parse({ planner: { enabled: false }, ...opts.config }),
     logger: createLogger({ level: opts.logLevel ?? 'debug', destination }),
     env: { CERTFLEET_ADMIN_TOKEN: token, ...opts.env },

@@ -32,6 +32,8 @@ export interface Pebble {
   managementUrl: string;
   /** Pebble's issuing root: new on every start. */
   issuingRootPem(): Promise<string>;
+  /** Serials (lower-case hex, as Pebble logs them) of every certificate it issued: one per finalized order. */
+  issuedSerials(): string[];
   stop(): Promise<void>;
 }
 
@@ -84,10 +86,17 @@ function getText(url: string, agent: Agent): Promise<{ status: number; body: str
   });
 }
 
-function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: string[]): ChildProcess {
+function startProcess(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  log: string[],
+  onOutput?: (text: string) => void,
+): ChildProcess {
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const keep = (b: Buffer) => {
+    onOutput?.(b.toString());
     log.push(b.toString());
     if (log.length > 200) log.shift();
   };
@@ -161,11 +170,21 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
     ...(opts.alwaysValid ? { PEBBLE_VA_ALWAYS_VALID: '1' } : {}),
   };
   if (opts.nonceReject) delete env.PEBBLE_WFE_NONCEREJECT;
+  const issued: string[] = [];
+  let partial = '';
   const pebble = startProcess(
     '/usr/bin/pebble',
     ['-config', configPath, '-dnsserver', `127.0.0.1:${dnsPort}`],
     env,
     log,
+    (text) => {
+      const lines = (partial + text).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = /Issued certificate serial ([0-9a-f]+) for order/i.exec(line);
+        if (m) issued.push(m[1].toLowerCase());
+      }
+    },
   );
 
   const agent = new Agent({ ca: tls.caPem, keepAlive: false });
@@ -220,6 +239,7 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
       if (r.status !== 200) throw new Error(`pebble /roots/0 answered ${r.status}`);
       return r.body;
     },
+    issuedSerials: () => [...issued],
     stop,
   };
 }

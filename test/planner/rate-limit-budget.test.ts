@@ -217,6 +217,18 @@ describe('rate-limit budget', () => {
     assert.deepEqual(restored.toJSON(), b.toJSON());
   });
 
+  test('two hubs sharing one budget: each counts the orders of both, an order read back counts once', () => {
+    const a = spent(20);
+    const b = RateLimitBudget.fromJSON(a.toJSON(), LETS_ENCRYPT_BUDGET, { account: 'acct-1' });
+    for (let i = 20; i < 40; i++) b.record(fresh([`host${i}.example.com`]), plus(T0, i * HOUR));
+    a.absorb(b);
+    a.absorb(b); // idempotent
+    const now = plus(T0, 40 * HOUR);
+    a.prune(plus(T0, 39 * HOUR).getTime()); // as the last record() did for the single-hub budget
+    assert.deepEqual(a.toJSON(), spent(40).toJSON());
+    assert.equal(a.canIssue(fresh(['new.example.com']), now).ok, false, 'the 40 orders of both hubs count');
+  });
+
   test('forgets orders once they leave every window, so stored state stays small', () => {
     const b = spent(40);
     b.record(fresh(['www.other.net']), plus(T0, 9 * DAY));

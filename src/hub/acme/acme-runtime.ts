@@ -4,7 +4,6 @@ import type { Logger } from '../../core/log.ts';
 import { resolvePasswordRef } from '../../formats/password-ref.ts';
 import { AcmeIssuer } from '../../issuers/acme/acme-issuer.ts';
 import {
-  MemoryHttp01Store,
   startHttp01Listener,
   type Http01Listener,
   type Http01TokenStore,
@@ -14,6 +13,7 @@ import type { Solver, SolverSelector } from '../../solvers/solver.ts';
 import { resolveBudgetConfig, type BudgetConfig, type LimitName } from '../planner/rate-limit-budget.ts';
 import type { HubContext } from '../hub-context.ts';
 import type { AcmeIssuerConfig, RateLimitsConfig } from './acme-config.ts';
+import type { Store } from '../../store/store.ts';
 import { SealedAccountStore } from './sealed-account-store.ts';
 
 /** One configured ACME issuer with what the planner and the dry run need beside it. */
@@ -164,6 +164,15 @@ async function buildEntry(
   };
 }
 
+/** http-01 answers kept in the store (shared by the hubs of a cluster). */
+export function storeHttp01Tokens(store: Store): Http01TokenStore {
+  return {
+    put: (token, keyAuthorization) => store.putHttp01Token(token, keyAuthorization),
+    get: (token) => store.getHttp01Token(token),
+    delete: (token) => store.deleteHttp01Token(token),
+  };
+}
+
 /** Builds the configured ACME issuers into `ctx.issuers` and starts the standalone http-01 listener if asked. */
 export async function startAcme(
   settings: AcmeSettings,
@@ -171,7 +180,8 @@ export async function startAcme(
   env: NodeJS.ProcessEnv = process.env,
   logger: Logger = ctx.logger,
 ): Promise<AcmeRuntime> {
-  const http01Store = new MemoryHttp01Store();
+  // in the store, so every hub of a cluster answers the CA whichever placed the order
+  const http01Store = storeHttp01Tokens(ctx.store);
   const entries = new Map<string, AcmeIssuerEntry>();
   const list = settings.issuers ?? [];
   for (const [i, cfg] of list.entries()) {

@@ -8,7 +8,7 @@ import {
 } from '../../protocol/request-signature.ts';
 import type { Store } from '../../store/store.ts';
 import { decodeAgentKeys, type AgentKeys } from './agent-keys.ts';
-import type { NonceCache } from './nonce-cache.ts';
+import type { NonceLedger } from './shared-nonces.ts';
 
 export interface AgentRequestParts {
   method: string;
@@ -61,7 +61,7 @@ const unauthenticated = (message: string, hint: string) =>
 /** Verifies a signed agent request (see request-signature.ts) and returns the endpoint it speaks for. */
 export async function authenticateAgent(
   store: Store,
-  nonces: NonceCache,
+  nonces: NonceLedger,
   req: AgentRequestParts,
   now: number,
 ): Promise<AuthenticatedAgent> {
@@ -100,7 +100,7 @@ export async function authenticateAgent(
     );
   }
   // Only after the signature checks out, so unauthenticated traffic cannot fill the nonce cache.
-  if (!nonces.remember(`${endpointId}:${nonce}`, now)) {
+  if (!(await nonces.remember(`${endpointId}:${nonce}`, now))) {
     throw unauthenticated('replayed agent request (nonce already used)', 'each request needs a fresh nonce');
   }
   return { endpoint, keys, actor: `agent:${endpoint.name}` };

@@ -1,10 +1,12 @@
+import type { NonceLedger } from './shared-nonces.ts';
+
 /**
  * Nonces seen within the signature window, so a captured request cannot be replayed. Two generations, rotated every
  * window: a nonce is remembered for at least one full window (timestamps older than that are refused anyway), and
- * every operation is O(1) however many agents there are. In memory, per hub process: with several hubs a replay to
- * another hub within the window is possible; agent requests are reads or idempotent reports (docs/agent.md).
+ * every operation is O(1) however many agents there are. In memory, per hub process: for the one hub on SQLite;
+ * hubs sharing PostgreSQL keep them in the store (shared-nonces.ts), so a replay to another hub is refused too.
  */
-export class NonceCache {
+export class NonceCache implements NonceLedger {
   private current = new Set<string>();
   private previous = new Set<string>();
   private rotatedAt: number | undefined;

@@ -22,6 +22,7 @@ import { FailureLimiter, type FailureLimitOptions } from './failure-limiter.ts';
 import { PageCache, type PageCacheOptions } from './page-cache.ts';
 import { authenticateAgent } from '../agent-protocol/agent-auth.ts';
 import { NonceCache } from '../agent-protocol/nonce-cache.ts';
+import type { NonceLedger } from '../agent-protocol/shared-nonces.ts';
 import { MAX_SKEW_MS } from '../../protocol/request-signature.ts';
 import type { CertificateService } from '../certificate-service.ts';
 import type { HubContext } from '../hub-context.ts';
@@ -66,6 +67,10 @@ export interface AppDeps {
   agentProtocol: AgentProtocol;
   /** Connector endpoints' settings and deploys (src/hub/connector-service.ts); absent: no connector routes. */
   connectors?: ConnectorService;
+  /** Where agent request nonces are remembered (the store when hubs share one); default: this process's memory. */
+  nonces?: NonceLedger;
+  /** Whether this hub leads the cluster now (runs the planner, probes, alerts, backups); absent: always. */
+  leader?: () => boolean;
   /** Failed token and enrollment attempts allowed per client address (default 20 a minute). */
   authFailureLimit?: FailureLimitOptions;
   /**
@@ -99,7 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(swagger, swaggerOptions);
 
-  const nonces = new NonceCache(MAX_SKEW_MS);
+  const nonces = deps.nonces ?? new NonceCache(MAX_SKEW_MS);
   const sessions = new SessionStore(ctx.store, ctx.clock);
   const routeAccess = installAccessControl(app, {
     store: ctx.store,
@@ -168,7 +173,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
       config: { access: 'public' },
     },
-    async () => ({ status: 'ok' as const, revision: await ctx.store.revision() }),
+    async () => ({
+      status: 'ok' as const,
+      revision: await ctx.store.revision(),
+      leader: deps.leader?.() ?? true,
+    }),
   );
 
   await app.register(

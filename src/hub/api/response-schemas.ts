@@ -204,7 +204,11 @@ export const redeploySchema = z
   .meta({ id: 'RedeployResponse' });
 
 export const healthSchema = z
-  .object({ status: z.literal('ok'), revision: z.number() })
+  .object({
+    status: z.literal('ok'),
+    revision: z.number(),
+    leader: z.boolean().describe('whether this hub runs the leader jobs now (always true on SQLite)'),
+  })
   .meta({ id: 'Health' });
 
 export const apiTokenSchema = z

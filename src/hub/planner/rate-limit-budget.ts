@@ -293,6 +293,29 @@ export class RateLimitBudget {
     this.prune(t);
   }
 
+  /**
+   * Takes in what another copy of this budget counted (another hub's, read back from the store): each window holds
+   * every time either copy holds, a time both hold once (it is one order, counted by one hub and read by the
+   * other). Idempotent: absorbing the same state twice changes nothing.
+   */
+  absorb(other: RateLimitBudget): void {
+    for (const [k, theirs] of other.windows) {
+      const ours = this.windows.get(k) ?? [];
+      const count = (xs: number[]) =>
+        xs.reduce((m, x) => m.set(x, (m.get(x) ?? 0) + 1), new Map<number, number>());
+      const [mine, other_] = [count(ours), count(theirs)];
+      const merged: number[] = [];
+      for (const t of new Set([...mine.keys(), ...other_.keys()]))
+        for (let i = 0; i < Math.max(mine.get(t) ?? 0, other_.get(t) ?? 0); i++) merged.push(t);
+      this.windows.set(
+        k,
+        merged.sort((x, y) => x - y),
+      );
+    }
+    for (const [k, t] of other.issuedSets) this.issuedSets.set(k, Math.max(t, this.issuedSets.get(k) ?? 0));
+    for (const [k, t] of other.replaced) if (!this.replaced.has(k)) this.replaced.set(k, t);
+  }
+
   /** Forget what no longer matters at `now` (called by record; call before storing if the hub wants it small). */
   prune(now: number): void {
     for (const [k, times] of this.windows) {

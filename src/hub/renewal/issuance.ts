@@ -14,7 +14,7 @@ import type { IssuedVersion } from '../../issuers/issuer.ts';
 import { certMatchesKey, inspectCertificate, type CertInfo } from '../../pki/inspect.ts';
 import type { Actor, NewCertificate } from '../../store/store.ts';
 import type { HubContext } from '../hub-context.ts';
-import { IssuanceCoalescer } from '../issuance-lock.ts';
+import { IssuanceCoalescer, type DistributedLock } from '../issuance-lock.ts';
 import type { IssuanceRequest } from '../planner/index.ts';
 import { newVersionRecord } from '../version-record.ts';
 import { RateLimitStore } from './rate-limit-store.ts';
@@ -33,11 +33,15 @@ export interface IssueAttempt {
    * certificate). The planner checks its whole run on a scratch budget instead.
    */
   checkBudget?: boolean;
+  /** Aborts this attempt's order besides hub shutdown (the planner's, when the hub stops leading). */
+  signal?: AbortSignal;
 }
 
 export interface IssuanceOptions {
-  /** One attempt per certificate; pass one built on a DistributedLock when several hubs share the store. */
+  /** One attempt per certificate (tests inject one); built here otherwise, on `lock` when given. */
   coalescer?: IssuanceCoalescer;
+  /** The lock shared by the hubs of a cluster (PostgreSQL): one issuance per certificate across all of them. */
+  lock?: DistributedLock;
   rateLimits?: RateLimitStore;
 }
 
@@ -60,7 +64,21 @@ export class Issuance {
   ) {
     // Every order in flight listens to it (often several listeners each): no leak warning past ten.
     setMaxListeners(0, this.shutdown.signal);
-    this.coalescer = opts.coalescer ?? new IssuanceCoalescer({ signal: this.shutdown.signal });
+    this.coalescer =
+      opts.coalescer ??
+      new IssuanceCoalescer({
+        signal: this.shutdown.signal,
+        ...(opts.lock
+          ? {
+              lock: opts.lock,
+              onReleaseError: (e, key) =>
+                ctx.logger.warn(
+                  { key, err: errorMessage(e) },
+                  'issuance lock: release failed (freed with its session)',
+                ),
+            }
+          : {}),
+      });
     this.rateLimits = opts.rateLimits ?? new RateLimitStore(ctx);
   }
 
@@ -136,7 +154,7 @@ export class Issuance {
     cert: Subject,
     create: boolean,
     request: IssuanceRequest,
-    attempt: Pick<IssueAttempt, 'actor' | 'reason' | 'requested'>,
+    attempt: Pick<IssueAttempt, 'actor' | 'reason' | 'requested' | 'signal'>,
   ): Promise<{ certificate: Certificate; version?: CertificateVersion }> {
     const p = this.issueOnce(cert, create, request, attempt);
     this.inflight.add(p);
@@ -148,18 +166,24 @@ export class Issuance {
     cert: Subject,
     create: boolean,
     request: IssuanceRequest,
-    { actor, reason, requested }: Pick<IssueAttempt, 'actor' | 'reason' | 'requested'>,
+    {
+      actor,
+      reason,
+      requested,
+      signal: own,
+    }: Pick<IssueAttempt, 'actor' | 'reason' | 'requested' | 'signal'>,
   ): Promise<{ certificate: Certificate; version?: CertificateVersion }> {
     const { store, logger } = this.ctx;
     const started = Date.now();
+    const signal = own ? AbortSignal.any([this.shutdown.signal, own]) : this.shutdown.signal;
     const previous = create ? undefined : await store.currentVersion(cert.id);
-    this.shutdown.signal.throwIfAborted(); // no new order once closing; nothing to record
+    signal.throwIfAborted(); // no new order once closing (or no longer leading); nothing to record
     let obtained: { issued: IssuedVersion; info: CertInfo };
     try {
-      obtained = await this.obtain(cert, previous);
+      obtained = await this.obtain(cert, previous, signal);
     } catch (e) {
       await this.commitFailure(cert, create, request, { actor, reason, requested }, e);
-      throw this.shutdown.signal.aborted ? this.shutdown.signal.reason : userError(cert, e);
+      throw signal.aborted ? signal.reason : userError(cert, e);
     }
     const { issued, info } = obtained;
     const meta = await this.rateLimits.spend(cert, request, 'issued');
@@ -202,6 +226,7 @@ export class Issuance {
   private async obtain(
     cert: Subject,
     previous: CertificateVersion | undefined,
+    signal: AbortSignal,
   ): Promise<{ issued: IssuedVersion; info: CertInfo }> {
     const issuer = this.ctx.issuers.get(cert.issuer);
     if (!issuer)
@@ -217,7 +242,7 @@ export class Issuance {
       lifetimeDays: cert.lifetimeDays,
       ...(cert.profile ? { profile: cert.profile } : {}),
       ...(previous ? { replacesCertPem: previous.certPem } : {}),
-      signal: this.shutdown.signal,
+      signal,
     });
     const info = inspectCertificate(issued.certPem);
     if (!certMatchesKey(issued.certPem, issued.keyPem))

@@ -1,7 +1,9 @@
 /**
  * The rate-limit budget of each ACME directory, kept in memory and persisted in store meta. An order is counted
  * in memory the moment it ends (the CA counted it, whatever happens to our commit), and the budget is written in
- * the same transaction as the issuance that spent it (`spend` returns that meta write).
+ * the same transaction as the issuance that spent it (`spend` returns that meta write), merged with the stored
+ * value there. Every read (`budgetFor`) merges in what the store holds, so the budget is one across the hubs of a
+ * cluster (a new leader starts from what the old one spent).
  */
 import { CertfleetError, errorMessage } from '../../core/errors.ts';
 import type { Certificate } from '../../core/types.ts';
@@ -30,8 +32,9 @@ export class RateLimitStore {
     if (!b) {
       b = this.load(url, entry.budget);
       this.budgets.set(url, b);
+      return b;
     }
-    return b;
+    return b.then((budget) => this.refresh(url, budget));
   }
 
   /**
@@ -74,12 +77,32 @@ export class RateLimitStore {
     budget.record(request, this.ctx.clock.now(), outcome);
     const entry = this.acme?.entries.get(cert.issuer);
     if (!entry) return [];
+    const url = entry.config.directoryUrl;
     return [
       {
-        key: budgetMetaKey(entry.config.directoryUrl),
-        value: () => JSON.stringify(budget.toJSON()),
+        key: budgetMetaKey(url),
+        // what other hubs spent meanwhile is in the stored value: keep it, with ours, in the same transaction
+        value: (stored) => {
+          this.absorb(url, budget, stored);
+          return JSON.stringify(budget.toJSON());
+        },
       },
     ];
+  }
+
+  /** Reads what other hubs counted since (a planner run, a reservation) into the cached budget. */
+  private async refresh(url: string, budget: RateLimitBudget): Promise<RateLimitBudget> {
+    this.absorb(url, budget, await this.ctx.store.getMeta(budgetMetaKey(url)));
+    return budget;
+  }
+
+  private absorb(url: string, budget: RateLimitBudget, stored: string | undefined): void {
+    if (!stored) return;
+    try {
+      budget.absorb(RateLimitBudget.fromJSON(JSON.parse(stored), budget.config));
+    } catch (e) {
+      this.ctx.logger.warn({ directory: url, err: errorMessage(e) }, 'stored rate-limit budget unreadable');
+    }
   }
 
   private async load(url: string, config: BudgetConfig): Promise<RateLimitBudget> {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Kysely } from 'kysely';
 import pg from 'pg';
 import type { Clock } from '../../core/clock.ts';
@@ -5,6 +6,7 @@ import type { Logger } from '../../core/log.ts';
 import type { Database } from '../schema.ts';
 import { SqlStore } from '../sql-store.ts';
 import { describeDatabaseUrl, parseDatabaseUrl, unreachableDatabase } from './database-url.ts';
+import { EventListener, notifyAnnouncer } from './event-relay.ts';
 import { SerialWritePostgresDialect } from './serial-write-dialect.ts';
 import { withWriteGeneration, WriteGeneration } from '../write-generation.ts';
 
@@ -60,7 +62,8 @@ async function assertReachable(pool: pg.Pool, url: string): Promise<void> {
 
 /**
  * Opens (and migrates) the store in a PostgreSQL database: the same SqlStore as SQLite over Kysely's PostgreSQL
- * dialect, write transactions serialised (see serial-write-dialect.ts). Several hubs may open one database.
+ * dialect, write transactions serialised (see serial-write-dialect.ts). Several hubs may open one database; each
+ * store's events reach the others' subscribers (event-relay.ts).
  */
 export async function openPostgresStore(
   url: string,
@@ -69,7 +72,30 @@ export async function openPostgresStore(
 ): Promise<SqlStore> {
   const generation = new WriteGeneration({ maxStaleMs: POSTGRES_MAX_STALE_MS });
   const db = await openPostgresDatabase(url, { ...opts, generation });
-  return new SqlStore(db, clock, undefined, { generation, ...(opts.logger ? { logger: opts.logger } : {}) });
+  const self = randomUUID();
+  let store: SqlStore | undefined;
+  const listener = new EventListener(url, {
+    self,
+    // another hub committed: cached pages and token lookups of this hub are stale from now
+    deliver: (events) => {
+      generation.bump();
+      store?.deliver(events);
+    },
+    revision: () => store!.revision(),
+    ...(opts.logger ? { logger: opts.logger } : {}),
+  });
+  try {
+    await listener.start();
+  } catch (e) {
+    await db.destroy();
+    throw unreachableDatabase(url, e);
+  }
+  store = new SqlStore(db, clock, () => listener.stop(), {
+    ...(opts.logger ? { logger: opts.logger } : {}),
+    generation,
+    announce: notifyAnnouncer(self),
+  });
+  return store;
 }
 
 /** The migrated database under the store (the store itself, and `certfleet store migrate` writing it). */

@@ -328,5 +328,36 @@ export function storeContract(dialect: string, open: OpenStore): void {
         assert.deepEqual([refusals[0].data.from, refusals[0].data.to], ['rolled_back', 'verified']);
       });
     });
+
+    describe('state shared by the hubs of a cluster', () => {
+      test('an http-01 answer is readable once put, replaced by a second put and gone once deleted', async (t) => {
+        const store = await open(t);
+        assert.equal(await store.getHttp01Token('tok-1'), undefined);
+        await store.putHttp01Token('tok-1', 'tok-1.thumb-a');
+        assert.equal(await store.getHttp01Token('tok-1'), 'tok-1.thumb-a');
+        await store.putHttp01Token('tok-1', 'tok-1.thumb-b');
+        assert.equal(await store.getHttp01Token('tok-1'), 'tok-1.thumb-b');
+        await store.deleteHttp01Token('tok-1');
+        await store.deleteHttp01Token('tok-1'); // twice: no error
+        assert.equal(await store.getHttp01Token('tok-1'), undefined);
+      });
+
+      test('a nonce is accepted once and refused after, also when two callers race; expired ones are purged', async (t) => {
+        const store = await open(t);
+        const soon = new Date(Date.now() + 60_000).toISOString();
+        assert.equal(await store.rememberNonce('ep-1:nonce-a', soon), true);
+        assert.equal(await store.rememberNonce('ep-1:nonce-a', soon), false);
+        assert.equal(await store.rememberNonce('ep-2:nonce-a', soon), true, 'keys are per endpoint');
+        const race = await Promise.all(
+          Array.from({ length: 8 }, () => store.rememberNonce('ep-1:nonce-b', soon)),
+        );
+        assert.equal(race.filter(Boolean).length, 1);
+
+        const past = new Date(Date.now() - 1000).toISOString();
+        assert.equal(await store.rememberNonce('ep-1:old', past), true);
+        assert.equal(await store.purgeNonces(new Date().toISOString()), 1);
+        assert.equal(await store.rememberNonce('ep-1:nonce-a', soon), false, 'unexpired ones stay');
+      });
+    });
   });
 }
