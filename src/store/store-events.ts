@@ -47,6 +47,8 @@ export type StoreEvent =
       actor: Actor;
     }
   | { kind: 'redeploy.requested'; request: RedeployRequest; actor: Actor }
+  /** An emergency campaign started or finished (its progress moves with versions and deployments). */
+  | { kind: 'campaign.changed'; change: 'started' | 'finished'; campaignId: string; actor: Actor }
   /** The desired-state revision is now `revision` (agents long-poll on it). */
   | { kind: 'revision.bumped'; revision: number };
 

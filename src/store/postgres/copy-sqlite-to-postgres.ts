@@ -16,6 +16,8 @@ export const TABLES = [
   'events',
   'tokens',
   'probe_results',
+  'campaigns',
+  'campaign_items',
 ] as const satisfies ReadonlyArray<keyof Database>;
 
 // A table added to the schema but not to TABLES fails to compile here, so the copy never silently skips one.
