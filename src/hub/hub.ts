@@ -21,6 +21,7 @@ import { Issuance } from './renewal/issuance.ts';
 import { RateLimitStore } from './renewal/rate-limit-store.ts';
 import { RenewalService } from './renewal/renewal-service.ts';
 import { PlannerService } from './planner-service.ts';
+import { CampaignService } from './emergency/campaign-service.ts';
 import { ConnectorService } from './connector-service.ts';
 import { createVerification, type Verification } from './verification.ts';
 import { BackupScheduler } from '../backup/backup-schedule.ts';
@@ -119,6 +120,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   let acme: AcmeRuntime | undefined;
   let app: FastifyInstance | undefined;
   let planner: PlannerService | undefined;
+  let campaigns: CampaignService | undefined;
   let verification: Verification | undefined;
   let connectors: ConnectorService | undefined;
   let backups: BackupScheduler | undefined;
@@ -126,6 +128,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   let renewal: RenewalService | undefined;
   const stop = async () => {
     const aborted = renewal?.close(); // in-flight ACME orders are aborted at once, then awaited
+    await campaigns?.stop();
     await planner?.stop();
     await connectors?.stop();
     await backups?.stop();
@@ -144,8 +147,16 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     const issuance = new Issuance(ctx, { rateLimits: new RateLimitStore(ctx, acme) });
     const certificates = new CertificateService(ctx, issuance);
     renewal = new RenewalService(ctx, issuance, acme);
+    const concurrency = config.planner?.concurrency ?? 4;
     planner = new PlannerService(renewal, {
       intervalMs: (config.planner?.intervalSeconds ?? 60) * 1000,
+      concurrency,
+    });
+    const plannerOn = config.planner?.enabled !== false;
+    // A campaign only marks certificates due: the planner issues them (kicked at once, not at its next tick).
+    campaigns = new CampaignService(ctx, renewal, {
+      concurrency,
+      ...(plannerOn ? { kick: () => void planner?.runOnce().catch(() => undefined) } : {}),
     });
     const agentProtocol = createAgentProtocol(ctx.store, config.agent);
     // after the ACME issuers exist, so they are instrumented for metrics
@@ -155,6 +166,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       ctx,
       certificates,
       renewal,
+      campaigns,
       verification,
       agentProtocol,
       connectors,
@@ -170,7 +182,10 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
         : {}),
     });
     await app.listen({ host, port });
-    if (config.planner?.enabled !== false) planner.start();
+    if (plannerOn) {
+      planner.start();
+      campaigns.startWatching();
+    }
     verification.start();
     connectors.start();
     if (config.backup) {
