@@ -60,6 +60,8 @@ export interface RunningHub {
   /** Agent protocol settings and the revision notifier that wakes long-polls. */
   agentProtocol: AgentProtocol;
   planner?: PlannerService;
+  /** Emergency mass reissue campaigns (followed while the planner runs). */
+  campaigns?: CampaignService;
   /** Probe scheduler, alert loop, metrics registry. */
   verification: Verification;
   /** Deploys to connector endpoints (SSH, local command) from the hub. */
@@ -227,6 +229,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       acme,
       renewal,
       planner,
+      campaigns,
       verification,
       connectors,
       ...(backups ? { backups } : {}),
