@@ -158,7 +158,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     // A campaign only marks certificates due: the planner issues them (kicked at once, not at its next tick).
     campaigns = new CampaignService(ctx, renewal, {
       concurrency,
-      ...(plannerOn ? { kick: () => void planner?.runOnce().catch(() => undefined) } : {}),
+      ...(plannerOn ? { kick: () => planner?.requestRun() } : {}),
     });
     const agentProtocol = createAgentProtocol(ctx.store, config.agent);
     // after the ACME issuers exist, so they are instrumented for metrics

@@ -30,6 +30,7 @@ export class PlannerService {
   private running?: Promise<PlannerRunReport>;
   private readonly abort = new AbortController();
   private stopped = false;
+  private rerun = false;
 
   constructor(
     private readonly renewal: RenewalService,
@@ -60,8 +61,26 @@ export class PlannerService {
 
   /** One planner pass over every certificate. Overlapping calls share the run in progress. */
   runOnce(): Promise<PlannerRunReport> {
-    this.running ??= this.pass().finally(() => (this.running = undefined));
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+      if (this.rerun && !this.stopped) {
+        this.rerun = false;
+        this.requestRun();
+      }
+    });
     return this.running;
+  }
+
+  /**
+   * A pass as soon as possible (an emergency campaign just marked certificates due): now, or right after the pass
+   * in progress, which may have read the fleet before the change.
+   */
+  requestRun(): void {
+    if (this.running) this.rerun = true;
+    else
+      void this.runOnce().catch((e) =>
+        this.renewal.ctx.logger.error({ err: errorMessage(e) }, 'planner run failed'),
+      );
   }
 
   private async pass(): Promise<PlannerRunReport> {
