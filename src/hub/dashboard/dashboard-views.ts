@@ -49,8 +49,7 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
 
   // The overview's emergency panel: running campaigns with the progress the CLI shows (same service, same counts).
   api.get('/api/emergency', { schema: { hide: true }, config: read }, async () => {
-    const all = (await d.deps.campaigns?.list()) ?? [];
-    return { running: all.filter((v) => v.campaign.state === 'running') };
+    return { running: (await d.deps.campaigns?.list({ state: 'running' })) ?? [] };
   });
 
   api.get('/api/timeline', { schema: { hide: true }, config: read }, async () => {

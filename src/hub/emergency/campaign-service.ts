@@ -96,8 +96,9 @@ export class CampaignService {
     return this.viewOf(await this.mustGet(id));
   }
 
-  async list(): Promise<CampaignView[]> {
-    return Promise.all((await this.ctx.store.listCampaigns()).map((c) => this.viewOf(c)));
+  /** Newest first; `running` only: what the dashboard's overview shows on every refresh. */
+  async list(filter: { state?: Campaign['state'] } = {}): Promise<CampaignView[]> {
+    return Promise.all((await this.ctx.store.listCampaigns(filter)).map((c) => this.viewOf(c)));
   }
 
   async report(id: string) {
