@@ -49,7 +49,7 @@ async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>
   );
 }
 
-async function agentLoop(
+async function agentLoopOnce(
   a: BenchAgent,
   inline: boolean,
   states: Setup['states'] = ['installed'],
@@ -83,6 +83,23 @@ async function agentLoop(
     if (p.count === agents.length) process.send!({ installed: v.id, ...p });
   }
 }
+
+/** A real agent retries after a failed poll or report (a busy hub times out): so do these, after 1 s. */
+async function agentLoop(a: BenchAgent, inline: boolean, states?: Setup['states']): Promise<void> {
+  while (!abort.signal.aborted) {
+    try {
+      await agentLoopOnce(a, inline, states);
+    } catch (e) {
+      if (abort.signal.aborted) return;
+      retries++;
+      if (retries % 100 === 1)
+        process.send!({ error: `agent request failed (retrying): ${(e as Error).message}` });
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+let retries = 0;
 
 process.on('message', (msg: Partial<Setup> & { stop?: boolean }) => {
   if (msg.stop) {
