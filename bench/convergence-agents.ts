@@ -19,6 +19,8 @@ interface Setup {
   url: string;
   caPem: string;
   inline: boolean;
+  /** What each agent reports for a new version, in order, in one report (default: `installed`). */
+  states?: Array<'delivered' | 'installed' | 'reloaded' | 'verified'>;
 }
 
 interface BenchAgent {
@@ -47,7 +49,11 @@ async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>
   );
 }
 
-async function agentLoop(a: BenchAgent, inline: boolean): Promise<void> {
+async function agentLoopOnce(
+  a: BenchAgent,
+  inline: boolean,
+  states: Setup['states'] = ['installed'],
+): Promise<void> {
   const signal = abort.signal;
   while (!signal.aborted) {
     const state = await a.client.desired(a.since, 25, {
@@ -62,15 +68,9 @@ async function agentLoop(a: BenchAgent, inline: boolean): Promise<void> {
     const bundle: BundleResponse = sub.bundle ?? (await a.client.bundle(v.id, { signal }));
     const bundleAt = now();
     openSealedKey(bundle.sealedKey, a.keys.sealing, a.endpointId, v.id);
+    const at = new Date().toISOString();
     await a.client.report(
-      [
-        {
-          subscriptionId: a.subscriptionId,
-          versionId: v.id,
-          state: 'installed',
-          at: new Date().toISOString(),
-        },
-      ],
+      states.map((state) => ({ subscriptionId: a.subscriptionId, versionId: v.id, state, at })),
       { signal },
     );
     a.versionId = v.id;
@@ -83,6 +83,23 @@ async function agentLoop(a: BenchAgent, inline: boolean): Promise<void> {
     if (p.count === agents.length) process.send!({ installed: v.id, ...p });
   }
 }
+
+/** A real agent retries after a failed poll or report (a busy hub times out): so do these, after 1 s. */
+async function agentLoop(a: BenchAgent, inline: boolean, states?: Setup['states']): Promise<void> {
+  while (!abort.signal.aborted) {
+    try {
+      await agentLoopOnce(a, inline, states);
+    } catch (e) {
+      if (abort.signal.aborted) return;
+      retries++;
+      if (retries % 100 === 1)
+        process.send!({ error: `agent request failed (retrying): ${(e as Error).message}` });
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+let retries = 0;
 
 process.on('message', (msg: Partial<Setup> & { stop?: boolean }) => {
   if (msg.stop) {
@@ -108,7 +125,7 @@ process.on('message', (msg: Partial<Setup> & { stop?: boolean }) => {
     });
     process.send!({ enrolled: agents.length });
     for (const a of agents) {
-      agentLoop(a, setup.inline).catch((e: Error) => {
+      agentLoop(a, setup.inline, setup.states).catch((e: Error) => {
         if (!abort.signal.aborted) process.send!({ error: `agent loop failed: ${e.message}` });
       });
     }

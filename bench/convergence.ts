@@ -54,7 +54,11 @@ async function hubRssMb(pid: number): Promise<number> {
 }
 
 /** Runs `fn` over items with at most `limit` in flight. */
-async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+export async function pool<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(limit, items.length) }, async () => {
@@ -66,14 +70,14 @@ async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Pr
   );
 }
 
-interface AgentProcess {
+export interface AgentProcess {
   child: ChildProcess;
   messages: Array<Record<string, unknown>>;
   wait: (pred: (m: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>>;
 }
 
 /** Forks one bench/convergence-agents.ts process; collects its IPC messages. */
-function forkAgents(): AgentProcess {
+export function forkAgents(): AgentProcess {
   const child = fork(join(import.meta.dirname, 'convergence-agents.ts'), [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline/promises';
+import { confirm } from './confirm.ts';
 import { InvalidArgumentError, type Command } from 'commander';
 import { CertfleetError } from '../core/errors.ts';
 import { CONNECTOR_KINDS, FINGERPRINT_RE } from '../connectors/connector-kinds.ts';
@@ -129,15 +129,6 @@ export function describeConnector(name: string, v: ConnectorView): string {
       ? ''
       : `  nothing is deployed until the host key is pinned: certfleet endpoint trust-host-key ${name}\n`)
   );
-}
-
-async function confirm(question: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
-  } finally {
-    rl.close();
-  }
 }
 
 export function registerConnectorCommands(endpoint: Command): void {

@@ -26,6 +26,8 @@ const subscription = async (): Promise<Register> =>
   (await import('./subscription-command.ts')).registerSubscriptionCommands;
 const token = async (): Promise<Register> => (await import('./token-command.ts')).registerTokenCommands;
 const store = async (): Promise<Register> => (await import('./store-command.ts')).registerStoreCommand;
+const emergency = async (): Promise<Register> =>
+  (await import('./emergency-command.ts')).registerEmergencyCommands;
 const backup = async (): Promise<Register> => (await import('./backup-command.ts')).registerBackupCommand;
 
 /** Top-level command name → the loader of the module that registers it, in the order `--help` lists them. */
@@ -49,6 +51,7 @@ export const COMMANDS: Record<string, () => Promise<Register>> = {
   token,
   store,
   backup,
+  emergency,
 };
 
 /**

@@ -21,6 +21,7 @@ import { Issuance } from './renewal/issuance.ts';
 import { RateLimitStore } from './renewal/rate-limit-store.ts';
 import { RenewalService } from './renewal/renewal-service.ts';
 import { PlannerService } from './planner-service.ts';
+import { CampaignService } from './emergency/campaign-service.ts';
 import { ConnectorService } from './connector-service.ts';
 import { createVerification, type Verification } from './verification.ts';
 import { BackupScheduler } from '../backup/backup-schedule.ts';
@@ -67,6 +68,8 @@ export interface RunningHub {
   /** Agent protocol settings and the revision notifier that wakes long-polls. */
   agentProtocol: AgentProtocol;
   planner?: PlannerService;
+  /** Emergency mass reissue campaigns (followed while the planner runs). */
+  campaigns?: CampaignService;
   /** Probe scheduler, alert loop, metrics registry. */
   verification: Verification;
   /** Deploys to connector endpoints (SSH, local command) from the hub. */
@@ -85,10 +88,19 @@ function leaderJobs(parts: {
   verification: Verification;
   connectors: ConnectorService;
   backups: BackupScheduler | undefined;
+  campaigns: CampaignService;
 }): LeaderJob[] {
-  const { config, planner, verification, connectors, backups } = parts;
+  const { config, planner, verification, connectors, backups, campaigns } = parts;
   const jobs: LeaderJob[] = [];
-  if (config.planner?.enabled !== false) jobs.push(job('planner', planner));
+  if (config.planner?.enabled !== false) {
+    jobs.push(job('planner', planner));
+    // campaigns follow what the planner issues, so they run where it runs
+    jobs.push({
+      name: 'emergency campaigns',
+      start: () => campaigns.startWatching(),
+      stop: () => campaigns.stop(),
+    });
+  }
   jobs.push({
     name: 'probes and alerts',
     start: () => verification.start(),
@@ -156,6 +168,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   let acme: AcmeRuntime | undefined;
   let app: FastifyInstance | undefined;
   let planner: PlannerService | undefined;
+  let campaigns: CampaignService | undefined;
   let verification: Verification | undefined;
   let connectors: ConnectorService | undefined;
   let backups: BackupScheduler | undefined;
@@ -166,6 +179,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const stop = async () => {
     await leadership?.stop(); // gives the lease up first, so another hub takes over at once
     const aborted = renewal?.close(); // in-flight ACME orders are aborted at once, then awaited
+    await campaigns?.stop();
     await planner?.stop();
     await connectors?.stop();
     await backups?.stop();
@@ -189,8 +203,16 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     });
     const certificates = new CertificateService(ctx, issuance);
     renewal = new RenewalService(ctx, issuance, acme);
+    const concurrency = config.planner?.concurrency ?? 4;
     planner = new PlannerService(renewal, {
       intervalMs: (config.planner?.intervalSeconds ?? 60) * 1000,
+      concurrency,
+    });
+    const plannerOn = config.planner?.enabled !== false;
+    // A campaign only marks certificates due: the planner issues them (kicked at once, not at its next tick).
+    campaigns = new CampaignService(ctx, renewal, {
+      concurrency,
+      ...(plannerOn ? { kick: () => planner?.requestRun() } : {}),
     });
     const agentProtocol = createAgentProtocol(ctx.store, config.agent);
     // after the ACME issuers exist, so they are instrumented for metrics
@@ -215,12 +237,16 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     const leader = new LeaderJobs(
       opts.databaseUrl ? leaseElection(opts.databaseUrl, { logger: ctx.logger }) : soleHub,
       [
-        ...leaderJobs({ config, planner, verification, connectors, backups }),
+        ...leaderJobs({ config, planner, verification, connectors, backups, campaigns }),
         ...(opts.databaseUrl ? [new NoncePurge(ctx)] : []),
       ],
       ctx.logger,
     );
     leadership = leader;
+    // a campaign started through any hub (LISTEN/NOTIFY carries the event) gets a pass from the leader's planner now
+    ctx.store.events.on('campaign.changed', (e) => {
+      if (e.change === 'started') planner?.requestRun();
+    });
     verification.metrics.attach({ leader: () => leader.isLeader });
     app = await buildApp({
       ctx,
@@ -228,6 +254,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       ...(opts.databaseUrl ? { nonces: new StoreNonceLedger(ctx, MAX_SKEW_MS) } : {}),
       certificates,
       renewal,
+      campaigns,
       verification,
       agentProtocol,
       connectors,
@@ -273,6 +300,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       acme,
       renewal,
       planner,
+      campaigns,
       verification,
       connectors,
       ...(backups ? { backups } : {}),

@@ -31,6 +31,7 @@ export class PlannerService {
   /** Renewed on every start: a hub that loses and regains leadership runs the loop again. */
   private abort = new AbortController();
   private stopped = true;
+  private rerun = false;
 
   constructor(
     private readonly renewal: RenewalService,
@@ -63,8 +64,28 @@ export class PlannerService {
 
   /** One planner pass over every certificate. Overlapping calls share the run in progress. */
   runOnce(): Promise<PlannerRunReport> {
-    this.running ??= this.pass().finally(() => (this.running = undefined));
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+      if (this.rerun && !this.stopped) {
+        this.rerun = false;
+        this.requestRun();
+      }
+    });
     return this.running;
+  }
+
+  /**
+   * A pass as soon as possible (an emergency campaign just marked certificates due): now, or right after the pass
+   * in progress, which may have read the fleet before the change. Only where the loop runs (the leader): another
+   * hub's planner is stopped and leaves the work to the leader, which hears of the campaign through the store events.
+   */
+  requestRun(): void {
+    if (this.stopped) return;
+    if (this.running) this.rerun = true;
+    else
+      void this.runOnce().catch((e) =>
+        this.renewal.ctx.logger.error({ err: errorMessage(e) }, 'planner run failed'),
+      );
   }
 
   private async pass(): Promise<PlannerRunReport> {

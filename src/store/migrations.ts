@@ -223,6 +223,38 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('certificates').addColumn('acme_profile', 'text').execute();
       },
     },
+    '0010_emergency_campaigns': {
+      // Emergency mass reissues (`certfleet emergency reissue`): a campaign and the certificates it selected, with
+      // the version each had then, so progress ("is the new version served?") survives a hub restart.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('campaigns')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('selector', 'text', (c) => c.notNull())
+          .addColumn('options', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('finished_at', 'text')
+          .addColumn('summary', 'text')
+          .execute();
+        await db.schema
+          .createTable('campaign_items')
+          .addColumn('campaign_id', 'text', (c) => c.notNull().references('campaigns.id').onDelete('cascade'))
+          .addColumn('certificate_id', 'text', (c) =>
+            c.notNull().references('certificates.id').onDelete('cascade'),
+          )
+          .addColumn('baseline_version_id', 'text')
+          .addPrimaryKeyConstraint('campaign_items_pk', ['campaign_id', 'certificate_id'])
+          .execute();
+        await db.schema
+          .createIndex('campaigns_by_state')
+          .on('campaigns')
+          .columns(['state', 'created_at'])
+          .execute();
+      },
+    },
     '0011_probe_result_sources': {
       // Probes are taken by the hub and by agents (targets marked `from: agent|both`): the latest result per target
       // and per source (`hub`, `agent:<endpoint>`). A primary key cannot be altered on SQLite, so the table is

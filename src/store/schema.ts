@@ -122,6 +122,26 @@ export interface AgentNoncesTable {
   expires_at: string;
 }
 
+/** An emergency mass reissue (src/hub/emergency/): what was selected and how, and whether it still runs. */
+export interface CampaignsTable {
+  id: string;
+  selector: string; // JSON: { kind, value? }
+  options: string; // JSON: { rekey, overrideWindows, reason }
+  state: string; // running | done
+  actor: string;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+  summary: string | null; // JSON: the counts when it finished
+}
+
+/** One selected certificate of a campaign and the version it had when selected (null: none yet). */
+export interface CampaignItemsTable {
+  campaign_id: string;
+  certificate_id: string;
+  baseline_version_id: string | null;
+}
+
 export interface Database {
   meta: MetaTable;
   certificates: CertificatesTable;
@@ -134,4 +154,6 @@ export interface Database {
   probe_results: ProbeResultsTable;
   http01_tokens: Http01TokensTable;
   agent_nonces: AgentNoncesTable;
+  campaigns: CampaignsTable;
+  campaign_items: CampaignItemsTable;
 }

@@ -13,6 +13,7 @@ import type {
   Subscription,
 } from '../core/types.ts';
 import { actorKind, mayMove, refusalOf } from '../deploy/states.ts';
+import { insertCampaign, markCampaignDone, selectCampaigns } from './campaign-queries.ts';
 import { certificateRows, endpointRows, fleetRows, fleetStatusRows } from './fleet-queries.ts';
 import { META } from './meta-catalogue.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
@@ -51,6 +52,8 @@ import {
   API_TOKEN_KINDS,
   type NewToken,
   type TokenRecord,
+  type Campaign,
+  type NewCampaign,
 } from './store.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -1300,6 +1303,43 @@ export class SqlStore implements Store {
     return (await q.orderBy('endpoint_id').orderBy('target_key').orderBy('source').execute()).map(
       toProbeResult,
     );
+  }
+
+  // emergency campaigns (see campaign-queries.ts)
+
+  async createCampaign(
+    input: NewCampaign,
+    markItem: (state: Record<string, unknown>) => Record<string, unknown>,
+    actor: Actor,
+  ): Promise<Campaign> {
+    return this.write(async (trx, emit) => {
+      const campaign = await insertCampaign(trx, input, markItem, actor, this.now());
+      await this.event(trx, actor, 'emergency.campaign_started', `campaign:${campaign.id}`, {
+        selector: campaign.selector,
+        ...campaign.options,
+        certificates: campaign.items.length,
+      });
+      emit({ kind: 'campaign.changed', change: 'started', campaignId: campaign.id, actor });
+      return campaign;
+    });
+  }
+
+  async getCampaign(id: string): Promise<Campaign | undefined> {
+    return (await selectCampaigns(this.db, { id }))[0];
+  }
+
+  listCampaigns(filter: { state?: Campaign['state'] } = {}): Promise<Campaign[]> {
+    return selectCampaigns(this.db, filter);
+  }
+
+  async finishCampaign(id: string, summary: Record<string, unknown>, actor: Actor): Promise<boolean> {
+    return this.write(async (trx, emit) => {
+      const done = await markCampaignDone(trx, id, summary, this.now());
+      if (!done) return false;
+      await this.event(trx, actor, 'emergency.campaign_finished', `campaign:${id}`, summary);
+      emit({ kind: 'campaign.changed', change: 'finished', campaignId: id, actor });
+      return true;
+    });
   }
 
   // list reads (one query each, see fleet-queries.ts)

@@ -54,6 +54,8 @@ export type StoreEvent =
   | { kind: 'probe.recorded'; endpointId: string; results: readonly ProbeResultRecord[] }
   /** A renewal attempt failed and was recorded (renewal state `failures` is now `failures`). */
   | { kind: 'renewal.failed'; certificate: Pick<Certificate, 'id' | 'name'>; failures: number; actor: Actor }
+  /** An emergency campaign started or finished (its progress moves with versions and deployments). */
+  | { kind: 'campaign.changed'; change: 'started' | 'finished'; campaignId: string; actor: Actor }
   /** The desired-state revision is now `revision` (agents long-poll on it). */
   | { kind: 'revision.bumped'; revision: number }
   /**

@@ -258,6 +258,47 @@ export interface RedeployRequest {
   requestedAt: string;
 }
 
+/** How an emergency campaign chose its certificates (see src/hub/emergency/selection.ts). */
+export interface CampaignSelector {
+  kind: 'issuer' | 'serials' | 'intermediate' | 'all';
+  /** The issuer name, the SHA-256 of the intermediate; absent for `all` and `serials` (too long to keep). */
+  value?: string;
+}
+
+export interface CampaignOptions {
+  rekey: boolean;
+  overrideWindows: boolean;
+  reason: string;
+}
+
+export interface CampaignItem {
+  certificateId: string;
+  /** The certificate's current version when it was selected: any later version is "the new one". */
+  baselineVersionId?: string;
+}
+
+/** An emergency mass reissue; state `running` until every item's new version is verified or failed. */
+export interface Campaign {
+  id: string;
+  selector: CampaignSelector;
+  options: CampaignOptions;
+  state: 'running' | 'done';
+  actor: Actor;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt?: string;
+  /** The counts when it finished. */
+  summary?: Record<string, unknown>;
+  items: CampaignItem[];
+}
+
+export interface NewCampaign {
+  id: string;
+  selector: CampaignSelector;
+  options: CampaignOptions;
+  items: CampaignItem[];
+}
+
 export interface Store {
   /**
    * Post-commit events of the changes made through this store (see StoreEventStream for the contract): emitted
@@ -441,4 +482,21 @@ export interface Store {
    */
   saveProbeResults(results: ProbeResultRecord[]): Promise<void>;
   listProbeResults(filter?: { endpointId?: string }): Promise<ProbeResultRecord[]>;
+
+  /**
+   * Starts an emergency campaign in ONE transaction: the campaign, its items, `markItem` applied to each selected
+   * certificate's renewal_state (so the planner sees it due at once) and an `emergency.campaign_started` event. A
+   * certificate deleted meanwhile fails the whole start with CERTIFICATE_NOT_FOUND; nothing is stored then.
+   */
+  createCampaign(
+    input: NewCampaign,
+    markItem: (state: Record<string, unknown>) => Record<string, unknown>,
+    actor: Actor,
+  ): Promise<Campaign>;
+  getCampaign(id: string): Promise<Campaign | undefined>;
+  /** Newest first; `state` filters (`running`: what the hub resumes after a restart). */
+  listCampaigns(filter?: { state?: Campaign['state'] }): Promise<Campaign[]>;
+  /** Marks a running campaign done with its final counts and an `emergency.campaign_finished` event; false when it
+   * was not running (another hub finished it first). */
+  finishCampaign(id: string, summary: Record<string, unknown>, actor: Actor): Promise<boolean>;
 }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { onCleanup } from './cleanup.ts';
@@ -7,7 +7,7 @@ import type { TestHub } from './hub.ts';
 import { tempDir } from './tmp.ts';
 
 /** The CLI's environment for a test hub: what an operator exports. */
-export function cliEnv(hub: TestHub): NodeJS.ProcessEnv {
+export function cliEnv(hub: Pick<TestHub, 'url' | 'token' | 'dataDir'>): NodeJS.ProcessEnv {
   return {
     CERTFLEET_HUB: hub.url,
     CERTFLEET_TOKEN: hub.token,
@@ -21,9 +21,9 @@ export function cliEnv(hub: TestHub): NodeJS.ProcessEnv {
  */
 export async function startCliAgent(
   t: TestContext,
-  hub: TestHub,
+  hub: Pick<TestHub, 'url' | 'token' | 'dataDir'>,
   name: string,
-): Promise<{ stateDir: string; output: () => string }> {
+): Promise<{ stateDir: string; output: () => string; stop: () => Promise<void>; start: () => void }> {
   const env = cliEnv(hub);
   const added = await runCli(['endpoint', 'add', name, '--agent'], env);
   if (added.code !== 0) throw new Error(`endpoint add failed: ${added.stderr}`);
@@ -33,19 +33,26 @@ export async function startCliAgent(
   const clean = { CERTFLEET_HUB: '', CERTFLEET_TOKEN: '', CERTFLEET_CA_FILE: '' };
   const enrolled = await runCli([...line[1].split(' '), '--state-dir', stateDir], clean);
   if (enrolled.code !== 0) throw new Error(`agent enroll failed: ${enrolled.stderr}`);
-  const agent = spawn(process.execPath, [CLI, 'agent', 'run', '--state-dir', stateDir], {
-    env: { ...process.env, ...clean, CERTFLEET_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
   let out = '';
-  agent.stdout!.on('data', (d) => (out += d));
-  agent.stderr!.on('data', (d) => (out += d));
-  onCleanup(t, async () => {
-    if (agent.exitCode !== null || agent.signalCode) return;
-    const exited = new Promise((r) => agent.once('exit', r));
-    agent.kill('SIGTERM');
+  let agent: ChildProcess | undefined;
+  const start = () => {
+    agent = spawn(process.execPath, [CLI, 'agent', 'run', '--state-dir', stateDir], {
+      env: { ...process.env, ...clean, CERTFLEET_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    agent.stdout!.on('data', (d) => (out += d));
+    agent.stderr!.on('data', (d) => (out += d));
+  };
+  /** SIGTERM, then SIGKILL after 5 s; a no-op when it is not running. */
+  const stop = async () => {
+    const a = agent;
+    if (!a || a.exitCode !== null || a.signalCode) return;
+    const exited = new Promise((r) => a.once('exit', r));
+    a.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    if (agent.exitCode === null && !agent.signalCode) agent.kill('SIGKILL');
-  });
-  return { stateDir, output: () => out };
+    if (a.exitCode === null && !a.signalCode) a.kill('SIGKILL');
+  };
+  start();
+  onCleanup(t, stop);
+  return { stateDir, output: () => out, stop, start };
 }

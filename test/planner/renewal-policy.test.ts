@@ -190,7 +190,7 @@ const rows: Row[] = [
     reason: 'Revoked',
     urgent: true,
     dueAt: day(10),
-    says: /was revoked \(keyCompromise\) at 2025-01-11 00:00 UTC; it stays due until a replacement is issued/,
+    says: /was revoked \(keyCompromise\) at 2025-01-11 00:00 UTC; it stays due until a replacement is issued and served/,
   },
   {
     it: 'a revoked certificate whose replacement failed stays due until replaced',
@@ -213,6 +213,33 @@ const rows: Row[] = [
     urgent: true,
     dueAt: plus(day(10), 3 * MIN),
     says: /Wanted because: The current version of web was revoked/,
+  },
+  {
+    it: 'a revoked certificate whose replacement is issued but not yet served stays due',
+    given: input(day(11), {
+      replacingRevoked: { at: day(10), reason: 'keyCompromise', unserved: 1, subscribed: 2 },
+    }),
+    reissue: false,
+    reason: 'Revoked',
+    urgent: true,
+    dueAt: day(10),
+    says: /its replacement is issued but not yet served on 1 of 2 subscribed endpoints; it stays due until it is/,
+  },
+  {
+    it: 'a revoked certificate whose replacement is served everywhere is no longer due for it',
+    given: input(day(11), {
+      replacingRevoked: { at: day(10), reason: 'keyCompromise', unserved: 0, subscribed: 2 },
+    }),
+    reissue: false,
+    reason: 'NotDue',
+  },
+  {
+    it: 'a reissue requested by an emergency campaign is urgent early in the lifetime',
+    given: input(day(10), { reissueRequested: { at: day(10), reason: 'campaign c1', urgent: true } }),
+    reissue: true,
+    reason: 'ReissueRequested',
+    urgent: true,
+    dueAt: day(10),
   },
   {
     it: 'a revocation outranks every other reason (here: changed SANs)',

@@ -92,8 +92,10 @@ export const plannerSchema = z
   .strictObject({
     intervalSeconds: z.number().positive().default(60),
     enabled: z.boolean().default(true),
+    /** Orders placed at once in one planner run (an emergency campaign's throughput). */
+    concurrency: z.number().int().min(1).max(64).default(4),
   })
-  .default({ intervalSeconds: 60, enabled: true });
+  .default({ intervalSeconds: 60, enabled: true, concurrency: 4 });
 export type PlannerConfig = z.output<typeof plannerSchema>;
 
 /** The shape `hubConfigSchema` includes (spread into it). */

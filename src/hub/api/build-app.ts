@@ -51,6 +51,8 @@ import { SessionStore } from '../dashboard/session-store.ts';
 import { authenticateSession } from '../dashboard/session-auth.ts';
 import { registerDashboard } from '../dashboard/dashboard-routes.ts';
 import { registerTokenRoutes } from './token-routes.ts';
+import { registerEmergencyRoutes } from './emergency-routes.ts';
+import type { CampaignService } from '../emergency/campaign-service.ts';
 
 export interface AppDeps {
   ctx: HubContext;
@@ -71,6 +73,8 @@ export interface AppDeps {
   nonces?: NonceLedger;
   /** Whether this hub leads the cluster now (runs the planner, probes, alerts, backups); absent: always. */
   leader?: () => boolean;
+  /** Emergency mass reissue campaigns (src/hub/emergency/); absent: no emergency routes. */
+  campaigns?: CampaignService;
   /** Failed token and enrollment attempts allowed per client address (default 20 a minute). */
   authFailureLimit?: FailureLimitOptions;
   /**
@@ -196,6 +200,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       registerProbeRoutes(z, deps);
       registerAlertRoutes(z, deps);
       registerTokenRoutes(z, deps);
+      registerEmergencyRoutes(z, deps);
     },
     { prefix: '/api/v1' },
   );

@@ -50,6 +50,11 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
     },
   );
 
+  // The overview's emergency panel: running campaigns with the progress the CLI shows (same service, same counts).
+  api.get('/api/emergency', { schema: { hide: true }, config: read }, async () => {
+    return { running: (await d.deps.campaigns?.list({ state: 'running' })) ?? [] };
+  });
+
   api.get('/api/timeline', { schema: { hide: true }, config: cachedRead }, async () => {
     const now = ctx.clock.now();
     const until = now.getTime() + TIMELINE_DAYS * 86_400_000;

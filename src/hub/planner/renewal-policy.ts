@@ -36,8 +36,16 @@ export interface PlanInput {
   failures?: { count: number; lastFailureAt: Date; lastError?: string };
   /** `current` was revoked: it must be replaced whatever its dates say. */
   revoked?: { at: Date; reason: string };
-  /** Someone asked for a new version (renew now, a config change), the attempt failed, none was issued since. */
-  reissueRequested?: { at: Date; reason: string };
+  /**
+   * An earlier version was revoked and `current`, its replacement, is not yet served (verified) on every subscribed
+   * endpoint: the revoked one may still be what clients see.
+   */
+  replacingRevoked?: { at: Date; reason: string; unserved: number; subscribed: number };
+  /**
+   * A new version was asked for and none was issued since: renew now whose attempt failed, a config change, an
+   * emergency campaign (`urgent`: it may spend the reserved rate-limit headroom whatever the dates say).
+   */
+  reissueRequested?: { at: Date; reason: string; urgent?: boolean };
   /** Stable per certificate (its id), so jitter and the point picked in an ARI window do not move between runs. */
   jitterSeed: string;
 }
@@ -237,24 +245,36 @@ function urgentNote(input: PlanInput): string {
 /**
  * A revoked current version, or a requested reissue that has not happened yet, stays due until a new version
  * exists: the first link, so a replacement that failed after a revocation is retried (with backoff) like any
- * renewal instead of being forgotten. A revoked certificate fails in clients, so that is urgent.
+ * renewal instead of being forgotten. A revoked certificate fails in clients, so that is urgent. Once the
+ * replacement exists the certificate stays due (urgent, reason `Revoked`) until the replacement is served on every
+ * subscribed endpoint, but without another issuance: what is missing then is delivery, not a version.
  */
 export const reissueWanted: PolicyCheck = (input, policy) => {
-  const { now, certificate, current, revoked, reissueRequested } = input;
+  const { now, certificate, current, revoked, replacingRevoked, reissueRequested } = input;
   if (current && revoked)
     return {
       reissue: true,
       reason: 'Revoked',
-      message: `The current version of ${certificate.name} was revoked (${revoked.reason}) at ${formatInstant(revoked.at)}; it stays due until a replacement is issued.`,
+      message: `The current version of ${certificate.name} was revoked (${revoked.reason}) at ${formatInstant(revoked.at)}; it stays due until a replacement is issued and served.`,
       dueAt: revoked.at,
       urgent: true,
     };
+  if (!reissueRequested && current && replacingRevoked && replacingRevoked.unserved > 0) {
+    const r = replacingRevoked;
+    return {
+      reissue: false,
+      reason: 'Revoked',
+      message: `A version of ${certificate.name} was revoked (${r.reason}) at ${formatInstant(r.at)}; its replacement is issued but not yet served on ${r.unserved} of ${r.subscribed} subscribed endpoint${r.subscribed === 1 ? '' : 's'}; it stays due until it is.`,
+      dueAt: r.at,
+      urgent: true,
+    };
+  }
   if (!reissueRequested) return undefined;
-  const urgent = isUrgent(input, policy);
+  const urgent = reissueRequested.urgent === true || isUrgent(input, policy);
   return {
     reissue: true,
     reason: 'ReissueRequested',
-    message: `A new version of ${certificate.name} was requested (${reissueRequested.reason}) at ${formatInstant(reissueRequested.at)} (${formatRelative(reissueRequested.at, now)}); it stays due until one is issued.${urgent ? urgentNote(input) : ''}`,
+    message: `A new version of ${certificate.name} was requested (${reissueRequested.reason}) at ${formatInstant(reissueRequested.at)} (${formatRelative(reissueRequested.at, now)}); it stays due until one is issued.${urgent && isUrgent(input, policy) ? urgentNote(input) : ''}`,
     dueAt: reissueRequested.at,
     urgent,
   };

@@ -40,9 +40,34 @@ export async function planInputFor(
         }
       : {}),
     ...policyFacts(state, current),
+    ...(await replacingRevoked(ctx, cert, state, current)),
     jitterSeed: cert.id,
   };
   return { input, ...(current ? { current } : {}), state };
+}
+
+/**
+ * After a revocation, the replacement (`current`) must be served, not only issued: how many subscribed endpoints
+ * have not verified it yet. Read only while a revoked version is on record and not current.
+ */
+async function replacingRevoked(
+  ctx: HubContext,
+  cert: Certificate,
+  state: RenewalState,
+  current: CertificateVersion | undefined,
+): Promise<Pick<PlanInput, 'replacingRevoked'>> {
+  const last = state.revoked?.at(-1);
+  if (!current || !last || last.versionId === current.id) return {};
+  const subs = await ctx.store.listSubscriptions({ certificateId: cert.id });
+  const verified = new Set(
+    (await ctx.store.listDeployments({ versionId: current.id, states: ['verified'] })).map(
+      (d) => d.subscriptionId,
+    ),
+  );
+  const unserved = subs.filter((s) => !verified.has(s.id)).length;
+  return {
+    replacingRevoked: { at: new Date(last.at), reason: last.reason, unserved, subscribed: subs.length },
+  };
 }
 
 /** The order as the budget counts it: an ARI renewal carries `replaces` of the current version. */

@@ -25,8 +25,11 @@ export interface RenewalState {
   deferred?: { limit: string; freesAt: string };
   /** Revoked versions; the chain treats the current version as due while it is among them. */
   revoked?: Array<{ versionId: string; serial: string; reason: string; at: string }>;
-  /** A new version was asked for (renew now, a config change) and that attempt failed: due until one is issued. */
-  reissueRequested?: { at: string; reason: string };
+  /**
+   * A new version was asked for: renew now or a config change whose attempt failed, or an emergency campaign
+   * (`urgent`, `campaignId`). Due until one is issued.
+   */
+  reissueRequested?: { at: string; reason: string; urgent?: boolean; campaignId?: string };
 }
 
 export type StateChange = (state: RenewalState) => RenewalState;
@@ -69,6 +72,11 @@ export const withRevoked =
       { versionId: version.id, serial: version.serial, reason, at: at.toISOString() },
     ],
   });
+
+/** An emergency campaign wants a new version: urgent, whatever the dates say, until one is issued. */
+export const withCampaignRequest =
+  (campaignId: string, reason: string, at: Date): StateChange =>
+  (s) => ({ ...s, reissueRequested: { at: at.toISOString(), reason, urgent: true, campaignId } });
 
 export const withDeferred =
   (limit: string, freesAt: string): StateChange =>
@@ -125,6 +133,8 @@ export function policyFacts(
         }
       : {}),
     ...(revoked ? { revoked: { at: new Date(revoked.at), reason: revoked.reason } } : {}),
-    ...(r ? { reissueRequested: { at: new Date(r.at), reason: r.reason } } : {}),
+    ...(r
+      ? { reissueRequested: { at: new Date(r.at), reason: r.reason, ...(r.urgent ? { urgent: true } : {}) } }
+      : {}),
   };
 }

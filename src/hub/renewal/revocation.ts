@@ -1,7 +1,7 @@
 /**
  * Revoking a certificate's current version: at the CA (ACME) or only on record (the internal CA has no CRL or
  * OCSP responder yet), then `revoked` in renewal_state and the `version.revoked` event in one commit. From then
- * on the renewal chain's first link keeps the certificate due until a replacement is issued, so a replacement
+ * on the renewal chain's first link keeps the certificate due until a replacement is issued and served, so a replacement
  * that fails right after the revocation is retried by the planner instead of being forgotten.
  */
 import { CertfleetError } from '../../core/errors.ts';

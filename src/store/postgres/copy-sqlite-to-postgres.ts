@@ -18,6 +18,8 @@ export const TABLES = [
   'probe_results',
   'http01_tokens',
   'agent_nonces',
+  'campaigns',
+  'campaign_items',
 ] as const satisfies ReadonlyArray<keyof Database>;
 
 // A table added to the schema but not to TABLES fails to compile here, so the copy never silently skips one.

@@ -359,5 +359,70 @@ export function storeContract(dialect: string, open: OpenStore): void {
         assert.equal(await store.rememberNonce('ep-1:nonce-a', soon), false, 'unexpired ones stay');
       });
     });
+
+    describe('emergency campaigns', () => {
+      test('a campaign starts in one commit: its items with their baseline versions, each certificate marked, one event', async (t) => {
+        const store = await open(t);
+        const { cert: web, version: v } = await fleetOfOne(store);
+        const api = await store.createCertificate(cert('api'), 'test');
+        const seen: StoreEvent[] = [];
+        store.events.on('campaign.changed', (e) => seen.push(e));
+        const started = await store.createCampaign(
+          {
+            id: 'c1',
+            selector: { kind: 'issuer', value: 'internal' },
+            options: { rekey: true, overrideWindows: false, reason: 'CA incident' },
+            items: [{ certificateId: web.id, baselineVersionId: v.id }, { certificateId: api.id }],
+          },
+          (s) => ({ ...s, reissueRequested: { reason: 'campaign c1' } }),
+          'admin:ops',
+        );
+        assert.equal(started.state, 'running');
+        assert.deepEqual((await store.getCampaign('c1'))?.items.length, 2);
+        const item = (await store.getCampaign('c1'))!.items.find((i) => i.certificateId === web.id);
+        assert.equal(item?.baselineVersionId, v.id);
+        assert.deepEqual(await store.getRenewalState(api.id), {
+          reissueRequested: { reason: 'campaign c1' },
+        });
+        assert.deepEqual(
+          (await store.listCampaigns({ state: 'running' })).map((c) => c.id),
+          ['c1'],
+        );
+        const events = await store.listEvents({ kind: 'emergency.' });
+        assert.deepEqual(
+          events.map((e) => [e.kind, e.subject, e.actor]),
+          [['emergency.campaign_started', 'campaign:c1', 'admin:ops']],
+        );
+        assert.deepEqual(
+          seen.map((e) => e.kind === 'campaign.changed' && e.change),
+          ['started'],
+        );
+      });
+
+      test('a campaign naming a missing certificate stores nothing; finishing happens once', async (t) => {
+        const store = await open(t);
+        const { cert: web } = await fleetOfOne(store);
+        const input = {
+          id: 'c2',
+          selector: { kind: 'all' as const },
+          options: { rekey: false, overrideWindows: true, reason: 'x' },
+          items: [{ certificateId: web.id }, { certificateId: 'no-such-certificate' }],
+        };
+        await rejectsWith(
+          store.createCampaign(input, (s) => ({ ...s, marked: true }), 'test'),
+          'CERTIFICATE_NOT_FOUND',
+        );
+        assert.equal(await store.getCampaign('c2'), undefined);
+        assert.deepEqual(await store.getRenewalState(web.id), {});
+        await store.createCampaign({ ...input, items: [{ certificateId: web.id }] }, (s) => s, 'test');
+        assert.equal(await store.finishCampaign('c2', { verified: 1 }, 'planner'), true);
+        assert.equal(await store.finishCampaign('c2', { verified: 1 }, 'planner'), false);
+        const done = await store.getCampaign('c2');
+        assert.equal(done?.state, 'done');
+        assert.deepEqual(done?.summary, { verified: 1 });
+        assert.deepEqual(await store.listCampaigns({ state: 'running' }), []);
+        assert.equal((await store.listEvents({ kind: 'emergency.campaign_finished' })).length, 1);
+      });
+    });
   });
 }

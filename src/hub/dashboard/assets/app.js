@@ -272,10 +272,11 @@ async function overviewView(_m, opts) {
   const q = new URLSearchParams({ ...o.filter, limit: '50' });
   const cursor = o.cursors[o.cursors.length - 1];
   if (cursor) q.set('cursor', cursor);
-  const page = await api(`/api/overview?${q}`);
+  const [page, emergency] = await Promise.all([api(`/api/overview?${q}`), api('/api/emergency')]);
   if (opts.refresh && location.hash.replace(/^#\/?$/, '') !== '') return;
   const existing = document.getElementById('overview-results');
   const results = overviewResults(page);
+  results.prepend(...emergency.running.map(campaignPanel));
   if (opts.refresh && existing) {
     existing.replaceWith(results);
     return;
@@ -342,6 +343,28 @@ function overviewFilters(page) {
     ),
   );
   return form;
+}
+
+/** A running emergency campaign: issued / delivered / reloaded / verified / failed, as `certfleet emergency status`. */
+function campaignPanel({ campaign, progress: p }) {
+  const of = (n, total) => `${n}/${total}`;
+  const stage = (key, label, value) =>
+    h('div', { class: 'card' }, h('b', { 'data-campaign': key }, value), label);
+  return h(
+    'section',
+    { class: 'emergency', 'aria-label': 'Emergency campaign', 'data-campaign-id': campaign.id },
+    h('h2', {}, `Emergency reissue running: ${campaign.options.reason}`),
+    h('progress', { max: String(p.deployments || 1), value: String(p.verified + p.failed) }),
+    h(
+      'div',
+      { class: 'cards' },
+      stage('issued', 'issued', of(p.issued, p.certificates)),
+      stage('delivered', 'delivered', of(p.delivered, p.deployments)),
+      stage('reloaded', 'reloaded', of(p.reloaded, p.deployments)),
+      stage('verified', 'verified', of(p.verified, p.deployments)),
+      stage('failed', 'failed', String(p.failed)),
+    ),
+  );
 }
 
 function overviewResults(page) {

@@ -1,0 +1,171 @@
+/**
+ * Emergency mass reissue: N certificates issued through Pebble, each subscribed by one simulated agent; then
+ * `emergency reissue --issuer pebble` as a campaign, timed per stage from the hub's own progress (the numbers
+ * `certfleet emergency status` shows): issued (a new version through Pebble, ARI `replaces` sent), delivered,
+ * verified, campaign done. Real parts: an in-process hub (SQLite, HTTPS, its planner doing the issuing at its
+ * configured concurrency), Pebble with PEBBLE_VA_ALWAYS_VALID (challenge validation not measured), agents in two
+ * forked processes (bench/convergence-agents.ts: signed long-polls, sealed bundles opened with each agent's key).
+ * Simulated: the deploy itself — each agent reports installed, reloaded and verified at once for every new version
+ * (the agent's own verify stands in for a probe; no TLS server is probed).
+ *
+ *   npm run bench -- emergency [--certs 10000] [--concurrency 8] [--agent-procs 2] [--no-write]
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { HubClient } from '../src/cli/client.ts';
+import { createLogger } from '../src/core/log.ts';
+import { hubConfigSchema } from '../src/hub/hub-config.ts';
+import { startHub } from '../src/hub/hub.ts';
+import { startPebble } from '../test/helpers/pebble.ts';
+import { forkAgents, pool, type AgentProcess } from './convergence.ts';
+import { writeResultsSection } from './results-section.ts';
+
+const flag = (args: string[], name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const now = () => performance.now();
+const rand = (p: string) => `${p}-${randomBytes(5).toString('hex')}.example.test`;
+
+export async function run(args: string[]): Promise<void> {
+  const n = Number(flag(args, 'certs', '10000'));
+  const concurrency = Number(flag(args, 'concurrency', '8'));
+  const procs = Number(flag(args, 'agent-procs', '2'));
+  const pebble = await startPebble({ alwaysValid: true });
+  const dataDir = await mkdtemp(join(tmpdir(), 'certfleet-bench-emergency-'));
+  const token = `cfa_bench_${randomBytes(12).toString('hex')}`;
+  const hub = await startHub({
+    dataDir,
+    listen: '127.0.0.1:0',
+    config: hubConfigSchema.parse({
+      issuers: [
+        {
+          name: 'pebble',
+          kind: 'acme',
+          directoryUrl: pebble.directoryUrl,
+          termsOfServiceAgreed: true,
+          caFile: await writeCa(dataDir, pebble.caPem),
+          solvers: [{ kind: 'http-01' }],
+          // Pebble has no rate limits; ours would defer the 41st first issuance under example.test.
+          rateLimits: {
+            limits: { NewOrdersPerAccount: null, CertificatesPerDomain: null, CertificatesPerFQDNSet: null },
+          },
+        },
+      ],
+      http01: { listen: `127.0.0.1:${pebble.httpPort}` },
+      planner: { intervalSeconds: 3600, concurrency },
+    }),
+    logger: createLogger({ level: 'error' }),
+    env: { ...process.env, CERTFLEET_ADMIN_TOKEN: token },
+  });
+  const agents: AgentProcess[] = [];
+  const log = (s: string) => process.stderr.write(`${new Date().toISOString()} ${s}\n`);
+  try {
+    const admin = new HubClient({ hub: hub.url, token, caPem: hub.caPem });
+    // Setup (not timed as the campaign): N certificates with a first version, N agents, everything verified.
+    let t = now();
+    const prepared: Array<{ name: string; enrollToken: string; subscriptionId: string }> = [];
+    await pool(
+      Array.from({ length: n }, (_, i) => i),
+      concurrency,
+      async (i) => {
+        await admin.post('/api/v1/certificates', { name: `c${i}`, sans: [rand(`c${i}`)], issuer: 'pebble' });
+        await admin.post('/api/v1/endpoints', { name: `a${i}`, kind: 'agent' });
+        const { token: enrollToken } = await admin.post<{ token: string }>(
+          `/api/v1/endpoints/a${i}/enroll-token`,
+          {},
+        );
+        const sub = await admin.post<{ id: string }>('/api/v1/subscriptions', {
+          endpoint: `a${i}`,
+          certificate: `c${i}`,
+          outputs: [],
+        });
+        prepared.push({ name: `a${i}`, enrollToken, subscriptionId: sub.id });
+        if ((i + 1) % 500 === 0) log(`setup: ${i + 1}/${n} certificates issued`);
+      },
+    );
+    const setupIssueS = (now() - t) / 1000;
+    t = now();
+    const per = Math.ceil(n / procs);
+    for (let p = 0; p < procs; p++) {
+      const proc = forkAgents();
+      agents.push(proc);
+      proc.child.send({
+        agents: prepared.slice(p * per, (p + 1) * per),
+        url: hub.url,
+        caPem: hub.caPem,
+        inline: true,
+        states: ['installed', 'reloaded', 'verified'],
+      });
+    }
+    await Promise.all(agents.map((p) => p.wait((m) => m.enrolled !== undefined)));
+    const verifiedCount = async () => (await hub.ctx.store.listDeployments({ states: ['verified'] })).length;
+    while ((await verifiedCount()) < n) await new Promise((r) => setTimeout(r, 500));
+    const setupDeployS = (now() - t) / 1000;
+    log(`setup done: ${n} first versions verified`);
+
+    // The campaign, as `certfleet emergency reissue --issuer pebble --yes` starts it.
+    const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
+    const t0 = now();
+    const started = await admin.post<{ campaign: { id: string }; plan: { estimatedSeconds: number } }>(
+      '/api/v1/emergency/campaigns',
+      { issuer: 'pebble', reason: 'bench' },
+    );
+    const startS = (now() - t0) / 1000;
+    const id = started.campaign.id;
+    const at: Record<string, number> = {};
+    let last = '';
+    for (;;) {
+      const v = await admin.get<{
+        campaign: { state: string };
+        progress: { issued: number; delivered: number; verified: number; failed: number };
+      }>(`/api/v1/emergency/campaigns/${id}`);
+      const p = v.progress;
+      for (const stage of ['issued', 'delivered', 'verified'] as const)
+        if (p[stage] >= n && at[stage] === undefined) at[stage] = (now() - t0) / 1000;
+      const line = `issued ${p.issued} delivered ${p.delivered} verified ${p.verified} failed ${p.failed}`;
+      if (line !== last) log((last = line));
+      if (v.campaign.state === 'done') {
+        at.done = (now() - t0) / 1000;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const rate = (s: number) => ((n / s) * 60).toFixed(0);
+    const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+    const section = [
+      '## emergency',
+      '',
+      `Run ${new Date().toISOString().slice(0, 10)} on ${machine}; load before the campaign ${load}.`,
+      `Command: \`npm run bench -- emergency --certs ${n} --concurrency ${concurrency}\`. One Pebble (PEBBLE_VA_ALWAYS_VALID, PEBBLE_VA_NOSLEEP), an in-process hub (SQLite, HTTPS; the planner issues at concurrency ${concurrency}), ${n} simulated agents in ${procs} processes (bench/convergence-agents.ts), one certificate each.`,
+      'Simulated: the deploy. Each agent reports installed, reloaded and verified at once when it has the new version (its own verify stands in for a probe; no TLS endpoint is probed). Issuance (ACME orders with ARI `replaces`, through Pebble), the campaign, the planner, long-poll wake-ups, sealed bundles and signed reports are real.',
+      '',
+      `Setup (not part of the campaign): ${n} first issuances + endpoints in ${setupIssueS.toFixed(0)} s, first deploys verified in ${setupDeployS.toFixed(0)} s. Starting the campaign (selection, plan, one commit marking ${n} certificates): ${startS.toFixed(1)} s; the plan estimated ${started.plan.estimatedSeconds} s of issuing.`,
+      '',
+      '| stage (all N reached) | after start | rate (per minute, over the whole campaign so far) |',
+      '|---|---|---|',
+      `| issued (new version from Pebble) | ${at.issued.toFixed(0)} s | ${rate(at.issued)} |`,
+      `| delivered (agents fetched it) | ${at.delivered.toFixed(0)} s | ${rate(at.delivered)} |`,
+      `| verified | ${at.verified.toFixed(0)} s | ${rate(at.verified)} |`,
+      `| campaign done | ${at.done.toFixed(0)} s | ${rate(at.done)} |`,
+      '',
+    ].join('\n');
+    process.stdout.write(`${section}\n`);
+    if (!args.includes('--no-write')) log(`wrote ${await writeResultsSection(section)}`);
+  } finally {
+    for (const a of agents) {
+      a.child.send({ stop: true });
+    }
+    await hub.close();
+    await pebble.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function writeCa(dir: string, pem: string): Promise<string> {
+  const path = join(dir, 'pebble-ca.pem');
+  await writeFile(path, pem);
+  return path;
+}

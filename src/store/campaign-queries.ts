@@ -1,0 +1,144 @@
+/**
+ * The emergency campaign tables (migration 0010): reads and the writes run inside SqlStore's transactions. Kept
+ * apart from sql-store.ts so the campaign's storage is one file; the transaction and its events stay SqlStore's.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import { CertfleetError } from '../core/errors.ts';
+import { parse } from './rows.ts';
+import type { Database } from './schema.ts';
+import type { Actor, Campaign, CampaignItem, NewCampaign } from './store.ts';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** Rows per statement: far under PostgreSQL's 65,535 bound parameters. */
+const BATCH = 500;
+
+const json = (v: unknown): string => JSON.stringify(v);
+
+function chunks<T>(items: T[], size = BATCH): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function toCampaign(r: Database['campaigns'], items: CampaignItem[]): Campaign {
+  return {
+    id: r.id,
+    selector: parse(r.selector, { kind: 'all' }),
+    options: parse(r.options, { rekey: false, overrideWindows: false, reason: '' }),
+    state: r.state as Campaign['state'],
+    actor: r.actor,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    ...(r.finished_at ? { finishedAt: r.finished_at } : {}),
+    ...(r.summary ? { summary: parse(r.summary, {}) } : {}),
+    items,
+  };
+}
+
+/** Inserts the campaign and its items and applies `markItem` to each item's renewal_state. */
+export async function insertCampaign(
+  trx: Transaction<Database>,
+  input: NewCampaign,
+  markItem: (state: Record<string, unknown>) => Record<string, unknown>,
+  actor: Actor,
+  now: string,
+): Promise<Campaign> {
+  await trx
+    .insertInto('campaigns')
+    .values({
+      id: input.id,
+      selector: json(input.selector),
+      options: json(input.options),
+      state: 'running',
+      actor,
+      created_at: now,
+      updated_at: now,
+      finished_at: null,
+      summary: null,
+    })
+    .execute();
+  for (const batch of chunks(input.items)) {
+    const ids = batch.map((i) => i.certificateId);
+    const rows = await trx
+      .selectFrom('certificates')
+      .select(['id', 'renewal_state'])
+      .where('id', 'in', ids)
+      .execute();
+    if (rows.length !== ids.length)
+      throw new CertfleetError(
+        'CERTIFICATE_NOT_FOUND',
+        'a selected certificate was deleted while the campaign started',
+        'run the command again: the selection is made afresh',
+      );
+    await trx
+      .insertInto('campaign_items')
+      .values(
+        batch.map((i) => ({
+          campaign_id: input.id,
+          certificate_id: i.certificateId,
+          baseline_version_id: i.baselineVersionId ?? null,
+        })),
+      )
+      .execute();
+    for (const r of rows)
+      await trx
+        .updateTable('certificates')
+        .set({ renewal_state: json(markItem(parse(r.renewal_state, {}))) })
+        .where('id', '=', r.id)
+        .execute();
+  }
+  return toCampaign(
+    await trx.selectFrom('campaigns').selectAll().where('id', '=', input.id).executeTakeFirstOrThrow(),
+    input.items,
+  );
+}
+
+async function itemsOf(db: Db, ids: string[]): Promise<Map<string, CampaignItem[]>> {
+  const out = new Map<string, CampaignItem[]>(ids.map((id) => [id, []]));
+  if (ids.length === 0) return out;
+  const rows = await db
+    .selectFrom('campaign_items')
+    .selectAll()
+    .where('campaign_id', 'in', ids)
+    .orderBy('campaign_id')
+    .orderBy('certificate_id')
+    .execute();
+  for (const r of rows)
+    out.get(r.campaign_id)!.push({
+      certificateId: r.certificate_id,
+      ...(r.baseline_version_id ? { baselineVersionId: r.baseline_version_id } : {}),
+    });
+  return out;
+}
+
+export async function selectCampaigns(
+  db: Db,
+  filter: { id?: string; state?: Campaign['state'] },
+): Promise<Campaign[]> {
+  let q = db.selectFrom('campaigns').selectAll();
+  if (filter.id) q = q.where('id', '=', filter.id);
+  if (filter.state) q = q.where('state', '=', filter.state);
+  const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
+  const items = await itemsOf(
+    db,
+    rows.map((r) => r.id),
+  );
+  return rows.map((r) => toCampaign(r, items.get(r.id)!));
+}
+
+/** Running → done; false when it was not running. */
+export async function markCampaignDone(
+  trx: Transaction<Database>,
+  id: string,
+  summary: Record<string, unknown>,
+  now: string,
+): Promise<boolean> {
+  const r = await trx
+    .updateTable('campaigns')
+    .set({ state: 'done', finished_at: now, updated_at: now, summary: json(summary) })
+    .where('id', '=', id)
+    .where('state', '=', 'running')
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
