@@ -27,6 +27,8 @@ const subscription = async (): Promise<Register> =>
 const token = async (): Promise<Register> => (await import('./token-command.ts')).registerTokenCommands;
 const store = async (): Promise<Register> => (await import('./store-command.ts')).registerStoreCommand;
 const backup = async (): Promise<Register> => (await import('./backup-command.ts')).registerBackupCommand;
+const rehearse = async (): Promise<Register> =>
+  (await import('./rehearse-command.ts')).registerRehearseCommand;
 
 /** Top-level command name → the loader of the module that registers it, in the order `--help` lists them. */
 export const COMMANDS: Record<string, () => Promise<Register>> = {
@@ -49,6 +51,7 @@ export const COMMANDS: Record<string, () => Promise<Register>> = {
   token,
   store,
   backup,
+  rehearse,
 };
 
 /**
