@@ -30,17 +30,19 @@ export async function run(args: string[]): Promise<void> {
   });
   process.stdout.write(
     `# ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}, ${new Date().toISOString()}\n` +
-      '| days | endpoints | lifetime | faults | wall s | issuances | events | served expired (endpoint-min) | goals | loadavg before / after |\n' +
-      '|---|---|---|---|---|---|---|---|---|---|\n',
+      '| days | endpoints | lifetime | faults | wall s | CPU s | issuances | events | served expired (endpoint-min) | goals | loadavg before / after |\n' +
+      '|---|---|---|---|---|---|---|---|---|---|---|\n',
   );
   const before = await loadavg();
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const r = await runRehearsal(options);
   const wall = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   const goals = goalsOf(r);
   process.stdout.write(
     `| ${options.days} | ${options.endpoints} | ${arg(args, 'lifetime', '47d')} | ${options.faults.join(',') || 'none'} | ` +
-      `${wall.toFixed(1)} | ${r.issuances.total} | ${r.run.events} | ${r.servedExpired.endpointMinutes} | ` +
+      `${wall.toFixed(1)} | ${((cpu.user + cpu.system) / 1e6).toFixed(1)} | ${r.issuances.total} | ${r.run.events} | ${r.servedExpired.endpointMinutes} | ` +
       `${
         goals.every((g) => g.ok)
           ? 'met'

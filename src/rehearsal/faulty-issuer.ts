@@ -23,6 +23,11 @@ export class FaultyIssuer implements Issuer {
     private readonly indexOf: (certificateName: string) => number,
   ) {}
 
+  /** Counting starts with the run (the fleet's seeding before it is not part of it). */
+  resetCounts(): void {
+    Object.assign(this.answered, { issued: 0, down: 0, rateLimited: 0, dnsFailed: 0 });
+  }
+
   async issue(req: IssueRequest): Promise<IssuedVersion> {
     req.signal?.throwIfAborted();
     const t = this.clock.now().getTime();

@@ -374,6 +374,7 @@ export async function runRehearsal(
     }
     clock.set(start);
     ledger.resetCounters();
+    issuer.resetCounts();
 
     // ---- faults that act on the hub and the agents (the CA's act inside FaultyIssuer)
     for (const f of faults) {
