@@ -23,8 +23,10 @@ const fault = (
 });
 
 describe('rehearsal', () => {
-  test('60 days of 20 endpoints with 6-day certificates and no faults: nothing served expired, renewals at about half the lifetime, no alerts', async () => {
+  test('60 days of 20 endpoints with 6-day certificates and no faults: nothing served expired, renewals at about half the lifetime, no alerts, no real timer', async (t) => {
+    const timers = t.mock.method(globalThis, 'setTimeout');
     const r = await runRehearsal({ days: 60, endpoints: 20, lifetimeMs: 6 * DAY, faults: [], seed: 7 });
+    assert.equal(timers.mock.callCount(), 0, 'simulated time never waits on a real timer');
     assert.equal(r.servedExpired.endpointMinutes, 0);
     // Each certificate renews every ~2.85 days (1/2 of 6 days, up to 5 % earlier): about 21 times in 60 days.
     assert.ok(r.renewalSpread.count >= 20 * 19, `only ${r.renewalSpread.count} renewals`);
