@@ -29,6 +29,8 @@ const store = async (): Promise<Register> => (await import('./store-command.ts')
 const emergency = async (): Promise<Register> =>
   (await import('./emergency-command.ts')).registerEmergencyCommands;
 const backup = async (): Promise<Register> => (await import('./backup-command.ts')).registerBackupCommand;
+const rehearse = async (): Promise<Register> =>
+  (await import('./rehearse-command.ts')).registerRehearseCommand;
 
 /** Top-level command name → the loader of the module that registers it, in the order `--help` lists them. */
 export const COMMANDS: Record<string, () => Promise<Register>> = {
@@ -52,6 +54,7 @@ export const COMMANDS: Record<string, () => Promise<Register>> = {
   store,
   backup,
   emergency,
+  rehearse,
 };
 
 /**

@@ -62,9 +62,13 @@ export class PlannerService {
     this.timer.unref();
   }
 
-  /** One planner pass over every certificate. Overlapping calls share the run in progress. */
-  runOnce(): Promise<PlannerRunReport> {
-    this.running ??= this.pass().finally(() => {
+  /**
+   * One planner pass over every certificate, or only over `certs` (the rehearsal's simulated loop passes the
+   * certificates due at that instant, so a simulated year need not read the whole fleet every minute).
+   * Overlapping calls share the run in progress.
+   */
+  runOnce(certs?: Certificate[]): Promise<PlannerRunReport> {
+    this.running ??= this.pass(certs).finally(() => {
       this.running = undefined;
       if (this.rerun && !this.stopped) {
         this.rerun = false;
@@ -88,7 +92,7 @@ export class PlannerService {
       );
   }
 
-  private async pass(): Promise<PlannerRunReport> {
+  private async pass(only?: Certificate[]): Promise<PlannerRunReport> {
     const { ctx } = this.renewal;
     const report: PlannerRunReport = {
       at: ctx.clock.now().toISOString(),
@@ -97,7 +101,7 @@ export class PlannerService {
       deferred: [],
       failed: [],
     };
-    const certs = await ctx.store.listCertificates();
+    const certs = only ?? (await ctx.store.listCertificates());
     const workers = Math.max(1, this.opts.concurrency ?? 4);
     // 1. Decide for every certificate (ARI fetches run in parallel).
     const evaluated = (

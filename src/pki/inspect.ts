@@ -19,9 +19,21 @@ export function splitPemCertificates(pem: string): string[] {
   return (pem.match(PEM_CERT_RE) ?? []).map((p) => `${p}\n`);
 }
 
+// The same PEM is parsed again and again (plan input, issuance check, deploy validation, chain judgement); an
+// X509Certificate is immutable, so the last ones parsed are kept by their text.
+const parsed = new Map<string, X509Certificate>();
+const PARSED_KEEP = 2048;
+
 export function parseCertificate(pem: string | Buffer): X509Certificate {
   try {
-    return new X509Certificate(pem);
+    if (typeof pem !== 'string') return new X509Certificate(pem);
+    let x = parsed.get(pem);
+    if (!x) {
+      x = new X509Certificate(pem);
+      if (parsed.size >= PARSED_KEEP) parsed.delete(parsed.keys().next().value!);
+      parsed.set(pem, x);
+    }
+    return x;
   } catch (e) {
     throw new CertfleetError(
       'BAD_REQUEST',

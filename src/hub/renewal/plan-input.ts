@@ -1,8 +1,7 @@
 /** The planner's view of one certificate (PlanInput) from the store, and the order the budget counts for it. */
-import { X509Certificate } from 'node:crypto';
 import type { Certificate, CertificateVersion } from '../../core/types.ts';
 import { ariCertId } from '../../issuers/acme/ari.ts';
-import { inspectCertificate } from '../../pki/inspect.ts';
+import { inspectCertificate, parseCertificate } from '../../pki/inspect.ts';
 import type { HubContext } from '../hub-context.ts';
 import { issuanceRequestFor, type Decision, type IssuanceRequest, type PlanInput } from '../planner/index.ts';
 import type { AriCache } from './ari-cache.ts';
@@ -90,7 +89,7 @@ export function requestFor(
 /** The key type of a version, from its public key (so a key-type change is noticed). */
 function keyTypeOf(v: CertificateVersion, cert: Certificate): string {
   try {
-    const key = new X509Certificate(v.certPem).publicKey;
+    const key = parseCertificate(v.certPem).publicKey;
     const d = key.asymmetricKeyDetails;
     if (key.asymmetricKeyType === 'ec') return d?.namedCurve === 'secp384r1' ? 'ecdsa-p384' : 'ecdsa-p256';
     if (key.asymmetricKeyType === 'rsa') return `rsa-${d?.modulusLength}`;

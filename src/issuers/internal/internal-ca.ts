@@ -37,10 +37,27 @@ async function publicCryptoKey(cert: x509.X509Certificate): Promise<CryptoKey> {
 export class InternalCa implements Issuer {
   readonly kind = 'internal';
 
+  /** The intermediate's signing key and parsed certificate, made once: every leaf needs them. */
+  private signer?: Promise<{
+    keys: CryptoKeyPair;
+    cert: x509.X509Certificate;
+    aki: x509.AuthorityKeyIdentifierExtension;
+  }>;
+
   private constructor(
     private readonly material: CaMaterial,
     private readonly clock: Clock,
   ) {}
+
+  private signingMaterial() {
+    this.signer ??= (async () => {
+      const { keys } = await toCryptoKeyPair(this.material.intermediateKeyPem);
+      const cert = new x509.X509Certificate(this.material.intermediatePem);
+      const aki = await x509.AuthorityKeyIdentifierExtension.create(await publicCryptoKey(cert));
+      return { keys, cert, aki };
+    })();
+    return this.signer;
+  }
 
   static async open(store: Store, sealer: Sealer, clock: Clock): Promise<InternalCa> {
     let rootPem = await store.getMeta(internalCaRoot.key);
@@ -98,8 +115,7 @@ export class InternalCa implements Issuer {
     commonName = sans[0],
   ): Promise<string> {
     const { keys: leafKeys, keyType } = await toCryptoKeyPair(keyPem);
-    const { keys: caKeys } = await toCryptoKeyPair(this.material.intermediateKeyPem);
-    const issuerCert = new x509.X509Certificate(this.material.intermediatePem);
+    const { keys: caKeys, cert: issuerCert, aki } = await this.signingMaterial();
     const now = this.clock.now().getTime();
     const ekus = [
       ...(usage.serverAuth ? [x509.ExtendedKeyUsage.serverAuth] : []),
@@ -127,7 +143,7 @@ export class InternalCa implements Issuer {
           ),
         ),
         await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey),
-        await x509.AuthorityKeyIdentifierExtension.create(await publicCryptoKey(issuerCert)),
+        aki,
       ],
     });
     return cert.toString('pem') + '\n';
