@@ -394,7 +394,7 @@ export async function run(args: string[]): Promise<void> {
       `Hung host (accepts TCP, never answers; connectTimeoutSeconds ${hungTimeoutS}): it ended ` +
       `\`${hungGot.state}\` (${String(hungGot.detail?.code ?? '')}) at ${s(hungGot.ms)} s; the ${n} others all ended ` +
       `\`reloaded\`: ${hungOk} of ${n}, last at ${s(hungArm.totalMs)} s (p99 ${s(hungArm.p99Ms)} s). Total ${s(hungTotalMs)} s ` +
-      `vs ${s(cfArm.totalMs)} s without it: +${s(addedMs)} s, ` +
+      `vs ${s(cfArm.totalMs)} s without it: ${addedMs >= 0 ? '+' : '−'}${s(Math.abs(addedMs))} s, ` +
       `${addedMs <= hungTimeoutS * 1000 ? 'within' : 'MORE than'} its ${hungTimeoutS} s timeout.`;
     const met = ratio >= 20;
     const section = [
