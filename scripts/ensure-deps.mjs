@@ -1,7 +1,7 @@
 // Installs what certfleet needs before `npm start` / `npm test`, so both work on a fresh machine:
 // npm packages from package-lock.json (when missing or out of date), and with --test the Debian packages the
 // integration tests drive for real (pebble, nginx, haproxy, certbot, bind, openssl, keytool, sshd, postgresql,
-// age, promtool); with --bench also the benchmarks' peers (lego).
+// age, promtool); with --bench also the benchmarks' peers (lego, rsync).
 // Uses only Node built-ins: it runs before node_modules exists.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -73,8 +73,8 @@ function ensureNpmPackages() {
   writeFileSync(marker, hash);
 }
 
-// Peers the benchmarks compare against.
-const BENCH_PACKAGES = { lego: '/usr/bin/lego' };
+// Peers the benchmarks compare against (rsync: the certbot guide's push loop in bench/push.ts).
+const BENCH_PACKAGES = { lego: '/usr/bin/lego', rsync: '/usr/bin/rsync' };
 
 function ensureDebianPackages(wanted) {
   const missing = Object.entries(wanted)

@@ -9,6 +9,7 @@
  * another), at most `concurrency` endpoints at once; every connector step has its own timeout, so a host that
  * accepts TCP and never answers holds one slot for its timeout and delays nobody else.
  */
+import { setMaxListeners } from 'node:events';
 import { z } from 'zod';
 import { errorMessage } from '../core/errors.ts';
 import type { Endpoint } from '../core/types.ts';
@@ -59,6 +60,8 @@ export class ConnectorService {
     private readonly opts: { factory?: (c: ConnectorContext) => ConnectorTarget } = {},
   ) {
     this.configs = new ConnectorConfigStore(ctx.store, ctx.sealer);
+    // Every run in flight listens on this one signal (up to `concurrency` at once): no leak warning past 10.
+    setMaxListeners(0, this.abort.signal);
   }
 
   /** Subscribes to the store's events and deploys whatever connector endpoints still have to do. */
