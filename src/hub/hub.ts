@@ -187,7 +187,10 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     await verification?.stop();
     await app?.close();
     await acme?.close();
-    await lockPool?.end();
+    // close() and a failed start's cleanup may both get here: end the pool once
+    const pool = lockPool;
+    lockPool = undefined;
+    await pool?.end();
     await ctx.store.close();
   };
   try {

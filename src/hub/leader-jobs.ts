@@ -58,6 +58,8 @@ export class LeaderJobs {
     private readonly logger: Logger,
   ) {}
 
+  private shuttingDown = false;
+
   /** Whether this hub leads now (false from the moment a loss is known, while its jobs are still stopping). */
   get isLeader(): boolean {
     return this.leading;
@@ -73,6 +75,7 @@ export class LeaderJobs {
 
   /** Hub shutdown: gives leadership up (another hub takes it at its next try) and stops the jobs. */
   async stop(): Promise<void> {
+    this.shuttingDown = true;
     await this.election.stop();
     await this.set(false);
   }
@@ -102,9 +105,12 @@ export class LeaderJobs {
       );
       return;
     }
-    this.logger.warn(
+    // losing the lease while running deserves a warning; giving it up at shutdown is routine
+    this.logger[this.shuttingDown ? 'info' : 'warn'](
       { jobs: this.jobs.map((j) => j.name) },
-      'leader: this hub no longer leads; stopping the leader jobs',
+      this.shuttingDown
+        ? 'leader: shutting down; stopping the leader jobs'
+        : 'leader: this hub no longer leads; stopping the leader jobs',
     );
     const results = await Promise.allSettled(this.jobs.map((j) => j.stop()));
     results.forEach((r, i) => {

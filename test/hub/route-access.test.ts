@@ -112,6 +112,7 @@ function concrete(url: string, ids: Record<string, string>): string {
     .replace(/\/endpoints\/:name\/connector/, '/endpoints/lb1/connector')
     .replace(/\/endpoints\/:name/, '/endpoints/web1')
     .replace(/\/tokens\/:name/, '/tokens/monitoring')
+    .replace(/\/emergency\/campaigns\/:id/, `/emergency/campaigns/${ids.campaign}`)
     .replace(/:id/, ids.subscription)
     .replace(/:versionId/, ids.version)
     .replace(/:token/, 'tok');
@@ -138,7 +139,12 @@ async function fixture(t: Parameters<typeof startTestHub>[0]) {
   const version = (await hub.client.get<Array<{ id: string }>>('/api/v1/certificates/web/versions'))[0];
   const readToken = `cfr_${randomBytes(16).toString('hex')}`;
   await hub.ctx.store.createToken({ kind: 'read', name: 'monitoring', hash: hashToken(readToken) }, 'test');
-  return { hub, readToken, ids: { subscription: sub.id, version: version.id } };
+  // A campaign, so its progress and report are read too.
+  const { campaign } = await hub.client.post<{ campaign: { id: string } }>('/api/v1/emergency/campaigns', {
+    issuer: 'internal',
+    reason: 'route access test',
+  });
+  return { hub, readToken, ids: { subscription: sub.id, version: version.id, campaign: campaign.id } };
 }
 
 /** Everything an admin handler could change, in one comparable value. */

@@ -22,7 +22,7 @@ const MAX_PAYLOAD = 7800;
 
 interface Envelope {
   /** The announcing store, so a hub skips its own notifications. */
-  from: string;
+  store: string;
   events: StoreEvent[];
 }
 
@@ -35,7 +35,8 @@ export function envelopes(from: string, events: readonly StoreEvent[]): string[]
   let batch: string[] = [];
   let size = 0;
   const flush = () => {
-    if (batch.length) out.push(`{"from":${JSON.stringify(from)},"events":[${batch.join(',')}]}`);
+    // built as text so a batch is measured before it is sent (the payload limit is in bytes)
+    if (batch.length) out.push(`{"store":${JSON.stringify(from)},"events":[${batch.join(',')}]}`);
     batch = [];
     size = 0;
   };
@@ -120,7 +121,7 @@ export class EventListener {
     } catch {
       return; // not ours
     }
-    if (envelope.from === this.opts.self || !Array.isArray(envelope.events)) return;
+    if (envelope.store === this.opts.self || !Array.isArray(envelope.events)) return;
     this.opts.deliver(envelope.events);
   }
 
