@@ -8,7 +8,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentClient } from '../../src/agent/agent-client.ts';
 import { loadIdentity } from '../../src/agent/agent-identity.ts';
@@ -16,8 +16,7 @@ import { isCertfleetError } from '../../src/core/errors.ts';
 import { signRequest } from '../../src/protocol/request-signature.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { startTestHub } from '../helpers/hub.ts';
-import { NGINX_BIN, startNginx } from '../helpers/nginx.ts';
-import { makeTestPki } from '../helpers/test-pki.ts';
+import { startNginxOnPlaceholder } from '../helpers/nginx.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { createCertificate, eventually, subscribe } from '../helpers/agent.ts';
 import { buildAgentArtifact } from '../helpers/agent-artifact.ts';
@@ -49,12 +48,8 @@ describe('probes from the agent side', () => {
     const root = await tempDir(t, 'certfleet-agent-probes-');
     const live = join(root, 'live');
     await mkdir(live);
-    const placeholder = (await makeTestPki('ecdsa-p256', { dnsNames: ['web.test'] })).bundle;
-    await writeFile(join(live, 'fullchain.pem'), placeholder.certPem + placeholder.chainPems.join(''));
-    await writeFile(join(live, 'key.pem'), placeholder.keyPem, { mode: 0o600 });
-    const nginx = await startNginx({ certPath: join(live, 'fullchain.pem'), keyPath: join(live, 'key.pem') });
-    onCleanup(t, () => nginx.stop());
-    const nginxCmd = `${NGINX_BIN} -p ${nginx.dir} -c ${nginx.confPath} -e ${join(nginx.dir, 'logs', 'error.log')}`;
+    const nginx = await startNginxOnPlaceholder(t, live);
+    const nginxCmd = nginx.command;
     const targetKey = `127.0.0.1:${nginx.port}/web.test`;
 
     await createCertificate(hub, 'web', ['web.test']);

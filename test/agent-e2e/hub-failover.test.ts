@@ -10,11 +10,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { HubClient } from '../../src/cli/client.ts';
-import { onCleanup } from '../helpers/cleanup.ts';
 import { startHubProcess } from '../helpers/cli.ts';
-import { NGINX_BIN, startNginx } from '../helpers/nginx.ts';
+import { startNginxOnPlaceholder } from '../helpers/nginx.ts';
 import { sharedPostgres } from '../helpers/postgres.ts';
-import { makeTestPki } from '../helpers/test-pki.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { eventually } from '../helpers/agent.ts';
 import { buildAgentArtifact } from '../helpers/agent-artifact.ts';
@@ -53,12 +51,8 @@ describe('agent with several hubs', () => {
 
     const live = join(dir, 'live');
     await mkdir(live);
-    const placeholder = (await makeTestPki('ecdsa-p256', { dnsNames: ['web.test'] })).bundle;
-    await writeFile(join(live, 'fullchain.pem'), placeholder.certPem + placeholder.chainPems.join(''));
-    await writeFile(join(live, 'key.pem'), placeholder.keyPem, { mode: 0o600 });
-    const nginx = await startNginx({ certPath: join(live, 'fullchain.pem'), keyPath: join(live, 'key.pem') });
-    onCleanup(t, () => nginx.stop());
-    const nginxCmd = `${NGINX_BIN} -p ${nginx.dir} -c ${nginx.confPath} -e ${join(nginx.dir, 'logs', 'error.log')}`;
+    const nginx = await startNginxOnPlaceholder(t, live);
+    const nginxCmd = nginx.command;
 
     await api(first).post('/api/v1/certificates', { name: 'web', sans: ['web.test'], lifetimeDays: 30 });
     await api(first).post('/api/v1/endpoints', { name: 'web1', kind: 'agent' });

@@ -11,10 +11,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { VERSION } from '../../src/cli/program.ts';
-import { onCleanup } from '../helpers/cleanup.ts';
 import { startTestHub } from '../helpers/hub.ts';
-import { NGINX_BIN, startNginx } from '../helpers/nginx.ts';
-import { makeTestPki } from '../helpers/test-pki.ts';
+import { startNginxOnPlaceholder } from '../helpers/nginx.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { createCertificate, eventually, subscribe } from '../helpers/agent.ts';
 import { buildAgentArtifact } from '../helpers/agent-artifact.ts';
@@ -40,16 +38,8 @@ describe('one-file agent + real nginx', () => {
     const include = join(root, 'extra.conf');
     await writeFile(include, '');
     // nginx starts on a placeholder certificate, as a freshly installed server would.
-    const placeholder = (await makeTestPki('ecdsa-p256', { dnsNames: ['web.test'] })).bundle;
-    await writeFile(join(live, 'fullchain.pem'), placeholder.certPem + placeholder.chainPems.join(''));
-    await writeFile(join(live, 'key.pem'), placeholder.keyPem, { mode: 0o600 });
-    const nginx = await startNginx({
-      certPath: join(live, 'fullchain.pem'),
-      keyPath: join(live, 'key.pem'),
-      extraServers: [`  include ${include};`],
-    });
-    onCleanup(t, () => nginx.stop());
-    const nginxCmd = `${NGINX_BIN} -p ${nginx.dir} -c ${nginx.confPath} -e ${join(nginx.dir, 'logs', 'error.log')}`;
+    const nginx = await startNginxOnPlaceholder(t, live, { extraServers: [`  include ${include};`] });
+    const nginxCmd = nginx.command;
 
     await createCertificate(hub, 'web', ['web.test']);
     const agent = await buildAgentArtifact(t);

@@ -25,9 +25,8 @@ import { enrollTestAgent, eventually, subscribe } from '../helpers/agent.ts';
 import { ageIdentity } from '../helpers/age.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { runCli } from '../helpers/cli.ts';
-import { NGINX_BIN, startNginx } from '../helpers/nginx.ts';
+import { startNginxOnPlaceholder } from '../helpers/nginx.ts';
 import { startPebble } from '../helpers/pebble.ts';
-import { makeTestPki } from '../helpers/test-pki.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 function servedFingerprint(port: number, servername: string): Promise<string> {
@@ -59,12 +58,8 @@ test('restore drill: backup → hub and data destroyed → restore on another po
   const webName = randomName('web-');
   const live = join(work, 'live');
   await mkdir(live);
-  const placeholder = (await makeTestPki('ecdsa-p256', { dnsNames: [webName] })).bundle;
-  await writeFile(join(live, 'fullchain.pem'), placeholder.certPem + placeholder.chainPems.join(''));
-  await writeFile(join(live, 'key.pem'), placeholder.keyPem, { mode: 0o600 });
-  const nginx = await startNginx({ certPath: join(live, 'fullchain.pem'), keyPath: join(live, 'key.pem') });
-  onCleanup(t, () => nginx.stop());
-  const nginxCmd = `${NGINX_BIN} -p ${nginx.dir} -c ${nginx.confPath} -e ${join(nginx.dir, 'logs', 'error.log')}`;
+  const nginx = await startNginxOnPlaceholder(t, live, { dnsName: webName });
+  const nginxCmd = nginx.command;
   const apiOut = join(work, 'api');
   await mkdir(apiOut);
 

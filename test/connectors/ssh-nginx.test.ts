@@ -5,16 +5,15 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chown, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { createHash, X509Certificate } from 'node:crypto';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
 import type { Deployment } from '../../src/core/types.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
-import { NGINX_BIN, startNginx, type NginxHandle } from '../helpers/nginx.ts';
+import { startNginxOnPlaceholder, type NginxHandle } from '../helpers/nginx.ts';
 import { startTestSshd, type TestSshd } from '../helpers/sshd.ts';
-import { makeTestPki } from '../helpers/test-pki.ts';
 import { createCertificate, eventually } from '../helpers/agent.ts';
 import { startSilentServer } from '../helpers/tls-servers.ts';
 import { checkStore } from '../../src/hub/store-check.ts';
@@ -36,20 +35,13 @@ const HUB_CONFIG = { connectors: { commandTimeoutSeconds: 30, verifyTimeoutSecon
 /** nginx as the deploy user, serving `<live>/fullchain.pem` + `key.pem` (a placeholder until the first deploy). */
 async function nginxFor(t: Parameters<typeof startTestSshd>[0], sshd: TestSshd) {
   const live = await sshd.userDir('live');
-  const placeholder = (await makeTestPki('ecdsa-p256', { dnsNames: ['web.test'] })).bundle;
   const include = join(sshd.dir, 'extra.conf'); // readable by the deploy user nginx runs as
   await writeFile(include, '', { mode: 0o644 });
-  await writeFile(join(live, 'fullchain.pem'), placeholder.certPem + placeholder.chainPems.join(''));
-  await writeFile(join(live, 'key.pem'), placeholder.keyPem, { mode: 0o600 });
-  for (const f of ['fullchain.pem', 'key.pem']) await chown(join(live, f), sshd.uid, sshd.gid);
-  const nginx = await startNginx({
-    certPath: join(live, 'fullchain.pem'),
-    keyPath: join(live, 'key.pem'),
+  const nginx = await startNginxOnPlaceholder(t, live, {
     runAs: { uid: sshd.uid, gid: sshd.gid },
     extraServers: [`  include ${include};`],
   });
-  onCleanup(t, () => nginx.stop());
-  const cmd = `${NGINX_BIN} -p ${nginx.dir} -c ${nginx.confPath} -e ${join(nginx.dir, 'logs', 'error.log')}`;
+  const cmd = nginx.command;
   await sshd.writeForcedConfig({ allow: [live], configTest: `${cmd} -t`, reload: `${cmd} -s reload` });
   return { live, include, nginx, configTest: `${cmd} -t`, reload: `${cmd} -s reload` };
 }

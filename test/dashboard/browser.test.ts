@@ -17,8 +17,7 @@ import { hashToken } from '../../src/hub/auth.ts';
 import { createCertificate, enrollTestAgent, eventually, subscribe } from '../helpers/agent.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
-import { NGINX_BIN, startNginx } from '../helpers/nginx.ts';
-import { makeTestPki } from '../helpers/test-pki.ts';
+import { startNginxOnPlaceholder } from '../helpers/nginx.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const XSS = '<img src=x onerror=alert(1)>';
@@ -69,12 +68,8 @@ describe('dashboard in chromium', { timeout: 120_000 }, () => {
     const root = await tempDir(t, 'certfleet-dash-');
     const live = join(root, 'live');
     await mkdir(live);
-    const placeholder = (await makeTestPki('ecdsa-p256', { dnsNames: ['web.test'] })).bundle;
-    await writeFile(join(live, 'fullchain.pem'), placeholder.certPem + placeholder.chainPems.join(''));
-    await writeFile(join(live, 'key.pem'), placeholder.keyPem, { mode: 0o600 });
-    const nginx = await startNginx({ certPath: join(live, 'fullchain.pem'), keyPath: join(live, 'key.pem') });
-    onCleanup(t, () => nginx.stop());
-    const nginxCmd = `${NGINX_BIN} -p ${nginx.dir} -c ${nginx.confPath} -e ${join(nginx.dir, 'logs', 'error.log')}`;
+    const nginx = await startNginxOnPlaceholder(t, live);
+    const nginxCmd = nginx.command;
     await createCertificate(hub, 'web', ['web.test']);
     const web1 = await enrollTestAgent(t, hub, 'web1');
     const subId = await subscribe(hub, 'web1', 'web', {

@@ -53,8 +53,7 @@ before(async () => {
   atEnd(() => nginx.stop());
 });
 
-const nginxArgs = () =>
-  `${NGINX_BIN} -p ${nginx.dir} -c ${nginx.confPath} -e ${join(nginx.dir, 'logs', 'error.log')}`;
+const nginxArgs = () => nginx.command;
 
 function request(bundle: Bundle, sub: Partial<DeployRequest['subscription']> = {}): DeployRequest {
   return requestFor(

@@ -16,9 +16,8 @@ import { eventually } from '../helpers/agent.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { startCliAgent } from '../helpers/cli-agent.ts';
 import { runCli, startHubProcess, type CliResult } from '../helpers/cli.ts';
-import { freePort, NGINX_BIN, startNginx } from '../helpers/nginx.ts';
+import { freePort, startNginxOnPlaceholder } from '../helpers/nginx.ts';
 import { startPebble } from '../helpers/pebble.ts';
-import { makeTestPki } from '../helpers/test-pki.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 function servedFingerprint(port: number, servername: string): Promise<string> {
@@ -63,12 +62,8 @@ test('emergency reissue by issuer: plan, confirm, reissue, nginx serves the new 
   // nginx for `web`, fed by a real agent.
   const live = join(dir, 'live');
   await mkdir(live);
-  const placeholder = (await makeTestPki('ecdsa-p256', { dnsNames: [webName] })).bundle;
-  await writeFile(join(live, 'fullchain.pem'), placeholder.certPem + placeholder.chainPems.join(''));
-  await writeFile(join(live, 'key.pem'), placeholder.keyPem, { mode: 0o600 });
-  const nginx = await startNginx({ certPath: join(live, 'fullchain.pem'), keyPath: join(live, 'key.pem') });
-  onCleanup(t, () => nginx.stop());
-  const nginxCmd = `${NGINX_BIN} -p ${nginx.dir} -c ${nginx.confPath} -e ${join(nginx.dir, 'logs', 'error.log')}`;
+  const nginx = await startNginxOnPlaceholder(t, live, { dnsName: webName });
+  const nginxCmd = nginx.command;
   const agent = await startCliAgent(t, hub, 'web1');
   ok(
     await runCli(

@@ -8,6 +8,9 @@ import { chmod, chown, mkdtemp, mkdir, readFile, readdir, rm, writeFile } from '
 import { connect as netConnect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { onCleanup } from './cleanup.ts';
+import { makeTestPki } from './test-pki.ts';
 
 export const NGINX_BIN = '/usr/sbin/nginx';
 
@@ -36,6 +39,8 @@ export interface NginxHandle {
   dir: string;
   confPath: string;
   pid: number;
+  /** `nginx -p … -c … -e …`: the command line this instance is driven with; append `-t` or `-s reload`. */
+  command: string;
   /** Sends `nginx -s reload` and resolves once the new configuration is serving (workers replaced). */
   reload(opts?: { timeoutMs?: number }): Promise<void>;
   /** `nginx -t` on the current config file. */
@@ -232,6 +237,7 @@ async function startOnce(opts: StartNginxOptions, port: number): Promise<NginxHa
     dir,
     confPath,
     pid: masterPid,
+    command: [NGINX_BIN, ...base].join(' '),
     errorLog,
     stop,
     async test() {
@@ -277,4 +283,26 @@ export async function startNginx(opts: StartNginxOptions): Promise<NginxHandle> 
     }
   }
   throw lastError;
+}
+
+/**
+ * nginx serving `<live>/fullchain.pem` + `<live>/key.pem`, which start as a self-signed placeholder for `dnsName`,
+ * as on a freshly installed server before the first deploy. Stopped when the test ends.
+ */
+export async function startNginxOnPlaceholder(
+  t: TestContext,
+  live: string,
+  opts: { dnsName?: string } & Omit<StartNginxOptions, 'certPath' | 'keyPath'> = {},
+): Promise<NginxHandle> {
+  const { dnsName = 'web.test', ...nginxOpts } = opts;
+  const placeholder = (await makeTestPki('ecdsa-p256', { dnsNames: [dnsName] })).bundle;
+  const certPath = join(live, 'fullchain.pem');
+  const keyPath = join(live, 'key.pem');
+  await writeFile(certPath, placeholder.certPem + placeholder.chainPems.join(''));
+  await writeFile(keyPath, placeholder.keyPem, { mode: 0o600 });
+  if (nginxOpts.runAs)
+    for (const f of [certPath, keyPath]) await chown(f, nginxOpts.runAs.uid, nginxOpts.runAs.gid);
+  const nginx = await startNginx({ certPath, keyPath, ...nginxOpts });
+  onCleanup(t, () => nginx.stop());
+  return nginx;
 }
