@@ -62,6 +62,8 @@ export function registerHubCommand(program: Command): void {
       ...(opts.hubConfig ? { configPath: opts.hubConfig } : {}),
       tls: opts.tls && process.env.CERTFLEET_TLS !== 'off',
       tlsNames: opts.tlsName ?? process.env.CERTFLEET_TLS_NAMES?.split(',').filter(Boolean) ?? [],
+      // For tests and API work: an answer its response schema would shrink fails instead of losing the field.
+      checkResponses: process.env.CERTFLEET_CHECK_RESPONSES === '1',
     });
     // Before the banner: whoever waits for it may signal at once.
     const stop = async (signal: string) => {

@@ -5,31 +5,17 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, X509Certificate } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { HubClient } from '../../src/cli/client.ts';
 import { startHubProcess } from '../helpers/cli.ts';
-import { startNginxOnPlaceholder } from '../helpers/nginx.ts';
+import { startNginxOnPlaceholder, servedFingerprint } from '../helpers/nginx.ts';
 import { sharedPostgres } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { eventually } from '../helpers/agent.ts';
 import { buildAgentArtifact } from '../helpers/agent-artifact.ts';
 
 const postgres = sharedPostgres();
-
-function servedFingerprint(port: number, servername: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
-      const raw = s.getPeerCertificate().raw;
-      s.destroy();
-      resolve(createHash('sha256').update(new X509Certificate(raw).raw).digest('hex'));
-    });
-    s.once('error', reject);
-    s.setTimeout(5000, () => s.destroy(new Error('timeout')));
-  });
-}
 
 interface SubscriptionView {
   id: string;

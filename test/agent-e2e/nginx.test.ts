@@ -6,28 +6,14 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, X509Certificate } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { VERSION } from '../../src/cli/program.ts';
 import { startTestHub } from '../helpers/hub.ts';
-import { startNginxOnPlaceholder } from '../helpers/nginx.ts';
+import { startNginxOnPlaceholder, servedFingerprint } from '../helpers/nginx.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { createCertificate, eventually, subscribe } from '../helpers/agent.ts';
 import { buildAgentArtifact } from '../helpers/agent-artifact.ts';
-
-function servedFingerprint(port: number, servername: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
-      const raw = s.getPeerCertificate().raw;
-      s.destroy();
-      resolve(createHash('sha256').update(new X509Certificate(raw).raw).digest('hex'));
-    });
-    s.once('error', reject);
-    s.setTimeout(5000, () => s.destroy(new Error('timeout')));
-  });
-}
 
 describe('one-file agent + real nginx', () => {
   test('renew on the hub → nginx serves it and the hub shows verified; broken config → rolled_back, old cert kept', async (t) => {

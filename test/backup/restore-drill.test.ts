@@ -6,10 +6,8 @@
  * next renewal of both certificates; nginx serves the new one; the audit log and the ACME account came back.
  */
 import assert from 'node:assert/strict';
-import { createHash, X509Certificate } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
 import { test } from 'node:test';
 import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
@@ -25,21 +23,9 @@ import { enrollTestAgent, eventually, subscribe } from '../helpers/agent.ts';
 import { ageIdentity } from '../helpers/age.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { runCli } from '../helpers/cli.ts';
-import { startNginxOnPlaceholder } from '../helpers/nginx.ts';
+import { startNginxOnPlaceholder, servedFingerprint } from '../helpers/nginx.ts';
 import { startPebble } from '../helpers/pebble.ts';
 import { tempDir } from '../helpers/tmp.ts';
-
-function servedFingerprint(port: number, servername: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
-      const raw = s.getPeerCertificate().raw;
-      s.destroy();
-      resolve(createHash('sha256').update(new X509Certificate(raw).raw).digest('hex'));
-    });
-    s.once('error', reject);
-    s.setTimeout(5000, () => s.destroy(new Error('timeout')));
-  });
-}
 
 test('restore drill: backup → hub and data destroyed → restore on another port → agents keep working', async (t) => {
   const pebble = await startPebble();

@@ -6,29 +6,15 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
-import { createHash, X509Certificate } from 'node:crypto';
-import { connect } from 'node:tls';
 import { join } from 'node:path';
 import type { Deployment } from '../../src/core/types.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
-import { startNginxOnPlaceholder, type NginxHandle } from '../helpers/nginx.ts';
+import { startNginxOnPlaceholder, type NginxHandle, servedFingerprint } from '../helpers/nginx.ts';
 import { startTestSshd, type TestSshd } from '../helpers/sshd.ts';
 import { createCertificate, eventually } from '../helpers/agent.ts';
 import { startSilentServer } from '../helpers/tls-servers.ts';
 import { checkStore } from '../../src/hub/store-check.ts';
-
-function servedFingerprint(port: number, servername: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
-      const raw = s.getPeerCertificate().raw;
-      s.destroy();
-      resolve(createHash('sha256').update(new X509Certificate(raw).raw).digest('hex'));
-    });
-    s.once('error', reject);
-    s.setTimeout(5000, () => s.destroy(new Error('timeout')));
-  });
-}
 
 const HUB_CONFIG = { connectors: { commandTimeoutSeconds: 30, verifyTimeoutSeconds: 10 } };
 

@@ -1,5 +1,4 @@
-import { connect } from 'node:tls';
-import { X509Certificate, createHash } from 'node:crypto';
+import { servedFingerprint as servedBy } from '../helpers/nginx.ts';
 import type { DeployReport, DeployRequest } from '../../src/deploy/deploy-contract.ts';
 import type { Bundle, Subscription } from '../../src/core/types.ts';
 import { fingerprintOf } from '../../src/pki/inspect.ts';
@@ -45,17 +44,8 @@ export function recorder(): {
   };
 }
 
-/** SHA-256 of the leaf a TLS server on 127.0.0.1:port serves for `servername`. */
-export function servedFingerprint(port: number, servername = NAMES[0]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
-      const raw = s.getPeerCertificate().raw;
-      s.destroy();
-      resolve(createHash('sha256').update(new X509Certificate(raw).raw).digest('hex'));
-    });
-    s.once('error', reject);
-    s.setTimeout(5000, () => s.destroy(new Error('timeout')));
-  });
-}
+/** SHA-256 of the leaf a TLS server on 127.0.0.1:port serves for `servername` (default: the test PKI's name). */
+export const servedFingerprint = (port: number, servername = NAMES[0]): Promise<string> =>
+  servedBy(port, servername);
 
 export const fullchainOf = (b: Bundle) => b.certPem + b.chainPems.join('');

@@ -5,10 +5,9 @@
  * second campaign survives kill -9 of the hub and completes after a restart. Bad input starts nothing.
  */
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
+import { createPublicKey, X509Certificate } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
 import { pebbleCaFile, pebbleIssuer, randomName } from '../helpers/acme-hub.ts';
@@ -16,21 +15,9 @@ import { eventually } from '../helpers/agent.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { startCliAgent } from '../helpers/cli-agent.ts';
 import { runCli, startHubProcess, type CliResult } from '../helpers/cli.ts';
-import { freePort, startNginxOnPlaceholder } from '../helpers/nginx.ts';
+import { freePort, startNginxOnPlaceholder, servedFingerprint } from '../helpers/nginx.ts';
 import { startPebble } from '../helpers/pebble.ts';
 import { tempDir } from '../helpers/tmp.ts';
-
-function servedFingerprint(port: number, servername: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
-      const raw = s.getPeerCertificate().raw;
-      s.destroy();
-      resolve(createHash('sha256').update(new X509Certificate(raw).raw).digest('hex'));
-    });
-    s.once('error', reject);
-    s.setTimeout(5000, () => s.destroy(new Error('timeout')));
-  });
-}
 
 const ok = (r: CliResult, what: string) => assert.equal(r.code, 0, `${what}: ${r.stderr}${r.stdout}`);
 

@@ -53,7 +53,7 @@ export async function startHubProcess(
   const dataDir = opts.dataDir ?? join(await tempDir(t), 'data');
   const args = ['hub', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...(opts.args ?? [])];
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, CERTFLEET_LOG_LEVEL: 'warn', ...extraEnv },
+    env: { ...process.env, CERTFLEET_LOG_LEVEL: 'warn', CERTFLEET_CHECK_RESPONSES: '1', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -4,9 +4,11 @@
  * group so stop() takes down master and workers together; reload() waits until new workers serve.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
 import { chmod, chown, mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { connect as netConnect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { onCleanup } from './cleanup.ts';
@@ -305,4 +307,17 @@ export async function startNginxOnPlaceholder(
   const nginx = await startNginx({ certPath, keyPath, ...nginxOpts });
   onCleanup(t, () => nginx.stop());
   return nginx;
+}
+
+/** SHA-256 (hex) of the leaf certificate a TLS server on 127.0.0.1:port serves for `servername` (not verified). */
+export function servedFingerprint(port: number, servername: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
+      const raw = s.getPeerCertificate().raw;
+      s.destroy();
+      resolve(createHash('sha256').update(new X509Certificate(raw).raw).digest('hex'));
+    });
+    s.once('error', reject);
+    s.setTimeout(5000, () => s.destroy(new Error('timeout')));
+  });
 }
