@@ -23,7 +23,18 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rm,
+  rmdir,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -66,20 +77,55 @@ function exec(cmd: string, args: string[]): Promise<void> {
   );
 }
 
-/**
- * CPU seconds used so far by this process (the hub, the bench, its reaped children: the peer's ssh and rsync) and
- * by sshd with every session it has reaped (forced commands, the peer's remote rsync): /proc/PID/stat utime,
- * stime, cutime, cstime. Independent of what else runs on the machine, unlike wall time.
- */
-async function cpuSeconds(pids: number[]): Promise<number> {
-  let ticks = 0;
-  for (const pid of pids) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += fields.slice(11, 15).reduce((a, f) => a + Number(f), 0);
-  }
-  return ticks / 100; // USER_HZ
+/** CPU seconds of this process (hub, bench, the peer's reaped ssh/rsync) and of sshd with all it started. */
+interface Cpu {
+  local: number;
+  sshd: number;
 }
+
+/** utime + stime + cutime + cstime of a process, in seconds (/proc/PID/stat). */
+async function procCpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields.slice(11, 15).reduce((a, f) => a + Number(f), 0) / 100; // USER_HZ
+}
+
+const CPUACCT = '/sys/fs/cgroup/cpuacct';
+
+/**
+ * sshd's CPU, sessions and forced commands included. /proc's cutime misses them (sshd's session processes are
+ * not all reaped by the listener), so sshd goes into a cpuacct cgroup of its own when the machine has one
+ * (cgroup v1, root): every process it starts is counted there. Else /proc (a lower bound).
+ */
+async function sshdCpu(
+  pid: number,
+  cleanups: Cleanup[],
+): Promise<{ read: () => Promise<number>; how: string }> {
+  const dir = join(CPUACCT, `certfleet-bench-push-${randomBytes(4).toString('hex')}`);
+  try {
+    await mkdir(dir);
+  } catch {
+    return {
+      read: () => procCpuSeconds(pid),
+      how: 'sshd: /proc cutime (no cpuacct cgroup; misses sessions)',
+    };
+  }
+  cleanups.push(async () => {
+    // Whatever is left goes back to the root group, then the group goes.
+    const left = (await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => ''))
+      .split('\n')
+      .filter(Boolean);
+    for (const p of left) await writeFile(join(CPUACCT, 'cgroup.procs'), p).catch(() => undefined);
+    await rmdir(dir).catch(() => undefined);
+  });
+  await writeFile(join(dir, 'cgroup.procs'), String(pid));
+  return {
+    read: async () => Number(await readFile(join(dir, 'cpuacct.usage'), 'utf8')) / 1e9,
+    how: 'sshd: a cpuacct cgroup (sessions and forced commands included)',
+  };
+}
+
+const cpuSince = (a: Cpu, b: Cpu): Cpu => ({ local: b.local - a.local, sshd: b.sshd - a.sshd });
 
 /** When each deployment reached a final state (performance.now()), from the store's post-commit events. */
 class FinalStates {
@@ -118,12 +164,12 @@ interface Arm {
   totalMs: number;
   p50Ms: number;
   p99Ms: number;
-  /** CPU seconds of everything the arm ran (see cpuSeconds). */
-  cpuS: number;
+  /** CPU seconds of everything the arm ran (see Cpu). */
+  cpu: Cpu;
   load: string;
 }
 
-function summary(arm: string, times: number[], ok: number, cpuS: number, load: string): Arm {
+function summary(arm: string, times: number[], ok: number, cpu: Cpu, load: string): Arm {
   const sorted = [...times].sort((a, b) => a - b);
   return {
     arm,
@@ -132,7 +178,7 @@ function summary(arm: string, times: number[], ok: number, cpuS: number, load: s
     totalMs: sorted[sorted.length - 1],
     p50Ms: pct(sorted, 50),
     p99Ms: pct(sorted, 99),
-    cpuS,
+    cpu,
     load,
   };
 }
@@ -155,10 +201,10 @@ async function landed(dir: string, fullchain: string, since: number): Promise<bo
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One renewal; per subscription the time from the renewal call to its final state. */
-async function renewal(hub: RunningHub, finals: FinalStates, subs: string[], pids: number[]) {
+async function renewal(hub: RunningHub, finals: FinalStates, subs: string[], cpuNow: () => Promise<Cpu>) {
   await hub.connectors.idle();
   await sleep(1000); // sshd reaps the sessions of what ran before
-  const cpu0 = await cpuSeconds(pids);
+  const cpu0 = await cpuNow();
   const load = await loadavg();
   const wall = Date.now();
   const t0 = performance.now();
@@ -171,7 +217,7 @@ async function renewal(hub: RunningHub, finals: FinalStates, subs: string[], pid
     version,
     wall,
     load: `${load} → ${loadAfter}`,
-    cpuS: (await cpuSeconds(pids)) - cpu0,
+    cpu: cpuSince(cpu0, await cpuNow()),
     got: got.map((g) => ({ ...g, ms: g.ms - t0 })),
   };
 }
@@ -198,6 +244,11 @@ export async function run(args: string[]): Promise<void> {
     const sshd: TestSshd = await startSshd({ shellUser: true, maxStartups: Math.max(2 * concurrency, 100) });
     cleanups.push(() => sshd.stop());
     const shell = sshd.shell!;
+    const sshdCpuOf = await sshdCpu(sshd.pid, cleanups);
+    const cpuNow = async (): Promise<Cpu> => ({
+      local: await procCpuSeconds(process.pid),
+      sshd: await sshdCpuOf.read(),
+    });
 
     const token = `cfa_bench_${randomBytes(16).toString('hex')}`;
     const hubLog = createWriteStream(join(root, 'hub.log'));
@@ -292,15 +343,14 @@ export async function run(args: string[]): Promise<void> {
 
     // certfleet: one renewal to all N.
     say('# certfleet: renewal pushed to every endpoint');
-    const pids = [process.pid, sshd.pid];
-    const cf = await renewal(hub, finals, subs, pids);
+    const cf = await renewal(hub, finals, subs, cpuNow);
     const cfOk = cf.got.filter((g) => g.state === 'reloaded').length;
     const cfLanded = await checkDirs(cfDirs, cf.version, cf.wall);
     const cfArm = summary(
       `certfleet (concurrency ${concurrency})`,
       cf.got.map((g) => g.ms),
       cfOk,
-      cf.cpuS,
+      cf.cpu,
       cf.load,
     );
 
@@ -318,7 +368,7 @@ export async function run(args: string[]): Promise<void> {
       ...['-o', 'LogLevel=ERROR'],
     ];
     say(`# peer: rsync + ssh to ${n} hosts, one after the other`);
-    const peerCpu0 = await cpuSeconds(pids);
+    const peerCpu0 = await cpuNow();
     const peerLoad = await loadavg();
     const peerWall = Date.now();
     const peerTimes: number[] = [];
@@ -345,7 +395,7 @@ export async function run(args: string[]): Promise<void> {
       'peer: rsync + ssh loop',
       peerTimes,
       n - peerFailed,
-      (await cpuSeconds(pids)) - peerCpu0,
+      cpuSince(peerCpu0, await cpuNow()),
       `${peerLoad} → ${peerLoadAfter}`,
     );
     const peerLanded = await checkDirs(peerDirs, cf.version, peerWall);
@@ -362,7 +412,7 @@ export async function run(args: string[]): Promise<void> {
     // Its first attempt (the current version) fails after its timeout; then the measured renewal.
     await finals.waitFor(cf.version.id, [hungSub], 10 * 60_000);
     say(`# certfleet + 1 hung host (connect timeout ${hungTimeoutS} s): renewal`);
-    const withHung = await renewal(hub, finals, [...subs, hungSub], pids);
+    const withHung = await renewal(hub, finals, [...subs, hungSub], cpuNow);
     const healthy = withHung.got.slice(0, n);
     const hungGot = withHung.got[n];
     const hungOk = healthy.filter((g) => g.state === 'reloaded').length;
@@ -371,7 +421,7 @@ export async function run(args: string[]): Promise<void> {
       `certfleet + 1 hung host (${n} healthy)`,
       healthy.map((g) => g.ms),
       hungOk,
-      withHung.cpuS,
+      withHung.cpu,
       withHung.load,
     );
     const hungTotalMs = Math.max(hungArm.totalMs, hungGot.ms);
@@ -380,11 +430,13 @@ export async function run(args: string[]): Promise<void> {
 
     const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
     const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const perEndpoint = (a: Arm, cpuS: number) => ((cpuS * 1000) / a.endpoints).toFixed(0);
     const row = (a: Arm, landedN: number, vs: string) =>
       `| ${a.arm} | ${a.endpoints} | ${a.ok} / ${landedN} | ${s(a.totalMs)} | ${s(a.p50Ms)} | ${s(a.p99Ms)} | ${vs} | ` +
-      `${a.cpuS.toFixed(1)} (${((a.cpuS * 1000) / a.endpoints).toFixed(0)}) | ${a.load} |`;
+      `${(a.cpu.local + a.cpu.sshd).toFixed(1)} (${perEndpoint(a, a.cpu.local + a.cpu.sshd)}: ` +
+      `${perEndpoint(a, a.cpu.local)} + ${perEndpoint(a, a.cpu.sshd)}) | ${a.load} |`;
     const table = [
-      '| arm | endpoints | final state ok / files + reload checked | total s | p50 s | p99 s | vs peer | CPU s (ms per endpoint) | loadavg before → after |',
+      '| arm | endpoints | final state ok / files + reload checked | total s | p50 s | p99 s | vs peer | CPU s (ms per endpoint: this process + sshd) | loadavg before → after |',
       '|---|---|---|---|---|---|---|---|---|',
       row(cfArm, cfLanded, `${ratio.toFixed(1)}×`),
       row(peerArm, peerLanded, '1.0×'),
@@ -414,7 +466,8 @@ export async function run(args: string[]): Promise<void> {
         `rsync; the peer has no least-privilege recipe). Config test and reload, the same in both arms, per target ` +
         `directory D: \`test -s D/fullchain.pem -a -s D/privkey.pem\` and \`touch D/reloaded\` (real commands, ` +
         `cheap, so the transport is what is measured). Afterwards every directory is checked: the new fullchain ` +
-        `in place and the reload marker written. The machine was shared with other work: see the load averages.`,
+        `in place and the reload marker written. The machine was shared with other work: see the load averages. ` +
+        `CPU: this process (the hub, the bench, the peer's ssh and rsync) + ${sshdCpuOf.how}.`,
       '',
       table,
       '',

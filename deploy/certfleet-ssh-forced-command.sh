@@ -9,28 +9,45 @@
 #   reload CMD...       the only command `run reload` may run (the subscription's reload must equal it)
 #
 # The hub speaks exactly these requests (SSH_ORIGINAL_COMMAND), nothing else is possible with this key:
-#   read PATH                          "absent", or "MODE UID GID" then the bytes
-#   stage PATH MODE OWNER GROUP        stdin → PATH.certfleet-new with MODE, OWNER/GROUP ("-": leave as is)
-#   commit PATH...                     renames each PATH.certfleet-new onto PATH
-#   discard PATH...                    removes staged PATH.certfleet-new files
+#   read PATH...                       one line per PATH, "absent PATH" or "MODE UID GID SIZE PATH", then the
+#                                      bytes of the present files, in the order of their lines
+#   put                                stdin: files to place (below); each is staged, then all are renamed into place
 #   remove PATH...                     removes PATH (a rollback of a file that did not exist before)
 #   run config_test|reload SECONDS     stdin: the command; runs it when it equals the configured one
+# `put` reads lines: "file PATH MODE OWNER GROUP" (OWNER/GROUP "-": leave as is), then "d TEXT" lines whose TEXT
+# is a printf format that only escapes bytes (\ooo), then the next "file", and "end" last. Every file is written
+# to DIR/.certfleet-new/NAME first (DIR: the file's directory); only when all are there and the stream ended with
+# "end" are they renamed onto their paths (one `mv` per directory); otherwise the staged files are removed.
 # Paths must be absolute and canonical, inside an allowed directory reached without symlinks, and never a symlink.
+# Shell builtins do the checks and the writing: each request starts as few processes as it can (the hub pushes to
+# many hosts at once; a fork is the expensive part of a request).
 # Exit codes: 64 refused request, otherwise the command's own.
 set -eu
 umask 077
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 
 CONF=${1:-}
+staged=
+# A request that ends early leaves nothing staged behind.
+trap '[ -z "$staged" ] || rm -f -- $staged' EXIT
 die() {
   printf 'certfleet-forced-command: %s\n' "$*" >&2
   exit 64
 }
 [ -n "$CONF" ] && [ -r "$CONF" ] || die "no readable config file given (forced command argument)"
 
-allowed_dirs=$(sed -n 's/^allow[[:space:]]\{1,\}//p' "$CONF")
-configured() { sed -n "s/^$1[[:space:]]\{1,\}//p" "$CONF" | head -n 1; }
+allowed_dirs=
+config_test=
+reload=
+while read -r word rest || [ -n "${word:-}" ]; do
+  case $word in
+  allow) allowed_dirs="$allowed_dirs $rest" ;;
+  config_test) [ -n "$config_test" ] || config_test=$rest ;;
+  reload) [ -n "$reload" ] || reload=$rest ;;
+  esac
+done <"$CONF"
 
+# Sets `dir` to the path's directory.
 check_path() {
   p=$1
   case $p in
@@ -40,16 +57,53 @@ check_path() {
   case $p in
   */../* | */.. | */./* | */. | *//* | */) die "path is not in canonical form: $p" ;;
   esac
-  dir=$(dirname -- "$p")
-  real=$(cd -P -- "$dir" 2>/dev/null && pwd) || die "directory does not exist: $dir"
-  [ "$real" = "$dir" ] || die "directory $dir is reached through a symlink ($real)"
+  dir=${p%/*}
+  [ -n "$dir" ] || dir=/
+  cd -P -- "$dir" 2>/dev/null || die "directory does not exist: $dir"
+  [ "$PWD" = "$dir" ] || die "directory $dir is reached through a symlink ($PWD)"
   ok=
   for a in $allowed_dirs; do
-    case "$real/" in "${a%/}/"*) ok=1 ;; esac
+    case "$dir/" in "${a%/}/"*) ok=1 ;; esac
   done
   [ -n "$ok" ] || die "not under an allowed directory: $p"
   [ ! -L "$p" ] || die "refusing a symlink: $p"
-  [ ! -L "$p.certfleet-new" ] || die "refusing a symlink: $p.certfleet-new"
+}
+
+# Opens fd 3 on the staged copy of PATH with MODE (umask when MODE has no x or special bits, else chmod later).
+stage_open() {
+  p=$1 mode=$2
+  case $mode in [0-7][0-7][0-7] | [0-7][0-7][0-7][0-7]) ;; *) die "not an octal mode: $mode" ;; esac
+  check_path "$p"
+  sd=$dir/.certfleet-new
+  [ ! -L "$sd" ] || die "refusing a symlink: $sd"
+  [ -d "$sd" ] || mkdir -- "$sd"
+  [ -O "$sd" ] || die "$sd does not belong to the deploy user"
+  case " $dirs " in *" $dir "*) ;; *) dirs="$dirs $dir" ;; esac
+  sf=$sd/${p##*/}
+  staged="$staged $sf"
+  if [ -e "$sf" ] || [ -L "$sf" ]; then rm -f -- "$sf"; fi
+  m=$mode
+  case $m in 0???) m=${m#0} ;; esac
+  chmod_later=
+  case $m in
+  [0246][0246][0246])
+    r=${m#?}
+    umask "$((7 - ${m%??}))$((7 - ${r%?}))$((7 - ${r#?}))"
+    ;;
+  *) chmod_later=$mode ;;
+  esac
+  exec 3>"$sf"
+  umask 077
+}
+
+stage_close() {
+  exec 3>&-
+  [ -z "$chmod_later" ] || chmod -- "$chmod_later" "$sf"
+  [ "$owner" = - ] && [ "$group" = - ] && return
+  o=$owner g=$group
+  [ "$o" != - ] || o=
+  [ "$g" != - ] || g=
+  chown -- "$o${g:+:$g}" "$sf" || die "cannot give $sf to ${owner}:${group}"
 }
 
 set -f # no globbing while splitting the request into words
@@ -61,38 +115,62 @@ shift
 
 case $request in
 read)
-  [ $# -eq 1 ] || die "usage: read PATH"
-  check_path "$1"
-  if [ -e "$1" ]; then
-    stat -c '%a %u %g' -- "$1"
-    exec cat -- "$1"
-  fi
-  echo absent
+  [ $# -ge 1 ] || die "usage: read PATH..."
+  present=
+  for p in "$@"; do
+    check_path "$p"
+    if [ -e "$p" ]; then
+      [ -f "$p" ] || die "not a regular file: $p"
+      present="$present $p"
+    else
+      printf 'absent %s\n' "$p"
+    fi
+  done
+  [ -n "$present" ] || exit 0
+  # shellcheck disable=SC2086
+  stat -c '%a %u %g %s %n' -- $present
+  # shellcheck disable=SC2086
+  exec cat -- $present
   ;;
-stage)
-  [ $# -eq 4 ] || die "usage: stage PATH MODE OWNER GROUP"
-  check_path "$1"
-  case $2 in [0-7][0-7][0-7] | [0-7][0-7][0-7][0-7]) ;; *) die "not an octal mode: $2" ;; esac
-  tmp="$1.certfleet-new"
-  rm -f -- "$tmp"
-  cat >"$tmp"
-  [ "$3" = - ] || chown -- "$3" "$tmp" || {
-    rm -f -- "$tmp"
-    die "cannot give $tmp to owner $3"
-  }
-  [ "$4" = - ] || chgrp -- "$4" "$tmp" || {
-    rm -f -- "$tmp"
-    die "cannot give $tmp to group $4"
-  }
-  chmod -- "$2" "$tmp"
-  ;;
-commit)
-  for p in "$@"; do check_path "$p"; done
-  for p in "$@"; do mv -f -- "$p.certfleet-new" "$p"; done
-  ;;
-discard)
-  for p in "$@"; do check_path "$p"; done
-  for p in "$@"; do rm -f -- "$p.certfleet-new"; done
+put)
+  [ $# -eq 0 ] || die "usage: put (the files come on stdin)"
+  dirs=
+  open=
+  done=
+  while IFS= read -r line; do
+    case $line in
+    "d "*)
+      [ -n "$open" ] || die "data before any file line"
+      printf "${line#d }" >&3
+      ;;
+    "file "*)
+      [ -z "$open" ] || stage_close
+      # shellcheck disable=SC2086 # words of the line, globbing is off
+      set -- $line
+      [ $# -eq 5 ] || die "usage: file PATH MODE OWNER GROUP"
+      owner=$4 group=$5
+      stage_open "$2" "$3"
+      open=1
+      ;;
+    end)
+      [ -z "$open" ] || stage_close
+      open=
+      done=1
+      break
+      ;;
+    *) die "unknown line in the upload (this script is older or newer than the hub?)" ;;
+    esac
+  done
+  [ -n "$done" ] || die "the upload ended before its end line; nothing was renamed"
+  # Everything is staged: one rename per file, one mv per directory.
+  for d in $dirs; do
+    set --
+    for s in $staged; do
+      case $s in "$d/.certfleet-new/"*) set -- "$@" "$s" ;; esac
+    done
+    mv -f -- "$@" "$d/"
+  done
+  staged=
   ;;
 remove)
   for p in "$@"; do check_path "$p"; done
@@ -100,9 +178,12 @@ remove)
   ;;
 run)
   [ $# -eq 2 ] || die "usage: run config_test|reload SECONDS"
-  case $1 in config_test | reload) ;; *) die "unknown command step: $1" ;; esac
+  case $1 in
+  config_test) want=$config_test ;;
+  reload) want=$reload ;;
+  *) die "unknown command step: $1" ;;
+  esac
   case $2 in '' | *[!0-9]*) die "not a number of seconds: $2" ;; esac
-  want=$(configured "$1")
   [ -n "$want" ] || die "no $1 command is configured in $CONF"
   IFS= read -r asked || true
   [ "$asked" = "$want" ] || die "$1 command \"$asked\" is not the configured one; set the subscription's command to the $1 line of $CONF"

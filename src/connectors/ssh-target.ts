@@ -6,12 +6,13 @@ import type { RenderedOutput } from '../deploy/render-outputs.ts';
 import { verifyServed, type ServedExpectation, type VerifyResult } from '../deploy/verify-served.ts';
 import type { ConnectorTarget, RecordStore } from './connector-target.ts';
 import { SshSession, type ExecResult, type SshSettings } from './ssh-session.ts';
+import { encodePut, parseRead, remotePath, type PutFile } from './ssh-wire.ts';
 
 export interface SshTargetOptions {
   /** Identifies the endpoint for the pipeline's per-subscription serialisation. */
   key: string;
   ssh: SshSettings;
-  /** Per file request (read, stage, commit, remove). */
+  /** Per file request (read, put, remove). */
   stepTimeoutMs: number;
   records: RecordStore;
 }
@@ -21,10 +22,11 @@ const REMOTE_GRACE_MS = 5000;
 
 /**
  * A host reached over SSH as a DeployTarget, speaking exactly the requests of the forced command
- * (deploy/certfleet-ssh-forced-command.sh): `read`, `stage` (to PATH.certfleet-new, with mode and owner), `commit`
- * (rename into place), `discard`, `remove`, and `run config_test|reload` (only the commands configured on the
- * host). One connection per deploy run, opened on first use; verify runs from the hub (TLS handshakes to the
- * subscription's verify target); records live on the hub, sealed (`records`).
+ * (deploy/certfleet-ssh-forced-command.sh), batched so a deploy costs the host four of them: `read` (every output
+ * at once), `put` (every output staged, then renamed into place, with mode and owner; ssh-wire.ts), and
+ * `run config_test|reload` (only the commands configured on the host); `remove` for a rollback of a first
+ * install. One connection per deploy run, opened on first use, carries every request; verify runs from the hub
+ * (TLS handshakes to the subscription's verify target); records live on the hub, sealed (`records`).
  *
  * Hook variables (CERTFLEET_*, RENEWED_*) are not sent: the forced command runs only its configured command line.
  */
@@ -70,7 +72,7 @@ export class SshTarget implements ConnectorTarget {
       r.timedOut ? 'UNREACHABLE' : 'OUTPUT_WRITE_FAILED',
       `${what} on ${host}:${port} (endpoint "${endpointName}") failed${r.exitCode !== null ? ` (exit ${r.exitCode})` : ''}: ${r.stderrTail.trim() || 'no message'}`,
       r.exitCode === 64
-        ? "the host's forced command refused it: check the `allow` lines of its config (docs/connectors.md)"
+        ? "the host's forced command refused it: check the `allow` lines of its config, and that it is this certfleet version's deploy/certfleet-ssh-forced-command.sh (docs/connectors.md)"
         : "check the path, its directory and the deploy user's rights on the host",
     );
     if (r.timedOut) this.gaveUp = error;
@@ -78,63 +80,43 @@ export class SshTarget implements ConnectorTarget {
   }
 
   async readCurrent(paths: string[], signal?: AbortSignal): Promise<PreviousFile[]> {
-    const out: PreviousFile[] = [];
-    for (const path of paths) {
-      const r = await this.request(`read ${remotePath(path)}`, `reading ${path}`, { signal });
-      out.push(parseRead(path, r.stdout));
-    }
-    return out;
+    if (paths.length === 0) return [];
+    const r = await this.request(`read ${paths.map(remotePath).join(' ')}`, `reading ${paths.join(', ')}`, {
+      signal,
+    });
+    return parseRead(paths, r.stdout);
   }
 
   async writeFilesAtomic(files: RenderedOutput[], opts: { signal?: AbortSignal }): Promise<void> {
-    await this.stageAndCommit(
+    await this.put(
       files.map((f) => ({ path: f.path, data: f.data, mode: f.mode, owner: f.owner, group: f.group })),
       opts.signal,
     );
   }
 
-  /** Every file to its temp name first; only when all are there, one `commit` renames them into place. */
-  private async stageAndCommit(
-    files: Array<{
-      path: string;
-      data: Buffer;
-      mode: number;
-      owner?: string | number;
-      group?: string | number;
-    }>,
-    signal?: AbortSignal,
-  ): Promise<void> {
+  /**
+   * One `put`: the host stages every file, and only when all are there renames them into place; when anything
+   * fails before that, it removes what it staged, so nothing changed.
+   */
+  private async put(files: PutFile[], signal?: AbortSignal): Promise<void> {
     if (files.length === 0) return;
-    const paths = files.map((f) => remotePath(f.path));
-    try {
-      for (const [i, f] of files.entries()) {
-        const mode = (f.mode & 0o7777).toString(8).padStart(3, '0');
-        await this.request(
-          `stage ${paths[i]} ${mode} ${ownerWord(f.owner)} ${ownerWord(f.group)}`,
-          `uploading ${f.path}`,
-          { stdin: f.data, signal },
-        );
-      }
-    } catch (e) {
-      // Nothing was renamed yet: take the temp files away again (best effort; the next stage overwrites them).
-      await this.request(`discard ${paths.join(' ')}`, 'discarding staged files').catch(() => undefined);
-      throw e;
-    }
-    await this.request(`commit ${paths.join(' ')}`, `renaming ${paths.length} file(s) into place`, {
+    await this.request('put', `uploading ${files.map((f) => f.path).join(', ')}`, {
+      stdin: encodePut(files),
       signal,
     });
   }
 
   async restore(previous: PreviousFile[]): Promise<void> {
-    const present = previous.filter((p) => p.previous !== 'absent');
-    await this.stageAndCommit(
-      present.map((p) => ({
-        path: p.path,
-        data: p.previous as Buffer,
-        mode: p.mode ?? 0o600,
-        owner: p.uid,
-        group: p.gid,
-      })),
+    await this.put(
+      previous
+        .filter((p) => p.previous !== 'absent')
+        .map((p) => ({
+          path: p.path,
+          data: p.previous as Buffer,
+          mode: p.mode ?? 0o600,
+          owner: p.uid,
+          group: p.gid,
+        })),
     );
     const absent = previous.filter((p) => p.previous === 'absent').map((p) => remotePath(p.path));
     if (absent.length) await this.request(`remove ${absent.join(' ')}`, 'removing new files');
@@ -202,51 +184,4 @@ export class SshTarget implements ConnectorTarget {
     this.session = undefined;
     (await s?.catch(() => undefined))?.close();
   }
-}
-
-/** The forced command splits its request on spaces: a path must be absolute and hold none. */
-function remotePath(path: string): string {
-  if (!path.startsWith('/') || /[\s'"\\$`;&|<>*?]/.test(path)) {
-    throw new CertfleetError(
-      'CONFIG_INVALID',
-      `output path "${path}" cannot be sent to an ssh connector endpoint`,
-      'use absolute paths without spaces, quotes or shell characters for ssh endpoints',
-    );
-  }
-  return path;
-}
-
-function ownerWord(v: string | number | undefined): string {
-  if (v === undefined || v === '') return '-';
-  const s = String(v);
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(s)) {
-    throw new CertfleetError(
-      'CONFIG_INVALID',
-      `owner or group "${s}" is not a user or group name`,
-      'use a plain name or number',
-    );
-  }
-  return s;
-}
-
-/** `absent`, or `MODE UID GID\n` and the bytes. */
-function parseRead(path: string, out: Buffer): PreviousFile {
-  const nl = out.indexOf(0x0a);
-  const head = out.subarray(0, nl < 0 ? out.length : nl).toString('latin1');
-  if (head === 'absent') return { path, previous: 'absent' };
-  const m = /^([0-7]{3,4}) (\d+) (\d+)$/.exec(head);
-  if (!m || nl < 0) {
-    throw new CertfleetError(
-      'OUTPUT_WRITE_FAILED',
-      `reading ${path}: the host's answer is not the forced command's (${JSON.stringify(head.slice(0, 60))})`,
-      'install deploy/certfleet-ssh-forced-command.sh as the forced command of the deploy key (docs/connectors.md)',
-    );
-  }
-  return {
-    path,
-    previous: out.subarray(nl + 1),
-    mode: parseInt(m[1], 8),
-    uid: Number(m[2]),
-    gid: Number(m[3]),
-  };
 }
