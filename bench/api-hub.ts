@@ -33,7 +33,7 @@ async function overviewBuilt() {
   await hub.app.inject({ method: 'GET', url: '/ui/api/overview?limit=1', headers: { cookie } });
 }
 process.on('message', (msg: { cpu?: boolean }) => {
-  if (msg.cpu) process.send!({ cpu: process.cpuUsage() });
+  if (msg.cpu) process.send!({ cpu: process.cpuUsage(), cache: hub.app.pageCache.snapshot() });
 });
 process.once('disconnect', () => void hub.close().then(() => process.exit(0)));
 process.stdout.write(`${JSON.stringify({ url: hub.url, caPem: hub.caPem })}\n`);

@@ -1,11 +1,14 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { CertfleetError } from '../core/errors.ts';
 import { newToken } from '../core/ids.ts';
 import type { NewToken, Store, TokenRecord } from '../store/store.ts';
 
-/** Tokens are high-entropy random strings, so one SHA-256 is enough to store them safely (no password stretching). */
-export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
+/**
+ * Tokens are high-entropy random strings, so one SHA-256 is enough to store them safely (no password stretching).
+ * Every API request hashes its token: the one-shot `hash` is ~4× cheaper than a `createHash` object.
+ */
+export const hashToken = (token: string): string => hash('sha256', token, 'hex');
 
 export function bearerToken(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;

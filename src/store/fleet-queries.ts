@@ -24,6 +24,7 @@ import type {
   FleetStatusRow,
   Page,
   PageRequest,
+  SubscriptionRow,
 } from './store.ts';
 
 type Db = Kysely<Database>;
@@ -361,6 +362,78 @@ export async function fleetStatusRows(
           : {}),
       };
     }),
+    page,
+    (last) => encodeCursor('fleet', [last.certificateName, last.endpointName]),
+  );
+}
+
+/**
+ * The same page as `fleetRows` with only what a subscription's API view shows (its own columns, the two names, the
+ * endpoint kind, the current version's deployment): no probe results (which multiply the rows), no per-row count,
+ * no certificate or endpoint columns to parse. GET /subscriptions reads this.
+ */
+export async function subscriptionRows(
+  db: Db,
+  filter: FleetFilter = {},
+  page?: PageRequest,
+): Promise<Page<SubscriptionRow>> {
+  const rows = await db
+    .selectFrom(fleetPage(db, filter, page).as('pg'))
+    .innerJoin('subscriptions as s', 's.id', 'pg.page_id')
+    .innerJoin('certificates as c', 'c.id', 's.certificate_id')
+    .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
+    .leftJoin('deployments as d', (j) =>
+      j.onRef('d.subscription_id', '=', 's.id').onRef('d.version_id', '=', 'c.current_version_id'),
+    )
+    .select([
+      's.id as s_id',
+      's.endpoint_id as s_endpoint_id',
+      's.certificate_id as s_certificate_id',
+      's.spec as s_spec',
+      's.created_at as s_created_at',
+      's.updated_at as s_updated_at',
+      'pg.page_certificate as c_name',
+      'pg.page_endpoint as e_name',
+      'e.kind as e_kind',
+      'd.id as d_id',
+      'd.version_id as d_version_id',
+      'd.state as d_state',
+      'd.reason as d_reason',
+      'd.detail as d_detail',
+      'd.created_at as d_created_at',
+      'd.updated_at as d_updated_at',
+    ])
+    .orderBy('pg.page_certificate')
+    .orderBy('pg.page_endpoint')
+    .execute();
+  return toPage(
+    rows.map((r) => ({
+      subscription: toSubscription({
+        id: r.s_id,
+        endpoint_id: r.s_endpoint_id,
+        certificate_id: r.s_certificate_id,
+        spec: r.s_spec,
+        created_at: r.s_created_at,
+        updated_at: r.s_updated_at,
+      }),
+      certificateName: r.c_name,
+      endpointName: r.e_name,
+      endpointKind: r.e_kind as SubscriptionRow['endpointKind'],
+      ...(r.d_id !== null
+        ? {
+            deployment: toDeployment({
+              id: r.d_id,
+              subscription_id: r.s_id,
+              version_id: r.d_version_id!,
+              state: r.d_state!,
+              reason: r.d_reason,
+              detail: r.d_detail!,
+              created_at: r.d_created_at!,
+              updated_at: r.d_updated_at!,
+            }),
+          }
+        : {}),
+    })),
     page,
     (last) => encodeCursor('fleet', [last.certificateName, last.endpointName]),
   );

@@ -14,7 +14,13 @@ import type {
 } from '../core/types.ts';
 import { actorKind, mayMove, refusalOf } from '../deploy/states.ts';
 import { insertCampaign, markCampaignDone, selectCampaigns } from './campaign-queries.ts';
-import { certificateRows, endpointRows, fleetRows, fleetStatusRows } from './fleet-queries.ts';
+import {
+  certificateRows,
+  endpointRows,
+  fleetRows,
+  fleetStatusRows,
+  subscriptionRows,
+} from './fleet-queries.ts';
 import { META } from './meta-catalogue.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
 import {
@@ -37,6 +43,7 @@ import {
   type FleetFilter,
   type FleetRow,
   type FleetStatusRow,
+  type SubscriptionRow,
   type Page,
   type PageRequest,
   type DeploymentTransitionInput,
@@ -1358,6 +1365,10 @@ export class SqlStore implements Store {
 
   fleetStatus(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetStatusRow>> {
     return fleetStatusRows(this.db, filter, page);
+  }
+
+  subscriptionRows(filter?: FleetFilter, page?: PageRequest): Promise<Page<SubscriptionRow>> {
+    return subscriptionRows(this.db, filter, page);
   }
 }
 

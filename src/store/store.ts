@@ -154,6 +154,16 @@ export interface FleetStatusRow {
   deployment?: Pick<Deployment, 'state' | 'reason' | 'detail' | 'updatedAt'>;
 }
 
+/** A subscription with the names around it and its current version's deployment: what GET /subscriptions shows. */
+export interface SubscriptionRow {
+  subscription: Subscription;
+  certificateName: string;
+  endpointName: string;
+  endpointKind: Endpoint['kind'];
+  /** The deployment of the certificate's current version on this endpoint; absent when none was recorded yet. */
+  deployment?: Deployment;
+}
+
 export interface FleetFilter {
   certificateId?: string;
   endpointId?: string;
@@ -446,6 +456,8 @@ export interface Store {
   fleet(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetRow>>;
   /** The same pages as `fleet`, only what a status line shows (one query, no probe rows). */
   fleetStatus(filter?: FleetFilter, page?: PageRequest): Promise<Page<FleetStatusRow>>;
+  /** The same pages as `fleet`, only the subscription, names and deployment (one query, no probe rows). */
+  subscriptionRows(filter?: FleetFilter, page?: PageRequest): Promise<Page<SubscriptionRow>>;
 
   appendEvent(event: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void>;
   listEvents(query?: EventQuery): Promise<AuditEvent[]>;

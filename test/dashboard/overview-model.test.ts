@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { systemClock } from '../../src/core/clock.ts';
+import { ManualClock, systemClock } from '../../src/core/clock.ts';
 import { FleetOverview } from '../../src/hub/dashboard/fleet-overview.ts';
 import { liveMessageOf } from '../../src/hub/dashboard/live-stream.ts';
+import { eventually } from '../helpers/agent.ts';
 import type { StoreEvent } from '../../src/store/store-events.ts';
 import { openSqliteStore } from '../../src/store/sqlite/open-sqlite-store.ts';
 
@@ -51,6 +52,45 @@ describe('fleet overview read model', () => {
     await store.upsertSubscription(ep.id, cert.id, { outputs: [] }, 'test');
     assert.deepEqual(await keys(overview), ['alpha/web-1']);
     assert.equal((await overview.page({}, 0, 100)).counts.endpoints, 1);
+  });
+
+  test('as the clock moves the model re-ages: an agent that stopped checking in turns silent, one that kept on does not', async (t) => {
+    const clock = new ManualClock('2026-03-01T00:00:00.000Z');
+    const store = await openSqliteStore(':memory:', clock);
+    const overview = new FleetOverview(store, clock, 30 * 60_000, 60_000);
+    t.after(async () => {
+      overview.close();
+      await store.close();
+    });
+    const cert = await store.createCertificate(
+      {
+        name: 'alpha',
+        sans: ['alpha.example.test'],
+        keyType: 'ecdsa-p256',
+        issuer: 'internal',
+        lifetimeDays: 30,
+      },
+      'test',
+    );
+    const agents = [];
+    for (const name of ['quiet', 'busy']) {
+      const ep = await store.createEndpoint({ name, kind: 'agent', probeTargets: [], labels: {} }, 'test');
+      await store.upsertSubscription(ep.id, cert.id, { outputs: [] }, 'test');
+      await store.touchEndpoint(ep.id, clock.now().toISOString());
+      agents.push(ep);
+    }
+    const attention = async () =>
+      Object.fromEntries((await overview.page({}, 0, 100)).items.map((r) => [r.endpoint, r.attention.kind]));
+    assert.deepEqual(await attention(), { quiet: 'ok', busy: 'ok' });
+
+    clock.advance(31 * 60_000);
+    // an agent's contact is a write with no store event: the re-ageing reads it
+    await store.touchEndpoint(agents[1].id, clock.now().toISOString());
+    const aged = await eventually(async () => {
+      const a = await attention();
+      return a.quiet === 'agent_silent' ? a : undefined;
+    });
+    assert.deepEqual(aged, { quiet: 'agent_silent', busy: 'ok' });
   });
 
   test('deleting an endpoint takes its rows away and leaves its certificate alone', async (t) => {

@@ -218,6 +218,36 @@ describe('fleet read model (store)', () => {
     );
   });
 
+  test('the subscription read is the same pages as the full read, with only what a subscription view shows', async (t) => {
+    const { store, b, e1 } = await fleetFixture(t);
+    const project = (r: Awaited<ReturnType<Store['fleet']>>['items'][number]) => ({
+      subscription: r.subscription,
+      certificateName: r.certificate.name,
+      endpointName: r.endpoint.name,
+      endpointKind: r.endpoint.kind,
+      ...(r.deployment ? { deployment: r.deployment } : {}),
+    });
+    const all = await store.subscriptionRows();
+    assert.ok(
+      all.items.some((r) => r.deployment),
+      'the fixture has deployments to compare',
+    );
+    assert.deepEqual(all.items, (await store.fleet()).items.map(project));
+    for (const filter of [{ certificateId: b.id }, { endpointId: e1.id }]) {
+      assert.deepEqual(
+        (await store.subscriptionRows(filter)).items,
+        (await store.fleet(filter)).items.map(project),
+      );
+    }
+    const first = await store.subscriptionRows({}, { limit: 2 });
+    const full = await store.fleet({}, { limit: 2 });
+    assert.equal(first.next, full.next, 'one cursor for both reads');
+    assert.deepEqual(
+      (await store.subscriptionRows({}, { limit: 2, cursor: first.next! })).items,
+      (await store.fleet({}, { limit: 2, cursor: full.next! })).items.map(project),
+    );
+  });
+
   test('a cursor that is garbage or belongs to another list is refused with BAD_REQUEST and a hint', async (t) => {
     const { store } = await fleetFixture(t);
     const certCursor = (await store.certificateRows({ limit: 1 })).next!;

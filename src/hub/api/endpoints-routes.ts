@@ -7,7 +7,7 @@ import {
   subscriptionSpecSchema,
 } from '../../core/config-schema.ts';
 import { subscriptionSpecOf } from '../../core/subscription-spec.ts';
-import type { FleetFilter, FleetRow, Store } from '../../store/store.ts';
+import type { FleetFilter, Store, SubscriptionRow } from '../../store/store.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 import { pageOf, pageQuerySchema, sendPage } from './pagination.ts';
 import {
@@ -164,7 +164,7 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
     },
     async (req, reply) => {
       const filter = await fleetFilterOf(store, req.query);
-      return sendPage(req, reply, await store.fleet(filter, pageOf(req.query)), subscriptionView);
+      return sendPage(req, reply, await store.subscriptionRows(filter, pageOf(req.query)), subscriptionView);
     },
   );
 
@@ -184,8 +184,12 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
       const sub = await store.getSubscription(req.params.id);
       const row =
         sub &&
-        (await store.fleet({ endpointId: sub.endpointId, certificateId: sub.certificateId }, { limit: 1 }))
-          .items[0];
+        (
+          await store.subscriptionRows(
+            { endpointId: sub.endpointId, certificateId: sub.certificateId },
+            { limit: 1 },
+          )
+        ).items[0];
       if (!row) throw subscriptionNotFound(req.params.id);
       return subscriptionView(row);
     },
@@ -213,12 +217,12 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
 const subscriptionNotFound = (id: string) => errorOf('SUBSCRIPTION_NOT_FOUND', id);
 
 /** A subscription as the API shows it: its spec, the names around it and the current version's deployment. */
-function subscriptionView(r: FleetRow) {
+function subscriptionView(r: SubscriptionRow) {
   return {
     ...r.subscription,
-    endpoint: r.endpoint.name,
-    endpointKind: r.endpoint.kind,
-    certificate: r.certificate.name,
+    endpoint: r.endpointName,
+    endpointKind: r.endpointKind,
+    certificate: r.certificateName,
     deployment: r.deployment ?? null,
   };
 }

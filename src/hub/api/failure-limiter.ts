@@ -58,6 +58,7 @@ export class FailureLimiter {
 
   /** 0 when `address` may try; else how many seconds until it may (whole seconds, at least 1). */
   retryAfterSeconds(address: string): number {
+    if (!this.failures.has(address)) return 0; // every request asks: the common answer costs one lookup
     const now = this.now();
     const times = this.recent(address, now);
     if (times.length < this.max) return 0;

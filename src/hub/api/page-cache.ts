@@ -7,10 +7,15 @@
  *
  * Every such answer carries a strong ETag (hash of the body) and `cache-control: private, no-cache`; a request
  * whose If-None-Match names the current body gets 304. Concurrent misses of one key wait for the first (one render
- * per page and generation, however many clients ask at once). Auth still runs first on every request (the
- * cache sits in `preHandler`, after access.ts), so the cache never answers a request its route would refuse.
+ * per page and generation, however many clients ask at once). Auth still runs first on every request (access.ts's
+ * `onRequest` hook comes before ours), so the cache never answers a request its route would refuse.
+ *
+ * A hit is answered as early as it can be: a request URL seen before (same role) names its page key in `aliases`,
+ * so its hit is served in `onRequest`, right after auth, with no query validation, key building or other hooks (a
+ * URL that passed validation once passes again). A URL not seen yet is validated and keyed in `preHandler`, where
+ * it may still hit the page of the same query written differently.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GenerationStamp, WriteGeneration } from '../../store/write-generation.ts';
 
@@ -24,6 +29,8 @@ declare module 'fastify' {
   }
 }
 
+const DEFAULT_MAX_ENTRIES = 4000;
+
 /** Response headers a cached answer replays (pagination and type; the rest are set per request by hooks). */
 const REPLAYED = ['content-type', 'x-next-cursor', 'link'] as const;
 
@@ -32,6 +39,7 @@ interface Entry {
   storedAt: number;
   body: Buffer;
   etag: string;
+  /** Validators (etag, cache-control) and the replayed headers. */
   headers: Record<string, string>;
 }
 
@@ -54,6 +62,8 @@ export interface PageCacheStats {
 
 export class PageCache {
   private readonly entries = new Map<string, Entry>();
+  /** Role + request URL → page key, learned in `preHandler`; bounded like the entries. */
+  private readonly aliases = new Map<string, string>();
   private readonly inflight = new Map<string, Promise<void>>();
   private bytes = 0;
   readonly stats = { hits: 0, misses: 0, notModified: 0 };
@@ -64,6 +74,7 @@ export class PageCache {
   ) {}
 
   install(app: FastifyInstance): void {
+    app.addHook('onRequest', async (req, reply) => this.early(req, reply));
     app.addHook('preHandler', async (req, reply) => this.lookup(req, reply));
     app.addHook('onSend', async (req, reply, payload) => this.fill(req, reply, payload));
     const release = async (req: FastifyRequest) => req.pageFill?.done();
@@ -75,10 +86,20 @@ export class PageCache {
     return { ...this.stats, entries: this.entries.size, bytes: this.bytes };
   }
 
+  /** A hit for a request URL seen before; anything else goes on to validation and `lookup`. */
+  private async early(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const config = req.routeOptions.config.pageCache;
+    if (!config || req.method !== 'GET') return undefined;
+    const key = this.aliases.get(aliasOf(req));
+    const entry = key === undefined ? undefined : this.fresh(key, config);
+    return entry && this.answer(req, reply, entry);
+  }
+
   private async lookup(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const config = req.routeOptions.config.pageCache;
     if (!config || req.method !== 'GET') return undefined;
     const key = keyOf(req);
+    this.remember(aliasOf(req), key);
     for (let attempt = 0; ; attempt++) {
       const entry = this.fresh(key, config);
       if (entry) return this.answer(req, reply, entry);
@@ -103,6 +124,14 @@ export class PageCache {
     return undefined;
   }
 
+  private remember(alias: string, key: string): void {
+    if (this.aliases.get(alias) === key) return;
+    if (this.aliases.size >= (this.opts.maxEntries ?? DEFAULT_MAX_ENTRIES)) {
+      this.aliases.delete(this.aliases.keys().next().value!);
+    }
+    this.aliases.set(alias, key);
+  }
+
   private fresh(key: string, config: true | { maxAgeMs: number }): Entry | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
@@ -118,14 +147,12 @@ export class PageCache {
   }
 
   private answer(req: FastifyRequest, reply: FastifyReply, entry: Entry): FastifyReply {
-    void reply.header('etag', entry.etag).header('cache-control', 'private, no-cache');
     if (etagMatches(req.headers['if-none-match'], entry.etag)) {
       this.stats.notModified++;
-      return reply.code(304).send();
+      return reply.headers(validatorsOf(entry.etag)).code(304).send();
     }
     this.stats.hits++;
-    for (const [k, v] of Object.entries(entry.headers)) void reply.header(k, v);
-    return reply.send(entry.body);
+    return reply.headers(entry.headers).send(entry.body);
   }
 
   private async fill(req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
@@ -134,9 +161,9 @@ export class PageCache {
     if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return payload;
     // encoded once: a hit writes these bytes as they are
     const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
-    const etag = `"${createHash('sha1').update(body).digest('base64url')}"`;
-    void reply.header('etag', etag).header('cache-control', 'private, no-cache');
-    const headers: Record<string, string> = {};
+    const etag = `"${hash('sha1', body, 'base64url')}"`;
+    const headers: Record<string, string> = validatorsOf(etag);
+    void reply.headers(headers);
     for (const h of REPLAYED) {
       const v = reply.getHeader(h);
       if (v !== undefined) headers[h] = String(v);
@@ -148,7 +175,7 @@ export class PageCache {
 
   private store(key: string, entry: Entry): void {
     const maxBytes = this.opts.maxBytes ?? 64 * 1024 * 1024;
-    const maxEntries = this.opts.maxEntries ?? 4000;
+    const maxEntries = this.opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
     if (entry.body.length > maxBytes / 4) return;
     const old = this.entries.get(key);
     if (old) this.drop(key, old);
@@ -179,6 +206,15 @@ function keyOf(req: FastifyRequest): string {
       : '';
   return `${req.routeOptions.url}\n${sorted(req.params)}\n${sorted(req.query)}\n${req.token?.kind ?? 'anonymous'}`;
 }
+
+/** The role and the URL as the client sent it (path and query): an exact repeat of a request `lookup` keyed. */
+const aliasOf = (req: FastifyRequest): string => `${req.token?.kind ?? 'anonymous'} ${req.url}`;
+
+/** What every answer of a cached route carries, 200 or 304. */
+const validatorsOf = (etag: string): Record<string, string> => ({
+  etag,
+  'cache-control': 'private, no-cache',
+});
 
 /** RFC 9110 If-None-Match: a list of entity tags (weak ones compare weakly), or `*`. */
 function etagMatches(header: string | undefined, etag: string): boolean {

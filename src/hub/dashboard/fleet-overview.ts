@@ -8,8 +8,10 @@
  *   queries), and an endpoint change the rows of the certificates it serves, on the next read (which waits for it,
  *   so a page never shows less than what was committed before it was asked for);
  * - many changes at once (> `MAX_INCREMENTAL` certificates), or an event kind this model does not know, rebuild it;
- * - age past `maxAgeMs` (silent agents and lifetime fractions move with the clock) rebuilds it in the background
- *   while reads keep the current one.
+ * - age past `maxAgeMs` (silent agents and lifetime fractions move with the clock) re-ages it in the background
+ *   while reads keep the current one: every row's attention again from its kept inputs at the new time, with the
+ *   endpoints' last contact re-read (agent contacts emit no event): one read of the endpoints, not a full build
+ *   (which at 10,000 rows costs seconds of CPU, every minute while anyone looks).
  * So a page costs no query while nothing changes and a few after a change, and no visitor waits for a full build
  * except before the first one has finished.
  */
@@ -84,6 +86,8 @@ interface RowSource {
 interface Built {
   rows: OverviewRow[];
   bySubscription: Map<string, RowSource>;
+  /** Every row's source (those without a subscription too), for re-ageing. */
+  sources: RowSource[];
   /** Rows changed in place since the last sort and count. */
   stale: boolean;
   certs: Map<string, CertificateRow>;
@@ -114,6 +118,8 @@ export class FleetOverview {
   private building?: Promise<Built>;
   /** An incremental refresh in flight. */
   private refreshing?: Promise<void>;
+  /** A re-ageing in flight. */
+  private reageing?: Promise<void>;
   /** Committed changes `current` does not show yet, in commit order. */
   private pending: Change[] = [];
   private readonly unsubscribe: () => void;
@@ -203,7 +209,9 @@ export class FleetOverview {
     }
     const built = this.current!;
     if (this.clock.now().getTime() - Date.parse(built.builtAt) > this.maxAgeMs && !this.building)
-      this.rebuild().catch(() => {}); // the next read retries; this one keeps the current rows
+      this.reageing ??= this.reage(built) // a failure: the next read retries; this one keeps the current rows
+        .catch(() => {})
+        .finally(() => (this.reageing = undefined));
     if (built.stale) {
       built.rows.sort(byAttention);
       built.counts = countsOf(built.rows, built.certs.size, built.endpoints);
@@ -246,6 +254,7 @@ export class FleetOverview {
       built.rows = built.rows.filter((r) => !names.has(r.certificate));
       for (const [id, src] of built.bySubscription)
         if (names.has(src.row.certificate)) built.bySubscription.delete(id);
+      built.sources = built.sources.filter((src) => !names.has(src.row.certificate));
       for (const name of names) {
         const gone = built.certs.get(name);
         if (gone) built.certNames.delete(gone.certificate.id);
@@ -264,9 +273,36 @@ export class FleetOverview {
     this.unsubscribe();
   }
 
+  /** The clock moved on: attention again at `now` from each row's inputs and the endpoints' last contact. */
+  private async reage(built: Built): Promise<void> {
+    const now = this.clock.now();
+    const endpoints = (await this.store.endpointRows()).items;
+    if (this.current !== built) return; // a full build replaced it meanwhile
+    const byName = new Map(endpoints.map((e) => [e.endpoint.name, e]));
+    built.enrolled = new Map(
+      endpoints.map((e) => [e.endpoint.name, e.enrolled || e.lastSeenAt !== undefined]),
+    );
+    for (const src of built.sources) {
+      const { row } = src;
+      const e = row.endpoint === undefined ? undefined : byName.get(row.endpoint);
+      src.input = { ...src.input, now };
+      if (e) {
+        if (e.lastSeenAt) row.lastSeenAt = e.lastSeenAt;
+        const silentForMs = silenceOf(row, built, now, e.endpoint.createdAt);
+        if (silentForMs !== undefined) src.input.silentForMs = silentForMs;
+        else delete src.input.silentForMs;
+      }
+      row.attention = attentionOf(src.input);
+    }
+    built.builtAt = now.toISOString();
+    built.stale = true;
+  }
+
   async page(filter: OverviewFilter, offset: number, limit: number): Promise<OverviewPage> {
     const built = await this.read();
-    const matching = built.rows.filter((r) => matches(r, filter, built.sans));
+    // the unfiltered overview (the first page every visitor sees) needs no copy of every row
+    const filtered = Object.values(filter).some((v) => v !== undefined && v !== '');
+    const matching = filtered ? built.rows.filter((r) => matches(r, filter, built.sans)) : built.rows;
     const items = matching.slice(offset, offset + limit);
     return {
       total: matching.length,
@@ -297,6 +333,7 @@ export class FleetOverview {
     const built: Built = {
       rows: [],
       bySubscription: new Map(),
+      sources: [],
       stale: true,
       certs: new Map(),
       certNames: new Map(),
@@ -335,10 +372,7 @@ export class FleetOverview {
       windowEndedAt?: Date,
       endpointCreatedAt?: string,
     ): RowSource => {
-      const silentForMs =
-        extra.endpointKind === 'agent' && built.enrolled.get(extra.endpoint!)
-          ? now.getTime() - Date.parse(extra.lastSeenAt ?? endpointCreatedAt!)
-          : undefined;
+      const silentForMs = silenceOf(extra, built, now, endpointCreatedAt);
       const input: AttentionInput = {
         now,
         ...(state ? { state } : {}),
@@ -362,7 +396,9 @@ export class FleetOverview {
         attention: attentionOf(input),
       };
       built.rows.push(row);
-      return { row, input, ...(v ? { versionId: v.id } : {}) };
+      const src: RowSource = { row, input, ...(v ? { versionId: v.id } : {}) };
+      built.sources.push(src);
+      return src;
     };
     for (const f of fleet) {
       const d = f.deployment;
@@ -381,13 +417,23 @@ export class FleetOverview {
         windowEndedAt,
         f.endpoint.createdAt,
       );
-      built.bySubscription.set(f.subscription.id, {
-        ...src,
-        ...(f.subscription.window ? { window: f.subscription.window } : {}),
-      });
+      if (f.subscription.window) src.window = f.subscription.window;
+      built.bySubscription.set(f.subscription.id, src);
     }
     if (fleet.length === 0) rowOf({});
   }
+}
+
+/** How long an enrolled agent endpoint has been silent at `now`; undefined for connectors and unenrolled agents. */
+function silenceOf(
+  row: Partial<OverviewRow>,
+  built: Built,
+  now: Date,
+  endpointCreatedAt?: string,
+): number | undefined {
+  return row.endpointKind === 'agent' && built.enrolled.get(row.endpoint!)
+    ? now.getTime() - Date.parse(row.lastSeenAt ?? endpointCreatedAt!)
+    : undefined;
 }
 
 function countsOf(rows: OverviewRow[], certificates: number, endpoints: number): OverviewPage['counts'] {
