@@ -99,6 +99,27 @@ describe('rendered-page cache of read routes', () => {
     assert.equal((await get(hub, '/api/v1/endpoints', {}, secret)).statusCode, 401);
   });
 
+  test('a cached page is never answered to a request without a valid token, however the URL is spelled', async (t) => {
+    const hub = await startTestHub(t);
+    await endpoint(hub, 'ep-a');
+    const spellings = [
+      '/api/v1/endpoints?limit=10',
+      '/api/v1/%65ndpoints?limit=10',
+      '/api/v1//endpoints?limit=10',
+    ];
+    for (const url of spellings) await get(hub, url); // cached (or refused) for the admin
+    assert.ok(hub.app.pageCache.stats.hits + hub.app.pageCache.stats.misses > 0);
+    for (const url of spellings) {
+      for (const refused of [
+        await hub.app.inject({ method: 'GET', url }),
+        await get(hub, url, {}, 'cfa_wrong_token_0123456789abcdef'),
+      ]) {
+        assert.notEqual(refused.statusCode, 200, url);
+        assert.doesNotMatch(refused.body, /ep-a/, url);
+      }
+    }
+  });
+
   test('concurrent requests for one uncached page render it once', async (t) => {
     const hub = await startTestHub(t);
     for (const n of ['ep-a', 'ep-b']) await endpoint(hub, n);
