@@ -27,7 +27,12 @@ import {
   toVersion,
 } from './rows.ts';
 import type { Database } from './schema.ts';
-import { StoreEventEmitter, type StoreEvent, type StoreEventStream } from './store-events.ts';
+import {
+  StoreEventEmitter,
+  type RevisionScope,
+  type StoreEvent,
+  type StoreEventStream,
+} from './store-events.ts';
 import { GenerationCache, WriteGeneration } from './write-generation.ts';
 import {
   DeploymentTransitionRefused,
@@ -183,7 +188,7 @@ export class SqlStore implements Store {
   }
 
   /** One statement, no read-then-write: two hubs bumping at once get two distinct revisions. */
-  private async bumpRevision(db: Db, emit: Emit): Promise<number> {
+  private async bumpRevision(db: Db, emit: Emit, scope: RevisionScope): Promise<number> {
     const row = await db
       .insertInto('meta')
       .values({ key: META.revision.key, value: '1' })
@@ -193,7 +198,7 @@ export class SqlStore implements Store {
       .returning('value')
       .executeTakeFirstOrThrow();
     const revision = Number(row.value);
-    emit({ kind: 'revision.bumped', revision });
+    emit({ kind: 'revision.bumped', revision, scope });
     return revision;
   }
 
@@ -406,7 +411,7 @@ export class SqlStore implements Store {
       await trx.deleteFrom('subscriptions').where('certificate_id', '=', row.id).execute();
       await trx.deleteFrom('versions').where('certificate_id', '=', row.id).execute();
       await trx.deleteFrom('certificates').where('id', '=', row.id).execute();
-      if (subIds.length) await this.bumpRevision(trx, emit);
+      if (subIds.length) await this.bumpRevision(trx, emit, { endpointIds: subs.map((s) => s.endpoint_id) });
       await this.event(trx, actor, 'certificate.deleted', `certificate:${name}`, {
         subscriptions_removed: subIds.length,
       });
@@ -557,7 +562,7 @@ export class SqlStore implements Store {
         })
         .execute();
     }
-    await this.bumpRevision(trx, emit);
+    await this.bumpRevision(trx, emit, { certificateIds: [cert.id] });
     emit({
       kind: 'version.added',
       certificate: { id: cert.id, name: cert.name },
@@ -678,7 +683,7 @@ export class SqlStore implements Store {
       };
       await trx.updateTable('endpoints').set(next).where('id', '=', row.id).execute();
       // the agent's desired state carries the targets it probes
-      if (patch.probeTargets) await this.bumpRevision(trx, emit);
+      if (patch.probeTargets) await this.bumpRevision(trx, emit, { endpointIds: [row.id] });
       await this.event(trx, actor, 'endpoint.updated', `endpoint:${name}`, { ...patch });
       emit({ kind: 'endpoint.changed', change: 'updated', endpoint: { id: row.id, name }, actor });
       return toEndpoint({ ...row, ...next });
@@ -699,7 +704,7 @@ export class SqlStore implements Store {
       await trx.deleteFrom('subscriptions').where('endpoint_id', '=', row.id).execute();
       await trx.deleteFrom('tokens').where('endpoint_id', '=', row.id).execute();
       await trx.deleteFrom('endpoints').where('id', '=', row.id).execute();
-      if (subIds.length) await this.bumpRevision(trx, emit);
+      if (subIds.length) await this.bumpRevision(trx, emit, { endpointIds: [row.id] });
       await this.event(trx, actor, 'endpoint.deleted', `endpoint:${name}`, {
         subscriptions_removed: subIds.length,
       });
@@ -787,7 +792,7 @@ export class SqlStore implements Store {
           .set({ spec: specJson, updated_at: now })
           .where('id', '=', existing.id)
           .execute();
-        await this.bumpRevision(trx, emit);
+        await this.bumpRevision(trx, emit, { endpointIds: [endpointId] });
         await this.event(trx, actor, 'subscription.updated', subject, { ...spec });
         const subscription = toSubscription({ ...existing, spec: specJson, updated_at: now });
         emit({
@@ -823,7 +828,7 @@ export class SqlStore implements Store {
           })
           .execute();
       }
-      await this.bumpRevision(trx, emit);
+      await this.bumpRevision(trx, emit, { endpointIds: [endpointId] });
       await this.event(trx, actor, 'subscription.created', subject, { ...spec });
       const subscription = toSubscription(row);
       emit({
@@ -861,7 +866,7 @@ export class SqlStore implements Store {
       if (!row) throw errorOf('SUBSCRIPTION_NOT_FOUND', id);
       await trx.deleteFrom('deployments').where('subscription_id', '=', id).execute();
       await trx.deleteFrom('subscriptions').where('id', '=', id).execute();
-      await this.bumpRevision(trx, emit);
+      await this.bumpRevision(trx, emit, { endpointIds: [row.endpoint_id] });
       await this.event(trx, actor, 'subscription.deleted', `subscription:${id}`, {});
       emitSubscriptionsDeleted(emit, [row], actor);
     });
@@ -878,7 +883,7 @@ export class SqlStore implements Store {
         .selectFrom('subscriptions as s')
         .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
         .innerJoin('certificates as c', 'c.id', 's.certificate_id')
-        .select(['e.name as endpoint', 'c.name as certificate', 'c.current_version_id'])
+        .select(['e.name as endpoint', 's.endpoint_id', 'c.name as certificate', 'c.current_version_id'])
         .where('s.id', '=', subscriptionId)
         .executeTakeFirst();
       if (!row)
@@ -927,7 +932,7 @@ export class SqlStore implements Store {
           actor,
         });
       }
-      await this.bumpRevision(trx, emit);
+      await this.bumpRevision(trx, emit, { endpointIds: [row.endpoint_id] });
       emit({ kind: 'redeploy.requested', request, actor });
       await this.event(
         trx,
