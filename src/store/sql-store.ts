@@ -13,7 +13,7 @@ import type {
   Subscription,
 } from '../core/types.ts';
 import { actorKind, mayMove, refusalOf } from '../deploy/states.ts';
-import { insertCampaign, markCampaignDone, selectCampaigns } from './campaign-queries.ts';
+import { closeCampaign, insertCampaign, selectCampaigns, updateItemStates } from './campaign-queries.ts';
 import { certificateRows, endpointRows, fleetRows, fleetStatusRows } from './fleet-queries.ts';
 import { META } from './meta-catalogue.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
@@ -1339,10 +1339,25 @@ export class SqlStore implements Store {
 
   async finishCampaign(id: string, summary: Record<string, unknown>, actor: Actor): Promise<boolean> {
     return this.write(async (trx, emit) => {
-      const done = await markCampaignDone(trx, id, summary, this.now());
+      const done = await closeCampaign(trx, id, 'done', summary, this.now());
       if (!done) return false;
       await this.event(trx, actor, 'emergency.campaign_finished', `campaign:${id}`, summary);
       emit({ kind: 'campaign.changed', change: 'finished', campaignId: id, actor });
+      return true;
+    });
+  }
+
+  async cancelCampaign(
+    id: string,
+    unmarkItem: (state: Record<string, unknown>) => Record<string, unknown>,
+    summary: Record<string, unknown>,
+    actor: Actor,
+  ): Promise<boolean> {
+    return this.write(async (trx, emit) => {
+      if (!(await closeCampaign(trx, id, 'cancelled', summary, this.now()))) return false;
+      await updateItemStates(trx, id, unmarkItem);
+      await this.event(trx, actor, 'emergency.campaign_cancelled', `campaign:${id}`, summary);
+      emit({ kind: 'campaign.changed', change: 'cancelled', campaignId: id, actor });
       return true;
     });
   }

@@ -55,7 +55,12 @@ export type StoreEvent =
   /** A renewal attempt failed and was recorded (renewal state `failures` is now `failures`). */
   | { kind: 'renewal.failed'; certificate: Pick<Certificate, 'id' | 'name'>; failures: number; actor: Actor }
   /** An emergency campaign started or finished (its progress moves with versions and deployments). */
-  | { kind: 'campaign.changed'; change: 'started' | 'finished'; campaignId: string; actor: Actor }
+  | {
+      kind: 'campaign.changed';
+      change: 'started' | 'finished' | 'cancelled';
+      campaignId: string;
+      actor: Actor;
+    }
   /**
    * The desired-state revision is now `revision` (agents long-poll on it). `scope` names what the change touched,
    * so only the agents it concerns wake; without it (a resync, an older hub) it may concern every endpoint.
