@@ -16,7 +16,7 @@ export function progressLine(p: CampaignProgress, state: string): string {
   return (
     `${bar} issued ${p.issued}/${p.certificates}${failing} · delivered ${p.delivered}/${p.deployments} · ` +
     `reloaded ${p.reloaded}/${p.deployments} · verified ${p.verified}/${p.deployments} · failed ${p.failed}` +
-    (state === 'done' ? ' · done' : '')
+    (state === 'running' ? '' : ` · ${state}`)
   );
 }
 

@@ -129,6 +129,23 @@ export function registerEmergencyCommands(program: Command): void {
     });
 
   emergency
+    .command('cancel <id>')
+    .description('stop a running campaign: no further reissues; what it reissued stays and keeps deploying')
+    .action(async (id: string, _flags: unknown, cmd: Command) => {
+      const { json } = globalFlags(cmd);
+      const view = await clientFor(cmd).post<CampaignView>(
+        `${BASE}/campaigns/${encodeURIComponent(id)}/cancel`,
+        {},
+      );
+      if (json) return printJson(view);
+      const { progressLine } = await import('./campaign-progress-line.ts');
+      process.stdout.write(
+        `campaign ${id} cancelled: ${view.progress.certificates - view.progress.issued} certificate(s) not reissued\n` +
+          `${progressLine(view.progress, view.campaign.state)}\n`,
+      );
+    });
+
+  emergency
     .command('report <id>')
     .description('every endpoint not yet serving a new certificate of the campaign, and why (exit 1 if any)')
     .action(async (id: string, _flags: unknown, cmd: Command) => {
@@ -179,7 +196,7 @@ async function follow(client: HubClient, id: string, quiet: boolean): Promise<Ca
   for (;;) {
     const view = await client.get<CampaignView>(`${BASE}/campaigns/${encodeURIComponent(id)}`);
     if (!quiet) printer.show(progressLine(view.progress, view.campaign.state));
-    if (view.campaign.state === 'done') {
+    if (view.campaign.state !== 'running') {
       printer.end();
       return view;
     }
@@ -188,6 +205,10 @@ async function follow(client: HubClient, id: string, quiet: boolean): Promise<Ca
 }
 
 function finish(view: CampaignView): void {
+  if (view.campaign.state === 'cancelled') {
+    process.stderr.write(`campaign ${view.campaign.id} was cancelled\n`);
+    return exitWith(1);
+  }
   const failed = view.progress.failed;
   if (failed)
     process.stderr.write(

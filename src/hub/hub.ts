@@ -211,12 +211,8 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       intervalMs: (config.planner?.intervalSeconds ?? 60) * 1000,
       concurrency,
     });
-    const plannerOn = config.planner?.enabled !== false;
-    // A campaign only marks certificates due: the planner issues them (kicked at once, not at its next tick).
-    campaigns = new CampaignService(ctx, renewal, {
-      concurrency,
-      ...(plannerOn ? { kick: () => planner?.requestRun() } : {}),
-    });
+    // A campaign only marks certificates due: the planner issues them (run at once on `campaign.changed`, below).
+    campaigns = new CampaignService(ctx, renewal, { concurrency });
     const agentProtocol = createAgentProtocol(ctx.store, config.agent);
     // after the ACME issuers exist, so they are instrumented for metrics
     verification = createVerification(ctx, config);

@@ -127,18 +127,43 @@ export async function selectCampaigns(
   return rows.map((r) => toCampaign(r, items.get(r.id)!));
 }
 
-/** Running → done; false when it was not running. */
-export async function markCampaignDone(
+/** Running → done or cancelled, with the counts at that moment; false when it was not running. */
+export async function closeCampaign(
   trx: Transaction<Database>,
   id: string,
+  state: Exclude<Campaign['state'], 'running'>,
   summary: Record<string, unknown>,
   now: string,
 ): Promise<boolean> {
   const r = await trx
     .updateTable('campaigns')
-    .set({ state: 'done', finished_at: now, updated_at: now, summary: json(summary) })
+    .set({ state, finished_at: now, updated_at: now, summary: json(summary) })
     .where('id', '=', id)
     .where('state', '=', 'running')
     .executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
+}
+
+/** Applies `change` to the renewal_state of every certificate of the campaign. */
+export async function updateItemStates(
+  trx: Transaction<Database>,
+  id: string,
+  change: (state: Record<string, unknown>) => Record<string, unknown>,
+): Promise<void> {
+  const rows = await trx
+    .selectFrom('certificates as c')
+    .innerJoin('campaign_items as i', 'i.certificate_id', 'c.id')
+    .select(['c.id', 'c.renewal_state'])
+    .where('i.campaign_id', '=', id)
+    .execute();
+  for (const r of rows) {
+    const before = parse<Record<string, unknown>>(r.renewal_state, {});
+    const after = change(before);
+    if (json(after) !== json(before))
+      await trx
+        .updateTable('certificates')
+        .set({ renewal_state: json(after) })
+        .where('id', '=', r.id)
+        .execute();
+  }
 }

@@ -13,7 +13,7 @@ import type {
   Subscription,
 } from '../core/types.ts';
 import { actorKind, mayMove, refusalOf } from '../deploy/states.ts';
-import { insertCampaign, markCampaignDone, selectCampaigns } from './campaign-queries.ts';
+import { closeCampaign, insertCampaign, selectCampaigns, updateItemStates } from './campaign-queries.ts';
 import {
   certificateRows,
   endpointRows,
@@ -33,7 +33,12 @@ import {
   toVersion,
 } from './rows.ts';
 import type { Database } from './schema.ts';
-import { StoreEventEmitter, type StoreEvent, type StoreEventStream } from './store-events.ts';
+import {
+  StoreEventEmitter,
+  type RevisionScope,
+  type StoreEvent,
+  type StoreEventStream,
+} from './store-events.ts';
 import { GenerationCache, WriteGeneration } from './write-generation.ts';
 import {
   DeploymentTransitionRefused,
@@ -190,7 +195,7 @@ export class SqlStore implements Store {
   }
 
   /** One statement, no read-then-write: two hubs bumping at once get two distinct revisions. */
-  private async bumpRevision(db: Db, emit: Emit): Promise<number> {
+  private async bumpRevision(db: Db, emit: Emit, scope: RevisionScope): Promise<number> {
     const row = await db
       .insertInto('meta')
       .values({ key: META.revision.key, value: '1' })
@@ -200,7 +205,7 @@ export class SqlStore implements Store {
       .returning('value')
       .executeTakeFirstOrThrow();
     const revision = Number(row.value);
-    emit({ kind: 'revision.bumped', revision });
+    emit({ kind: 'revision.bumped', revision, scope });
     return revision;
   }
 
@@ -413,7 +418,7 @@ export class SqlStore implements Store {
       await trx.deleteFrom('subscriptions').where('certificate_id', '=', row.id).execute();
       await trx.deleteFrom('versions').where('certificate_id', '=', row.id).execute();
       await trx.deleteFrom('certificates').where('id', '=', row.id).execute();
-      if (subIds.length) await this.bumpRevision(trx, emit);
+      if (subIds.length) await this.bumpRevision(trx, emit, { endpointIds: subs.map((s) => s.endpoint_id) });
       await this.event(trx, actor, 'certificate.deleted', `certificate:${name}`, {
         subscriptions_removed: subIds.length,
       });
@@ -564,7 +569,7 @@ export class SqlStore implements Store {
         })
         .execute();
     }
-    await this.bumpRevision(trx, emit);
+    await this.bumpRevision(trx, emit, { certificateIds: [cert.id] });
     emit({
       kind: 'version.added',
       certificate: { id: cert.id, name: cert.name },
@@ -685,7 +690,7 @@ export class SqlStore implements Store {
       };
       await trx.updateTable('endpoints').set(next).where('id', '=', row.id).execute();
       // the agent's desired state carries the targets it probes
-      if (patch.probeTargets) await this.bumpRevision(trx, emit);
+      if (patch.probeTargets) await this.bumpRevision(trx, emit, { endpointIds: [row.id] });
       await this.event(trx, actor, 'endpoint.updated', `endpoint:${name}`, { ...patch });
       emit({ kind: 'endpoint.changed', change: 'updated', endpoint: { id: row.id, name }, actor });
       return toEndpoint({ ...row, ...next });
@@ -706,7 +711,7 @@ export class SqlStore implements Store {
       await trx.deleteFrom('subscriptions').where('endpoint_id', '=', row.id).execute();
       await trx.deleteFrom('tokens').where('endpoint_id', '=', row.id).execute();
       await trx.deleteFrom('endpoints').where('id', '=', row.id).execute();
-      if (subIds.length) await this.bumpRevision(trx, emit);
+      if (subIds.length) await this.bumpRevision(trx, emit, { endpointIds: [row.id] });
       await this.event(trx, actor, 'endpoint.deleted', `endpoint:${name}`, {
         subscriptions_removed: subIds.length,
       });
@@ -794,7 +799,7 @@ export class SqlStore implements Store {
           .set({ spec: specJson, updated_at: now })
           .where('id', '=', existing.id)
           .execute();
-        await this.bumpRevision(trx, emit);
+        await this.bumpRevision(trx, emit, { endpointIds: [endpointId] });
         await this.event(trx, actor, 'subscription.updated', subject, { ...spec });
         const subscription = toSubscription({ ...existing, spec: specJson, updated_at: now });
         emit({
@@ -830,7 +835,7 @@ export class SqlStore implements Store {
           })
           .execute();
       }
-      await this.bumpRevision(trx, emit);
+      await this.bumpRevision(trx, emit, { endpointIds: [endpointId] });
       await this.event(trx, actor, 'subscription.created', subject, { ...spec });
       const subscription = toSubscription(row);
       emit({
@@ -868,7 +873,7 @@ export class SqlStore implements Store {
       if (!row) throw errorOf('SUBSCRIPTION_NOT_FOUND', id);
       await trx.deleteFrom('deployments').where('subscription_id', '=', id).execute();
       await trx.deleteFrom('subscriptions').where('id', '=', id).execute();
-      await this.bumpRevision(trx, emit);
+      await this.bumpRevision(trx, emit, { endpointIds: [row.endpoint_id] });
       await this.event(trx, actor, 'subscription.deleted', `subscription:${id}`, {});
       emitSubscriptionsDeleted(emit, [row], actor);
     });
@@ -885,7 +890,7 @@ export class SqlStore implements Store {
         .selectFrom('subscriptions as s')
         .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
         .innerJoin('certificates as c', 'c.id', 's.certificate_id')
-        .select(['e.name as endpoint', 'c.name as certificate', 'c.current_version_id'])
+        .select(['e.name as endpoint', 's.endpoint_id', 'c.name as certificate', 'c.current_version_id'])
         .where('s.id', '=', subscriptionId)
         .executeTakeFirst();
       if (!row)
@@ -934,7 +939,7 @@ export class SqlStore implements Store {
           actor,
         });
       }
-      await this.bumpRevision(trx, emit);
+      await this.bumpRevision(trx, emit, { endpointIds: [row.endpoint_id] });
       emit({ kind: 'redeploy.requested', request, actor });
       await this.event(
         trx,
@@ -1341,10 +1346,25 @@ export class SqlStore implements Store {
 
   async finishCampaign(id: string, summary: Record<string, unknown>, actor: Actor): Promise<boolean> {
     return this.write(async (trx, emit) => {
-      const done = await markCampaignDone(trx, id, summary, this.now());
+      const done = await closeCampaign(trx, id, 'done', summary, this.now());
       if (!done) return false;
       await this.event(trx, actor, 'emergency.campaign_finished', `campaign:${id}`, summary);
       emit({ kind: 'campaign.changed', change: 'finished', campaignId: id, actor });
+      return true;
+    });
+  }
+
+  async cancelCampaign(
+    id: string,
+    unmarkItem: (state: Record<string, unknown>) => Record<string, unknown>,
+    summary: Record<string, unknown>,
+    actor: Actor,
+  ): Promise<boolean> {
+    return this.write(async (trx, emit) => {
+      if (!(await closeCampaign(trx, id, 'cancelled', summary, this.now()))) return false;
+      await updateItemStates(trx, id, unmarkItem);
+      await this.event(trx, actor, 'emergency.campaign_cancelled', `campaign:${id}`, summary);
+      emit({ kind: 'campaign.changed', change: 'cancelled', campaignId: id, actor });
       return true;
     });
   }

@@ -55,14 +55,28 @@ export type StoreEvent =
   /** A renewal attempt failed and was recorded (renewal state `failures` is now `failures`). */
   | { kind: 'renewal.failed'; certificate: Pick<Certificate, 'id' | 'name'>; failures: number; actor: Actor }
   /** An emergency campaign started or finished (its progress moves with versions and deployments). */
-  | { kind: 'campaign.changed'; change: 'started' | 'finished'; campaignId: string; actor: Actor }
-  /** The desired-state revision is now `revision` (agents long-poll on it). */
-  | { kind: 'revision.bumped'; revision: number }
+  | {
+      kind: 'campaign.changed';
+      change: 'started' | 'finished' | 'cancelled';
+      campaignId: string;
+      actor: Actor;
+    }
+  /**
+   * The desired-state revision is now `revision` (agents long-poll on it). `scope` names what the change touched,
+   * so only the agents it concerns wake; without it (a resync, an older hub) it may concern every endpoint.
+   */
+  | { kind: 'revision.bumped'; revision: number; scope?: RevisionScope }
   /**
    * Other hubs' events may have been missed (PostgreSQL: the listening connection was lost and is back): drop
    * whatever was cached from events and read the store again. Followed by a `revision.bumped` with the revision.
    */
   | { kind: 'store.resynced' };
+
+/** The desired states a revision bump may change: those of these endpoints, and of these certificates' subscribers. */
+export interface RevisionScope {
+  certificateIds?: readonly string[];
+  endpointIds?: readonly string[];
+}
 
 /** Whether an event was committed through this store object or relayed from another hub (LISTEN/NOTIFY). */
 export type EventOrigin = 'local' | 'remote';

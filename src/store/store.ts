@@ -292,7 +292,8 @@ export interface Campaign {
   id: string;
   selector: CampaignSelector;
   options: CampaignOptions;
-  state: 'running' | 'done';
+  /** `cancelled`: stopped by an admin; what it had reissued stays. */
+  state: 'running' | 'done' | 'cancelled';
   actor: Actor;
   createdAt: string;
   updatedAt: string;
@@ -511,4 +512,15 @@ export interface Store {
   /** Marks a running campaign done with its final counts and an `emergency.campaign_finished` event; false when it
    * was not running (another hub finished it first). */
   finishCampaign(id: string, summary: Record<string, unknown>, actor: Actor): Promise<boolean>;
+  /**
+   * Cancels a running campaign in ONE transaction: state `cancelled` with the counts at that moment, `unmarkItem`
+   * applied to each item's renewal_state (so the planner selects no further reissue for it) and an
+   * `emergency.campaign_cancelled` event. False when it was not running.
+   */
+  cancelCampaign(
+    id: string,
+    unmarkItem: (state: Record<string, unknown>) => Record<string, unknown>,
+    summary: Record<string, unknown>,
+    actor: Actor,
+  ): Promise<boolean>;
 }

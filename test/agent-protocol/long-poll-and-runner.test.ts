@@ -76,6 +76,40 @@ describe('desired state long-poll', () => {
     }
   });
 
+  test('a new version wakes only the agents subscribed to its certificate; a later poll of the others still holds', async (t) => {
+    const hub = await startTestHub(t);
+    await createCertificate(hub, 'web');
+    await createCertificate(hub, 'api');
+    const web1 = await enrollTestAgent(t, hub, 'web1');
+    const api1 = await enrollTestAgent(t, hub, 'api1');
+    await subscribe(hub, 'web1', 'web');
+    await subscribe(hub, 'api1', 'api');
+    const notifier = hub.agentProtocol.notifier;
+    const webSince = (await web1.client.desired(-1, 0)).revision;
+    const apiFirst = await api1.client.desired(-1, 0);
+    let apiAnswered = false;
+    const apiPoll = api1.client.desired(apiFirst.revision, 25).finally(() => (apiAnswered = true));
+    const webPoll = web1.client.desired(webSince, 25);
+    await eventually(() => notifier.waiting === 2, 10_000, 'both polls parked on the hub');
+
+    const v = await hub.renewal.renewNow('web', 'test');
+    assert.equal(
+      (await webPoll).subscriptions[0].version!.id,
+      v.id,
+      'the web agent woke with the new version',
+    );
+    assert.equal(notifier.waiting, 1, 'the api agent still waits: the renewal of web is nothing to it');
+    assert.equal(apiAnswered, false);
+
+    // Even asked afresh with its old revision (now behind the store's), it is parked: nothing new concerns it.
+    const again = api1.client.desired(apiFirst.revision, 1);
+    await eventually(() => notifier.waiting === 2, 10_000, 'the second api poll parked too');
+    assert.equal((await again).subscriptions[0].version!.id, apiFirst.subscriptions[0].version!.id);
+
+    const w = await hub.renewal.renewNow('api', 'test');
+    assert.equal((await apiPoll).subscriptions[0].version!.id, w.id, 'its own renewal wakes it');
+  });
+
   test('a subscription change also wakes the poll, and hub shutdown releases parked polls at once', async (t) => {
     const hub = await startTestHub(t);
     await createCertificate(hub, 'web');

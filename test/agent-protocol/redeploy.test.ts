@@ -70,11 +70,14 @@ async function setup(t: TestContext, spec: Record<string, unknown>) {
   };
 }
 
-/** Bumps the desired-state revision without touching `web`, and waits until the agent has reconciled it. */
-async function unrelatedChange(hub: TestHub, runner: AgentRunner, name: string): Promise<void> {
+/**
+ * Bumps the desired-state revision of the agent's endpoint without touching `web` (its probe targets are set
+ * again; a change elsewhere would not even wake it), and waits until the agent has reconciled it.
+ */
+async function unrelatedChange(hub: TestHub, runner: AgentRunner): Promise<void> {
   const states: DesiredState[] = [];
   runner.on('state', (s: DesiredState) => states.push(s));
-  await createCertificate(hub, name);
+  await hub.ctx.store.updateEndpoint('web1', { probeTargets: [] }, 'test');
   const revision = await hub.ctx.store.revision();
   await eventually(() => states.some((s) => s.revision >= revision), 10_000, 'agent saw the new revision');
   await runner.idle();
@@ -116,7 +119,7 @@ describe('certfleet deploy', () => {
     assert.equal(overrides[0].data.from, 'waiting_window');
 
     // The request is acted on once: a later desired state that still carries it reloads nothing.
-    await unrelatedChange(hub, runner, 'other');
+    await unrelatedChange(hub, runner);
     assert.deepEqual(await reloads(), [v2.id]);
     assert.equal((await deployment(v2.id))?.state, 'reloaded');
 
@@ -147,7 +150,7 @@ describe('certfleet deploy', () => {
     );
     assert.equal((await deployment(v1.id))?.reason, 'config_test');
     // The agent does not retry a failed version on its own.
-    await unrelatedChange(hub, runner, 'other');
+    await unrelatedChange(hub, runner);
     assert.equal((await deployment(v1.id))?.state, 'failed');
     assert.deepEqual(await reloads(), []);
 

@@ -12,6 +12,8 @@ export interface PebbleOptions {
   nonceReject?: boolean;
   /** Every challenge validates without contacting anything (load tests only). */
   alwaysValid?: boolean;
+  /** Percent of new orders that reuse a valid authorization of the same account (Pebble's default: 50). */
+  authzReuse?: number;
   /** Require external account binding; `hmacKey` is base64url, as a CA hands it out. */
   eab?: { kid: string; hmacKey: string };
 }
@@ -168,6 +170,7 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
     PEBBLE_VA_NOSLEEP: '1',
     ...(opts.nonceReject ? {} : { PEBBLE_WFE_NONCEREJECT: '0' }),
     ...(opts.alwaysValid ? { PEBBLE_VA_ALWAYS_VALID: '1' } : {}),
+    ...(opts.authzReuse !== undefined ? { PEBBLE_AUTHZREUSE: String(opts.authzReuse) } : {}),
   };
   if (opts.nonceReject) delete env.PEBBLE_WFE_NONCEREJECT;
   const issued: string[] = [];

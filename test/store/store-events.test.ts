@@ -115,7 +115,7 @@ describe('post-commit store events', () => {
         endpoint: { id: endpoint.id, name: 'web1' },
         actor: 'admin:a',
       },
-      { kind: 'revision.bumped', revision: 1 },
+      { kind: 'revision.bumped', revision: 1, scope: { endpointIds: [endpoint.id] } },
       {
         kind: 'subscription.changed',
         change: 'created',
@@ -125,7 +125,7 @@ describe('post-commit store events', () => {
         subscription,
         actor: 'admin:a',
       },
-      { kind: 'revision.bumped', revision: 2 },
+      { kind: 'revision.bumped', revision: 2, scope: { certificateIds: [cert.id] } },
       { kind: 'version.added', certificate: { id: cert.id, name: 'web' }, version: v1, actor: 'planner' },
       { kind: 'deployment.transitioned', deployment: installed, from: 'pending', actor: 'agent:web1' },
       {
@@ -140,7 +140,7 @@ describe('post-commit store events', () => {
         from: 'reloaded',
         actor: 'probe',
       },
-      { kind: 'revision.bumped', revision: 3 },
+      { kind: 'revision.bumped', revision: 3, scope: { endpointIds: [endpoint.id] } },
       {
         kind: 'subscription.changed',
         change: 'deleted',

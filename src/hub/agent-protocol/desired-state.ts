@@ -3,6 +3,7 @@ import { agentProbes } from '../../probe/probe-targets.ts';
 import type { RedeployRequest, Store } from '../../store/store.ts';
 import { subscriptionSpecOf } from '../../core/subscription-spec.ts';
 import type { BundleResponse, DesiredState } from '../../protocol/wire.ts';
+import type { RevisionChanges } from './revision-notifier.ts';
 
 export interface InlineBundles {
   /** Version ids the agent holds; every other desired version gets its bundle inlined. */
@@ -12,7 +13,7 @@ export interface InlineBundles {
 
 /**
  * Builds an endpoint's desired state. Certificates, their current versions and each endpoint's subscriptions are
- * cached per revision (every change to them bumps it), so when a renewal wakes a thousand agents subscribed to one
+ * cached per revision (every change to them bumps it; a bump whose scope is known drops only what it touched), so when a renewal wakes a thousand agents subscribed to one
  * certificate the hub reads the certificate once and each endpoint's subscriptions at most once per revision.
  */
 export class DesiredStateBuilder {
@@ -27,13 +28,18 @@ export class DesiredStateBuilder {
   /** Endpoints by id, read once per revision (a change to probe targets bumps it). */
   private readonly endpoints = new Map<string, Promise<Endpoint | undefined>>();
 
-  /** `probes`: how agents probe the targets marked `from: agent | both` (the hub's probe settings). */
+  /**
+   * `probes`: how agents probe the targets marked `from: agent | both` (the hub's probe settings). `changes`: what
+   * the bumps between two revisions touched (the RevisionNotifier's), so a new version drops that certificate's
+   * entry only and not every subscription: during a campaign every issuance bumps the revision.
+   */
   constructor(
     private readonly store: Store,
     private readonly probes: { intervalSeconds: number; timeoutMs: number } = {
       intervalSeconds: 300,
       timeoutMs: 5000,
     },
+    private readonly changes?: (from: number, to: number) => RevisionChanges | undefined,
   ) {}
 
   /**
@@ -82,11 +88,20 @@ export class DesiredStateBuilder {
 
   private at(revision: number): void {
     if (revision === this.cacheRevision) return;
+    const changed = revision > this.cacheRevision ? this.changes?.(this.cacheRevision, revision) : undefined;
+    this.cacheRevision = revision;
+    if (changed) {
+      for (const id of changed.certificateIds) this.certs.delete(id);
+      if (changed.endpointIds.size === 0) return;
+      for (const id of changed.endpointIds) this.endpoints.delete(id);
+      this.subs = undefined;
+      this.redeploys = undefined;
+      return;
+    }
     this.certs.clear();
     this.endpoints.clear();
     this.subs = undefined;
     this.redeploys = undefined;
-    this.cacheRevision = revision;
   }
 
   private async subscriptions(endpointId: string, revision: number): Promise<Subscription[]> {

@@ -55,10 +55,14 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
   const { config, notifier } = deps.agentProtocol;
   const store = ctx.store;
   const probeService = deps.verification.probes;
-  const desired = new DesiredStateBuilder(store, {
-    intervalSeconds: probeService.config.intervalSeconds,
-    timeoutMs: probeService.config.timeoutMs,
-  });
+  const desired = new DesiredStateBuilder(
+    store,
+    {
+      intervalSeconds: probeService.config.intervalSeconds,
+      timeoutMs: probeService.config.timeoutMs,
+    },
+    (from, to) => notifier.changesBetween(from, to),
+  );
   const lastTouch = new Map<string, number>();
   const versions = new Map<string, CertificateVersion>();
   const reports = new ReportWriter(store);
@@ -304,12 +308,19 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
         const agent = await seen(req);
         const since = req.query.since ?? -1;
         const waitMs = Math.min(req.query.wait ?? config.longPollSeconds, config.longPollSeconds) * 1000;
-        if ((await desired.revision()) <= since && waitMs > 0) {
+        // Only what concerns this endpoint wakes it: its own changes and new versions of what it subscribes to.
+        const interest = {
+          endpointId: agent.endpoint.id,
+          certificateIds: new Set(
+            (await desired.subscriptionsOf(agent.endpoint.id)).map((s) => s.certificateId),
+          ),
+        };
+        if (waitMs > 0 && !(await notifier.hasNews(since, interest))) {
           const gone = new AbortController();
           const onClose = () => gone.abort();
           reply.raw.once('close', onClose);
           try {
-            await notifier.wait(since, waitMs, gone.signal);
+            await notifier.wait(since, waitMs, gone.signal, interest);
           } finally {
             reply.raw.off('close', onClose);
           }

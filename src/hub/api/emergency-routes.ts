@@ -60,7 +60,7 @@ const campaignSchema = z.object({
   id: z.string(),
   selector: z.object({ kind: z.string(), value: z.string().optional() }),
   options: z.object({ rekey: z.boolean(), overrideWindows: z.boolean(), reason: z.string() }),
-  state: z.enum(['running', 'done']),
+  state: z.enum(['running', 'done', 'cancelled']),
   actor: z.string(),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -94,7 +94,7 @@ const reportSchema = viewSchema.extend({
 
 const idParams = z.object({ id: z.string().min(1).max(100) });
 
-/** Emergency mass reissue (`certfleet emergency`, docs/emergency.md): plan, start, follow, report. */
+/** Emergency mass reissue (`certfleet emergency`, docs/emergency.md): plan, start, follow, cancel, report. */
 export function registerEmergencyRoutes(api: ZodApi, { campaigns }: AppDeps): void {
   if (!campaigns) return;
 
@@ -160,6 +160,21 @@ export function registerEmergencyRoutes(api: ZodApi, { campaigns }: AppDeps): vo
       },
     },
     async (req) => campaigns.get(req.params.id),
+  );
+
+  api.post(
+    '/emergency/campaigns/:id/cancel',
+    {
+      config: { access: 'admin' },
+      schema: {
+        operationId: 'cancelEmergencyCampaign',
+        summary: 'Cancel a running campaign: no further reissues; what it reissued stays and keeps deploying',
+        tags: ['emergency'],
+        params: idParams,
+        response: { 200: viewSchema },
+      },
+    },
+    async (req) => campaigns.cancel(req.params.id, actorOf(req)),
   );
 
   api.get(

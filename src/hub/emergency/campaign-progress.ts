@@ -37,6 +37,18 @@ export interface ReportLine {
   lastError?: string;
 }
 
+/** The numeric fields of CampaignProgress (a stored summary must have them all to stand for it). */
+export const PROGRESS_COUNTS = [
+  'certificates',
+  'issued',
+  'issueFailing',
+  'deployments',
+  'delivered',
+  'reloaded',
+  'verified',
+  'failed',
+] as const satisfies ReadonlyArray<keyof CampaignProgress>;
+
 const DELIVERED: ReadonlySet<DeploymentState> = new Set([
   'delivered',
   'installed',

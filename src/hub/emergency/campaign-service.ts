@@ -11,9 +11,14 @@ import { newId } from '../../core/ids.ts';
 import type { Actor, Campaign, CampaignOptions } from '../../store/store.ts';
 import type { HubContext } from '../hub-context.ts';
 import type { RenewalService } from '../renewal/renewal-service.ts';
-import { storeChange, withCampaignRequest } from '../renewal/renewal-state.ts';
+import { storeChange, withCampaignRequest, withoutCampaignRequest } from '../renewal/renewal-state.ts';
 import { planCampaign, type CampaignPlan } from './campaign-plan.ts';
-import { campaignProgress, campaignReport, type CampaignProgress } from './campaign-progress.ts';
+import {
+  campaignProgress,
+  campaignReport,
+  PROGRESS_COUNTS,
+  type CampaignProgress,
+} from './campaign-progress.ts';
 import { selectCertificates, type SelectorInput } from './selection.ts';
 
 export type CampaignSummary = Omit<Campaign, 'items'> & { certificates: number };
@@ -26,8 +31,6 @@ export interface CampaignView {
 export interface CampaignServiceOptions {
   /** Orders the planner runs at once (for the estimate). */
   concurrency: number;
-  /** Called after a campaign starts: run the planner now instead of at its next tick. */
-  kick?: () => void;
   /** How often running campaigns are looked at (besides after each deployment change). */
   intervalMs?: number;
 }
@@ -88,7 +91,7 @@ export class CampaignService {
       { campaign: id, certificates: campaign.items.length, selector: selection.selector.kind },
       'emergency campaign started',
     );
-    this.opts.kick?.();
+    // The planner hears of it through the store's `campaign.changed` event (from any hub) and runs at once.
     return { view: await this.viewOf(campaign), plan };
   }
 
@@ -99,6 +102,32 @@ export class CampaignService {
   /** Newest first; `running` only: what the dashboard's overview shows on every refresh. */
   async list(filter: { state?: Campaign['state'] } = {}): Promise<CampaignView[]> {
     return Promise.all((await this.ctx.store.listCampaigns(filter)).map((c) => this.viewOf(c)));
+  }
+
+  /**
+   * Stops a running campaign: the certificates it has not reissued yet lose its reissue request (the planner
+   * selects no further reissue for them; an order already under way still completes), what it reissued stays and
+   * keeps deploying. Refused when the campaign is not running.
+   */
+  async cancel(id: string, actor: Actor): Promise<CampaignView> {
+    const campaign = await this.mustGet(id);
+    const progress = await campaignProgress(this.ctx.store, campaign);
+    const cancelled =
+      campaign.state === 'running' &&
+      (await this.ctx.store.cancelCampaign(
+        id,
+        storeChange(withoutCampaignRequest(id)),
+        { ...progress },
+        actor,
+      ));
+    if (!cancelled)
+      throw new CertfleetError(
+        'CONFLICT',
+        `emergency campaign "${id}" is not running (it is ${(await this.mustGet(id)).state})`,
+        'only a running campaign can be cancelled; see `certfleet emergency status`',
+      );
+    this.ctx.logger.warn({ campaign: id, ...progress }, 'emergency campaign cancelled');
+    return this.get(id);
   }
 
   async report(id: string) {
@@ -186,8 +215,13 @@ export class CampaignService {
     }
   }
 
+  /** A finished or cancelled campaign shows the counts stored when it ended: only running ones are computed. */
   private async viewOf(campaign: Campaign): Promise<CampaignView> {
-    return { campaign: withoutItems(campaign), progress: await campaignProgress(this.ctx.store, campaign) };
+    const stored = campaign.state !== 'running' ? storedProgress(campaign.summary) : undefined;
+    return {
+      campaign: withoutItems(campaign),
+      progress: stored ?? (await campaignProgress(this.ctx.store, campaign)),
+    };
   }
 
   private async mustGet(id: string): Promise<Campaign> {
@@ -200,6 +234,14 @@ export class CampaignService {
       );
     return c;
   }
+}
+
+/** The final counts as stored by finish or cancel, when they have every field (else they are computed again). */
+function storedProgress(summary: Record<string, unknown> | undefined): CampaignProgress | undefined {
+  if (!summary) return undefined;
+  const counts = PROGRESS_COUNTS.every((k) => typeof summary[k] === 'number');
+  if (!counts || typeof summary.complete !== 'boolean') return undefined;
+  return summary as unknown as CampaignProgress;
 }
 
 function withoutItems({ items, ...rest }: Campaign): CampaignSummary {

@@ -78,6 +78,12 @@ export const withCampaignRequest =
   (campaignId: string, reason: string, at: Date): StateChange =>
   (s) => ({ ...s, reissueRequested: { at: at.toISOString(), reason, urgent: true, campaignId } });
 
+/** The campaign's reissue request is withdrawn (it was cancelled); another's, or a manual one, stays. */
+export const withoutCampaignRequest =
+  (campaignId: string): StateChange =>
+  ({ reissueRequested, ...rest }) =>
+    reissueRequested && reissueRequested.campaignId !== campaignId ? { ...rest, reissueRequested } : rest;
+
 export const withDeferred =
   (limit: string, freesAt: string): StateChange =>
   (s) => ({ ...s, deferred: { limit, freesAt } });

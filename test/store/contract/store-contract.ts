@@ -423,6 +423,39 @@ export function storeContract(dialect: string, open: OpenStore): void {
         assert.deepEqual(await store.listCampaigns({ state: 'running' }), []);
         assert.equal((await store.listEvents({ kind: 'emergency.campaign_finished' })).length, 1);
       });
+
+      test('cancelling applies the unmark to every item in the same commit, once; a cancelled campaign is not finished', async (t) => {
+        const store = await open(t);
+        const { cert: web } = await fleetOfOne(store);
+        const seen: string[] = [];
+        onCleanup(
+          t,
+          store.events.on('campaign.changed', (e) => seen.push(e.change)),
+        );
+        const input = {
+          id: 'c3',
+          selector: { kind: 'all' as const },
+          options: { rekey: false, overrideWindows: false, reason: 'x' },
+          items: [{ certificateId: web.id }],
+        };
+        await store.createCampaign(input, (s) => ({ ...s, marked: 'c3' }), 'test');
+        assert.deepEqual(await store.getRenewalState(web.id), { marked: 'c3' });
+        const unmark = ({ marked: _m, ...rest }: Record<string, unknown>) => rest;
+        assert.equal(await store.cancelCampaign('c3', unmark, { issued: 0 }, 'admin:a'), true);
+        assert.equal(await store.cancelCampaign('c3', unmark, { issued: 0 }, 'admin:a'), false);
+        assert.equal(await store.finishCampaign('c3', { verified: 1 }, 'planner'), false);
+        const cancelled = await store.getCampaign('c3');
+        assert.equal(cancelled?.state, 'cancelled');
+        assert.deepEqual(cancelled?.summary, { issued: 0 });
+        assert.deepEqual(await store.getRenewalState(web.id), {});
+        assert.deepEqual(await store.listCampaigns({ state: 'running' }), []);
+        const events = await store.listEvents({ kind: 'emergency.campaign_cancelled' });
+        assert.deepEqual(
+          events.map((e) => [e.actor, e.subject]),
+          [['admin:a', 'campaign:c3']],
+        );
+        assert.deepEqual(seen, ['started', 'cancelled']);
+      });
     });
   });
 }
