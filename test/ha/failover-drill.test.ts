@@ -179,11 +179,13 @@ test('two hubs on PostgreSQL with Pebble: both answer http-01, a killed leader i
 
   // 3. PostgreSQL restarted under load: the hub reconnects, nothing acknowledged is lost, the log says what happened.
   const created: string[] = [];
+  const refused: string[] = [];
   let stop = false;
   const load = (async () => {
     for (let i = 0; !stop; i++) {
       const r = await cli(survivor, ['endpoint', 'add', `load-${i}`]);
       if (r.code === 0) created.push(`load-${i}`);
+      else refused.push(r.stderr);
     }
   })();
   await until('some load', () => created.length >= 3);
@@ -216,6 +218,13 @@ test('two hubs on PostgreSQL with Pebble: both answer http-01, a killed leader i
     [],
     'every acknowledged write is stored',
   );
+  t.diagnostic(`writes refused during the restart: ${refused.length}`);
+  for (const stderr of refused)
+    assert.match(
+      stderr,
+      /cannot reach its database right now/,
+      'a refused write says why, not "internal error"',
+    );
   const log = survivor.output();
   assert.match(log, /leader lease: lost the database connection/);
   assert.match(log, /event relay: lost the database connection/);

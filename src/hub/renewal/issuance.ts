@@ -4,7 +4,8 @@
  * attempt per certificate at a time, re-checked once it holds the lock), is checked against and counted in its
  * directory's rate-limit budget, and commits in ONE transaction: version, deployments, budget spend, renewal
  * state and events. A failed attempt commits as one too: failure count, budget spend, `version.issue_failed`
- * and `renewal.failed`. An explicit request (renew now) is recorded before its order, in a commit of its own. `close()` aborts the orders in flight (the signal reaches the issuer) and waits for them.
+ * and `renewal.failed`. An explicit request (renew now) is recorded before its order, in a commit of its own.
+ * `close()` aborts the orders in flight (the signal reaches the issuer) and waits for them.
  */
 import { setMaxListeners } from 'node:events';
 import { CertfleetError, errorMessage, isCertfleetError } from '../../core/errors.ts';

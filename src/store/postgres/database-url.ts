@@ -53,7 +53,7 @@ export function unreachableDatabase(url: string, cause: unknown): CertfleetError
 /**
  * Whether a query failed because the database went away (restart, failover, network) rather than because of the
  * query: a retry later, here or at another hub, may succeed. SQLSTATE classes 08 (connection) and 57P (shutdown,
- * starting up), socket errors, and pg's own "Connection terminated".
+ * starting up), socket errors, and pg's own "Connection terminated" and pool connect timeout.
  */
 export function isDatabaseUnavailable(e: unknown): boolean {
   const err = e as { code?: unknown; message?: unknown } | undefined;
@@ -61,7 +61,9 @@ export function isDatabaseUnavailable(e: unknown): boolean {
   return (
     /^(08|57P0)/.test(code) ||
     ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code) ||
-    /^Connection terminated/.test(typeof err?.message === 'string' ? err.message : '')
+    /^(Connection terminated|timeout exceeded when trying to connect)/.test(
+      typeof err?.message === 'string' ? err.message : '',
+    )
   );
 }
 
