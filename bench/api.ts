@@ -204,7 +204,7 @@ export const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
 /** `concurrency` clients, each walking the route's pages, until `requests` answers or `maxSeconds`. */
-async function measure(
+export async function measure(
   base: string,
   path: string,
   opts: {

@@ -17,30 +17,37 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HubClient } from '../src/cli/client.ts';
 
-interface HubInfo {
+export interface HubInfo {
   url: string;
   caPem: string;
 }
 
 const now = () => performance.timeOrigin + performance.now();
 
-async function startHubProcess(
+/** A hub in its own process (bench/convergence-hub.ts); on `databaseUrl` (PostgreSQL) when given. */
+export async function startHubProcess(
   dataDir: string,
   token: string,
+  opts: { databaseUrl?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<{ info: HubInfo; child: ChildProcess }> {
-  const child = fork(join(import.meta.dirname, 'convergence-hub.ts'), [dataDir, token], {
-    execArgv: [
-      '--import',
-      'tsx',
-      ...(process.env.BENCH_HUB_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_HUB_PROF}`] : []),
-    ],
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
+  const child = fork(
+    join(import.meta.dirname, 'convergence-hub.ts'),
+    [dataDir, token, ...(opts.databaseUrl ? [opts.databaseUrl] : [])],
+    {
+      execArgv: [
+        '--import',
+        'tsx',
+        ...(process.env.BENCH_HUB_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_HUB_PROF}`] : []),
+      ],
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    },
+  );
   const info = await new Promise<HubInfo>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {
       out += d;
-      const line = out.split('\n').find((l) => l.startsWith('{'));
+      const line = out.split('\n').find((l) => l.startsWith('{"url"'));
       if (line) resolve(JSON.parse(line) as HubInfo);
     });
     child.once('exit', (code) => reject(new Error(`hub exited with ${code}`)));
@@ -48,7 +55,7 @@ async function startHubProcess(
   return { info, child };
 }
 
-async function hubRssMb(pid: number): Promise<number> {
+export async function hubRssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 }
@@ -105,9 +112,84 @@ export function forkAgents(): AgentProcess {
   return { child, messages, wait };
 }
 
+export interface PreparedAgent {
+  name: string;
+  enrollToken: string;
+  subscriptionId: string;
+}
+
+/** N agent endpoints (`agent-<i>`) with an enrollment token each, all subscribed to the certificate `shared`. */
+export async function prepareAgents(admin: HubClient, n: number): Promise<PreparedAgent[]> {
+  const prepared: PreparedAgent[] = [];
+  await pool(
+    Array.from({ length: n }, (_, i) => `agent-${i}`),
+    16,
+    async (name) => {
+      await admin.post('/api/v1/endpoints', { name, kind: 'agent' });
+      const { token: enrollToken } = await admin.post<{ token: string }>(
+        `/api/v1/endpoints/${name}/enroll-token`,
+        {},
+      );
+      const sub = await admin.post<{ id: string }>('/api/v1/subscriptions', {
+        endpoint: name,
+        certificate: 'shared',
+        outputs: [],
+      });
+      prepared.push({ name, enrollToken, subscriptionId: sub.id });
+    },
+  );
+  return prepared;
+}
+
+/** `procs` agent processes sharing the agents; process p talks to hub p (round robin over `hubs`). */
+export function startAgents(
+  prepared: PreparedAgent[],
+  hubs: HubInfo[],
+  opts: { procs: number; inline: boolean },
+): AgentProcess[] {
+  const per = Math.ceil(prepared.length / opts.procs);
+  return Array.from({ length: opts.procs }, (_, p) => {
+    const proc = forkAgents();
+    const hub = hubs[p % hubs.length];
+    proc.child.send({
+      agents: prepared.slice(p * per, (p + 1) * per),
+      url: hub.url,
+      caPem: hub.caPem,
+      inline: opts.inline,
+    });
+    return proc;
+  });
+}
+
+/** One renewal in the hub process `hub`, timed until every agent of `procs` installed it. */
+export async function renewRound(hub: ChildProcess, procs: AgentProcess[]) {
+  const requested = now();
+  const reply = await new Promise<{ committedAt: number; versionId: string }>((resolve, reject) => {
+    hub.once('message', (m: { committedAt?: number; versionId?: string; error?: string }) =>
+      m.error ? reject(new Error(m.error)) : resolve(m as { committedAt: number; versionId: string }),
+    );
+    hub.send({ renew: 'shared' });
+  });
+  const done = await Promise.all(procs.map((p) => p.wait((m) => m.installed === reply.versionId)));
+  const last = (k: string) => Math.max(...done.map((m) => m[k] as number));
+  return {
+    fromRequest: last('at') - requested,
+    fromCommit: last('at') - reply.committedAt,
+    desired: last('desiredAt') - reply.committedAt,
+    bundle: last('bundleAt') - reply.committedAt,
+  };
+}
+
+export async function stopAgents(procs: AgentProcess[]): Promise<void> {
+  for (const p of procs) {
+    if (p.child.connected) p.child.send({ stop: true });
+    if (p.child.exitCode === null) await new Promise((r) => p.child.once('exit', r));
+  }
+}
+
 const loadavg = async () => (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
 
-async function hubCpuMs(child: ChildProcess): Promise<number> {
+export async function hubCpuMs(child: ChildProcess): Promise<number> {
   const m = await new Promise<{ cpu: NodeJS.CpuUsage }>((resolve) => {
     child.once('message', resolve);
     child.send({ cpu: true });
@@ -128,39 +210,12 @@ async function runOnce(n: number, rounds: number, opts: { procs: number; inline:
       lifetimeDays: 30,
     });
     const setupStarted = now();
-    const prepared: Array<{ name: string; enrollToken: string; subscriptionId: string }> = [];
-    await pool(
-      Array.from({ length: n }, (_, i) => `agent-${i}`),
-      16,
-      async (name) => {
-        await admin.post('/api/v1/endpoints', { name, kind: 'agent' });
-        const { token: enrollToken } = await admin.post<{ token: string }>(
-          `/api/v1/endpoints/${name}/enroll-token`,
-          {},
-        );
-        const sub = await admin.post<{ id: string }>('/api/v1/subscriptions', {
-          endpoint: name,
-          certificate: 'shared',
-          outputs: [],
-        });
-        prepared.push({ name, enrollToken, subscriptionId: sub.id });
-      },
-    );
+    const prepared = await prepareAgents(admin, n);
     // Initial sync: every agent enrolls and installs the first version (connections warm, polls parked after).
     const initial = await admin.get<{ current?: { id: string } | null }>('/api/v1/certificates/shared');
     const firstVersion = initial.current?.id ?? '';
     if (!firstVersion) throw new Error('the certificate has no first version');
-    const per = Math.ceil(n / opts.procs);
-    for (let p = 0; p < opts.procs; p++) {
-      const proc = forkAgents();
-      procs.push(proc);
-      proc.child.send({
-        agents: prepared.slice(p * per, (p + 1) * per),
-        url: info.url,
-        caPem: info.caPem,
-        inline: opts.inline,
-      });
-    }
+    procs.push(...startAgents(prepared, [info], opts));
     await Promise.all(procs.map((p) => p.wait((m) => m.enrolled !== undefined)));
     const setupMs = now() - setupStarted;
     const synced = now();
@@ -179,33 +234,15 @@ async function runOnce(n: number, rounds: number, opts: { procs: number; inline:
     for (let r = 0; r < rounds; r++) {
       const load = await loadavg();
       const cpuBefore = await hubCpuMs(child);
-      const requested = now();
-      const reply = await new Promise<{ committedAt: number; versionId: string }>((resolve, reject) => {
-        child.once('message', (m: { committedAt?: number; versionId?: string; error?: string }) =>
-          m.error ? reject(new Error(m.error)) : resolve(m as { committedAt: number; versionId: string }),
-        );
-        child.send({ renew: 'shared' });
-      });
-      const done = await Promise.all(procs.map((p) => p.wait((m) => m.installed === reply.versionId)));
-      const last = (k: string) => Math.max(...done.map((m) => m[k] as number));
+      const round = await renewRound(child, procs);
       const hubCpu = (await hubCpuMs(child)) - cpuBefore;
-      results.push({
-        fromRequest: last('at') - requested,
-        fromCommit: last('at') - reply.committedAt,
-        desired: last('desiredAt') - reply.committedAt,
-        bundle: last('bundleAt') - reply.committedAt,
-        hubCpuMs: hubCpu,
-        load,
-      });
+      results.push({ ...round, hubCpuMs: hubCpu, load });
       await new Promise((r) => setTimeout(r, 1000));
     }
     const rss = await hubRssMb(child.pid!);
     return { n, setupMs, initialMs, results, rss };
   } finally {
-    for (const p of procs) {
-      if (p.child.connected) p.child.send({ stop: true });
-      if (p.child.exitCode === null) await new Promise((r) => p.child.once('exit', r));
-    }
+    await stopAgents(procs);
     child.disconnect();
     await new Promise((r) => child.once('exit', r));
     await rm(dir, { recursive: true, force: true });

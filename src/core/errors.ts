@@ -53,6 +53,8 @@ export const ERROR_CATALOGUE = {
   REMOTE_TLS_UNTRUSTED: { status: 502 },
   /** A delivery or request cancelled before it finished (shutdown, the client went away). */
   ABORTED: { status: 503 },
+  /** The hub lost its database connection (a PostgreSQL restart or failover): retry, at this hub or another. */
+  STORE_UNAVAILABLE: { status: 503 },
   OUTPUT_WRITE_FAILED: { status: 500 },
   INTERNAL: { status: 500, message: 'internal error', hint: 'see the hub log' },
 } as const satisfies Record<string, { status: number; message?: string; hint?: string }>;

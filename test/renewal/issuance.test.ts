@@ -146,7 +146,11 @@ test('an issuance commits in one transaction: version, deployments, budget, rene
 
   h.counter.commits = 0;
   const v2 = await h.renewal.renewNow('web', 'admin:test');
-  assert.equal(h.counter.commits, 1, 'a renewal is one commit');
+  assert.equal(
+    h.counter.commits,
+    2,
+    'renew now: its request before the order, then the renewal in one commit',
+  );
   assert.notEqual(v2.id, first.id);
   assert.equal((await h.store.currentVersion(cert.id))!.id, v2.id);
   assert.deepEqual(
@@ -171,10 +175,11 @@ test('a commit that fails midway leaves nothing of the issuance visible', async 
     BEGIN SELECT RAISE(ABORT, 'injected failure'); END`);
   const before = await snapshot(h.store, cert.id);
   await assert.rejects(h.renewal.renewNow('web', 'admin:test'), /injected failure/);
+  const requested = { at: h.clock.now().toISOString(), reason: 'manual' };
   assert.deepEqual(
     await snapshot(h.store, cert.id),
-    before,
-    'no version, deployment, budget, state or event',
+    { ...before, renewalState: { ...before.renewalState, reissueRequested: requested } },
+    'no version, deployment, budget, state or event: only the request, stored before the order, stays',
   );
 
   // The CA counted that order all the same: it is stored with the next commit.
@@ -267,4 +272,41 @@ test('a revoked certificate whose replacement failed stays due until the planner
   assert.deepEqual(report.issued, ['web']);
   assert.notEqual((await h.store.currentVersion(cert.id))!.id, revoked.id);
   assert.equal(evaluateRenewal((await h.renewal.planInputFor(cert)).input).reason, 'NotDue');
+});
+
+test("a renew now is stored before its order: when its hub dies mid-order, the next leader's planner issues it", async (t) => {
+  const h = await setup(t);
+  const cert = await h.certificates.create(h.spec('web', 'internal'), 'test');
+  const first = (await h.store.currentVersion(cert.id))!;
+  const ca = h.ctx.issuers.get('internal')!;
+  let ordered!: () => void;
+  const inFlight = new Promise<void>((r) => (ordered = r));
+  // the CA never answers: the order is still in flight when its hub "dies" (this attempt never settles)
+  h.ctx.issuers.set('internal', {
+    kind: 'internal',
+    issue: () => {
+      ordered();
+      return new Promise(() => {});
+    },
+  });
+  void h.renewal.renewNow('web', 'admin:test');
+  await inFlight;
+  assert.equal(
+    ((await h.store.getRenewalState(cert.id)) as RenewalState).reissueRequested?.reason,
+    'manual',
+    'the request is in the store while its order runs',
+  );
+
+  // the next leader: an issuance and a planner of its own over the same store, the CA answering again
+  h.ctx.issuers.set('internal', ca);
+  const next = new RenewalService(
+    h.ctx,
+    new Issuance(h.ctx, { rateLimits: h.renewal.issuance.rateLimits }),
+    h.renewal.acme,
+  );
+  const report = await new PlannerService(next, { intervalMs: HOUR_MS }).runOnce();
+  assert.deepEqual(report.issued, ['web']);
+  assert.notEqual((await h.store.currentVersion(cert.id))!.id, first.id);
+  assert.deepEqual(await h.store.getRenewalState(cert.id), {}, 'the request is settled by the version');
+  assert.equal(evaluateRenewal((await next.planInputFor(cert)).input).reason, 'NotDue');
 });

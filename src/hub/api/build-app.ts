@@ -53,6 +53,7 @@ import { registerDashboard } from '../dashboard/dashboard-routes.ts';
 import { registerTokenRoutes } from './token-routes.ts';
 import { registerEmergencyRoutes } from './emergency-routes.ts';
 import type { CampaignService } from '../emergency/campaign-service.ts';
+import { isDatabaseUnavailable, storeUnavailable } from '../../store/postgres/database-url.ts';
 
 export interface AppDeps {
   ctx: HubContext;
@@ -153,6 +154,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         message: err.message,
         hint: 'send a JSON body with content-type application/json',
       });
+    }
+    if (isDatabaseUnavailable(err)) {
+      // a database restart or failover: expected now and then, worth a line, not a stack
+      ctx.logger.warn(
+        { err: err.message, url: req.url, method: req.method },
+        'request failed: the database is unreachable; answered 503',
+      );
+      return reply.status(503).send(storeUnavailable(err).toJSON());
     }
     ctx.logger.error({ err, url: req.url, method: req.method }, 'request failed');
     return reply.status(500).send({ code: 'INTERNAL', message: 'internal error', hint: 'see the hub log' });

@@ -4,7 +4,8 @@
  * attempt per certificate at a time, re-checked once it holds the lock), is checked against and counted in its
  * directory's rate-limit budget, and commits in ONE transaction: version, deployments, budget spend, renewal
  * state and events. A failed attempt commits as one too: failure count, budget spend, `version.issue_failed`
- * and `renewal.failed`. `close()` aborts the orders in flight (the signal reaches the issuer) and waits for them.
+ * and `renewal.failed`. An explicit request (renew now) is recorded before its order, in a commit of its own.
+ * `close()` aborts the orders in flight (the signal reaches the issuer) and waits for them.
  */
 import { setMaxListeners } from 'node:events';
 import { CertfleetError, errorMessage, isCertfleetError } from '../../core/errors.ts';
@@ -18,7 +19,7 @@ import { IssuanceCoalescer, type DistributedLock } from '../issuance-lock.ts';
 import type { IssuanceRequest } from '../planner/index.ts';
 import { newVersionRecord } from '../version-record.ts';
 import { RateLimitStore } from './rate-limit-store.ts';
-import { afterFailed, afterIssued, storeChange } from './renewal-state.ts';
+import { afterFailed, afterIssued, storeChange, withRequest } from './renewal-state.ts';
 
 export interface IssueAttempt {
   actor: Actor;
@@ -178,6 +179,13 @@ export class Issuance {
     const signal = own ? AbortSignal.any([this.shutdown.signal, own]) : this.shutdown.signal;
     const previous = create ? undefined : await store.currentVersion(cert.id);
     signal.throwIfAborted(); // no new order once closing (or no longer leading); nothing to record
+    if (requested && !create)
+      // durable before the order: should this hub die during it, the next leader's planner sees it due
+      await store.commitRenewal({
+        certificate: { id: cert.id },
+        actor,
+        renewalState: storeChange(withRequest(this.ctx.clock.now(), reason)),
+      });
     let obtained: { issued: IssuedVersion; info: CertInfo };
     try {
       obtained = await this.obtain(cert, previous, signal);

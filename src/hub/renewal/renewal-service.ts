@@ -54,8 +54,9 @@ export class RenewalService {
 
   /**
    * "Renew now" (API, config change, revocation): satisfied by any version issued after the call arrived, so N
-   * concurrent calls make one version. Refused when even the urgent share of the rate-limit budget is spent; a
-   * failed attempt leaves the certificate due (`reissueRequested`), so the planner retries it.
+   * concurrent calls make one version. Refused when even the urgent share of the rate-limit budget is spent. The
+   * request is stored (`reissueRequested`) before the order: a failed attempt, or a hub that dies during it,
+   * leaves the certificate due, so the (next) leader's planner issues it.
    */
   async renewNow(name: string, actor: Actor, reason = 'manual'): Promise<CertificateVersion> {
     const cert = await this.mustGet(name);

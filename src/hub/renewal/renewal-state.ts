@@ -48,20 +48,30 @@ export const storeChange =
 export const afterIssued: StateChange = ({ failures: _f, deferred: _d, reissueRequested: _r, ...rest }) =>
   rest;
 
+/**
+ * A new version was asked for (renew now, a config change, a revocation's replacement): due until one is issued.
+ * Recorded before the order, so a hub that dies during it leaves the request to the next leader's planner. An
+ * earlier request (an emergency campaign's) is kept as it is.
+ */
+export const withRequest =
+  (at: Date, reason: string): StateChange =>
+  (s) =>
+    s.reissueRequested ? s : { ...s, reissueRequested: { at: at.toISOString(), reason } };
+
 /** An attempt failed; a requested reissue stays requested (the planner retries it with backoff). */
 export const afterFailed =
   (at: Date, error: string, requested?: string): StateChange =>
-  (s) => ({
-    ...s,
-    failures: {
-      count: (s.failures?.count ?? 0) + 1,
-      lastFailureAt: at.toISOString(),
-      lastError: error.slice(0, 500),
-    },
-    ...(requested && !s.reissueRequested
-      ? { reissueRequested: { at: at.toISOString(), reason: requested } }
-      : {}),
-  });
+  (s) => {
+    const failed = {
+      ...s,
+      failures: {
+        count: (s.failures?.count ?? 0) + 1,
+        lastFailureAt: at.toISOString(),
+        lastError: error.slice(0, 500),
+      },
+    };
+    return requested ? withRequest(at, requested)(failed) : failed;
+  };
 
 export const withRevoked =
   (version: CertificateVersion, reason: string, at: Date): StateChange =>

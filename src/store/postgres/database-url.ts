@@ -49,3 +49,30 @@ export function unreachableDatabase(url: string, cause: unknown): CertfleetError
     { cause },
   );
 }
+
+/**
+ * Whether a query failed because the database went away (restart, failover, network) rather than because of the
+ * query: a retry later, here or at another hub, may succeed. SQLSTATE classes 08 (connection) and 57P (shutdown,
+ * starting up), socket errors, and pg's own "Connection terminated" and pool connect timeout.
+ */
+export function isDatabaseUnavailable(e: unknown): boolean {
+  const err = e as { code?: unknown; message?: unknown } | undefined;
+  const code = typeof err?.code === 'string' ? err.code : '';
+  return (
+    /^(08|57P0)/.test(code) ||
+    ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code) ||
+    /^(Connection terminated|timeout exceeded when trying to connect)/.test(
+      typeof err?.message === 'string' ? err.message : '',
+    )
+  );
+}
+
+/** The API's answer to a request that lost the database (see isDatabaseUnavailable); the cause stays in the log. */
+export function storeUnavailable(cause: unknown): CertfleetError {
+  return new CertfleetError(
+    'STORE_UNAVAILABLE',
+    'the hub cannot reach its database right now',
+    'retry in a few seconds; if it lasts, check the PostgreSQL server and the network to it',
+    { cause },
+  );
+}

@@ -70,12 +70,17 @@ export class LeaderLease {
         if (r.rows[0]?.ok && !this.stopped) this.change(true);
       }
     } catch (e) {
-      this.opts.logger?.warn(
-        { database: describeDatabaseUrl(this.url), err: (e as Error).message, was_leader: this.leading },
-        'leader lease: lost the database connection; trying again',
-      );
-      this.drop();
+      this.lost(e);
     }
+  }
+
+  /** The lease's connection failed (a query, or the server ended the session): say so, and forget it. */
+  private lost(e: unknown): void {
+    this.opts.logger?.warn(
+      { database: describeDatabaseUrl(this.url), err: (e as Error).message, was_leader: this.leading },
+      'leader lease: lost the database connection; trying again',
+    );
+    this.drop();
   }
 
   private async connect(): Promise<pg.Client> {
@@ -86,7 +91,10 @@ export class LeaderLease {
       query_timeout: this.intervalMs * 2,
       application_name: 'certfleet-leader-lease',
     });
-    client.on('error', () => this.drop());
+    // a restart or failover ends the session between checks: the lock is gone, so this hub steps down now
+    client.on('error', (e) => {
+      if (this.client === client) this.lost(e);
+    });
     await client.connect();
     this.client = client;
     // the server notices a vanished leader host within ~10 s and ends its session, releasing the lock

@@ -1,0 +1,176 @@
+/**
+ * Several hubs over one PostgreSQL (issue 14): a private PostgreSQL cluster (test/helpers/postgres.ts), 2 real
+ * hubs in their own processes on one database (bench/convergence-hub.ts), N long-polling agents in 2 processes
+ * (bench/convergence-agents.ts), agent process p on hub p. Per round one renewal, issued by each hub in turn:
+ * time from its commit until all N agents installed it (the other hub's agents hear of it through LISTEN/NOTIFY).
+ * Then, with the agents still parked in their long-polls, list pages at `--clients` concurrent clients on each hub
+ * (bench/api.ts's load generator). Each hub's RSS is sampled every 0.5 s throughout; the maximum is reported.
+ *
+ *   npm run bench -- ha [--agents 1000] [--agent-procs 2] [--rounds 3] [--clients 50] [--requests 400] [--no-write]
+ *
+ * Targets (issue 14): renewal → all installed ≤ 5 s at 10,000 agents; each hub ≤ 400 MB RSS; list pages p99 ≤ 50 ms
+ * at 50 clients. Writes the `## ha` section of bench/RESULTS.md unless `--no-write`.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HubClient } from '../src/cli/client.ts';
+import { startPostgres } from '../test/helpers/postgres.ts';
+import type { Cleanup } from '../test/helpers/cleanup.ts';
+import { loadavg, measure } from './api.ts';
+import {
+  hubRssMb,
+  prepareAgents,
+  renewRound,
+  startAgents,
+  startHubProcess,
+  stopAgents,
+  type AgentProcess,
+  type HubInfo,
+} from './convergence.ts';
+import { writeResultsSection } from './results-section.ts';
+
+const ROUTES = ['/api/v1/endpoints', '/api/v1/subscriptions'];
+const TARGET = { installedMs: 5000, rssMb: 400, p99Ms: 50 };
+
+export async function run(args: string[]): Promise<void> {
+  const flag = (name: string, def: string) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : def;
+  };
+  const n = Number(flag('agents', '1000'));
+  const procCount = Number(flag('agent-procs', '2'));
+  const rounds = Number(flag('rounds', '3'));
+  const clients = Number(flag('clients', '50'));
+  const requests = Number(flag('requests', '400'));
+  const cpuModel =
+    /model name\s*:\s*(.*)/.exec(await readFile('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model;
+  const started = new Date().toISOString();
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  say(
+    `ha: ${cpus().length} cores (${cpuModel}), node ${process.version}, ${started}; ${n} agents in ${procCount} ` +
+      `processes over 2 hubs on one PostgreSQL; loadavg ${await loadavg()}`,
+  );
+
+  const cleanups: Cleanup[] = []; // run last-registered first: the cluster stops before its directory goes
+  const hubs: Array<{ info: HubInfo; child: ChildProcess }> = [];
+  let procs: AgentProcess[] = [];
+  const rss = [0, 0];
+  const sampler = setInterval(() => {
+    hubs.forEach((h, i) => {
+      if (h.child.exitCode === null)
+        void hubRssMb(h.child.pid!).then(
+          (mb) => (rss[i] = Math.max(rss[i], mb)),
+          () => undefined,
+        );
+    });
+  }, 500);
+  try {
+    const cluster = await startPostgres((fn) => cleanups.push(fn));
+    const databaseUrl = await cluster.createDatabase();
+    const dir = await mkdtemp(join(tmpdir(), 'certfleet-bench-ha-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const token = `cfa_bench_${randomBytes(16).toString('hex')}`;
+    const env = { CERTFLEET_MASTER_KEY: randomBytes(32).toString('hex') };
+    // one after the other: the first creates the schema and the internal CA, the second finds them
+    for (const i of [0, 1])
+      hubs.push(await startHubProcess(join(dir, `hub${i}`), token, { databaseUrl, env }));
+    const admin = new HubClient({ hub: hubs[0].info.url, token, caPem: hubs[0].info.caPem });
+    await admin.post('/api/v1/certificates', {
+      name: 'shared',
+      sans: ['shared.bench.test'],
+      lifetimeDays: 30,
+    });
+
+    const setupStarted = performance.now();
+    const prepared = await prepareAgents(admin, n);
+    const initial = await admin.get<{ current?: { id: string } | null }>('/api/v1/certificates/shared');
+    procs = startAgents(
+      prepared,
+      hubs.map((h) => h.info),
+      { procs: procCount, inline: true },
+    );
+    await Promise.all(procs.map((p) => p.wait((m) => m.installed === initial.current?.id)));
+    say(`setup and initial sync: ${((performance.now() - setupStarted) / 1000).toFixed(1)} s`);
+    await new Promise((r) => setTimeout(r, 1000)); // let every agent park its long-poll
+
+    const renewals: Array<{ hub: number; fromCommit: number; load: string }> = [];
+    for (let r = 0; r < rounds; r++) {
+      const load = await loadavg();
+      const hub = r % 2;
+      const round = await renewRound(hubs[hub].child, procs);
+      renewals.push({ hub, fromCommit: round.fromCommit, load });
+      say(
+        `renewal ${r + 1} (issued by hub ${hub + 1}): all ${n} installed ${(round.fromCommit / 1000).toFixed(3)} s ` +
+          `after its commit; last long-poll answered +${(round.desired / 1000).toFixed(3)} s; loadavg ${load}`,
+      );
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+
+    const pages: Array<{ hub: number; route: string; p50: number; p99: number; n: number; errors: number }> =
+      [];
+    for (const [hub, { info }] of hubs.entries()) {
+      for (const route of ROUTES) {
+        const m = await measure(info.url, route, {
+          limit: 100,
+          concurrency: clients,
+          requests,
+          maxSeconds: 30,
+          token,
+          caPem: info.caPem,
+        });
+        pages.push({ hub, route, p50: m.p50, p99: m.p99, n: m.n, errors: m.errors });
+        say(
+          `hub ${hub + 1} ${route} at ${clients} clients: p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms ` +
+            `(${m.n} pages${m.errors ? `, ${m.errors} errors` : ''}); loadavg ${await loadavg()}`,
+        );
+      }
+    }
+    await new Promise((r) => setTimeout(r, 600)); // a last RSS sample
+    say(`hub RSS (max over the run): hub 1 ${rss[0].toFixed(0)} MB, hub 2 ${rss[1].toFixed(0)} MB`);
+
+    const sorted = renewals.map((r) => r.fromCommit).sort((a, b) => a - b);
+    const worst = sorted[sorted.length - 1];
+    const worstP99 = Math.max(...pages.map((p) => p.p99));
+    const maxRss = Math.max(...rss);
+    const met = (ok: boolean) => (ok ? 'met' : '**not met**');
+    const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+    const section = [
+      '## ha',
+      '',
+      `\`npm run bench -- ha --agents ${n}\` (bench/ha.ts): 2 hub processes on one private PostgreSQL cluster`,
+      `(test/helpers/postgres.ts: fsync off), ${n} agents in ${procCount} processes, agent process p on hub p; a renewal`,
+      'issued by each hub in turn, timed from its commit to the last `installed` report; list pages (limit 100) at',
+      `${clients} clients on each hub with the agents parked; RSS of each hub sampled every 0.5 s.`,
+      '',
+      `Machine: ${cpus().length} cores (${cpuModel}), Node ${process.version}. Date: ${started}. Load average at`,
+      `the start: ${renewals[0]?.load ?? ''} (the machine was shared with other work unless it says otherwise).`,
+      '',
+      '| agents | renewal → all installed, per round (issuing hub) | worst | hub RSS max (1 / 2) | list p99 at ' +
+        `${clients} clients (endpoints / subscriptions; hub 1, hub 2) | loadavg per round |`,
+      '|---|---|---|---|---|---|',
+      `| ${n.toLocaleString('en')} | ${renewals.map((r) => `${s(r.fromCommit)} (${r.hub + 1})`).join(', ')} | ` +
+        `${s(worst)} | ${rss.map((m) => `${m.toFixed(0)} MB`).join(' / ')} | ` +
+        `${pages.map((p) => `${p.p99.toFixed(1)}`).join(' / ')} ms | ${renewals.map((r) => r.load).join('; ')} |`,
+      '',
+      `Targets: all installed ≤ 5 s: ${met(worst <= TARGET.installedMs)} (worst ${s(worst)}); each hub ≤ 400 MB:`,
+      `${met(maxRss <= TARGET.rssMb)} (${maxRss.toFixed(0)} MB); list p99 ≤ 50 ms: ${met(worstP99 <= TARGET.p99Ms)}`,
+      `(worst ${worstP99.toFixed(1)} ms).${n < 10_000 ? ' The issue targets 10,000 agents: this run had fewer.' : ''}`,
+      '',
+    ].join('\n');
+    say(section);
+    if (!args.includes('--no-write')) say(`written to ${await writeResultsSection(section)}`);
+  } finally {
+    clearInterval(sampler);
+    await stopAgents(procs);
+    for (const h of hubs) {
+      if (h.child.exitCode !== null) continue;
+      const exited = new Promise((r) => h.child.once('exit', r));
+      h.child.disconnect();
+      await exited;
+    }
+    for (const fn of cleanups.reverse()) await fn();
+  }
+}
