@@ -1,6 +1,7 @@
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { CertfleetError } from '../core/errors.ts';
 import { parseCertificate } from '../pki/inspect.ts';
+import { parsePrivateKey } from '../pki/private-key.ts';
 import type { Bundle } from '../core/types.ts';
 
 /** Normalises one PEM block to end in exactly one newline so concatenations stay valid PEM. */
@@ -31,7 +32,7 @@ export function chainDer(bundle: Bundle): Buffer[] {
 /** Parses the bundle's private key without ever putting key material into the error. */
 export function bundleKey(bundle: Bundle): KeyObject {
   try {
-    return createPrivateKey(bundle.keyPem);
+    return parsePrivateKey(bundle.keyPem);
   } catch {
     throw new CertfleetError(
       'VALIDATION_FAILED',

@@ -1,5 +1,6 @@
-import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
 import { CertfleetError } from '../core/errors.ts';
+import { parsePrivateKey } from './private-key.ts';
 
 export interface CertInfo {
   serial: string; // upper-case hex, as openssl prints it
@@ -75,7 +76,7 @@ export function inspectCertificate(pem: string | X509Certificate): CertInfo {
 /** True when the private key belongs to the certificate. */
 export function certMatchesKey(certPem: string, keyPem: string): boolean {
   try {
-    return parseCertificate(certPem).checkPrivateKey(createPrivateKey(keyPem));
+    return parseCertificate(certPem).checkPrivateKey(parsePrivateKey(keyPem));
   } catch {
     return false;
   }

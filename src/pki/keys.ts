@@ -1,17 +1,25 @@
-import { createPrivateKey, createPublicKey, generateKeyPair, webcrypto, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPair, webcrypto, type KeyObject } from 'node:crypto';
 import { CertfleetError } from '../core/errors.ts';
 import { KEY_TYPES, type KeyType } from '../core/types.ts';
+import { parsePrivateKey } from './private-key.ts';
+
+/** A new key pair: the private key as PKCS#8 PEM, the public key as SPKI DER (what a certificate embeds). */
+export interface GeneratedKey {
+  keyPem: string;
+  spkiDer: Buffer;
+}
 
 function generatePem(
   type: 'ec' | 'rsa',
   opts: { namedCurve?: string; modulusLength?: number },
-): Promise<string> {
+): Promise<GeneratedKey> {
   return new Promise((resolve, reject) => {
     const enc = {
       privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-      publicKeyEncoding: { type: 'spki', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'der' },
     } as const;
-    const done = (err: Error | null, _pub: string, priv: string) => (err ? reject(err) : resolve(priv));
+    const done = (err: Error | null, spkiDer: Buffer, keyPem: string) =>
+      err ? reject(err) : resolve({ keyPem, spkiDer });
     if (type === 'ec') generateKeyPair('ec', { namedCurve: opts.namedCurve!, ...enc }, done);
     else generateKeyPair('rsa', { modulusLength: opts.modulusLength!, ...enc }, done);
   });
@@ -28,11 +36,25 @@ export function assertKeyType(value: string): KeyType {
   return value as KeyType;
 }
 
-/** Generates a private key of the given type; returns it as PKCS#8 PEM. */
-export async function generatePrivateKeyPem(keyType: KeyType): Promise<string> {
+/** Generates a key pair of the given type. */
+export function generateKey(keyType: KeyType): Promise<GeneratedKey> {
   if (keyType.startsWith('ecdsa-'))
     return generatePem('ec', { namedCurve: keyType === 'ecdsa-p384' ? 'P-384' : 'P-256' });
   return generatePem('rsa', { modulusLength: Number(keyType.slice(4)) });
+}
+
+/** Generates a private key of the given type; returns it as PKCS#8 PEM. */
+export async function generatePrivateKeyPem(keyType: KeyType): Promise<string> {
+  return (await generateKey(keyType)).keyPem;
+}
+
+/** The public half of a PEM private key as SPKI DER, and its key type (undefined: not one certfleet issues). */
+export function publicKeyOf(keyPem: string): { spkiDer: Buffer; keyType: KeyType | undefined } {
+  const key = parsePrivateKey(keyPem);
+  return {
+    spkiDer: createPublicKey(key).export({ type: 'spki', format: 'der' }),
+    keyType: keyTypeOf(key),
+  };
 }
 
 /** The key type a PEM private key has, or undefined for anything certfleet does not issue. */
@@ -60,7 +82,7 @@ export function signingAlgorithm(
 
 /** Imports a PKCS#8 PEM key as a WebCrypto key pair (what @peculiar/x509 signs with). */
 export async function toCryptoKeyPair(keyPem: string): Promise<{ keys: CryptoKeyPair; keyType: KeyType }> {
-  const keyObject = createPrivateKey(keyPem);
+  const keyObject = parsePrivateKey(keyPem);
   const keyType = keyTypeOf(keyObject);
   if (!keyType)
     throw new CertfleetError(

@@ -25,6 +25,14 @@ export interface RehearsalResult {
     renewals: number;
     caAnswers: { issued: number; down: number; rateLimited: number; dnsFailed: number };
     deferredByBudget: Record<string, number>;
+    /**
+     * After a refused order (by the CA's answer), the minutes until the next order for the same certificate: the
+     * planner's backoff, or the CA's Retry-After when it sent one (the rate-limit fault: 60 min).
+     */
+    retrySpacing: Record<
+      string,
+      { count: number; minMinutes: number; medianMinutes: number; maxMinutes: number }
+    >;
     /** All orders that ended in a certificate, in the busiest 3 hours / busiest registered domain's 7 days. */
     peakOrdersIn3h: number;
     peakPerDomainIn7d: number;
@@ -125,6 +133,7 @@ export class RehearsalLedger {
     faults: FaultInstance[];
     alerts: AlertFiring[];
     caAnswers: RehearsalResult['issuances']['caAnswers'];
+    retrySpacing: Record<string, number[]>;
     eventsRun: number;
     wallMs: number;
     endpointName: (i: number) => string;
@@ -151,6 +160,11 @@ export class RehearsalLedger {
         renewals: this.fractions.length,
         caAnswers: x.caAnswers,
         deferredByBudget: this.deferrals,
+        retrySpacing: Object.fromEntries(
+          Object.entries(x.retrySpacing)
+            .filter(([, v]) => v.length)
+            .map(([k, v]) => [k, spacing(v)]),
+        ),
         peakOrdersIn3h: peakInWindow(this.orderTimes, 3 * 60 * MINUTE),
         peakPerDomainIn7d: Math.max(
           0,
@@ -210,6 +224,17 @@ function peakInWindow(times: number[], windowMs: number): number {
     peak = Math.max(peak, hi - lo + 1);
   }
   return peak;
+}
+
+function spacing(ms: number[]): RehearsalResult['issuances']['retrySpacing'][string] {
+  const v = [...ms].sort((a, b) => a - b);
+  const m = (x: number) => Math.round((x / MINUTE) * 10) / 10;
+  return {
+    count: v.length,
+    minMinutes: m(v[0]),
+    medianMinutes: m(v[Math.floor(v.length / 2)]),
+    maxMinutes: m(v[v.length - 1]),
+  };
 }
 
 function spread(values: number[]): RehearsalResult['renewalSpread'] {

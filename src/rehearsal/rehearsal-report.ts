@@ -1,4 +1,5 @@
 /** The rehearsal's verdict (its goals) and its text report, from a RehearsalResult. */
+import { RATE_LIMIT_RETRY_AFTER_S } from './faulty-issuer.ts';
 import type { RehearsalResult } from './rehearsal-ledger.ts';
 
 export interface Goal {
@@ -71,6 +72,14 @@ export function formatReport(r: RehearsalResult, goals: Goal[] = goalsOf(r)): st
         .map(([k, v]) => `${v} by ${k}`)
         .join(', ') || 'none'
     }; busiest 3 h: ${i.peakOrdersIn3h} orders (New Orders per Account: 300); busiest registered domain: ${i.peakPerDomainIn7d} in 7 days (New Certificates per Registered Domain: 50; renewals of the same names are exempt)`,
+    `  retry after a refused order (minutes to the certificate's next order): ${
+      Object.entries(i.retrySpacing)
+        .map(
+          ([k, v]) =>
+            `${k}${k === 'rateLimited' ? ` (Retry-After ${RATE_LIMIT_RETRY_AFTER_S / 60} min)` : ''} ×${v.count}: min ${v.minMinutes}, median ${v.medianMinutes}, max ${v.maxMinutes}`,
+        )
+        .join('; ') || 'no refusals'
+    }`,
     `Renewal spread (share of lifetime elapsed at renewal, ${s.count} renewals): min ${s.p0}, p5 ${s.p5}, median ${s.p50}, p95 ${s.p95}, max ${s.p100}`,
     `Deploys: ${
       Object.entries(r.deploys)

@@ -140,3 +140,38 @@ test('garbage from the "CA" becomes a clear ACME_ERROR, not a crash', async (t) 
   assert.equal(err.code, 'ACME_ERROR');
   assert.match(err.message, /account: .*nonce/i);
 });
+
+test("a CA's rateLimited answer carries its Retry-After into the error, for the planner to honour", async (t) => {
+  const server = createServer((rq, res) => {
+    const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+      res
+        .writeHead(status, { 'replay-nonce': randomBytes(8).toString('hex'), ...headers })
+        .end(JSON.stringify(body));
+    if (rq.url === '/dir')
+      return json(200, { newNonce: `${base}/nonce`, newAccount: `${base}/acct`, newOrder: `${base}/order` });
+    if (rq.url === '/nonce') return json(200, {});
+    if (rq.url === '/acct') return json(201, { status: 'valid' }, { location: `${base}/acct/1` });
+    json(
+      429,
+      {
+        type: 'urn:ietf:params:acme:error:rateLimited',
+        detail: 'too many new orders recently',
+        status: 429,
+      },
+      { 'content-type': 'application/problem+json', 'retry-after': '3600' },
+    );
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  onCleanup(t, () => new Promise((r) => server.close(r)));
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+
+  const err: CertfleetError = await bare(t, `${base}/dir`)
+    .issue(req())
+    .then(
+      () => assert.fail('issued?'),
+      (e) => e,
+    );
+  assert.equal(err.code, 'RATE_LIMITED');
+  assert.match(err.message, /rateLimited: too many new orders recently/);
+  assert.equal(err.details?.retryAfterSeconds, 3600);
+});

@@ -177,6 +177,70 @@ const rows: Row[] = [
     reason: 'LifetimeElapsed',
   },
   {
+    it: "waits for the CA's Retry-After when it is later than its own backoff",
+    given: input(day(60), {
+      failures: {
+        count: 1,
+        lastFailureAt: day(60),
+        lastError: 'rateLimited',
+        retryAfter: plus(day(60), HOUR),
+      },
+    }),
+    reissue: false,
+    reason: 'BackingOff',
+    urgent: false,
+    dueAt: plus(day(60), HOUR),
+    says: /retrying at 2025-03-02 01:00 UTC \(in 1h\)\. The CA asked to wait until 2025-03-02 01:00 UTC \(Retry-After\)\./,
+  },
+  {
+    it: "keeps its own backoff when that is later than the CA's Retry-After",
+    given: input(day(60), {
+      failures: { count: 10, lastFailureAt: day(60), retryAfter: plus(day(60), MIN) },
+    }),
+    reissue: false,
+    reason: 'BackingOff',
+    dueAt: plus(day(60), 6 * HOUR),
+  },
+  {
+    it: "retries once the CA's Retry-After has passed",
+    given: input(plus(day(60), HOUR), {
+      failures: { count: 1, lastFailureAt: day(60), retryAfter: plus(day(60), HOUR) },
+    }),
+    reissue: true,
+    reason: 'LifetimeElapsed',
+  },
+  {
+    it: 'honours a Retry-After of days for at most a day',
+    given: input(day(60), {
+      failures: { count: 1, lastFailureAt: day(60), retryAfter: day(65) },
+    }),
+    reissue: false,
+    reason: 'BackingOff',
+    dueAt: day(61),
+    says: /The CA asked to wait until 2025-03-07 00:00 UTC; honoured for at most 1d\./,
+  },
+  {
+    it: 'never waits for a Retry-After past the point where the renewal turns urgent',
+    given: input(day(74.5), {
+      failures: { count: 1, lastFailureAt: day(74.5), retryAfter: plus(day(74.5), 23 * HOUR) },
+    }),
+    reissue: false,
+    reason: 'BackingOff',
+    urgent: false,
+    dueAt: day(75),
+  },
+  {
+    it: 'once urgent, retries 30 minutes after the failure though the CA asked for hours (urgency wins)',
+    given: input(day(80), {
+      failures: { count: 1, lastFailureAt: day(80), retryAfter: plus(day(80), 6 * HOUR) },
+    }),
+    reissue: false,
+    reason: 'BackingOff',
+    urgent: true,
+    dueAt: plus(day(80), 30 * MIN),
+    says: /The CA asked to wait until 2025-03-22 06:00 UTC; the renewal is urgent, so it is retried sooner\./,
+  },
+  {
     it: 'backs off a first issuance too (no version yet)',
     given: input(day(0), { current: undefined, failures: { count: 1, lastFailureAt: day(0) } }),
     reissue: false,

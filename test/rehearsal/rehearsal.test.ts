@@ -72,6 +72,32 @@ describe('rehearsal', () => {
     assert.match(report, /ok {3}every fault is alerted with at least 1\/3 of the lifetime left/);
   });
 
+  test('the CA rate-limiting with Retry-After: 1 h: no certificate orders again before the hour, while the CA down is retried within minutes', async () => {
+    const r = await runRehearsal({
+      days: 12,
+      endpoints: 12,
+      lifetimeMs: 6 * DAY,
+      faults: ['rate-limit', 'ca-down'],
+      seed: 3,
+      faultPlan: [
+        fault({ id: 'rate-limit#1', kind: 'rate-limit', fromDay: 4, days: 1 }),
+        fault({ id: 'ca-down#1', kind: 'ca-down', fromDay: 7, days: 1.5 }),
+      ],
+    });
+    const { rateLimited, down } = r.issuances.retrySpacing;
+    assert.ok(rateLimited && rateLimited.count > 0, `spacing: ${JSON.stringify(r.issuances.retrySpacing)}`);
+    assert.ok(
+      rateLimited.minMinutes >= 60,
+      `retried ${rateLimited.minMinutes} min after a rateLimited answer`,
+    );
+    assert.ok(down && down.minMinutes < 60, `retried ${down?.minMinutes} min after the CA was down`);
+    assert.equal(r.servedExpired.endpointMinutes, 0);
+    assert.match(
+      formatReport(r),
+      /retry after a refused order \(minutes to the certificate's next order\): .*rateLimited \(Retry-After 60 min\) ×\d+: min 60/,
+    );
+  });
+
   test('the CA down for longer than a certificate lives: endpoints serve expired certificates and the goal fails', async () => {
     const r = await runRehearsal({
       days: 6,

@@ -160,6 +160,21 @@ export interface BudgetState {
 
 const REPLACED_KEEP_MS = 400 * DAY_MS; // longer than any publicly trusted lifetime (398 days)
 
+/**
+ * The hub stores the budget with every issuance, and it holds one time per exact set of names: the same instants
+ * are formatted again and again, so their ISO text is kept (bounded).
+ */
+const isoTexts = new Map<number, string>();
+function iso(t: number): string {
+  let s = isoTexts.get(t);
+  if (s === undefined) {
+    s = new Date(t).toISOString();
+    if (isoTexts.size >= 50_000) isoTexts.clear();
+    isoTexts.set(t, s);
+  }
+  return s;
+}
+
 /** The exact set of hostnames as the CA compares it: case- and order-insensitive. */
 export function exactSetKey(sans: string[]): string {
   return [...new Set(sans.map((s) => s.trim().toLowerCase().replace(/\.$/, '')))].sort().join(',');
@@ -206,7 +221,6 @@ export class RateLimitBudget {
   }
 
   toJSON(): BudgetState {
-    const iso = (t: number) => new Date(t).toISOString();
     return {
       version: 1,
       windows: Object.fromEntries([...this.windows].map(([k, ts]) => [k, ts.map(iso)])),
@@ -215,9 +229,13 @@ export class RateLimitBudget {
     };
   }
 
-  /** A deep copy, for what-if planning. */
+  /** A deep copy, for what-if planning (the planner makes one per pass: copied directly, not through JSON). */
   clone(): RateLimitBudget {
-    return RateLimitBudget.fromJSON(this.toJSON(), this.config, { account: this.account });
+    const b = new RateLimitBudget(this.config, { account: this.account });
+    for (const [k, times] of this.windows) b.windows.set(k, [...times]);
+    for (const [k, t] of this.issuedSets) b.issuedSets.set(k, t);
+    for (const [k, t] of this.replaced) b.replaced.set(k, t);
+    return b;
   }
 
   /** Every limit a brand-new order for these SANs would count against, and how much of each is left. */

@@ -32,8 +32,11 @@ export interface PlanInput {
   current?: { notBefore: Date; notAfter: Date; sans: string[]; keyType: string };
   /** ARI for `current`, when the CA offers it. */
   ari?: AriInfo;
-  /** Consecutive failed issuance attempts since the last success. */
-  failures?: { count: number; lastFailureAt: Date; lastError?: string };
+  /**
+   * Consecutive failed issuance attempts since the last success; `retryAfter`: the CA answered the last one with a
+   * Retry-After (a rate limit, an outage), as an absolute time.
+   */
+  failures?: { count: number; lastFailureAt: Date; lastError?: string; retryAfter?: Date };
   /** `current` was revoked: it must be replaced whatever its dates say. */
   revoked?: { at: Date; reason: string };
   /**
@@ -102,6 +105,11 @@ export interface RenewalPolicy {
    * failures per hostname per account per hour" limit: retrying faster only earns rate-limit errors.
    */
   backoffCapFloorMs: number;
+  /**
+   * A CA's Retry-After on a failed order is honoured up to this long after the failure (a garbage or year-long
+   * value must not park a certificate); it never holds back an urgent renewal longer than `urgentBackoffCapMs`.
+   */
+  retryAfterCapMs: number;
   /** ARI polling when the CA sent no Retry-After, and the bounds Retry-After is clamped to (RFC 9773 §4.3). */
   ariDefaultPollMs: number;
   ariMinPollMs: number;
@@ -119,6 +127,7 @@ export const DEFAULT_POLICY: Readonly<RenewalPolicy> = Object.freeze({
   urgentBackoffCapMs: 30 * MINUTE_MS,
   backoffRemainingDivisor: 10,
   backoffCapFloorMs: 12 * MINUTE_MS,
+  retryAfterCapMs: DAY_MS,
   ariDefaultPollMs: 6 * HOUR_MS,
   ariMinPollMs: MINUTE_MS,
   ariMaxPollMs: DAY_MS,
@@ -417,8 +426,13 @@ export const RENEWAL_CHAIN: readonly PolicyCheck[] = Object.freeze([
 ]);
 
 /**
- * Hold back a decision to issue after recent failures: exponential backoff from the last failure, never past
- * the point of no return while not urgent, never past expiry. Returns undefined to let the decision stand.
+ * Hold back a decision to issue after recent failures: exponential backoff from the last failure, or the CA's
+ * Retry-After when that is later (capped at `retryAfterCapMs`; retrying sooner only earns another refusal and
+ * spends New Orders per Account), never past the point of no return while not urgent, never past expiry. Once
+ * urgent, urgency wins over the CA: Retry-After holds the retry back at most `urgentBackoffCapMs` after the failure,
+ * because a refused order costs one attempt while an expired certificate takes the service down, and a CA's
+ * Retry-After is often the end of a whole window while a rate-limit slot (a token) frees sooner. Returns undefined
+ * to let the decision stand.
  */
 export function backoffGate(
   input: PlanInput,
@@ -429,7 +443,22 @@ export function backoffGate(
   if (!decision.reissue || !f || f.count <= 0) return undefined;
   const { now, current } = input;
   const remaining = current ? current.notAfter.getTime() - now.getTime() : undefined;
-  let retryAt = f.lastFailureAt.getTime() + backoffDelayMs(f.count, remaining, decision.urgent, policy);
+  const failedAt = f.lastFailureAt.getTime();
+  let retryAt = failedAt + backoffDelayMs(f.count, remaining, decision.urgent, policy);
+  let caNote = '';
+  if (f.retryAfter) {
+    const asked = f.retryAfter.getTime();
+    const honoured = Math.min(
+      asked,
+      failedAt + (decision.urgent ? policy.urgentBackoffCapMs : policy.retryAfterCapMs),
+    );
+    if (honoured > retryAt) retryAt = honoured;
+    if (asked > now.getTime())
+      caNote =
+        honoured < asked
+          ? ` The CA asked to wait until ${formatInstant(f.retryAfter)}; ${decision.urgent ? 'the renewal is urgent, so it is retried sooner' : `honoured for at most ${formatSpan(policy.retryAfterCapMs)}`}.`
+          : ` The CA asked to wait until ${formatInstant(f.retryAfter)} (Retry-After).`;
+  }
   if (current && !decision.urgent) retryAt = Math.min(retryAt, urgentAt(current, policy).getTime());
   if (current && remaining! > 0) retryAt = Math.min(retryAt, current.notAfter.getTime());
   if (retryAt <= now.getTime()) return undefined;
@@ -438,7 +467,7 @@ export function backoffGate(
   return {
     reissue: false,
     reason: 'BackingOff',
-    message: `Issuing ${input.certificate.name} failed ${f.count} time${f.count === 1 ? '' : 's'}${last}; retrying at ${formatInstant(at)} (${formatRelative(at, now)}). Wanted because: ${decision.message}`,
+    message: `Issuing ${input.certificate.name} failed ${f.count} time${f.count === 1 ? '' : 's'}${last}; retrying at ${formatInstant(at)} (${formatRelative(at, now)}).${caNote} Wanted because: ${decision.message}`,
     dueAt: at,
     urgent: decision.urgent,
   };

@@ -299,7 +299,7 @@ export class Issuance {
         return;
       }
       let failures = 0;
-      const change = afterFailed(now, errorMessage(e), requested ? reason : undefined);
+      const change = afterFailed(now, errorMessage(e), requested ? reason : undefined, retryAfterOf(e, now));
       await this.ctx.store.commitRenewal({
         certificate: { id: cert.id },
         actor,
@@ -319,6 +319,14 @@ export class Issuance {
       );
     }
   }
+}
+
+/** When the CA said to retry: `details.retryAfterSeconds` of its error (ACME problem + Retry-After header). */
+function retryAfterOf(e: unknown, now: Date): Date | undefined {
+  const s = isCertfleetError(e) ? e.details?.retryAfterSeconds : undefined;
+  return typeof s === 'number' && Number.isFinite(s) && s > 0
+    ? new Date(now.getTime() + s * 1000)
+    : undefined;
 }
 
 function specOf(cert: Subject): NewCertificate {

@@ -1,4 +1,5 @@
 /** The planner's view of one certificate (PlanInput) from the store, and the order the budget counts for it. */
+import type { X509Certificate } from 'node:crypto';
 import type { Certificate, CertificateVersion } from '../../core/types.ts';
 import { ariCertId } from '../../issuers/acme/ari.ts';
 import { inspectCertificate, parseCertificate } from '../../pki/inspect.ts';
@@ -86,15 +87,24 @@ export function requestFor(
   return request;
 }
 
+// Reading a public key's details costs more than the rest of a plan input; a parsed certificate never changes.
+const keyTypes = new WeakMap<X509Certificate, string | undefined>();
+
 /** The key type of a version, from its public key (so a key-type change is noticed). */
 function keyTypeOf(v: CertificateVersion, cert: Certificate): string {
   try {
-    const key = parseCertificate(v.certPem).publicKey;
-    const d = key.asymmetricKeyDetails;
-    if (key.asymmetricKeyType === 'ec') return d?.namedCurve === 'secp384r1' ? 'ecdsa-p384' : 'ecdsa-p256';
-    if (key.asymmetricKeyType === 'rsa') return `rsa-${d?.modulusLength}`;
+    const x = parseCertificate(v.certPem);
+    if (!keyTypes.has(x)) keyTypes.set(x, publicKeyType(x));
+    return keyTypes.get(x) ?? cert.keyType;
   } catch {
-    // fall through
+    return cert.keyType;
   }
-  return cert.keyType;
+}
+
+function publicKeyType(x: X509Certificate): string | undefined {
+  const key = x.publicKey;
+  const d = key.asymmetricKeyDetails;
+  if (key.asymmetricKeyType === 'ec') return d?.namedCurve === 'secp384r1' ? 'ecdsa-p384' : 'ecdsa-p256';
+  if (key.asymmetricKeyType === 'rsa') return `rsa-${d?.modulusLength}`;
+  return undefined;
 }

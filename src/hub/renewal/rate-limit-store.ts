@@ -17,6 +17,12 @@ export class RateLimitStore {
   private readonly budgets = new Map<string, Promise<RateLimitBudget>>();
   private readonly unlimited = new RateLimitBudget(NO_LIMITS, { account: 'internal' });
   private readonly held = new Map<RateLimitBudget, Set<IssuanceRequest>>();
+  /**
+   * The stored text last merged into (or written from) each budget. The stored budget grows with the fleet (one
+   * entry per exact set of names), and absorbing it again is idempotent: when the store still holds what this hub
+   * saw last, nobody else spent anything, so the parse and merge are skipped.
+   */
+  private readonly seen = new WeakMap<RateLimitBudget, string>();
 
   constructor(
     private readonly ctx: HubContext,
@@ -84,7 +90,9 @@ export class RateLimitStore {
         // what other hubs spent meanwhile is in the stored value: keep it, with ours, in the same transaction
         value: (stored) => {
           this.absorb(url, budget, stored);
-          return JSON.stringify(budget.toJSON());
+          const text = JSON.stringify(budget.toJSON());
+          this.seen.set(budget, text);
+          return text;
         },
       },
     ];
@@ -97,9 +105,10 @@ export class RateLimitStore {
   }
 
   private absorb(url: string, budget: RateLimitBudget, stored: string | undefined): void {
-    if (!stored) return;
+    if (!stored || this.seen.get(budget) === stored) return;
     try {
       budget.absorb(RateLimitBudget.fromJSON(JSON.parse(stored), budget.config));
+      this.seen.set(budget, stored);
     } catch (e) {
       this.ctx.logger.warn({ directory: url, err: errorMessage(e) }, 'stored rate-limit budget unreadable');
     }
@@ -109,7 +118,9 @@ export class RateLimitStore {
     const raw = await this.ctx.store.getMeta(budgetMetaKey(url));
     if (!raw) return new RateLimitBudget(config);
     try {
-      return RateLimitBudget.fromJSON(JSON.parse(raw), config);
+      const budget = RateLimitBudget.fromJSON(JSON.parse(raw), config);
+      this.seen.set(budget, raw);
+      return budget;
     } catch (e) {
       this.ctx.logger.warn({ directory: url, err: errorMessage(e) }, 'stored rate-limit budget unreadable');
       return new RateLimitBudget(config);

@@ -9,7 +9,8 @@ import type { Store } from '../../store/store.ts';
 
 /** Times are ISO strings. */
 export interface RenewalState {
-  failures?: { count: number; lastFailureAt: string; lastError?: string };
+  /** `retryAfter`: when the CA said the last attempt may be retried (its Retry-After). */
+  failures?: { count: number; lastFailureAt: string; lastError?: string; retryAfter?: string };
   /** ARI for one version (refetched when the current version changes). */
   ari?: {
     versionId: string;
@@ -58,9 +59,12 @@ export const withRequest =
   (s) =>
     s.reissueRequested ? s : { ...s, reissueRequested: { at: at.toISOString(), reason } };
 
-/** An attempt failed; a requested reissue stays requested (the planner retries it with backoff). */
+/**
+ * An attempt failed; a requested reissue stays requested (the planner retries it with backoff, and not before the
+ * CA's Retry-After when it sent one).
+ */
 export const afterFailed =
-  (at: Date, error: string, requested?: string): StateChange =>
+  (at: Date, error: string, requested?: string, retryAfter?: Date): StateChange =>
   (s) => {
     const failed = {
       ...s,
@@ -68,6 +72,7 @@ export const afterFailed =
         count: (s.failures?.count ?? 0) + 1,
         lastFailureAt: at.toISOString(),
         lastError: error.slice(0, 500),
+        ...(retryAfter ? { retryAfter: retryAfter.toISOString() } : {}),
       },
     };
     return requested ? withRequest(at, requested)(failed) : failed;
@@ -145,6 +150,7 @@ export function policyFacts(
             count: f.count,
             lastFailureAt: new Date(f.lastFailureAt),
             ...(f.lastError ? { lastError: f.lastError } : {}),
+            ...(f.retryAfter ? { retryAfter: new Date(f.retryAfter) } : {}),
           },
         }
       : {}),

@@ -376,13 +376,15 @@ export class AcmeIssuer implements Issuer {
             this.opts.logger?.info({ issuer: this.name, url }, 'acme badNonce, retrying');
             return { ...res, data: body };
           }
-          throw problemError({ ...body, status: body.status ?? res.status });
+          throw problemError({ ...body, status: body.status ?? res.status }, undefined, wait);
         }
         throw new CertfleetError(
           'ACME_ERROR',
           `${new URL(url).pathname} answered HTTP ${res.status} without an ACME problem document`,
           'a proxy or a non-ACME server may be in the way: check the directory URL',
-          { details: { url, status: res.status } },
+          {
+            details: { url, status: res.status, ...(wait !== undefined ? { retryAfterSeconds: wait } : {}) },
+          },
         );
       }
       if (method !== 'head' && res.status !== 204 && res.body.length && body === undefined) {

@@ -41,8 +41,12 @@ export function shortType(type: string | undefined): string {
   return type.startsWith(PREFIX) ? type.slice(PREFIX.length) : type;
 }
 
-/** Turns a CA problem document into the error users see: '<type>: <CA detail>', full type in details. */
-export function problemError(p: AcmeProblem, context?: string): CertfleetError {
+/**
+ * Turns a CA problem document into the error users see: '<type>: <CA detail>', full type in details. The answer's
+ * Retry-After (RFC 8555 §6.6: rateLimited answers carry one) goes into details.retryAfterSeconds, which the planner
+ * honours before the next attempt.
+ */
+export function problemError(p: AcmeProblem, context?: string, retryAfterSeconds?: number): CertfleetError {
   const short = shortType(p.type);
   const sub = (p.subproblems ?? [])
     .map((s) => `${s.identifier?.value ?? '?'}: ${shortType(s.type)}: ${s.detail ?? ''}`.trim())
@@ -52,7 +56,14 @@ export function problemError(p: AcmeProblem, context?: string): CertfleetError {
     short === 'rateLimited' ? 'RATE_LIMITED' : 'ACME_ERROR',
     `${context ? `${context}: ` : ''}${short}: ${detail}`,
     HINTS[short] ?? 'read the CA detail above; the problem type is in details.type',
-    { details: { type: p.type ?? 'unknown', status: p.status, subproblems: p.subproblems } },
+    {
+      details: {
+        type: p.type ?? 'unknown',
+        status: p.status,
+        subproblems: p.subproblems,
+        ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+      },
+    },
   );
 }
 

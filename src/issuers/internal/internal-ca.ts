@@ -2,7 +2,15 @@ import { X509Certificate, randomBytes, webcrypto } from 'node:crypto';
 import type { Clock } from '../../core/clock.ts';
 import { DAY_MS } from '../../core/clock.ts';
 import { isIpAddress } from '../../core/names.ts';
-import { generatePrivateKeyPem, signingAlgorithm, toCryptoKeyPair } from '../../pki/keys.ts';
+import { CertfleetError } from '../../core/errors.ts';
+import type { KeyType } from '../../core/types.ts';
+import {
+  generateKey,
+  generatePrivateKeyPem,
+  publicKeyOf,
+  signingAlgorithm,
+  toCryptoKeyPair,
+} from '../../pki/keys.ts';
 import type { Sealer } from '../../store/sealing.ts';
 import type { Store } from '../../store/store.ts';
 import { META } from '../../store/meta-catalogue.ts';
@@ -98,8 +106,9 @@ export class InternalCa implements Issuer {
 
   async issue(req: IssueRequest): Promise<IssuedVersion> {
     req.signal?.throwIfAborted();
-    const keyPem = await generatePrivateKeyPem(req.keyType);
-    const certPem = await this.signLeaf(keyPem, req.sans, req.lifetimeDays, {
+    // The leaf is signed for the new public key as generated: its private half is never parsed back.
+    const { keyPem, spkiDer } = await generateKey(req.keyType);
+    const certPem = await this.signPublicKey(spkiDer, req.keyType, req.sans, req.lifetimeDays, {
       serverAuth: true,
       clientAuth: true,
     });
@@ -114,8 +123,26 @@ export class InternalCa implements Issuer {
     usage: { serverAuth?: boolean; clientAuth?: boolean },
     commonName = sans[0],
   ): Promise<string> {
-    const { keys: leafKeys, keyType } = await toCryptoKeyPair(keyPem);
+    const { spkiDer, keyType } = publicKeyOf(keyPem);
+    if (!keyType)
+      throw new CertfleetError(
+        'UNKNOWN_KEY_TYPE',
+        'unsupported private key type',
+        'use an ECDSA P-256/P-384 or RSA 2048-4096 key',
+      );
+    return this.signPublicKey(spkiDer, keyType, sans, lifetimeDays, usage, commonName);
+  }
+
+  private async signPublicKey(
+    spkiDer: Buffer,
+    keyType: KeyType,
+    sans: string[],
+    lifetimeDays: number,
+    usage: { serverAuth?: boolean; clientAuth?: boolean },
+    commonName = sans[0],
+  ): Promise<string> {
     const { keys: caKeys, cert: issuerCert, aki } = await this.signingMaterial();
+    const spki = new Uint8Array(spkiDer); // @peculiar/x509 wants an ArrayBuffer-backed view
     const now = this.clock.now().getTime();
     const ekus = [
       ...(usage.serverAuth ? [x509.ExtendedKeyUsage.serverAuth] : []),
@@ -130,7 +157,7 @@ export class InternalCa implements Issuer {
       issuer: issuerCert.subject,
       notBefore: new Date(now - 60_000), // tolerate small clock skew on endpoints
       notAfter: new Date(now + lifetimeDays * DAY_MS),
-      publicKey: leafKeys.publicKey,
+      publicKey: spki,
       signingKey: caKeys.privateKey,
       signingAlgorithm: signingAlgorithm('ecdsa-p384'),
       extensions: [
@@ -142,7 +169,7 @@ export class InternalCa implements Issuer {
             isIpAddress(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n },
           ),
         ),
-        await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey),
+        await x509.SubjectKeyIdentifierExtension.create(spki),
         aki,
       ],
     });

@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { parsePrivateKey } from '../../src/pki/private-key.ts';
+
+const pkcs8 = (k: ReturnType<typeof generateKeyPairSync>['privateKey']) =>
+  k.export({ type: 'pkcs8', format: 'pem' }) as string;
+
+/** The same key as OpenSSL's decoder makes it: same private and public halves, same PKCS#8 out. */
+function assertSameKey(pem: string) {
+  const fast = parsePrivateKey(pem);
+  const slow = createPrivateKey(pem);
+  assert.deepEqual(fast.export({ format: 'jwk' }), slow.export({ format: 'jwk' }));
+  assert.equal(fast.export({ type: 'pkcs8', format: 'pem' }), slow.export({ type: 'pkcs8', format: 'pem' }));
+  assert.deepEqual(fast.asymmetricKeyDetails, slow.asymmetricKeyDetails);
+}
+
+test('parses the PKCS#8 P-256 and P-384 keys certfleet writes into the key OpenSSL would make', () => {
+  for (const namedCurve of ['P-256', 'P-384'])
+    for (let i = 0; i < 20; i++) assertSameKey(pkcs8(generateKeyPairSync('ec', { namedCurve }).privateKey));
+});
+
+test('hands every other key to OpenSSL unchanged: RSA, SEC1, P-521, surrounding text', () => {
+  assertSameKey(pkcs8(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey));
+  assertSameKey(pkcs8(generateKeyPairSync('ec', { namedCurve: 'P-521' }).privateKey));
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  assertSameKey(ec.export({ type: 'sec1', format: 'pem' }) as string);
+  assertSameKey(`a comment before the key\n${pkcs8(ec)}`);
+});
+
+test('refuses what is not a key the way OpenSSL does', () => {
+  const pem = pkcs8(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+  const broken = pem.replace(/\n[A-Za-z0-9+/]{8}/, '\nAAAAAAAA');
+  for (const bad of ['', 'not a key', broken, pem.slice(0, 60) + pem.slice(-30)])
+    assert.throws(
+      () => parsePrivateKey(bad),
+      (e: Error) => {
+        assert.throws(() => createPrivateKey(bad));
+        return e instanceof Error;
+      },
+      JSON.stringify(bad.slice(0, 40)),
+    );
+});
