@@ -14,7 +14,7 @@ export function registerRehearseCommand(program: Command): void {
     .option('--lifetime <d|h>', 'certificate lifetime, e.g. 47d, 6d, 160h', '47d')
     .option(
       '--faults <list>',
-      'comma-separated: ca-down, rate-limit, dns, reload-fails, agent-offline, hub-restart',
+      'comma-separated: ca-down, rate-limit, dns, reload-fails, agent-offline, hub-restart; or all',
     )
     .option('--seed <n>', 'seed for the fleet and the fault schedule', '1')
     .option('--html <file>', 'also write the report as one self-contained HTML page with a chart')

@@ -50,8 +50,10 @@ export function parseLifetime(text: string): number {
   return ms;
 }
 
+/** A comma-separated list of fault kinds; `all` names every kind. */
 export function parseFaults(text: string | undefined): FaultKind[] {
   if (!text) return [];
+  if (text.trim() === 'all') return [...FAULT_KINDS];
   const names = text
     .split(',')
     .map((s) => s.trim())
@@ -60,7 +62,7 @@ export function parseFaults(text: string | undefined): FaultKind[] {
   if (unknown.length)
     throw usage(
       `unknown fault ${unknown.map((u) => `"${u}"`).join(', ')}`,
-      `faults are: ${FAULT_KINDS.join(', ')}`,
+      `faults are: ${FAULT_KINDS.join(', ')} (or all)`,
     );
   return [...new Set(names)] as FaultKind[];
 }

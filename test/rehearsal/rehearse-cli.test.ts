@@ -45,6 +45,12 @@ describe('certfleet rehearse (the real binary)', () => {
     assert.match(r.stderr, /hint: .*47d/);
   });
 
+  test('--faults all names every fault kind', async () => {
+    const r = await runCli(['rehearse', '--days', '1', '--endpoints', '2', '--faults', 'all']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /faults: ca-down, rate-limit, dns, reload-fails, agent-offline, hub-restart,/);
+  });
+
   test('an unknown fault is a usage error (exit 2) that lists the faults there are', async () => {
     const r = await runCli(['rehearse', '--faults', 'ca-down,meteor']);
     assert.equal(r.code, 2);
