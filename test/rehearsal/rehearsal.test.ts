@@ -67,7 +67,7 @@ describe('rehearsal', () => {
     const report = formatReport(r);
     assert.match(
       report,
-      /ca-down#1 .*renewal_failed ×\d+; first alert per endpoint with ≥ 0\.\d+ of the lifetime left/,
+      /ca-down#1 .*renewal_failed ×\d+(, \w+ ×\d+)*; first alert per endpoint with ≥ 0\.\d+ of the lifetime left/,
     );
     assert.match(report, /ok {3}every fault is alerted with at least 1\/3 of the lifetime left/);
   });
