@@ -69,20 +69,8 @@ describe('probes from the agent side', () => {
       {},
     );
     const agent = await buildAgentArtifact(t);
-    const stateDir = join(agent.dir, 'state');
-    const enrolled = await agent.run([
-      'agent',
-      'enroll',
-      '--hub',
-      hub.url,
-      '--token',
-      minted.token,
-      '--ca-fingerprint',
-      minted.caFingerprint,
-      '--state-dir',
-      stateDir,
-    ]);
-    assert.equal(enrolled.code, 0, enrolled.stderr);
+    const { stateDir } = agent;
+    await agent.enroll(hub.url, minted);
     // No verify target: the agent's deploy ends at `reloaded`; only probes can verify.
     const subId = await subscribe(hub, 'web1', 'web', {
       outputs: [

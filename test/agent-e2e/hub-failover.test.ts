@@ -60,22 +60,8 @@ describe('agent with several hubs', () => {
     });
 
     const agent = await buildAgentArtifact(t);
-    const stateDir = join(agent.dir, 'state');
-    const enrolled = await agent.run([
-      'agent',
-      'enroll',
-      '--hub',
-      first.url,
-      '--hub',
-      second.url,
-      '--token',
-      minted.token,
-      '--ca-fingerprint',
-      minted.caFingerprint,
-      '--state-dir',
-      stateDir,
-    ]);
-    assert.equal(enrolled.code, 0, enrolled.stderr);
+    const { stateDir } = agent;
+    const enrolled = await agent.enroll([first.url, second.url], minted);
     assert.match(enrolled.stdout, new RegExp(`with ${first.url}, ${second.url}`));
     const saved = JSON.parse(await readFile(join(stateDir, 'agent.json'), 'utf8'));
     assert.deepEqual(saved.hubs, [first.url, second.url]);

@@ -35,20 +35,8 @@ describe('one-file agent + real nginx', () => {
       '/api/v1/endpoints/web1/enroll-token',
       {},
     );
-    const stateDir = join(agent.dir, 'state');
-    const enrolled = await agent.run([
-      'agent',
-      'enroll',
-      '--hub',
-      hub.url,
-      '--token',
-      minted.token,
-      '--ca-fingerprint',
-      minted.caFingerprint,
-      '--state-dir',
-      stateDir,
-    ]);
-    assert.equal(enrolled.code, 0, enrolled.stderr);
+    const { stateDir } = agent;
+    const enrolled = await agent.enroll(hub.url, minted);
     assert.match(enrolled.stdout, /enrolled as endpoint web1/);
     const subId = await subscribe(hub, 'web1', 'web', {
       outputs: [

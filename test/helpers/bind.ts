@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Resolver } from 'node:dns/promises';
 import { freePort } from './pebble.ts';
+import { reapChild } from './process-reaper.ts';
 
 export interface Bind {
   port: number;
@@ -45,10 +46,9 @@ zone "${zone}" { type primary; file "${dir}/zone.db"; update-policy { grant ${ke
   });
   child.stdout!.on('data', (b) => log.push(String(b)));
   child.stderr!.on('data', (b) => log.push(String(b)));
-  const onExit = () => child.kill('SIGKILL');
-  process.on('exit', onExit);
+  const forgetReaper = reapChild(child);
   const stop = async () => {
-    process.off('exit', onExit);
+    forgetReaper();
     if (child.exitCode === null && child.signalCode === null) {
       const done = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');

@@ -5,6 +5,7 @@ import { onCleanup } from './cleanup.ts';
 import { CLI, runCli } from './cli.ts';
 import type { TestHub } from './hub.ts';
 import { tempDir } from './tmp.ts';
+import { reapChild } from './process-reaper.ts';
 
 /** The CLI's environment for a test hub: what an operator exports. */
 export function cliEnv(hub: Pick<TestHub, 'url' | 'token' | 'dataDir'>): NodeJS.ProcessEnv {
@@ -40,6 +41,7 @@ export async function startCliAgent(
       env: { ...process.env, ...clean, CERTFLEET_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    reapChild(agent);
     agent.stdout!.on('data', (d) => (out += d));
     agent.stderr!.on('data', (d) => (out += d));
   };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { onCleanup } from './cleanup.ts';
 import { tempDir } from './tmp.ts';
+import { reapChild } from './process-reaper.ts';
 
 /** The installed binary: bin/certfleet.js runs the compiled dist/ (scripts/run-tests.mjs builds it first). */
 export const CLI = join(import.meta.dirname, '..', '..', 'bin', 'certfleet.js');
@@ -59,6 +60,7 @@ export async function startHubProcess(
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
+  reapChild(child);
   const stop = () => stopProcess(child);
   onCleanup(t, stop);
   const deadline = Date.now() + 60_000;

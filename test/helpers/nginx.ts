@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { onCleanup } from './cleanup.ts';
 import { makeTestPki } from './test-pki.ts';
+import { reapOnExit } from './process-reaper.ts';
 
 export const NGINX_BIN = '/usr/sbin/nginx';
 
@@ -183,22 +184,13 @@ async function startOnce(opts: StartNginxOptions, port: number): Promise<NginxHa
       // already gone
     }
   };
-  process.once('exit', killOnExit);
-  // 'exit' does not run when a signal ends the test (a runner's timeout): kill nginx, then die as asked.
-  const onSignal = (sig: NodeJS.Signals) => {
-    killOnExit();
-    process.kill(process.pid, sig);
-  };
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    if (process.listenerCount(sig) === 0) process.once(sig, onSignal);
-  }
+  const forgetReaper = reapOnExit(killOnExit);
 
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    process.off('exit', killOnExit);
-    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.off(sig, onSignal);
+    forgetReaper();
     if (!exited && child.pid) {
       try {
         process.kill(-child.pid, 'SIGTERM');

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'node:https';
 import { makeLocalhostTls } from './localhost-tls.ts';
+import { reapChild } from './process-reaper.ts';
 
 export interface PebbleOptions {
   /** Keep pebble's default of rejecting ~5% of nonces, to prove badNonce retries. */
@@ -38,11 +39,6 @@ export interface Pebble {
   issuedSerials(): string[];
   stop(): Promise<void>;
 }
-
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const p of live) p.kill('SIGKILL');
-});
 
 /** A loopback port that is free for TCP (and UDP when asked) right now. */
 export async function freePort(udpToo = false): Promise<number> {
@@ -96,7 +92,7 @@ function startProcess(
   onOutput?: (text: string) => void,
 ): ChildProcess {
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
+  reapChild(child);
   const keep = (b: Buffer) => {
     onOutput?.(b.toString());
     log.push(b.toString());
@@ -104,7 +100,6 @@ function startProcess(
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
-  child.on('exit', () => live.delete(child));
   return child;
 }
 

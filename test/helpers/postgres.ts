@@ -6,7 +6,7 @@
  *   const postgres = sharedPostgres();           // at the top level of the file
  *   test('...', async (t) => { const url = await postgres.database(); ... });
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { suiteCleanup, type Cleanup } from './cleanup.ts';
+import { reapOnExit } from './process-reaper.ts';
 
 export interface PostgresCluster {
   port: number;
@@ -57,10 +58,14 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Runs a server binary; as root, as the `postgres` system user (initdb and postgres refuse to run as root). */
+/** The command line of a server binary: as root, run as the `postgres` system user (initdb and postgres refuse root). */
+function asServerUser(bin: string, args: string[]): [string, string[]] {
+  return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args];
+}
+
+/** Runs a server binary (see asServerUser). */
 function run(bin: string, args: string[]): Promise<void> {
-  const asRoot = process.getuid?.() === 0;
-  const [cmd, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args];
+  const [cmd, argv] = asServerUser(bin, args);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -102,11 +107,17 @@ export async function startPostgres(register: (fn: Cleanup) => void): Promise<Po
     '-c max_connections=200',
   ].join(' ');
   let stopped = false;
+  let forgetReaper = () => {};
   const stop = async () => {
     if (stopped) return;
     stopped = true;
     await run(join(bin, 'pg_ctl'), ['-D', data, 'stop', '-m', 'fast', '-w']);
+    forgetReaper();
   };
+  // pg_ctl starts a daemon, not a child: if this process is ended first, stop the cluster synchronously.
+  forgetReaper = reapOnExit(
+    () => void spawnSync(...asServerUser(join(bin, 'pg_ctl'), ['-D', data, 'stop', '-m', 'immediate'])),
+  );
   await run(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'server.log'), '-o', options, '-w', 'start']);
   register(stop);
   const url = (database: string) => `postgres://${SUPERUSER}@127.0.0.1:${port}/${database}`;

@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { onCleanup, runLastFirst, type Cleanup } from './cleanup.ts';
 import { freePort } from './nginx.ts';
+import { reapOnExit } from './process-reaper.ts';
 
 export const SSHD_BIN = '/usr/sbin/sshd';
 const FORCED_COMMAND = join(import.meta.dirname, '..', '..', 'deploy', 'certfleet-ssh-forced-command.sh');
@@ -242,9 +243,9 @@ async function start(opts: SshdOptions, cleanups: Cleanup[], stop: () => Promise
       // already gone
     }
   };
-  process.once('exit', killOnExit);
+  const forgetReaper = reapOnExit(killOnExit);
   cleanups.push(async () => {
-    process.off('exit', killOnExit);
+    forgetReaper();
     if (exited || !child.pid) return;
     try {
       process.kill(-child.pid, 'SIGTERM');
