@@ -486,9 +486,15 @@ async function timelineView() {
   svg.append(s('title', {}, 'When each certificate expires and when it renews, over the next weeks'));
   for (let d = 0; d <= (until - now) / 86_400_000; d += 7) {
     const gx = x(now + d * 86_400_000);
+    // A label that would run past the chart's right edge ends at its line instead of starting there.
+    const nearEdge = gx > width - 60;
     svg.append(
       s('line', { class: 'grid', x1: gx, x2: gx, y1: 18, y2: height }),
-      s('text', { x: gx + 2, y: 12 }, d === 0 ? 'now' : `+${d} d`),
+      s(
+        'text',
+        nearEdge ? { x: gx - 2, y: 12, 'text-anchor': 'end' } : { x: gx + 2, y: 12 },
+        d === 0 ? 'now' : `+${d} d`,
+      ),
     );
   }
   t.bars.forEach((b, i) => {
