@@ -9,9 +9,11 @@
  * accept-encoding`; a request whose If-None-Match names the current body gets 304. A client that accepts gzip
  * (browsers always do) gets the page gzip-compressed, compressed once per stored page (on the first such request)
  * and answered from those bytes afterwards, with its own ETag (`"<hash>-gz"`: a gzip body is another
- * representation); clients that send no `accept-encoding` (the CLI) get the identity bytes as before. Concurrent misses of one key wait for the first (one render
- * per page and generation, however many clients ask at once). Auth still runs first on every request (access.ts's
- * `onRequest` hook comes before ours), so the cache never answers a request its route would refuse.
+ * representation); clients that send no `accept-encoding` (the CLI) get the identity bytes as before.
+ *
+ * Concurrent misses of one key wait for the first (one render per page and generation, however many clients ask at
+ * once). Auth still runs first on every request (access.ts's `onRequest` hook comes before ours), so the cache never
+ * answers a request its route would refuse.
  *
  * A hit is answered as early as it can be: a request URL seen before (same role) names its page key in `aliases`,
  * so its hit is served in `onRequest`, right after auth, with no query validation, key building or other hooks (a
@@ -272,7 +274,7 @@ const validatorsOf = (etag: string): Record<string, string> => ({
 });
 
 /** RFC 9110 Accept-Encoding: gzip (or `*`) listed with a non-zero weight, and not refused by name. */
-export function acceptsGzip(header: string | undefined): boolean {
+function acceptsGzip(header: string | undefined): boolean {
   if (!header) return false;
   let star = false;
   for (const part of header.split(',')) {
