@@ -150,6 +150,26 @@ function fleetPage(db: Db, filter: FleetFilter, page?: PageRequest) {
 }
 
 /**
+ * The page's subscriptions with their certificate, endpoint, current version and that version's deployment (left
+ * joins: a certificate may have no version yet, a subscription no deployment of it), ordered by the page's own
+ * columns so the page (at most limit + 1 rows) drives the joins. `fleetRows`, `fleetStatusRows` and
+ * `subscriptionRows` each select from these the columns they show.
+ */
+function fleetJoins(db: Db, filter: FleetFilter, page?: PageRequest) {
+  return db
+    .selectFrom(fleetPage(db, filter, page).as('pg'))
+    .innerJoin('subscriptions as s', 's.id', 'pg.page_id')
+    .innerJoin('certificates as c', 'c.id', 's.certificate_id')
+    .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
+    .leftJoin('versions as v', 'v.id', 'c.current_version_id')
+    .leftJoin('deployments as d', (j) =>
+      j.onRef('d.subscription_id', '=', 's.id').onRef('d.version_id', '=', 'c.current_version_id'),
+    )
+    .orderBy('pg.page_certificate')
+    .orderBy('pg.page_endpoint');
+}
+
+/**
  * The fleet read model: subscriptions × certificate × endpoint × current version × its deployment × the endpoint's
  * probe results, by (certificate name, endpoint name). The page's subscriptions are chosen in a derived table (so
  * LIMIT counts subscriptions, not probe rows); an endpoint with several targets yields several rows, grouped here.
@@ -159,15 +179,7 @@ export async function fleetRows(
   filter: FleetFilter = {},
   page?: PageRequest,
 ): Promise<Page<FleetRow>> {
-  const rows = await db
-    .selectFrom(fleetPage(db, filter, page).as('pg'))
-    .innerJoin('subscriptions as s', 's.id', 'pg.page_id')
-    .innerJoin('certificates as c', 'c.id', 's.certificate_id')
-    .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
-    .leftJoin('versions as v', 'v.id', 'c.current_version_id')
-    .leftJoin('deployments as d', (j) =>
-      j.onRef('d.subscription_id', '=', 's.id').onRef('d.version_id', '=', 'c.current_version_id'),
-    )
+  const rows = await fleetJoins(db, filter, page)
     .leftJoin('probe_results as p', 'p.endpoint_id', 's.endpoint_id')
     .select([
       's.id as s_id',
@@ -218,9 +230,7 @@ export async function fleetRows(
         .whereRef('s2.endpoint_id', '=', 's.endpoint_id')
         .as('endpoint_subscriptions'),
     )
-    // ordered by the page's own columns, so the page (at most limit + 1 rows) drives the outer joins
-    .orderBy('pg.page_certificate')
-    .orderBy('pg.page_endpoint')
+    // after the page's own order (fleetJoins): one endpoint's probe rows in a stable order
     .orderBy('p.target_key')
     .orderBy('p.source')
     .execute();
@@ -316,15 +326,7 @@ export async function fleetStatusRows(
   filter: FleetFilter = {},
   page?: PageRequest,
 ): Promise<Page<FleetStatusRow>> {
-  const rows = await db
-    .selectFrom(fleetPage(db, filter, page).as('pg'))
-    .innerJoin('subscriptions as s', 's.id', 'pg.page_id')
-    .innerJoin('certificates as c', 'c.id', 's.certificate_id')
-    .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
-    .leftJoin('versions as v', 'v.id', 'c.current_version_id')
-    .leftJoin('deployments as d', (j) =>
-      j.onRef('d.subscription_id', '=', 's.id').onRef('d.version_id', '=', 'c.current_version_id'),
-    )
+  const rows = await fleetJoins(db, filter, page)
     .select([
       's.id as s_id',
       'pg.page_certificate as c_name',
@@ -337,8 +339,6 @@ export async function fleetStatusRows(
       'd.detail as d_detail',
       'd.updated_at as d_updated_at',
     ])
-    .orderBy('pg.page_certificate')
-    .orderBy('pg.page_endpoint')
     .execute();
   return toPage(
     rows.map((r) => {
@@ -377,14 +377,7 @@ export async function subscriptionRows(
   filter: FleetFilter = {},
   page?: PageRequest,
 ): Promise<Page<SubscriptionRow>> {
-  const rows = await db
-    .selectFrom(fleetPage(db, filter, page).as('pg'))
-    .innerJoin('subscriptions as s', 's.id', 'pg.page_id')
-    .innerJoin('certificates as c', 'c.id', 's.certificate_id')
-    .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
-    .leftJoin('deployments as d', (j) =>
-      j.onRef('d.subscription_id', '=', 's.id').onRef('d.version_id', '=', 'c.current_version_id'),
-    )
+  const rows = await fleetJoins(db, filter, page)
     .select([
       's.id as s_id',
       's.endpoint_id as s_endpoint_id',
@@ -403,8 +396,6 @@ export async function subscriptionRows(
       'd.created_at as d_created_at',
       'd.updated_at as d_updated_at',
     ])
-    .orderBy('pg.page_certificate')
-    .orderBy('pg.page_endpoint')
     .execute();
   return toPage(
     rows.map((r) => ({

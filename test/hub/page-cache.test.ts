@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import { hashToken } from '../../src/hub/auth.ts';
@@ -128,5 +129,86 @@ describe('rendered-page cache of read routes', () => {
     const answers = await Promise.all(Array.from({ length: 8 }, () => get(hub, '/api/v1/endpoints?limit=7')));
     assert.equal(new Set(answers.map((a) => a.body)).size, 1);
     assert.equal(hub.app.pageCache.stats.misses, misses + 1);
+  });
+
+  test('a client that accepts gzip gets the stored page compressed once, and the same answer as the rest', async (t) => {
+    const hub = await startTestHub(t);
+    for (let i = 0; i < 20; i++) await endpoint(hub, `ep-${String(i).padStart(2, '0')}`);
+    await get(hub, '/api/v1/certificates'); // the token's first use is recorded (a write) before we look
+    const url = '/api/v1/endpoints?limit=20';
+    const identity = await get(hub, url);
+    assert.equal(identity.statusCode, 200);
+    assert.equal(identity.headers['content-encoding'], undefined);
+    assert.equal(identity.headers.vary, 'accept-encoding');
+    const stored = hub.app.pageCache.snapshot().bytes;
+
+    const gz = await get(hub, url, { 'accept-encoding': 'gzip, deflate, br' });
+    assert.equal(gz.statusCode, 200);
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.equal(gz.headers.vary, 'accept-encoding');
+    assert.equal(gz.headers['content-type'], identity.headers['content-type']);
+    assert.ok(gz.rawPayload.length < identity.rawPayload.length);
+    assert.equal(gunzipSync(gz.rawPayload).toString(), identity.body);
+    assert.notEqual(gz.headers.etag, identity.headers.etag);
+    const withGzip = hub.app.pageCache.snapshot().bytes;
+    assert.equal(withGzip, stored + gz.rawPayload.length);
+
+    // later gzip hits answer the stored bytes (nothing compressed or stored again)
+    const again = await get(hub, url, { 'accept-encoding': 'gzip' });
+    assert.deepEqual(again.rawPayload, gz.rawPayload);
+    assert.equal(hub.app.pageCache.snapshot().bytes, withGzip);
+
+    // no accept-encoding, or gzip refused: identity
+    const others: Array<Record<string, string>> = [
+      {},
+      { 'accept-encoding': 'gzip;q=0, identity' },
+      { 'accept-encoding': 'br' },
+    ];
+    for (const headers of others) {
+      const plain = await get(hub, url, headers);
+      assert.equal(plain.headers['content-encoding'], undefined);
+      assert.equal(plain.body, identity.body);
+      assert.equal(plain.headers.etag, identity.headers.etag);
+    }
+
+    // 304 per encoding: each ETag revalidates its own representation only
+    const gz304 = await get(hub, url, {
+      'accept-encoding': 'gzip',
+      'if-none-match': gz.headers.etag as string,
+    });
+    assert.equal(gz304.statusCode, 304);
+    assert.equal(gz304.headers.etag, gz.headers.etag);
+    assert.equal(gz304.headers.vary, 'accept-encoding');
+    const id304 = await get(hub, url, { 'if-none-match': identity.headers.etag as string });
+    assert.equal(id304.statusCode, 304);
+    const crossed = await get(hub, url, { 'if-none-match': gz.headers.etag as string });
+    assert.equal(crossed.statusCode, 200);
+    assert.equal(crossed.body, identity.body);
+  });
+
+  test('the first request of a page that accepts gzip gets it compressed too', async (t) => {
+    const hub = await startTestHub(t);
+    for (let i = 0; i < 20; i++) await endpoint(hub, `ep-${String(i).padStart(2, '0')}`);
+    await get(hub, '/api/v1/certificates');
+    const { misses } = hub.app.pageCache.stats;
+    const gz = await get(hub, '/api/v1/endpoints?limit=20', { 'accept-encoding': 'gzip' });
+    assert.equal(hub.app.pageCache.stats.misses, misses + 1);
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    const identity = await get(hub, '/api/v1/endpoints?limit=20');
+    assert.equal(gunzipSync(gz.rawPayload).toString(), identity.body);
+    const gz304 = await get(hub, '/api/v1/endpoints?limit=20', {
+      'accept-encoding': 'gzip',
+      'if-none-match': gz.headers.etag as string,
+    });
+    assert.equal(gz304.statusCode, 304);
+  });
+
+  test('a small page is answered uncompressed whatever the client accepts', async (t) => {
+    const hub = await startTestHub(t);
+    await endpoint(hub, 'ep-a');
+    const small = await get(hub, '/api/v1/endpoints', { 'accept-encoding': 'gzip' });
+    assert.equal(small.statusCode, 200);
+    assert.equal(small.headers['content-encoding'], undefined);
+    assert.deepEqual(names(small.body), ['ep-a']);
   });
 });

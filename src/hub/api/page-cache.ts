@@ -5,10 +5,15 @@
  * bumped after every commit, so a cached page is never older than this hub's own last commit; on PostgreSQL at most
  * 1 s older than another hub's). A route whose answer also moves with the clock names a `maxAgeMs`.
  *
- * Every such answer carries a strong ETag (hash of the body) and `cache-control: private, no-cache`; a request
- * whose If-None-Match names the current body gets 304. Concurrent misses of one key wait for the first (one render
- * per page and generation, however many clients ask at once). Auth still runs first on every request (access.ts's
- * `onRequest` hook comes before ours), so the cache never answers a request its route would refuse.
+ * Every such answer carries a strong ETag (hash of the body), `cache-control: private, no-cache` and `vary:
+ * accept-encoding`; a request whose If-None-Match names the current body gets 304. A client that accepts gzip
+ * (browsers always do) gets the page gzip-compressed, compressed once per stored page (on the first such request)
+ * and answered from those bytes afterwards, with its own ETag (`"<hash>-gz"`: a gzip body is another
+ * representation); clients that send no `accept-encoding` (the CLI) get the identity bytes as before.
+ *
+ * Concurrent misses of one key wait for the first (one render per page and generation, however many clients ask at
+ * once). Auth still runs first on every request (access.ts's `onRequest` hook comes before ours), so the cache never
+ * answers a request its route would refuse.
  *
  * A hit is answered as early as it can be: a request URL seen before (same role) names its page key in `aliases`,
  * so its hit is served in `onRequest`, right after auth, with no query validation, key building or other hooks (a
@@ -16,6 +21,7 @@
  * it may still hit the page of the same query written differently.
  */
 import { hash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GenerationStamp, WriteGeneration } from '../../store/write-generation.ts';
 
@@ -30,17 +36,28 @@ declare module 'fastify' {
 }
 
 const DEFAULT_MAX_ENTRIES = 4000;
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 
 /** Response headers a cached answer replays (pagination and type; the rest are set per request by hooks). */
 const REPLAYED = ['content-type', 'x-next-cursor', 'link'] as const;
 
+/** Bodies smaller than this are answered uncompressed: gzip's framing would eat the saving. */
+const GZIP_MIN_BYTES = 1024;
+
+/** One encoding of a stored page: the bytes a hit writes as they are, its ETag and all its headers. */
+interface Representation {
+  body: Buffer;
+  etag: string;
+  /** Validators (etag, cache-control, vary), the replayed headers and, for gzip, content-encoding. */
+  headers: Record<string, string>;
+}
+
 interface Entry {
   stamp: GenerationStamp;
   storedAt: number;
-  body: Buffer;
-  etag: string;
-  /** Validators (etag, cache-control) and the replayed headers. */
-  headers: Record<string, string>;
+  identity: Representation;
+  /** Made on the first request that accepts gzip; null: gzip would not be smaller. */
+  gzip?: Representation | null;
 }
 
 export interface PageCacheOptions {
@@ -147,12 +164,37 @@ export class PageCache {
   }
 
   private answer(req: FastifyRequest, reply: FastifyReply, entry: Entry): FastifyReply {
-    if (etagMatches(req.headers['if-none-match'], entry.etag)) {
+    const rep = this.representation(req, entry);
+    if (etagMatches(req.headers['if-none-match'], rep.etag)) {
       this.stats.notModified++;
-      return reply.headers(validatorsOf(entry.etag)).code(304).send();
+      return reply.headers(validatorsOf(rep.etag)).code(304).send();
     }
     this.stats.hits++;
-    return reply.headers(entry.headers).send(entry.body);
+    return reply.headers(rep.headers).send(rep.body);
+  }
+
+  /** The encoding this request gets: gzip if it accepts it and gzip is smaller (compressed once), else identity. */
+  private representation(req: FastifyRequest, entry: Entry, stored = true): Representation {
+    const { identity } = entry;
+    if (identity.body.length < GZIP_MIN_BYTES || !acceptsGzip(req.headers['accept-encoding']))
+      return identity;
+    if (entry.gzip === undefined) {
+      const body = gzipSync(identity.body);
+      entry.gzip =
+        body.length < identity.body.length
+          ? {
+              body,
+              etag: identity.etag.replace(/"$/, '-gz"'),
+              headers: { ...identity.headers, 'content-encoding': 'gzip' },
+            }
+          : null;
+      if (entry.gzip) entry.gzip.headers.etag = entry.gzip.etag;
+      if (entry.gzip && stored) {
+        this.bytes += body.length;
+        this.evict();
+      }
+    }
+    return entry.gzip ?? identity;
   }
 
   private async fill(req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
@@ -163,24 +205,36 @@ export class PageCache {
     const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
     const etag = `"${hash('sha1', body, 'base64url')}"`;
     const headers: Record<string, string> = validatorsOf(etag);
-    void reply.headers(headers);
     for (const h of REPLAYED) {
       const v = reply.getHeader(h);
       if (v !== undefined) headers[h] = String(v);
     }
-    this.store(fill.key, { stamp: fill.stamp, storedAt: performance.now(), body, etag, headers });
+    const entry: Entry = {
+      stamp: fill.stamp,
+      storedAt: performance.now(),
+      identity: { body, etag, headers },
+    };
+    // the filling request gets what a hit with its headers would get (gzip included)
+    const rep = this.representation(req, entry, false);
+    void reply.headers(rep.headers);
+    this.store(fill.key, entry);
     fill.done();
-    return body;
+    return rep.body;
   }
 
   private store(key: string, entry: Entry): void {
-    const maxBytes = this.opts.maxBytes ?? 64 * 1024 * 1024;
-    const maxEntries = this.opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
-    if (entry.body.length > maxBytes / 4) return;
+    if (entry.identity.body.length > (this.opts.maxBytes ?? DEFAULT_MAX_BYTES) / 4) return;
     const old = this.entries.get(key);
     if (old) this.drop(key, old);
     this.entries.set(key, entry);
-    this.bytes += entry.body.length;
+    this.bytes += sizeOf(entry);
+    this.evict();
+  }
+
+  /** Least recently used first, until within both bounds. */
+  private evict(): void {
+    const maxBytes = this.opts.maxBytes ?? DEFAULT_MAX_BYTES;
+    const maxEntries = this.opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
     for (const [k, e] of this.entries) {
       if (this.entries.size <= maxEntries && this.bytes <= maxBytes) break;
       this.drop(k, e);
@@ -190,9 +244,11 @@ export class PageCache {
   private drop(key: string, entry: Entry): void {
     if (this.entries.get(key) !== entry) return;
     this.entries.delete(key);
-    this.bytes -= entry.body.length;
+    this.bytes -= sizeOf(entry);
   }
 }
+
+const sizeOf = (entry: Entry): number => entry.identity.body.length + (entry.gzip?.body.length ?? 0);
 
 /**
  * Route pattern, params, the validated query with sorted keys (so `?b=1&a=2` and `?a=2&b=1`, or `limit=050` and
@@ -210,11 +266,26 @@ function keyOf(req: FastifyRequest): string {
 /** The role and the URL as the client sent it (path and query): an exact repeat of a request `lookup` keyed. */
 const aliasOf = (req: FastifyRequest): string => `${req.token?.kind ?? 'anonymous'} ${req.url}`;
 
-/** What every answer of a cached route carries, 200 or 304. */
+/** What every answer of a cached route carries, 200 or 304 (its encoding depends on accept-encoding). */
 const validatorsOf = (etag: string): Record<string, string> => ({
   etag,
   'cache-control': 'private, no-cache',
+  vary: 'accept-encoding',
 });
+
+/** RFC 9110 Accept-Encoding: gzip (or `*`) listed with a non-zero weight, and not refused by name. */
+function acceptsGzip(header: string | undefined): boolean {
+  if (!header) return false;
+  let star = false;
+  for (const part of header.split(',')) {
+    const [coding, ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    const accepted = q === undefined || Number(q.slice(2)) > 0;
+    if (coding.trim() === 'gzip' || coding.trim() === 'x-gzip') return accepted;
+    if (coding.trim() === '*') star = accepted;
+  }
+  return star;
+}
 
 /** RFC 9110 If-None-Match: a list of entity tags (weak ones compare weakly), or `*`. */
 function etagMatches(header: string | undefined, etag: string): boolean {
