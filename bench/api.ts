@@ -7,8 +7,10 @@
  *
  *   npm run bench -- api [--certs 10000] [--endpoints 10000] [--limit 100] [--concurrency 1,50]
  *                        [--requests 400] [--max-seconds 30] [--routes certificates,endpoints,...] [--keep DIR]
- *                        [--cache uncached,cached]
+ *                        [--cache uncached,cached] [--encoding identity,gzip]
  *
+ * `--encoding`: `gzip` asks as the CLI does (`accept-encoding: gzip`; the answer is decompressed before it counts),
+ * `identity` as a client that sends no accept-encoding; the table's bytes are the bytes on the wire.
  * `--keep DIR` writes the fleet into DIR once and reuses it on later runs; BENCH_HUB_PROF=DIR writes a V8 CPU
  * profile of the hub process into DIR.
  *
@@ -23,6 +25,7 @@ import { Agent, request } from 'node:https';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { createLogger } from '../src/core/log.ts';
 import { CertificateService } from '../src/hub/certificate-service.ts';
 import { openHubContext } from '../src/hub/hub.ts';
@@ -177,19 +180,26 @@ interface Answer {
   body: string;
 }
 
-function get(url: string, agent: Agent, token: string, caPem: string): Promise<Answer> {
+/** How the client asks: `gzip` as the CLI does (src/cli/client.ts), `identity` as a client that sends no accept-encoding. */
+export type Encoding = 'gzip' | 'identity';
+
+function get(url: string, agent: Agent, token: string, caPem: string, encoding: Encoding): Promise<Answer> {
   const started = performance.now();
+  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+  if (encoding === 'gzip') headers['accept-encoding'] = 'gzip';
   return new Promise((resolve, reject) => {
-    const req = request(url, { agent, ca: caPem, headers: { authorization: `Bearer ${token}` } }, (res) => {
+    const req = request(url, { agent, ca: caPem, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        const body = Buffer.concat(chunks).toString();
+        const wire = Buffer.concat(chunks);
+        // decompressed as the CLI does, so the timed answer is one a client can use
+        const body = (res.headers['content-encoding'] === 'gzip' ? gunzipSync(wire) : wire).toString();
         const next = res.headers['x-next-cursor'];
         resolve({
           ms: performance.now() - started,
           status: res.statusCode ?? 0,
-          bytes: body.length,
+          bytes: wire.length,
           ...(typeof next === 'string' ? { next } : {}),
           body,
         });
@@ -214,13 +224,14 @@ export async function measure(
     maxSeconds: number;
     token: string;
     caPem: string;
+    encoding: Encoding;
   },
 ) {
   const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
   const first = `${base}${path}?limit=${opts.limit}`;
   // one untimed request per connection first: TLS handshakes are connection setup, not the cost of a page
   const warmed = await Promise.all(
-    Array.from({ length: opts.concurrency }, () => get(first, agent, opts.token, opts.caPem)),
+    Array.from({ length: opts.concurrency }, () => get(first, agent, opts.token, opts.caPem, opts.encoding)),
   );
   const warm = warmed[0];
   if (warm.status !== 200) throw new Error(`${path}: HTTP ${warm.status} ${warm.body.slice(0, 200)}`);
@@ -235,7 +246,7 @@ export async function measure(
       let url = first;
       while (started < opts.requests && performance.now() < deadline) {
         started++;
-        const a = await get(url, agent, opts.token, opts.caPem).catch((e: Error) => e);
+        const a = await get(url, agent, opts.token, opts.caPem, opts.encoding).catch((e: Error) => e);
         if (a instanceof Error || a.status !== 200) {
           errors++; // reported, not timed (e.g. a keep-alive socket the hub closed after a very long answer)
           url = first;
@@ -277,6 +288,8 @@ export async function run(args: string[]): Promise<void> {
   const keep = flag('keep', '');
   // uncached: every page rendered (the cost of a page after each commit); cached: the page cache on (the default)
   const modes = flag('cache', 'uncached,cached').split(',') as Array<'cached' | 'uncached'>;
+  // gzip: as the CLI asks; identity: a client that sends no accept-encoding (curl without --compressed)
+  const encodings = flag('encoding', 'identity,gzip').split(',') as Encoding[];
   const cpuModel =
     /model name\s*:\s*(.*)/.exec(await readFile('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model;
   process.stdout.write(
@@ -297,33 +310,35 @@ export async function run(args: string[]): Promise<void> {
     process.stdout.write(`setup: ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
   }
   process.stdout.write(
-    '| route | cache | concurrency | items/page | bytes/page | paged | requests (errors) | p50 ms | p95 ms | p99 ms | req/s | hub CPU ms/page | loadavg |\n',
+    '| route | cache | encoding | concurrency | items/page | bytes/page (wire) | paged | requests (errors) | p50 ms | p95 ms | p99 ms | req/s | hub CPU ms/page | loadavg |\n',
   );
-  process.stdout.write('|---|---|---|---|---|---|---|---|---|---|---|---|---|\n');
+  process.stdout.write('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n');
   for (const cache of modes) await runHub(cache);
 
   async function runHub(cache: 'cached' | 'uncached') {
     const { info, child } = await startHubProcess(dataDir, token, cache, 'wait-overview');
     try {
       for (const route of routes) {
-        for (const concurrency of levels) {
-          const load = await loadavg();
-          const cpu0 = await hubCpuMs(child);
-          const r = await measure(info.url, ROUTES[route], {
-            limit,
-            concurrency,
-            requests,
-            maxSeconds,
-            token,
-            caPem: info.caPem,
-          });
-          const cpu = (await hubCpuMs(child)) - cpu0;
-          const f = (ms: number) => ms.toFixed(1);
-          process.stdout.write(
-            `| ${ROUTES[route]} | ${cache} | ${concurrency} | ${r.items} | ${r.bytes} | ${r.paged ? 'yes' : 'no'} | ${r.n}${r.errors ? ` (${r.errors})` : ''} | ` +
-              `${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${r.perSecond.toFixed(0)} | ${(cpu / r.n).toFixed(2)} | ${load} |\n`,
-          );
-        }
+        for (const concurrency of levels)
+          for (const encoding of encodings) {
+            const load = await loadavg();
+            const cpu0 = await hubCpuMs(child);
+            const r = await measure(info.url, ROUTES[route], {
+              limit,
+              concurrency,
+              requests,
+              maxSeconds,
+              token,
+              caPem: info.caPem,
+              encoding,
+            });
+            const cpu = (await hubCpuMs(child)) - cpu0;
+            const f = (ms: number) => ms.toFixed(1);
+            process.stdout.write(
+              `| ${ROUTES[route]} | ${cache} | ${encoding} | ${concurrency} | ${r.items} | ${r.bytes} | ${r.paged ? 'yes' : 'no'} | ${r.n}${r.errors ? ` (${r.errors})` : ''} | ` +
+                `${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${r.perSecond.toFixed(0)} | ${(cpu / r.n).toFixed(2)} | ${load} |\n`,
+            );
+          }
       }
     } finally {
       child.disconnect();

@@ -120,6 +120,7 @@ export async function run(args: string[]): Promise<void> {
           maxSeconds: 30,
           token,
           caPem: info.caPem,
+          encoding: 'identity',
         });
         pages.push({ hub, route, p50: m.p50, p99: m.p99, n: m.n, errors: m.errors });
         say(

@@ -135,7 +135,8 @@ export class HubClient {
   ): Promise<{ data: T; headers: IncomingHttpHeaders }> {
     const url = new URL(`${this.opts.hub}${path}`);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers: Record<string, string> = { accept: 'application/json' };
+    // gzip: list pages of a large fleet are tens of kB each, and the hub compresses a cached page only once
+    const headers: Record<string, string> = { accept: 'application/json', 'accept-encoding': 'gzip' };
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     if (payload) {
       headers['content-type'] = 'application/json';
@@ -144,6 +145,7 @@ export class HubClient {
     // Loaded on the first request, not with the module: `certfleet --help` needs no HTTP or TLS stack.
     const { request: send } =
       url.protocol === 'https:' ? await import('node:https') : await import('node:http');
+    const { gunzipSync } = await import('node:zlib');
     return new Promise((resolve, reject) => {
       const req = send(
         url,
@@ -152,7 +154,22 @@ export class HubClient {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
-            const text = Buffer.concat(chunks).toString();
+            let raw = Buffer.concat(chunks);
+            if (res.headers['content-encoding'] === 'gzip') {
+              try {
+                raw = gunzipSync(raw);
+              } catch {
+                reject(
+                  new CertfleetError(
+                    'UNREACHABLE',
+                    `the hub at ${this.opts.hub} sent a gzip answer that does not decompress`,
+                    'check that nothing between the CLI and the hub rewrites answers (a proxy), then retry',
+                  ),
+                );
+                return;
+              }
+            }
+            const text = raw.toString();
             const data = text ? safeJson(text) : undefined;
             if ((res.statusCode ?? 500) >= 400) {
               const e = (data ?? {}) as {

@@ -9,7 +9,7 @@
  * accept-encoding`; a request whose If-None-Match names the current body gets 304. A client that accepts gzip
  * (browsers always do) gets the page gzip-compressed, compressed once per stored page (on the first such request)
  * and answered from those bytes afterwards, with its own ETag (`"<hash>-gz"`: a gzip body is another
- * representation); clients that send no `accept-encoding` (the CLI) get the identity bytes as before.
+ * representation); clients that send no `accept-encoding` get the identity bytes (the CLI asks for gzip too).
  *
  * Concurrent misses of one key wait for the first (one render per page and generation, however many clients ask at
  * once). Auth still runs first on every request (access.ts's `onRequest` hook comes before ours), so the cache never
