@@ -17,6 +17,8 @@ export const SESSION_PROTOCOL = 1;
 
 const HELLO = `certfleet-session ${SESSION_PROTOCOL}\n`;
 const TAIL_BYTES = 2048;
+/** An answer larger than this is not the forced command's: the connection is torn down. */
+const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
 export class ForcedSession {
   private out = Buffer.alloc(0);
@@ -130,6 +132,10 @@ export class ForcedSession {
       opts.signal?.addEventListener('abort', onAbort, { once: true });
 
       this.wake = () => {
+        if (this.out.length + this.err.length > MAX_ANSWER_BYTES) {
+          this.ssh.abandon();
+          return failed(`the host's answer exceeds ${MAX_ANSWER_BYTES} bytes; connection closed`);
+        }
         if (!this.hello) {
           const nl = this.out.indexOf(0x0a);
           if (nl >= 0) {
