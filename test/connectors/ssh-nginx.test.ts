@@ -5,7 +5,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { chown, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Deployment } from '../../src/core/types.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
@@ -273,5 +273,43 @@ describe('ssh connector + real sshd + real nginx', () => {
     await stat(join(live, 'reloaded'));
     // The refused `session`, then read, put, config test and reload one session each.
     assert.equal(sshd.sessions() - sessionsBefore, 5);
+  });
+
+  test('a config test that outlives its timeout is ended on the host and the deploy rolls back over the same session', async (t) => {
+    const sshd = await startTestSshd(t);
+    const live = await sshd.userDir('slow');
+    const path = join(live, 'fullchain.pem');
+    await writeFile(path, 'old\n', { mode: 0o644 });
+    await chown(path, sshd.uid, sshd.gid); // the deploy user's file, as the deploy left it
+    const configTest = `sleep 30; test -s ${path}`;
+    const reload = `touch ${live}/reloaded`;
+    await sshd.writeForcedConfig({ allow: [live], configTest, reload });
+    const hub = await startTestHub(t, {
+      config: { connectors: { ...HUB_CONFIG.connectors, commandTimeoutSeconds: 1 } },
+    });
+    await addSshEndpoint(hub, 'slow1', sshd);
+    await createCertificate(hub, 'web', ['web.test']);
+    const sessionsBefore = sshd.sessions();
+    const sub = await hub.client.post<{ id: string }>('/api/v1/subscriptions', {
+      endpoint: 'slow1',
+      certificate: 'web',
+      outputs: [{ path, format: 'fullchain', mode: '0644' }],
+      configTest,
+      reload,
+    });
+    const v1 = (await hub.ctx.store.currentVersion((await hub.ctx.store.getCertificate('web'))!.id))!;
+    const d = await settled(
+      hub,
+      sub.id,
+      v1.id,
+      ['reloaded', 'verified', 'failed', 'rolled_back'],
+      'attempted',
+    );
+    assert.equal(d.state, 'rolled_back', JSON.stringify(d));
+    assert.equal(d.reason, 'config_test');
+    assert.equal(d.detail?.timedOut, true, JSON.stringify(d.detail));
+    assert.equal(await readFile(path, 'utf8'), 'old\n', 'the old file is back');
+    assert.deepEqual(await readdir(live), ['fullchain.pem'], 'not reloaded, nothing staged left');
+    assert.equal(sshd.sessions() - sessionsBefore, 1);
   });
 });
