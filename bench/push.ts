@@ -3,7 +3,8 @@
  * of the certbot guide (for each host: `rsync` the four files, then `ssh host '<config test> && <reload>'`) on the
  * same machine in the same run; then the same renewal with one more endpoint that accepts TCP and never answers.
  *
- *   npm run bench -- push [--endpoints 200] [--concurrency 16] [--hung-timeout 5] [--keep] [--json] [--no-write]
+ *   npm run bench -- push [--endpoints 200] [--concurrency 16] [--hung-timeout 5] [--rtt-ms N] [--keep] [--json]
+ *                         [--no-write]
  *
  * One private sshd (test/helpers/sshd.ts: its own config and host key on a free loopback port, MaxStartups raised
  * since it stands in for N hosts) and N target directories, one per endpoint.
@@ -19,6 +20,9 @@
  * from the renewal call (the internal CA's issuance included) to each endpoint's final state; the peer's from the
  * loop's start (its files already rendered) to each host's `ssh` returning. Every target directory is checked
  * afterwards: the new fullchain in place and the reload marker written.
+ * `--rtt-ms N`: both arms reach the sshd through a latency relay (bench/latency-relay.ts, a stand-in for network
+ * latency: this kernel has no netem) that delays each direction by N/2 ms; it runs in a child process whose CPU is
+ * reported apart (neither arm's cost). The hung host is not behind it.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -48,6 +52,7 @@ import { startSshd, type TestSshd } from '../test/helpers/sshd.ts';
 import { startSilentServer } from '../test/helpers/tls-servers.ts';
 import { loadavg, pct } from './api.ts';
 import { pool } from './convergence.ts';
+import { forkLatencyRelay, type LatencyRelayProcess } from './latency-relay.ts';
 import { writeResultsSection } from './results-section.ts';
 
 const CERT = 'push';
@@ -81,6 +86,8 @@ function exec(cmd: string, args: string[]): Promise<void> {
 interface Cpu {
   local: number;
   sshd: number;
+  /** The latency relay's process (0 without --rtt-ms). */
+  relay: number;
 }
 
 /** utime + stime + cutime + cstime of a process, in seconds (/proc/PID/stat). */
@@ -125,7 +132,11 @@ async function sshdCpu(
   };
 }
 
-const cpuSince = (a: Cpu, b: Cpu): Cpu => ({ local: b.local - a.local, sshd: b.sshd - a.sshd });
+const cpuSince = (a: Cpu, b: Cpu): Cpu => ({
+  local: b.local - a.local,
+  sshd: b.sshd - a.sshd,
+  relay: b.relay - a.relay,
+});
 
 /** When each deployment reached a final state (performance.now()), from the store's post-commit events. */
 class FinalStates {
@@ -226,6 +237,7 @@ export async function run(args: string[]): Promise<void> {
   const n = num(args, 'endpoints', 200);
   const concurrency = num(args, 'concurrency', 16);
   const hungTimeoutS = num(args, 'hung-timeout', 5);
+  const rttMs = args.includes('--rtt-ms') ? num(args, 'rtt-ms', 0) : undefined;
   const keep = args.includes('--keep');
   const json = args.includes('--json');
   const say = (line: string) => (json ? process.stderr : process.stdout).write(`${line}\n`);
@@ -245,9 +257,18 @@ export async function run(args: string[]): Promise<void> {
     cleanups.push(() => sshd.stop());
     const shell = sshd.shell!;
     const sshdCpuOf = await sshdCpu(sshd.pid, cleanups);
+    let relay: LatencyRelayProcess | undefined;
+    if (rttMs !== undefined) {
+      relay = await forkLatencyRelay({ targetPort: sshd.port, rttMs });
+      cleanups.push(() => relay!.close());
+      say(`# latency relay (stand-in for network latency): port ${relay.port} → sshd, RTT ${rttMs} ms`);
+    }
+    /** The port both arms dial: sshd's, or the relay's in front of it. */
+    const sshPort = relay?.port ?? sshd.port;
     const cpuNow = async (): Promise<Cpu> => ({
       local: await procCpuSeconds(process.pid),
       sshd: await sshdCpuOf.read(),
+      relay: relay ? await procCpuSeconds(relay.pid) : 0,
     });
 
     const token = `cfa_bench_${randomBytes(16).toString('hex')}`;
@@ -310,7 +331,7 @@ export async function run(args: string[]): Promise<void> {
         // Subscribing deploys the current version (v1) at once: the "before" state of every target.
         subs[i] = await addEndpoint(
           `push-${pad(i)}`,
-          { port: sshd.port, privateKeyPem: key.privateKeyPem },
+          { port: sshPort, privateKeyPem: key.privateKeyPem },
           dir,
         );
       },
@@ -361,9 +382,11 @@ export async function run(args: string[]): Promise<void> {
       await chmod(join(live, f.name), Number.parseInt(f.mode, 8));
     }
     const knownHosts = join(root, 'known_hosts');
-    await writeFile(knownHosts, `${sshd.knownHostsLine}\n`);
+    // The same host key, pinned under the port the peer dials (the relay's with --rtt-ms).
+    const hostKey = sshd.knownHostsLine.slice(sshd.knownHostsLine.indexOf(' ') + 1);
+    await writeFile(knownHosts, `[127.0.0.1]:${sshPort} ${hostKey}\n`);
     const sshArgs = [
-      ...['-p', String(sshd.port), '-i', shell.keyPath],
+      ...['-p', String(sshPort), '-i', shell.keyPath],
       ...['-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${knownHosts}`],
       ...['-o', 'LogLevel=ERROR'],
     ];
@@ -434,10 +457,14 @@ export async function run(args: string[]): Promise<void> {
     const row = (a: Arm, landedN: number, vs: string) =>
       `| ${a.arm} | ${a.endpoints} | ${a.ok} / ${landedN} | ${s(a.totalMs)} | ${s(a.p50Ms)} | ${s(a.p99Ms)} | ${vs} | ` +
       `${(a.cpu.local + a.cpu.sshd).toFixed(1)} (${perEndpoint(a, a.cpu.local + a.cpu.sshd)}: ` +
-      `${perEndpoint(a, a.cpu.local)} + ${perEndpoint(a, a.cpu.sshd)}) | ${a.load} |`;
+      `${perEndpoint(a, a.cpu.local)} + ${perEndpoint(a, a.cpu.sshd)}) | ` +
+      (relay ? `${perEndpoint(a, a.cpu.relay)} | ` : '') +
+      `${a.load} |`;
     const table = [
-      '| arm | endpoints | final state ok / files + reload checked | total s | p50 s | p99 s | vs peer | CPU s (ms per endpoint: this process + sshd) | loadavg before → after |',
-      '|---|---|---|---|---|---|---|---|---|',
+      '| arm | endpoints | final state ok / files + reload checked | total s | p50 s | p99 s | vs peer | CPU s (ms per endpoint: this process + sshd) | ' +
+        (relay ? 'latency relay CPU ms per endpoint (neither arm) | ' : '') +
+        'loadavg before → after |',
+      `|---|---|---|---|---|---|---|---|${relay ? '---|' : ''}---|`,
       row(cfArm, cfLanded, `${ratio.toFixed(1)}×`),
       row(peerArm, peerLanded, '1.0×'),
       row(hungArm, hungLanded, `${(peerArm.totalMs / hungTotalMs).toFixed(1)}×`),
@@ -452,7 +479,8 @@ export async function run(args: string[]): Promise<void> {
     const section = [
       '## push',
       '',
-      `\`npm run bench -- push --endpoints ${n} --concurrency ${concurrency} --hung-timeout ${hungTimeoutS}\` (bench/push.ts). ` +
+      `\`npm run bench -- push --endpoints ${n} --concurrency ${concurrency} --hung-timeout ${hungTimeoutS}` +
+        `${relay ? ` --rtt-ms ${rttMs}` : ''}\` (bench/push.ts). ` +
         `Run ${date} on ${machine}; OpenSSH sshd and client of the OS, rsync.`,
       '',
       `One private sshd on loopback stands for ${n} hosts, one target directory each. certfleet: an in-process hub ` +
@@ -467,7 +495,12 @@ export async function run(args: string[]): Promise<void> {
         `directory D: \`test -s D/fullchain.pem -a -s D/privkey.pem\` and \`touch D/reloaded\` (real commands, ` +
         `cheap, so the transport is what is measured). Afterwards every directory is checked: the new fullchain ` +
         `in place and the reload marker written. The machine was shared with other work: see the load averages. ` +
-        `CPU: this process (the hub, the bench, the peer's ssh and rsync) + ${sshdCpuOf.how}.`,
+        `CPU: this process (the hub, the bench, the peer's ssh and rsync) + ${sshdCpuOf.how}.` +
+        (relay
+          ? ` Both arms reach the sshd through a latency relay (bench/latency-relay.ts, a stand-in for network ` +
+            `latency: each chunk forwarded ${rttMs! / 2} ms late in each direction, RTT ${rttMs} ms), in a child ` +
+            `process whose CPU is counted apart; the hung host is not behind it.`
+          : ''),
       '',
       table,
       '',
@@ -485,6 +518,7 @@ export async function run(args: string[]): Promise<void> {
             date,
             endpoints: n,
             concurrency,
+            ...(relay ? { rttMs } : {}),
             arms: [cfArm, peerArm, hungArm],
             landed: { certfleet: cfLanded, peer: peerLanded, withHung: hungLanded },
             ratio,

@@ -8,28 +8,38 @@
 #   config_test CMD...  the only command `run config_test` may run (the subscription's configTest must equal it)
 #   reload CMD...       the only command `run reload` may run (the subscription's reload must equal it)
 #
-# The hub speaks exactly these requests (SSH_ORIGINAL_COMMAND), nothing else is possible with this key:
+# The hub speaks exactly these requests, nothing else is possible with this key:
 #   read PATH...                       one line per PATH, "absent PATH" or "MODE UID GID SIZE PATH", then the
 #                                      bytes of the present files, in the order of their lines
 #   put                                stdin: files to place (below); each is staged, then all are renamed into place
 #   remove PATH...                     removes PATH (a rollback of a file that did not exist before)
 #   run config_test|reload SECONDS     stdin: the command; runs it when it equals the configured one
+# Each is either the whole SSH request (SSH_ORIGINAL_COMMAND; one session per request, as hubs before protocol 1
+# send them) or one of a sequence in a session (SSH_ORIGINAL_COMMAND "session 1"): the script answers
+# "certfleet-session 1", then reads requests from stdin, one line each, "NONCE REQUEST ARGS...", followed by the
+# request's own stdin lines (put: its file lines up to "end"; run: the command line). After each answer it writes
+# "NONCE STATUS" on stdout and "NONCE" on stderr (the command's own exit status for run, 0 otherwise), so the hub
+# knows where the answer ends on both streams; NONCE is a fresh random word per request. A refused request ends the
+# session with exit 64 (the hub opens another one if it has more to do); the end of stdin ends it with exit 0.
+# One session serves a whole deploy: sshd starts its session process and the two shells once instead of four times.
 # `put` reads lines: "file PATH MODE OWNER GROUP" (OWNER/GROUP "-": leave as is), then "d TEXT" lines whose TEXT
 # is a printf format that only escapes bytes (\ooo), then the next "file", and "end" last. Every file is written
 # to DIR/.certfleet-new/NAME first (DIR: the file's directory); only when all are there and the stream ended with
-# "end" are they renamed onto their paths (one `mv` per directory); otherwise the staged files are removed.
+# "end" are they renamed onto their paths (one `mv` per directory) and the emptied staging directories removed;
+# otherwise the staged files are removed.
 # Paths must be absolute and canonical, inside an allowed directory reached without symlinks, and never a symlink.
 # Shell builtins do the checks and the writing: each request starts as few processes as it can (the hub pushes to
-# many hosts at once; a fork is the expensive part of a request).
-# Exit codes: 64 refused request, otherwise the command's own.
+# many hosts at once; a fork is the expensive part of a request). Nothing the script starts reads its stdin.
+# Exit codes: 64 refused request, otherwise the command's own (single requests) or 0 (a session).
 set -eu
 umask 077
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 
 CONF=${1:-}
 staged=
-# A request that ends early leaves nothing staged behind.
-trap '[ -z "$staged" ] || rm -f -- $staged' EXIT
+dirs=
+# A request that ends early leaves nothing staged behind (and no staging directory it emptied).
+trap '[ -z "$staged" ] || rm -f -- $staged; for d in $dirs; do rmdir -- "$d/.certfleet-new" 2>/dev/null || :; done' EXIT
 die() {
   printf 'certfleet-forced-command: %s\n' "$*" >&2
   exit 64
@@ -106,15 +116,8 @@ stage_close() {
   chown -- "$o${g:+:$g}" "$sf" || die "cannot give $sf to ${owner}:${group}"
 }
 
-set -f # no globbing while splitting the request into words
-# shellcheck disable=SC2086 # splitting on spaces is the protocol
-set -- ${SSH_ORIGINAL_COMMAND:-}
-[ $# -ge 1 ] || die "no request (this key only deploys certificates)"
-request=$1
-shift
-
-case $request in
-read)
+# read PATH...
+req_read() {
   [ $# -ge 1 ] || die "usage: read PATH..."
   present=
   for p in "$@"; do
@@ -126,13 +129,15 @@ read)
       printf 'absent %s\n' "$p"
     fi
   done
-  [ -n "$present" ] || exit 0
+  [ -n "$present" ] || return 0
   # shellcheck disable=SC2086
   stat -c '%a %u %g %s %n' -- $present
   # shellcheck disable=SC2086
-  exec cat -- $present
-  ;;
-put)
+  cat -- $present
+}
+
+# put (the files come on stdin, up to their "end" line)
+req_put() {
   [ $# -eq 0 ] || die "usage: put (the files come on stdin)"
   dirs=
   open=
@@ -162,7 +167,8 @@ put)
     esac
   done
   [ -n "$done" ] || die "the upload ended before its end line; nothing was renamed"
-  # Everything is staged: one rename per file, one mv per directory.
+  # Everything is staged: one rename per file, one mv per directory, then the emptied staging directory goes
+  # (another put into the same directory may still use it: then it stays, and that put removes it).
   for d in $dirs; do
     set --
     for s in $staged; do
@@ -171,12 +177,18 @@ put)
     mv -f -- "$@" "$d/"
   done
   staged=
-  ;;
-remove)
+  for d in $dirs; do rmdir -- "$d/.certfleet-new" 2>/dev/null || :; done
+  dirs=
+}
+
+# remove PATH...
+req_remove() {
   for p in "$@"; do check_path "$p"; done
   for p in "$@"; do rm -f -- "$p"; done
-  ;;
-run)
+}
+
+# run config_test|reload SECONDS (the command line on stdin); `status` is the command's exit status.
+req_run() {
   [ $# -eq 2 ] || die "usage: run config_test|reload SECONDS"
   case $1 in
   config_test) want=$config_test ;;
@@ -187,9 +199,48 @@ run)
   [ -n "$want" ] || die "no $1 command is configured in $CONF"
   IFS= read -r asked || true
   [ "$asked" = "$want" ] || die "$1 command \"$asked\" is not the configured one; set the subscription's command to the $1 line of $CONF"
-  exec timeout -k 5 "$2" /bin/sh -c "$want"
-  ;;
-*)
-  die "unknown request: $request"
-  ;;
-esac
+  if timeout -k 5 "$2" /bin/sh -c "$want" </dev/null; then status=0; else status=$?; fi
+}
+
+# One request (its words); sets `status`.
+serve() {
+  request=$1
+  shift
+  status=0
+  case $request in
+  read) req_read "$@" ;;
+  put) req_put "$@" ;;
+  remove) req_remove "$@" ;;
+  run) req_run "$@" ;;
+  *) die "unknown request: $request" ;;
+  esac
+}
+
+# session 1: requests from stdin until it ends, each answer followed by its NONCE on both streams.
+session() {
+  [ "$1" = 1 ] || die "session protocol $1 is not spoken here (this script speaks 1): install the deploy/certfleet-ssh-forced-command.sh of the hub's certfleet version"
+  printf 'certfleet-session 1\n'
+  while IFS= read -r line; do
+    # shellcheck disable=SC2086 # splitting on spaces is the protocol, globbing is off
+    set -- $line
+    [ $# -ge 2 ] || die "not a request line: NONCE REQUEST ARGS..."
+    nonce=$1
+    shift
+    case $nonce in '' | *[!A-Za-z0-9]*) die "not a request nonce: $nonce" ;; esac
+    serve "$@"
+    printf '%s %s\n' "$nonce" "$status"
+    printf '%s\n' "$nonce" >&2
+  done
+}
+
+set -f # no globbing while splitting requests into words
+# shellcheck disable=SC2086 # splitting on spaces is the protocol
+set -- ${SSH_ORIGINAL_COMMAND:-}
+[ $# -ge 1 ] || die "no request (this key only deploys certificates)"
+if [ "$1" = session ]; then
+  [ $# -eq 2 ] || die "usage: session VERSION"
+  session "$2"
+  exit 0
+fi
+serve "$@"
+exit "$status"

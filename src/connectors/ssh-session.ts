@@ -290,6 +290,52 @@ export class SshSession {
     });
   }
 
+  /**
+   * Opens a session channel running `command` and hands it over with its stdin open (ssh-forced-session.ts speaks
+   * over it). Rejects when the host does not open it within `timeoutMs` (the connection is then torn down).
+   */
+  openChannel(command: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const finish = (e: unknown, ch?: ClientChannel) => {
+        if (settled) return ch?.destroy();
+        settled = true;
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        if (ch) resolve(ch);
+        else reject(e);
+      };
+      const timer = setTimeout(() => {
+        this.abandon();
+        finish(
+          new CertfleetError(
+            'UNREACHABLE',
+            `the ssh host opened no session channel within ${opts.timeoutMs} ms; connection closed`,
+            'check the host; the next deploy connects again',
+          ),
+        );
+      }, opts.timeoutMs);
+      const onAbort = () => {
+        this.abandon();
+        finish(opts.signal?.reason ?? new Error('aborted'));
+      };
+      if (opts.signal?.aborted) return onAbort();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      if (this.broken) return finish(new Error('the ssh connection is closed'));
+      try {
+        this.client.exec(command, (err, ch) => (err ? finish(err) : finish(undefined, ch)));
+      } catch (e) {
+        finish(e);
+      }
+    });
+  }
+
+  /** Tears the connection down at once: a host that stopped answering is not asked again on it. */
+  abandon(): void {
+    this.broken = true;
+    this.client.destroy();
+  }
+
   close(): void {
     this.broken = true;
     this.client.end();

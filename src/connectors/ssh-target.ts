@@ -5,6 +5,7 @@ import type { CommandOptions, CommandResult, PreviousFile, VerifyOptions } from 
 import type { RenderedOutput } from '../deploy/render-outputs.ts';
 import { verifyServed, type ServedExpectation, type VerifyResult } from '../deploy/verify-served.ts';
 import type { ConnectorTarget, RecordStore } from './connector-target.ts';
+import { ForcedSession } from './ssh-forced-session.ts';
 import { SshSession, type ExecResult, type SshSettings } from './ssh-session.ts';
 import { encodePut, parseRead, remotePath, type PutFile } from './ssh-wire.ts';
 
@@ -22,17 +23,22 @@ const REMOTE_GRACE_MS = 5000;
 
 /**
  * A host reached over SSH as a DeployTarget, speaking exactly the requests of the forced command
- * (deploy/certfleet-ssh-forced-command.sh), batched so a deploy costs the host four of them: `read` (every output
- * at once), `put` (every output staged, then renamed into place, with mode and owner; ssh-wire.ts), and
+ * (deploy/certfleet-ssh-forced-command.sh), batched so a deploy is four of them: `read` (every output at once),
+ * `put` (every output staged, then renamed into place, with mode and owner; ssh-wire.ts), and
  * `run config_test|reload` (only the commands configured on the host); `remove` for a rollback of a first
- * install. One connection per deploy run, opened on first use, carries every request; verify runs from the hub
- * (TLS handshakes to the subscription's verify target); records live on the hub, sealed (`records`).
+ * install. One connection per deploy run, opened on first use, and on it one forced-command session
+ * (ssh-forced-session.ts) carries every request, rollback included; a host whose forced command predates
+ * sessions gets one session per request instead. Verify runs from the hub (TLS handshakes to the subscription's
+ * verify target); records live on the hub, sealed (`records`).
  *
  * Hook variables (CERTFLEET_*, RENEWED_*) are not sent: the forced command runs only its configured command line.
  */
 export class SshTarget implements ConnectorTarget {
   readonly key: string;
   private session?: Promise<SshSession>;
+  private forced?: ForcedSession;
+  /** The host's forced command refused `session`: one session per request from then on. */
+  private legacy = false;
   /** Once the host failed to connect or stopped answering, the rest of this run fails at once with that error. */
   private gaveUp?: unknown;
 
@@ -54,6 +60,41 @@ export class SshTarget implements ConnectorTarget {
     }
   }
 
+  /**
+   * Sends one request over the run's forced-command session (opened on first use, again after the script ended
+   * one), or as a session of its own to a host whose script predates sessions. Never rejects for a failing request.
+   */
+  private async ask(
+    session: SshSession,
+    line: string,
+    opts: { stdin?: Buffer | string; timeoutMs: number; signal?: AbortSignal },
+  ): Promise<ExecResult> {
+    if (!this.legacy) {
+      if (!this.forced?.usable) {
+        try {
+          this.forced = await ForcedSession.open(session, {
+            timeoutMs: this.opts.stepTimeoutMs,
+            signal: opts.signal,
+          });
+        } catch (e) {
+          return {
+            exitCode: null,
+            signal: null,
+            stdout: Buffer.alloc(0),
+            stderrTail: `[certfleet: ${e instanceof Error ? e.message : String(e)}]`,
+            timedOut: e instanceof CertfleetError && e.code === 'UNREACHABLE',
+            aborted: !!opts.signal?.aborted,
+            durationMs: 0,
+          };
+        }
+      }
+      const r = await this.forced.request(line, opts);
+      if (!this.forced.legacy) return r;
+      this.legacy = true;
+    }
+    return session.exec(line, opts);
+  }
+
   /** One forced-command request; rejects with the host's own words when it fails. */
   private async request(
     line: string,
@@ -61,7 +102,7 @@ export class SshTarget implements ConnectorTarget {
     opts: { stdin?: Buffer; signal?: AbortSignal } = {},
   ): Promise<ExecResult> {
     const session = await this.connected(opts.signal);
-    const r = await session.exec(line, {
+    const r = await this.ask(session, line, {
       stdin: opts.stdin,
       timeoutMs: this.opts.stepTimeoutMs,
       signal: opts.signal,
@@ -140,7 +181,7 @@ export class SshTarget implements ConnectorTarget {
       };
     }
     const remoteSeconds = Math.max(1, Math.ceil(timeoutMs / 1000));
-    const r = await session.exec(`run ${opts.step} ${remoteSeconds}`, {
+    const r = await this.ask(session, `run ${opts.step} ${remoteSeconds}`, {
       stdin: `${command.replace(/\n/g, ' ')}\n`,
       timeoutMs: timeoutMs + REMOTE_GRACE_MS,
       signal: opts.signal,
@@ -182,6 +223,7 @@ export class SshTarget implements ConnectorTarget {
   async close(): Promise<void> {
     const s = this.session;
     this.session = undefined;
+    this.forced = undefined;
     (await s?.catch(() => undefined))?.close();
   }
 }

@@ -37,6 +37,9 @@ async function host(t: Parameters<typeof tempDir>[0]) {
   return { root, live, conf };
 }
 
+/** What is left of the staging directory `.certfleet-new` in `dir` (absent: nothing). */
+const staging = async (dir: string) => (await readdir(dir)).filter((n) => n.startsWith('.certfleet-new'));
+
 /** Every byte value, so the printf escaping is proven on all of them. */
 const ALL_BYTES = Buffer.from(Array.from({ length: 512 }, (_, i) => i % 256));
 
@@ -59,7 +62,7 @@ describe('ssh forced command: batched read and put', () => {
       assert.ok((await readFile(f.path)).equals(f.data), `${f.path} byte-identical`);
       assert.equal((await stat(f.path)).mode & 0o7777, f.mode, `${f.path} mode`);
     }
-    assert.deepEqual(await readdir(join(live, '.certfleet-new')), [], 'nothing left staged');
+    assert.deepEqual(await staging(live), [], 'no staging directory left behind');
 
     const paths = [...files.map((f) => f.path), join(live, 'missing.pem')];
     const read = await forced(conf, `read ${paths.join(' ')}`);
@@ -85,7 +88,7 @@ describe('ssh forced command: batched read and put', () => {
     assert.equal(cut.code, 64);
     assert.match(cut.stderr, /ended before its end line/);
     assert.equal(await readFile(path, 'utf8'), 'old');
-    assert.deepEqual(await readdir(join(live, '.certfleet-new')), []);
+    assert.deepEqual(await staging(live), []);
   });
 
   test('a file outside the allowed directories, or reached through a symlink, refuses the whole put', async (t) => {
@@ -106,7 +109,7 @@ describe('ssh forced command: batched read and put', () => {
       assert.match(r.stderr, /not under an allowed directory|through a symlink|canonical/);
       assert.equal(await readFile(path, 'utf8'), 'old', 'nothing renamed');
     }
-    assert.deepEqual(await readdir(join(live, '.certfleet-new')), []);
+    assert.deepEqual(await staging(live), []);
     const read = await forced(conf, `read ${join(root, 'forced.conf')}`);
     assert.equal(read.code, 64);
     assert.equal(read.stdout.length, 0, 'nothing outside the allowed directories is read');
@@ -121,5 +124,69 @@ describe('ssh forced command: batched read and put', () => {
     for (const request of ['stage /x 644 - -', 'sh -c id', 'rsync --server .']) {
       assert.equal((await forced(conf, request)).code, 64, request);
     }
+  });
+});
+
+describe('ssh forced command: one session serves a whole deploy', () => {
+  test('session 1: hello, then read, put, a failing and a passing config test, reload and remove, each answer framed by its nonce on both streams', async (t) => {
+    const { live, conf } = await host(t);
+    const path = join(live, 'cert.pem');
+    await writeFile(
+      conf,
+      `allow ${live}\nconfig_test test -s ${path}\nreload echo reloaded; echo warm >&2\n`,
+    );
+    const requests = [
+      `n1 read ${path}\n`,
+      `n2 put\n`,
+      encodePut([{ path, data: Buffer.from('new\n'), mode: 0o640 }]).toString('latin1'),
+      `n3 run config_test 5\ntest -s ${path}\n`,
+      `n4 run reload 5\necho reloaded; echo warm >&2\n`,
+      `n5 remove ${path}\n`,
+      `n6 run config_test 5\ntest -s ${path}\n`,
+    ];
+    const r = await forced(conf, 'session 1', requests.join(''));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stdout.toString(),
+      [
+        'certfleet-session 1',
+        `absent ${path}`,
+        'n1 0',
+        'n2 0',
+        'n3 0',
+        'reloaded',
+        'n4 0',
+        'n5 0',
+        'n6 1', // the config test's own exit status: the file is gone
+        '',
+      ].join('\n'),
+    );
+    assert.equal(r.stderr, 'n1\nn2\nn3\nwarm\nn4\nn5\nn6\n');
+    await assert.rejects(readFile(path), /ENOENT/);
+    assert.deepEqual(await staging(live), [], 'the staging directory is removed after the put');
+  });
+
+  test('a refused request ends the session with 64 and its reason; what follows is not served', async (t) => {
+    const { root, live, conf } = await host(t);
+    const r = await forced(
+      conf,
+      'session 1',
+      `n1 read ${join(root, 'forced.conf')}\nn2 put\n${encodePut([{ path: join(live, 'a'), data: Buffer.from('x'), mode: 0o644 }]).toString('latin1')}`,
+    );
+    assert.equal(r.code, 64);
+    assert.match(r.stderr, /not under an allowed directory/);
+    assert.equal(r.stdout.toString(), 'certfleet-session 1\n', 'no answer, no file content');
+    await assert.rejects(readFile(join(live, 'a')), /ENOENT/);
+  });
+
+  test('a session protocol it does not speak is refused with the fix', async (t) => {
+    const { conf } = await host(t);
+    const r = await forced(conf, 'session 2', 'n1 read /x\n');
+    assert.equal(r.code, 64);
+    assert.match(
+      r.stderr,
+      /session protocol 2 is not spoken here .*install the deploy\/certfleet-ssh-forced-command.sh/,
+    );
+    assert.equal(r.stdout.length, 0);
   });
 });

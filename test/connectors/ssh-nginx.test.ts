@@ -5,7 +5,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { chown, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Deployment } from '../../src/core/types.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
@@ -94,7 +94,7 @@ const settled = async (
   ) as Promise<Deployment>;
 
 describe('ssh connector + real sshd + real nginx', () => {
-  test('renewal → files land over ssh, nginx -t and reload run remotely, the probe sees it served → verified; a failing config test rolls back remotely, old files byte-identical', async (t) => {
+  test('renewal → files land over ssh in one session, nginx -t and reload run remotely, the probe sees it served → verified; a failing config test rolls back remotely in one session, old files byte-identical', async (t) => {
     const sshd = await startTestSshd(t);
     const n = await nginxFor(t, sshd);
     const hub = await startTestHub(t, { config: HUB_CONFIG });
@@ -109,9 +109,13 @@ describe('ssh connector + real sshd + real nginx', () => {
     await settled(hub, subId, v1.id, ['verified', 'failed', 'rolled_back'], 'v1 deployed');
     assert.equal((await deploymentOf(hub, subId, v1.id))!.state, 'verified');
 
+    const sessionsBefore = sshd.sessions();
     const v2 = await hub.renewal.renewNow('web', 'test');
     const d2 = await settled(hub, subId, v2.id, ['verified', 'failed', 'rolled_back'], 'v2 deployed');
     assert.equal(d2.state, 'verified', JSON.stringify(d2));
+    // read, put, config test and reload went over one forced-command session, and no staging directory is left.
+    assert.equal(sshd.sessions() - sessionsBefore, 1, 'one ssh session for the whole deploy');
+    assert.deepEqual((await readdir(n.live)).sort(), ['fullchain.pem', 'key.pem']);
     // The files are where the subscription says, with its modes, owned by the deploy user.
     const key = await stat(join(n.live, 'key.pem'));
     assert.equal(key.mode & 0o777, 0o600);
@@ -139,9 +143,12 @@ describe('ssh connector + real sshd + real nginx', () => {
     // Someone breaks the nginx configuration: the next version must not take the server down.
     const before = await Promise.all(['fullchain.pem', 'key.pem'].map((f) => readFile(join(n.live, f))));
     await writeFile(n.include, 'this is not nginx syntax;\n');
+    const sessionsBeforeV3 = sshd.sessions();
     const v3 = await hub.renewal.renewNow('web', 'test');
     const d3 = await settled(hub, subId, v3.id, ['verified', 'failed', 'rolled_back'], 'v3 deployed');
     assert.equal(d3.state, 'rolled_back', JSON.stringify(d3));
+    assert.equal(sshd.sessions() - sessionsBeforeV3, 1, 'the rollback went over the same session');
+    assert.deepEqual((await readdir(n.live)).sort(), ['fullchain.pem', 'key.pem']);
     assert.equal(d3.reason, 'config_test');
     assert.match(String(d3.detail?.stderrTail), /this is not nginx syntax|unknown directive/);
     const after = await Promise.all(['fullchain.pem', 'key.pem'].map((f) => readFile(join(n.live, f))));
@@ -218,5 +225,91 @@ describe('ssh connector + real sshd + real nginx', () => {
     assert.equal(dead.detail?.code, 'UNREACHABLE');
     assert.match(String(dead.detail?.message), /did not complete the SSH handshake within 1000 ms/);
     assert.equal(live.state, 'verified', JSON.stringify(live));
+  });
+
+  test('a host whose forced command predates sessions still gets the deploy, one session per request', async (t) => {
+    const sshd = await startTestSshd(t);
+    // An older script refuses the word `session` exactly like this, before reading anything.
+    const older = join(sshd.dir, 'older-forced-command.sh');
+    await writeFile(
+      older,
+      [
+        '#!/bin/sh',
+        'case ${SSH_ORIGINAL_COMMAND:-} in session*)',
+        '  echo "certfleet-forced-command: unknown request: session" >&2',
+        '  exit 64 ;;',
+        'esac',
+        `exec /bin/sh ${join(sshd.dir, 'certfleet-ssh-forced-command.sh')} "$@"`,
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const key = await sshd.addForcedKey({ command: older });
+    const live = await sshd.userDir('older');
+    const configTest = `test -s ${live}/fullchain.pem`;
+    const reload = `touch ${live}/reloaded`;
+    await key.writeForcedConfig({ allow: [live], configTest, reload });
+    const hub = await startTestHub(t, { config: HUB_CONFIG });
+    await addSshEndpoint(hub, 'old1', { ...sshd, privateKeyPem: key.privateKeyPem });
+    await createCertificate(hub, 'web', ['web.test']);
+    const sessionsBefore = sshd.sessions();
+    const sub = await hub.client.post<{ id: string }>('/api/v1/subscriptions', {
+      endpoint: 'old1',
+      certificate: 'web',
+      outputs: [{ path: join(live, 'fullchain.pem'), format: 'fullchain', mode: '0644' }],
+      configTest,
+      reload,
+    });
+    const v1 = (await hub.ctx.store.currentVersion((await hub.ctx.store.getCertificate('web'))!.id))!;
+    const d = await settled(
+      hub,
+      sub.id,
+      v1.id,
+      ['reloaded', 'verified', 'failed', 'rolled_back'],
+      'deployed',
+    );
+    assert.equal(d.state, 'reloaded', JSON.stringify(d));
+    assert.equal(await readFile(join(live, 'fullchain.pem'), 'utf8'), v1.certPem + v1.chainPem);
+    await stat(join(live, 'reloaded'));
+    // The refused `session`, then read, put, config test and reload one session each.
+    assert.equal(sshd.sessions() - sessionsBefore, 5);
+  });
+
+  test('a config test that outlives its timeout is ended on the host and the deploy rolls back over the same session', async (t) => {
+    const sshd = await startTestSshd(t);
+    const live = await sshd.userDir('slow');
+    const path = join(live, 'fullchain.pem');
+    await writeFile(path, 'old\n', { mode: 0o644 });
+    await chown(path, sshd.uid, sshd.gid); // the deploy user's file, as the deploy left it
+    const configTest = `sleep 30; test -s ${path}`;
+    const reload = `touch ${live}/reloaded`;
+    await sshd.writeForcedConfig({ allow: [live], configTest, reload });
+    const hub = await startTestHub(t, {
+      config: { connectors: { ...HUB_CONFIG.connectors, commandTimeoutSeconds: 1 } },
+    });
+    await addSshEndpoint(hub, 'slow1', sshd);
+    await createCertificate(hub, 'web', ['web.test']);
+    const sessionsBefore = sshd.sessions();
+    const sub = await hub.client.post<{ id: string }>('/api/v1/subscriptions', {
+      endpoint: 'slow1',
+      certificate: 'web',
+      outputs: [{ path, format: 'fullchain', mode: '0644' }],
+      configTest,
+      reload,
+    });
+    const v1 = (await hub.ctx.store.currentVersion((await hub.ctx.store.getCertificate('web'))!.id))!;
+    const d = await settled(
+      hub,
+      sub.id,
+      v1.id,
+      ['reloaded', 'verified', 'failed', 'rolled_back'],
+      'attempted',
+    );
+    assert.equal(d.state, 'rolled_back', JSON.stringify(d));
+    assert.equal(d.reason, 'config_test');
+    assert.equal(d.detail?.timedOut, true, JSON.stringify(d.detail));
+    assert.equal(await readFile(path, 'utf8'), 'old\n', 'the old file is back');
+    assert.deepEqual(await readdir(live), ['fullchain.pem'], 'not reloaded, nothing staged left');
+    assert.equal(sshd.sessions() - sessionsBefore, 1);
   });
 });

@@ -62,10 +62,15 @@ export interface TestSshd extends SshdUser, ForcedKey {
   hostKeyFingerprint: string;
   /** `[127.0.0.1]:PORT <host key>`: a known_hosts line for OpenSSH clients. */
   knownHostsLine: string;
-  /** Another key for the deploy user with a forced-command config file of its own. */
-  addForcedKey(): Promise<ForcedKey>;
+  /**
+   * Another key for the deploy user with a forced-command config file of its own; `command`: another forced
+   * command (a path the deploy user can run) instead of this version's script.
+   */
+  addForcedKey(opts?: { command?: string }): Promise<ForcedKey>;
   /** With `shellUser`: a user whose key (`keyPath`, 0600) logs in to a plain shell. */
   shell?: SshdUser & { keyPath: string };
+  /** Session channels sshd has started so far ("Starting session" lines of its VERBOSE log). */
+  sessions(): number;
   /** Stops sshd, ends the users' processes, removes the users, then the temp dir. */
   stop(): Promise<void>;
 }
@@ -177,13 +182,16 @@ async function start(opts: SshdOptions, cleanups: Cleanup[], stop: () => Promise
     await sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path]);
     return { path, pub: (await readFile(`${path}.pub`, 'utf8')).trim() };
   };
-  const addForcedKey = async (): Promise<ForcedKey> => {
+  const addForcedKey = async (opts: { command?: string } = {}): Promise<ForcedKey> => {
     const id = ++keys;
     const key = await newKey(id);
     const forcedConf = join(dir, `ssh-connector-${id}.conf`);
     await writeFile(forcedConf, '', { mode: 0o644 });
     // The recipe of docs/connectors.md: the key can do nothing but the forced command.
-    await appendFile(authorizedKeys(deploy.user), `restrict,command="${script} ${forcedConf}" ${key.pub}\n`);
+    await appendFile(
+      authorizedKeys(deploy.user),
+      `restrict,command="${opts.command ?? script} ${forcedConf}" ${key.pub}\n`,
+    );
     return {
       privateKeyPem: await readFile(key.path, 'utf8'),
       async writeForcedConfig(c) {
@@ -232,7 +240,14 @@ async function start(opts: SshdOptions, cleanups: Cleanup[], stop: () => Promise
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
-  child.stderr!.on('data', (d) => (log = (log + d).slice(-64 * 1024)));
+  let sessions = 0;
+  let partial = '';
+  child.stderr!.on('data', (d) => {
+    log = (log + d).slice(-64 * 1024);
+    const lines = (partial + d).split('\n');
+    partial = lines.pop()!;
+    sessions += lines.filter((l) => l.includes('Starting session:')).length;
+  });
   let exited = false;
   const exitedP = new Promise<void>((r) => child.once('exit', () => ((exited = true), r())));
   // If the process dies without its cleanup, do not leave a detached sshd behind.
@@ -271,6 +286,7 @@ async function start(opts: SshdOptions, cleanups: Cleanup[], stop: () => Promise
     hostKeyFingerprint,
     knownHostsLine: `[127.0.0.1]:${port} ${hostPub}`,
     addForcedKey,
+    sessions: () => sessions,
     ...(shell ? { shell } : {}),
     stop,
   };
