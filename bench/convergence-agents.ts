@@ -131,3 +131,6 @@ process.on('message', (msg: Partial<Setup> & { stop?: boolean }) => {
     }
   })().catch((e: Error) => process.send!({ error: e.message }));
 });
+// A message sent before this listener exists is lost (the loader compiles this file first, slowly on a busy
+// machine): the parent sends the agents only after this.
+process.send!({ ready: true });

@@ -105,7 +105,7 @@ export async function run(args: string[]): Promise<void> {
     for (let p = 0; p < procs; p++) {
       const proc = forkAgents();
       agents.push(proc);
-      proc.child.send({
+      proc.send({
         agents: prepared.slice(p * per, (p + 1) * per),
         url: hub.url,
         caPem: hub.caPem,
