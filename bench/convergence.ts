@@ -113,8 +113,7 @@ export function forkAgents(): AgentProcess {
     });
   const ready = wait((m) => m.ready === true);
   ready.catch(() => undefined); // never sent to: nothing to report
-  // Only once the child listens (see convergence-agents.ts): an earlier message may be dropped.
-  // (a child that exits first fails the caller's own wait)
+  // Only once the child listens (see convergence-agents.ts); a child that exits first fails the caller's own wait.
   const send = (m: Record<string, unknown>) =>
     void ready.then(
       () => child.send(m),
