@@ -131,3 +131,6 @@ process.on('message', (msg: Partial<Setup> & { stop?: boolean }) => {
     }
   })().catch((e: Error) => process.send!({ error: e.message }));
 });
+// The parent sends the agents only after this, so a message cannot arrive before the listener (a 1,000 run once had
+// an agent process that never started its agents; an early message was suspected, not proven).
+process.send!({ ready: true });

@@ -81,6 +81,8 @@ export interface AgentProcess {
   child: ChildProcess;
   messages: Array<Record<string, unknown>>;
   wait: (pred: (m: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>>;
+  /** Sends once the child listens. */
+  send: (m: Record<string, unknown>) => void;
 }
 
 /** Forks one bench/convergence-agents.ts process; collects its IPC messages. */
@@ -109,7 +111,15 @@ export function forkAgents(): AgentProcess {
       child.once('exit', (code) => reject(new Error(`agent process exited with ${code}`)));
       check();
     });
-  return { child, messages, wait };
+  const ready = wait((m) => m.ready === true);
+  ready.catch(() => undefined); // never sent to: nothing to report
+  // Only once the child listens (see convergence-agents.ts); a child that exits first fails the caller's own wait.
+  const send = (m: Record<string, unknown>) =>
+    void ready.then(
+      () => child.send(m),
+      () => undefined,
+    );
+  return { child, messages, wait, send };
 }
 
 export interface PreparedAgent {
@@ -151,7 +161,7 @@ export function startAgents(
   return Array.from({ length: opts.procs }, (_, p) => {
     const proc = forkAgents();
     const hub = hubs[p % hubs.length];
-    proc.child.send({
+    proc.send({
       agents: prepared.slice(p * per, (p + 1) * per),
       url: hub.url,
       caPem: hub.caPem,

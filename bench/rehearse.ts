@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { rehearsalOptionsFrom } from '../src/rehearsal/rehearsal-options.ts';
 import { runRehearsal } from '../src/rehearsal/rehearsal.ts';
-import { goalsOf } from '../src/rehearsal/rehearsal-report.ts';
+import { formatReport, goalsOf } from '../src/rehearsal/rehearsal-report.ts';
 
 const arg = (args: string[], name: string, fallback: string) => {
   const i = args.indexOf(`--${name}`);
@@ -53,4 +53,7 @@ export async function run(args: string[]): Promise<void> {
       } | ` +
       `${before} / ${await loadavg()} |\n`,
   );
+  // Which fault was alerted when, and the verdict: the report's own lines, so a failed goal names its fault.
+  const report = formatReport(r, goals).split('\n');
+  process.stdout.write(report.slice(report.findIndex((l) => l.startsWith('Faults'))).join('\n'));
 }

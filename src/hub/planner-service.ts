@@ -11,7 +11,12 @@ export interface PlannerRunReport {
   issued: string[];
   deferred: Array<{ certificate: string; limit: string; freesAt: string }>;
   failed: Array<{ certificate: string; error: string }>;
+  /** The earliest instant a certificate held back by a failure's backoff or a rate limit may be tried again. */
+  retryAt?: string;
 }
+
+/** A retry wake-up comes at least this long after a pass (a backoff that already ended must not spin the loop). */
+const MIN_RETRY_WAKE_MS = 1000;
 
 export interface PlannerServiceOptions {
   intervalMs: number;
@@ -27,6 +32,8 @@ export interface PlannerServiceOptions {
  */
 export class PlannerService {
   private timer?: NodeJS.Timeout;
+  /** When the timer fires (real time, ms). */
+  private timerAt?: number;
   private running?: Promise<PlannerRunReport>;
   /** Renewed on every start: a hub that loses and regains leadership runs the loop again. */
   private abort = new AbortController();
@@ -54,12 +61,31 @@ export class PlannerService {
 
   private schedule(ms: number): void {
     if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timerAt = Date.now() + ms;
     this.timer = setTimeout(() => {
+      this.timer = this.timerAt = undefined;
       this.runOnce()
         .catch((e) => this.renewal.ctx.logger.error({ err: errorMessage(e) }, 'planner run failed'))
-        .finally(() => this.schedule(this.opts.intervalMs));
+        // the pass may have asked for an earlier retry (retryAfter); else the next pass is an interval away
+        .finally(() => this.timer || this.schedule(this.opts.intervalMs));
     }, ms);
     this.timer.unref();
+  }
+
+  /**
+   * A failed order's backoff (or a rate limit) ends before the next pass: run one then, so a transient failure
+   * (an emergency campaign's certificate, an urgent renewal) is retried after its backoff, not an interval later.
+   */
+  private retryAfter(report: PlannerRunReport): void {
+    if (this.stopped || !report.retryAt) return;
+    const ms = Math.max(
+      MIN_RETRY_WAKE_MS,
+      Date.parse(report.retryAt) - this.renewal.ctx.clock.now().getTime(),
+    );
+    if (ms >= this.opts.intervalMs) return;
+    if (this.timerAt !== undefined && this.timerAt <= Date.now() + ms) return;
+    this.schedule(ms);
   }
 
   /**
@@ -68,13 +94,18 @@ export class PlannerService {
    * Overlapping calls share the run in progress.
    */
   runOnce(certs?: Certificate[]): Promise<PlannerRunReport> {
-    this.running ??= this.pass(certs).finally(() => {
-      this.running = undefined;
-      if (this.rerun && !this.stopped) {
-        this.rerun = false;
-        this.requestRun();
-      }
-    });
+    this.running ??= this.pass(certs)
+      .then((report) => {
+        this.retryAfter(report);
+        return report;
+      })
+      .finally(() => {
+        this.running = undefined;
+        if (this.rerun && !this.stopped) {
+          this.rerun = false;
+          this.requestRun();
+        }
+      });
     return this.running;
   }
 
@@ -116,6 +147,10 @@ export class PlannerService {
       })
     ).filter((e) => e !== undefined);
     report.evaluated = evaluated.length;
+    const retryAt = (at: Date) => {
+      if (!report.retryAt || at.toISOString() < report.retryAt) report.retryAt = at.toISOString();
+    };
+    for (const e of evaluated) if (e.decision.reason === 'BackingOff') retryAt(e.decision.dueAt);
     // 2. Spend the budgets in order (urgent first, then by due time) on scratch copies, so parallel issuance
     //    below cannot overshoot a limit; the real budgets count each order when it ends.
     const due = evaluated
@@ -136,7 +171,10 @@ export class PlannerService {
       if (check.ok) {
         budget.record(e.request, e.input.now);
         go.push(e);
-      } else await this.defer(e, check, report);
+      } else {
+        await this.defer(e, check, report);
+        retryAt(check.freesAt);
+      }
     }
     // 3. Issue, coalesced per certificate, re-checked after the lock.
     await mapLimit(go, workers, async (e) => {
@@ -155,6 +193,12 @@ export class PlannerService {
         if (outcome.issued) report.issued.push(e.cert.name);
       } catch (err) {
         report.failed.push({ certificate: e.cert.name, error: errorMessage(err) });
+        // the failure is committed (count, time): its backoff says when to try again
+        if (!this.abort.signal.aborted)
+          await this.renewal
+            .planInputFor(e.cert)
+            .then(({ input }) => retryAt(evaluateRenewal(input, this.renewal.policy).dueAt))
+            .catch(() => undefined);
       }
     });
     await ctx.store.setMeta(META.plannerLastRun.key, ctx.clock.now().toISOString());

@@ -12,8 +12,8 @@ import {
   renewalFailureAlerts,
 } from '../notify/conditions.ts';
 import type { DeploymentState } from '../core/types.ts';
+import { answersTo, type AlertSpan } from './fault-alerts.ts';
 import type { FaultInstance } from './fault-plan.ts';
-import type { FaultKind } from './rehearsal-options.ts';
 import type { Served } from './sim-endpoint.ts';
 
 /** The hub's default `alerts.agentSilentAfterMinutes`. */
@@ -39,17 +39,11 @@ export interface AlertFiring {
   title: string;
   /** Share of the served certificate's lifetime left when the alert started firing. */
   fractionLeft: number;
-  /** The fault instance it answers to, if any. */
-  fault?: string;
+  /** When it stopped firing (absent: still firing at the end of the run). */
+  until?: string;
+  /** The fault instances it answers to (src/rehearsal/fault-alerts.ts), set when the run ends. */
+  faults: string[];
 }
-
-/** Which faults can raise which alert kinds; other kinds (expiry) may answer to any fault. */
-const CAUSES: Partial<Record<AlertKind, FaultKind[]>> = {
-  renewal_failed: ['ca-down', 'rate-limit', 'dns'],
-  rolled_back: ['reload-fails'],
-  deployment_failed: ['reload-fails'],
-  agent_silent: ['agent-offline'],
-};
 
 /** The alerts the hub would fire for these facts now (AlertService.firing, for one endpoint). */
 export function alertsFor(f: EndpointFacts, now: Date): Alert[] {
@@ -93,7 +87,10 @@ export function alertsFor(f: EndpointFacts, now: Date): Alert[] {
 
 export class AlertWatch {
   readonly firings: AlertFiring[] = [];
-  private readonly firing = new Map<number, Set<string>>();
+  /** The same alerts as the fault rules read them, index for index. */
+  readonly spans: AlertSpan[] = [];
+  /** Per endpoint, what is firing: alert key → index in `firings`. */
+  private readonly firing = new Map<number, Map<string, number>>();
 
   constructor(
     private readonly faults: FaultInstance[],
@@ -104,15 +101,25 @@ export class AlertWatch {
 
   /** Re-evaluates endpoint `i`; returns the alerts that started firing now. */
   evaluate(i: number, facts: EndpointFacts, now: Date): Alert[] {
+    const t = now.getTime();
     const alerts = alertsFor(facts, now);
-    const before = this.firing.get(i) ?? new Set<string>();
+    const before = this.firing.get(i) ?? new Map<string, number>();
+    const after = new Map<string, number>();
     const keys = new Set(alerts.map((a) => a.key));
+    for (const [key, n] of before) {
+      if (keys.has(key)) after.set(key, n);
+      else {
+        this.spans[n].end = t;
+        this.firings[n].until = now.toISOString();
+      }
+    }
     const started = alerts.filter((a) => !before.has(a.key));
-    this.firing.set(i, keys);
+    this.firing.set(i, after);
     const basis = facts.served ?? facts.current;
     for (const a of started) {
-      const left = basis ? (basis.notAfter - now.getTime()) / (basis.notAfter - basis.notBefore) : 0;
-      const fault = this.faultFor(i, a.kind, now.getTime());
+      const left = basis ? (basis.notAfter - t) / (basis.notAfter - basis.notBefore) : 0;
+      after.set(a.key, this.firings.length);
+      this.spans.push({ endpointIndex: i, kind: a.kind, start: t, fractionLeft: left });
       this.firings.push({
         at: now.toISOString(),
         kind: a.kind,
@@ -120,23 +127,19 @@ export class AlertWatch {
         endpoint: facts.endpoint,
         title: a.title,
         fractionLeft: left,
-        ...(fault ? { fault: fault.id } : {}),
+        faults: [],
       });
       this.onFire(i, a);
     }
     return started;
   }
 
-  /** The latest fault that hit `i`, can cause `kind`, and started before `t` (its effects last up to a lifetime). */
-  private faultFor(i: number, kind: AlertKind, t: number): FaultInstance | undefined {
-    const causes = CAUSES[kind];
-    let best: FaultInstance | undefined;
-    for (const f of this.faults) {
-      if (causes && !causes.includes(f.kind)) continue;
-      if (f.affected && !f.affected.has(i)) continue;
-      if (f.start > t || t > f.end + this.lifetimeMs) continue;
-      if (!best || f.start > best.start) best = f;
-    }
-    return best;
+  /** The run ended: ties each alert to the faults it answers to. */
+  finish(): AlertFiring[] {
+    for (const [n, span] of this.spans.entries())
+      this.firings[n].faults = this.faults
+        .filter((f) => answersTo(f, span, this.lifetimeMs))
+        .map((f) => f.id);
+    return this.firings;
   }
 }

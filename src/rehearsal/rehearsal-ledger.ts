@@ -4,6 +4,7 @@
  */
 import type { FaultInstance } from './fault-plan.ts';
 import type { AlertFiring } from './alert-watch.ts';
+import { faultAlerting, type AlertSpan } from './fault-alerts.ts';
 import type { RehearsalOptions } from './rehearsal-options.ts';
 import type { Served } from './sim-endpoint.ts';
 
@@ -52,8 +53,11 @@ export interface RehearsalResult {
     affected: number | 'all';
     alerts: Record<string, number>;
     endpointsAlerted: number;
-    /** Per endpoint alerted, the share of lifetime left at its first alert: the smallest. */
+    /** Endpoints already alerted when the fault began (src/rehearsal/fault-alerts.ts). */
+    alreadyAlerted: number;
+    /** Per endpoint first alerted after the fault began, the share of lifetime left at that alert: the smallest. */
     minFractionLeftAtFirstAlert?: number;
+    latestFirstAlertKind?: string;
   }>;
   alerts: AlertFiring[];
   daily: { issued: number[]; expiring: number[]; servedExpiredMinutes: number[] };
@@ -132,6 +136,9 @@ export class RehearsalLedger {
     options: RehearsalOptions;
     faults: FaultInstance[];
     alerts: AlertFiring[];
+    /** The same alerts as spans (AlertWatch.spans), for the fault rules. */
+    alertSpans: AlertSpan[];
+    lifetimeMs: number;
     caAnswers: RehearsalResult['issuances']['caAnswers'];
     retrySpacing: Record<string, number[]>;
     eventsRun: number;
@@ -176,7 +183,7 @@ export class RehearsalLedger {
       operatorRetries: this.operatorRetries,
       recoveredAfterRollback: this.recoveredAfterRollback,
       illegalMoves: this.illegalMoves.slice(0, 20),
-      faults: x.faults.map((f) => faultSummary(f, x.alerts)),
+      faults: x.faults.map((f) => faultSummary(f, x.alertSpans, x.lifetimeMs)),
       alerts: x.alerts,
       daily: {
         issued: this.dailyIssued,
@@ -194,14 +201,12 @@ export class RehearsalLedger {
   }
 }
 
-function faultSummary(f: FaultInstance, alerts: AlertFiring[]): RehearsalResult['faults'][number] {
-  const mine = alerts.filter((a) => a.fault === f.id);
-  const byKind: Record<string, number> = {};
-  const first = new Map<string, number>();
-  for (const a of mine) {
-    byKind[a.kind] = (byKind[a.kind] ?? 0) + 1;
-    if (!first.has(a.endpoint)) first.set(a.endpoint, a.fractionLeft);
-  }
+function faultSummary(
+  f: FaultInstance,
+  alerts: AlertSpan[],
+  lifetimeMs: number,
+): RehearsalResult['faults'][number] {
+  const { byKind, ...alerting } = faultAlerting(f, alerts, lifetimeMs);
   return {
     id: f.id,
     kind: f.kind,
@@ -210,8 +215,7 @@ function faultSummary(f: FaultInstance, alerts: AlertFiring[]): RehearsalResult[
     hours: Math.round(((f.end - f.start) / 3_600_000) * 10) / 10,
     affected: f.affected ? f.affected.size : 'all',
     alerts: byKind,
-    endpointsAlerted: first.size,
-    ...(first.size ? { minFractionLeftAtFirstAlert: Math.min(...first.values()) } : {}),
+    ...alerting,
   };
 }
 

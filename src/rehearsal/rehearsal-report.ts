@@ -93,15 +93,17 @@ export function formatReport(r: RehearsalResult, goals: Goal[] = goalsOf(r)): st
     const alerts = Object.entries(f.alerts)
       .map(([k, v]) => `${k} ×${v}`)
       .join(', ');
+    const already = f.alreadyAlerted ? `${f.alreadyAlerted} endpoints already alerted when it began` : '';
     const when =
       f.minFractionLeftAtFirstAlert === undefined
-        ? 'no alert'
-        : `first alert per endpoint with ≥ ${fmtFraction(f.minFractionLeftAtFirstAlert)} of the lifetime left`;
+        ? already || 'no alert'
+        : `first alert per endpoint with ≥ ${fmtFraction(f.minFractionLeftAtFirstAlert)} of the lifetime left` +
+          `${f.latestFirstAlertKind ? ` (${f.latestFirstAlertKind})` : ''}${already ? `; ${already}` : ''}`;
     lines.push(
       `  ${f.id.padEnd(16)} ${day(f.start)} → ${day(f.end)} (${f.hours} h), ${f.affected === 'all' ? 'all endpoints' : `${f.affected} endpoints`}: ${alerts || 'no alerts'}; ${when}`,
     );
   }
-  const loose = r.alerts.filter((a) => !a.fault);
+  const loose = r.alerts.filter((a) => a.faults.length === 0);
   if (loose.length) {
     const kinds = new Map<string, number>();
     for (const a of loose) kinds.set(a.kind, (kinds.get(a.kind) ?? 0) + 1);

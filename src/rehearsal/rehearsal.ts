@@ -150,8 +150,12 @@ export async function runRehearsal(
       ]),
     } as unknown as AcmeRuntime;
     const c = ctx;
+    // Certificate ids seed each certificate's renewal jitter: drawn from the seed, so a run can be repeated.
+    const idRand = seededRandom(opts.seed ^ 0x1d5);
+    const newCertificateId = () =>
+      `rehearsal-${Math.floor(idRand() * 2 ** 32).toString(16)}-${Math.floor(idRand() * 2 ** 32).toString(16)}`;
     const startHub = (): HubParts => {
-      const issuance = new Issuance(c, { rateLimits: new RateLimitStore(c, acme) });
+      const issuance = new Issuance(c, { rateLimits: new RateLimitStore(c, acme), newCertificateId });
       const renewal = new RenewalService(c, issuance, acme);
       return { renewal, planner: new PlannerService(renewal, { intervalMs: interval }) };
     };
@@ -432,7 +436,9 @@ export async function runRehearsal(
     return ledger.result({
       options: opts,
       faults,
-      alerts: watch.firings,
+      alerts: watch.finish(),
+      alertSpans: watch.spans,
+      lifetimeMs: L,
       caAnswers: issuer.answered,
       retrySpacing: issuer.retrySpacing,
       eventsRun: sched.ran,

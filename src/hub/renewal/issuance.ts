@@ -44,6 +44,8 @@ export interface IssuanceOptions {
   /** The lock shared by the hubs of a cluster (PostgreSQL): one issuance per certificate across all of them. */
   lock?: DistributedLock;
   rateLimits?: RateLimitStore;
+  /** Ids of new certificates (they seed each one's renewal jitter): a seeded rehearsal passes its own. */
+  newCertificateId?: () => string;
 }
 
 type Subject = Pick<Certificate, 'id' | 'name' | 'sans' | 'keyType' | 'lifetimeDays' | 'issuer' | 'profile'>;
@@ -58,11 +60,13 @@ export class Issuance {
   readonly rateLimits: RateLimitStore;
   private readonly shutdown = new AbortController();
   private readonly inflight = new Set<Promise<unknown>>();
+  private readonly newCertificateId: () => string;
 
   constructor(
     private readonly ctx: HubContext,
     opts: IssuanceOptions = {},
   ) {
+    this.newCertificateId = opts.newCertificateId ?? newId;
     // Every order in flight listens to it (often several listeners each): no leak warning past ten.
     setMaxListeners(0, this.shutdown.signal);
     this.coalescer =
@@ -134,7 +138,7 @@ export class Issuance {
         `wait for it, then see \`certfleet cert show ${spec.name}\``,
       );
     const request: IssuanceRequest = { sans: spec.sans, isRenewal: false, urgent: false };
-    const cert: Subject = { ...spec, id: newId() };
+    const cert: Subject = { ...spec, id: this.newCertificateId() };
     const outcome = await this.coalesced(key, cert, true, {
       actor,
       reason: 'created',
