@@ -156,6 +156,62 @@ export function storeContract(dialect: string, open: OpenStore): void {
         assert.deepEqual(await store.getDeployment(subscription.id, v.id), before);
       });
 
+      test('a batch of many agents’ reports moves each deployment through its moves in order, one event per move in batch order', async (t) => {
+        const store = await open(t);
+        const c = await store.createCertificate(cert('web'), 'test');
+        const subs = [];
+        for (const name of ['web1', 'web2', 'web3']) {
+          const e = await store.createEndpoint(endpoint(name), 'test');
+          subs.push(
+            (await store.upsertSubscription(e.id, c.id, spec(`/tmp/${name}.pem`), 'test')).subscription,
+          );
+        }
+        const v = await store.addVersion(c.id, version(), 'test');
+        const published: StoreEvent[] = [];
+        t.after(store.events.on('deployment.transitioned', (e) => published.push(e)));
+        const move = (i: number, state: 'delivered' | 'installed') => ({
+          subscriptionId: subs[i].id,
+          versionId: v.id,
+          state,
+          info: {},
+          actor: `agent:web${i + 1}`,
+        });
+        const batch = [
+          move(0, 'delivered'),
+          move(1, 'delivered'),
+          move(0, 'installed'),
+          move(2, 'delivered'),
+        ];
+        const out = await store.transitionDeployments(batch);
+        assert.deepEqual(
+          out.map((d) => d.state),
+          ['delivered', 'delivered', 'installed', 'delivered'],
+        );
+        assert.equal((await store.getDeployment(subs[0].id, v.id))?.state, 'installed');
+        assert.equal((await store.getDeployment(subs[1].id, v.id))?.state, 'delivered');
+        const events = await store.listEvents({ kind: 'deployment.', limit: 100 });
+        const moves = events.filter((e) => e.kind !== 'deployment.pending');
+        assert.deepEqual(
+          moves.map((e) => [e.kind, e.actor, e.data.from]),
+          [
+            ['deployment.delivered', 'agent:web1', 'pending'],
+            ['deployment.delivered', 'agent:web2', 'pending'],
+            ['deployment.installed', 'agent:web1', 'delivered'],
+            ['deployment.delivered', 'agent:web3', 'pending'],
+          ],
+        );
+        assert.ok(moves.every((e) => e.subject === 'certificate:web'));
+        assert.deepEqual(
+          published.map((e) => (e.kind === 'deployment.transitioned' ? [e.from, e.deployment.state] : [])),
+          [
+            ['pending', 'delivered'],
+            ['pending', 'delivered'],
+            ['delivered', 'installed'],
+            ['pending', 'delivered'],
+          ],
+        );
+      });
+
       test('a forced delete removes subscriptions, versions and deployments in one step', async (t) => {
         const store = await open(t);
         const { cert: c } = await fleetOfOne(store);
