@@ -235,14 +235,20 @@ export class SqlStore implements Store {
     await this.db.deleteFrom('http01_tokens').where('token', '=', token).execute();
   }
 
-  async rememberNonce(key: string, expiresAt: string): Promise<boolean> {
+  async rememberNonces(nonces: ReadonlyArray<{ key: string; expiresAt: string }>): Promise<Set<string>> {
+    const recorded = new Set<string>();
+    const once = [...new Map(nonces.map((n) => [n.key, n])).values()];
     // outside a write transaction: the unique key alone decides, and agents' requests never queue for the write lock
-    const r = await this.db
-      .insertInto('agent_nonces')
-      .values({ key, expires_at: expiresAt })
-      .onConflict((oc) => oc.column('key').doNothing())
-      .executeTakeFirst();
-    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+    for (const part of chunks(once)) {
+      const rows = await this.db
+        .insertInto('agent_nonces')
+        .values(part.map((n) => ({ key: n.key, expires_at: n.expiresAt })))
+        .onConflict((oc) => oc.column('key').doNothing())
+        .returning('key')
+        .execute();
+      for (const r of rows) recorded.add(r.key);
+    }
+    return recorded;
   }
 
   async purgeNonces(now: string): Promise<number> {

@@ -344,11 +344,11 @@ export interface Store {
   getHttp01Token(token: string): Promise<string | undefined>;
   deleteHttp01Token(token: string): Promise<void>;
   /**
-   * Records an agent request's nonce key until `expiresAt` (ISO-8601): true the first time, false when the key is
-   * already recorded (a replay, to this hub or another). One statement: two hubs recording one key at once get one
-   * true and one false.
+   * Records agent requests' nonce keys, each until its `expiresAt` (ISO-8601); returns the keys recorded now. A key
+   * already recorded (a replay, to this hub or another) is not among them, nor is a second copy of a key in `nonces`.
+   * One statement: two hubs recording one key at once, only one gets it back.
    */
-  rememberNonce(key: string, expiresAt: string): Promise<boolean>;
+  rememberNonces(nonces: ReadonlyArray<{ key: string; expiresAt: string }>): Promise<Set<string>>;
   /** Forgets nonces that expired before `now` (ISO-8601); returns how many. */
   purgeNonces(now: string): Promise<number>;
 

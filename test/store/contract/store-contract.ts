@@ -159,7 +159,7 @@ export function storeContract(dialect: string, open: OpenStore): void {
       test('a batch of many agents’ reports moves each deployment through its moves in order, one event per move in batch order', async (t) => {
         const store = await open(t);
         const c = await store.createCertificate(cert('web'), 'test');
-        const subs = [];
+        const subs: Array<{ id: string }> = [];
         for (const name of ['web1', 'web2', 'web3']) {
           const e = await store.createEndpoint(endpoint(name), 'test');
           subs.push(
@@ -398,21 +398,29 @@ export function storeContract(dialect: string, open: OpenStore): void {
         assert.equal(await store.getHttp01Token('tok-1'), undefined);
       });
 
-      test('a nonce is accepted once and refused after, also when two callers race; expired ones are purged', async (t) => {
+      test('a nonce is accepted once and refused after, also when two callers race or a batch repeats it; expired ones are purged', async (t) => {
         const store = await open(t);
         const soon = new Date(Date.now() + 60_000).toISOString();
-        assert.equal(await store.rememberNonce('ep-1:nonce-a', soon), true);
-        assert.equal(await store.rememberNonce('ep-1:nonce-a', soon), false);
-        assert.equal(await store.rememberNonce('ep-2:nonce-a', soon), true, 'keys are per endpoint');
-        const race = await Promise.all(
-          Array.from({ length: 8 }, () => store.rememberNonce('ep-1:nonce-b', soon)),
-        );
+        const remember = async (key: string, expiresAt = soon) =>
+          (await store.rememberNonces([{ key, expiresAt }])).has(key);
+        assert.equal(await remember('ep-1:nonce-a'), true);
+        assert.equal(await remember('ep-1:nonce-a'), false);
+        assert.equal(await remember('ep-2:nonce-a'), true, 'keys are per endpoint');
+        const race = await Promise.all(Array.from({ length: 8 }, () => remember('ep-1:nonce-b')));
         assert.equal(race.filter(Boolean).length, 1);
+        const batch = await store.rememberNonces(
+          ['ep-3:x', 'ep-1:nonce-a', 'ep-3:y', 'ep-3:x'].map((key) => ({ key, expiresAt: soon })),
+        );
+        assert.deepEqual(
+          [...batch].sort(),
+          ['ep-3:x', 'ep-3:y'],
+          'new keys once each; the recorded one is not',
+        );
 
         const past = new Date(Date.now() - 1000).toISOString();
-        assert.equal(await store.rememberNonce('ep-1:old', past), true);
+        assert.equal(await remember('ep-1:old', past), true);
         assert.equal(await store.purgeNonces(new Date().toISOString()), 1);
-        assert.equal(await store.rememberNonce('ep-1:nonce-a', soon), false, 'unexpired ones stay');
+        assert.equal(await remember('ep-1:nonce-a'), false, 'unexpired ones stay');
       });
     });
 
