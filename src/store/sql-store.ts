@@ -53,6 +53,7 @@ import {
   type SubscriptionRow,
   type Page,
   type PageRequest,
+  type AcmeOrderRecord,
   type DeploymentTransitionInput,
   type EventQuery,
   type NewCertificate,
@@ -249,6 +250,38 @@ export class SqlStore implements Store {
       for (const r of rows) recorded.add(r.key);
     }
     return recorded;
+  }
+
+  async recordAcmeOrder(o: AcmeOrderRecord): Promise<void> {
+    const row = {
+      certificate_id: o.certificateId,
+      issuer: o.issuer,
+      order_url: o.orderUrl,
+      sealed_key: o.sealedKey,
+      created_at: o.createdAt,
+    };
+    await this.db
+      .insertInto('acme_orders')
+      .values(row)
+      .onConflict((oc) => oc.column('certificate_id').doUpdateSet(row))
+      .execute();
+  }
+
+  async acmeOrder(certificateId: string): Promise<AcmeOrderRecord | undefined> {
+    const r = await this.db
+      .selectFrom('acme_orders')
+      .selectAll()
+      .where('certificate_id', '=', certificateId)
+      .executeTakeFirst();
+    return (
+      r && {
+        certificateId: r.certificate_id,
+        issuer: r.issuer,
+        orderUrl: r.order_url,
+        sealedKey: r.sealed_key,
+        createdAt: r.created_at,
+      }
+    );
   }
 
   async purgeNonces(now: string): Promise<number> {
@@ -460,6 +493,8 @@ export class SqlStore implements Store {
       const version = c.version
         ? await this.insertVersion(trx, emit, certificate, c.version, c.actor)
         : undefined;
+      // the order that yielded it (if any) is done
+      if (version) await trx.deleteFrom('acme_orders').where('certificate_id', '=', certificate.id).execute();
       if (c.renewalState) {
         const row = await trx
           .selectFrom('certificates')

@@ -225,6 +225,15 @@ export type Actor = string;
  * - After each commit the changes are announced on `events` (src/store/store-events.ts).
  * - Safe for concurrent use from one process; implementations serialise writes as their database requires.
  */
+/** An ACME order recorded before finalize (see `Store.recordAcmeOrder`). */
+export interface AcmeOrderRecord {
+  certificateId: string;
+  issuer: string;
+  orderUrl: string;
+  sealedKey: string;
+  createdAt: string;
+}
+
 /** One input of `transitionDeployments`: the arguments of `transitionDeployment`. */
 export interface DeploymentTransitionInput {
   subscriptionId: string;
@@ -349,6 +358,13 @@ export interface Store {
    * One statement: two hubs recording one key at once, only one gets it back.
    */
   rememberNonces(nonces: ReadonlyArray<{ key: string; expiresAt: string }>): Promise<Set<string>>;
+  /**
+   * An ACME order about to be finalized, one per certificate (a new one replaces it), with its private key sealed
+   * by the caller. `commitRenewal` with a version of that certificate deletes it in the same transaction, so one
+   * left behind is an order whose certificate may exist at the CA but not here.
+   */
+  recordAcmeOrder(order: AcmeOrderRecord): Promise<void>;
+  acmeOrder(certificateId: string): Promise<AcmeOrderRecord | undefined>;
   /** Forgets nonces that expired before `now` (ISO-8601); returns how many. */
   purgeNonces(now: string): Promise<number>;
 
