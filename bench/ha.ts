@@ -228,7 +228,7 @@ export async function run(args: string[]): Promise<void> {
     say(section);
     if (!args.includes('--no-write')) say(`written to ${await writeResultsSection(section)}`);
   } catch (e) {
-    say(partial());
+    if (!stopping) say(partial()); // a signal's handler printed it already
     throw e;
   } finally {
     process.off('SIGTERM', onSignal);

@@ -797,7 +797,16 @@ export class SqlStore implements Store {
   }
 
   async touchEndpoint(endpointId: string, at: string): Promise<void> {
-    await this.db.updateTable('endpoints').set({ last_seen_at: at }).where('id', '=', endpointId).execute();
+    await this.touchEndpoints([{ endpointId, at }]);
+  }
+
+  async touchEndpoints(touches: ReadonlyArray<{ endpointId: string; at: string }>): Promise<void> {
+    for (const part of chunks(touches)) {
+      // UPDATE … FROM (VALUES …): both dialects name a VALUES list's columns column1, column2
+      const values = sql.join(part.map((t) => sql`(${t.endpointId}, ${t.at})`));
+      await sql`update endpoints set last_seen_at = v.column2 from (values ${values}) as v
+        where endpoints.id = v.column1`.execute(this.db);
+    }
   }
 
   async lastSeen(endpointId: string): Promise<string | undefined> {

@@ -410,6 +410,8 @@ export interface Store {
   setAgentPublicKey(endpointId: string, publicKey: string, actor: Actor): Promise<void>;
   agentPublicKey(endpointId: string): Promise<string | undefined>;
   touchEndpoint(endpointId: string, at: string): Promise<void>;
+  /** `touchEndpoint` for many endpoints in one statement (per few hundred): a fleet's contacts, written together. */
+  touchEndpoints(touches: ReadonlyArray<{ endpointId: string; at: string }>): Promise<void>;
   lastSeen(endpointId: string): Promise<string | undefined>;
 
   /** Creates or replaces the subscription of an endpoint to a certificate. */

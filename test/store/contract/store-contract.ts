@@ -398,6 +398,22 @@ export function storeContract(dialect: string, open: OpenStore): void {
         assert.equal(await store.getHttp01Token('tok-1'), undefined);
       });
 
+      test('endpoints touched together each keep their own last-seen time; the others are left alone', async (t) => {
+        const store = await open(t);
+        const [a, b, c] = [
+          await store.createEndpoint(endpoint('web1'), 'test'),
+          await store.createEndpoint(endpoint('web2'), 'test'),
+          await store.createEndpoint(endpoint('web3'), 'test'),
+        ];
+        await store.touchEndpoints([
+          { endpointId: a.id, at: '2026-01-02T03:04:05.000Z' },
+          { endpointId: b.id, at: '2026-01-02T03:04:06.000Z' },
+        ]);
+        assert.equal(await store.lastSeen(a.id), '2026-01-02T03:04:05.000Z');
+        assert.equal(await store.lastSeen(b.id), '2026-01-02T03:04:06.000Z');
+        assert.equal(await store.lastSeen(c.id), undefined);
+      });
+
       test('a nonce is accepted once and refused after, also when two callers race or a batch repeats it; expired ones are purged', async (t) => {
         const store = await open(t);
         const soon = new Date(Date.now() + 60_000).toISOString();
