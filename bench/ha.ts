@@ -9,7 +9,8 @@
  *   npm run bench -- ha [--agents 1000] [--agent-procs 2] [--rounds 3] [--clients 50] [--requests 400] [--no-write]
  *
  * CPU per round is charged to each process from /proc (hub 1, hub 2, PostgreSQL with its backends, each agent
- * process). BENCH_HUB_PROF=DIR writes a V8 CPU profile of hub 1 over each round into DIR. Stopped by SIGTERM or
+ * process). BENCH_HUB_PROF=DIR writes a V8 CPU profile of hub 1 over each round into DIR (hub1-round<n>.cpuprofile;
+ * startHubProcess adds whole-run profiles of both hubs there too). Stopped by SIGTERM or
  * SIGINT (a `timeout`), the bench prints what it measured so far and stops the hubs, agents and the cluster.
  *
  * Targets (issue 14): renewal → all installed ≤ 5 s at 10,000 agents; each hub ≤ 400 MB RSS; list pages p99 ≤ 50 ms
