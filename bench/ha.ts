@@ -8,6 +8,11 @@
  *
  *   npm run bench -- ha [--agents 1000] [--agent-procs 2] [--rounds 3] [--clients 50] [--requests 400] [--no-write]
  *
+ * CPU per round is charged to each process from /proc (hub 1, hub 2, PostgreSQL with its backends, each agent
+ * process). BENCH_HUB_PROF=DIR writes a V8 CPU profile of hub 1 over each round into DIR (hub1-round<n>.cpuprofile;
+ * startHubProcess adds whole-run profiles of both hubs there too). Stopped by SIGTERM or
+ * SIGINT (a `timeout`), the bench prints what it measured so far and stops the hubs, agents and the cluster.
+ *
  * Targets (issue 14): renewal → all installed ≤ 5 s at 10,000 agents; each hub ≤ 400 MB RSS; list pages p99 ≤ 50 ms
  * at 50 clients. Writes the `## ha` section of bench/RESULTS.md unless `--no-write`.
  */
@@ -15,6 +20,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
+import type { PostgresCluster } from '../test/helpers/postgres.ts';
 import { join } from 'node:path';
 import { HubClient } from '../src/cli/client.ts';
 import { startPostgres } from '../test/helpers/postgres.ts';
@@ -30,6 +36,7 @@ import {
   type AgentProcess,
   type HubInfo,
 } from './convergence.ts';
+import { cpuMsOf, cpuMsWithChildren } from './proc-cpu.ts';
 import { writeResultsSection } from './results-section.ts';
 
 const ROUTES = ['/api/v1/endpoints', '/api/v1/subscriptions'];
@@ -57,6 +64,7 @@ export async function run(args: string[]): Promise<void> {
   const cleanups: Cleanup[] = []; // run last-registered first: the cluster stops before its directory goes
   const hubs: Array<{ info: HubInfo; child: ChildProcess }> = [];
   let procs: AgentProcess[] = [];
+  let cluster: PostgresCluster | undefined;
   const rss = [0, 0];
   const sampler = setInterval(() => {
     hubs.forEach((h, i) => {
@@ -67,8 +75,44 @@ export async function run(args: string[]): Promise<void> {
         );
     });
   }, 500);
+  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  // what was measured so far: printed at the end, or when a signal stops the run early
+  let setupMs: number | undefined;
+  const renewals: Array<{ hub: number; fromCommit: number; desired: number; load: string; cpu: RoundCpu }> =
+    [];
+  const pages: Array<{ hub: number; route: string; p50: number; p99: number; n: number; errors: number }> =
+    [];
+  const partial = () =>
+    [
+      `measured before the stop: setup ${setupMs === undefined ? 'unfinished' : s(setupMs)}; ` +
+        `renewals ${renewals.map((r) => `${s(r.fromCommit)} (hub ${r.hub + 1})`).join(', ') || 'none'}; ` +
+        `list p99 ${pages.map((p) => `hub ${p.hub + 1} ${p.route} ${p.p99.toFixed(1)} ms`).join(', ') || 'none'}; ` +
+        `hub RSS max ${rss.map((m) => `${m.toFixed(0)} MB`).join(' / ')}`,
+    ].join('\n');
+
+  let stopping: Promise<void> | undefined;
+  const stopAll = () =>
+    (stopping ??= (async () => {
+      clearInterval(sampler);
+      await stopAgents(procs);
+      for (const h of hubs) {
+        if (h.child.exitCode !== null) continue;
+        const exited = new Promise((r) => h.child.once('exit', r));
+        if (h.child.connected) h.child.disconnect();
+        else h.child.kill('SIGTERM');
+        await exited;
+      }
+      for (const fn of cleanups.reverse()) await fn();
+    })());
+  const onSignal = (signal: NodeJS.Signals) => {
+    say(`ha: ${signal}: stopping early`);
+    say(partial());
+    void stopAll().finally(() => process.exit(130));
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
   try {
-    const cluster = await startPostgres((fn) => cleanups.push(fn));
+    cluster = await startPostgres((fn) => cleanups.push(fn));
     const databaseUrl = await cluster.createDatabase();
     const dir = await mkdtemp(join(tmpdir(), 'certfleet-bench-ha-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
@@ -93,24 +137,45 @@ export async function run(args: string[]): Promise<void> {
       { procs: procCount, inline: true },
     );
     await Promise.all(procs.map((p) => p.wait((m) => m.installed === initial.current?.id)));
-    say(`setup and initial sync: ${((performance.now() - setupStarted) / 1000).toFixed(1)} s`);
+    setupMs = performance.now() - setupStarted;
+    say(`setup and initial sync: ${(setupMs / 1000).toFixed(1)} s`);
     await new Promise((r) => setTimeout(r, 1000)); // let every agent park its long-poll
 
-    const renewals: Array<{ hub: number; fromCommit: number; load: string }> = [];
+    const postmaster = Number(
+      (await readFile(join(cluster.dir, 'data', 'postmaster.pid'), 'utf8')).split('\n')[0],
+    );
+    const cpuNow = async (): Promise<RoundCpu> => ({
+      hubs: await Promise.all(hubs.map((h) => cpuMsOf(h.child.pid!))),
+      postgres: await cpuMsWithChildren(postmaster),
+      agents: await Promise.all(procs.map((p) => cpuMsOf(p.child.pid!))),
+    });
+    const prof = process.env.BENCH_HUB_PROF;
     for (let r = 0; r < rounds; r++) {
       const load = await loadavg();
       const hub = r % 2;
+      if (prof) await hubMessage(hubs[0].child, { profile: 'start' });
+      const before = await cpuNow();
       const round = await renewRound(hubs[hub].child, procs);
-      renewals.push({ hub, fromCommit: round.fromCommit, load });
+      const after = await cpuNow();
+      if (prof)
+        await hubMessage(hubs[0].child, {
+          profile: 'stop',
+          file: join(prof, `hub1-round${r + 1}.cpuprofile`),
+        });
+      const cpu: RoundCpu = {
+        hubs: after.hubs.map((v, i) => v - before.hubs[i]),
+        postgres: after.postgres - before.postgres,
+        agents: after.agents.map((v, i) => v - before.agents[i]),
+      };
+      renewals.push({ hub, fromCommit: round.fromCommit, desired: round.desired, load, cpu });
       say(
         `renewal ${r + 1} (issued by hub ${hub + 1}): all ${n} installed ${(round.fromCommit / 1000).toFixed(3)} s ` +
-          `after its commit; last long-poll answered +${(round.desired / 1000).toFixed(3)} s; loadavg ${load}`,
+          `after its commit; last long-poll answered +${(round.desired / 1000).toFixed(3)} s; loadavg ${load}; ` +
+          `CPU ${cpuLine(cpu, n)}`,
       );
       await new Promise((res) => setTimeout(res, 1000));
     }
 
-    const pages: Array<{ hub: number; route: string; p50: number; p99: number; n: number; errors: number }> =
-      [];
     for (const [hub, { info }] of hubs.entries()) {
       for (const route of ROUTES) {
         const m = await measure(info.url, route, {
@@ -137,7 +202,6 @@ export async function run(args: string[]): Promise<void> {
     const worstP99 = Math.max(...pages.map((p) => p.p99));
     const maxRss = Math.max(...rss);
     const met = (ok: boolean) => (ok ? 'met' : '**not met**');
-    const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
     const section = [
       '## ha',
       '',
@@ -156,6 +220,8 @@ export async function run(args: string[]): Promise<void> {
         `${s(worst)} | ${rss.map((m) => `${m.toFixed(0)} MB`).join(' / ')} | ` +
         `${pages.map((p) => `${p.p99.toFixed(1)}`).join(' / ')} ms | ${renewals.map((r) => r.load).join('; ')} |`,
       '',
+      `CPU per round: ${renewals.map((r) => cpuLine(r.cpu, n)).join('; ')}.`,
+      '',
       `Targets: all installed ≤ 5 s: ${met(worst <= TARGET.installedMs)} (worst ${s(worst)}); each hub ≤ 400 MB:`,
       `${met(maxRss <= TARGET.rssMb)} (${maxRss.toFixed(0)} MB); list p99 ≤ 50 ms: ${met(worstP99 <= TARGET.p99Ms)}`,
       `(worst ${worstP99.toFixed(1)} ms).${n < 10_000 ? ' The issue targets 10,000 agents: this run had fewer.' : ''}`,
@@ -163,15 +229,37 @@ export async function run(args: string[]): Promise<void> {
     ].join('\n');
     say(section);
     if (!args.includes('--no-write')) say(`written to ${await writeResultsSection(section)}`);
+  } catch (e) {
+    if (!stopping) say(partial()); // a signal's handler printed it already
+    throw e;
   } finally {
-    clearInterval(sampler);
-    await stopAgents(procs);
-    for (const h of hubs) {
-      if (h.child.exitCode !== null) continue;
-      const exited = new Promise((r) => h.child.once('exit', r));
-      h.child.disconnect();
-      await exited;
-    }
-    for (const fn of cleanups.reverse()) await fn();
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    await stopAll();
   }
+}
+
+/** CPU ms one round cost each process. */
+interface RoundCpu {
+  hubs: number[];
+  postgres: number;
+  agents: number[];
+}
+
+/** "hub 1 1.20 s, hub 2 …, postgres …, agents …; total … (… ms per agent)". */
+function cpuLine(cpu: RoundCpu, n: number): string {
+  const total = cpu.hubs.reduce((a, b) => a + b, 0) + cpu.postgres + cpu.agents.reduce((a, b) => a + b, 0);
+  const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  return (
+    `${cpu.hubs.map((v, i) => `hub ${i + 1} ${sec(v)}`).join(', ')}, postgres ${sec(cpu.postgres)}, ` +
+    `agents ${cpu.agents.map(sec).join(' + ')}; total ${sec(total)} (${(total / n).toFixed(2)} ms per agent)`
+  );
+}
+
+/** Sends `msg` to a bench hub process and waits for its acknowledgement. */
+function hubMessage(child: ChildProcess, msg: Record<string, unknown>): Promise<unknown> {
+  return new Promise((resolve) => {
+    child.once('message', resolve);
+    child.send(msg);
+  });
 }

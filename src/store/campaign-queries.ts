@@ -4,22 +4,13 @@
  */
 import type { Kysely, Transaction } from 'kysely';
 import { CertfleetError } from '../core/errors.ts';
-import { parse } from './rows.ts';
+import { chunks, parse } from './rows.ts';
 import type { Database } from './schema.ts';
 import type { Actor, Campaign, CampaignItem, NewCampaign } from './store.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-/** Rows per statement: far under PostgreSQL's 65,535 bound parameters. */
-const BATCH = 500;
-
 const json = (v: unknown): string => JSON.stringify(v);
-
-function chunks<T>(items: T[], size = BATCH): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 function toCampaign(r: Database['campaigns'], items: CampaignItem[]): Campaign {
   return {

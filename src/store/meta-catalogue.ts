@@ -200,6 +200,9 @@ export const SEALED_COLUMNS = {
   },
 } as const;
 
+/** The seal context of the key of an ACME order being finalized (table acme_orders): bound to its certificate. */
+export const acmeOrderKeyContext = (certificateId: string) => `acme-order-key:${certificateId}`;
+
 /** The seal context of a version's private key: bound to its certificate and leaf. */
 export const versionKeyContext = (certificateId: string, fingerprint: string) =>
   `version-key:${certificateId}:${fingerprint}`;

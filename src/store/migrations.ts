@@ -293,6 +293,21 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0012_acme_orders': {
+      // An ACME order about to be finalized, per certificate, with its sealed key, until the version it yields is
+      // stored: a hub that dies between finalize and commit leaves it for the next attempt to resume (download the
+      // certificate) instead of ordering a second one.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('acme_orders')
+          .addColumn('certificate_id', 'text', (c) => c.primaryKey())
+          .addColumn('issuer', 'text', (c) => c.notNull())
+          .addColumn('order_url', 'text', (c) => c.notNull())
+          .addColumn('sealed_key', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

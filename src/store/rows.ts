@@ -111,3 +111,12 @@ export function toProbeResult(r: Database['probe_results']): ProbeResultRecord {
     ...(r.handshake_ms === null ? {} : { handshakeMs: Number(r.handshake_ms) }),
   };
 }
+
+/** Rows per statement (and values per IN list): far under PostgreSQL's 65,535 bound parameters. */
+export const ROWS_PER_STATEMENT = 500;
+
+export function chunks<T>(items: readonly T[], size = ROWS_PER_STATEMENT): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

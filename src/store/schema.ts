@@ -142,6 +142,15 @@ export interface CampaignItemsTable {
   baseline_version_id: string | null;
 }
 
+/** An ACME order being finalized, until its version is stored (0012): see Store.recordAcmeOrder. */
+export interface AcmeOrdersTable {
+  certificate_id: string;
+  issuer: string;
+  order_url: string;
+  sealed_key: string;
+  created_at: string;
+}
+
 export interface Database {
   meta: MetaTable;
   certificates: CertificatesTable;
@@ -156,4 +165,5 @@ export interface Database {
   agent_nonces: AgentNoncesTable;
   campaigns: CampaignsTable;
   campaign_items: CampaignItemsTable;
+  acme_orders: AcmeOrdersTable;
 }

@@ -1,4 +1,4 @@
-import { Migrator, sql, type Kysely, type Transaction } from 'kysely';
+import { Migrator, sql, type Insertable, type Kysely, type Transaction } from 'kysely';
 import { CertfleetError, certificateNotFound, endpointNotFound, errorOf } from '../core/errors.ts';
 import type { Clock } from '../core/clock.ts';
 import { createLogger, type Logger } from '../core/log.ts';
@@ -24,7 +24,9 @@ import {
 import { META } from './meta-catalogue.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
 import {
+  chunks,
   parse,
+  ROWS_PER_STATEMENT,
   toCertificate,
   toDeployment,
   toEndpoint,
@@ -51,6 +53,7 @@ import {
   type SubscriptionRow,
   type Page,
   type PageRequest,
+  type AcmeOrderRecord,
   type DeploymentTransitionInput,
   type EventQuery,
   type NewCertificate,
@@ -233,14 +236,52 @@ export class SqlStore implements Store {
     await this.db.deleteFrom('http01_tokens').where('token', '=', token).execute();
   }
 
-  async rememberNonce(key: string, expiresAt: string): Promise<boolean> {
+  async rememberNonces(nonces: ReadonlyArray<{ key: string; expiresAt: string }>): Promise<Set<string>> {
+    const recorded = new Set<string>();
+    const once = [...new Map(nonces.map((n) => [n.key, n])).values()];
     // outside a write transaction: the unique key alone decides, and agents' requests never queue for the write lock
+    for (const part of chunks(once)) {
+      const rows = await this.db
+        .insertInto('agent_nonces')
+        .values(part.map((n) => ({ key: n.key, expires_at: n.expiresAt })))
+        .onConflict((oc) => oc.column('key').doNothing())
+        .returning('key')
+        .execute();
+      for (const r of rows) recorded.add(r.key);
+    }
+    return recorded;
+  }
+
+  async recordAcmeOrder(o: AcmeOrderRecord): Promise<void> {
+    const row = {
+      certificate_id: o.certificateId,
+      issuer: o.issuer,
+      order_url: o.orderUrl,
+      sealed_key: o.sealedKey,
+      created_at: o.createdAt,
+    };
+    await this.db
+      .insertInto('acme_orders')
+      .values(row)
+      .onConflict((oc) => oc.column('certificate_id').doUpdateSet(row))
+      .execute();
+  }
+
+  async acmeOrder(certificateId: string): Promise<AcmeOrderRecord | undefined> {
     const r = await this.db
-      .insertInto('agent_nonces')
-      .values({ key, expires_at: expiresAt })
-      .onConflict((oc) => oc.column('key').doNothing())
+      .selectFrom('acme_orders')
+      .selectAll()
+      .where('certificate_id', '=', certificateId)
       .executeTakeFirst();
-    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+    return (
+      r && {
+        certificateId: r.certificate_id,
+        issuer: r.issuer,
+        orderUrl: r.order_url,
+        sealedKey: r.sealed_key,
+        createdAt: r.created_at,
+      }
+    );
   }
 
   async purgeNonces(now: string): Promise<number> {
@@ -452,6 +493,8 @@ export class SqlStore implements Store {
       const version = c.version
         ? await this.insertVersion(trx, emit, certificate, c.version, c.actor)
         : undefined;
+      // the order that yielded it (if any) is done
+      if (version) await trx.deleteFrom('acme_orders').where('certificate_id', '=', certificate.id).execute();
       if (c.renewalState) {
         const row = await trx
           .selectFrom('certificates')
@@ -754,7 +797,16 @@ export class SqlStore implements Store {
   }
 
   async touchEndpoint(endpointId: string, at: string): Promise<void> {
-    await this.db.updateTable('endpoints').set({ last_seen_at: at }).where('id', '=', endpointId).execute();
+    await this.touchEndpoints([{ endpointId, at }]);
+  }
+
+  async touchEndpoints(touches: ReadonlyArray<{ endpointId: string; at: string }>): Promise<void> {
+    for (const part of chunks(touches)) {
+      // UPDATE … FROM (VALUES …): both dialects name a VALUES list's columns column1, column2
+      const values = sql.join(part.map((t) => sql`(${t.endpointId}, ${t.at})`));
+      await sql`update endpoints set last_seen_at = v.column2 from (values ${values}) as v
+        where endpoints.id = v.column1`.execute(this.db);
+    }
   }
 
   async lastSeen(endpointId: string): Promise<string | undefined> {
@@ -1016,9 +1068,7 @@ export class SqlStore implements Store {
     if (items.length === 0) return [];
     return this.refusalsRecorded(() =>
       this.write(async (trx, emit) => {
-        const out: Deployment[] = [];
-        for (const item of items) out.push(await this.transitionIn(trx, emit, item));
-        return out;
+        return this.transitionsIn(trx, emit, items);
       }),
     );
   }
@@ -1077,45 +1127,94 @@ export class SqlStore implements Store {
     emit: Emit,
     input: DeploymentTransitionInput,
   ): Promise<Deployment> {
-    const { subscriptionId, versionId, state, info, actor } = input;
+    return (await this.transitionsIn(trx, emit, [input]))[0];
+  }
+
+  /**
+   * Transitions inside `trx`, in order, each checked against the lifecycle table (src/deploy/states.ts) from the
+   * state the items before it left: the first refusal throws (the caller's transaction rolls back). A constant
+   * number of statements however many items (the rows read at once, written with one upsert, the events with one
+   * insert in item order), so a batch of a thousand agents' reports costs a few round trips, not four thousand, on
+   * PostgreSQL where each is a network round trip under the write lock.
+   */
+  private async transitionsIn(
+    trx: Transaction<Database>,
+    emit: Emit,
+    inputs: readonly DeploymentTransitionInput[],
+  ): Promise<Deployment[]> {
     const now = this.now();
-    const existing = await trx
-      .selectFrom('deployments')
-      .selectAll()
-      .where('subscription_id', '=', subscriptionId)
-      .where('version_id', '=', versionId)
-      .executeTakeFirst();
-    const from = existing ? (existing.state as DeploymentState) : null;
-    const refusal = refusalOf(actor, from ?? 'none', state);
-    if (refusal) throw new DeploymentTransitionRefused(input, from ?? 'none', refusal);
-    const fields = { state, reason: info.reason ?? null, detail: json(info.detail ?? {}), updated_at: now };
-    let row: Database['deployments'];
-    if (existing) {
-      await trx.updateTable('deployments').set(fields).where('id', '=', existing.id).execute();
-      row = { ...existing, ...fields };
-    } else {
-      row = {
-        id: newId(),
-        subscription_id: subscriptionId,
-        version_id: versionId,
-        created_at: now,
-        ...fields,
-      };
-      await trx.insertInto('deployments').values(row).execute();
+    const rows = new Map<string, Database['deployments']>(); // by `${subscription} ${version}`, as they stand
+    const subjects = new Map<string, { subject: string; endpoint?: string }>();
+    for (const part of chunks([...new Set(inputs.map((i) => i.subscriptionId))], ROWS_PER_STATEMENT)) {
+      const found = await trx
+        .selectFrom('deployments')
+        .selectAll()
+        .where('subscription_id', 'in', part)
+        .where('version_id', 'in', [...new Set(inputs.map((i) => i.versionId))])
+        .execute();
+      for (const r of found) rows.set(`${r.subscription_id} ${r.version_id}`, r);
+      const named = await trx
+        .selectFrom('subscriptions as s')
+        .innerJoin('certificates as c', 'c.id', 's.certificate_id')
+        .innerJoin('endpoints as e', 'e.id', 's.endpoint_id')
+        .select(['s.id', 'c.name as certificate', 'e.name as endpoint'])
+        .where('s.id', 'in', part)
+        .execute();
+      for (const r of named)
+        subjects.set(r.id, { subject: `certificate:${r.certificate}`, endpoint: r.endpoint });
     }
-    const about = await this.deploymentSubject(trx, subscriptionId);
-    await this.event(trx, actor, `deployment.${state}`, about.subject, {
-      deployment_id: row.id,
-      endpoint: about.endpoint,
-      subscription_id: subscriptionId,
-      version_id: versionId,
-      from,
-      ...(info.reason ? { reason: info.reason } : {}),
-      ...(info.detail ? { detail: info.detail } : {}),
-    });
-    const deployment = toDeployment(row);
-    emit({ kind: 'deployment.transitioned', deployment, from, actor });
-    return deployment;
+    const written = new Map<string, Database['deployments']>();
+    const events: Array<Insertable<Database['events']>> = [];
+    const out: Array<{ deployment: Deployment; from: DeploymentState | null; actor: Actor }> = [];
+    for (const input of inputs) {
+      const { subscriptionId, versionId, state, info, actor } = input;
+      const key = `${subscriptionId} ${versionId}`;
+      const existing = rows.get(key);
+      const from = existing ? (existing.state as DeploymentState) : null;
+      const refusal = refusalOf(actor, from ?? 'none', state);
+      if (refusal) throw new DeploymentTransitionRefused(input, from ?? 'none', refusal);
+      const fields = { state, reason: info.reason ?? null, detail: json(info.detail ?? {}), updated_at: now };
+      const row: Database['deployments'] = existing
+        ? { ...existing, ...fields }
+        : { id: newId(), subscription_id: subscriptionId, version_id: versionId, created_at: now, ...fields };
+      rows.set(key, row);
+      written.set(key, row);
+      const about = subjects.get(subscriptionId) ?? { subject: `subscription:${subscriptionId}` };
+      events.push({
+        at: now,
+        actor,
+        kind: `deployment.${state}`,
+        subject: about.subject,
+        data: json({
+          deployment_id: row.id,
+          endpoint: about.endpoint,
+          subscription_id: subscriptionId,
+          version_id: versionId,
+          from,
+          ...(info.reason ? { reason: info.reason } : {}),
+          ...(info.detail ? { detail: info.detail } : {}),
+        }),
+      });
+      out.push({ deployment: toDeployment(row), from, actor });
+    }
+    // each row as the last item left it; `id` is the conflict target, so new and existing rows go in one statement
+    for (const part of chunks([...written.values()], ROWS_PER_STATEMENT))
+      await trx
+        .insertInto('deployments')
+        .values(part)
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet((eb) => ({
+            state: eb.ref('excluded.state'),
+            reason: eb.ref('excluded.reason'),
+            detail: eb.ref('excluded.detail'),
+            updated_at: eb.ref('excluded.updated_at'),
+          })),
+        )
+        .execute();
+    for (const part of chunks(events, ROWS_PER_STATEMENT))
+      await trx.insertInto('events').values(part).execute();
+    for (const o of out) emit({ kind: 'deployment.transitioned', ...o });
+    return out.map((o) => o.deployment);
   }
 
   // events

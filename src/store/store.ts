@@ -225,6 +225,15 @@ export type Actor = string;
  * - After each commit the changes are announced on `events` (src/store/store-events.ts).
  * - Safe for concurrent use from one process; implementations serialise writes as their database requires.
  */
+/** An ACME order recorded before finalize (see `Store.recordAcmeOrder`). */
+export interface AcmeOrderRecord {
+  certificateId: string;
+  issuer: string;
+  orderUrl: string;
+  sealedKey: string;
+  createdAt: string;
+}
+
 /** One input of `transitionDeployments`: the arguments of `transitionDeployment`. */
 export interface DeploymentTransitionInput {
   subscriptionId: string;
@@ -344,11 +353,18 @@ export interface Store {
   getHttp01Token(token: string): Promise<string | undefined>;
   deleteHttp01Token(token: string): Promise<void>;
   /**
-   * Records an agent request's nonce key until `expiresAt` (ISO-8601): true the first time, false when the key is
-   * already recorded (a replay, to this hub or another). One statement: two hubs recording one key at once get one
-   * true and one false.
+   * Records agent requests' nonce keys, each until its `expiresAt` (ISO-8601); returns the keys recorded now. A key
+   * already recorded (a replay, to this hub or another) is not among them, nor is a second copy of a key in `nonces`.
+   * One statement: two hubs recording one key at once, only one gets it back.
    */
-  rememberNonce(key: string, expiresAt: string): Promise<boolean>;
+  rememberNonces(nonces: ReadonlyArray<{ key: string; expiresAt: string }>): Promise<Set<string>>;
+  /**
+   * An ACME order about to be finalized, one per certificate (a new one replaces it), with its private key sealed
+   * by the caller. `commitRenewal` with a version of that certificate deletes it in the same transaction, so one
+   * left behind is an order whose certificate may exist at the CA but not here.
+   */
+  recordAcmeOrder(order: AcmeOrderRecord): Promise<void>;
+  acmeOrder(certificateId: string): Promise<AcmeOrderRecord | undefined>;
   /** Forgets nonces that expired before `now` (ISO-8601); returns how many. */
   purgeNonces(now: string): Promise<number>;
 
@@ -394,6 +410,8 @@ export interface Store {
   setAgentPublicKey(endpointId: string, publicKey: string, actor: Actor): Promise<void>;
   agentPublicKey(endpointId: string): Promise<string | undefined>;
   touchEndpoint(endpointId: string, at: string): Promise<void>;
+  /** `touchEndpoint` for many endpoints in one statement (per few hundred): a fleet's contacts, written together. */
+  touchEndpoints(touches: ReadonlyArray<{ endpointId: string; at: string }>): Promise<void>;
   lastSeen(endpointId: string): Promise<string | undefined>;
 
   /** Creates or replaces the subscription of an endpoint to a certificate. */

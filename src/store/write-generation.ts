@@ -13,6 +13,7 @@
  */
 import {
   CompiledQuery,
+  InsertQueryNode,
   type DatabaseConnection,
   type Dialect,
   type Driver,
@@ -84,9 +85,18 @@ export class GenerationCache<K, V> {
 /** Reads (SELECT, WITH … SELECT, PRAGMA, EXPLAIN) leave the generation alone; anything else may write. */
 const READ_SQL = /^\s*(select|with|pragma|explain)\b/i;
 
+/**
+ * Tables nothing cached is derived from: writing them leaves cached pages fresh. The agents' nonces are written by
+ * every signed request (on PostgreSQL): counted as writes, a fleet's idle long-polls alone would empty the hub's
+ * page cache dozens of times a second.
+ */
+const UNCACHED_TABLES = new Set(['agent_nonces']);
+
 function mayWrite(query: CompiledQuery): boolean {
   const kind = query.query.kind;
   if (kind === 'SelectQueryNode') return false;
+  if (InsertQueryNode.is(query.query) && UNCACHED_TABLES.has(query.query.into?.table.identifier.name ?? ''))
+    return false;
   if (kind === 'RawNode') return !READ_SQL.test(query.sql);
   return true;
 }

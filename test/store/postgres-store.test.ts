@@ -91,6 +91,16 @@ describe('several hubs on one PostgreSQL database', () => {
 });
 
 describe('PostgreSQL specifics', () => {
+  test("recording agents' nonces keeps the hub's cached values fresh; any other write does not", async (t) => {
+    const [store] = await hubs(t, 1);
+    const before = store.generation.current();
+    const soon = new Date(Date.now() + 60_000).toISOString();
+    await store.rememberNonces([{ key: 'ep-1:n', expiresAt: soon }]);
+    assert.equal(store.generation.current(), before, 'a nonce is not something a page is made of');
+    await store.setMeta('unrelated', 'x');
+    assert.notEqual(store.generation.current(), before);
+  });
+
   test("names sort byte-wise as on SQLite, even in a database whose collation sorts 'B' after 'a'", async (t) => {
     const [store] = await hubs(t, 1, await postgres.database({ icuLocale: 'en-US' }));
     for (const name of ['ab', 'B', 'a-b', '_c', 'a']) await store.createCertificate(cert(name), 'test');

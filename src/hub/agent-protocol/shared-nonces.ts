@@ -11,7 +11,27 @@ export interface NonceLedger {
   remember(key: string, now: number): boolean | Promise<boolean>;
 }
 
+/** Nonces per statement at most (a burst of a few thousand agents' requests is a few statements). */
+const MAX_BATCH = 1000;
+
+interface Asked {
+  key: string;
+  expiresAt: string;
+  resolve: (fresh: boolean) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * Nonces in the store, recorded in groups: a request arriving while a group is being written waits for the next,
+ * which takes everything that arrived meanwhile in one statement. When a renewal wakes thousands of agents, their
+ * requests cost a few round trips to PostgreSQL instead of one each, and a lone request is written at once (no
+ * timer). Each caller is answered only after the statement holding its nonce ran; a failed statement fails the
+ * requests of its group only. Two requests with one nonce in one group: the first is fresh, the second a replay.
+ */
 export class StoreNonceLedger implements NonceLedger {
+  private queue: Asked[] = [];
+  private writing = false;
+
   constructor(
     private readonly ctx: Pick<HubContext, 'store'>,
     private readonly windowMs: number,
@@ -19,7 +39,25 @@ export class StoreNonceLedger implements NonceLedger {
 
   remember(key: string, now: number): Promise<boolean> {
     // A timestamp up to one window ahead stays acceptable until one window after it: keep the key that long.
-    return this.ctx.store.rememberNonce(key, new Date(now + 2 * this.windowMs).toISOString());
+    const expiresAt = new Date(now + 2 * this.windowMs).toISOString();
+    return new Promise((resolve, reject) => {
+      this.queue.push({ key, expiresAt, resolve, reject });
+      if (!this.writing) void this.write();
+    });
+  }
+
+  private async write(): Promise<void> {
+    this.writing = true;
+    while (this.queue.length) {
+      const group = this.queue.splice(0, MAX_BATCH);
+      try {
+        const recorded = await this.ctx.store.rememberNonces(group);
+        for (const asked of group) asked.resolve(recorded.delete(asked.key));
+      } catch (e) {
+        for (const asked of group) asked.reject(e);
+      }
+    }
+    this.writing = false;
   }
 }
 

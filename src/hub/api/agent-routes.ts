@@ -68,19 +68,18 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
   const reports = new ReportWriter(store);
   /**
    * `last_seen_at` writes, deferred off the request path: when a renewal wakes a thousand agents their touches
-   * would otherwise be a thousand writes competing with the reports on the one database connection.
+   * would otherwise be a thousand writes competing with the reports on the one database connection; written
+   * together, in one statement.
    */
   const touches = new Map<string, string>();
   let touchTimer: NodeJS.Timeout | undefined;
   const flushTouches = async () => {
     touchTimer = undefined;
-    const due = [...touches];
+    const due = [...touches].map(([endpointId, at]) => ({ endpointId, at }));
     touches.clear();
-    for (const [id, at] of due) {
-      await store.touchEndpoint(id, at).catch((e: Error) => {
-        ctx.logger.warn({ endpoint_id: id, err_message: e.message }, 'touching last_seen_at failed');
-      });
-    }
+    await store.touchEndpoints(due).catch((e: Error) => {
+      ctx.logger.warn({ endpoints: due.length, err_message: e.message }, 'touching last_seen_at failed');
+    });
   };
   const touchSoon = () => {
     touchTimer ??= setTimeout(() => void flushTouches(), TOUCH_DELAY_MS);

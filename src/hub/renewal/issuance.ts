@@ -11,7 +11,8 @@ import { setMaxListeners } from 'node:events';
 import { CertfleetError, errorMessage, isCertfleetError } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import type { Certificate, CertificateVersion } from '../../core/types.ts';
-import type { IssuedVersion } from '../../issuers/issuer.ts';
+import type { IssuedVersion, OrderJournal } from '../../issuers/issuer.ts';
+import { acmeOrderKeyContext } from '../../store/meta-catalogue.ts';
 import { certMatchesKey, inspectCertificate, type CertInfo } from '../../pki/inspect.ts';
 import type { Actor, NewCertificate } from '../../store/store.ts';
 import type { HubContext } from '../hub-context.ts';
@@ -192,7 +193,8 @@ export class Issuance {
       });
     let obtained: { issued: IssuedVersion; info: CertInfo };
     try {
-      obtained = await this.obtain(cert, previous, signal);
+      // a new certificate's id is not kept across attempts, so only an existing one's order can be resumed
+      obtained = await this.obtain(cert, previous, signal, create ? undefined : this.orderJournal(cert));
     } catch (e) {
       await this.commitFailure(cert, create, request, { actor, reason, requested }, e);
       throw signal.aborted ? signal.reason : userError(cert, e);
@@ -234,11 +236,44 @@ export class Issuance {
     return committed;
   }
 
+  /**
+   * The certificate's order being finalized, in the store with its key sealed, until `commitRenewal` stores the
+   * version (and deletes it): the next attempt after a hub died in between resumes that order.
+   */
+  private orderJournal(cert: Subject): OrderJournal {
+    const { store, sealer, clock, logger } = this.ctx;
+    const context = acmeOrderKeyContext(cert.id);
+    return {
+      pending: async () => {
+        const r = await store.acmeOrder(cert.id);
+        if (!r) return undefined;
+        try {
+          return { issuer: r.issuer, orderUrl: r.orderUrl, keyPem: sealer.unseal(r.sealedKey, context) };
+        } catch (e) {
+          logger.warn(
+            { certificate: cert.name, err: errorMessage(e) },
+            'the key of the order recorded before finalize does not unseal; placing a new order',
+          );
+          return undefined;
+        }
+      },
+      record: (o) =>
+        store.recordAcmeOrder({
+          certificateId: cert.id,
+          issuer: o.issuer,
+          orderUrl: o.orderUrl,
+          sealedKey: sealer.seal(o.keyPem, context),
+          createdAt: clock.now().toISOString(),
+        }),
+    };
+  }
+
   /** Asks the certificate's issuer for a new version and checks it: the key matches, every name is covered. */
   private async obtain(
     cert: Subject,
     previous: CertificateVersion | undefined,
     signal: AbortSignal,
+    journal?: OrderJournal,
   ): Promise<{ issued: IssuedVersion; info: CertInfo }> {
     const issuer = this.ctx.issuers.get(cert.issuer);
     if (!issuer)
@@ -248,6 +283,7 @@ export class Issuance {
         `use one of: ${[...this.ctx.issuers.keys()].join(', ')}`,
       );
     const issued = await issuer.issue({
+      ...(journal ? { orders: journal } : {}),
       certificateName: cert.name,
       sans: cert.sans,
       keyType: cert.keyType,

@@ -54,6 +54,13 @@ export const REVOCATION_REASONS = {
 export type RevocationReason = keyof typeof REVOCATION_REASONS;
 
 type AcmeClient = InstanceType<typeof acme.Client>;
+
+/** A CSR for `names` (the common name: the first that fits one) with `keyPem`. */
+async function csrFor(names: string[], keyPem: string): Promise<Buffer> {
+  const cn = names.find((n) => !n.startsWith('*.') && n.length <= 64);
+  const [, csr] = await acme.crypto.createCsr({ commonName: cn, altNames: names }, keyPem);
+  return csr;
+}
 type Authz = acme.Authorization;
 type Order = acme.Order;
 
@@ -119,10 +126,15 @@ export class AcmeIssuer implements Issuer {
       step = 'account';
       const client = await this.client(dir, signal);
       done('account', `account ${client.getAccountUrl()} at ${this.opts.directoryUrl}`);
+      step = 'resume';
+      const resumed = await this.resume(client, req, names, ctx, signal);
+      if (resumed) {
+        done('download', 'certificate of the order an earlier attempt finalized');
+        return resumed;
+      }
       step = 'key';
       const keyPem = await generatePrivateKeyPem(req.keyType);
-      const cn = names.find((n) => !n.startsWith('*.') && n.length <= 64);
-      const [, csr] = await acme.crypto.createCsr({ commonName: cn, altNames: names }, keyPem);
+      const csr = await csrFor(names, keyPem);
 
       step = 'new order';
       const payload: Record<string, unknown> = {
@@ -147,25 +159,88 @@ export class AcmeIssuer implements Issuer {
       done('challenge', `${pending} challenge(s) answered and validated`);
 
       step = 'finalize';
-      order = await client.finalizeOrder(order, csr);
-      order = (await this.poll(client, order.url, 'order', ctx, signal)) as Order;
+      // durable before finalize: should this hub die before the version is stored, the next attempt resumes it
+      await req.orders?.record({ issuer: this.name, orderUrl: order.url, keyPem });
+      order = await this.finalize(client, order, csr, ctx, signal);
       done('finalize', `order ${order.status}`);
       step = 'download';
-      const pem = await client.getCertificate(order);
-      const [certPem, ...chainPems] = splitPemCertificates(String(pem));
-      if (!certPem || !certMatchesKey(certPem, keyPem)) {
-        throw new CertfleetError(
-          'ACME_ERROR',
-          `${ctx} the CA returned a certificate that does not match the requested key`,
-          'the CA answer is garbage: report it to the CA operator',
-        );
-      }
+      const issued = await this.download(client, order, keyPem, ctx);
       this.opts.logger?.info({ issuer: this.name, names, order_url: order.url }, 'acme certificate issued');
-      done('download', `certificate and ${chainPems.length} chain certificate(s)`);
-      return { certPem, chainPems, keyPem };
+      done('download', `certificate and ${issued.chainPems.length} chain certificate(s)`);
+      return issued;
     } catch (e) {
       throw this.wrap(e, `${ctx} ${step}`, signal);
     }
+  }
+
+  /**
+   * The certificate of the order an earlier attempt recorded before finalizing (its hub stopped before storing the
+   * version), for the same names at this issuer: finalized now if the CA still has it `ready`, downloaded once
+   * valid. Undefined when there is nothing to resume (none, another issuer's or other names, gone, or
+   * pending/invalid at the CA): then a new order is placed.
+   */
+  private async resume(
+    client: AcmeClient,
+    req: IssueRequest,
+    names: string[],
+    ctx: string,
+    signal?: AbortSignal,
+  ): Promise<IssuedVersion | undefined> {
+    const pending = await req.orders?.pending();
+    if (!pending || pending.issuer !== this.name) return undefined;
+    let order: Order;
+    try {
+      order = { ...(await client.getOrder({ url: pending.orderUrl } as Order)), url: pending.orderUrl };
+    } catch (e) {
+      this.opts.logger?.warn(
+        { issuer: this.name, order_url: pending.orderUrl, err: errorMessage(e) },
+        'acme: the order recorded before finalize cannot be read; placing a new one',
+      );
+      return undefined;
+    }
+    const ordered = order.identifiers.map((i) => i.value.toLowerCase()).sort();
+    if (ordered.join(',') !== [...names].sort().join(',')) return undefined;
+    if (order.status === 'ready')
+      order = await this.finalize(client, order, await csrFor(names, pending.keyPem), ctx, signal);
+    else if (order.status === 'processing' || order.status === 'valid')
+      order = (await this.poll(client, order.url, 'order', ctx, signal)) as Order;
+    else return undefined;
+    const issued = await this.download(client, order, pending.keyPem, ctx);
+    this.opts.logger?.info(
+      { issuer: this.name, names, order_url: order.url },
+      'acme certificate issued (resumed the order an earlier attempt finalized)',
+    );
+    return issued;
+  }
+
+  private async finalize(
+    client: AcmeClient,
+    order: Order,
+    csr: Buffer,
+    ctx: string,
+    signal?: AbortSignal,
+  ): Promise<Order> {
+    order = await client.finalizeOrder(order, csr);
+    return (await this.poll(client, order.url, 'order', ctx, signal)) as Order;
+  }
+
+  /** The valid order's certificate and chain, checked against the key its CSR was made with. */
+  private async download(
+    client: AcmeClient,
+    order: Order,
+    keyPem: string,
+    ctx: string,
+  ): Promise<IssuedVersion> {
+    const pem = await client.getCertificate(order);
+    const [certPem, ...chainPems] = splitPemCertificates(String(pem));
+    if (!certPem || !certMatchesKey(certPem, keyPem)) {
+      throw new CertfleetError(
+        'ACME_ERROR',
+        `${ctx} the CA returned a certificate that does not match the requested key`,
+        'the CA answer is garbage: report it to the CA operator',
+      );
+    }
+    return { certPem, chainPems, keyPem };
   }
 
   /** Revokes a certificate this account (or its key) may revoke, with an RFC 5280 reason. */

@@ -20,6 +20,7 @@ export const TABLES = [
   'agent_nonces',
   'campaigns',
   'campaign_items',
+  'acme_orders',
 ] as const satisfies ReadonlyArray<keyof Database>;
 
 // A table added to the schema but not to TABLES fails to compile here, so the copy never silently skips one.

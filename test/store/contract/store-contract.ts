@@ -156,6 +156,62 @@ export function storeContract(dialect: string, open: OpenStore): void {
         assert.deepEqual(await store.getDeployment(subscription.id, v.id), before);
       });
 
+      test('a batch of many agents’ reports moves each deployment through its moves in order, one event per move in batch order', async (t) => {
+        const store = await open(t);
+        const c = await store.createCertificate(cert('web'), 'test');
+        const subs: Array<{ id: string }> = [];
+        for (const name of ['web1', 'web2', 'web3']) {
+          const e = await store.createEndpoint(endpoint(name), 'test');
+          subs.push(
+            (await store.upsertSubscription(e.id, c.id, spec(`/tmp/${name}.pem`), 'test')).subscription,
+          );
+        }
+        const v = await store.addVersion(c.id, version(), 'test');
+        const published: StoreEvent[] = [];
+        t.after(store.events.on('deployment.transitioned', (e) => published.push(e)));
+        const move = (i: number, state: 'delivered' | 'installed') => ({
+          subscriptionId: subs[i].id,
+          versionId: v.id,
+          state,
+          info: {},
+          actor: `agent:web${i + 1}`,
+        });
+        const batch = [
+          move(0, 'delivered'),
+          move(1, 'delivered'),
+          move(0, 'installed'),
+          move(2, 'delivered'),
+        ];
+        const out = await store.transitionDeployments(batch);
+        assert.deepEqual(
+          out.map((d) => d.state),
+          ['delivered', 'delivered', 'installed', 'delivered'],
+        );
+        assert.equal((await store.getDeployment(subs[0].id, v.id))?.state, 'installed');
+        assert.equal((await store.getDeployment(subs[1].id, v.id))?.state, 'delivered');
+        const events = await store.listEvents({ kind: 'deployment.', limit: 100 });
+        const moves = events.filter((e) => e.kind !== 'deployment.pending');
+        assert.deepEqual(
+          moves.map((e) => [e.kind, e.actor, e.data.from]),
+          [
+            ['deployment.delivered', 'agent:web1', 'pending'],
+            ['deployment.delivered', 'agent:web2', 'pending'],
+            ['deployment.installed', 'agent:web1', 'delivered'],
+            ['deployment.delivered', 'agent:web3', 'pending'],
+          ],
+        );
+        assert.ok(moves.every((e) => e.subject === 'certificate:web'));
+        assert.deepEqual(
+          published.map((e) => (e.kind === 'deployment.transitioned' ? [e.from, e.deployment.state] : [])),
+          [
+            ['pending', 'delivered'],
+            ['pending', 'delivered'],
+            ['delivered', 'installed'],
+            ['pending', 'delivered'],
+          ],
+        );
+      });
+
       test('a forced delete removes subscriptions, versions and deployments in one step', async (t) => {
         const store = await open(t);
         const { cert: c } = await fleetOfOne(store);
@@ -342,21 +398,45 @@ export function storeContract(dialect: string, open: OpenStore): void {
         assert.equal(await store.getHttp01Token('tok-1'), undefined);
       });
 
-      test('a nonce is accepted once and refused after, also when two callers race; expired ones are purged', async (t) => {
+      test('endpoints touched together each keep their own last-seen time; the others are left alone', async (t) => {
+        const store = await open(t);
+        const [a, b, c] = [
+          await store.createEndpoint(endpoint('web1'), 'test'),
+          await store.createEndpoint(endpoint('web2'), 'test'),
+          await store.createEndpoint(endpoint('web3'), 'test'),
+        ];
+        await store.touchEndpoints([
+          { endpointId: a.id, at: '2026-01-02T03:04:05.000Z' },
+          { endpointId: b.id, at: '2026-01-02T03:04:06.000Z' },
+        ]);
+        assert.equal(await store.lastSeen(a.id), '2026-01-02T03:04:05.000Z');
+        assert.equal(await store.lastSeen(b.id), '2026-01-02T03:04:06.000Z');
+        assert.equal(await store.lastSeen(c.id), undefined);
+      });
+
+      test('a nonce is accepted once and refused after, also when two callers race or a batch repeats it; expired ones are purged', async (t) => {
         const store = await open(t);
         const soon = new Date(Date.now() + 60_000).toISOString();
-        assert.equal(await store.rememberNonce('ep-1:nonce-a', soon), true);
-        assert.equal(await store.rememberNonce('ep-1:nonce-a', soon), false);
-        assert.equal(await store.rememberNonce('ep-2:nonce-a', soon), true, 'keys are per endpoint');
-        const race = await Promise.all(
-          Array.from({ length: 8 }, () => store.rememberNonce('ep-1:nonce-b', soon)),
-        );
+        const remember = async (key: string, expiresAt = soon) =>
+          (await store.rememberNonces([{ key, expiresAt }])).has(key);
+        assert.equal(await remember('ep-1:nonce-a'), true);
+        assert.equal(await remember('ep-1:nonce-a'), false);
+        assert.equal(await remember('ep-2:nonce-a'), true, 'keys are per endpoint');
+        const race = await Promise.all(Array.from({ length: 8 }, () => remember('ep-1:nonce-b')));
         assert.equal(race.filter(Boolean).length, 1);
+        const batch = await store.rememberNonces(
+          ['ep-3:x', 'ep-1:nonce-a', 'ep-3:y', 'ep-3:x'].map((key) => ({ key, expiresAt: soon })),
+        );
+        assert.deepEqual(
+          [...batch].sort(),
+          ['ep-3:x', 'ep-3:y'],
+          'new keys once each; the recorded one is not',
+        );
 
         const past = new Date(Date.now() - 1000).toISOString();
-        assert.equal(await store.rememberNonce('ep-1:old', past), true);
+        assert.equal(await remember('ep-1:old', past), true);
         assert.equal(await store.purgeNonces(new Date().toISOString()), 1);
-        assert.equal(await store.rememberNonce('ep-1:nonce-a', soon), false, 'unexpired ones stay');
+        assert.equal(await remember('ep-1:nonce-a'), false, 'unexpired ones stay');
       });
     });
 

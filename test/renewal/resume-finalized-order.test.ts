@@ -1,0 +1,55 @@
+/**
+ * One renewal is one certificate at the CA, even when the hub stops between the CA finalizing the order and the
+ * version being stored: the order is recorded (with its sealed key) before finalize, and the next attempt resumes
+ * it. The stop is injected as a failure of the version's commit; Pebble counts what it issued.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { RenewalCommit } from '../../src/store/store.ts';
+import { pebbleCaFile, pebbleIssuer, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
+import { onCleanup } from '../helpers/cleanup.ts';
+import { startPebble } from '../helpers/pebble.ts';
+
+const normalSerial = (s: string) => s.toLowerCase().replace(/^0+/, '');
+
+test('an order finalized before its version was stored is resumed by the next attempt, not ordered again', async (t) => {
+  const pebble = await startPebble();
+  onCleanup(t, () => pebble.stop());
+  const caFile = await pebbleCaFile(t, pebble);
+  const hub = await startAcmeHub(t, {
+    issuers: [pebbleIssuer(pebble, caFile)],
+    http01: { listen: `127.0.0.1:${pebble.httpPort}` },
+  });
+  const { store } = hub.ctx;
+  await hub.client.post('/api/v1/certificates', {
+    name: 'web',
+    sans: [randomName('resume-')],
+    issuer: 'pebble',
+  });
+  const certId = (await store.getCertificate('web'))!.id;
+  const issuedBefore = pebble.issuedSerials().length;
+
+  // the hub "dies" after the CA finalized: storing the version fails once
+  const commit = store.commitRenewal.bind(store);
+  let stopped = false;
+  store.commitRenewal = async (c: RenewalCommit) => {
+    if (c.version && !stopped) {
+      stopped = true;
+      throw new Error('the hub stopped before storing the version');
+    }
+    return commit(c);
+  };
+  await assert.rejects(hub.renewal.renewNow('web', 'admin:test'));
+  assert.equal(pebble.issuedSerials().length, issuedBefore + 1, 'the CA issued the renewal');
+  assert.ok(await store.acmeOrder(certId), 'its order stays recorded');
+
+  const resumed = await hub.renewal.renewNow('web', 'admin:test');
+  assert.equal(pebble.issuedSerials().length, issuedBefore + 1, 'no second certificate at the CA');
+  assert.equal(normalSerial(resumed.serial), normalSerial(pebble.issuedSerials().at(-1)!));
+  assert.equal((await store.currentVersion(certId))?.id, resumed.id);
+  assert.equal(await store.acmeOrder(certId), undefined, 'the stored version closes the order');
+
+  const next = await hub.renewal.renewNow('web', 'admin:test');
+  assert.equal(pebble.issuedSerials().length, issuedBefore + 2, 'the next renewal orders anew');
+  assert.notEqual(next.serial, resumed.serial);
+});
