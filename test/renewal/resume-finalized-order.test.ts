@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { generatePrivateKeyPem } from '../../src/pki/keys.ts';
+import { acmeOrderKeyContext } from '../../src/store/meta-catalogue.ts';
 import type { RenewalCommit } from '../../src/store/store.ts';
 import { pebbleCaFile, pebbleIssuer, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
@@ -52,4 +54,42 @@ test('an order finalized before its version was stored is resumed by the next at
   const next = await hub.renewal.renewNow('web', 'admin:test');
   assert.equal(pebble.issuedSerials().length, issuedBefore + 2, 'the next renewal orders anew');
   assert.notEqual(next.serial, resumed.serial);
+});
+
+test('a recorded order that cannot be completed gives way to a new order instead of blocking renewal', async (t) => {
+  const pebble = await startPebble();
+  onCleanup(t, () => pebble.stop());
+  const caFile = await pebbleCaFile(t, pebble);
+  const hub = await startAcmeHub(t, {
+    issuers: [pebbleIssuer(pebble, caFile)],
+    http01: { listen: `127.0.0.1:${pebble.httpPort}` },
+  });
+  const { store, sealer } = hub.ctx;
+  await hub.client.post('/api/v1/certificates', {
+    name: 'web',
+    sans: [randomName('resume-')],
+    issuer: 'pebble',
+  });
+  const certId = (await store.getCertificate('web'))!.id;
+  const commit = store.commitRenewal.bind(store);
+  let stopped = false;
+  store.commitRenewal = async (c: RenewalCommit) => {
+    if (c.version && !stopped) {
+      stopped = true;
+      throw new Error('the hub stopped before storing the version');
+    }
+    return commit(c);
+  };
+  await assert.rejects(hub.renewal.renewNow('web', 'admin:test'));
+  const issuedBefore = pebble.issuedSerials().length;
+  // the recorded key no longer matches the order's certificate (a restored backup, a damaged row): never usable
+  const recorded = (await store.acmeOrder(certId))!;
+  const otherKey = await generatePrivateKeyPem('ecdsa-p256');
+  await store.recordAcmeOrder({ ...recorded, sealedKey: sealer.seal(otherKey, acmeOrderKeyContext(certId)) });
+
+  const renewed = await hub.renewal.renewNow('web', 'admin:test');
+  assert.equal(pebble.issuedSerials().length, issuedBefore + 1, 'a new order was placed and issued');
+  assert.equal(normalSerial(renewed.serial), normalSerial(pebble.issuedSerials().at(-1)!));
+  assert.equal((await store.currentVersion(certId))?.id, renewed.id);
+  assert.equal(await store.acmeOrder(certId), undefined);
 });

@@ -200,12 +200,22 @@ export class AcmeIssuer implements Issuer {
     }
     const ordered = order.identifiers.map((i) => i.value.toLowerCase()).sort();
     if (ordered.join(',') !== [...names].sort().join(',')) return undefined;
-    if (order.status === 'ready')
-      order = await this.finalize(client, order, await csrFor(names, pending.keyPem), ctx, signal);
-    else if (order.status === 'processing' || order.status === 'valid')
-      order = (await this.poll(client, order.url, 'order', ctx, signal)) as Order;
-    else return undefined;
-    const issued = await this.download(client, order, pending.keyPem, ctx);
+    if (!['ready', 'processing', 'valid'].includes(order.status)) return undefined;
+    let issued: IssuedVersion;
+    try {
+      if (order.status === 'ready')
+        order = await this.finalize(client, order, await csrFor(names, pending.keyPem), ctx, signal);
+      else order = (await this.poll(client, order.url, 'order', ctx, signal)) as Order;
+      issued = await this.download(client, order, pending.keyPem, ctx);
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      // the recorded order must never block renewal: one that cannot be completed gives way to a new order
+      this.opts.logger?.warn(
+        { issuer: this.name, order_url: pending.orderUrl, err: errorMessage(e) },
+        'acme: the order recorded before finalize cannot be completed; placing a new one',
+      );
+      return undefined;
+    }
     this.opts.logger?.info(
       { issuer: this.name, names, order_url: order.url },
       'acme certificate issued (resumed the order an earlier attempt finalized)',
