@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chown, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Deployment } from '../../src/core/types.ts';
+import type { CertificateVersion, Deployment } from '../../src/core/types.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { startNginxOnPlaceholder, type NginxHandle, servedFingerprint } from '../helpers/nginx.ts';
@@ -72,6 +72,25 @@ async function subscribeNginx(
     verify: { host: '127.0.0.1', port: n.nginx.port, sni: 'web.test' },
   });
   return sub.id;
+}
+
+/** Subscribes `endpoint` to `web` with one fullchain output at `path`; resolves with the first version's final state. */
+async function deployFullchain(
+  hub: TestHub,
+  endpoint: string,
+  o: { path: string; configTest: string; reload: string },
+  what: string,
+): Promise<{ v1: CertificateVersion; d: Deployment }> {
+  const sub = await hub.client.post<{ id: string }>('/api/v1/subscriptions', {
+    endpoint,
+    certificate: 'web',
+    outputs: [{ path: o.path, format: 'fullchain', mode: '0644' }],
+    configTest: o.configTest,
+    reload: o.reload,
+  });
+  const v1 = (await hub.ctx.store.currentVersion((await hub.ctx.store.getCertificate('web'))!.id))!;
+  const d = await settled(hub, sub.id, v1.id, ['reloaded', 'verified', 'failed', 'rolled_back'], what);
+  return { v1, d };
 }
 
 const deploymentOf = (hub: TestHub, subId: string, versionId: string): Promise<Deployment | undefined> =>
@@ -253,19 +272,10 @@ describe('ssh connector + real sshd + real nginx', () => {
     await addSshEndpoint(hub, 'old1', { ...sshd, privateKeyPem: key.privateKeyPem });
     await createCertificate(hub, 'web', ['web.test']);
     const sessionsBefore = sshd.sessions();
-    const sub = await hub.client.post<{ id: string }>('/api/v1/subscriptions', {
-      endpoint: 'old1',
-      certificate: 'web',
-      outputs: [{ path: join(live, 'fullchain.pem'), format: 'fullchain', mode: '0644' }],
-      configTest,
-      reload,
-    });
-    const v1 = (await hub.ctx.store.currentVersion((await hub.ctx.store.getCertificate('web'))!.id))!;
-    const d = await settled(
+    const { v1, d } = await deployFullchain(
       hub,
-      sub.id,
-      v1.id,
-      ['reloaded', 'verified', 'failed', 'rolled_back'],
+      'old1',
+      { path: join(live, 'fullchain.pem'), configTest, reload },
       'deployed',
     );
     assert.equal(d.state, 'reloaded', JSON.stringify(d));
@@ -290,21 +300,7 @@ describe('ssh connector + real sshd + real nginx', () => {
     await addSshEndpoint(hub, 'slow1', sshd);
     await createCertificate(hub, 'web', ['web.test']);
     const sessionsBefore = sshd.sessions();
-    const sub = await hub.client.post<{ id: string }>('/api/v1/subscriptions', {
-      endpoint: 'slow1',
-      certificate: 'web',
-      outputs: [{ path, format: 'fullchain', mode: '0644' }],
-      configTest,
-      reload,
-    });
-    const v1 = (await hub.ctx.store.currentVersion((await hub.ctx.store.getCertificate('web'))!.id))!;
-    const d = await settled(
-      hub,
-      sub.id,
-      v1.id,
-      ['reloaded', 'verified', 'failed', 'rolled_back'],
-      'attempted',
-    );
+    const { d } = await deployFullchain(hub, 'slow1', { path, configTest, reload }, 'attempted');
     assert.equal(d.state, 'rolled_back', JSON.stringify(d));
     assert.equal(d.reason, 'config_test');
     assert.equal(d.detail?.timedOut, true, JSON.stringify(d.detail));

@@ -4,7 +4,7 @@
  * it. The stop is injected as a failure of the version's commit; Pebble counts what it issued.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { generatePrivateKeyPem } from '../../src/pki/keys.ts';
 import { acmeOrderKeyContext } from '../../src/store/meta-catalogue.ts';
 import type { RenewalCommit } from '../../src/store/store.ts';
@@ -14,7 +14,11 @@ import { startPebble } from '../helpers/pebble.ts';
 
 const normalSerial = (s: string) => s.toLowerCase().replace(/^0+/, '');
 
-test('an order finalized before its version was stored is resumed by the next attempt, not ordered again', async (t) => {
+/**
+ * A hub with certificate `web` from Pebble whose renewal was finalized by the CA but not stored (the hub "died":
+ * storing the version failed once), so its order stays recorded. `issuedBefore`: Pebble's count before it.
+ */
+async function hubWithUnstoredRenewal(t: TestContext) {
   const pebble = await startPebble();
   onCleanup(t, () => pebble.stop());
   const caFile = await pebbleCaFile(t, pebble);
@@ -30,8 +34,6 @@ test('an order finalized before its version was stored is resumed by the next at
   });
   const certId = (await store.getCertificate('web'))!.id;
   const issuedBefore = pebble.issuedSerials().length;
-
-  // the hub "dies" after the CA finalized: storing the version fails once
   const commit = store.commitRenewal.bind(store);
   let stopped = false;
   store.commitRenewal = async (c: RenewalCommit) => {
@@ -42,6 +44,11 @@ test('an order finalized before its version was stored is resumed by the next at
     return commit(c);
   };
   await assert.rejects(hub.renewal.renewNow('web', 'admin:test'));
+  return { pebble, hub, store, certId, issuedBefore };
+}
+
+test('an order finalized before its version was stored is resumed by the next attempt, not ordered again', async (t) => {
+  const { pebble, hub, store, certId, issuedBefore } = await hubWithUnstoredRenewal(t);
   assert.equal(pebble.issuedSerials().length, issuedBefore + 1, 'the CA issued the renewal');
   assert.ok(await store.acmeOrder(certId), 'its order stays recorded');
 
@@ -57,38 +64,17 @@ test('an order finalized before its version was stored is resumed by the next at
 });
 
 test('a recorded order that cannot be completed gives way to a new order instead of blocking renewal', async (t) => {
-  const pebble = await startPebble();
-  onCleanup(t, () => pebble.stop());
-  const caFile = await pebbleCaFile(t, pebble);
-  const hub = await startAcmeHub(t, {
-    issuers: [pebbleIssuer(pebble, caFile)],
-    http01: { listen: `127.0.0.1:${pebble.httpPort}` },
-  });
-  const { store, sealer } = hub.ctx;
-  await hub.client.post('/api/v1/certificates', {
-    name: 'web',
-    sans: [randomName('resume-')],
-    issuer: 'pebble',
-  });
-  const certId = (await store.getCertificate('web'))!.id;
-  const commit = store.commitRenewal.bind(store);
-  let stopped = false;
-  store.commitRenewal = async (c: RenewalCommit) => {
-    if (c.version && !stopped) {
-      stopped = true;
-      throw new Error('the hub stopped before storing the version');
-    }
-    return commit(c);
-  };
-  await assert.rejects(hub.renewal.renewNow('web', 'admin:test'));
-  const issuedBefore = pebble.issuedSerials().length;
+  const { pebble, hub, store, certId, issuedBefore } = await hubWithUnstoredRenewal(t);
   // the recorded key no longer matches the order's certificate (a restored backup, a damaged row): never usable
   const recorded = (await store.acmeOrder(certId))!;
   const otherKey = await generatePrivateKeyPem('ecdsa-p256');
-  await store.recordAcmeOrder({ ...recorded, sealedKey: sealer.seal(otherKey, acmeOrderKeyContext(certId)) });
+  await store.recordAcmeOrder({
+    ...recorded,
+    sealedKey: hub.ctx.sealer.seal(otherKey, acmeOrderKeyContext(certId)),
+  });
 
   const renewed = await hub.renewal.renewNow('web', 'admin:test');
-  assert.equal(pebble.issuedSerials().length, issuedBefore + 1, 'a new order was placed and issued');
+  assert.equal(pebble.issuedSerials().length, issuedBefore + 2, 'a new order was placed and issued');
   assert.equal(normalSerial(renewed.serial), normalSerial(pebble.issuedSerials().at(-1)!));
   assert.equal((await store.currentVersion(certId))?.id, renewed.id);
   assert.equal(await store.acmeOrder(certId), undefined);
