@@ -62,6 +62,71 @@ const versionOf = (r: VersionColumns) =>
         created_at: r.v_created_at!,
       });
 
+/** A page row's subscription (fleetRows and subscriptionRows read it whole). */
+const SUBSCRIPTION_COLUMNS = [
+  's.id as s_id',
+  's.endpoint_id as s_endpoint_id',
+  's.certificate_id as s_certificate_id',
+  's.spec as s_spec',
+  's.created_at as s_created_at',
+  's.updated_at as s_updated_at',
+] as const;
+
+type SubscriptionColumns = {
+  s_id: string;
+  s_endpoint_id: string;
+  s_certificate_id: string;
+  s_spec: string;
+  s_created_at: string;
+  s_updated_at: string;
+};
+
+const subscriptionOf = (r: SubscriptionColumns) =>
+  toSubscription({
+    id: r.s_id,
+    endpoint_id: r.s_endpoint_id,
+    certificate_id: r.s_certificate_id,
+    spec: r.s_spec,
+    created_at: r.s_created_at,
+    updated_at: r.s_updated_at,
+  });
+
+/** The deployment of the current version (left-joined by fleetJoins: all null when there is none). */
+const DEPLOYMENT_COLUMNS = [
+  'd.id as d_id',
+  'd.version_id as d_version_id',
+  'd.state as d_state',
+  'd.reason as d_reason',
+  'd.detail as d_detail',
+  'd.created_at as d_created_at',
+  'd.updated_at as d_updated_at',
+] as const;
+
+type DeploymentColumns = {
+  s_id: string;
+  d_id: string | null;
+  d_version_id: string | null;
+  d_state: string | null;
+  d_reason: string | null;
+  d_detail: string | null;
+  d_created_at: string | null;
+  d_updated_at: string | null;
+};
+
+const deploymentOf = (r: DeploymentColumns) =>
+  r.d_id === null
+    ? undefined
+    : toDeployment({
+        id: r.d_id,
+        subscription_id: r.s_id,
+        version_id: r.d_version_id!,
+        state: r.d_state!,
+        reason: r.d_reason,
+        detail: r.d_detail!,
+        created_at: r.d_created_at!,
+        updated_at: r.d_updated_at!,
+      });
+
 /** Certificates by name with their current version (no PEMs) and renewal state. */
 export async function certificateRows(
   db: Db,
@@ -182,12 +247,7 @@ export async function fleetRows(
   const rows = await fleetJoins(db, filter, page)
     .leftJoin('probe_results as p', 'p.endpoint_id', 's.endpoint_id')
     .select([
-      's.id as s_id',
-      's.endpoint_id as s_endpoint_id',
-      's.certificate_id as s_certificate_id',
-      's.spec as s_spec',
-      's.created_at as s_created_at',
-      's.updated_at as s_updated_at',
+      ...SUBSCRIPTION_COLUMNS,
       'c.name as c_name',
       'c.sans as c_sans',
       'c.key_type as c_key_type',
@@ -204,12 +264,7 @@ export async function fleetRows(
       'e.created_at as e_created_at',
       'e.updated_at as e_updated_at',
       ...VERSION_SUMMARY,
-      'd.id as d_id',
-      'd.state as d_state',
-      'd.reason as d_reason',
-      'd.detail as d_detail',
-      'd.created_at as d_created_at',
-      'd.updated_at as d_updated_at',
+      ...DEPLOYMENT_COLUMNS,
       'p.target_key as p_target_key',
       'p.source as p_source',
       'p.at as p_at',
@@ -240,15 +295,9 @@ export async function fleetRows(
     let item = items[items.length - 1];
     if (item?.subscription.id !== r.s_id) {
       const current = versionOf(r);
+      const deployment = current && deploymentOf(r);
       item = {
-        subscription: toSubscription({
-          id: r.s_id,
-          endpoint_id: r.s_endpoint_id,
-          certificate_id: r.s_certificate_id,
-          spec: r.s_spec,
-          created_at: r.s_created_at,
-          updated_at: r.s_updated_at,
-        }),
+        subscription: subscriptionOf(r),
         certificate: toCertificate({
           id: r.s_certificate_id,
           name: r.c_name,
@@ -276,20 +325,7 @@ export async function fleetRows(
         ...(r.e_last_seen_at ? { lastSeenAt: r.e_last_seen_at } : {}),
         endpointSubscriptions: Number(r.endpoint_subscriptions ?? 0),
         ...(current ? { current } : {}),
-        ...(r.d_id !== null && current
-          ? {
-              deployment: toDeployment({
-                id: r.d_id,
-                subscription_id: r.s_id,
-                version_id: current.id,
-                state: r.d_state!,
-                reason: r.d_reason,
-                detail: r.d_detail!,
-                created_at: r.d_created_at!,
-                updated_at: r.d_updated_at!,
-              }),
-            }
-          : {}),
+        ...(deployment ? { deployment } : {}),
         probes: [],
       };
       items.push(item);
@@ -379,52 +415,24 @@ export async function subscriptionRows(
 ): Promise<Page<SubscriptionRow>> {
   const rows = await fleetJoins(db, filter, page)
     .select([
-      's.id as s_id',
-      's.endpoint_id as s_endpoint_id',
-      's.certificate_id as s_certificate_id',
-      's.spec as s_spec',
-      's.created_at as s_created_at',
-      's.updated_at as s_updated_at',
+      ...SUBSCRIPTION_COLUMNS,
       'pg.page_certificate as c_name',
       'pg.page_endpoint as e_name',
       'e.kind as e_kind',
-      'd.id as d_id',
-      'd.version_id as d_version_id',
-      'd.state as d_state',
-      'd.reason as d_reason',
-      'd.detail as d_detail',
-      'd.created_at as d_created_at',
-      'd.updated_at as d_updated_at',
+      ...DEPLOYMENT_COLUMNS,
     ])
     .execute();
   return toPage(
-    rows.map((r) => ({
-      subscription: toSubscription({
-        id: r.s_id,
-        endpoint_id: r.s_endpoint_id,
-        certificate_id: r.s_certificate_id,
-        spec: r.s_spec,
-        created_at: r.s_created_at,
-        updated_at: r.s_updated_at,
-      }),
-      certificateName: r.c_name,
-      endpointName: r.e_name,
-      endpointKind: r.e_kind as SubscriptionRow['endpointKind'],
-      ...(r.d_id !== null
-        ? {
-            deployment: toDeployment({
-              id: r.d_id,
-              subscription_id: r.s_id,
-              version_id: r.d_version_id!,
-              state: r.d_state!,
-              reason: r.d_reason,
-              detail: r.d_detail!,
-              created_at: r.d_created_at!,
-              updated_at: r.d_updated_at!,
-            }),
-          }
-        : {}),
-    })),
+    rows.map((r) => {
+      const deployment = deploymentOf(r);
+      return {
+        subscription: subscriptionOf(r),
+        certificateName: r.c_name,
+        endpointName: r.e_name,
+        endpointKind: r.e_kind as SubscriptionRow['endpointKind'],
+        ...(deployment ? { deployment } : {}),
+      };
+    }),
     page,
     (last) => encodeCursor('fleet', [last.certificateName, last.endpointName]),
   );
