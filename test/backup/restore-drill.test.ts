@@ -18,7 +18,7 @@ import { SealedAccountStore } from '../../src/hub/acme/sealed-account-store.ts';
 import { hubConfigSchema, loadHubConfig } from '../../src/hub/hub-config.ts';
 import { startHub } from '../../src/hub/hub.ts';
 import { fingerprintOf } from '../../src/pki/inspect.ts';
-import { pebbleCaFile, pebbleIssuer, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
+import { pebbleHubConfig, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
 import { enrollTestAgent, eventually, subscribe } from '../helpers/agent.ts';
 import { ageIdentity } from '../helpers/age.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
@@ -30,11 +30,7 @@ import { tempDir } from '../helpers/tmp.ts';
 test('restore drill: backup → hub and data destroyed → restore on another port → agents keep working', async (t) => {
   const pebble = await startPebble();
   onCleanup(t, () => pebble.stop());
-  const caFile = await pebbleCaFile(t, pebble);
-  const config = {
-    issuers: [pebbleIssuer(pebble, caFile)],
-    http01: { listen: `127.0.0.1:${pebble.httpPort}` },
-  };
+  const config = await pebbleHubConfig(t, pebble);
   const work = await tempDir(t, 'certfleet-drill-');
   const hubConfigFile = join(work, 'hub.yaml');
   await writeFile(hubConfigFile, stringify({ planner: { enabled: false }, ...config }));

@@ -32,6 +32,14 @@ export function pebbleIssuer(pebble: Pebble, caFile: string, extra: Record<strin
   };
 }
 
+/** The config of a hub whose one issuer is pebble, answering http-01 on the port pebble's VA asks. */
+export async function pebbleHubConfig(t: TestContext, pebble: Pebble) {
+  return {
+    issuers: [pebbleIssuer(pebble, await pebbleCaFile(t, pebble))],
+    http01: { listen: `127.0.0.1:${pebble.httpPort}` },
+  };
+}
+
 /** A real in-process hub started with a hub config (validated like a file), planner off unless asked. */
 export function startAcmeHub(
   t: TestContext,

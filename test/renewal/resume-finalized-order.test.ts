@@ -8,7 +8,7 @@ import { test, type TestContext } from 'node:test';
 import { generatePrivateKeyPem } from '../../src/pki/keys.ts';
 import { acmeOrderKeyContext } from '../../src/store/meta-catalogue.ts';
 import type { RenewalCommit } from '../../src/store/store.ts';
-import { pebbleCaFile, pebbleIssuer, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
+import { pebbleHubConfig, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { startPebble } from '../helpers/pebble.ts';
 
@@ -21,11 +21,7 @@ const normalSerial = (s: string) => s.toLowerCase().replace(/^0+/, '');
 async function hubWithUnstoredRenewal(t: TestContext) {
   const pebble = await startPebble();
   onCleanup(t, () => pebble.stop());
-  const caFile = await pebbleCaFile(t, pebble);
-  const hub = await startAcmeHub(t, {
-    issuers: [pebbleIssuer(pebble, caFile)],
-    http01: { listen: `127.0.0.1:${pebble.httpPort}` },
-  });
+  const hub = await startAcmeHub(t, await pebbleHubConfig(t, pebble));
   const { store } = hub.ctx;
   await hub.client.post('/api/v1/certificates', {
     name: 'web',

@@ -13,7 +13,7 @@ import { systemClock } from '../../src/core/clock.ts';
 import { createLogger } from '../../src/core/log.ts';
 import { generatePrivateKeyPem } from '../../src/pki/keys.ts';
 import { META, META_CATALOGUE, metaEntryOf } from '../../src/store/meta-catalogue.ts';
-import { pebbleCaFile, pebbleIssuer, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
+import { pebbleHubConfig, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startTestHub } from '../helpers/hub.ts';
@@ -41,11 +41,7 @@ describe('the catalogue of meta keys and sealed items', () => {
   test('every key a hub with an ACME and an internal-CA certificate stores is in the catalogue, and check-store passes them all', async (t) => {
     const pebble = await startPebble();
     onCleanup(t, () => pebble.stop());
-    const caFile = await pebbleCaFile(t, pebble);
-    const hub = await startAcmeHub(t, {
-      issuers: [pebbleIssuer(pebble, caFile)],
-      http01: { listen: `127.0.0.1:${pebble.httpPort}` },
-    });
+    const hub = await startAcmeHub(t, await pebbleHubConfig(t, pebble));
     await hub.client.post('/api/v1/certificates', {
       name: 'acme-one',
       sans: [randomName()],
