@@ -10,6 +10,7 @@ import {
   connectorRecordsContext,
   connectorSecretContext,
   accountMetaKey,
+  acmeOrderKeyContext,
   metaEntryOf,
   versionKeyContext,
   type MetaEntry,
@@ -30,7 +31,14 @@ export interface StoreCheckReport {
   ok: boolean;
   rows: StoreCheckRow[];
   /** What the store holds; a backup's manifest records these and its verify compares them. */
-  counts: { metaKeys: number; certificates: number; versions: number; acmeAccounts: number };
+  counts: {
+    metaKeys: number;
+    certificates: number;
+    versions: number;
+    acmeAccounts: number;
+    /** Orders being finalized (absent in backups made before certfleet checked them). */
+    acmeOrders?: number;
+  };
 }
 
 /** Keys every initialised hub store has: without them its secrets or its CA are gone. */
@@ -122,10 +130,33 @@ export async function checkStore(
     }
   }
 
+  // An order being finalized keeps its key until the version is stored: it must open under its certificate, or the
+  // next attempt could not resume the order (it would place a new one, a second certificate at the CA).
+  const names = new Map(certificates.map((c) => [c.id, c.name]));
+  const orders = await store.listAcmeOrders();
+  for (const order of orders) {
+    const name = names.get(order.certificateId);
+    add(
+      `key of the ACME order being finalized for ${name ?? `certificate ${order.certificateId}`} (${order.issuer})`,
+      `acme_orders/${order.certificateId}`,
+      () => {
+        if (!name) throw new Error('its certificate is not in the store');
+        createPrivateKey(sealer.unseal(order.sealedKey, acmeOrderKeyContext(order.certificateId)));
+        return 'unseals under its certificate';
+      },
+    );
+  }
+
   return {
     ok: rows.every((r) => r.ok),
     rows,
-    counts: { metaKeys: meta.size, certificates: certificates.length, versions, acmeAccounts },
+    counts: {
+      metaKeys: meta.size,
+      certificates: certificates.length,
+      versions,
+      acmeAccounts,
+      acmeOrders: orders.length,
+    },
   };
 }
 

@@ -198,6 +198,12 @@ export const SEALED_COLUMNS = {
     what: "each certificate version's private key; it must match the version's certificate",
     writtenBy: 'src/hub/version-record.ts',
   },
+  acmeOrderKey: {
+    table: 'acme_orders',
+    column: 'sealed_key',
+    what: 'the private key of an ACME order being finalized (kept until its version is stored, so a next attempt resumes the order); it must open under its certificate',
+    writtenBy: 'src/hub/renewal/issuance.ts',
+  },
 } as const;
 
 /** The seal context of the key of an ACME order being finalized (table acme_orders): bound to its certificate. */

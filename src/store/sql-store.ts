@@ -90,6 +90,14 @@ function toToken(r: Database['tokens']): TokenRecord {
   };
 }
 
+const acmeOrderOf = (r: Database['acme_orders']): AcmeOrderRecord => ({
+  certificateId: r.certificate_id,
+  issuer: r.issuer,
+  orderUrl: r.order_url,
+  sealedKey: r.sealed_key,
+  createdAt: r.created_at,
+});
+
 /** Unique-constraint violations look different per driver; both are mapped here and nowhere else. */
 function isUniqueViolation(e: unknown): boolean {
   const err = e as { code?: string; message?: string };
@@ -273,15 +281,12 @@ export class SqlStore implements Store {
       .selectAll()
       .where('certificate_id', '=', certificateId)
       .executeTakeFirst();
-    return (
-      r && {
-        certificateId: r.certificate_id,
-        issuer: r.issuer,
-        orderUrl: r.order_url,
-        sealedKey: r.sealed_key,
-        createdAt: r.created_at,
-      }
-    );
+    return r && acmeOrderOf(r);
+  }
+
+  async listAcmeOrders(): Promise<AcmeOrderRecord[]> {
+    const rows = await this.db.selectFrom('acme_orders').selectAll().orderBy('certificate_id').execute();
+    return rows.map(acmeOrderOf);
   }
 
   async purgeNonces(now: string): Promise<number> {

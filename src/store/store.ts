@@ -365,6 +365,8 @@ export interface Store {
    */
   recordAcmeOrder(order: AcmeOrderRecord): Promise<void>;
   acmeOrder(certificateId: string): Promise<AcmeOrderRecord | undefined>;
+  /** Every recorded order (the store check and backup verification open their keys). */
+  listAcmeOrders(): Promise<AcmeOrderRecord[]>;
   /** Forgets nonces that expired before `now` (ISO-8601); returns how many. */
   purgeNonces(now: string): Promise<number>;
 

@@ -12,7 +12,7 @@ import { openDataDir } from '../../src/hub/data-dir.ts';
 import { systemClock } from '../../src/core/clock.ts';
 import { createLogger } from '../../src/core/log.ts';
 import { generatePrivateKeyPem } from '../../src/pki/keys.ts';
-import { META, META_CATALOGUE, metaEntryOf } from '../../src/store/meta-catalogue.ts';
+import { META, META_CATALOGUE, acmeOrderKeyContext, metaEntryOf } from '../../src/store/meta-catalogue.ts';
 import { pebbleHubConfig, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -25,7 +25,13 @@ const ROOT = resolve(import.meta.dirname, '../..');
 interface CheckJson {
   ok: boolean;
   rows: Array<{ item: string; key: string; ok: boolean; detail: string }>;
-  counts: { metaKeys: number; certificates: number; versions: number; acmeAccounts: number };
+  counts: {
+    metaKeys: number;
+    certificates: number;
+    versions: number;
+    acmeAccounts: number;
+    acmeOrders: number;
+  };
 }
 
 const checkStore = async (dataDir: string) => {
@@ -88,6 +94,7 @@ describe('the catalogue of meta keys and sealed items', () => {
       certificates: 2,
       versions: 2,
       acmeAccounts: 1,
+      acmeOrders: 0,
     });
     const sealedChecked = report!.rows.filter((r) => /unseals/.test(r.detail)).map((r) => r.key);
     for (const key of [META.internalCaRootKey.key, META.internalCaIntermediateKey.key, META.hubTlsKey.key]) {
@@ -148,6 +155,55 @@ describe('the catalogue of meta keys and sealed items', () => {
     assert.equal(human.code, 1);
     assert.match(human.stdout, /FAILED\s+unknown meta key\s+mystery\.key/);
     assert.match(human.stdout, /3 failed/);
+  });
+
+  test('the key of an ACME order being finalized is checked: it opens under its own certificate, and a key moved from another certificate fails with exit 1', async (t) => {
+    const hub = await startTestHub(t);
+    const web = await hub.client.post<{ id: string }>('/api/v1/certificates', {
+      name: 'web',
+      sans: ['web.internal.test'],
+    });
+    const mail = await hub.client.post<{ id: string }>('/api/v1/certificates', {
+      name: 'mail',
+      sans: ['mail.internal.test'],
+    });
+    await hub.close();
+    const { store, sealer } = await openDataDir({
+      dataDir: hub.dataDir,
+      env: {},
+      logger: createLogger({ level: 'silent' }),
+      clock: systemClock,
+      create: false,
+    });
+    try {
+      // as the issuance records them right before finalize; mail's key was sealed for web (moved by hand)
+      for (const [id, sealedFor] of [
+        [web.id, web.id],
+        [mail.id, web.id],
+      ]) {
+        await store.recordAcmeOrder({
+          certificateId: id,
+          issuer: 'pebble',
+          orderUrl: `https://ca.test/order/${id}`,
+          sealedKey: sealer.seal(await generatePrivateKeyPem('ecdsa-p256'), acmeOrderKeyContext(sealedFor)),
+          createdAt: new Date().toISOString(),
+        });
+      }
+    } finally {
+      await store.close();
+    }
+
+    const { code, report } = await checkStore(hub.dataDir);
+    assert.equal(code, 1);
+    assert.equal(report!.counts.acmeOrders, 2);
+    const rows = report!.rows.filter((r) => r.key.startsWith('acme_orders/'));
+    assert.deepEqual(Object.fromEntries(rows.map((r) => [r.key, r.ok])), {
+      [`acme_orders/${web.id}`]: true,
+      [`acme_orders/${mail.id}`]: false,
+    });
+    assert.match(rows.find((r) => r.ok)!.detail, /unseals under its certificate/);
+    assert.match(rows.find((r) => !r.ok)!.item, /order being finalized for mail \(pebble\)/);
+    assert.match(rows.find((r) => !r.ok)!.detail, /could not be decrypted/);
   });
 
   test('check-store on a directory no hub initialised is a clear error with a hint, and creates nothing', async (t) => {
