@@ -7,7 +7,11 @@
  *
  *   npm run bench -- api [--certs 10000] [--endpoints 10000] [--limit 100] [--concurrency 1,50]
  *                        [--requests 400] [--max-seconds 30] [--routes certificates,endpoints,...] [--keep DIR]
- *                        [--cache uncached,cached] [--encoding identity,gzip]
+ *                        [--cache uncached,cached] [--encoding identity,gzip] [--live MS]
+ *
+ * `--live MS`: while a cached route is measured, another connection to the same database commits every MS ms what
+ * a hub of 10,000 agents commits on its own (their `last_seen_at` touches, batched: 500 endpoints per commit), so
+ * every commit empties the page cache as it would in a live fleet; `0` (the default) measures a fleet at rest.
  *
  * `--cache cached` is the steady state of a running hub whose fleet did not change: before the timed requests of a
  * route, one client walks all its pages once (each page's first answer is a render, stored by the page cache); that
@@ -34,7 +38,9 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { createLogger } from '../src/core/log.ts';
 import { CertificateService } from '../src/hub/certificate-service.ts';
+import { openDataDir } from '../src/hub/data-dir.ts';
 import { openHubContext } from '../src/hub/hub.ts';
+import { systemClock } from '../src/core/clock.ts';
 import type { NewVersion, ProbeResultRecord } from '../src/store/store.ts';
 
 const POOL = 16;
@@ -219,6 +225,38 @@ function get(url: string, agent: Agent, token: string, caPem: string, encoding: 
 export const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
+/** Commits a batch of 500 endpoint touches every `everyMs` through its own connection, until stopped. */
+export async function liveWriter(dataDir: string, everyMs: number) {
+  const { store } = await openDataDir({
+    dataDir,
+    env: {},
+    logger: createLogger({ level: 'warn' }),
+    clock: systemClock,
+    create: false,
+  });
+  const ids = (await store.listEndpoints()).map((e) => e.id);
+  let commits = 0;
+  let next = 0;
+  const tick = async () => {
+    const at = new Date().toISOString();
+    const batch = Array.from({ length: 500 }, () => ({ endpointId: ids[next++ % ids.length], at }));
+    await store.touchEndpoints(batch);
+    commits++;
+  };
+  let running = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(tick);
+  }, everyMs);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+      await store.close();
+      return commits;
+    },
+  };
+}
+
 /** One client walking every page of `path` once (at most `maxPages`): on a cached hub, each page's first answer. */
 export async function walkOnce(
   base: string,
@@ -317,6 +355,7 @@ export async function run(args: string[]): Promise<void> {
   const modes = flag('cache', 'uncached,cached').split(',') as Array<'cached' | 'uncached'>;
   // gzip: as the CLI asks; identity: a client that sends no accept-encoding (curl without --compressed)
   const encodings = flag('encoding', 'identity,gzip').split(',') as Encoding[];
+  const liveMs = Number(flag('live', '0'));
   const cpuModel =
     /model name\s*:\s*(.*)/.exec(await readFile('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model;
   process.stdout.write(
@@ -345,7 +384,7 @@ export async function run(args: string[]): Promise<void> {
   for (const cache of modes) await runHub(cache);
   if (walks.length) {
     process.stdout.write(
-      '\nFirst walk of each cached route before its timed requests (one client, every page once: each answer a render)\n\n',
+      "\nFirst walk of each cached route before its timed requests (one client, every page once; per route the first encoding's walk renders each page, the next one compresses the stored page)\n\n",
     );
     process.stdout.write(
       '| route | encoding | pages | p50 ms | p99 ms | max ms | loadavg |\n|---|---|---|---|---|---|---|\n',
@@ -369,6 +408,7 @@ export async function run(args: string[]): Promise<void> {
           for (const encoding of encodings) {
             const load = await loadavg();
             const cpu0 = await hubCpuMs(child);
+            const writer = cache === 'cached' && liveMs > 0 ? await liveWriter(dataDir, liveMs) : undefined;
             const r = await measure(info.url, ROUTES[route], {
               limit,
               concurrency,
@@ -378,10 +418,11 @@ export async function run(args: string[]): Promise<void> {
               caPem: info.caPem,
               encoding,
             });
+            const commits = await writer?.stop();
             const cpu = (await hubCpuMs(child)) - cpu0;
             const f = (ms: number) => ms.toFixed(1);
             process.stdout.write(
-              `| ${ROUTES[route]} | ${cache} | ${encoding} | ${concurrency} | ${r.items} | ${r.bytes} | ${r.paged ? 'yes' : 'no'} | ${r.n}${r.errors ? ` (${r.errors})` : ''} | ` +
+              `| ${ROUTES[route]} | ${cache}${commits !== undefined ? ` (${commits} commits)` : ''} | ${encoding} | ${concurrency} | ${r.items} | ${r.bytes} | ${r.paged ? 'yes' : 'no'} | ${r.n}${r.errors ? ` (${r.errors})` : ''} | ` +
                 `${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${r.perSecond.toFixed(0)} | ${(cpu / r.n).toFixed(2)} | ${load} |\n`,
             );
           }
