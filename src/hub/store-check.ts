@@ -131,18 +131,21 @@ export async function checkStore(
   }
 
   // An order being finalized keeps its key until the version is stored: it must open under its certificate, or the
-  // next attempt could not resume the order (it would place a new one, a second certificate at the CA).
+  // next attempt could not resume the order (it would place a new one, a second certificate at the CA). An order
+  // with no certificate is a first issuance whose hub died after finalize: adding the certificate again resumes it.
   const names = new Map(certificates.map((c) => [c.id, c.name]));
   const orders = await store.listAcmeOrders();
   for (const order of orders) {
     const name = names.get(order.certificateId);
+    const of = name ?? `a new certificate for ${order.sans?.join(', ') ?? 'names not recorded'}`;
     add(
-      `key of the ACME order being finalized for ${name ?? `certificate ${order.certificateId}`} (${order.issuer})`,
+      `key of the ACME order being finalized for ${of} (${order.issuer})`,
       `acme_orders/${order.certificateId}`,
       () => {
-        if (!name) throw new Error('its certificate is not in the store');
         createPrivateKey(sealer.unseal(order.sealedKey, acmeOrderKeyContext(order.certificateId)));
-        return 'unseals under its certificate';
+        return name
+          ? 'unseals under its certificate'
+          : 'unseals; its first issuance did not complete: resumed when a certificate with these names is added';
       },
     );
   }

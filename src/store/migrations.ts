@@ -308,6 +308,13 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0013_acme_order_names': {
+      // The names an order was placed for (JSON array): a new certificate's first issuance has no stored certificate
+      // to find its order by, so adding the certificate again finds the order left by a hub that died by its names.
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('acme_orders').addColumn('sans', 'text').execute();
+      },
+    },
   };
 }
 

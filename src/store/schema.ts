@@ -149,6 +149,8 @@ export interface AcmeOrdersTable {
   order_url: string;
   sealed_key: string;
   created_at: string;
+  /** JSON array of the order's names; null for orders recorded before migration 0013. */
+  sans: string | null;
 }
 
 export interface Database {

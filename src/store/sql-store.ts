@@ -96,7 +96,11 @@ const acmeOrderOf = (r: Database['acme_orders']): AcmeOrderRecord => ({
   orderUrl: r.order_url,
   sealedKey: r.sealed_key,
   createdAt: r.created_at,
+  ...(r.sans ? { sans: JSON.parse(r.sans) as string[] } : {}),
 });
+
+/** Names in one spelling, so an order's names compare as one string. */
+const sortedNames = (sans: readonly string[]) => [...sans].map((n) => n.toLowerCase()).sort();
 
 /** Unique-constraint violations look different per driver; both are mapped here and nowhere else. */
 function isUniqueViolation(e: unknown): boolean {
@@ -267,6 +271,7 @@ export class SqlStore implements Store {
       order_url: o.orderUrl,
       sealed_key: o.sealedKey,
       created_at: o.createdAt,
+      sans: o.sans ? json(sortedNames(o.sans)) : null,
     };
     await this.db
       .insertInto('acme_orders')
@@ -280,6 +285,19 @@ export class SqlStore implements Store {
       .selectFrom('acme_orders')
       .selectAll()
       .where('certificate_id', '=', certificateId)
+      .executeTakeFirst();
+    return r && acmeOrderOf(r);
+  }
+
+  async unclaimedAcmeOrder(issuer: string, sans: readonly string[]): Promise<AcmeOrderRecord | undefined> {
+    const r = await this.db
+      .selectFrom('acme_orders')
+      .leftJoin('certificates', 'certificates.id', 'acme_orders.certificate_id')
+      .selectAll('acme_orders')
+      .where('certificates.id', 'is', null)
+      .where('acme_orders.issuer', '=', issuer)
+      .where('acme_orders.sans', '=', json(sortedNames(sans)))
+      .orderBy('acme_orders.created_at', 'desc')
       .executeTakeFirst();
     return r && acmeOrderOf(r);
   }

@@ -232,6 +232,8 @@ export interface AcmeOrderRecord {
   orderUrl: string;
   sealedKey: string;
   createdAt: string;
+  /** The names ordered (absent on orders recorded before certfleet kept them). */
+  sans?: string[];
 }
 
 /** One input of `transitionDeployments`: the arguments of `transitionDeployment`. */
@@ -367,6 +369,11 @@ export interface Store {
   acmeOrder(certificateId: string): Promise<AcmeOrderRecord | undefined>;
   /** Every recorded order (the store check and backup verification open their keys). */
   listAcmeOrders(): Promise<AcmeOrderRecord[]>;
+  /**
+   * The order a new certificate's first issuance recorded at `issuer` for exactly these names and never stored a
+   * version from (its hub died after finalize): no certificate has its id. The newest if several.
+   */
+  unclaimedAcmeOrder(issuer: string, sans: readonly string[]): Promise<AcmeOrderRecord | undefined>;
   /** Forgets nonces that expired before `now` (ISO-8601); returns how many. */
   purgeNonces(now: string): Promise<number>;
 

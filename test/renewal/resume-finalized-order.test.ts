@@ -75,3 +75,77 @@ test('a recorded order that cannot be completed gives way to a new order instead
   assert.equal((await store.currentVersion(certId))?.id, renewed.id);
   assert.equal(await store.acmeOrder(certId), undefined);
 });
+
+test('a first issuance finalized before its certificate was stored is resumed when the certificate is added again', async (t) => {
+  const pebble = await startPebble();
+  onCleanup(t, () => pebble.stop());
+  const hub = await startAcmeHub(t, await pebbleHubConfig(t, pebble));
+  const { store } = hub.ctx;
+  const sans = [randomName('first-')];
+  const issuedBefore = pebble.issuedSerials().length;
+  const commit = store.commitRenewal.bind(store);
+  let stopped = false;
+  store.commitRenewal = async (c: RenewalCommit) => {
+    if (c.version && !stopped) {
+      stopped = true;
+      throw new Error('the hub stopped before storing the version');
+    }
+    return commit(c);
+  };
+  await assert.rejects(hub.client.post('/api/v1/certificates', { name: 'web', sans, issuer: 'pebble' }));
+  assert.equal(pebble.issuedSerials().length, issuedBefore + 1, 'the CA issued it');
+  assert.equal(await store.getCertificate('web'), undefined, 'no certificate without its first version');
+  const [order] = await store.listAcmeOrders();
+  assert.deepEqual(order.sans, sans, 'the order is kept with its names');
+
+  // an order for other names, or for another key type, is not taken
+  const other = await hub.client.post<{ id: string }>('/api/v1/certificates', {
+    name: 'other',
+    sans: [randomName('other-')],
+    issuer: 'pebble',
+  });
+  assert.notEqual(other.id, order.certificateId);
+  assert.equal(pebble.issuedSerials().length, issuedBefore + 2);
+
+  const created = await hub.client.post<{ id: string }>('/api/v1/certificates', {
+    name: 'web',
+    sans,
+    issuer: 'pebble',
+  });
+  assert.equal(pebble.issuedSerials().length, issuedBefore + 2, 'no second certificate at the CA for web');
+  assert.equal(created.id, order.certificateId, 'the certificate takes the id its order was recorded under');
+  const version = (await store.currentVersion(created.id))!;
+  assert.equal(normalSerial(version.serial), normalSerial(pebble.issuedSerials()[issuedBefore]));
+  assert.deepEqual(await store.listAcmeOrders(), [], 'the stored version closes the order');
+});
+
+test('a recorded first-issuance order for another key type is not resumed: the certificate gets a new key and order', async (t) => {
+  const pebble = await startPebble();
+  onCleanup(t, () => pebble.stop());
+  const hub = await startAcmeHub(t, await pebbleHubConfig(t, pebble));
+  const { store } = hub.ctx;
+  const sans = [randomName('keytype-')];
+  const commit = store.commitRenewal.bind(store);
+  let stopped = false;
+  store.commitRenewal = async (c: RenewalCommit) => {
+    if (c.version && !stopped) {
+      stopped = true;
+      throw new Error('the hub stopped before storing the version');
+    }
+    return commit(c);
+  };
+  await assert.rejects(
+    hub.client.post('/api/v1/certificates', { name: 'web', sans, issuer: 'pebble', keyType: 'ecdsa-p256' }),
+  );
+  const issuedBefore = pebble.issuedSerials().length;
+  const created = await hub.client.post<{ id: string }>('/api/v1/certificates', {
+    name: 'web',
+    sans,
+    issuer: 'pebble',
+    keyType: 'ecdsa-p384',
+  });
+  assert.equal(pebble.issuedSerials().length, issuedBefore + 1, 'a new order was placed');
+  const version = (await store.currentVersion(created.id))!;
+  assert.match(version.certPem, /BEGIN CERTIFICATE/);
+  assert.deepEqual(await store.listAcmeOrders(), []);
+});

@@ -62,6 +62,8 @@ export class Issuance {
   private readonly shutdown = new AbortController();
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly newCertificateId: () => string;
+  /** Certificate ids of first issuances in flight on this hub (see `create`). */
+  private readonly claimedOrders = new Set<string>();
 
   constructor(
     private readonly ctx: HubContext,
@@ -139,13 +141,22 @@ export class Issuance {
         `wait for it, then see \`certfleet cert show ${spec.name}\``,
       );
     const request: IssuanceRequest = { sans: spec.sans, isRenewal: false, urgent: false };
-    const cert: Subject = { ...spec, id: this.newCertificateId() };
+    // A hub that died after the CA finalized this first issuance left its order (no certificate has its id):
+    // taking that id makes the journal resume the order, so adding the certificate again is not a second
+    // certificate at the CA. An id already taken by a create in flight here is not shared.
+    const unclaimed = await this.ctx.store.unclaimedAcmeOrder(spec.issuer, spec.sans);
+    const id =
+      unclaimed && !this.claimedOrders.has(unclaimed.certificateId)
+        ? unclaimed.certificateId
+        : this.newCertificateId();
+    const cert: Subject = { ...spec, id };
+    this.claimedOrders.add(id);
     const outcome = await this.coalesced(key, cert, true, {
       actor,
       reason: 'created',
       checkBudget: true,
       stillNeeded: async () => ({ needed: !(await this.ctx.store.getCertificate(spec.name)), request }),
-    });
+    }).finally(() => this.claimedOrders.delete(id));
     // Taken meanwhile: the store's own refusal, before any order was placed.
     return outcome.result?.certificate ?? this.ctx.store.createCertificate(spec, actor);
   }
@@ -193,8 +204,8 @@ export class Issuance {
       });
     let obtained: { issued: IssuedVersion; info: CertInfo };
     try {
-      // a new certificate's id is not kept across attempts, so only an existing one's order can be resumed
-      obtained = await this.obtain(cert, previous, signal, create ? undefined : this.orderJournal(cert));
+      // a new certificate's order is kept under the id it is created with; `create` finds it again by its names
+      obtained = await this.obtain(cert, previous, signal, this.orderJournal(cert));
     } catch (e) {
       await this.commitFailure(cert, create, request, { actor, reason, requested }, e);
       throw signal.aborted ? signal.reason : userError(cert, e);
@@ -261,6 +272,7 @@ export class Issuance {
         store.recordAcmeOrder({
           certificateId: cert.id,
           issuer: o.issuer,
+          sans: cert.sans,
           orderUrl: o.orderUrl,
           sealedKey: sealer.seal(o.keyPem, context),
           createdAt: clock.now().toISOString(),

@@ -3,9 +3,11 @@ import type { Agent } from 'node:https';
 import { isIP } from 'node:net';
 import acme from 'acme-client';
 import { CertfleetError, errorMessage, isCertfleetError } from '../../core/errors.ts';
-import { generatePrivateKeyPem } from '../../pki/keys.ts';
+import { generatePrivateKeyPem, keyTypeOf } from '../../pki/keys.ts';
+import { parsePrivateKey } from '../../pki/private-key.ts';
 import { certMatchesKey, splitPemCertificates } from '../../pki/inspect.ts';
 import type { Issuer, IssueRequest, IssuedVersion } from '../issuer.ts';
+import type { KeyType } from '../../core/types.ts';
 import type { ChallengeInput, ChallengeType, Solver, SolverSelector } from '../../solvers/solver.ts';
 import type { AccountStore, AcmeAccount } from './account-store.ts';
 import { ariCertId } from './ari.ts';
@@ -200,6 +202,8 @@ export class AcmeIssuer implements Issuer {
     }
     const ordered = order.identifiers.map((i) => i.value.toLowerCase()).sort();
     if (ordered.join(',') !== [...names].sort().join(',')) return undefined;
+    // a certificate whose key type changed since the order was placed wants a new key, not the recorded one
+    if (!isKeyOfType(pending.keyPem, req.keyType)) return undefined;
     if (!['ready', 'processing', 'valid'].includes(order.status)) return undefined;
     let issued: IssuedVersion;
     try {
@@ -616,5 +620,14 @@ export class AcmeIssuer implements Issuer {
         }
       }),
     );
+  }
+}
+
+/** Whether `keyPem` is a key of `keyType`; a key that does not parse is not. */
+function isKeyOfType(keyPem: string, keyType: KeyType): boolean {
+  try {
+    return keyTypeOf(parsePrivateKey(keyPem)) === keyType;
+  } catch {
+    return false;
   }
 }

@@ -438,6 +438,39 @@ export function storeContract(dialect: string, open: OpenStore): void {
         assert.equal(await store.purgeNonces(new Date().toISOString()), 1);
         assert.equal(await remember('ep-1:nonce-a'), false, 'unexpired ones stay');
       });
+
+      test('an order recorded before finalize is found by its certificate, or, while no certificate has its id, by its issuer and names (any order and case)', async (t) => {
+        const store = await open(t);
+        const web = await store.createCertificate(cert('web'), 'test');
+        const order = (certificateId: string, sans: string[], issuer = 'acme-a') => ({
+          certificateId,
+          issuer,
+          sans,
+          orderUrl: `https://ca.test/order/${certificateId}`,
+          sealedKey: 'v1.sealed',
+          createdAt: new Date().toISOString(),
+        });
+        await store.recordAcmeOrder(order(web.id, ['web.example.test']));
+        await store.recordAcmeOrder(order('new-1', ['b.example.test', 'a.example.test']));
+        assert.equal((await store.acmeOrder(web.id))?.orderUrl, `https://ca.test/order/${web.id}`);
+        assert.deepEqual(
+          (await store.listAcmeOrders()).map((o) => o.certificateId).sort(),
+          [web.id, 'new-1'].sort(),
+        );
+        const found = await store.unclaimedAcmeOrder('acme-a', ['A.example.test', 'b.example.test']);
+        assert.equal(found?.certificateId, 'new-1');
+        assert.deepEqual(found?.sans, ['a.example.test', 'b.example.test']);
+        assert.equal(
+          await store.unclaimedAcmeOrder('acme-b', ['a.example.test', 'b.example.test']),
+          undefined,
+        );
+        assert.equal(await store.unclaimedAcmeOrder('acme-a', ['a.example.test']), undefined);
+        assert.equal(
+          await store.unclaimedAcmeOrder('acme-a', ['web.example.test']),
+          undefined,
+          "an order whose certificate exists is that certificate's",
+        );
+      });
     });
 
     describe('emergency campaigns', () => {
