@@ -7,12 +7,25 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { generatePrivateKeyPem } from '../../src/pki/keys.ts';
 import { acmeOrderKeyContext } from '../../src/store/meta-catalogue.ts';
-import type { RenewalCommit } from '../../src/store/store.ts';
+import type { RenewalCommit, Store } from '../../src/store/store.ts';
 import { pebbleHubConfig, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { startPebble } from '../helpers/pebble.ts';
 
 const normalSerial = (s: string) => s.toLowerCase().replace(/^0+/, '');
+
+/** The next version's commit fails once, as if the hub died after the CA finalized the order. */
+function stopBeforeStoringOnce(store: Store) {
+  const commit = store.commitRenewal.bind(store);
+  let stopped = false;
+  store.commitRenewal = async (c: RenewalCommit) => {
+    if (c.version && !stopped) {
+      stopped = true;
+      throw new Error('the hub stopped before storing the version');
+    }
+    return commit(c);
+  };
+}
 
 /**
  * A hub with certificate `web` from Pebble whose renewal was finalized by the CA but not stored (the hub "died":
@@ -30,15 +43,7 @@ async function hubWithUnstoredRenewal(t: TestContext) {
   });
   const certId = (await store.getCertificate('web'))!.id;
   const issuedBefore = pebble.issuedSerials().length;
-  const commit = store.commitRenewal.bind(store);
-  let stopped = false;
-  store.commitRenewal = async (c: RenewalCommit) => {
-    if (c.version && !stopped) {
-      stopped = true;
-      throw new Error('the hub stopped before storing the version');
-    }
-    return commit(c);
-  };
+  stopBeforeStoringOnce(store);
   await assert.rejects(hub.renewal.renewNow('web', 'admin:test'));
   return { pebble, hub, store, certId, issuedBefore };
 }
@@ -83,15 +88,7 @@ test('a first issuance finalized before its certificate was stored is resumed wh
   const { store } = hub.ctx;
   const sans = [randomName('first-')];
   const issuedBefore = pebble.issuedSerials().length;
-  const commit = store.commitRenewal.bind(store);
-  let stopped = false;
-  store.commitRenewal = async (c: RenewalCommit) => {
-    if (c.version && !stopped) {
-      stopped = true;
-      throw new Error('the hub stopped before storing the version');
-    }
-    return commit(c);
-  };
+  stopBeforeStoringOnce(store);
   await assert.rejects(hub.client.post('/api/v1/certificates', { name: 'web', sans, issuer: 'pebble' }));
   assert.equal(pebble.issuedSerials().length, issuedBefore + 1, 'the CA issued it');
   assert.equal(await store.getCertificate('web'), undefined, 'no certificate without its first version');
@@ -125,15 +122,7 @@ test('a recorded first-issuance order for another key type is not resumed: the c
   const hub = await startAcmeHub(t, await pebbleHubConfig(t, pebble));
   const { store } = hub.ctx;
   const sans = [randomName('keytype-')];
-  const commit = store.commitRenewal.bind(store);
-  let stopped = false;
-  store.commitRenewal = async (c: RenewalCommit) => {
-    if (c.version && !stopped) {
-      stopped = true;
-      throw new Error('the hub stopped before storing the version');
-    }
-    return commit(c);
-  };
+  stopBeforeStoringOnce(store);
   await assert.rejects(
     hub.client.post('/api/v1/certificates', { name: 'web', sans, issuer: 'pebble', keyType: 'ecdsa-p256' }),
   );

@@ -116,13 +116,7 @@ describe('the catalogue of meta keys and sealed items', () => {
 
     // A key sealed under the right context that belongs to no certificate, a version key moved to another version,
     // and a key nothing explains.
-    const { store, sealer } = await openDataDir({
-      dataDir: hub.dataDir,
-      env: {},
-      logger: createLogger({ level: 'silent' }),
-      clock: systemClock,
-      create: false,
-    });
+    const { store, sealer } = await openStoreOf(hub.dataDir);
     const strangerKey = sealer.seal(await generatePrivateKeyPem('ecdsa-p256'), META.hubTlsKey.sealContext);
     await store.close();
     const db = new Database(dbFile);
@@ -168,13 +162,7 @@ describe('the catalogue of meta keys and sealed items', () => {
       sans: ['mail.internal.test'],
     });
     await hub.close();
-    const { store, sealer } = await openDataDir({
-      dataDir: hub.dataDir,
-      env: {},
-      logger: createLogger({ level: 'silent' }),
-      clock: systemClock,
-      create: false,
-    });
+    const { store, sealer } = await openStoreOf(hub.dataDir);
     try {
       // as the issuance records them right before finalize; mail's key was sealed for web (moved by hand)
       for (const [id, sealedFor] of [
@@ -226,6 +214,16 @@ describe('the catalogue of meta keys and sealed items', () => {
     }
   });
 });
+
+/** The store and sealer of a stopped hub's data directory. */
+const openStoreOf = (dataDir: string) =>
+  openDataDir({
+    dataDir,
+    env: {},
+    logger: createLogger({ level: 'silent' }),
+    clock: systemClock,
+    create: false,
+  });
 
 async function keysOf(dataDir: string): Promise<string[]> {
   const db = new Database(join(dataDir, 'hub.db'), { readonly: true });
