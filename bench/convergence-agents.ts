@@ -21,6 +21,12 @@ interface Setup {
   inline: boolean;
   /** What each agent reports for a new version, in order, in one report (default: `installed`). */
   states?: Array<'delivered' | 'installed' | 'reloaded' | 'verified'>;
+  /**
+   * At most this many of this process's agents make their first exchange (connect, first poll, first report) at
+   * once; default: all at once. A fleet's agents start over minutes: a thousand TLS connects in one instant
+   * time out and are reset on a loaded machine (retries for minutes), which measures the bench, not the hub.
+   */
+  firstSyncConcurrency?: number;
 }
 
 interface BenchAgent {
@@ -49,12 +55,29 @@ async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>
   );
 }
 
+/** Gates the agents' first exchanges (Setup.firstSyncConcurrency); open when not set. */
+let firstSyncSlots = Infinity;
+const firstSyncWaiters: Array<() => void> = [];
+const firstSyncDone = new WeakSet<BenchAgent>();
+async function firstSyncSlot(a: BenchAgent): Promise<void> {
+  if (firstSyncDone.has(a)) return;
+  while (firstSyncSlots <= 0) await new Promise<void>((r) => firstSyncWaiters.push(r));
+  firstSyncSlots--;
+}
+function firstSyncEnd(a: BenchAgent): void {
+  if (firstSyncDone.has(a)) return;
+  firstSyncDone.add(a);
+  firstSyncSlots++;
+  firstSyncWaiters.shift()?.();
+}
+
 async function agentLoopOnce(
   a: BenchAgent,
   inline: boolean,
   states: Setup['states'] = ['installed'],
 ): Promise<void> {
   const signal = abort.signal;
+  await firstSyncSlot(a);
   while (!signal.aborted) {
     const state = await a.client.desired(a.since, 25, {
       signal,
@@ -74,6 +97,7 @@ async function agentLoopOnce(
       { signal },
     );
     a.versionId = v.id;
+    firstSyncEnd(a);
     const p = progress.get(v.id) ?? { count: 0, desiredAt: 0, bundleAt: 0, at: 0 };
     progress.set(v.id, p);
     p.count++;
@@ -109,6 +133,7 @@ process.on('message', (msg: Partial<Setup> & { stop?: boolean }) => {
     return;
   }
   const setup = msg as Setup;
+  firstSyncSlots = setup.firstSyncConcurrency ?? Infinity;
   void (async () => {
     await pool(setup.agents, 16, async ({ enrollToken, subscriptionId }) => {
       const keys = generateAgentKeys();

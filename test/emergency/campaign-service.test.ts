@@ -57,4 +57,43 @@ describe('emergency campaigns in the hub', () => {
       [2, 2, true],
     );
   });
+
+  test('after each look at a running campaign the next waits at least four times as long as that look took', async (t) => {
+    const hub = await startTestHub(t);
+    await createCertificate(hub, 'web');
+    await createCertificate(hub, 'api');
+    hub.planner!.requestRun = () => undefined; // no pass: 'api' stays unissued, so the campaign keeps running
+    await hub.client.post('/api/v1/emergency/campaigns', { all: true });
+    // A look reads the fleet; here that takes at least 150 ms (a large fleet on a busy hub).
+    const store = hub.ctx.store;
+    const fleet = store.fleet.bind(store);
+    const looks: Array<{ start: number; end: number }> = [];
+    store.fleet = async (...args) => {
+      // only the campaign's looks (connectors and alerts read the fleet too)
+      if (!new Error().stack?.includes('campaign-progress')) return fleet(...args);
+      const start = Date.now();
+      await new Promise((r) => setTimeout(r, 150));
+      const result = await fleet(...args);
+      looks.push({ start, end: Date.now() });
+      return result;
+    };
+    // The test hub runs no leader jobs: follow as the leader would. A stream of changes (a new version of 'web'
+    // every 50 ms) asks for a look after each one.
+    hub.campaigns!.startWatching();
+    const deadline = Date.now() + 30_000;
+    try {
+      while (looks.length < 3 && Date.now() < deadline) {
+        await hub.renewal.renewNow('web', 'test');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await hub.campaigns!.stop();
+    }
+    assert.ok(looks.length >= 3, `three looks within 30 s (saw ${looks.length})`);
+    for (let i = 1; i < looks.length; i++) {
+      const took = looks[i - 1].end - looks[i - 1].start;
+      const quiet = looks[i].start - looks[i - 1].end;
+      assert.ok(quiet >= 4 * took, `look ${i + 1} came ${quiet} ms after one that took ${took} ms`);
+    }
+  });
 });

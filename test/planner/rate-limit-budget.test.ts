@@ -51,6 +51,19 @@ describe('rate-limit budget', () => {
     assert.deepEqual(limits.CertificatesPerFQDNSet, { count: 5, windowMs: 7 * DAY });
   });
 
+  test('a CA without limits counts nothing: its stored state stays empty however many orders end', () => {
+    const b = new RateLimitBudget(NO_LIMITS);
+    for (let i = 0; i < 100; i++) {
+      b.record(fresh([`h${i}.example.com`]), plus(T0, i * HOUR));
+      b.record(
+        { ...fresh([`h${i}.example.com`]), isRenewal: true, replaces: `cert-${i}` },
+        plus(T0, i * HOUR),
+      );
+    }
+    assert.deepEqual(b.toJSON(), { version: 1, windows: {}, issuedSets: {}, replaced: {} });
+    assert.deepEqual(b.canIssue(fresh(['h0.example.com']), plus(T0, 100 * HOUR)), { ok: true });
+  });
+
   test('defers non-urgent issuance when the registered-domain budget is spent and says when it frees', () => {
     const b = spent(40);
     const now = plus(T0, 40 * HOUR);

@@ -293,6 +293,9 @@ export class RateLimitBudget {
 
   /** Count an order that ended at `at`: in a certificate ('issued', the default), or in failure. */
   record(request: IssuanceRequest, at: Date, outcome: 'issued' | 'failed' = 'issued'): void {
+    // A CA without limits: nothing to count. Keeping every issued set anyway grew the stored budget (written once
+    // per order) with the fleet: 0.6 MB and 31 ms of JSON per order at 10,000 certificates.
+    if (LIMIT_NAMES.every((l) => this.config.limits[l] === null)) return;
     const t = at.getTime();
     for (const c of this.charges(request, t)) {
       if (outcome === 'failed' && c.limit !== 'NewOrdersPerAccount') continue;
