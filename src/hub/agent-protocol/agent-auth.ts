@@ -30,6 +30,8 @@ export interface AuthenticatedAgent {
  */
 const AUTH_CACHE_TTL_MS = 5000;
 const authCache = new Map<string, { endpoint?: Endpoint; keys?: AgentKeys; until: number }>();
+/** When expired entries are dropped next: a parked agent comes back after its long-poll, past the TTL anyway. */
+let sweepAt = 0;
 
 export function forgetAgent(endpointId: string): void {
   authCache.delete(endpointId);
@@ -45,7 +47,10 @@ async function lookup(store: Store, endpointId: string, now: number) {
     keys: stored ? decodeAgentKeys(stored) : undefined,
     until: now + AUTH_CACHE_TTL_MS,
   };
-  if (authCache.size > 100_000) authCache.clear();
+  if (now >= sweepAt) {
+    for (const [id, e] of authCache) if (e.until <= now) authCache.delete(id);
+    sweepAt = now + AUTH_CACHE_TTL_MS;
+  }
   if (endpoint) authCache.set(endpointId, entry);
   return entry;
 }
