@@ -10,6 +10,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { AgentClient } from '../src/agent/agent-client.ts';
+import { Backoff, sleep } from '../src/agent/backoff.ts';
 import { generateAgentKeys, publicKeysOf, type AgentKeys } from '../src/agent/agent-identity.ts';
 import { openSealedKey } from '../src/protocol/sealed-key.ts';
 import type { BundleResponse } from '../src/protocol/wire.ts';
@@ -75,6 +76,7 @@ async function agentLoopOnce(
   a: BenchAgent,
   inline: boolean,
   states: Setup['states'] = ['installed'],
+  answered: () => void = () => undefined,
 ): Promise<void> {
   const signal = abort.signal;
   await firstSyncSlot(a);
@@ -83,6 +85,7 @@ async function agentLoopOnce(
       signal,
       ...(inline ? { have: a.versionId ? [a.versionId] : [] } : {}),
     });
+    answered();
     a.since = state.revision;
     const sub = state.subscriptions[0];
     const v = sub?.version;
@@ -108,17 +111,24 @@ async function agentLoopOnce(
   }
 }
 
-/** A real agent retries after a failed poll or report (a busy hub times out): so do these, after 1 s. */
+/**
+ * A real agent retries after a failed poll or report (a busy hub times out) with exponential backoff and full
+ * jitter (src/agent/backoff.ts, its defaults): so do these. A fixed 1 s retry kept thousands of agents
+ * reconnecting in step to a hub already behind, each retry a new TLS handshake.
+ */
 async function agentLoop(a: BenchAgent, inline: boolean, states?: Setup['states']): Promise<void> {
+  const backoff = new Backoff();
   while (!abort.signal.aborted) {
     try {
-      await agentLoopOnce(a, inline, states);
+      await agentLoopOnce(a, inline, states, () => backoff.reset());
     } catch (e) {
       if (abort.signal.aborted) return;
       retries++;
       if (retries % 100 === 1)
-        process.send!({ error: `agent request failed (retrying): ${(e as Error).message}` });
-      await new Promise((r) => setTimeout(r, 1000));
+        process.send!({
+          error: `agent request failed (retrying, ${retries} so far): ${(e as Error).message}`,
+        });
+      await sleep(backoff.next(), abort.signal);
     }
   }
 }

@@ -6,6 +6,8 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
+import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { createLogger } from '../src/core/log.ts';
 import { startHub } from '../src/hub/hub.ts';
 
@@ -36,15 +38,47 @@ async function profile(msg: { profile: 'start' | 'stop'; file?: string }): Promi
   }
   process.send!({ profiled: msg.profile });
 }
-process.on('message', (msg: { renew?: string; cpu?: boolean; profile?: 'start' | 'stop'; file?: string }) => {
-  if (msg.cpu) process.send!({ cpu: process.cpuUsage() });
-  if (msg.profile) void profile({ profile: msg.profile, ...(msg.file ? { file: msg.file } : {}) });
-  if (!msg.renew) return;
-  void hub.renewal.renewNow(msg.renew, 'admin:bench').then(
-    (v) => process.send!({ committedAt: performance.timeOrigin + performance.now(), versionId: v.id }),
-    (e: Error) => process.send!({ error: e.message }),
-  );
+// Connections, TLS handshakes (and how many resumed a session) and requests since the start: `{traffic: true}`.
+const traffic = { connections: 0, handshakes: 0, resumed: 0, requests: 0, open: 0 };
+hub.app.server.on('connection', (socket: import('node:net').Socket) => {
+  traffic.connections++;
+  traffic.open++;
+  socket.once('close', () => traffic.open--);
 });
+hub.app.server.on('secureConnection', (socket: import('node:tls').TLSSocket) => {
+  traffic.handshakes++;
+  if (socket.isSessionReused()) traffic.resumed++;
+});
+hub.app.server.on('request', () => traffic.requests++);
+// `{memory: true}`: memoryUsage() after a full GC (bench/parked-agents.ts); `{heapSnapshot: file}` writes one
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+process.on(
+  'message',
+  (msg: {
+    renew?: string;
+    cpu?: boolean;
+    memory?: boolean;
+    traffic?: boolean;
+    heapSnapshot?: string;
+    profile?: 'start' | 'stop';
+    file?: string;
+  }) => {
+    if (msg.cpu) process.send!({ cpu: process.cpuUsage() });
+    if (msg.traffic) process.send!({ traffic: { ...traffic } });
+    if (msg.memory) {
+      gc();
+      process.send!({ memory: process.memoryUsage() });
+    }
+    if (msg.heapSnapshot) process.send!({ heapSnapshot: writeHeapSnapshot(msg.heapSnapshot) });
+    if (msg.profile) void profile({ profile: msg.profile, ...(msg.file ? { file: msg.file } : {}) });
+    if (!msg.renew) return;
+    void hub.renewal.renewNow(msg.renew, 'admin:bench').then(
+      (v) => process.send!({ committedAt: performance.timeOrigin + performance.now(), versionId: v.id }),
+      (e: Error) => process.send!({ error: e.message }),
+    );
+  },
+);
 process.once('disconnect', () => void hub.close().then(() => process.exit(0)));
 process.stdout.write(
   `${JSON.stringify({ url: hub.url, caPem: hub.caPem, caFingerprint: hub.caFingerprint })}\n`,

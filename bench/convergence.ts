@@ -128,11 +128,13 @@ export interface PreparedAgent {
   subscriptionId: string;
 }
 
-/** N agent endpoints (`agent-<i>`) with an enrollment token each, all subscribed to the certificate `shared`. */
-export async function prepareAgents(admin: HubClient, n: number): Promise<PreparedAgent[]> {
+/**
+ * N agent endpoints (`agent-<from + i>`) with an enrollment token each, all subscribed to the certificate `shared`.
+ */
+export async function prepareAgents(admin: HubClient, n: number, from = 0): Promise<PreparedAgent[]> {
   const prepared: PreparedAgent[] = [];
   await pool(
-    Array.from({ length: n }, (_, i) => `agent-${i}`),
+    Array.from({ length: n }, (_, i) => `agent-${from + i}`),
     16,
     async (name) => {
       await admin.post('/api/v1/endpoints', { name, kind: 'agent' });

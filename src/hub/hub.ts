@@ -32,6 +32,13 @@ import { AdvisoryIssuanceLock } from '../store/postgres/advisory-lock.ts';
 import { postgresPool } from '../store/postgres/open-postgres-store.ts';
 import { LeaderJobs, leaseElection, soleHub, type LeaderJob } from './leader-jobs.ts';
 
+/**
+ * Connections waiting to be accepted (Node's default is 511; Linux caps it at net.core.somaxconn, 4096 by default).
+ * Thousands of agents reconnect at once after a hub restart or failover; past the backlog their connections were
+ * reset (ECONNRESET at 4,000 simultaneous TLS connects in a bare Node server) and each retry cost a handshake.
+ */
+const LISTEN_BACKLOG = 4096;
+
 export interface HubOptions {
   dataDir: string;
   /** host:port; port 0 picks a free one. */
@@ -270,7 +277,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
           }
         : {}),
     });
-    await app.listen({ host, port });
+    await app.listen({ host, port, backlog: LISTEN_BACKLOG });
     await leader.start();
     // Only now, with the hub up: a start that failed before this point leaves no token behind, so the next start
     // creates one (only the start that created it writes it out).

@@ -93,6 +93,41 @@ describe('fleet overview read model', () => {
     assert.deepEqual(aged, { quiet: 'agent_silent', busy: 'ok' });
   });
 
+  test('with nobody reading, the changes it holds stay bounded, and the next page still shows all of them', async (t) => {
+    const store = await openSqliteStore(':memory:', systemClock);
+    const overview = new FleetOverview(store, systemClock, 3_600_000, 60_000, 5);
+    t.after(async () => {
+      overview.close();
+      await store.close();
+    });
+    const cert = await store.createCertificate(
+      {
+        name: 'alpha',
+        sans: ['alpha.example.test'],
+        keyType: 'ecdsa-p256',
+        issuer: 'internal',
+        lifetimeDays: 30,
+      },
+      'test',
+    );
+    assert.deepEqual(await keys(overview), ['alpha']);
+    for (let i = 0; i < 12; i++) {
+      const ep = await store.createEndpoint(
+        { name: `web-${i}`, kind: 'agent', probeTargets: [], labels: {} },
+        'test',
+      );
+      await store.upsertSubscription(ep.id, cert.id, { outputs: [] }, 'test');
+    }
+    assert.ok(overview.pendingChanges <= 5, `holds ${overview.pendingChanges} changes`);
+    const page = await overview.page({}, 0, 100);
+    assert.deepEqual(
+      page.items.map((r) => r.key).sort(),
+      Array.from({ length: 12 }, (_, i) => `alpha/web-${i}`).sort(),
+    );
+    assert.equal(page.counts.endpoints, 12);
+    assert.equal(overview.pendingChanges, 0);
+  });
+
   test('deleting an endpoint takes its rows away and leaves its certificate alone', async (t) => {
     const { store, overview, certificate, endpoint } = await fixture(t);
     const cert = await certificate('alpha');

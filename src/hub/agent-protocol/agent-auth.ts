@@ -24,30 +24,71 @@ export interface AuthenticatedAgent {
 }
 
 /**
- * Endpoint + keys per endpoint id, cached for a few seconds: when a renewal wakes a thousand agents, each sends
- * three signed requests within a second, and two lookups each would double the hub's database work. Enrollment
- * and endpoint deletion through this hub drop the entry at once (`forgetAgent`); other hubs see them within TTL.
+ * Past one long-poll (25 s by default) and its answer: an agent a renewal wakes after a quiet wait is still cached,
+ * so waking ten thousand agents costs no endpoint and key reads (two round trips each on PostgreSQL). Changes are
+ * not waited for: they drop entries at once through the store's events; the TTL only bounds what a change the
+ * events never told of (none known) could leave.
  */
-const AUTH_CACHE_TTL_MS = 5000;
-const authCache = new Map<string, { endpoint?: Endpoint; keys?: AgentKeys; until: number }>();
+const AUTH_CACHE_TTL_MS = 60_000;
 
-export function forgetAgent(endpointId: string): void {
-  authCache.delete(endpointId);
+interface AuthEntry {
+  endpoint?: Endpoint;
+  keys?: AgentKeys;
+  until: number;
 }
 
-async function lookup(store: Store, endpointId: string, now: number) {
-  const hit = authCache.get(endpointId);
-  if (hit && hit.until > now) return hit;
-  const endpoint = await store.getEndpointById(endpointId);
-  const stored = endpoint && (await store.agentPublicKey(endpointId));
-  const entry = {
-    endpoint,
-    keys: stored ? decodeAgentKeys(stored) : undefined,
-    until: now + AUTH_CACHE_TTL_MS,
-  };
-  if (authCache.size > 100_000) authCache.clear();
-  if (endpoint) authCache.set(endpointId, entry);
-  return entry;
+/**
+ * Endpoint + keys per endpoint id, for one hub: each signed request needs both, and a renewal makes every agent
+ * send three within seconds. Any change to an endpoint (enrolled with new keys, updated, deleted), made through
+ * this hub or relayed from another (PostgreSQL), drops its entry when committed; a resync drops them all. Expired
+ * entries are dropped every TTL, so the cache holds the agents heard from lately, not every agent ever seen.
+ */
+export class AgentAuthCache {
+  private readonly entries = new Map<string, AuthEntry>();
+  private sweepAt = 0;
+  /** Counts the changes seen: a read that a change overtook is answered but not kept. */
+  private changes = 0;
+  private readonly unsubscribe: Array<() => void>;
+
+  constructor(
+    private readonly store: Store,
+    private readonly ttlMs = AUTH_CACHE_TTL_MS,
+  ) {
+    this.unsubscribe = [
+      store.events.on('endpoint.changed', (e) => {
+        this.changes++;
+        this.entries.delete(e.endpoint.id);
+      }),
+      store.events.on('store.resynced', () => {
+        this.changes++;
+        this.entries.clear();
+      }),
+    ];
+  }
+
+  async lookup(endpointId: string, now: number): Promise<AuthEntry> {
+    const hit = this.entries.get(endpointId);
+    if (hit && hit.until > now) return hit;
+    const before = this.changes;
+    const endpoint = await this.store.getEndpointById(endpointId);
+    const stored = endpoint && (await this.store.agentPublicKey(endpointId));
+    const entry = { endpoint, keys: stored ? decodeAgentKeys(stored) : undefined, until: now + this.ttlMs };
+    if (now >= this.sweepAt) {
+      for (const [id, e] of this.entries) if (e.until <= now) this.entries.delete(id);
+      this.sweepAt = now + this.ttlMs;
+    }
+    if (endpoint && this.changes === before) this.entries.set(endpointId, entry);
+    return entry;
+  }
+
+  /** Entries held now (expired ones included until the next sweep). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  close(): void {
+    for (const off of this.unsubscribe) off();
+  }
 }
 
 const header = (h: AgentRequestParts['headers'], name: string): string | undefined => {
@@ -60,7 +101,7 @@ const unauthenticated = (message: string, hint: string) =>
 
 /** Verifies a signed agent request (see request-signature.ts) and returns the endpoint it speaks for. */
 export async function authenticateAgent(
-  store: Store,
+  cache: AgentAuthCache,
   nonces: NonceLedger,
   req: AgentRequestParts,
   now: number,
@@ -85,7 +126,7 @@ export async function authenticateAgent(
   if (!/^[0-9a-f-]{36}$/.test(endpointId) || nonce.length < 16 || nonce.length > 64) {
     throw unauthenticated('malformed agent signature headers', 'upgrade the agent');
   }
-  const { endpoint, keys } = await lookup(store, endpointId, now);
+  const { endpoint, keys } = await cache.lookup(endpointId, now);
   if (!endpoint || !keys) {
     throw unauthenticated(
       'this agent is not enrolled',

@@ -4,7 +4,6 @@ import type { Endpoint } from '../../core/types.ts';
 import type { Actor, Store } from '../../store/store.ts';
 import type { EnrollRequest, EnrollResponse } from '../../protocol/wire.ts';
 import { hashToken } from '../auth.ts';
-import { forgetAgent } from './agent-auth.ts';
 import { encodeAgentKeys } from './agent-keys.ts';
 
 export const DEFAULT_ENROLL_TTL_SECONDS = 24 * 3600;
@@ -84,7 +83,6 @@ export async function redeemEnrollmentToken(
     encodeAgentKeys(req.signingKey, req.sealingKey),
     `agent:${endpoint.name}`,
   );
-  forgetAgent(endpoint.id);
   return { endpointId: endpoint.id, endpointName: endpoint.name };
 }
 

@@ -20,7 +20,7 @@ import type { TokenRecord } from '../../store/store.ts';
 import { installAccessControl, type RouteAccess } from './access.ts';
 import { FailureLimiter, type FailureLimitOptions } from './failure-limiter.ts';
 import { PageCache, type PageCacheOptions } from './page-cache.ts';
-import { authenticateAgent } from '../agent-protocol/agent-auth.ts';
+import { AgentAuthCache, authenticateAgent } from '../agent-protocol/agent-auth.ts';
 import { NonceCache } from '../agent-protocol/nonce-cache.ts';
 import type { NonceLedger } from '../agent-protocol/shared-nonces.ts';
 import { MAX_SKEW_MS } from '../../protocol/request-signature.ts';
@@ -111,10 +111,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const nonces = deps.nonces ?? new NonceCache(MAX_SKEW_MS);
   const sessions = new SessionStore(ctx.store, ctx.clock);
+  const agentAuth = new AgentAuthCache(ctx.store);
+  app.addHook('onClose', async () => agentAuth.close());
   const routeAccess = installAccessControl(app, {
     store: ctx.store,
     clock: ctx.clock,
-    authenticateAgent: (req) => authenticateAgent(ctx.store, nonces, req, ctx.clock.now().getTime()),
+    authenticateAgent: (req) => authenticateAgent(agentAuth, nonces, req, ctx.clock.now().getTime()),
     failures: new FailureLimiter(deps.authFailureLimit),
     authenticateSession: (req) => authenticateSession(sessions, req),
   });

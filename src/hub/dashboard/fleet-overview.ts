@@ -112,6 +112,13 @@ type Change =
 /** Above this many certificates to refresh at once, one full build is cheaper than per-certificate reads. */
 const MAX_INCREMENTAL = 100;
 
+/**
+ * Changes held for the next read at most. Nothing applies them until someone reads the overview, so with nobody
+ * looking they would pile up for as long as the hub runs: every agent report of every renewal (both hubs' on
+ * PostgreSQL). Past this many, one pending full build stands for all of them and later ones.
+ */
+const MAX_PENDING = 10_000;
+
 export class FleetOverview {
   private current?: Built;
   /** A full build in flight. */
@@ -129,6 +136,7 @@ export class FleetOverview {
     private readonly clock: Clock,
     private readonly silentAfterMs: number,
     private readonly maxAgeMs = 60_000,
+    private readonly maxPending = MAX_PENDING,
   ) {
     this.unsubscribe = store.events.onAny((e) => this.note(e));
   }
@@ -138,7 +146,18 @@ export class FleetOverview {
     this.rebuild().catch(onError);
   }
 
+  /** Committed changes held for the next read (at most `maxPending`; a pending full build stands for the rest). */
+  get pendingChanges(): number {
+    return this.pending.length;
+  }
+
   private note(e: StoreEvent): void {
+    // a full build is pending: it reads after this commit, nothing more to remember
+    if (this.pending.at(-1)?.kind === 'all') return;
+    if (this.pending.length >= this.maxPending) {
+      this.pending = [{ kind: 'all' }];
+      return;
+    }
     switch (e.kind) {
       case 'revision.bumped': // comes with the change that bumped it
       case 'redeploy.requested': // its transitions follow
