@@ -1,9 +1,12 @@
 /**
  * What chain judgement needs to know about one certificate, read once per certificate (by DER) and kept: node's
- * X509Certificate gives names, dates, CA flag, SANs, EKU and the key; @peculiar/x509 gives what node 20 does not
- * expose (pathLen, keyUsage bits, the signature algorithm).
+ * X509Certificate gives names, dates, SANs and the key; what node 20 does not expose (basicConstraints with
+ * pathLen, keyUsage bits, EKU, the signature algorithm) is read from the DER directly (~100x cheaper than a full
+ * @peculiar/x509 parse, which a hub pays per new leaf). @peculiar/x509 stays for what the table below does not
+ * name (RSA-PSS parameters, rare digests) and for DER the reader refuses, so those facts are exactly as before.
  */
 import type { X509Certificate } from 'node:crypto';
+import { childrenOf, oidOf, readTlv, smallIntOf, type Tlv } from './der.ts';
 import { x509 } from './x509.ts';
 
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -30,6 +33,20 @@ const SIGNATURE_OIDS: Record<string, [string, string]> = {
   '1.2.840.10040.4.3': ['DSA', 'SHA-1'],
   '1.2.840.10045.4.1': ['ECDSA', 'SHA-1'],
 };
+/** The common signature algorithms, named as @peculiar/x509 names them (pinned by test/pki/cert-facts.test.ts). */
+const COMMON_SIGNATURES: Record<string, [string, string?]> = {
+  ...SIGNATURE_OIDS,
+  '1.2.840.10045.4.3.2': ['ECDSA', 'SHA-256'],
+  '1.2.840.10045.4.3.3': ['ECDSA', 'SHA-384'],
+  '1.2.840.10045.4.3.4': ['ECDSA', 'SHA-512'],
+  '1.2.840.113549.1.1.11': ['RSASSA-PKCS1-v1_5', 'SHA-256'],
+  '1.2.840.113549.1.1.12': ['RSASSA-PKCS1-v1_5', 'SHA-384'],
+  '1.2.840.113549.1.1.13': ['RSASSA-PKCS1-v1_5', 'SHA-512'],
+  '1.3.101.112': ['Ed25519'],
+};
+const EXT_BASIC_CONSTRAINTS = '2.5.29.19';
+const EXT_KEY_USAGE = '2.5.29.15';
+const EXT_EKU = '2.5.29.37';
 
 export interface KeyFacts {
   /** node's asymmetricKeyType: 'rsa', 'rsa-pss', 'ec', 'ed25519', 'dsa', ... */
@@ -89,6 +106,14 @@ const KEY_USAGE_BITS: [number, string][] = [
   [x509.KeyUsageFlags.decipherOnly, 'decipherOnly'],
 ];
 
+function signatureNamed(name: string, hash: string | undefined): CertFacts['signature'] {
+  return {
+    algorithm: hash ? `${name} with ${hash}` : name,
+    ...(hash ? { hash } : {}),
+    weak: hash !== undefined && WEAK_HASHES.has(hash.toUpperCase()),
+  };
+}
+
 function signatureOf(cert: x509.X509Certificate): CertFacts['signature'] {
   let alg: { name: string; hash?: { name: string } | string };
   try {
@@ -98,12 +123,7 @@ function signatureOf(cert: x509.X509Certificate): CertFacts['signature'] {
   }
   const known = SIGNATURE_OIDS[alg.name];
   if (known) alg = { name: known[0], hash: known[1] };
-  const hash = typeof alg.hash === 'string' ? alg.hash : alg.hash?.name;
-  return {
-    algorithm: hash ? `${alg.name} with ${hash}` : alg.name,
-    ...(hash ? { hash } : {}),
-    weak: hash !== undefined && WEAK_HASHES.has(hash.toUpperCase()),
-  };
+  return signatureNamed(alg.name, typeof alg.hash === 'string' ? alg.hash : alg.hash?.name);
 }
 
 function keyOf(x: X509Certificate): KeyFacts {
@@ -115,30 +135,103 @@ function keyOf(x: X509Certificate): KeyFacts {
   return { type };
 }
 
-function readFacts(x: X509Certificate): CertFacts {
-  const p = new x509.X509Certificate(x.raw);
+/** The facts node 20 does not expose. */
+type DerFacts = Pick<CertFacts, 'ca' | 'pathLen' | 'keyUsage' | 'eku' | 'signature'>;
+
+function withExtensions(
+  bc: { ca: boolean; pathLen?: number } | undefined,
+  keyUsage: string[] | undefined,
+  eku: string[] | undefined,
+  signature: CertFacts['signature'],
+): DerFacts {
+  return {
+    ca: bc?.ca ?? false,
+    ...(bc?.pathLen !== undefined ? { pathLen: bc.pathLen } : {}),
+    ...(keyUsage ? { keyUsage } : {}),
+    ...(eku ? { eku } : {}),
+    signature,
+  };
+}
+
+/** Through a full @peculiar/x509 parse: any certificate it can read. */
+function peculiarFacts(raw: X509Certificate['raw']): DerFacts {
+  const p = new x509.X509Certificate(raw);
   const bc = p.getExtension(x509.BasicConstraintsExtension);
   const ku = p.getExtension(x509.KeyUsagesExtension);
   const eku = p.getExtension(x509.ExtendedKeyUsageExtension);
-  const subject = oneLine(x.subject);
-  const issuer = oneLine(x.issuer);
+  return withExtensions(
+    bc ? { ca: bc.ca, pathLen: bc.pathLength } : undefined,
+    ku ? KEY_USAGE_BITS.filter(([bit]) => ku.usages & bit).map(([, name]) => name) : undefined,
+    eku ? eku.usages.map((oid) => EKU_NAMES[String(oid)] ?? String(oid)) : undefined,
+    signatureOf(p),
+  );
+}
+
+/**
+ * Straight from the DER: Certificate ::= SEQUENCE { tbs, signatureAlgorithm, signature }; the extensions are
+ * the tbs's [3]. Undefined when the signature algorithm is not a common one or the DER is unusual.
+ */
+export function derFacts(raw: Uint8Array): DerFacts | undefined {
+  try {
+    const [tbs, sigAlg] = childrenOf(raw, readTlv(raw, 0));
+    const known = COMMON_SIGNATURES[oidOf(raw, childrenOf(raw, sigAlg)[0])];
+    if (!known) return undefined;
+    const ext = childrenOf(raw, tbs).find((t) => t.tag === 0xa3);
+    const values = new Map<string, Tlv>();
+    for (const e of ext ? childrenOf(raw, childrenOf(raw, ext)[0]) : []) {
+      const parts = childrenOf(raw, e);
+      const oid = oidOf(raw, parts[0]);
+      const value = parts[parts.length - 1];
+      if (value.tag !== 0x04) return undefined;
+      if (!values.has(oid)) values.set(oid, readTlv(raw, value.start, value.end));
+    }
+    const bcTlv = values.get(EXT_BASIC_CONSTRAINTS);
+    let bc: { ca: boolean; pathLen?: number } | undefined;
+    if (bcTlv) {
+      bc = { ca: false };
+      for (const t of childrenOf(raw, bcTlv)) {
+        if (t.tag === 0x01) bc.ca = raw[t.start] !== 0;
+        else bc.pathLen = smallIntOf(raw, t);
+      }
+    }
+    const kuTlv = values.get(EXT_KEY_USAGE);
+    let keyUsage: string[] | undefined;
+    if (kuTlv) {
+      if (kuTlv.tag !== 0x03) return undefined;
+      // BIT STRING: an unused-bits byte, then bit 0 (digitalSignature) as the first byte's top bit.
+      const bits = raw.subarray(kuTlv.start + 1, kuTlv.end);
+      keyUsage = KEY_USAGE_BITS.filter((_, i) => (bits[i >> 3] ?? 0) & (0x80 >> (i & 7))).map(([, n]) => n);
+    }
+    const ekuTlv = values.get(EXT_EKU);
+    const eku = ekuTlv
+      ? childrenOf(raw, ekuTlv).map((t) => {
+          const oid = oidOf(raw, t);
+          return EKU_NAMES[oid] ?? oid;
+        })
+      : undefined;
+    return withExtensions(bc, keyUsage, eku, signatureNamed(known[0], known[1]));
+  } catch {
+    return undefined;
+  }
+}
+
+function readFacts(x: X509Certificate): CertFacts {
   return {
     x509: x,
     fingerprint: x.fingerprint256.replace(/:/g, '').toLowerCase(),
-    subject,
-    issuer,
+    subject: oneLine(x.subject),
+    issuer: oneLine(x.issuer),
     notBefore: new Date(x.validFrom),
     notAfter: new Date(x.validTo),
     selfIssued: x.subject === x.issuer,
-    ca: bc?.ca ?? false,
-    ...(bc?.pathLength !== undefined ? { pathLen: bc.pathLength } : {}),
-    ...(ku ? { keyUsage: KEY_USAGE_BITS.filter(([bit]) => ku.usages & bit).map(([, name]) => name) } : {}),
-    ...(eku ? { eku: eku.usages.map((oid) => EKU_NAMES[String(oid)] ?? String(oid)) } : {}),
+    ...(derFacts(x.raw) ?? peculiarFacts(x.raw)),
     hasSan: /(^|, )(DNS|IP Address):/.test(x.subjectAltName ?? ''),
-    signature: signatureOf(p),
     key: keyOf(x),
   };
 }
+
+/** Both readings, for the test that pins them to each other. */
+export const factsReaders = { der: derFacts, peculiar: peculiarFacts };
 
 /**
  * Facts are read once per certificate object and once per DER (probes keep their parsed certificates, other
