@@ -4,6 +4,8 @@
  */
 export interface Tlv {
   tag: number;
+  /** Offset of the tag byte: `der.subarray(at, end)` is the whole TLV. */
+  at: number;
   /** Offset of the content's first byte. */
   start: number;
   /** Offset just past the content. */
@@ -24,7 +26,7 @@ export function readTlv(der: Uint8Array, offset: number, limit = der.length): Tl
     start += n;
   }
   if (start + len > limit) throw new Error('DER: truncated');
-  return { tag, start, end: start + len };
+  return { tag, at: offset, start, end: start + len };
 }
 
 /** The TLVs inside a constructed one. */
