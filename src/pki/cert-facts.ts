@@ -1,12 +1,21 @@
 /**
  * What chain judgement needs to know about one certificate, read once per certificate (by DER) and kept: node's
  * X509Certificate gives names, dates, SANs and the key; what node 20 does not expose (basicConstraints with
- * pathLen, keyUsage bits, EKU, the signature algorithm) is read from the DER directly (~100x cheaper than a full
- * @peculiar/x509 parse, which a hub pays per new leaf). @peculiar/x509 stays for what the table below does not
- * name (RSA-PSS parameters, rare digests) and for DER the reader refuses, so those facts are exactly as before.
+ * pathLen, keyUsage bits, EKU, the signature algorithm) is read with @peculiar/asn1-x509's schema (several times cheaper
+ * than a full @peculiar/x509 parse, which a hub pays per new leaf). @peculiar/x509 stays for what the table below
+ * does not name (RSA-PSS parameters, rare digests) and for DER the schema refuses, so those facts are as before.
  */
 import type { X509Certificate } from 'node:crypto';
-import { childrenOf, oidOf, readTlv, smallIntOf, type Tlv } from './der.ts';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import {
+  BasicConstraints,
+  Certificate,
+  ExtendedKeyUsage,
+  KeyUsage,
+  id_ce_basicConstraints,
+  id_ce_extKeyUsage,
+  id_ce_keyUsage,
+} from '@peculiar/asn1-x509';
 import { x509 } from './x509.ts';
 
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -44,9 +53,6 @@ const COMMON_SIGNATURES: Record<string, [string, string?]> = {
   '1.2.840.113549.1.1.13': ['RSASSA-PKCS1-v1_5', 'SHA-512'],
   '1.3.101.112': ['Ed25519'],
 };
-const EXT_BASIC_CONSTRAINTS = '2.5.29.19';
-const EXT_KEY_USAGE = '2.5.29.15';
-const EXT_EKU = '2.5.29.37';
 
 export interface KeyFacts {
   /** node's asymmetricKeyType: 'rsa', 'rsa-pss', 'ec', 'ed25519', 'dsa', ... */
@@ -106,6 +112,9 @@ const KEY_USAGE_BITS: [number, string][] = [
   [x509.KeyUsageFlags.decipherOnly, 'decipherOnly'],
 ];
 
+const keyUsageNames = (flags: number) =>
+  KEY_USAGE_BITS.filter(([bit]) => flags & bit).map(([, name]) => name);
+
 function signatureNamed(name: string, hash: string | undefined): CertFacts['signature'] {
   return {
     algorithm: hash ? `${name} with ${hash}` : name,
@@ -161,55 +170,36 @@ function peculiarFacts(raw: X509Certificate['raw']): DerFacts {
   const eku = p.getExtension(x509.ExtendedKeyUsageExtension);
   return withExtensions(
     bc ? { ca: bc.ca, pathLen: bc.pathLength } : undefined,
-    ku ? KEY_USAGE_BITS.filter(([bit]) => ku.usages & bit).map(([, name]) => name) : undefined,
+    ku ? keyUsageNames(ku.usages) : undefined,
     eku ? eku.usages.map((oid) => EKU_NAMES[String(oid)] ?? String(oid)) : undefined,
     signatureOf(p),
   );
 }
 
+/** A certificate's extension value parsed as `type`, the first occurrence; undefined when absent. */
+function extensionOf<T>(cert: Certificate, id: string, type: new () => T): T | undefined {
+  const e = cert.tbsCertificate.extensions?.find((x) => x.extnID === id);
+  return e ? AsnConvert.parse(e.extnValue, type) : undefined;
+}
+
 /**
- * Straight from the DER: Certificate ::= SEQUENCE { tbs, signatureAlgorithm, signature }; the extensions are
- * the tbs's [3]. Undefined when the signature algorithm is not a common one or the DER is unusual.
+ * Through @peculiar/asn1-x509's schema alone (no @peculiar/x509 objects). Undefined when the signature algorithm
+ * is not a common one or the DER does not parse.
  */
 export function derFacts(raw: Uint8Array): DerFacts | undefined {
   try {
-    const [tbs, sigAlg] = childrenOf(raw, readTlv(raw, 0));
-    const known = COMMON_SIGNATURES[oidOf(raw, childrenOf(raw, sigAlg)[0])];
+    const cert = AsnConvert.parse(raw, Certificate);
+    const known = COMMON_SIGNATURES[cert.signatureAlgorithm.algorithm];
     if (!known) return undefined;
-    const ext = childrenOf(raw, tbs).find((t) => t.tag === 0xa3);
-    const values = new Map<string, Tlv>();
-    for (const e of ext ? childrenOf(raw, childrenOf(raw, ext)[0]) : []) {
-      const parts = childrenOf(raw, e);
-      const oid = oidOf(raw, parts[0]);
-      const value = parts[parts.length - 1];
-      if (value.tag !== 0x04) return undefined;
-      if (!values.has(oid)) values.set(oid, readTlv(raw, value.start, value.end));
-    }
-    const bcTlv = values.get(EXT_BASIC_CONSTRAINTS);
-    let bc: { ca: boolean; pathLen?: number } | undefined;
-    if (bcTlv) {
-      bc = { ca: false };
-      for (const t of childrenOf(raw, bcTlv)) {
-        if (t.tag === 0x01) bc.ca = raw[t.start] !== 0;
-        else bc.pathLen = smallIntOf(raw, t);
-      }
-    }
-    const kuTlv = values.get(EXT_KEY_USAGE);
-    let keyUsage: string[] | undefined;
-    if (kuTlv) {
-      if (kuTlv.tag !== 0x03) return undefined;
-      // BIT STRING: an unused-bits byte, then bit 0 (digitalSignature) as the first byte's top bit.
-      const bits = raw.subarray(kuTlv.start + 1, kuTlv.end);
-      keyUsage = KEY_USAGE_BITS.filter((_, i) => (bits[i >> 3] ?? 0) & (0x80 >> (i & 7))).map(([, n]) => n);
-    }
-    const ekuTlv = values.get(EXT_EKU);
-    const eku = ekuTlv
-      ? childrenOf(raw, ekuTlv).map((t) => {
-          const oid = oidOf(raw, t);
-          return EKU_NAMES[oid] ?? oid;
-        })
-      : undefined;
-    return withExtensions(bc, keyUsage, eku, signatureNamed(known[0], known[1]));
+    const bc = extensionOf(cert, id_ce_basicConstraints, BasicConstraints);
+    const ku = extensionOf(cert, id_ce_keyUsage, KeyUsage)?.toNumber();
+    const eku = extensionOf(cert, id_ce_extKeyUsage, ExtendedKeyUsage);
+    return withExtensions(
+      bc ? { ca: bc.cA, pathLen: bc.pathLenConstraint } : undefined,
+      ku !== undefined ? keyUsageNames(ku) : undefined,
+      eku?.map((oid) => EKU_NAMES[oid] ?? oid),
+      signatureNamed(known[0], known[1]),
+    );
   } catch {
     return undefined;
   }

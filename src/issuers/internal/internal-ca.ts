@@ -15,7 +15,7 @@ import type { Store } from '../../store/store.ts';
 import { META } from '../../store/meta-catalogue.ts';
 import { parsePrivateKey } from '../../pki/private-key.ts';
 import { x509 } from '../../pki/x509.ts';
-import { signLeaf, subjectDerOf, type LeafIssuer } from './leaf-der.ts';
+import { leafIssuer, signLeaf, type LeafIssuer } from './leaf-tbs.ts';
 import type { IssueRequest, IssuedVersion, Issuer } from '../issuer.ts';
 
 interface CaMaterial {
@@ -58,11 +58,7 @@ export class InternalCa implements Issuer {
     this.signer ??= (async () => {
       const cert = new x509.X509Certificate(this.material.intermediatePem);
       const aki = await x509.AuthorityKeyIdentifierExtension.create(await publicCryptoKey(cert));
-      return {
-        key: parsePrivateKey(this.material.intermediateKeyPem),
-        subjectDer: subjectDerOf(new Uint8Array(cert.rawData)),
-        akiExtensionDer: Buffer.from(aki.rawData),
-      };
+      return leafIssuer(cert.rawData, aki.rawData, parsePrivateKey(this.material.intermediateKeyPem));
     })();
     return this.signer;
   }

@@ -1,16 +1,16 @@
 /**
- * The internal CA encodes its leaves by hand (src/issuers/internal/leaf-der.ts). Pinned here: for the same fields,
+ * The internal CA builds its leaves with @peculiar/asn1-x509 (src/issuers/internal/leaf-tbs.ts). Pinned here: for the same fields,
  * the to-be-signed part is byte for byte what @peculiar/x509's X509CertificateGenerator writes, for every key type
  * and for DNS, wildcard, IPv4 and IPv6 names; the signature is checked by node and by `openssl verify` in
  * test/issuers/internal-ca.test.ts.
  */
 import assert from 'node:assert/strict';
+import * as asn1js from 'asn1js';
 import { X509Certificate } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { isIpAddress } from '../../src/core/names.ts';
 import { KEY_TYPES } from '../../src/core/types.ts';
-import { leafTbs, signLeaf, subjectDerOf, type LeafFields } from '../../src/issuers/internal/leaf-der.ts';
-import { childrenOf, readTlv } from '../../src/pki/der.ts';
+import { leafIssuer, leafTbs, signLeaf, type LeafFields } from '../../src/issuers/internal/leaf-tbs.ts';
 import { generateKey, generatePrivateKeyPem, signingAlgorithm, toCryptoKeyPair } from '../../src/pki/keys.ts';
 import { parsePrivateKey } from '../../src/pki/private-key.ts';
 import { x509 } from '../../src/pki/x509.ts';
@@ -32,11 +32,7 @@ async function issuer() {
     keys,
     cert,
     aki,
-    leafIssuer: {
-      key: parsePrivateKey(keyPem),
-      subjectDer: subjectDerOf(new Uint8Array(cert.rawData)),
-      akiExtensionDer: Buffer.from(aki.rawData),
-    },
+    leafIssuer: leafIssuer(cert.rawData, aki.rawData, parsePrivateKey(keyPem)),
   };
 }
 
@@ -71,9 +67,9 @@ async function viaGenerator(f: LeafFields, ca: Awaited<ReturnType<typeof issuer>
       ca.aki,
     ],
   });
-  const der = new Uint8Array(cert.rawData);
-  const tbs = childrenOf(der, readTlv(der, 0))[0];
-  return Buffer.from(der.subarray(tbs.at, tbs.end));
+  // The first element of Certificate ::= SEQUENCE, exactly as written (not re-encoded).
+  const parsed = asn1js.fromBER(cert.rawData).result as asn1js.Sequence;
+  return Buffer.from(parsed.valueBlock.value[0].valueBeforeDecodeView);
 }
 
 describe('internal CA leaf encoding', () => {
