@@ -1,8 +1,8 @@
 /**
- * The internal CA builds its leaves with @peculiar/asn1-x509 (src/issuers/internal/leaf-tbs.ts). Pinned here: for the same fields,
- * the to-be-signed part is byte for byte what @peculiar/x509's X509CertificateGenerator writes, for every key type
- * and for DNS, wildcard, IPv4 and IPv6 names; the signature is checked by node and by `openssl verify` in
- * test/issuers/internal-ca.test.ts.
+ * The internal CA builds its leaves with @peculiar/asn1-x509 (src/issuers/internal/leaf-tbs.ts). Pinned here: for
+ * the same fields, the to-be-signed part is byte for byte what @peculiar/x509's X509CertificateGenerator writes, for
+ * every key type and for DNS, wildcard, IPv4 and IPv6 names; the signature is checked by node and by `openssl verify`
+ * in test/issuers/internal-ca.test.ts.
  */
 import assert from 'node:assert/strict';
 import * as asn1js from 'asn1js';
