@@ -32,3 +32,19 @@ export function sanProblem(name: string): string | undefined {
 export function isIpAddress(name: string): boolean {
   return isIP(name) !== 0;
 }
+
+/** Expands an IPv6 address to its eight 16-bit groups. */
+export function ipv6Groups(addr: string): number[] {
+  let a = addr.replace(/^\[|\]$/g, '').split('%')[0];
+  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two groups.
+  const v4 = a.match(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/);
+  if (v4) {
+    const [b0, b1, b2, b3] = v4.slice(1).map(Number);
+    a = `${a.slice(0, v4.index)}${((b0 << 8) | b1).toString(16)}:${((b2 << 8) | b3).toString(16)}`;
+  }
+  const [head, tail] = a.includes('::') ? a.split('::') : [a, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const fill = tail === undefined ? [] : Array(8 - h.length - t.length).fill('0');
+  return [...h, ...fill, ...t].map((g) => parseInt(g, 16));
+}

@@ -1,9 +1,21 @@
 /**
  * What chain judgement needs to know about one certificate, read once per certificate (by DER) and kept: node's
- * X509Certificate gives names, dates, CA flag, SANs, EKU and the key; @peculiar/x509 gives what node 20 does not
- * expose (pathLen, keyUsage bits, the signature algorithm).
+ * X509Certificate gives names, dates, SANs and the key; what node 20 does not expose (basicConstraints with
+ * pathLen, keyUsage bits, EKU, the signature algorithm) is read with @peculiar/asn1-x509's schema (several times cheaper
+ * than a full @peculiar/x509 parse, which a hub pays per new leaf). @peculiar/x509 stays for what the table below
+ * does not name (RSA-PSS parameters, rare digests) and for DER the schema refuses, so those facts are as before.
  */
 import type { X509Certificate } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import {
+  BasicConstraints,
+  Certificate,
+  ExtendedKeyUsage,
+  KeyUsage,
+  id_ce_basicConstraints,
+  id_ce_extKeyUsage,
+  id_ce_keyUsage,
+} from '@peculiar/asn1-x509';
 import { x509 } from './x509.ts';
 
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -29,6 +41,17 @@ const SIGNATURE_OIDS: Record<string, [string, string]> = {
   '1.2.840.113549.1.1.5': ['RSASSA-PKCS1-v1_5', 'SHA-1'],
   '1.2.840.10040.4.3': ['DSA', 'SHA-1'],
   '1.2.840.10045.4.1': ['ECDSA', 'SHA-1'],
+};
+/** The common signature algorithms, named as @peculiar/x509 names them (pinned by test/pki/cert-facts.test.ts). */
+const COMMON_SIGNATURES: Record<string, [string, string?]> = {
+  ...SIGNATURE_OIDS,
+  '1.2.840.10045.4.3.2': ['ECDSA', 'SHA-256'],
+  '1.2.840.10045.4.3.3': ['ECDSA', 'SHA-384'],
+  '1.2.840.10045.4.3.4': ['ECDSA', 'SHA-512'],
+  '1.2.840.113549.1.1.11': ['RSASSA-PKCS1-v1_5', 'SHA-256'],
+  '1.2.840.113549.1.1.12': ['RSASSA-PKCS1-v1_5', 'SHA-384'],
+  '1.2.840.113549.1.1.13': ['RSASSA-PKCS1-v1_5', 'SHA-512'],
+  '1.3.101.112': ['Ed25519'],
 };
 
 export interface KeyFacts {
@@ -89,6 +112,17 @@ const KEY_USAGE_BITS: [number, string][] = [
   [x509.KeyUsageFlags.decipherOnly, 'decipherOnly'],
 ];
 
+const keyUsageNames = (flags: number) =>
+  KEY_USAGE_BITS.filter(([bit]) => flags & bit).map(([, name]) => name);
+
+function signatureNamed(name: string, hash: string | undefined): CertFacts['signature'] {
+  return {
+    algorithm: hash ? `${name} with ${hash}` : name,
+    ...(hash ? { hash } : {}),
+    weak: hash !== undefined && WEAK_HASHES.has(hash.toUpperCase()),
+  };
+}
+
 function signatureOf(cert: x509.X509Certificate): CertFacts['signature'] {
   let alg: { name: string; hash?: { name: string } | string };
   try {
@@ -98,12 +132,7 @@ function signatureOf(cert: x509.X509Certificate): CertFacts['signature'] {
   }
   const known = SIGNATURE_OIDS[alg.name];
   if (known) alg = { name: known[0], hash: known[1] };
-  const hash = typeof alg.hash === 'string' ? alg.hash : alg.hash?.name;
-  return {
-    algorithm: hash ? `${alg.name} with ${hash}` : alg.name,
-    ...(hash ? { hash } : {}),
-    weak: hash !== undefined && WEAK_HASHES.has(hash.toUpperCase()),
-  };
+  return signatureNamed(alg.name, typeof alg.hash === 'string' ? alg.hash : alg.hash?.name);
 }
 
 function keyOf(x: X509Certificate): KeyFacts {
@@ -115,30 +144,84 @@ function keyOf(x: X509Certificate): KeyFacts {
   return { type };
 }
 
-function readFacts(x: X509Certificate): CertFacts {
-  const p = new x509.X509Certificate(x.raw);
+/** The facts node 20 does not expose. */
+type DerFacts = Pick<CertFacts, 'ca' | 'pathLen' | 'keyUsage' | 'eku' | 'signature'>;
+
+function withExtensions(
+  bc: { ca: boolean; pathLen?: number } | undefined,
+  keyUsage: string[] | undefined,
+  eku: string[] | undefined,
+  signature: CertFacts['signature'],
+): DerFacts {
+  return {
+    ca: bc?.ca ?? false,
+    ...(bc?.pathLen !== undefined ? { pathLen: bc.pathLen } : {}),
+    ...(keyUsage ? { keyUsage } : {}),
+    ...(eku ? { eku } : {}),
+    signature,
+  };
+}
+
+/** Through a full @peculiar/x509 parse: any certificate it can read. */
+function peculiarFacts(raw: X509Certificate['raw']): DerFacts {
+  const p = new x509.X509Certificate(raw);
   const bc = p.getExtension(x509.BasicConstraintsExtension);
   const ku = p.getExtension(x509.KeyUsagesExtension);
   const eku = p.getExtension(x509.ExtendedKeyUsageExtension);
-  const subject = oneLine(x.subject);
-  const issuer = oneLine(x.issuer);
+  return withExtensions(
+    bc ? { ca: bc.ca, pathLen: bc.pathLength } : undefined,
+    ku ? keyUsageNames(ku.usages) : undefined,
+    eku ? eku.usages.map((oid) => EKU_NAMES[String(oid)] ?? String(oid)) : undefined,
+    signatureOf(p),
+  );
+}
+
+/** A certificate's extension value parsed as `type`, the first occurrence; undefined when absent. */
+function extensionOf<T>(cert: Certificate, id: string, type: new () => T): T | undefined {
+  const e = cert.tbsCertificate.extensions?.find((x) => x.extnID === id);
+  return e ? AsnConvert.parse(e.extnValue, type) : undefined;
+}
+
+/**
+ * Through @peculiar/asn1-x509's schema alone (no @peculiar/x509 objects). Undefined when the signature algorithm
+ * is not a common one or the DER does not parse.
+ */
+export function derFacts(raw: Uint8Array): DerFacts | undefined {
+  try {
+    const cert = AsnConvert.parse(raw, Certificate);
+    const known = COMMON_SIGNATURES[cert.signatureAlgorithm.algorithm];
+    if (!known) return undefined;
+    const bc = extensionOf(cert, id_ce_basicConstraints, BasicConstraints);
+    const ku = extensionOf(cert, id_ce_keyUsage, KeyUsage)?.toNumber();
+    const eku = extensionOf(cert, id_ce_extKeyUsage, ExtendedKeyUsage);
+    return withExtensions(
+      bc ? { ca: bc.cA, pathLen: bc.pathLenConstraint } : undefined,
+      ku !== undefined ? keyUsageNames(ku) : undefined,
+      eku?.map((oid) => EKU_NAMES[oid] ?? oid),
+      signatureNamed(known[0], known[1]),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+function readFacts(x: X509Certificate): CertFacts {
   return {
     x509: x,
     fingerprint: x.fingerprint256.replace(/:/g, '').toLowerCase(),
-    subject,
-    issuer,
+    subject: oneLine(x.subject),
+    issuer: oneLine(x.issuer),
     notBefore: new Date(x.validFrom),
     notAfter: new Date(x.validTo),
     selfIssued: x.subject === x.issuer,
-    ca: bc?.ca ?? false,
-    ...(bc?.pathLength !== undefined ? { pathLen: bc.pathLength } : {}),
-    ...(ku ? { keyUsage: KEY_USAGE_BITS.filter(([bit]) => ku.usages & bit).map(([, name]) => name) } : {}),
-    ...(eku ? { eku: eku.usages.map((oid) => EKU_NAMES[String(oid)] ?? String(oid)) } : {}),
+    ...(derFacts(x.raw) ?? peculiarFacts(x.raw)),
     hasSan: /(^|, )(DNS|IP Address):/.test(x.subjectAltName ?? ''),
-    signature: signatureOf(p),
     key: keyOf(x),
   };
 }
+
+/** Both readings, for the test that pins them to each other. */
+export const factsReaders = { der: derFacts, peculiar: peculiarFacts };
 
 /**
  * Facts are read once per certificate object and once per DER (probes keep their parsed certificates, other

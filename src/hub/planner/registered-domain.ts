@@ -9,6 +9,7 @@
  * well known. IP addresses follow Let's Encrypt: an IPv4 address is its own "registered domain", IPv6 a /64.
  */
 import { isIP } from 'node:net';
+import { ipv6Groups } from '../../core/names.ts';
 
 // ICANN second-level suffixes that registrants commonly buy under, plus a few widely used private-section entries
 // (hosting platforms where every customer subdomain is its own registered domain).
@@ -50,22 +51,6 @@ const MULTI_LABEL_SUFFIXES = new Set([
 /** The lower-case name with any wildcard label and trailing dot removed. */
 function cleanName(name: string): string {
   return name.trim().toLowerCase().replace(/\.$/, '').replace(/^\*\./, '');
-}
-
-/** Expands an IPv6 address to its eight 16-bit groups. */
-function ipv6Groups(addr: string): number[] {
-  let a = addr.replace(/^\[|\]$/g, '').split('%')[0];
-  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two groups.
-  const v4 = a.match(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/);
-  if (v4) {
-    const [b0, b1, b2, b3] = v4.slice(1).map(Number);
-    a = `${a.slice(0, v4.index)}${((b0 << 8) | b1).toString(16)}:${((b2 << 8) | b3).toString(16)}`;
-  }
-  const [head, tail] = a.includes('::') ? a.split('::') : [a, undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  const fill = tail === undefined ? [] : Array(8 - h.length - t.length).fill('0');
-  return [...h, ...fill, ...t].map((g) => parseInt(g, 16));
 }
 
 /**

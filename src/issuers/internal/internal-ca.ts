@@ -1,7 +1,6 @@
 import { X509Certificate, randomBytes, webcrypto } from 'node:crypto';
 import type { Clock } from '../../core/clock.ts';
 import { DAY_MS } from '../../core/clock.ts';
-import { isIpAddress } from '../../core/names.ts';
 import { CertfleetError } from '../../core/errors.ts';
 import type { KeyType } from '../../core/types.ts';
 import {
@@ -14,7 +13,9 @@ import {
 import type { Sealer } from '../../store/sealing.ts';
 import type { Store } from '../../store/store.ts';
 import { META } from '../../store/meta-catalogue.ts';
+import { parsePrivateKey } from '../../pki/private-key.ts';
 import { x509 } from '../../pki/x509.ts';
+import { leafIssuer, signLeaf, type LeafIssuer } from './leaf-tbs.ts';
 import type { IssueRequest, IssuedVersion, Issuer } from '../issuer.ts';
 
 interface CaMaterial {
@@ -45,12 +46,8 @@ async function publicCryptoKey(cert: x509.X509Certificate): Promise<CryptoKey> {
 export class InternalCa implements Issuer {
   readonly kind = 'internal';
 
-  /** The intermediate's signing key and parsed certificate, made once: every leaf needs them. */
-  private signer?: Promise<{
-    keys: CryptoKeyPair;
-    cert: x509.X509Certificate;
-    aki: x509.AuthorityKeyIdentifierExtension;
-  }>;
+  /** What every leaf needs from the intermediate (its key, name and key identifier), made once. */
+  private signer?: Promise<LeafIssuer>;
 
   private constructor(
     private readonly material: CaMaterial,
@@ -59,10 +56,9 @@ export class InternalCa implements Issuer {
 
   private signingMaterial() {
     this.signer ??= (async () => {
-      const { keys } = await toCryptoKeyPair(this.material.intermediateKeyPem);
       const cert = new x509.X509Certificate(this.material.intermediatePem);
       const aki = await x509.AuthorityKeyIdentifierExtension.create(await publicCryptoKey(cert));
-      return { keys, cert, aki };
+      return leafIssuer(cert.rawData, aki.rawData, parsePrivateKey(this.material.intermediateKeyPem));
     })();
     return this.signer;
   }
@@ -141,39 +137,21 @@ export class InternalCa implements Issuer {
     usage: { serverAuth?: boolean; clientAuth?: boolean },
     commonName = sans[0],
   ): Promise<string> {
-    const { keys: caKeys, cert: issuerCert, aki } = await this.signingMaterial();
-    const spki = new Uint8Array(spkiDer); // @peculiar/x509 wants an ArrayBuffer-backed view
     const now = this.clock.now().getTime();
-    const ekus = [
-      ...(usage.serverAuth ? [x509.ExtendedKeyUsage.serverAuth] : []),
-      ...(usage.clientAuth ? [x509.ExtendedKeyUsage.clientAuth] : []),
-    ];
-    const keyUsage = keyType.startsWith('rsa')
-      ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
-      : x509.KeyUsageFlags.digitalSignature;
-    const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: randomSerial(),
-      subject: [{ CN: [commonName] }],
-      issuer: issuerCert.subject,
-      notBefore: new Date(now - 60_000), // tolerate small clock skew on endpoints
-      notAfter: new Date(now + lifetimeDays * DAY_MS),
-      publicKey: spki,
-      signingKey: caKeys.privateKey,
-      signingAlgorithm: signingAlgorithm('ecdsa-p384'),
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(keyUsage, true),
-        new x509.ExtendedKeyUsageExtension(ekus),
-        new x509.SubjectAlternativeNameExtension(
-          sans.map((n) =>
-            isIpAddress(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n },
-          ),
-        ),
-        await x509.SubjectKeyIdentifierExtension.create(spki),
-        aki,
-      ],
-    });
-    return cert.toString('pem') + '\n';
+    const certPem = signLeaf(
+      {
+        serialHex: randomSerial(),
+        commonName,
+        sans,
+        notBefore: new Date(now - 60_000), // tolerate small clock skew on endpoints
+        notAfter: new Date(now + lifetimeDays * DAY_MS),
+        spkiDer,
+        keyEncipherment: keyType.startsWith('rsa'),
+        usage,
+      },
+      await this.signingMaterial(),
+    );
+    return certPem + '\n';
   }
 }
 
