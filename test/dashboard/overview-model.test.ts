@@ -5,16 +5,20 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ManualClock, systemClock } from '../../src/core/clock.ts';
+import { ManualClock, systemClock, type Clock } from '../../src/core/clock.ts';
 import { FleetOverview } from '../../src/hub/dashboard/fleet-overview.ts';
 import { liveMessageOf } from '../../src/hub/dashboard/live-stream.ts';
 import { eventually } from '../helpers/agent.ts';
 import type { StoreEvent } from '../../src/store/store-events.ts';
 import { openSqliteStore } from '../../src/store/sqlite/open-sqlite-store.ts';
 
-async function fixture(t: { after: (fn: () => Promise<void>) => void }) {
-  const store = await openSqliteStore(':memory:', systemClock);
-  const overview = new FleetOverview(store, systemClock, 3_600_000);
+async function fixture(
+  t: { after: (fn: () => Promise<void>) => void },
+  opts: { clock?: Clock; silentAfterMs?: number; maxPending?: number } = {},
+) {
+  const clock = opts.clock ?? systemClock;
+  const store = await openSqliteStore(':memory:', clock);
+  const overview = new FleetOverview(store, clock, opts.silentAfterMs ?? 3_600_000, 60_000, opts.maxPending);
   const events: StoreEvent[] = [];
   store.events.onAny((e) => events.push(e));
   t.after(async () => {
@@ -56,22 +60,8 @@ describe('fleet overview read model', () => {
 
   test('as the clock moves the model re-ages: an agent that stopped checking in turns silent, one that kept on does not', async (t) => {
     const clock = new ManualClock('2026-03-01T00:00:00.000Z');
-    const store = await openSqliteStore(':memory:', clock);
-    const overview = new FleetOverview(store, clock, 30 * 60_000, 60_000);
-    t.after(async () => {
-      overview.close();
-      await store.close();
-    });
-    const cert = await store.createCertificate(
-      {
-        name: 'alpha',
-        sans: ['alpha.example.test'],
-        keyType: 'ecdsa-p256',
-        issuer: 'internal',
-        lifetimeDays: 30,
-      },
-      'test',
-    );
+    const { store, overview, certificate } = await fixture(t, { clock, silentAfterMs: 30 * 60_000 });
+    const cert = await certificate('alpha');
     const agents = [];
     for (const name of ['quiet', 'busy']) {
       const ep = await store.createEndpoint({ name, kind: 'agent', probeTargets: [], labels: {} }, 'test');
@@ -94,22 +84,8 @@ describe('fleet overview read model', () => {
   });
 
   test('with nobody reading, the changes it holds stay bounded, and the next page still shows all of them', async (t) => {
-    const store = await openSqliteStore(':memory:', systemClock);
-    const overview = new FleetOverview(store, systemClock, 3_600_000, 60_000, 5);
-    t.after(async () => {
-      overview.close();
-      await store.close();
-    });
-    const cert = await store.createCertificate(
-      {
-        name: 'alpha',
-        sans: ['alpha.example.test'],
-        keyType: 'ecdsa-p256',
-        issuer: 'internal',
-        lifetimeDays: 30,
-      },
-      'test',
-    );
+    const { store, overview, certificate } = await fixture(t, { maxPending: 5 });
+    const cert = await certificate('alpha');
     assert.deepEqual(await keys(overview), ['alpha']);
     for (let i = 0; i < 12; i++) {
       const ep = await store.createEndpoint(
