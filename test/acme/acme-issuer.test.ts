@@ -21,7 +21,8 @@ import { ChalltestsrvDnsSolver } from '../../src/solvers/dns-challtestsrv.ts';
 import { PropagationCheckedSolver } from '../../src/solvers/dns-propagation.ts';
 import { ExecHookSolver } from '../../src/solvers/exec-hook.ts';
 import { firstOffered, type Solver, type SolverSelector } from '../../src/solvers/solver.ts';
-import { startPebble, type Pebble } from '../helpers/pebble.ts';
+import { freePort, startPebble, type Pebble } from '../helpers/pebble.ts';
+import { startTcpBalancer } from '../helpers/tcp-balancer.ts';
 import { onCleanup, suiteCleanup } from '../helpers/cleanup.ts';
 import { assertOpensslVerifies } from '../helpers/openssl-verify.ts';
 
@@ -262,6 +263,27 @@ describe('AcmeIssuer against real Pebble', () => {
     const again = issuer(t, firstOffered([new HubHttp01Solver(store)]), { accountStore: accounts });
     await again.issue({ certificateName: 'b', sans: [rand()], keyType: 'ecdsa-p256', lifetimeDays: 90 });
     assert.deepEqual(await accounts.load(pebble.directoryUrl), saved);
+  });
+
+  test('orders from one issuer share its kept-alive TLS connections: 10 orders, 2 at a time, open at most 3', async (t) => {
+    // A TCP relay in front of Pebble counts the connections; Pebble builds its URLs from the Host header, so every
+    // request of the orders goes through it. Before nonces were kept from answers, each signed request was
+    // preceded by a HEAD newNonce whose answer closed its connection: ≈ 7 connections per order.
+    const relay = await startTcpBalancer(await freePort(), [Number(new URL(pebble.directoryUrl).port)]);
+    onCleanup(t, () => relay.close());
+    const i = issuer(t, firstOffered([new HubHttp01Solver(store)]), {
+      directoryUrl: pebble.directoryUrl.replace(/:\d+\//, `:${relay.port}/`),
+    });
+    const names = Array.from({ length: 10 }, () => rand());
+    const issueNext = async () => {
+      for (let name = names.pop(); name; name = names.pop())
+        await i.issue({ certificateName: name, sans: [name], keyType: 'ecdsa-p256', lifetimeDays: 90 });
+    };
+    await Promise.all([issueNext(), issueNext()]);
+    assert.ok(
+      relay.state.served[0] <= 3,
+      `${relay.state.served[0]} connections for 10 orders (2 at a time); expected at most 3`,
+    );
   });
 
   test('revokes with an RFC 5280 reason; revoking again reports alreadyRevoked', async (t) => {

@@ -12,6 +12,7 @@ import type { ChallengeInput, ChallengeType, Solver, SolverSelector } from '../.
 import type { AccountStore, AcmeAccount } from './account-store.ts';
 import { ariCertId } from './ari.ts';
 import { fetchDirectory, offeredProfiles, type AcmeDirectory } from './directory.ts';
+import { NoncePool } from './nonce-pool.ts';
 import { isProblem, problemError, shortType } from './problem.ts';
 import { agentFor, parseBody, rawRequest, retryAfterSeconds, sleep, type AcmeResponse } from './transport.ts';
 
@@ -81,6 +82,8 @@ export class AcmeIssuer implements Issuer {
   private readonly agent?: Agent;
   private directoryCache?: { dir: AcmeDirectory; at: number };
   private accountReady?: Promise<Required<AcmeAccount>>;
+  /** Nonces from the CA's answers, shared by every order of this issuer. */
+  private readonly nonces = new NoncePool();
 
   constructor(opts: AcmeIssuerOptions) {
     this.opts = opts;
@@ -368,7 +371,32 @@ export class AcmeIssuer implements Issuer {
     http.directoryTimestamp = Math.floor(Date.now() / 1000);
     http.request = (url: string, method: string, opts: { data?: unknown } = {}) =>
       this.send(url, method, opts.data, signal);
+    http.getNonce = () => this.nonce(dir, signal);
     return client;
+  }
+
+  /**
+   * A nonce for the next signed request: one kept from an earlier answer, else a fresh one from newNonce by GET
+   * (RFC 8555 section 7.2 allows GET or HEAD; a GET answer keeps the TLS connection open, a HEAD answer did not).
+   */
+  private async nonce(dir: AcmeDirectory, signal?: AbortSignal): Promise<string> {
+    const kept = this.nonces.take();
+    if (kept) return kept;
+    const res = await rawRequest(dir.newNonce, {
+      headers: { 'user-agent': 'certfleet (acme-client 5.4)' },
+      agent: this.agent,
+      signal,
+    });
+    const nonce = res.headers['replay-nonce'];
+    if (res.status >= 400 || !nonce) {
+      throw new CertfleetError(
+        'ACME_ERROR',
+        `newNonce ${dir.newNonce} answered HTTP ${res.status}${nonce ? '' : ' without a Replay-Nonce'}`,
+        'the CA may be down or the directory URL wrong: check the directory and retry later',
+        { details: { url: dir.newNonce, status: res.status } },
+      );
+    }
+    return nonce;
   }
 
   private async ensureAccount(dir: AcmeDirectory, signal?: AbortSignal): Promise<Required<AcmeAccount>> {
@@ -458,9 +486,13 @@ export class AcmeIssuer implements Issuer {
         continue;
       }
       const body = parseBody(res);
+      const badNonce =
+        res.status >= 400 && isProblem(body) && body.type === 'urn:ietf:params:acme:error:badNonce';
+      // every answer to a POST carries a fresh nonce, except that acme-client retries a badNonce with its own
+      if (method.toLowerCase() === 'post' && !badNonce) this.nonces.keep(res.headers['replay-nonce']);
       if (res.status >= 400) {
         if (isProblem(body)) {
-          if (body.type === 'urn:ietf:params:acme:error:badNonce') {
+          if (badNonce) {
             // acme-client retries these with the fresh nonce from the answer (RFC 8555 section 6.5).
             this.opts.logger?.info({ issuer: this.name, url }, 'acme badNonce, retrying');
             return { ...res, data: body };
