@@ -16,6 +16,8 @@ export interface AcmeFront {
   profiles?: Record<string, string>;
   /** `profile` of every new-order payload, refused ones included (undefined when absent). */
   orderProfiles: Array<string | undefined>;
+  /** `METHOD path` of every request that reached the front, in order. */
+  requests: string[];
   stop(): Promise<void>;
 }
 
@@ -33,6 +35,7 @@ export async function startAcmeFront(pebble: Pebble): Promise<AcmeFront> {
     renewalInfoRequests: [],
     orderReplaces: [],
     orderProfiles: [],
+    requests: [],
   };
   /** A fresh nonce from pebble, for the answers the front gives itself (a client needs one for its next request). */
   const upstreamNonce = () =>
@@ -61,6 +64,7 @@ export async function startAcmeFront(pebble: Pebble): Promise<AcmeFront> {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const path = req.url ?? '/';
+      state.requests.push(`${req.method} ${path}`);
       if (req.method === 'GET' && path.startsWith('/renewal-info/')) {
         state.renewalInfoRequests.push(path.slice('/renewal-info/'.length));
         const w = state.window;

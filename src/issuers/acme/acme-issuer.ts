@@ -157,11 +157,18 @@ export class AcmeIssuer implements Issuer {
       );
 
       step = 'authorizations';
-      const authzs = await client.getAuthorizations(order);
-      const pending = authzs.filter((a) => a.status !== 'valid').length;
-      done('authorizations', `${authzs.length} authorization(s), ${pending} pending`);
-      await this.authorizeAll(client, authzs, signal);
-      done('challenge', `${pending} challenge(s) answered and validated`);
+      if (order.status === 'ready') {
+        // Every authorization is already valid (RFC 8555 section 7.1.6; the CA reused them): nothing to read or
+        // answer, one signed request per name saved on every renewal within the CA's reuse period.
+        done('authorizations', `${order.authorizations.length} authorization(s), all valid (order ready)`);
+        done('challenge', 'none to answer');
+      } else {
+        const authzs = await client.getAuthorizations(order);
+        const pending = authzs.filter((a) => a.status !== 'valid').length;
+        done('authorizations', `${authzs.length} authorization(s), ${pending} pending`);
+        await this.authorizeAll(client, authzs, signal);
+        done('challenge', `${pending} challenge(s) answered and validated`);
+      }
 
       step = 'finalize';
       // durable before finalize: should this hub die before the version is stored, the next attempt resumes it
