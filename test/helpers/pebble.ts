@@ -37,6 +37,13 @@ export interface Pebble {
   issuingRootPem(): Promise<string>;
   /** Serials (lower-case hex, as Pebble logs them) of every certificate it issued: one per finalized order. */
   issuedSerials(): string[];
+  /** The pebble process's id (for its CPU time). */
+  pid: number;
+  /**
+   * Go's dump of every goroutine's stack (SIGQUIT), for a Pebble that stopped answering: it shows who waits for
+   * which lock. Pebble exits with it.
+   */
+  goroutineDump(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -169,6 +176,7 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
   };
   if (opts.nonceReject) delete env.PEBBLE_WFE_NONCEREJECT;
   const issued: string[] = [];
+  let dump: string[] | undefined;
   let partial = '';
   const pebble = startProcess(
     '/usr/bin/pebble',
@@ -176,6 +184,7 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
     env,
     log,
     (text) => {
+      dump?.push(text);
       const lines = (partial + text).split('\n');
       partial = lines.pop() ?? '';
       for (const line of lines) {
@@ -238,6 +247,15 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
       return r.body;
     },
     issuedSerials: () => [...issued],
+    pid: pebble.pid ?? 0,
+    async goroutineDump() {
+      if (pebble.exitCode !== null || pebble.signalCode !== null) return '';
+      dump = [];
+      const exited = new Promise<void>((resolve) => pebble.once('exit', () => resolve()));
+      pebble.kill('SIGQUIT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      return dump.join('');
+    },
     stop,
   };
 }
