@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import type { Agent } from 'node:https';
 import { isIP } from 'node:net';
 import acme from 'acme-client';
@@ -84,6 +84,8 @@ export class AcmeIssuer implements Issuer {
   private accountReady?: Promise<Required<AcmeAccount>>;
   /** Nonces from the CA's answers, shared by every order of this issuer. */
   private readonly nonces = new NoncePool();
+  /** The account key parsed once (see signingKey). */
+  private accountKey?: { pem: string; key: KeyObject; jwk: object };
 
   constructor(opts: AcmeIssuerOptions) {
     this.opts = opts;
@@ -374,12 +376,23 @@ export class AcmeIssuer implements Issuer {
     // acme-client sends through one global axios instance; replace this client's transport so TLS trust,
     // cancellation and problem handling stay per issuer and per call.
     const http = (client as any).http;
+    // acme-client keeps the PEM and parses it again for every signature (≈ 1.5 ms each with OpenSSL 3's decoders,
+    // ≈ 13 % of the hub's CPU in a mass reissue) and once per client for the JWK: give it the parsed key.
+    const signing = this.signingKey(keyPem);
+    http.accountKey = signing.key;
+    http.jwk = signing.jwk;
     http.directoryCache = dir;
     http.directoryTimestamp = Math.floor(Date.now() / 1000);
     http.request = (url: string, method: string, opts: { data?: unknown } = {}) =>
       this.send(url, method, opts.data, signal);
     http.getNonce = () => this.nonce(dir, signal);
     return client;
+  }
+
+  private signingKey(pem: string): { key: KeyObject; jwk: object } {
+    if (this.accountKey?.pem !== pem)
+      this.accountKey = { pem, key: createPrivateKey(pem), jwk: acme.crypto.getJwk(pem) };
+    return this.accountKey;
   }
 
   /**
