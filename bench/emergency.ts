@@ -178,8 +178,13 @@ export async function run(args: string[]): Promise<void> {
     }
     await Promise.all(agents.map((p) => p.wait((m) => m.enrolled !== undefined)));
     const verifiedCount = async () => (await hub.ctx.store.listDeployments({ states: ['verified'] })).length;
-    while ((await verifiedCount()) < n) {
+    // a line every 10 s: a setup that stops here (seen once per few runs, cause unknown) shows where it stands
+    for (let verified = 0, said = now(); (verified = await verifiedCount()) < n;) {
       watchdog.check();
+      if (now() - said > 10_000) {
+        log(`setup: ${verified}/${n} first deploys verified`);
+        said = now();
+      }
       await new Promise((r) => setTimeout(r, 500));
     }
     const setupDeployS = (now() - t) / 1000;
