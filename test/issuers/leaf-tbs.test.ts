@@ -5,6 +5,8 @@
  * in test/issuers/internal-ca.test.ts.
  */
 import assert from 'node:assert/strict';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate } from '@peculiar/asn1-x509';
 import * as asn1js from 'asn1js';
 import { X509Certificate } from 'node:crypto';
 import { describe, test } from 'node:test';
@@ -122,6 +124,16 @@ describe('internal CA leaf encoding', () => {
         assert.ok(
           leaf.verify(new X509Certificate(Buffer.from(ca.cert.rawData)).publicKey),
           'signed by the issuer',
+        );
+        // The certificate carries the signed TBS bytes as they are, and is the DER asn1-x509's schema writes.
+        const parsed = asn1js.fromBER(leaf.raw).result as asn1js.Sequence;
+        assert.equal(
+          Buffer.from(parsed.valueBlock.value[0].valueBeforeDecodeView).toString('hex'),
+          leafTbs(f, ca.leafIssuer).toString('hex'),
+        );
+        assert.equal(
+          Buffer.from(AsnConvert.serialize(AsnConvert.parse(leaf.raw, Certificate))).toString('hex'),
+          leaf.raw.toString('hex'),
         );
       });
 
