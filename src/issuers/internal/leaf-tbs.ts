@@ -37,11 +37,15 @@ import {
 } from '@peculiar/asn1-x509';
 import { createHash, sign, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
+import { CertfleetError } from '../../core/errors.ts';
 import { ipv6Groups } from '../../core/names.ts';
 import { x509 } from '../../pki/x509.ts';
 
-const ECDSA_SHA384 = '1.2.840.10045.4.3.3';
-const SIGNATURE_ALGORITHM = new AlgorithmIdentifier({ algorithm: ECDSA_SHA384 });
+/** The signature algorithm by the issuer key's curve: ecdsa-with-SHA256 for P-256, -SHA384 for P-384 (RFC 5758 §3.2). */
+const ECDSA_BY_CURVE: Record<string, { oid: string; hash: string }> = {
+  prime256v1: { oid: '1.2.840.10045.4.3.2', hash: 'sha256' },
+  secp384r1: { oid: '1.2.840.10045.4.3.3', hash: 'sha384' },
+};
 const ID_AT_COMMON_NAME = '2.5.4.3';
 
 export interface LeafIssuer {
@@ -49,8 +53,11 @@ export interface LeafIssuer {
   subject: Name;
   /** The authorityKeyIdentifier extension every leaf carries (parsed once). */
   aki: Extension;
-  /** The issuer's ECDSA P-384 private key. */
+  /** The issuer's ECDSA P-256 or P-384 private key. */
   key: KeyObject;
+  /** The signature algorithm that key signs with, and its digest for node's crypto. */
+  signatureAlgorithm: AlgorithmIdentifier;
+  hash: string;
   /** Extensions that are the same in every leaf of this issuer (by their flags), made on first use. */
   fixed: Map<string, Extension>;
   /** The signatureAlgorithm's DER, the same in every leaf. */
@@ -59,12 +66,22 @@ export interface LeafIssuer {
 
 /** What every leaf needs from the issuer, read once: its certificate's subject and its AKI extension's DER. */
 export function leafIssuer(certDer: BufferSource, akiExtensionDer: BufferSource, key: KeyObject): LeafIssuer {
+  const ecdsa = ECDSA_BY_CURVE[key.asymmetricKeyDetails?.namedCurve ?? ''];
+  if (!ecdsa)
+    throw new CertfleetError(
+      'UNKNOWN_KEY_TYPE',
+      "the internal CA's intermediate key is neither ECDSA P-256 nor P-384",
+      'restore the hub store from a backup: the internal CA only ever makes P-256 or P-384 keys',
+    );
+  const signatureAlgorithm = new AlgorithmIdentifier({ algorithm: ecdsa.oid });
   return {
     subject: AsnConvert.parse(certDer, Certificate).tbsCertificate.subject,
     aki: AsnConvert.parse(akiExtensionDer, Extension),
     key,
+    signatureAlgorithm,
+    hash: ecdsa.hash,
     fixed: new Map(),
-    signatureAlgorithmDer: AsnConvert.serialize(SIGNATURE_ALGORITHM),
+    signatureAlgorithmDer: AsnConvert.serialize(signatureAlgorithm),
   };
 }
 
@@ -126,7 +143,7 @@ function tbsCertificate(f: LeafFields, issuer: LeafIssuer): TBSCertificate {
   return new TBSCertificate({
     version: Version.v3,
     serialNumber: serialOctets(f.serialHex),
-    signature: SIGNATURE_ALGORITHM,
+    signature: issuer.signatureAlgorithm,
     issuer: issuer.subject,
     validity: new Validity({ notBefore: f.notBefore, notAfter: f.notAfter }),
     subject: new Name([
@@ -176,7 +193,7 @@ const encoded = (der: ArrayBuffer) => new Encoded(der) as unknown as asn1js.Base
 /** The signed certificate, as PEM (64-character lines, as @peculiar/x509 wrote it). */
 export function signLeaf(f: LeafFields, issuer: LeafIssuer): string {
   const tbs = AsnSerializer.serialize(tbsCertificate(f, issuer));
-  const signature = sign('sha384', new Uint8Array(tbs), { key: issuer.key, dsaEncoding: 'der' });
+  const signature = sign(issuer.hash, new Uint8Array(tbs), { key: issuer.key, dsaEncoding: 'der' });
   // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING } (RFC 5280 §4.1)
   const der = new asn1js.Sequence({
     value: [
