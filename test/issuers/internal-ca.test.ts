@@ -12,11 +12,15 @@ import { openSqliteStore } from '../../src/store/sqlite/open-sqlite-store.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
-async function openCa(dir: string, clock = new ManualClock('2026-11-23T00:00:00Z')) {
+async function openCa(
+  dir: string,
+  clock = new ManualClock('2026-11-23T00:00:00Z'),
+  newCaKeyType?: 'ecdsa-p256' | 'ecdsa-p384',
+) {
   const store = await openSqliteStore(join(dir, 'hub.db'), clock);
   const master = Buffer.alloc(32, 7);
   const wrapped = (await store.initMeta({ data_key: newWrappedDataKey(master) })).data_key;
-  const ca = await InternalCa.open(store, new Sealer(unwrapDataKey(master, wrapped)), clock);
+  const ca = await InternalCa.open(store, new Sealer(unwrapDataKey(master, wrapped)), clock, newCaKeyType);
   return { store, ca, clock };
 }
 
@@ -85,5 +89,55 @@ describe('internal CA', () => {
     const second = await openCa(dir);
     onCleanup(t, () => second.store.close());
     assert.equal(second.ca.rootFingerprint, fp);
+  });
+
+  const opensslText = (pem: string) =>
+    execFileSync('openssl', ['x509', '-noout', '-text'], { input: pem }).toString();
+
+  /** openssl verify of a leaf against the CA's root and intermediate. */
+  async function verifiedByOpenssl(dir: string, ca: InternalCa, leafPem: string) {
+    await writeFile(join(dir, 'root.pem'), ca.rootPem);
+    await writeFile(join(dir, 'chain.pem'), ca.intermediatePem);
+    await writeFile(join(dir, 'leaf.pem'), leafPem);
+    const args = ['-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'chain.pem')];
+    return execFileSync('openssl', ['verify', ...args, join(dir, 'leaf.pem')]).toString();
+  }
+
+  test('a new CA is ECDSA P-256 and signs its leaves with ecdsa-with-SHA256', async (t) => {
+    const dir = await tempDir(t);
+    const { store, ca } = await openCa(dir, new ManualClock(Date.now()));
+    onCleanup(t, () => store.close());
+    assert.match(opensslText(ca.rootPem), /NIST CURVE: P-256/);
+    assert.match(opensslText(ca.intermediatePem), /NIST CURVE: P-256/);
+    const v = await ca.issue({
+      certificateName: 'w',
+      sans: ['w.example.test'],
+      keyType: 'ecdsa-p384',
+      lifetimeDays: 6,
+    });
+    assert.match(opensslText(v.certPem), /Signature Algorithm: ecdsa-with-SHA256/);
+    assert.match(await verifiedByOpenssl(dir, ca, v.certPem), /leaf\.pem: OK/);
+  });
+
+  test('a P-384 CA made before P-256 became the default is kept after a restart and still signs', async (t) => {
+    const dir = await tempDir(t);
+    const clock = new ManualClock(Date.now());
+    const before = await openCa(dir, clock, 'ecdsa-p384');
+    const fp = before.ca.rootFingerprint;
+    const intermediate = before.ca.intermediatePem;
+    await before.store.close();
+    const { store, ca } = await openCa(dir, clock); // today's default
+    onCleanup(t, () => store.close());
+    assert.equal(ca.rootFingerprint, fp);
+    assert.equal(ca.intermediatePem, intermediate);
+    assert.match(opensslText(ca.intermediatePem), /NIST CURVE: P-384/);
+    const v = await ca.issue({
+      certificateName: 'w',
+      sans: ['w.example.test'],
+      keyType: 'ecdsa-p256',
+      lifetimeDays: 6,
+    });
+    assert.match(opensslText(v.certPem), /Signature Algorithm: ecdsa-with-SHA384/);
+    assert.match(await verifiedByOpenssl(dir, ca, v.certPem), /leaf\.pem: OK/);
   });
 });

@@ -5,18 +5,22 @@
  * in test/issuers/internal-ca.test.ts.
  */
 import assert from 'node:assert/strict';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate } from '@peculiar/asn1-x509';
 import * as asn1js from 'asn1js';
 import { X509Certificate } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { isIpAddress } from '../../src/core/names.ts';
-import { KEY_TYPES } from '../../src/core/types.ts';
+import { KEY_TYPES, type KeyType } from '../../src/core/types.ts';
 import { leafIssuer, leafTbs, signLeaf, type LeafFields } from '../../src/issuers/internal/leaf-tbs.ts';
 import { generateKey, generatePrivateKeyPem, signingAlgorithm, toCryptoKeyPair } from '../../src/pki/keys.ts';
 import { parsePrivateKey } from '../../src/pki/private-key.ts';
 import { x509 } from '../../src/pki/x509.ts';
 
-async function issuer() {
-  const keyPem = await generatePrivateKeyPem('ecdsa-p384');
+type CaKeyType = 'ecdsa-p256' | 'ecdsa-p384';
+
+async function issuer(caKeyType: CaKeyType = 'ecdsa-p384') {
+  const keyPem = await generatePrivateKeyPem(caKeyType);
   const { keys } = await toCryptoKeyPair(keyPem);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: '01',
@@ -24,11 +28,12 @@ async function issuer() {
     notBefore: new Date('2026-01-01T00:00:00Z'),
     notAfter: new Date('2031-01-01T00:00:00Z'),
     keys,
-    signingAlgorithm: signingAlgorithm('ecdsa-p384'),
+    signingAlgorithm: signingAlgorithm(caKeyType),
     extensions: [new x509.BasicConstraintsExtension(true, 0, true)],
   });
   const aki = await x509.AuthorityKeyIdentifierExtension.create(keys.publicKey);
   return {
+    caKeyType,
     keys,
     cert,
     aki,
@@ -47,7 +52,7 @@ async function viaGenerator(f: LeafFields, ca: Awaited<ReturnType<typeof issuer>
     notAfter: f.notAfter,
     publicKey: spki,
     signingKey: ca.keys.privateKey,
-    signingAlgorithm: signingAlgorithm('ecdsa-p384'),
+    signingAlgorithm: signingAlgorithm(ca.caKeyType),
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(
@@ -108,10 +113,16 @@ describe('internal CA leaf encoding', () => {
       },
     },
   ];
-  for (const keyType of KEY_TYPES)
+  // Every leaf key type under a P-384 CA (hubs made before P-256 became the default keep theirs); P-256 CAs too.
+  const runs: [CaKeyType, KeyType][] = [
+    ...KEY_TYPES.map((k): [CaKeyType, KeyType] => ['ecdsa-p384', k]),
+    ['ecdsa-p256', 'ecdsa-p256'],
+    ['ecdsa-p256', 'rsa-2048'],
+  ];
+  for (const [caKeyType, keyType] of runs)
     for (const c of cases)
-      test(`${keyType}: ${c.name}: the same DER as @peculiar/x509`, async () => {
-        const ca = await issuer();
+      test(`${caKeyType} CA, ${keyType} leaf: ${c.name}: the same DER as @peculiar/x509`, async () => {
+        const ca = await issuer(caKeyType);
         const f = {
           ...c.fields,
           spkiDer: (await generateKey(keyType)).spkiDer,
@@ -122,6 +133,16 @@ describe('internal CA leaf encoding', () => {
         assert.ok(
           leaf.verify(new X509Certificate(Buffer.from(ca.cert.rawData)).publicKey),
           'signed by the issuer',
+        );
+        // The certificate carries the signed TBS bytes as they are, and is the DER asn1-x509's schema writes.
+        const parsed = asn1js.fromBER(leaf.raw).result as asn1js.Sequence;
+        assert.equal(
+          Buffer.from(parsed.valueBlock.value[0].valueBeforeDecodeView).toString('hex'),
+          leafTbs(f, ca.leafIssuer).toString('hex'),
+        );
+        assert.equal(
+          Buffer.from(AsnConvert.serialize(AsnConvert.parse(leaf.raw, Certificate))).toString('hex'),
+          leaf.raw.toString('hex'),
         );
       });
 

@@ -39,7 +39,14 @@ async function publicCryptoKey(cert: x509.X509Certificate): Promise<CryptoKey> {
 }
 
 /**
- * The hub's own CA: an ECDSA P-384 root (10 years) that signs one intermediate (5 years) which signs leaves.
+ * Key type of a CA made on first start: ECDSA P-256 (128-bit security, as cfssl's default; its signatures cost
+ * ~1/12 of P-384's on this hardware, and each leaf is signed once and checked at every deployment). Hubs made
+ * before keep their CA as it is (P-384): its leaves are signed with ecdsa-with-SHA384, as before.
+ */
+export const NEW_CA_KEY_TYPE = 'ecdsa-p256' satisfies KeyType;
+
+/**
+ * The hub's own CA: an ECDSA root (10 years) that signs one intermediate (5 years) which signs leaves.
  * Created on first start; the keys are sealed in the store. The root key is kept only so a new intermediate
  * can be made later; leaves are always signed by the intermediate.
  */
@@ -63,10 +70,16 @@ export class InternalCa implements Issuer {
     return this.signer;
   }
 
-  static async open(store: Store, sealer: Sealer, clock: Clock): Promise<InternalCa> {
+  /** `newCaKeyType` is used only when the store holds no CA yet; an existing CA is never re-keyed. */
+  static async open(
+    store: Store,
+    sealer: Sealer,
+    clock: Clock,
+    newCaKeyType: 'ecdsa-p256' | 'ecdsa-p384' = NEW_CA_KEY_TYPE,
+  ): Promise<InternalCa> {
     let rootPem = await store.getMeta(internalCaRoot.key);
     if (!rootPem) {
-      const created = await createCaMaterial(clock);
+      const created = await createCaMaterial(clock, newCaKeyType);
       // One initMeta: the first writer's whole CA wins, so two hubs starting at once never mix keys and certificates.
       const stored = await store.initMeta({
         [internalCaRootKey.key]: sealer.seal(created.rootKeyPem, internalCaRootKey.sealContext),
@@ -155,10 +168,10 @@ export class InternalCa implements Issuer {
   }
 }
 
-async function createCaMaterial(clock: Clock) {
+async function createCaMaterial(clock: Clock, keyType: 'ecdsa-p256' | 'ecdsa-p384') {
   const now = clock.now().getTime();
-  const rootKeyPem = await generatePrivateKeyPem('ecdsa-p384');
-  const intermediateKeyPem = await generatePrivateKeyPem('ecdsa-p384');
+  const rootKeyPem = await generatePrivateKeyPem(keyType);
+  const intermediateKeyPem = await generatePrivateKeyPem(keyType);
   const { keys: rootKeys } = await toCryptoKeyPair(rootKeyPem);
   const { keys: intKeys } = await toCryptoKeyPair(intermediateKeyPem);
   const suffix = randomBytes(4).toString('hex');
@@ -169,7 +182,7 @@ async function createCaMaterial(clock: Clock) {
     notBefore: new Date(now - 60_000),
     notAfter: new Date(now + 3650 * DAY_MS),
     keys: rootKeys,
-    signingAlgorithm: signingAlgorithm('ecdsa-p384'),
+    signingAlgorithm: signingAlgorithm(keyType),
     extensions: [
       new x509.BasicConstraintsExtension(true, 1, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
@@ -184,7 +197,7 @@ async function createCaMaterial(clock: Clock) {
     notAfter: new Date(now + 1825 * DAY_MS),
     publicKey: intKeys.publicKey,
     signingKey: rootKeys.privateKey,
-    signingAlgorithm: signingAlgorithm('ecdsa-p384'),
+    signingAlgorithm: signingAlgorithm(keyType),
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),

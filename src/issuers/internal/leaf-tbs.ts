@@ -2,9 +2,11 @@
  * The internal CA's leaf certificate, built as @peculiar/asn1-x509 structures and signed with node's crypto: the
  * same DER as @peculiar/x509's X509CertificateGenerator wrote for the same fields (pinned byte for byte by
  * test/issuers/leaf-tbs.test.ts), without its WebCrypto round trip and the re-parse of its own result (~2-3 ms
- * per leaf, the largest cost of an issuance).
+ * per leaf, the largest cost of an issuance). The to-be-signed part is serialised once: the bytes signed are the
+ * bytes placed in the Certificate.
  */
-import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import { AsnConvert, AsnSerializer, OctetString } from '@peculiar/asn1-schema';
+import * as asn1js from 'asn1js';
 import {
   AttributeTypeAndValue,
   AttributeValue,
@@ -35,10 +37,15 @@ import {
 } from '@peculiar/asn1-x509';
 import { createHash, sign, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
+import { CertfleetError } from '../../core/errors.ts';
 import { ipv6Groups } from '../../core/names.ts';
 import { x509 } from '../../pki/x509.ts';
 
-const ECDSA_SHA384 = '1.2.840.10045.4.3.3';
+/** The signature algorithm by the issuer key's curve: ecdsa-with-SHA256 for P-256, -SHA384 for P-384 (RFC 5758 §3.2). */
+const ECDSA_BY_CURVE: Record<string, { oid: string; hash: string }> = {
+  prime256v1: { oid: '1.2.840.10045.4.3.2', hash: 'sha256' },
+  secp384r1: { oid: '1.2.840.10045.4.3.3', hash: 'sha384' },
+};
 const ID_AT_COMMON_NAME = '2.5.4.3';
 
 export interface LeafIssuer {
@@ -46,16 +53,35 @@ export interface LeafIssuer {
   subject: Name;
   /** The authorityKeyIdentifier extension every leaf carries (parsed once). */
   aki: Extension;
-  /** The issuer's ECDSA P-384 private key. */
+  /** The issuer's ECDSA P-256 or P-384 private key. */
   key: KeyObject;
+  /** The signature algorithm that key signs with, and its digest for node's crypto. */
+  signatureAlgorithm: AlgorithmIdentifier;
+  hash: string;
+  /** Extensions that are the same in every leaf of this issuer (by their flags), made on first use. */
+  fixed: Map<string, Extension>;
+  /** The signatureAlgorithm's DER, the same in every leaf. */
+  signatureAlgorithmDer: ArrayBuffer;
 }
 
 /** What every leaf needs from the issuer, read once: its certificate's subject and its AKI extension's DER. */
 export function leafIssuer(certDer: BufferSource, akiExtensionDer: BufferSource, key: KeyObject): LeafIssuer {
+  const ecdsa = ECDSA_BY_CURVE[key.asymmetricKeyDetails?.namedCurve ?? ''];
+  if (!ecdsa)
+    throw new CertfleetError(
+      'UNKNOWN_KEY_TYPE',
+      "the internal CA's intermediate key is neither ECDSA P-256 nor P-384",
+      'restore the hub store from a backup: the internal CA only ever makes P-256 or P-384 keys',
+    );
+  const signatureAlgorithm = new AlgorithmIdentifier({ algorithm: ecdsa.oid });
   return {
     subject: AsnConvert.parse(certDer, Certificate).tbsCertificate.subject,
     aki: AsnConvert.parse(akiExtensionDer, Extension),
     key,
+    signatureAlgorithm,
+    hash: ecdsa.hash,
+    fixed: new Map(),
+    signatureAlgorithmDer: AsnConvert.serialize(signatureAlgorithm),
   };
 }
 
@@ -82,6 +108,13 @@ function serialOctets(hex: string): ArrayBuffer {
 
 const extension = (extnID: string, critical: boolean, value: object) =>
   new Extension({ extnID, critical, extnValue: new OctetString(AsnConvert.serialize(value)) });
+
+/** An extension equal in every leaf with the same flags: made once per issuer and key. */
+function fixedExtension(issuer: LeafIssuer, key: string, make: () => Extension): Extension {
+  let e = issuer.fixed.get(key);
+  if (!e) issuer.fixed.set(key, (e = make()));
+  return e;
+}
 
 /**
  * A SAN's GeneralName. IPv6 goes to the library fully expanded from ipv6Groups: its own parser reads the IPv4 tail
@@ -110,7 +143,7 @@ function tbsCertificate(f: LeafFields, issuer: LeafIssuer): TBSCertificate {
   return new TBSCertificate({
     version: Version.v3,
     serialNumber: serialOctets(f.serialHex),
-    signature: new AlgorithmIdentifier({ algorithm: ECDSA_SHA384 }),
+    signature: issuer.signatureAlgorithm,
     issuer: issuer.subject,
     validity: new Validity({ notBefore: f.notBefore, notAfter: f.notAfter }),
     subject: new Name([
@@ -120,15 +153,17 @@ function tbsCertificate(f: LeafFields, issuer: LeafIssuer): TBSCertificate {
     ]),
     subjectPublicKeyInfo: spki,
     extensions: new Extensions([
-      extension(id_ce_basicConstraints, true, new BasicConstraints()),
-      extension(id_ce_keyUsage, true, new KeyUsage(keyUsage)),
-      extension(
-        id_ce_extKeyUsage,
-        false,
-        new ExtendedKeyUsage([
-          ...(f.usage.serverAuth ? [id_kp_serverAuth] : []),
-          ...(f.usage.clientAuth ? [id_kp_clientAuth] : []),
-        ]),
+      fixedExtension(issuer, 'bc', () => extension(id_ce_basicConstraints, true, new BasicConstraints())),
+      fixedExtension(issuer, `ku:${keyUsage}`, () => extension(id_ce_keyUsage, true, new KeyUsage(keyUsage))),
+      fixedExtension(issuer, `eku:${!!f.usage.serverAuth}:${!!f.usage.clientAuth}`, () =>
+        extension(
+          id_ce_extKeyUsage,
+          false,
+          new ExtendedKeyUsage([
+            ...(f.usage.serverAuth ? [id_kp_serverAuth] : []),
+            ...(f.usage.clientAuth ? [id_kp_clientAuth] : []),
+          ]),
+        ),
       ),
       extension(id_ce_subjectAltName, false, new SubjectAlternativeName(f.sans.map(generalName))),
       extension(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(ski)),
@@ -139,22 +174,34 @@ function tbsCertificate(f: LeafFields, issuer: LeafIssuer): TBSCertificate {
 
 /** The to-be-signed part, as DER. */
 export const leafTbs = (f: LeafFields, issuer: LeafIssuer) =>
-  Buffer.from(AsnConvert.serialize(tbsCertificate(f, issuer)));
+  Buffer.from(AsnSerializer.serialize(tbsCertificate(f, issuer)));
+
+/**
+ * An element already in DER inside an asn1js structure, written as is (asn1js' own RawData writes nothing when
+ * nested): the Certificate carries the exact TBS bytes that were signed, serialised once.
+ */
+class Encoded {
+  constructor(private readonly der: ArrayBuffer) {}
+  toBER(_sizeOnly?: boolean, writer?: asn1js.ViewWriter): ArrayBuffer {
+    if (!writer) return this.der;
+    writer.write(this.der);
+    return new ArrayBuffer(0);
+  }
+}
+const encoded = (der: ArrayBuffer) => new Encoded(der) as unknown as asn1js.BaseBlock;
 
 /** The signed certificate, as PEM (64-character lines, as @peculiar/x509 wrote it). */
 export function signLeaf(f: LeafFields, issuer: LeafIssuer): string {
-  const tbs = tbsCertificate(f, issuer);
-  const signature = sign('sha384', Buffer.from(AsnConvert.serialize(tbs)), {
-    key: issuer.key,
-    dsaEncoding: 'der',
-  });
-  const der = AsnConvert.serialize(
-    new Certificate({
-      tbsCertificate: tbs,
-      signatureAlgorithm: tbs.signature,
-      signatureValue: new Uint8Array(signature).buffer,
-    }),
-  );
+  const tbs = AsnSerializer.serialize(tbsCertificate(f, issuer));
+  const signature = sign(issuer.hash, new Uint8Array(tbs), { key: issuer.key, dsaEncoding: 'der' });
+  // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING } (RFC 5280 §4.1)
+  const der = new asn1js.Sequence({
+    value: [
+      encoded(tbs),
+      encoded(issuer.signatureAlgorithmDer),
+      new asn1js.BitString({ valueHex: new Uint8Array(signature).buffer }),
+    ],
+  }).toBER();
   return `-----BEGIN CERTIFICATE-----\n${Buffer.from(der)
     .toString('base64')
     .match(/.{1,64}/g)!
