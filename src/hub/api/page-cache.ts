@@ -23,16 +23,25 @@
 import { hash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { GenerationStamp, WriteGeneration } from '../../store/write-generation.ts';
+import type { GenerationStamp, Source, WriteGeneration } from '../../store/write-generation.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Cache this GET route's rendered 200 answers (see page-cache.ts); `maxAgeMs` for answers that age. */
-    pageCache?: true | { maxAgeMs: number };
+    /**
+     * Cache this GET route's rendered 200 answers (see page-cache.ts): `maxAgeMs` for answers that age; `reads`,
+     * every table (and tracked column) the answer is read from, so a commit that wrote none of them leaves it
+     * cached (omitted: any commit empties it).
+     */
+    pageCache?: true | PageCacheConfig;
   }
   interface FastifyRequest {
     pageFill?: { key: string; stamp: GenerationStamp; done: () => void };
   }
+}
+
+export interface PageCacheConfig {
+  maxAgeMs?: number;
+  reads?: readonly Source[];
 }
 
 const DEFAULT_MAX_ENTRIES = 4000;
@@ -132,7 +141,7 @@ export class PageCache {
     if (!this.inflight.has(key)) this.inflight.set(key, rendered);
     req.pageFill = {
       key,
-      stamp: this.generation.stamp(),
+      stamp: this.generation.stamp(config === true ? undefined : config.reads),
       done: () => {
         if (this.inflight.get(key) === rendered) this.inflight.delete(key);
         done();
@@ -149,10 +158,11 @@ export class PageCache {
     this.aliases.set(alias, key);
   }
 
-  private fresh(key: string, config: true | { maxAgeMs: number }): Entry | undefined {
+  private fresh(key: string, config: true | PageCacheConfig): Entry | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    const aged = config !== true && performance.now() - entry.storedAt >= config.maxAgeMs;
+    const maxAgeMs = config === true ? undefined : config.maxAgeMs;
+    const aged = maxAgeMs !== undefined && performance.now() - entry.storedAt >= maxAgeMs;
     if (aged || !this.generation.isFresh(entry.stamp)) {
       this.drop(key, entry);
       return undefined;
