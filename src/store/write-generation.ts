@@ -87,9 +87,10 @@ export class WriteGeneration {
     }
   }
 
-  /** Any table: compare with `===` only; equal values mean nothing was committed in between. */
-  current(): string {
-    return this.opts.external ? `${this.any}.${this.opts.external()}` : String(this.any);
+  /** What `sources` (omitted: anything) were read at: compare with `===` only; equal means nothing was committed. */
+  current(sources?: readonly Source[]): string {
+    const counts = sources ? sources.map((t) => this.tables.get(t) ?? 0).join(',') : this.any;
+    return `${this.epoch}.${this.opts.external?.() ?? 0}.${counts}`;
   }
 
   /**
