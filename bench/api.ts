@@ -198,6 +198,11 @@ export async function hubCpuMs(child: ChildProcess): Promise<number> {
   return (m.cpu.user + m.cpu.system) / 1000;
 }
 
+/** Pages the hub's page cache rendered so far (its misses): how often a commit emptied a page that was asked for. */
+export async function hubRenders(child: ChildProcess): Promise<number> {
+  return (await ask<{ cache: { misses: number } }>(child, { cpu: true }, 'cache')).cache.misses;
+}
+
 export type LiveWriterKind = 'hub' | 'other';
 
 /**
@@ -451,6 +456,7 @@ export async function run(args: string[]): Promise<void> {
           for (const encoding of encodings) {
             const load = await loadavg();
             const cpu0 = await hubCpuMs(child);
+            const renders0 = await hubRenders(child);
             const writer =
               cache === 'cached' && liveMs > 0
                 ? await liveWriter(child, dataDir, liveMs, liveKind)
@@ -466,9 +472,10 @@ export async function run(args: string[]): Promise<void> {
             });
             const commits = await writer?.stop();
             const cpu = (await hubCpuMs(child)) - cpu0;
+            const renders = (await hubRenders(child)) - renders0;
             const f = (ms: number) => ms.toFixed(1);
             process.stdout.write(
-              `| ${ROUTES[route]} | ${cache}${commits !== undefined ? ` (${commits} ${liveKind === 'hub' ? 'hub' : 'other-connection'} commits)` : ''} | ${encoding} | ${concurrency} | ${r.items} | ${r.bytes} | ${r.paged ? 'yes' : 'no'} | ${r.n}${r.errors ? ` (${r.errors})` : ''} | ` +
+              `| ${ROUTES[route]} | ${cache}${commits !== undefined ? ` (${commits} ${liveKind === 'hub' ? 'hub' : 'other-connection'} commits, ${renders} renders)` : ''} | ${encoding} | ${concurrency} | ${r.items} | ${r.bytes} | ${r.paged ? 'yes' : 'no'} | ${r.n}${r.errors ? ` (${r.errors})` : ''} | ` +
                 `${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${r.perSecond.toFixed(0)} | ${(cpu / r.n).toFixed(2)} | ${load} |\n`,
             );
           }

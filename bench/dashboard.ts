@@ -22,7 +22,16 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
-import { hubCpuMs, liveWriter, loadavg, pct, populate, startHubProcess, type LiveWriterKind } from './api.ts';
+import {
+  hubCpuMs,
+  hubRenders,
+  liveWriter,
+  loadavg,
+  pct,
+  populate,
+  startHubProcess,
+  type LiveWriterKind,
+} from './api.ts';
 
 function arg(args: string[], name: string, fallback: string): string {
   const i = args.indexOf(`--${name}`);
@@ -251,6 +260,7 @@ export async function run(args: string[]): Promise<void> {
       ['/ui/api/events?limit=50', [1]],
     ] as const) {
       for (const c of concurrencies) {
+        const renders0 = await hubRenders(child);
         const writer = liveMs > 0 ? await liveWriter(child, dataDir, liveMs, liveKind) : undefined;
         const r = await measure(
           info.url,
@@ -266,7 +276,7 @@ export async function run(args: string[]): Promise<void> {
           );
         const commits = await writer?.stop();
         process.stdout.write(
-          `| ${path}${commits !== undefined ? ` (${commits} ${liveKind === 'hub' ? 'hub' : 'other-connection'} commits meanwhile)` : ''} | ${c} | ${r.n} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.perSecond.toFixed(0)} | ${await loadavg()} |\n`,
+          `| ${path}${commits !== undefined ? ` (${commits} ${liveKind === 'hub' ? 'hub' : 'other-connection'} commits, ${(await hubRenders(child)) - renders0} renders meanwhile)` : ''} | ${c} | ${r.n} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.perSecond.toFixed(0)} | ${await loadavg()} |\n`,
         );
       }
     }

@@ -1,9 +1,10 @@
 /**
  * Rendered-page cache for read routes that opt in with `config: { pageCache: true }`: the serialised body of a 200
  * answer (whatever serialiser produced it) and the headers that name the next page, keyed by (route, params,
- * normalised query, role) and valid while the store's write generation is unchanged (src/store/write-generation.ts:
- * bumped after every commit, so a cached page is never older than this hub's own last commit; on PostgreSQL at most
- * 1 s older than another hub's). A route whose answer also moves with the clock names a `maxAgeMs`.
+ * normalised query, role) and valid while nothing the route `reads` was written (src/store/write-generation.ts:
+ * counters per table bumped after every commit, so a cached page is never older than this hub's own last commit of
+ * a table it reads; on PostgreSQL at most 1 s older than another hub's). A route that names no `reads` is emptied by
+ * any commit. A route whose answer also moves with the clock names a `maxAgeMs`.
  *
  * Every such answer carries a strong ETag (hash of the body), `cache-control: private, no-cache` and `vary:
  * accept-encoding`; a request whose If-None-Match names the current body gets 304. A client that accepts gzip
