@@ -7,11 +7,15 @@
  *
  *   npm run bench -- api [--certs 10000] [--endpoints 10000] [--limit 100] [--concurrency 1,50]
  *                        [--requests 400] [--max-seconds 30] [--routes certificates,endpoints,...] [--keep DIR]
- *                        [--cache uncached,cached] [--encoding identity,gzip] [--live MS]
+ *                        [--cache uncached,cached] [--encoding identity,gzip] [--live MS] [--live-writer hub|other]
  *
- * `--live MS`: while a cached route is measured, another connection to the same database commits every MS ms what
- * a hub of 10,000 agents commits on its own (their `last_seen_at` touches, batched: 500 endpoints per commit), so
- * every commit empties the page cache as it would in a live fleet; `0` (the default) measures a fleet at rest.
+ * `--live MS`: while a cached route is measured, the hub commits every MS ms what a hub of 10,000 agents commits
+ * (their `last_seen_at` touches, batched: 500 endpoints per commit) through its own store, as a live fleet's
+ * contacts are committed (agents talk to the hub): the hub's process runs the writer, started and stopped over IPC.
+ * Such commits bump only `endpoints.last_seen_at` (src/store/write-generation.ts), so pages that do not show last
+ * contact stay cached. `--live-writer other` is the worst case: another connection in the bench process commits the
+ * touches, which the hub sees only as "the file changed" (SQLite's data_version), so every commit empties every
+ * cached page. `0` (the default) measures a fleet at rest.
  *
  * `--cache cached` is the steady state of a running hub whose fleet did not change: before the timed requests of a
  * route, one client walks all its pages once (each page's first answer is a render, stored by the page cache); that
@@ -41,7 +45,7 @@ import { CertificateService } from '../src/hub/certificate-service.ts';
 import { openDataDir } from '../src/hub/data-dir.ts';
 import { openHubContext } from '../src/hub/hub.ts';
 import { systemClock } from '../src/core/clock.ts';
-import type { NewVersion, ProbeResultRecord } from '../src/store/store.ts';
+import type { NewVersion, ProbeResultRecord, Store } from '../src/store/store.ts';
 
 const POOL = 16;
 const ROUTES: Record<string, string> = {
@@ -176,12 +180,44 @@ export async function startHubProcess(
   return { info, child };
 }
 
-export async function hubCpuMs(child: ChildProcess): Promise<number> {
-  const m = await new Promise<{ cpu: NodeJS.CpuUsage }>((resolve) => {
-    child.once('message', resolve);
-    child.send({ cpu: true });
+/** Sends `msg` to the hub process (bench/api-hub.ts) and resolves with its answer, the next message that has `field`. */
+function ask<T>(child: ChildProcess, msg: object, field: string): Promise<T> {
+  return new Promise((resolve) => {
+    const onMessage = (m: Record<string, unknown>) => {
+      if (!(field in m)) return;
+      child.off('message', onMessage);
+      resolve(m as T);
+    };
+    child.on('message', onMessage);
+    child.send(msg);
   });
+}
+
+export async function hubCpuMs(child: ChildProcess): Promise<number> {
+  const m = await ask<{ cpu: NodeJS.CpuUsage }>(child, { cpu: true }, 'cpu');
   return (m.cpu.user + m.cpu.system) / 1000;
+}
+
+/** Pages the hub's page cache rendered so far (its misses): how often a commit emptied a page that was asked for. */
+export async function hubRenders(child: ChildProcess): Promise<number> {
+  return (await ask<{ cache: { misses: number } }>(child, { cpu: true }, 'cache')).cache.misses;
+}
+
+export type LiveWriterKind = 'hub' | 'other';
+
+/**
+ * A fleet's batched last-seen writes (500 endpoints every `everyMs`) until stopped: committed by the hub's own store
+ * (`hub`, bench/api-hub.ts runs it), or by another connection to its database (`other`: `otherWriter`).
+ */
+export async function liveWriter(
+  child: ChildProcess,
+  dataDir: string,
+  everyMs: number,
+  kind: LiveWriterKind,
+): Promise<{ stop: () => Promise<number> }> {
+  if (kind === 'other') return otherWriter(dataDir, everyMs);
+  await ask(child, { live: everyMs }, 'live');
+  return { stop: async () => (await ask<{ commits: number }>(child, { live: 0 }, 'commits')).commits };
 }
 
 interface Answer {
@@ -225,15 +261,8 @@ function get(url: string, agent: Agent, token: string, caPem: string, encoding: 
 export const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
-/** Commits a batch of 500 endpoint touches every `everyMs` through its own connection, until stopped. */
-export async function liveWriter(dataDir: string, everyMs: number) {
-  const { store } = await openDataDir({
-    dataDir,
-    env: {},
-    logger: createLogger({ level: 'warn' }),
-    clock: systemClock,
-    create: false,
-  });
+/** Commits a batch of 500 endpoint touches of `store` every `everyMs`, until stopped (then: how many commits). */
+export async function touchEvery(store: Store, everyMs: number) {
   const ids = (await store.listEndpoints()).map((e) => e.id);
   let commits = 0;
   let next = 0;
@@ -251,6 +280,24 @@ export async function liveWriter(dataDir: string, everyMs: number) {
     stop: async () => {
       clearInterval(timer);
       await running;
+      return commits;
+    },
+  };
+}
+
+/** `touchEvery` through another connection to the hub's database (its own store in this process). */
+async function otherWriter(dataDir: string, everyMs: number) {
+  const { store } = await openDataDir({
+    dataDir,
+    env: {},
+    logger: createLogger({ level: 'warn' }),
+    clock: systemClock,
+    create: false,
+  });
+  const writer = await touchEvery(store, everyMs);
+  return {
+    stop: async () => {
+      const commits = await writer.stop();
       await store.close();
       return commits;
     },
@@ -356,6 +403,7 @@ export async function run(args: string[]): Promise<void> {
   // gzip: as the CLI asks; identity: a client that sends no accept-encoding (curl without --compressed)
   const encodings = flag('encoding', 'identity,gzip').split(',') as Encoding[];
   const liveMs = Number(flag('live', '0'));
+  const liveKind = flag('live-writer', 'hub') as LiveWriterKind;
   const cpuModel =
     /model name\s*:\s*(.*)/.exec(await readFile('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model;
   process.stdout.write(
@@ -408,7 +456,11 @@ export async function run(args: string[]): Promise<void> {
           for (const encoding of encodings) {
             const load = await loadavg();
             const cpu0 = await hubCpuMs(child);
-            const writer = cache === 'cached' && liveMs > 0 ? await liveWriter(dataDir, liveMs) : undefined;
+            const renders0 = await hubRenders(child);
+            const writer =
+              cache === 'cached' && liveMs > 0
+                ? await liveWriter(child, dataDir, liveMs, liveKind)
+                : undefined;
             const r = await measure(info.url, ROUTES[route], {
               limit,
               concurrency,
@@ -420,9 +472,10 @@ export async function run(args: string[]): Promise<void> {
             });
             const commits = await writer?.stop();
             const cpu = (await hubCpuMs(child)) - cpu0;
+            const renders = (await hubRenders(child)) - renders0;
             const f = (ms: number) => ms.toFixed(1);
             process.stdout.write(
-              `| ${ROUTES[route]} | ${cache}${commits !== undefined ? ` (${commits} commits)` : ''} | ${encoding} | ${concurrency} | ${r.items} | ${r.bytes} | ${r.paged ? 'yes' : 'no'} | ${r.n}${r.errors ? ` (${r.errors})` : ''} | ` +
+              `| ${ROUTES[route]} | ${cache}${commits !== undefined ? ` (${commits} ${liveKind === 'hub' ? 'hub' : 'other-connection'} commits, ${renders} renders)` : ''} | ${encoding} | ${concurrency} | ${r.items} | ${r.bytes} | ${r.paged ? 'yes' : 'no'} | ${r.n}${r.errors ? ` (${r.errors})` : ''} | ` +
                 `${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${r.perSecond.toFixed(0)} | ${(cpu / r.n).toFixed(2)} | ${load} |\n`,
             );
           }

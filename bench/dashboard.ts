@@ -6,11 +6,13 @@
  * them (`accept-encoding: gzip`: each answer is decompressed, and checked against the uncompressed answer once).
  *
  *   npm run bench -- dashboard [--certs 10000] [--endpoints 10000] [--runs 5] [--requests 4000] [--keep DIR] [--live MS]
+ *                              [--live-writer hub|other]
  *
  * The JSON pages are measured in the steady state of a running hub: one client walks every overview page once first
  * (each page's first answer is a render the page cache stores; that walk's times are printed on their own line), then
  * `--requests` answers at each concurrency (the p99 of 4,000 is the 40th slowest, not the 4th of 400). `--live MS`:
- * meanwhile another connection commits a fleet's batched agent touches every MS ms (bench/api.ts `liveWriter`).
+ * meanwhile the hub commits a fleet's batched agent touches every MS ms through its own store, as agents' contacts
+ * are committed; `--live-writer other`: another connection commits them, the worst case (bench/api.ts `liveWriter`).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -20,7 +22,16 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
-import { hubCpuMs, liveWriter, loadavg, pct, populate, startHubProcess } from './api.ts';
+import {
+  hubCpuMs,
+  hubRenders,
+  liveWriter,
+  loadavg,
+  pct,
+  populate,
+  startHubProcess,
+  type LiveWriterKind,
+} from './api.ts';
 
 function arg(args: string[], name: string, fallback: string): string {
   const i = args.indexOf(`--${name}`);
@@ -132,6 +143,7 @@ export async function run(args: string[]): Promise<void> {
   const requests = Number(arg(args, 'requests', '4000'));
   const keep = arg(args, 'keep', '');
   const liveMs = Number(arg(args, 'live', '0'));
+  const liveKind = arg(args, 'live-writer', 'hub') as LiveWriterKind;
   const dir = keep || (await mkdtemp(join(tmpdir(), 'certfleet-bench-dash-')));
   const dataDir = join(dir, 'data');
   if (!existsSync(join(dataDir, 'hub.db'))) {
@@ -248,7 +260,8 @@ export async function run(args: string[]): Promise<void> {
       ['/ui/api/events?limit=50', [1]],
     ] as const) {
       for (const c of concurrencies) {
-        const writer = liveMs > 0 ? await liveWriter(dataDir, liveMs) : undefined;
+        const renders0 = await hubRenders(child);
+        const writer = liveMs > 0 ? await liveWriter(child, dataDir, liveMs, liveKind) : undefined;
         const r = await measure(
           info.url,
           path,
@@ -263,7 +276,7 @@ export async function run(args: string[]): Promise<void> {
           );
         const commits = await writer?.stop();
         process.stdout.write(
-          `| ${path}${commits !== undefined ? ` (${commits} commits meanwhile)` : ''} | ${c} | ${r.n} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.perSecond.toFixed(0)} | ${await loadavg()} |\n`,
+          `| ${path}${commits !== undefined ? ` (${commits} ${liveKind === 'hub' ? 'hub' : 'other-connection'} commits, ${(await hubRenders(child)) - renders0} renders meanwhile)` : ''} | ${c} | ${r.n} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.perSecond.toFixed(0)} | ${await loadavg()} |\n`,
         );
       }
     }

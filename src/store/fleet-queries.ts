@@ -15,6 +15,7 @@ import {
   toVersionSummary,
 } from './rows.ts';
 import type { Database } from './schema.ts';
+import type { Source } from './write-generation.ts';
 import type { DeploymentState } from '../core/types.ts';
 import type {
   CertificateRow,
@@ -28,6 +29,20 @@ import type {
 } from './store.ts';
 
 type Db = Kysely<Database>;
+
+const FLEET_JOINS = ['subscriptions', 'certificates', 'endpoints', 'versions', 'deployments'] as const;
+
+/**
+ * What each read below is made of (tables, and `endpoints.last_seen_at` where it shows last contact): a value
+ * derived from one is fresh while none of these was written (write-generation.ts). Keep in step with the queries.
+ */
+export const READS = {
+  certificateRows: ['certificates', 'versions'],
+  endpointRows: ['endpoints', 'endpoints.last_seen_at'],
+  subscriptionRows: FLEET_JOINS,
+  fleetStatusRows: [...FLEET_JOINS, 'endpoints.last_seen_at'],
+  fleetRows: [...FLEET_JOINS, 'endpoints.last_seen_at', 'probe_results'],
+} as const satisfies Record<string, readonly Source[]>;
 
 const VERSION_SUMMARY = [
   'v.id as v_id',

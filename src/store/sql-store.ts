@@ -138,7 +138,7 @@ export class SqlStore implements Store {
     this.emitter = new StoreEventEmitter(() => (logger ??= createLogger()));
     this.events = this.emitter;
     this.generation = opts.generation ?? new WriteGeneration({ maxStaleMs: 0 });
-    this.tokensByHash = new GenerationCache(this.generation, 1000);
+    this.tokensByHash = new GenerationCache(this.generation, 1000, ['tokens']);
     this.announce = opts.announce;
   }
 
@@ -826,9 +826,16 @@ export class SqlStore implements Store {
   async touchEndpoints(touches: ReadonlyArray<{ endpointId: string; at: string }>): Promise<void> {
     for (const part of chunks(touches)) {
       // UPDATE … FROM (VALUES …): both dialects name a VALUES list's columns column1, column2
-      const values = sql.join(part.map((t) => sql`(${t.endpointId}, ${t.at})`));
-      await sql`update endpoints set last_seen_at = v.column2 from (values ${values}) as v
-        where endpoints.id = v.column1`.execute(this.db);
+      // built, not raw: the write generation sees that it sets last_seen_at alone (write-generation.ts)
+      const values = sql<{ column1: string; column2: string }>`(values ${sql.join(
+        part.map((t) => sql`(${t.endpointId}, ${t.at})`),
+      )})`.as('v');
+      await this.db
+        .updateTable('endpoints')
+        .from(values)
+        .set((eb) => ({ last_seen_at: eb.ref('v.column2') }))
+        .whereRef('endpoints.id', '=', 'v.column1')
+        .execute();
     }
   }
 

@@ -67,6 +67,40 @@ describe('rendered-page cache of read routes', () => {
     assert.deepEqual(names((await get(hub, '/api/v1/endpoints')).body), ['ep-a']);
   });
 
+  test("an agent's contact leaves pages without last contact cached and re-renders those that show it", async (t) => {
+    const hub = await startTestHub(t);
+    const store = hub.ctx.store;
+    const ep = await endpoint(hub, 'ep-a');
+    const cert = await store.createCertificate(
+      {
+        name: 'cert-a',
+        sans: ['a.example.test'],
+        keyType: 'ecdsa-p256',
+        issuer: 'internal',
+        lifetimeDays: 30,
+      },
+      'test',
+    );
+    await store.upsertSubscription(ep.id, cert.id, { outputs: [] }, 'test');
+    const pages = ['/api/v1/certificates', '/api/v1/subscriptions', '/api/v1/endpoints', '/api/v1/status'];
+    const before = new Map<string, string>();
+    for (const url of pages) before.set(url, (await get(hub, url)).body);
+
+    await store.touchEndpoints([{ endpointId: ep.id, at: '2026-01-02T03:04:05.000Z' }]);
+    const { hits, misses } = hub.app.pageCache.stats;
+    const certificates = await get(hub, '/api/v1/certificates');
+    const subscriptions = await get(hub, '/api/v1/subscriptions');
+    assert.equal(hub.app.pageCache.stats.hits, hits + 2, 'answered from the cache');
+    assert.equal(certificates.body, before.get('/api/v1/certificates'));
+    assert.equal(subscriptions.body, before.get('/api/v1/subscriptions'));
+
+    const endpoints = JSON.parse((await get(hub, '/api/v1/endpoints')).body) as Array<{ lastSeenAt: string }>;
+    const status = JSON.parse((await get(hub, '/api/v1/status')).body) as Array<{ lastSeenAt: string }>;
+    assert.equal(hub.app.pageCache.stats.misses, misses + 2, 'rendered again');
+    assert.equal(endpoints[0].lastSeenAt, '2026-01-02T03:04:05.000Z');
+    assert.equal(status[0].lastSeenAt, '2026-01-02T03:04:05.000Z');
+  });
+
   test('a commit by another process on the same database file is seen at once', async (t) => {
     const hub = await startTestHub(t);
     await endpoint(hub, 'ep-a');

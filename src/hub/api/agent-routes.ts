@@ -23,6 +23,7 @@ import { ReportWriter } from '../agent-protocol/report-writer.ts';
 import type { DeploymentTransitionInput } from '../../store/store.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 import { pageOf, pageQuerySchema, sendPage } from './pagination.ts';
+import { READS } from '../../store/fleet-queries.ts';
 import {
   bundleSchema,
   desiredStateSchema,
@@ -158,7 +159,7 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
   api.get(
     '/status',
     {
-      config: { access: 'read', pageCache: true },
+      config: { access: 'read', pageCache: { reads: READS.fleetStatusRows } },
       schema: {
         summary:
           'Certificate × endpoint: current version, deployment state, agent contact; one page by certificate, then endpoint',

@@ -3,6 +3,7 @@ import { certificateNotFound } from '../../core/errors.ts';
 import { certificateSpecSchema, nameSchema } from '../../core/config-schema.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 import { pageOf, pageQuerySchema, sendPage } from './pagination.ts';
+import { READS } from '../../store/fleet-queries.ts';
 import { certificateView, versionView } from './views.ts';
 import { certificateDetailSchema, certificateSchema, noContent, versionSchema } from './response-schemas.ts';
 
@@ -40,7 +41,7 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
   api.get(
     '/certificates',
     {
-      config: { access: 'read', pageCache: true },
+      config: { access: 'read', pageCache: { reads: READS.certificateRows } },
       schema: {
         summary: 'List certificates by name, one page (next page: x-next-cursor / Link headers)',
         tags: ['certificates'],
@@ -108,7 +109,7 @@ export function registerCertificateRoutes(api: ZodApi, { ctx, certificates }: Ap
   api.get(
     '/certificates/:name/versions',
     {
-      config: { access: 'read', pageCache: true },
+      config: { access: 'read', pageCache: { reads: READS.certificateRows } },
       schema: {
         summary: 'List versions, newest first',
         tags: ['certificates'],

@@ -10,6 +10,7 @@ import { subscriptionSpecOf } from '../../core/subscription-spec.ts';
 import type { FleetFilter, Store, SubscriptionRow } from '../../store/store.ts';
 import { actorOf, type AppDeps, type ZodApi } from './build-app.ts';
 import { pageOf, pageQuerySchema, sendPage } from './pagination.ts';
+import { READS } from '../../store/fleet-queries.ts';
 import {
   endpointSchema,
   endpointWithContactSchema,
@@ -43,7 +44,7 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.get(
     '/endpoints',
     {
-      config: { access: 'read', pageCache: true },
+      config: { access: 'read', pageCache: { reads: READS.endpointRows } },
       schema: {
         summary: 'List endpoints by name, one page (next page: x-next-cursor / Link headers)',
         tags: ['endpoints'],
@@ -62,7 +63,7 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.get(
     '/endpoints/:name',
     {
-      config: { access: 'read', pageCache: true },
+      config: { access: 'read', pageCache: { reads: READS.endpointRows } },
       schema: {
         summary: 'Show an endpoint',
         tags: ['endpoints'],
@@ -149,7 +150,7 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.get(
     '/subscriptions',
     {
-      config: { access: 'read', pageCache: true },
+      config: { access: 'read', pageCache: { reads: READS.subscriptionRows } },
       schema: {
         summary:
           'List subscriptions by certificate, then endpoint, with the deployment of the current version, one page',
@@ -171,7 +172,7 @@ export function registerEndpointRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.get(
     '/subscriptions/:id',
     {
-      config: { access: 'read', pageCache: true },
+      config: { access: 'read', pageCache: { reads: READS.subscriptionRows } },
       schema: {
         summary: 'Show a subscription with the deployment of the current version',
         tags: ['subscriptions'],

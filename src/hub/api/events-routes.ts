@@ -6,7 +6,7 @@ export function registerEventRoutes(api: ZodApi, { ctx }: AppDeps): void {
   api.get(
     '/events',
     {
-      config: { access: 'read', pageCache: true },
+      config: { access: 'read', pageCache: { reads: ['events'] } },
       schema: {
         summary: 'Audit events, oldest first',
         description:

@@ -1,9 +1,10 @@
 /**
  * Rendered-page cache for read routes that opt in with `config: { pageCache: true }`: the serialised body of a 200
  * answer (whatever serialiser produced it) and the headers that name the next page, keyed by (route, params,
- * normalised query, role) and valid while the store's write generation is unchanged (src/store/write-generation.ts:
- * bumped after every commit, so a cached page is never older than this hub's own last commit; on PostgreSQL at most
- * 1 s older than another hub's). A route whose answer also moves with the clock names a `maxAgeMs`.
+ * normalised query, role) and valid while nothing the route `reads` was written (src/store/write-generation.ts:
+ * counters per table bumped after every commit, so a cached page is never older than this hub's own last commit of
+ * a table it reads; on PostgreSQL at most 1 s older than another hub's). A route that names no `reads` is emptied by
+ * any commit. A route whose answer also moves with the clock names a `maxAgeMs`.
  *
  * Every such answer carries a strong ETag (hash of the body), `cache-control: private, no-cache` and `vary:
  * accept-encoding`; a request whose If-None-Match names the current body gets 304. A client that accepts gzip
@@ -23,16 +24,25 @@
 import { hash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { GenerationStamp, WriteGeneration } from '../../store/write-generation.ts';
+import type { GenerationStamp, Source, WriteGeneration } from '../../store/write-generation.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Cache this GET route's rendered 200 answers (see page-cache.ts); `maxAgeMs` for answers that age. */
-    pageCache?: true | { maxAgeMs: number };
+    /**
+     * Cache this GET route's rendered 200 answers (see page-cache.ts): `maxAgeMs` for answers that age; `reads`,
+     * every table (and tracked column) the answer is read from, so a commit that wrote none of them leaves it
+     * cached (omitted: any commit empties it).
+     */
+    pageCache?: true | PageCacheConfig;
   }
   interface FastifyRequest {
     pageFill?: { key: string; stamp: GenerationStamp; done: () => void };
   }
+}
+
+export interface PageCacheConfig {
+  maxAgeMs?: number;
+  reads?: readonly Source[];
 }
 
 const DEFAULT_MAX_ENTRIES = 4000;
@@ -132,7 +142,7 @@ export class PageCache {
     if (!this.inflight.has(key)) this.inflight.set(key, rendered);
     req.pageFill = {
       key,
-      stamp: this.generation.stamp(),
+      stamp: this.generation.stamp(config === true ? undefined : config.reads),
       done: () => {
         if (this.inflight.get(key) === rendered) this.inflight.delete(key);
         done();
@@ -149,10 +159,11 @@ export class PageCache {
     this.aliases.set(alias, key);
   }
 
-  private fresh(key: string, config: true | { maxAgeMs: number }): Entry | undefined {
+  private fresh(key: string, config: true | PageCacheConfig): Entry | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    const aged = config !== true && performance.now() - entry.storedAt >= config.maxAgeMs;
+    const maxAgeMs = config === true ? undefined : config.maxAgeMs;
+    const aged = maxAgeMs !== undefined && performance.now() - entry.storedAt >= maxAgeMs;
     if (aged || !this.generation.isFresh(entry.stamp)) {
       this.drop(key, entry);
       return undefined;

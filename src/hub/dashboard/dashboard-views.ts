@@ -12,11 +12,14 @@ import { versionView } from '../api/views.ts';
 import { renewFractionFor } from '../planner/renewal-policy.ts';
 import { probeTargetKey, sourcesFor, targetsForSubscription } from '../../probe/probe-targets.ts';
 import type { Dashboard } from './dashboard-routes.ts';
+import { OVERVIEW_READS } from './fleet-overview.ts';
 
 const read = { access: 'read' as const, session: true };
 /** Cached pages (page-cache.ts) of views that also move with the clock (attention, due times, windows). */
 const cachedRead = { ...read, pageCache: { maxAgeMs: 5000 } };
-const cachedEvents = { ...read, pageCache: true as const };
+/** The overview's pages, drawn from its read model (fleet-overview.ts): fresh while nothing it reads is written. */
+const cachedOverview = { ...read, pageCache: { maxAgeMs: 5000, reads: OVERVIEW_READS } };
+const cachedEvents = { ...read, pageCache: { reads: ['events' as const] } };
 const OVERVIEW_PAGE = 50;
 /** Deployments whose state timeline a certificate detail shows (one event query each). */
 const TIMELINES_SHOWN = 20;
@@ -42,7 +45,7 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
 
   api.get(
     '/api/overview',
-    { schema: { hide: true, querystring: overviewQuery }, config: cachedRead },
+    { schema: { hide: true, querystring: overviewQuery }, config: cachedOverview },
     async (req) => {
       const { cursor, limit, ...filter } = req.query;
       const clean = Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined && v !== ''));
@@ -55,7 +58,7 @@ export function registerDashboardViews(api: ZodApi, d: Dashboard): void {
     return { running: (await d.deps.campaigns?.list({ state: 'running' })) ?? [] };
   });
 
-  api.get('/api/timeline', { schema: { hide: true }, config: cachedRead }, async () => {
+  api.get('/api/timeline', { schema: { hide: true }, config: cachedOverview }, async () => {
     const now = ctx.clock.now();
     const until = now.getTime() + TIMELINE_DAYS * 86_400_000;
     const page = await d.overview.page({}, 0, Number.MAX_SAFE_INTEGER);

@@ -18,6 +18,7 @@
 import type { Clock } from '../../core/clock.ts';
 import type { ChangeWindow, Deployment, DeploymentState } from '../../core/types.ts';
 import type { CertificateRow, FleetRow, Store } from '../../store/store.ts';
+import { READS } from '../../store/fleet-queries.ts';
 import type { StoreEvent } from '../../store/store-events.ts';
 import { windowEndFor } from '../probe-judgement.ts';
 import type { RenewalState } from '../renewal/renewal-state.ts';
@@ -108,6 +109,15 @@ type Change =
   | { kind: 'certificate'; name?: string; id?: string }
   | { kind: 'endpoint'; id: string; name: string; change: 'created' | 'updated' | 'deleted' | 'enrolled' }
   | { kind: 'all' };
+
+/**
+ * What the model's rows are made of, for pages drawn from it (write-generation.ts): the tables of its reads
+ * (certificates with versions, the fleet, endpoints), but NOT `endpoints.last_seen_at`: agents' contacts emit no
+ * event and reach the rows only when the model is re-aged (every `maxAgeMs`) or a certificate's rows are re-read,
+ * so a page re-rendered after a touch would show the same rows. A page's own `maxAgeMs` bounds how long it shows a
+ * re-aged model late.
+ */
+export const OVERVIEW_READS = READS.subscriptionRows;
 
 /** Above this many certificates to refresh at once, one full build is cheaper than per-certificate reads. */
 const MAX_INCREMENTAL = 100;
