@@ -112,12 +112,12 @@ type Change =
 
 /**
  * What the model's rows are made of, for pages drawn from it (write-generation.ts): the tables of its reads
- * (certificates with versions, the fleet, endpoints), but NOT `endpoints.last_seen_at`: agents' contacts emit no
+ * (certificates with versions, the fleet with its probe results, endpoints), but NOT `endpoints.last_seen_at`: agents' contacts emit no
  * event and reach the rows only when the model is re-aged (every `maxAgeMs`) or a certificate's rows are re-read,
  * so a page re-rendered after a touch would show the same rows. A page's own `maxAgeMs` bounds how long it shows a
  * re-aged model late.
  */
-export const OVERVIEW_READS = READS.subscriptionRows;
+export const OVERVIEW_READS = [...READS.subscriptionRows, 'probe_results'] as const;
 
 /** Above this many certificates to refresh at once, one full build is cheaper than per-certificate reads. */
 const MAX_INCREMENTAL = 100;
