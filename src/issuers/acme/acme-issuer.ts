@@ -16,6 +16,9 @@ import { NoncePool } from './nonce-pool.ts';
 import { isProblem, problemError, shortType } from './problem.ts';
 import { agentFor, parseBody, rawRequest, retryAfterSeconds, sleep, type AcmeResponse } from './transport.ts';
 
+/** Sent with every request to the CA (signed requests and newNonce alike). */
+const USER_AGENT = 'certfleet (acme-client 5.4)';
+
 /** Minimal structured logger (pino-compatible). */
 export interface IssuerLogger {
   info(obj: object, msg: string): void;
@@ -403,7 +406,7 @@ export class AcmeIssuer implements Issuer {
     const kept = this.nonces.take();
     if (kept) return kept;
     const res = await rawRequest(dir.newNonce, {
-      headers: { 'user-agent': 'certfleet (acme-client 5.4)' },
+      headers: { 'user-agent': USER_AGENT },
       agent: this.agent,
       signal,
     });
@@ -493,7 +496,7 @@ export class AcmeIssuer implements Issuer {
         method: method.toUpperCase(),
         headers: {
           'content-type': 'application/jose+json',
-          'user-agent': 'certfleet (acme-client 5.4)',
+          'user-agent': USER_AGENT,
         },
         body: data === undefined ? undefined : JSON.stringify(data),
         agent: this.agent,
