@@ -2,12 +2,13 @@
  * The hub for bench/api.ts, in its own process (the measuring client does not share its event loop): a real hub
  * (SQLite, HTTPS with its internal CA) on a free loopback port over a prepared data directory, with the planner,
  * probes and alerts off so only the measured requests run; a third argument `uncached` turns the page cache off. Prints one JSON line with url + CA; exits on disconnect.
- * On IPC it answers its CPU time and runs a fleet's last-seen writes (bench/api.ts `--live`).
+ * On IPC it answers its CPU time, its event-loop stalls (bench/loop-stalls.ts) and runs a fleet's last-seen writes (bench/api.ts `--live`).
  */
 import { createLogger } from '../src/core/log.ts';
 import { hubConfigSchema } from '../src/hub/hub-config.ts';
 import { startHub } from '../src/hub/hub.ts';
 import { touchEvery } from './api.ts';
+import { watchStalls } from './loop-stalls.ts';
 
 const [dataDir, token, cache, wait] = process.argv.slice(2);
 const hub = await startHub({
@@ -36,7 +37,9 @@ async function overviewBuilt() {
 }
 // `{ live: MS }` starts a fleet's batched last-seen writes through this hub's store, `{ live: 0 }` stops them
 let live: Awaited<ReturnType<typeof touchEvery>> | undefined;
-process.on('message', (msg: { cpu?: boolean; live?: number }) => {
+const stalls = watchStalls();
+process.on('message', (msg: { cpu?: boolean; live?: number; stalls?: boolean }) => {
+  if (msg.stalls) process.send!({ stalls: stalls.take() });
   if (msg.cpu) process.send!({ cpu: process.cpuUsage(), cache: hub.app.pageCache.snapshot() });
   if (msg.live)
     void touchEvery(hub.ctx.store, msg.live).then((w) => ((live = w), process.send!({ live: true })));

@@ -8,6 +8,7 @@
  *   npm run bench -- api [--certs 10000] [--endpoints 10000] [--limit 100] [--concurrency 1,50]
  *                        [--requests 400] [--max-seconds 30] [--routes certificates,endpoints,...] [--keep DIR]
  *                        [--cache uncached,cached] [--encoding identity,gzip] [--live MS] [--live-writer hub|other]
+ *                        [--client autocannon|node]
  *
  * `--live MS`: while a cached route is measured, the hub commits every MS ms what a hub of 10,000 agents commits
  * (their `last_seen_at` touches, batched: 500 endpoints per commit) through its own store, as a live fleet's
@@ -25,6 +26,12 @@
  *
  * `--encoding`: `gzip` asks as the CLI does (`accept-encoding: gzip`; the answer is decompressed before it counts),
  * `identity` as a client that sends no accept-encoding; the table's bytes are the bytes on the wire.
+ * `--client`: who generates the load. `autocannon` (default; the fastify project's load generator: raw TLS sockets and
+ * its own HTTP parser) times each answer from the request's write to its last byte; `node` is Node's https client,
+ * which reads each answer whole and inflates gzip ones as the CLI does. On this 2-core machine the clients share the
+ * cores with the hub, and Node's client costs more CPU per page than the hub answering it (the `client CPU` column),
+ * so with it the p99 at 50 clients measures the client's saturation as much as the hub. The stall columns give the
+ * longest event-loop delay and GC pause of each process during the row (bench/loop-stalls.ts).
  * `--keep DIR` writes the fleet into DIR once and reuses it on later runs; BENCH_HUB_PROF=DIR writes a V8 CPU
  * profile of the hub process into DIR.
  *
@@ -33,6 +40,7 @@
  * row is a real version; 10,000 ECDSA issuances would only slow the setup). A hub that does not paginate (the code
  * before the fleet read model) answers every request with the whole list; `--max-seconds` bounds such runs.
  */
+import autocannon from 'autocannon';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:https';
@@ -46,6 +54,7 @@ import { openDataDir } from '../src/hub/data-dir.ts';
 import { openHubContext } from '../src/hub/hub.ts';
 import { systemClock } from '../src/core/clock.ts';
 import type { NewVersion, ProbeResultRecord, Store } from '../src/store/store.ts';
+import { watchStalls, type Stalls } from './loop-stalls.ts';
 
 const POOL = 16;
 const ROUTES: Record<string, string> = {
@@ -193,6 +202,11 @@ function ask<T>(child: ChildProcess, msg: object, field: string): Promise<T> {
   });
 }
 
+/** The hub's longest event-loop delay and GC pause since the last ask (bench/loop-stalls.ts). */
+export async function hubStalls(child: ChildProcess): Promise<Stalls> {
+  return (await ask<{ stalls: Stalls }>(child, { stalls: true }, 'stalls')).stalls;
+}
+
 export async function hubCpuMs(child: ChildProcess): Promise<number> {
   const m = await ask<{ cpu: NodeJS.CpuUsage }>(child, { cpu: true }, 'cpu');
   return (m.cpu.user + m.cpu.system) / 1000;
@@ -325,29 +339,107 @@ export async function walkOnce(
   return { pages: times.length, p50: pct(times, 50), p99: pct(times, 99), max: times.at(-1)! };
 }
 
-/** `concurrency` clients, each walking the route's pages, until `requests` answers or `maxSeconds`. */
-export async function measure(
-  base: string,
-  path: string,
-  opts: {
-    limit: number;
-    concurrency: number;
-    requests: number;
-    maxSeconds: number;
-    token: string;
-    caPem: string;
-    encoding: Encoding;
-  },
-) {
+/**
+ * Who generates the load: `autocannon` (the load generator of the fastify project: raw TLS sockets and its own HTTP
+ * parser, so on these 2 shared cores the 50 clients cost less CPU than the hub answering them) or `node` (Node's
+ * https client, which costs more per page than the hub does; kept to compare).
+ */
+export type LoadClient = 'autocannon' | 'node';
+
+export interface MeasureOptions {
+  limit: number;
+  concurrency: number;
+  requests: number;
+  maxSeconds: number;
+  token: string;
+  caPem: string;
+  encoding: Encoding;
+  client?: LoadClient;
+}
+
+/**
+ * `concurrency` clients over keep-alive connections, each walking the route's pages (following `x-next-cursor`,
+ * back to the first page at the end), until `requests` answers or `maxSeconds`; each connection's first answer
+ * (its TLS handshake) is not timed.
+ */
+export async function measure(base: string, path: string, opts: MeasureOptions) {
+  const first = `${base}${path}?limit=${opts.limit}`;
+  const warm = await get(first, new Agent({ keepAlive: false }), opts.token, opts.caPem, opts.encoding);
+  if (warm.status !== 200) throw new Error(`${path}: HTTP ${warm.status} ${warm.body.slice(0, 200)}`);
+  const shape = {
+    items: (JSON.parse(warm.body) as unknown[]).length,
+    bytes: warm.bytes,
+    paged: warm.next !== undefined,
+  };
+  const run =
+    opts.client === 'node' ? await measureNode(base, path, opts) : await measureAutocannon(base, path, opts);
+  const { times } = run;
+  times.sort((a, b) => a - b);
+  return {
+    n: times.length,
+    errors: run.errors,
+    ...shape,
+    p50: pct(times, 50),
+    p95: pct(times, 95),
+    p99: pct(times, 99),
+    perSecond: (times.length / run.wallMs) * 1000,
+  };
+}
+
+/** A connection's place in its walk of the pages (autocannon's per-connection context). */
+interface Walk {
+  next?: string;
+}
+
+/** The load from autocannon: answers timed from the request's write to the answer's last byte. */
+async function measureAutocannon(base: string, path: string, opts: MeasureOptions) {
+  const first = `${path}?limit=${opts.limit}`;
+  const headers: Record<string, string> = { authorization: `Bearer ${opts.token}` };
+  if (opts.encoding === 'gzip') headers['accept-encoding'] = 'gzip';
+  const times: number[] = [];
+  const connected = new Set<unknown>();
+  let errors = 0;
+  const t0 = performance.now();
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: base,
+        connections: opts.concurrency,
+        // one untimed answer per connection first, as with the node client
+        amount: opts.requests + opts.concurrency,
+        duration: opts.maxSeconds,
+        headers,
+        initialContext: {},
+        requests: [
+          {
+            setupRequest: (req, context) => ({ ...req, path: (context as Walk).next ?? first }),
+            onResponse: (_status, _body, context, answer) => {
+              const next = answer?.['x-next-cursor'];
+              (context as Walk).next =
+                typeof next === 'string' ? `${first}&cursor=${encodeURIComponent(next)}` : undefined;
+            },
+          },
+        ],
+      },
+      (err, r) => (err ? reject(err) : resolve(r)),
+    );
+    instance.on('response', (client, status, _bytes, ms) => {
+      if (!connected.has(client)) return void connected.add(client);
+      if (status !== 200) errors++;
+      else times.push(ms);
+    });
+  });
+  return { times, errors: errors + result.errors, wallMs: performance.now() - t0 };
+}
+
+/** The load from Node's https client (the answer read whole and, for gzip, inflated, as the CLI does). */
+async function measureNode(base: string, path: string, opts: MeasureOptions) {
   const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
   const first = `${base}${path}?limit=${opts.limit}`;
   // one untimed request per connection first: TLS handshakes are connection setup, not the cost of a page
-  const warmed = await Promise.all(
+  await Promise.all(
     Array.from({ length: opts.concurrency }, () => get(first, agent, opts.token, opts.caPem, opts.encoding)),
   );
-  const warm = warmed[0];
-  if (warm.status !== 200) throw new Error(`${path}: HTTP ${warm.status} ${warm.body.slice(0, 200)}`);
-  const items = (JSON.parse(warm.body) as unknown[]).length;
   const times: number[] = [];
   let started = 0;
   let errors = 0;
@@ -371,18 +463,7 @@ export async function measure(
   );
   const wallMs = performance.now() - t0;
   agent.destroy();
-  times.sort((a, b) => a - b);
-  return {
-    n: times.length,
-    errors,
-    items,
-    bytes: warm.bytes,
-    paged: warm.next !== undefined,
-    p50: pct(times, 50),
-    p95: pct(times, 95),
-    p99: pct(times, 99),
-    perSecond: (times.length / wallMs) * 1000,
-  };
+  return { times, errors, wallMs };
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -404,11 +485,12 @@ export async function run(args: string[]): Promise<void> {
   const encodings = flag('encoding', 'identity,gzip').split(',') as Encoding[];
   const liveMs = Number(flag('live', '0'));
   const liveKind = flag('live-writer', 'hub') as LiveWriterKind;
+  const client = flag('client', 'autocannon') as LoadClient;
   const cpuModel =
     /model name\s*:\s*(.*)/.exec(await readFile('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model;
   process.stdout.write(
     `api: ${cpus().length} cores (${cpuModel}), node ${process.version}, ${new Date().toISOString()}; ` +
-      `${nCerts} certificates, ${nEndpoints} endpoints/subscriptions, limit=${limit}\n`,
+      `${nCerts} certificates, ${nEndpoints} endpoints/subscriptions, limit=${limit}, load from ${client}\n`,
   );
   if (keep) await mkdir(keep, { recursive: true });
   const dir = keep || (await mkdtemp(join(tmpdir(), 'certfleet-bench-api-')));
@@ -425,9 +507,10 @@ export async function run(args: string[]): Promise<void> {
     process.stdout.write(`setup: ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
   }
   process.stdout.write(
-    '| route | cache | encoding | concurrency | items/page | bytes/page (wire) | paged | requests (errors) | p50 ms | p95 ms | p99 ms | req/s | hub CPU ms/page | loadavg |\n',
+    '| route | cache | encoding | concurrency | items/page | bytes/page (wire) | paged | requests (errors) | p50 ms | p95 ms | p99 ms | req/s | hub CPU ms/page | client CPU ms/page | hub stalls: loop max / GC max / GC total ms | client stalls: loop max / GC max ms | loadavg |\n',
   );
-  process.stdout.write('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n');
+  process.stdout.write('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n');
+  const clientStalls = watchStalls();
   const walks: string[] = [];
   for (const cache of modes) await runHub(cache);
   if (walks.length) {
@@ -457,6 +540,9 @@ export async function run(args: string[]): Promise<void> {
             const load = await loadavg();
             const cpu0 = await hubCpuMs(child);
             const renders0 = await hubRenders(child);
+            await hubStalls(child);
+            clientStalls.take();
+            const clientCpu0 = process.cpuUsage();
             const writer =
               cache === 'cached' && liveMs > 0
                 ? await liveWriter(child, dataDir, liveMs, liveKind)
@@ -469,14 +555,18 @@ export async function run(args: string[]): Promise<void> {
               token,
               caPem: info.caPem,
               encoding,
+              client,
             });
+            const clientCpu = process.cpuUsage(clientCpu0);
             const commits = await writer?.stop();
             const cpu = (await hubCpuMs(child)) - cpu0;
             const renders = (await hubRenders(child)) - renders0;
+            const hub = await hubStalls(child);
+            const clientStall = clientStalls.take();
             const f = (ms: number) => ms.toFixed(1);
             process.stdout.write(
               `| ${ROUTES[route]} | ${cache}${commits !== undefined ? ` (${commits} ${liveKind === 'hub' ? 'hub' : 'other-connection'} commits, ${renders} renders)` : ''} | ${encoding} | ${concurrency} | ${r.items} | ${r.bytes} | ${r.paged ? 'yes' : 'no'} | ${r.n}${r.errors ? ` (${r.errors})` : ''} | ` +
-                `${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${r.perSecond.toFixed(0)} | ${(cpu / r.n).toFixed(2)} | ${load} |\n`,
+                `${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${r.perSecond.toFixed(0)} | ${(cpu / r.n).toFixed(2)} | ${((clientCpu.user + clientCpu.system) / 1000 / r.n).toFixed(2)} | ${f(hub.loopMaxMs)} / ${f(hub.gcMaxMs)} / ${f(hub.gcTotalMs)} | ${f(clientStall.loopMaxMs)} / ${f(clientStall.gcMaxMs)} | ${load} |\n`,
             );
           }
       }
