@@ -31,6 +31,7 @@ import type pg from 'pg';
 import { AdvisoryIssuanceLock } from '../store/postgres/advisory-lock.ts';
 import { postgresPool } from '../store/postgres/open-postgres-store.ts';
 import { LeaderJobs, leaseElection, soleHub, type LeaderJob } from './leader-jobs.ts';
+import { DEFAULT_LAGGING } from './api/page-cache.ts';
 
 /**
  * Connections waiting to be accepted (Node's default is 511; Linux caps it at net.core.somaxconn, 4096 by default).
@@ -267,7 +268,12 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       http01Store: acme.http01Store,
       ...(https ? { https } : {}),
       ...(opts.checkResponses ? { checkResponses: true } : {}),
-      ...(config.api?.pageCache === false ? { pageCache: { enabled: false } } : {}),
+      pageCache: {
+        ...(config.api?.pageCache === false ? { enabled: false } : {}),
+        ...(config.api?.lastContactLagSeconds !== undefined
+          ? { lagging: { ...DEFAULT_LAGGING, ms: config.api.lastContactLagSeconds * 1000 } }
+          : {}),
+      },
       ...(config.api?.authFailures
         ? {
             authFailureLimit: {

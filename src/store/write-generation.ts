@@ -107,14 +107,18 @@ export class WriteGeneration {
     };
   }
 
-  isFresh(stamp: GenerationStamp): boolean {
+  /**
+   * Nothing the value was read from was committed since its stamp; `except`: sources whose commits do not count
+   * (a value allowed to show them late for a while, e.g. last contact on a cached page: page-cache.ts).
+   */
+  isFresh(stamp: GenerationStamp, except?: ReadonlySet<Source>): boolean {
     const { maxStaleMs, external } = this.opts;
     if (maxStaleMs !== undefined && performance.now() - stamp.at >= maxStaleMs) return false;
     if (stamp.epoch !== this.epoch || (external && stamp.external !== external())) return false;
     const { sources, counts } = stamp;
     if (!sources) return counts[0] === this.any;
     for (let i = 0; i < sources.length; i++)
-      if (counts[i] !== (this.tables.get(sources[i]) ?? 0)) return false;
+      if (counts[i] !== (this.tables.get(sources[i]) ?? 0) && !except?.has(sources[i])) return false;
     return true;
   }
 }

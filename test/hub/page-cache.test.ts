@@ -40,8 +40,8 @@ describe('rendered-page cache of read routes', () => {
     assert.equal(revalidated.headers.etag, etag);
   });
 
-  test('a page is never older than the last commit: creations, last-seen writes, API changes', async (t) => {
-    const hub = await startTestHub(t);
+  test('a page is never older than the last commit: creations, last-seen writes (lag 0), API changes', async (t) => {
+    const hub = await startTestHub(t, { config: { api: { lastContactLagSeconds: 0 } } });
     const a = await endpoint(hub, 'ep-a');
     const before = await get(hub, '/api/v1/endpoints');
     assert.deepEqual(names(before.body), ['ep-a']);
@@ -67,8 +67,8 @@ describe('rendered-page cache of read routes', () => {
     assert.deepEqual(names((await get(hub, '/api/v1/endpoints')).body), ['ep-a']);
   });
 
-  test("an agent's contact leaves pages without last contact cached and re-renders those that show it", async (t) => {
-    const hub = await startTestHub(t);
+  /** An endpoint subscribed to a certificate, and the four list pages read once (cached). */
+  async function fleetOfOne(hub: TestHub) {
     const store = hub.ctx.store;
     const ep = await endpoint(hub, 'ep-a');
     const cert = await store.createCertificate(
@@ -85,6 +85,15 @@ describe('rendered-page cache of read routes', () => {
     const pages = ['/api/v1/certificates', '/api/v1/subscriptions', '/api/v1/endpoints', '/api/v1/status'];
     const before = new Map<string, string>();
     for (const url of pages) before.set(url, (await get(hub, url)).body);
+    return { ep, before };
+  }
+
+  type Contact = Array<{ name?: string; lastSeenAt: string | null }>;
+
+  test("with last contact exact (lag 0), an agent's contact re-renders the pages that show it, and only those", async (t) => {
+    const hub = await startTestHub(t, { config: { api: { lastContactLagSeconds: 0 } } });
+    const store = hub.ctx.store;
+    const { ep, before } = await fleetOfOne(hub);
 
     await store.touchEndpoints([{ endpointId: ep.id, at: '2026-01-02T03:04:05.000Z' }]);
     const { hits, misses } = hub.app.pageCache.stats;
@@ -94,11 +103,33 @@ describe('rendered-page cache of read routes', () => {
     assert.equal(certificates.body, before.get('/api/v1/certificates'));
     assert.equal(subscriptions.body, before.get('/api/v1/subscriptions'));
 
-    const endpoints = JSON.parse((await get(hub, '/api/v1/endpoints')).body) as Array<{ lastSeenAt: string }>;
-    const status = JSON.parse((await get(hub, '/api/v1/status')).body) as Array<{ lastSeenAt: string }>;
+    const endpoints = JSON.parse((await get(hub, '/api/v1/endpoints')).body) as Contact;
+    const status = JSON.parse((await get(hub, '/api/v1/status')).body) as Contact;
     assert.equal(hub.app.pageCache.stats.misses, misses + 2, 'rendered again');
     assert.equal(endpoints[0].lastSeenAt, '2026-01-02T03:04:05.000Z');
     assert.equal(status[0].lastSeenAt, '2026-01-02T03:04:05.000Z');
+  });
+
+  test('last contact may show late (the lag), while any other write to what a page shows is seen at once', async (t) => {
+    const hub = await startTestHub(t, { config: { api: { lastContactLagSeconds: 60 } } });
+    const store = hub.ctx.store;
+    const { ep, before } = await fleetOfOne(hub);
+
+    await store.touchEndpoints([{ endpointId: ep.id, at: '2026-01-02T03:04:05.000Z' }]);
+    const { hits } = hub.app.pageCache.stats;
+    for (const url of ['/api/v1/endpoints', '/api/v1/status'])
+      assert.equal((await get(hub, url)).body, before.get(url), `${url}: last contact shown late`);
+    assert.equal(hub.app.pageCache.stats.hits, hits + 2);
+
+    // a change of the endpoint itself is not late, and the page then shows the contact too
+    await store.updateEndpoint(ep.name, { labels: { role: 'web' } }, 'test');
+    const endpoints = JSON.parse((await get(hub, '/api/v1/endpoints')).body) as Contact;
+    assert.equal(endpoints[0].lastSeenAt, '2026-01-02T03:04:05.000Z');
+    // a new deployment state on the status page likewise
+    const [sub] = (await store.fleet({ endpointId: ep.id })).items;
+    assert.ok(sub);
+    await store.deleteSubscription(sub.subscription.id, 'test');
+    assert.deepEqual(JSON.parse((await get(hub, '/api/v1/status')).body), []);
   });
 
   test('a commit by another process on the same database file is seen at once', async (t) => {

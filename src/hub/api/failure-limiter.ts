@@ -19,6 +19,8 @@ export const apiHubConfigShape = {
         .optional(),
       /** false: answer every read page afresh (src/hub/api/page-cache.ts); for measuring, not for production. */
       pageCache: z.boolean().optional(),
+      /** How late cached pages may show agents' last contact (page-cache.ts; default 5, up to twice that); 0: never. */
+      lastContactLagSeconds: z.number().min(0).max(60).optional(),
     })
     .optional(),
 };

@@ -12,6 +12,11 @@
  * and answered from those bytes afterwards, with its own ETag (`"<hash>-gz"`: a gzip body is another
  * representation); clients that send no `accept-encoding` get the identity bytes (the CLI asks for gzip too).
  *
+ * Last contact may show late: a commit that wrote only `lagging` sources (agents' `last_seen_at` touches, which a
+ * large fleet commits every 2 s in batches) leaves a page that shows them cached for `lagMs` to 2 × `lagMs` after
+ * it was rendered (each page its own delay in that range, so the pages showing last contact are rendered again
+ * spread over time, not all at once after every batch). Any other commit to what a page reads empties it at once.
+ *
  * Concurrent misses of one key wait for the first (one render per page and generation, however many clients ask at
  * once). Auth still runs first on every request (access.ts's `onRequest` hook comes before ours), so the cache never
  * answers a request its route would refuse.
@@ -65,6 +70,8 @@ interface Representation {
 interface Entry {
   stamp: GenerationStamp;
   storedAt: number;
+  /** Until when commits of only the lagging sources leave it fresh (performance.now() time). */
+  lagUntil: number;
   identity: Representation;
   /** Made on the first request that accepts gzip; null: gzip would not be smaller. */
   gzip?: Representation | null;
@@ -77,7 +84,15 @@ export interface PageCacheOptions {
   maxBytes?: number;
   /** false: nothing is cached (for measuring what a page costs to render). */
   enabled?: boolean;
+  /** How late pages may show commits of `sources` alone (see above); ms 0: never late. */
+  lagging?: { sources: readonly Source[]; ms: number };
 }
+
+/** Agents' contacts may show late on cached pages by default (the hub writes them in batches anyway). */
+export const DEFAULT_LAGGING = {
+  sources: ['endpoints.last_seen_at'],
+  ms: 5000,
+} as const satisfies NonNullable<PageCacheOptions['lagging']>;
 
 export interface PageCacheStats {
   hits: number;
@@ -93,12 +108,16 @@ export class PageCache {
   private readonly aliases = new Map<string, string>();
   private readonly inflight = new Map<string, Promise<void>>();
   private bytes = 0;
+  private readonly lagging: { sources: ReadonlySet<Source>; ms: number };
   readonly stats = { hits: 0, misses: 0, notModified: 0 };
 
   constructor(
     private readonly generation: WriteGeneration,
     private readonly opts: PageCacheOptions = {},
-  ) {}
+  ) {
+    const { sources, ms } = opts.lagging ?? DEFAULT_LAGGING;
+    this.lagging = { sources: new Set(sources), ms };
+  }
 
   install(app: FastifyInstance): void {
     app.addHook('onRequest', async (req, reply) => this.early(req, reply));
@@ -163,8 +182,12 @@ export class PageCache {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
     const maxAgeMs = config === true ? undefined : config.maxAgeMs;
-    const aged = maxAgeMs !== undefined && performance.now() - entry.storedAt >= maxAgeMs;
-    if (aged || !this.generation.isFresh(entry.stamp)) {
+    const now = performance.now();
+    const aged = maxAgeMs !== undefined && now - entry.storedAt >= maxAgeMs;
+    const fresh =
+      this.generation.isFresh(entry.stamp) ||
+      (now < entry.lagUntil && this.generation.isFresh(entry.stamp, this.lagging.sources));
+    if (aged || !fresh) {
       this.drop(key, entry);
       return undefined;
     }
@@ -220,9 +243,11 @@ export class PageCache {
       const v = reply.getHeader(h);
       if (v !== undefined) headers[h] = String(v);
     }
+    const storedAt = performance.now();
     const entry: Entry = {
       stamp: fill.stamp,
-      storedAt: performance.now(),
+      storedAt,
+      lagUntil: storedAt + this.lagging.ms * (1 + Math.random()),
       identity: { body, etag, headers },
     };
     // the filling request gets what a hit with its headers would get (gzip included)
