@@ -23,6 +23,7 @@ import { ConnectorConfigStore } from './connector-config-store.ts';
 import { SealedRecordStore } from './connector-records.ts';
 import type { HubContext } from './hub-context.ts';
 import { versionKeyContext } from '../store/meta-catalogue.ts';
+import { GenerationCache } from '../store/write-generation.ts';
 
 /** The `connectors:` section of the hub config. */
 export const connectorsHubConfigShape = {
@@ -53,6 +54,7 @@ export class ConnectorService {
   private abort = new AbortController();
   private unsubscribe: Array<() => void> = [];
   private started = false;
+  private readonly connectorEndpoints: GenerationCache<'all', Set<string>>;
 
   constructor(
     private readonly ctx: HubContext,
@@ -60,6 +62,7 @@ export class ConnectorService {
     private readonly opts: { factory?: (c: ConnectorContext) => ConnectorTarget } = {},
   ) {
     this.configs = new ConnectorConfigStore(ctx.store, ctx.sealer);
+    this.connectorEndpoints = new GenerationCache(ctx.store.generation, 1, ['endpoints']);
     // Every run in flight listens on this one signal (up to `concurrency` at once): no leak warning past 10.
     setMaxListeners(0, this.abort.signal);
   }
@@ -119,11 +122,19 @@ export class ConnectorService {
     }
   }
 
+  /**
+   * A new version: its connector endpoints deploy. The connector endpoints are read again only after a write to
+   * endpoints, so a campaign's thousands of versions on a fleet of agents read nothing more than that.
+   */
   private async requestForCertificate(certificateId: string): Promise<void> {
     try {
-      for (const row of (await this.ctx.store.fleet({ certificateId })).items) {
-        if (row.endpoint.kind === 'connector') this.request(row.endpoint.id);
-      }
+      const connectors = await this.connectorEndpoints.get('all', async () => {
+        const all = await this.ctx.store.listEndpoints();
+        return new Set(all.filter((e) => e.kind === 'connector').map((e) => e.id));
+      });
+      if (connectors.size === 0) return;
+      for (const s of await this.ctx.store.listSubscriptions({ certificateId }))
+        if (connectors.has(s.endpointId)) this.request(s.endpointId);
     } catch (e) {
       this.ctx.logger.error({ err_message: errorMessage(e) }, 'connector lookup after a new version failed');
     }

@@ -20,6 +20,7 @@ import {
   type ProbeResultRecord,
   type Store,
 } from '../store/store.ts';
+import { GenerationCache } from '../store/write-generation.ts';
 import type { HubContext } from './hub-context.ts';
 import { judgeDeployment, observeTarget, type Judgement } from './probe-judgement.ts';
 import {
@@ -86,6 +87,12 @@ export class ProbeService {
   private readonly abort = new AbortController();
   private unsubscribe?: () => void;
   private readonly tickMs: number;
+  /**
+   * The endpoints with something to probe, read again only after a write to endpoints or subscriptions: the loop
+   * asks every second, and a read of every endpoint and subscription each time made a campaign's hub cost grow
+   * with the fleet times its duration.
+   */
+  private readonly probeableCache: GenerationCache<'all', Endpoint[]>;
 
   constructor(
     private readonly ctx: HubContext,
@@ -93,6 +100,7 @@ export class ProbeService {
     private readonly opts: { metrics?: HubMetrics; tickMs?: number } = {},
   ) {
     this.tickMs = opts.tickMs ?? 1000;
+    this.probeableCache = new GenerationCache(ctx.store.generation, 1, ['endpoints', 'subscriptions']);
   }
 
   /** Starts the interval loop. Each endpoint's first probe is spread over the first minute (or interval). */
@@ -171,7 +179,7 @@ export class ProbeService {
 
   /** Probes every endpoint that has targets now, whatever its schedule; returns what was seen and decided. */
   async runOnce(): Promise<EndpointProbeReport[]> {
-    const endpoints = await this.probeable(await this.ctx.store.listEndpoints());
+    const endpoints = await this.allProbeable();
     await this.draining?.catch(() => undefined);
     return this.probeEndpoints(endpoints);
   }
@@ -252,7 +260,7 @@ export class ProbeService {
   private async enqueueDue(): Promise<void> {
     const now = this.ctx.clock.now().getTime();
     const intervalMs = this.config.intervalSeconds * 1000;
-    for (const e of await this.probeable(await this.ctx.store.listEndpoints())) {
+    for (const e of await this.allProbeable()) {
       let due = this.due.get(e.id);
       if (due === undefined) {
         // spread first probes so a restart does not probe the whole fleet in one burst
@@ -363,12 +371,25 @@ export class ProbeService {
    * unprobed after a reload and on schedule: the dashboard showed such a target with nothing served.
    */
   private async probeable(endpoints: Endpoint[]): Promise<Endpoint[]> {
-    if (endpoints.every((e) => e.probeTargets.some(hubProbes))) return endpoints;
-    const subs = await this.ctx.store.listSubscriptions(
-      endpoints.length === 1 ? { endpointId: endpoints[0].id } : {},
-    );
-    const verified = new Set(subs.filter((s) => s.verify).map((s) => s.endpointId));
-    return endpoints.filter((e) => e.probeTargets.some(hubProbes) || verified.has(e.id));
+    if (endpoints.every(hasOwnTargets)) return endpoints;
+    if (endpoints.length === 1) {
+      const subs = await this.ctx.store.listSubscriptions({ endpointId: endpoints[0].id });
+      return subs.some((s) => s.verify) ? endpoints : [];
+    }
+    const ids = new Set((await this.allProbeable()).map((e) => e.id));
+    return endpoints.filter((e) => hasOwnTargets(e) || ids.has(e.id));
+  }
+
+  /** Every endpoint with something to probe (see `probeable`), cached while endpoints and subscriptions are unchanged. */
+  private allProbeable(): Promise<Endpoint[]> {
+    return this.probeableCache.get('all', async () => {
+      const [endpoints, subs] = await Promise.all([
+        this.ctx.store.listEndpoints(),
+        this.ctx.store.listSubscriptions(),
+      ]);
+      const verified = new Set(subs.filter((s) => s.verify).map((s) => s.endpointId));
+      return endpoints.filter((e) => hasOwnTargets(e) || verified.has(e.id));
+    });
   }
 
   /** The targets the hub probes itself: the endpoint's (unless `from: agent`) plus subscriptions' verify targets. */
@@ -541,3 +562,5 @@ function resultLabel(r: ProbeResult): string {
 function toRecord(endpointId: string, target: ProbeTarget, r: ProbeResult): ProbeResultRecord {
   return { endpointId, source: HUB_SOURCE, ...observationOf(target, r) };
 }
+
+const hasOwnTargets = (e: Endpoint) => e.probeTargets.some(hubProbes);

@@ -13,7 +13,13 @@ import type {
   Subscription,
 } from '../core/types.ts';
 import { actorKind, mayMove, refusalOf } from '../deploy/states.ts';
-import { closeCampaign, insertCampaign, selectCampaigns, updateItemStates } from './campaign-queries.ts';
+import {
+  campaignProgressRows,
+  closeCampaign,
+  insertCampaign,
+  selectCampaigns,
+  updateItemStates,
+} from './campaign-queries.ts';
 import {
   certificateRows,
   endpointRows,
@@ -68,6 +74,7 @@ import {
   type NewToken,
   type TokenRecord,
   type Campaign,
+  type CampaignProgressRow,
   type NewCampaign,
 } from './store.ts';
 
@@ -1467,6 +1474,10 @@ export class SqlStore implements Store {
 
   async getCampaign(id: string): Promise<Campaign | undefined> {
     return (await selectCampaigns(this.db, { id }))[0];
+  }
+
+  campaignProgressRows(id: string): Promise<CampaignProgressRow[]> {
+    return campaignProgressRows(this.db, id);
   }
 
   listCampaigns(filter: { state?: Campaign['state'] } = {}): Promise<Campaign[]> {

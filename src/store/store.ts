@@ -314,6 +314,20 @@ export interface Campaign {
   items: CampaignItem[];
 }
 
+/**
+ * What a running campaign's progress counts, one row per selected certificate and subscription of it (a
+ * certificate without subscriptions gives one row without them): no names, PEMs or probe results.
+ */
+export interface CampaignProgressRow {
+  certificateId: string;
+  baselineVersionId?: string;
+  currentVersionId?: string;
+  renewalState: Record<string, unknown>;
+  subscriptionId?: string;
+  /** The state of the current version's deployment on that subscription. */
+  deploymentState?: DeploymentState;
+}
+
 export interface NewCampaign {
   id: string;
   selector: CampaignSelector;
@@ -534,6 +548,8 @@ export interface Store {
     actor: Actor,
   ): Promise<Campaign>;
   getCampaign(id: string): Promise<Campaign | undefined>;
+  /** The rows a campaign's progress is counted from (see CampaignProgressRow); one query. */
+  campaignProgressRows(id: string): Promise<CampaignProgressRow[]>;
   /** Newest first; `state` filters (`running`: what the hub resumes after a restart). */
   listCampaigns(filter?: { state?: Campaign['state'] }): Promise<Campaign[]>;
   /** Marks a running campaign done with its final counts and an `emergency.campaign_finished` event; false when it

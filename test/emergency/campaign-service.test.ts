@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createCertificate } from '../helpers/agent.ts';
+import { createCertificate, subscribe } from '../helpers/agent.ts';
 import { startTestHub } from '../helpers/hub.ts';
 
 interface View {
@@ -64,16 +64,14 @@ describe('emergency campaigns in the hub', () => {
     await createCertificate(hub, 'api');
     hub.planner!.requestRun = () => undefined; // no pass: 'api' stays unissued, so the campaign keeps running
     await hub.client.post('/api/v1/emergency/campaigns', { all: true });
-    // A look reads the fleet; here that takes at least 150 ms (a large fleet on a busy hub).
+    // A look reads the campaign's rows; here that takes at least 150 ms (a large fleet on a busy hub).
     const store = hub.ctx.store;
-    const fleet = store.fleet.bind(store);
+    const rows = store.campaignProgressRows.bind(store);
     const looks: Array<{ start: number; end: number }> = [];
-    store.fleet = async (...args) => {
-      // only the campaign's looks (connectors and alerts read the fleet too)
-      if (!new Error().stack?.includes('campaign-progress')) return fleet(...args);
+    store.campaignProgressRows = async (id) => {
       const start = Date.now();
       await new Promise((r) => setTimeout(r, 150));
-      const result = await fleet(...args);
+      const result = await rows(id);
       looks.push({ start, end: Date.now() });
       return result;
     };
@@ -95,5 +93,51 @@ describe('emergency campaigns in the hub', () => {
       const quiet = looks[i].start - looks[i - 1].end;
       assert.ok(quiet >= 4 * took, `look ${i + 1} came ${quiet} ms after one that took ${took} ms`);
     }
+  });
+
+  test('a look at a running campaign counts what its report counts, without reading the whole fleet', async (t) => {
+    const hub = await startTestHub(t);
+    for (const name of ['web', 'api', 'mail']) await createCertificate(hub, name);
+    for (const name of ['e1', 'e2']) await hub.client.post('/api/v1/endpoints', { name, kind: 'agent' });
+    const subWeb1 = await subscribe(hub, 'e1', 'web');
+    await subscribe(hub, 'e2', 'web');
+    await subscribe(hub, 'e1', 'api');
+    hub.planner!.requestRun = () => undefined; // issued below, one at a time
+    const { store } = hub.ctx;
+    const started = await hub.client.post<View>('/api/v1/emergency/campaigns', { all: true });
+    const id = started.campaign.id;
+    let fleetReads = 0;
+    for (const read of ['fleet', 'certificateRows'] as const) {
+      const original = store[read].bind(store) as (...a: unknown[]) => Promise<never>;
+      (store as unknown as Record<string, unknown>)[read] = (...a: unknown[]) => {
+        fleetReads++;
+        return original(...a);
+      };
+    }
+    const look = async () => {
+      fleetReads = 0;
+      const { progress } = await hub.client.get<{ progress: Record<string, unknown> }>(
+        `/api/v1/emergency/campaigns/${id}`,
+      );
+      assert.equal(fleetReads, 0, 'a look reads no whole-fleet rows');
+      const report = await hub.client.get<{ progress: Record<string, unknown> }>(
+        `/api/v1/emergency/campaigns/${id}/report`,
+      );
+      assert.deepEqual(progress, report.progress, 'the look and the report agree');
+      return progress;
+    };
+    const counts = (p: Record<string, unknown>) =>
+      ['certificates', 'issued', 'deployments', 'delivered', 'verified', 'complete'].map((k) => p[k]);
+
+    assert.deepEqual(counts(await look()), [3, 0, 3, 0, 0, false]);
+    const web = await hub.renewal.renewNow('web', 'test');
+    assert.deepEqual(counts(await look()), [3, 1, 3, 0, 0, false], 'issued; its deployments are pending');
+    await store.transitionDeployment(subWeb1, web.id, 'delivered', {}, 'agent:e1');
+    await store.transitionDeployment(subWeb1, web.id, 'installed', {}, 'agent:e1');
+    await store.transitionDeployment(subWeb1, web.id, 'reloaded', {}, 'agent:e1');
+    await store.transitionDeployment(subWeb1, web.id, 'verified', {}, 'agent:e1');
+    assert.deepEqual(counts(await look()), [3, 1, 3, 1, 1, false]);
+    await hub.renewal.renewNow('mail', 'test'); // no subscriber: issued is all it takes
+    assert.deepEqual(counts(await look()), [3, 2, 3, 1, 1, false]);
   });
 });

@@ -72,11 +72,11 @@ async function snapshot(store: Store, campaign: Campaign): Promise<Snapshot> {
   const baseline = new Map(campaign.items.map((i) => [i.certificateId, i.baselineVersionId]));
   const certRows = (await store.certificateRows()).items.filter((r) => baseline.has(r.certificate.id));
   const certs = certRows.map((r) => {
-    const failures = (r.renewalState as { failures?: { lastError?: string } }).failures;
+    const lastError = lastErrorOf(r.renewalState);
     return {
       id: r.certificate.id,
       issued: r.current !== undefined && r.current.id !== baseline.get(r.certificate.id),
-      ...(failures?.lastError ? { lastError: failures.lastError } : {}),
+      ...(lastError ? { lastError } : {}),
     };
   });
   const rows = (await store.fleet()).items.filter((r) => baseline.has(r.certificate.id));
@@ -86,33 +86,73 @@ async function snapshot(store: Store, campaign: Campaign): Promise<Snapshot> {
 const isNew = (s: Snapshot, r: FleetRow) =>
   r.current !== undefined && r.current.id !== s.baseline.get(r.certificate.id);
 
-export function progressOf(s: Snapshot): CampaignProgress {
+/** One selected certificate (is it issued, did its last attempt fail) and the states of its new version's deployments. */
+interface Counted {
+  issued: boolean;
+  failing: boolean;
+  /** One entry per subscription: the state of the new version's deployment there (undefined: none yet, or not issued). */
+  deployments: Array<DeploymentState | undefined>;
+}
+
+/** The counts of CampaignProgress over the selected certificates. */
+function countOf(certs: Iterable<Counted>): CampaignProgress {
   const p: CampaignProgress = {
-    certificates: s.certs.length,
-    issued: s.certs.filter((c) => c.issued).length,
-    issueFailing: s.certs.filter((c) => !c.issued && c.lastError).length,
-    deployments: s.rows.length,
+    certificates: 0,
+    issued: 0,
+    issueFailing: 0,
+    deployments: 0,
     delivered: 0,
     reloaded: 0,
     verified: 0,
     failed: 0,
     complete: false,
   };
-  for (const r of s.rows) {
-    const state = isNew(s, r) ? r.deployment?.state : undefined;
-    if (!state) continue;
-    if (DELIVERED.has(state)) p.delivered++;
-    if (RELOADED.has(state)) p.reloaded++;
-    if (state === 'verified') p.verified++;
-    if (FAILED.has(state)) p.failed++;
+  for (const c of certs) {
+    p.certificates++;
+    if (c.issued) p.issued++;
+    else if (c.failing) p.issueFailing++;
+    for (const state of c.deployments) {
+      p.deployments++;
+      if (!state) continue;
+      if (DELIVERED.has(state)) p.delivered++;
+      if (RELOADED.has(state)) p.reloaded++;
+      if (state === 'verified') p.verified++;
+      if (FAILED.has(state)) p.failed++;
+    }
   }
   p.complete = p.issued === p.certificates && p.verified + p.failed === p.deployments;
   return p;
 }
 
-export async function campaignProgress(store: Store, campaign: Campaign): Promise<CampaignProgress> {
-  return progressOf(await snapshot(store, campaign));
+export function progressOf(s: Snapshot): CampaignProgress {
+  const byId = new Map<string, Counted>(
+    s.certs.map((c) => [c.id, { issued: c.issued, failing: !!c.lastError, deployments: [] }]),
+  );
+  for (const r of s.rows)
+    byId.get(r.certificate.id)?.deployments.push(isNew(s, r) ? r.deployment?.state : undefined);
+  return countOf(byId.values());
 }
+
+/**
+ * The progress of a running campaign, from one lean read (its items, their current versions and those versions'
+ * deployments): looked at every few seconds while it runs, so it must not read the whole fleet.
+ */
+export async function campaignProgress(store: Store, campaign: Campaign): Promise<CampaignProgress> {
+  const byId = new Map<string, Counted>();
+  for (const r of await store.campaignProgressRows(campaign.id)) {
+    let c = byId.get(r.certificateId);
+    if (!c) {
+      const issued = r.currentVersionId !== undefined && r.currentVersionId !== r.baselineVersionId;
+      c = { issued, failing: !issued && lastErrorOf(r.renewalState) !== undefined, deployments: [] };
+      byId.set(r.certificateId, c);
+    }
+    if (r.subscriptionId) c.deployments.push(c.issued ? r.deploymentState : undefined);
+  }
+  return countOf(byId.values());
+}
+
+const lastErrorOf = (renewalState: Record<string, unknown>): string | undefined =>
+  (renewalState as { failures?: { lastError?: string } }).failures?.lastError || undefined;
 
 /** Every endpoint not (yet) serving a new certificate, and why: issuance, the deployment, what the probes see. */
 export async function campaignReport(
