@@ -319,8 +319,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       // The rate-limit budget of each ACME directory was one meta value (`planner.budget.<directory>`) rewritten
       // whole by every issuance: O(orders in the window) per issuance. Now each counted order is a row, inserted
       // with the issuance that spent it; hubs read the rows they have not seen (`seq` after the last they read).
-      // A directory's `seq` comes from its head row, bumped in the same transaction: its row lock makes the numbers
-      // follow commit order on PostgreSQL too, so a reader never skips a row that commits late.
+      // A directory's `seq` comes from its head row, bumped in the same transaction: numbers never go back once rows
+      // are pruned, and follow commit order (writes are serialised on both dialects; the head's row lock too).
       async up(db: Kysely<any>) {
         await db.schema
           .createTable('rate_limit_orders')

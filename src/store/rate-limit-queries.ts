@@ -10,9 +10,9 @@ import type { RateLimitOrder, StoredRateLimitOrder } from './store.ts';
 type Db = Kysely<Database> | Transaction<Database>;
 
 /**
- * Inserts orders inside the caller's transaction. Each directory's head row is bumped first: on PostgreSQL its row
- * lock holds a concurrent commit until this one ends, so `seq` grows in commit order and a reader that has read up
- * to some `seq` can never see a smaller one commit later (SQLite has one writer at a time anyway).
+ * Inserts orders inside the caller's transaction. Each directory's head row is bumped first: `seq` never repeats
+ * after a prune, and grows in commit order (one writer at a time on both dialects, and the head's row lock holds a
+ * concurrent commit besides), so a reader that has read up to some `seq` never sees a smaller one commit later.
  */
 export async function insertRateLimitOrders(trx: Transaction<Database>, orders: readonly RateLimitOrder[]) {
   const byDirectory = new Map<string, RateLimitOrder[]>();
