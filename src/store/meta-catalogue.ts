@@ -128,13 +128,6 @@ export const META = {
 
 /** Families of keys, one per ACME directory. */
 export const META_FAMILIES = {
-  rateLimitBudget: entry({
-    key: 'planner.budget.',
-    family: true,
-    what: "an ACME directory's rate-limit budget (RateLimitBudget.toJSON), keyed by the directory URL",
-    writtenBy: 'src/hub/renewal/rate-limit-store.ts',
-    check: 'json',
-  }),
   acmeAccount: entry({
     key: 'acme.account.',
     family: true,
@@ -159,9 +152,6 @@ export const META_FAMILIES = {
 } as const;
 
 export const META_CATALOGUE: readonly MetaEntry[] = [...Object.values(META), ...Object.values(META_FAMILIES)];
-
-/** The meta key of a directory's rate-limit budget. */
-export const budgetMetaKey = (directoryUrl: string) => META_FAMILIES.rateLimitBudget.key + directoryUrl;
 
 /** The meta key of a directory's ACME account: a hash, so any directory URL makes a safe, fixed-length key. */
 export const accountMetaKey = (directoryUrl: string) =>

@@ -315,7 +315,98 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('acme_orders').addColumn('sans', 'text').execute();
       },
     },
+    '0014_rate_limit_orders': {
+      // The rate-limit budget of each ACME directory was one meta value (`planner.budget.<directory>`) rewritten
+      // whole by every issuance: O(orders in the window) per issuance. Now each counted order is a row, inserted
+      // with the issuance that spent it; hubs read the rows they have not seen (`seq` after the last they read).
+      // A directory's `seq` comes from its head row, bumped in the same transaction: numbers never go back once rows
+      // are pruned, and follow commit order (writes are serialised on both dialects; the head's row lock too).
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('rate_limit_orders')
+          .addColumn('directory', 'text', (c) => c.notNull())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('hub', 'text', (c) => c.notNull())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('windows', 'text', (c) => c.notNull())
+          .addColumn('issued_set', 'text')
+          .addColumn('replaces', 'text')
+          .addColumn('keep_until', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('rate_limit_orders_pk', ['directory', 'seq'])
+          .execute();
+        await db.schema
+          .createIndex('rate_limit_orders_by_keep_until')
+          .on('rate_limit_orders')
+          .column('keep_until')
+          .execute();
+        await db.schema
+          .createTable('rate_limit_heads')
+          .addColumn('directory', 'text', (c) => c.primaryKey())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .execute();
+        await carryOverBudgets(db);
+      },
+    },
   };
+}
+
+const LEGACY_BUDGET_PREFIX = 'planner.budget.';
+/** The windows a directory configured are unknown here: carried-over rows are kept as long as a replacement is. */
+const LEGACY_KEEP_MS = 400 * 86_400_000;
+
+/**
+ * 0014: each stored budget (RateLimitBudget.toJSON, version 1) becomes rows that count the same: a row per time in
+ * a window, per exact set issued, per ARI replacement. The hub's budget still drops a time once it leaves its
+ * configured window; the row itself goes at most 400 days later. Unreadable values were ignored before and are
+ * dropped with the others.
+ */
+async function carryOverBudgets(db: Kysely<any>): Promise<void> {
+  const stored = await db
+    .selectFrom('meta')
+    .select(['key', 'value'])
+    .where('key', 'like', `${LEGACY_BUDGET_PREFIX}%`)
+    .execute();
+  for (const { key, value } of stored as Array<{ key: string; value: string }>) {
+    const directory = key.slice(LEGACY_BUDGET_PREFIX.length);
+    let state: {
+      version?: number;
+      windows?: Record<string, string[]>;
+      issuedSets?: Record<string, string>;
+      replaced?: Record<string, string>;
+    } = {};
+    try {
+      state = JSON.parse(value);
+    } catch {}
+    const rows: Array<{ windows: string[]; issued_set?: string; replaces?: string; at: string }> = [];
+    if (state?.version === 1) {
+      for (const [k, times] of Object.entries(state.windows ?? {}))
+        for (const at of times) rows.push({ windows: [k], at });
+      for (const [set, at] of Object.entries(state.issuedSets ?? {}))
+        rows.push({ windows: [], issued_set: set, at });
+      for (const [id, at] of Object.entries(state.replaced ?? {}))
+        rows.push({ windows: [], replaces: id, at });
+    }
+    const values = rows.map((r, i) => ({
+      directory,
+      seq: i + 1,
+      hub: 'migration-0014',
+      at: r.at,
+      outcome: 'issued',
+      windows: JSON.stringify(r.windows),
+      issued_set: r.issued_set ?? null,
+      replaces: r.replaces ?? null,
+      keep_until: new Date(Date.parse(r.at) + LEGACY_KEEP_MS).toISOString(),
+    }));
+    for (let i = 0; i < values.length; i += 200)
+      await db
+        .insertInto('rate_limit_orders')
+        .values(values.slice(i, i + 200))
+        .execute();
+    if (values.length)
+      await db.insertInto('rate_limit_heads').values({ directory, seq: values.length }).execute();
+    await db.deleteFrom('meta').where('key', '=', key).execute();
+  }
 }
 
 /** The migrations this build knows, in the order they run (a backup from a newer schema lists more). */

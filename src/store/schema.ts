@@ -153,6 +153,29 @@ export interface AcmeOrdersTable {
   sans: string | null;
 }
 
+/**
+ * One order counted against an ACME directory's rate-limit budget (0014), written in the transaction of the issuance
+ * that spent it; see src/hub/renewal/rate-limit-store.ts. `seq` numbers a directory's rows in commit order.
+ */
+export interface RateLimitOrdersTable {
+  directory: string;
+  seq: number;
+  /** The hub process that counted it. */
+  hub: string;
+  at: string;
+  outcome: string; // issued | failed
+  windows: string; // JSON string[]: `${limit}|${key}`
+  issued_set: string | null;
+  replaces: string | null;
+  keep_until: string;
+}
+
+/** The last `seq` given out per directory: its row lock orders concurrent commits (see 0014). */
+export interface RateLimitHeadsTable {
+  directory: string;
+  seq: number;
+}
+
 export interface Database {
   meta: MetaTable;
   certificates: CertificatesTable;
@@ -168,4 +191,6 @@ export interface Database {
   campaigns: CampaignsTable;
   campaign_items: CampaignItemsTable;
   acme_orders: AcmeOrdersTable;
+  rate_limit_orders: RateLimitOrdersTable;
+  rate_limit_heads: RateLimitHeadsTable;
 }

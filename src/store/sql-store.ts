@@ -28,6 +28,11 @@ import {
   subscriptionRows,
 } from './fleet-queries.ts';
 import { META } from './meta-catalogue.ts';
+import {
+  deleteRateLimitOrdersKeptUntil,
+  insertRateLimitOrders,
+  selectRateLimitOrdersAfter,
+} from './rate-limit-queries.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
 import {
   chunks,
@@ -76,6 +81,8 @@ import {
   type Campaign,
   type CampaignProgressRow,
   type NewCampaign,
+  type RateLimitOrder,
+  type StoredRateLimitOrder,
 } from './store.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -326,6 +333,20 @@ export class SqlStore implements Store {
       ?.value;
   }
 
+  // rate-limit budgets
+
+  async addRateLimitOrders(orders: readonly RateLimitOrder[]): Promise<void> {
+    if (orders.length) await this.db.transaction().execute((trx) => insertRateLimitOrders(trx, orders));
+  }
+
+  rateLimitOrdersAfter(directory: string, afterSeq: number): Promise<StoredRateLimitOrder[]> {
+    return selectRateLimitOrdersAfter(this.db, directory, afterSeq);
+  }
+
+  pruneRateLimitOrders(now: string): Promise<number> {
+    return deleteRateLimitOrdersKeptUntil(this.db, now);
+  }
+
   async listMeta(): Promise<Array<{ key: string; value: string }>> {
     return this.db.selectFrom('meta').select(['key', 'value']).orderBy('key').execute();
   }
@@ -537,14 +558,7 @@ export class SqlStore implements Store {
           .where('id', '=', certificate.id)
           .execute();
       }
-      for (const m of c.meta ?? []) {
-        const stored = await trx
-          .selectFrom('meta')
-          .select('value')
-          .where('key', '=', m.key)
-          .executeTakeFirst();
-        await this.putMeta(trx, m.key, m.value(stored?.value));
-      }
+      if (c.rateLimitOrders?.length) await insertRateLimitOrders(trx, c.rateLimitOrders);
       for (const e of c.events?.({ certificate, ...(version ? { version } : {}) }) ?? []) {
         await this.event(trx, c.actor, e.kind, `certificate:${certificate.name}`, e.data);
         if (e.kind === 'renewal.failed')

@@ -201,16 +201,37 @@ export interface RenewalCommit {
   version?: NewVersion;
   /** Read-modify-write of the certificate's renewal_state, run inside the transaction on the locked row. */
   renewalState?: (state: Record<string, unknown>) => Record<string, unknown>;
-  /**
-   * Meta values (the rate-limit budget), computed inside the transaction from the value stored now, so commits of
-   * several hubs (or concurrent ones of one) each build on the last: writes are serialised on both dialects.
-   */
-  meta?: Array<{ key: string; value: (stored: string | undefined) => string }>;
+  /** Orders counted against a rate-limit budget by this step (see `addRateLimitOrders`), stored with it. */
+  rateLimitOrders?: readonly RateLimitOrder[];
   /** Further events about the certificate, appended after `version.issued`. */
   events?: (committed: {
     certificate: Certificate;
     version?: CertificateVersion;
   }) => Array<{ kind: string; data: Record<string, unknown> }>;
+}
+
+/**
+ * An order counted against an ACME directory's rate-limit budget (RateLimitBudget's CountedOrder, as stored): one
+ * row, so an issuance writes its own order and not the whole budget. Times are ISO strings.
+ */
+export interface RateLimitOrder {
+  /** The directory URL whose budget it counts in. */
+  directory: string;
+  /** The hub process that counted it (it already holds it in memory and skips it when reading back). */
+  hub: string;
+  at: string;
+  outcome: 'issued' | 'failed';
+  /** `${limit}|${key}` of each window it counts in. */
+  windows: string[];
+  issuedSet?: string;
+  replaces?: string;
+  /** Pruned from then on (`pruneRateLimitOrders`). */
+  keepUntil: string;
+}
+
+/** A stored order with its place in its directory's commit order. */
+export interface StoredRateLimitOrder extends RateLimitOrder {
+  seq: number;
 }
 
 /** Who did something: `admin:<token name>`, `agent:<endpoint>`, `planner`, `apply`, `system`, `cli:<command>`. */
@@ -352,6 +373,16 @@ export interface Store {
   close(): Promise<void>;
 
   getMeta(key: string): Promise<string | undefined>;
+
+  /**
+   * Stores counted orders on their own (an order that ended without a commitRenewal: a failed first issuance).
+   * Each directory's rows are numbered in commit order (`seq`), across hubs and dialects.
+   */
+  addRateLimitOrders(orders: readonly RateLimitOrder[]): Promise<void>;
+  /** A directory's orders numbered after `afterSeq` (0: all), in order: what a hub has not read yet. */
+  rateLimitOrdersAfter(directory: string, afterSeq: number): Promise<StoredRateLimitOrder[]>;
+  /** Removes the orders kept until `now` or earlier (out of every window); returns how many. */
+  pruneRateLimitOrders(now: string): Promise<number>;
   /** Every meta entry, ordered by key (store checks and backups walk them against src/store/meta-catalogue.ts). */
   listMeta(): Promise<Array<{ key: string; value: string }>>;
   /**

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DAY_MS, ManualClock } from '../../src/core/clock.ts';
 import { ariCertId } from '../../src/issuers/acme/ari.ts';
-import { META, budgetMetaKey } from '../../src/store/meta-catalogue.ts';
+import { META } from '../../src/store/meta-catalogue.ts';
 import { pebbleCaFile, pebbleIssuer, randomName, startAcmeHub } from '../helpers/acme-hub.ts';
 import { startAcmeFront } from '../helpers/acme-front.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
@@ -152,7 +152,11 @@ test('planner loop in the hub, driven by a ManualClock', async (t) => {
     report = await planner.runOnce();
     assert.ok(report.deferred.some((d) => d.certificate === 'tiny-b'));
     assert.equal((await events('renewal.deferred', 'tiny-b')).length, 1, 'announced once');
-    assert.ok(await store.getMeta(budgetMetaKey(tinyDirectory)), 'budget persisted in meta');
+    assert.equal(
+      (await store.rateLimitOrdersAfter(tinyDirectory, 0)).filter((o) => o.outcome === 'issued').length,
+      1,
+      "tiny-a's order is stored",
+    );
     // An hour later the slot frees and the deferred certificate is issued.
     clock.advance(3_601_000);
     report = await planner.runOnce();

@@ -242,6 +242,31 @@ describe('rate-limit budget', () => {
     assert.equal(a.canIssue(fresh(['new.example.com']), now).ok, false, 'the 40 orders of both hubs count');
   });
 
+  test('the orders one copy records, counted into another, leave both copies deciding alike (exemptions too)', () => {
+    const a = new RateLimitBudget(LETS_ENCRYPT_BUDGET, { account: 'acct-1' });
+    const b = new RateLimitBudget(LETS_ENCRYPT_BUDGET, { account: 'acct-1' });
+    const orders = [
+      a.record(fresh(['www.example.com']), T0),
+      a.record({ ...fresh(['api.example.com']), isRenewal: true, replaces: 'ari-1' }, plus(T0, HOUR)),
+      a.record(fresh(['mail.example.com']), plus(T0, 2 * HOUR), 'failed'),
+    ];
+    for (const o of orders) b.count(o!);
+    const now = plus(T0, 3 * HOUR);
+    assert.deepEqual(b.toJSON(), a.toJSON());
+    const again = { ...fresh(['api.example.com']), isRenewal: true, replaces: 'ari-1' };
+    assert.deepEqual(
+      b.chargesFor(again, now),
+      a.chargesFor(again, now),
+      'a second ARI replacement is not exempt',
+    );
+    assert.deepEqual(
+      b.chargesFor(fresh(['www.example.com']), now).map((c) => c.limit),
+      ['CertificatesPerFQDNSet'],
+      'the same set again is a renewal: only the exact-set limit counts',
+    );
+    assert.ok(orders[2]!.keepUntil < orders[0]!.keepUntil, 'a failed order matters only for its window');
+  });
+
   test('forgets orders once they leave every window, so stored state stays small', () => {
     const b = spent(40);
     b.record(fresh(['www.other.net']), plus(T0, 9 * DAY));

@@ -17,7 +17,6 @@ import { openHubContext } from '../../src/hub/hub.ts';
 import { evaluateRenewal, resolveBudgetConfig } from '../../src/hub/planner/index.ts';
 import { PlannerService } from '../../src/hub/planner-service.ts';
 import { Issuance } from '../../src/hub/renewal/issuance.ts';
-import { budgetMetaKey } from '../../src/store/meta-catalogue.ts';
 import { RateLimitStore } from '../../src/hub/renewal/rate-limit-store.ts';
 import { RenewalService } from '../../src/hub/renewal/renewal-service.ts';
 import { afterFailed, storeChange, type RenewalState } from '../../src/hub/renewal/renewal-state.ts';
@@ -91,13 +90,11 @@ async function setup(t: TestContext, orders = 10) {
   const renewal = new RenewalService(ctx, issuance, acme);
   /** Orders the stored budget counts against one limit: the account's, or the exact set of `name`'s SANs. */
   const budgetOrders = async (limit: 'NewOrdersPerAccount' | { exactSetOf: string }) => {
-    const raw = await store.getMeta(budgetMetaKey(DIRECTORY));
-    const windows = raw ? (JSON.parse(raw).windows as Record<string, string[]>) : {};
     const key =
       limit === 'NewOrdersPerAccount'
         ? 'NewOrdersPerAccount|default'
         : `CertificatesPerFQDNSet|${limit.exactSetOf}.example.test`;
-    return windows[key]?.length ?? 0;
+    return (await store.rateLimitOrdersAfter(DIRECTORY, 0)).filter((o) => o.windows.includes(key)).length;
   };
   const spec = (name: string, issuer = 'ca') => ({
     name,
@@ -116,7 +113,6 @@ async function snapshot(store: SqlStore, certId: string) {
     current: (await store.currentVersion(certId))?.id,
     revision: await store.revision(),
     deployments: (await store.listDeployments()).map((d) => `${d.versionId}:${d.state}`),
-    budget: await store.getMeta(budgetMetaKey(DIRECTORY)),
     renewalState: await store.getRenewalState(certId),
     events: (await store.listEvents({ limit: 1000 })).map((e) => e.id),
   };
@@ -179,10 +175,10 @@ test('a commit that fails midway leaves nothing of the issuance visible', async 
   assert.deepEqual(
     await snapshot(h.store, cert.id),
     { ...before, renewalState: { ...before.renewalState, reissueRequested: requested } },
-    'no version, deployment, budget, state or event: only the request, stored before the order, stays',
+    'no version, deployment, state or event: only the request, stored before the order, stays',
   );
-
-  // The CA counted that order all the same: it is stored with the next commit.
+  // The CA counted that order all the same: it is stored on its own.
+  assert.equal(await h.budgetOrders({ exactSetOf: 'web' }), 2);
   h.sqlite.exec('DROP TRIGGER fail_renewal');
   await h.renewal.renewNow('web', 'admin:test');
   assert.equal(await h.budgetOrders({ exactSetOf: 'web' }), 3);

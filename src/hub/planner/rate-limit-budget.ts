@@ -1,7 +1,8 @@
 /**
  * A rate-limit budget per ACME directory: we count our own orders against the CA's published limits and defer
  * non-urgent issuance well before the CA's wall, so the CA never has to say no and an urgent renewal always finds
- * room. Pure bookkeeping: time comes in as arguments, state is a plain object the hub stores (toJSON/fromJSON).
+ * room. Pure bookkeeping: time comes in as arguments; the hub stores each counted order (`record` returns it,
+ * `count` replays it), and the whole state is a plain object too (toJSON/fromJSON).
  *
  * Defaults are Let's Encrypt's published limits (https://letsencrypt.org/docs/rate-limits/, page last modified
  * 2025-04-01):
@@ -158,11 +159,28 @@ export interface BudgetState {
   replaced: Record<string, string>;
 }
 
+/**
+ * One counted order as the store keeps it (a row of rate_limit_orders): what `record` did to the budget, so another
+ * copy replays it with `count`. Times are epoch milliseconds.
+ */
+export interface CountedOrder {
+  at: number;
+  outcome: 'issued' | 'failed';
+  /** `${limit}|${key}` of every window it counts in (exemptions applied when it was recorded). */
+  windows: string[];
+  /** The exact set of names it issued (renewal detection); absent for a failed order. */
+  issuedSet?: string;
+  /** The ARI certificate id it was the first to replace. */
+  replaces?: string;
+  /** When it no longer matters: the end of its longest window, renewal lookback or replacement memory. */
+  keepUntil: number;
+}
+
 const REPLACED_KEEP_MS = 400 * DAY_MS; // longer than any publicly trusted lifetime (398 days)
 
 /**
- * The hub stores the budget with every issuance, and it holds one time per exact set of names: the same instants
- * are formatted again and again, so their ISO text is kept (bounded).
+ * A budget holds one time per exact set of names and the same instants recur across its windows: their ISO text
+ * is kept (bounded) for toJSON.
  */
 const isoTexts = new Map<number, string>();
 function iso(t: number): string {
@@ -291,27 +309,59 @@ export class RateLimitBudget {
     };
   }
 
-  /** Count an order that ended at `at`: in a certificate ('issued', the default), or in failure. */
-  record(request: IssuanceRequest, at: Date, outcome: 'issued' | 'failed' = 'issued'): void {
-    // A CA without limits: nothing to count. Keeping every issued set anyway grew the stored budget (written once
-    // per order) with the fleet: 0.6 MB and 31 ms of JSON per order at 10,000 certificates.
-    if (LIMIT_NAMES.every((l) => this.config.limits[l] === null)) return;
+  /**
+   * Count an order that ended at `at`: in a certificate ('issued', the default), or in failure. Returns what was
+   * counted, for the store to keep (undefined when the CA has no limits): `count` replays it in another copy.
+   */
+  record(
+    request: IssuanceRequest,
+    at: Date,
+    outcome: 'issued' | 'failed' = 'issued',
+  ): CountedOrder | undefined {
+    // A CA without limits: nothing to count. Keeping every issued set anyway grew the stored budget with the fleet.
+    if (LIMIT_NAMES.every((l) => this.config.limits[l] === null)) return undefined;
     const t = at.getTime();
-    for (const c of this.charges(request, t)) {
-      if (outcome === 'failed' && c.limit !== 'NewOrdersPerAccount') continue;
-      const k = `${c.limit}|${c.key}`;
+    const charges = this.charges(request, t).filter(
+      (c) => outcome === 'issued' || c.limit === 'NewOrdersPerAccount',
+    );
+    const order: CountedOrder = {
+      at: t,
+      outcome,
+      windows: charges.map((c) => `${c.limit}|${c.key}`),
+      keepUntil: t,
+    };
+    const keep = (ms: number) => (order.keepUntil = Math.max(order.keepUntil, t + ms));
+    for (const c of charges) keep(c.spec.windowMs);
+    if (outcome === 'issued') {
+      order.issuedSet = exactSetKey(request.sans);
+      keep(this.config.renewalLookbackMs);
+      if (request.isRenewal && request.replaces && !this.replaced.has(request.replaces)) {
+        order.replaces = request.replaces;
+        keep(REPLACED_KEEP_MS);
+      }
+    }
+    this.count(order);
+    this.prune(t);
+    return order;
+  }
+
+  /**
+   * Replays an order counted by `record` (this copy's, another hub's, or one read back from the store). Each call
+   * counts once more: the caller counts each stored order once.
+   */
+  count(order: CountedOrder): void {
+    const t = order.at;
+    for (const k of order.windows) {
       const times = this.windows.get(k) ?? [];
       let i = times.length;
       while (i > 0 && times[i - 1] > t) i--;
       times.splice(i, 0, t);
       this.windows.set(k, times);
     }
-    if (outcome === 'failed') return this.prune(t);
-    if (request.isRenewal && request.replaces && !this.replaced.has(request.replaces))
-      this.replaced.set(request.replaces, t);
-    const set = exactSetKey(request.sans);
-    this.issuedSets.set(set, Math.max(t, this.issuedSets.get(set) ?? 0));
-    this.prune(t);
+    if (order.issuedSet !== undefined)
+      this.issuedSets.set(order.issuedSet, Math.max(t, this.issuedSets.get(order.issuedSet) ?? 0));
+    if (order.replaces !== undefined && !this.replaced.has(order.replaces))
+      this.replaced.set(order.replaces, t);
   }
 
   /**

@@ -14,7 +14,7 @@ import type { Certificate, CertificateVersion } from '../../core/types.ts';
 import type { IssuedVersion, OrderJournal } from '../../issuers/issuer.ts';
 import { acmeOrderKeyContext } from '../../store/meta-catalogue.ts';
 import { certMatchesKey, inspectCertificate, type CertInfo } from '../../pki/inspect.ts';
-import type { Actor, NewCertificate } from '../../store/store.ts';
+import type { Actor, NewCertificate, RateLimitOrder, RenewalCommit } from '../../store/store.ts';
 import type { HubContext } from '../hub-context.ts';
 import { IssuanceCoalescer, type DistributedLock } from '../issuance-lock.ts';
 import type { IssuanceRequest } from '../planner/index.ts';
@@ -211,12 +211,11 @@ export class Issuance {
       throw signal.aborted ? signal.reason : userError(cert, e);
     }
     const { issued, info } = obtained;
-    const meta = await this.rateLimits.spend(cert, request, 'issued');
-    const committed = await store.commitRenewal({
+    const rateLimitOrders = await this.rateLimits.spend(cert, request, 'issued');
+    const committed = await this.committingOrders(rateLimitOrders, {
       certificate: { id: cert.id, ...(create ? { create: specOf(cert) } : {}) },
       actor,
       version: newVersionRecord(this.ctx.sealer, cert, issued, info),
-      meta,
       ...(create
         ? {}
         : {
@@ -245,6 +244,30 @@ export class Issuance {
       'version issued',
     );
     return committed;
+  }
+
+  /**
+   * Commits a renewal step with the orders it counted. The CA counted them whatever happens to the commit: should it
+   * fail, they are stored on their own (best effort), so other hubs and the next start still count them.
+   */
+  private async committingOrders(
+    rateLimitOrders: RateLimitOrder[],
+    commit: Omit<RenewalCommit, 'rateLimitOrders'>,
+  ): Promise<{ certificate: Certificate; version?: CertificateVersion }> {
+    try {
+      return await this.ctx.store.commitRenewal({ ...commit, rateLimitOrders });
+    } catch (e) {
+      if (rateLimitOrders.length)
+        await this.ctx.store
+          .addRateLimitOrders(rateLimitOrders)
+          .catch((saveError: unknown) =>
+            this.ctx.logger.error(
+              { orders: rateLimitOrders.length, err: errorMessage(saveError) },
+              'storing counted rate-limit orders failed',
+            ),
+          );
+      throw e;
+    }
   }
 
   /**
@@ -345,17 +368,17 @@ export class Issuance {
       },
     };
     try {
-      const meta = await this.rateLimits.spend(cert, request, 'failed');
+      const rateLimitOrders = await this.rateLimits.spend(cert, request, 'failed');
       if (create) {
+        await this.ctx.store.addRateLimitOrders(rateLimitOrders);
         await this.ctx.store.appendEvent({ actor, subject: `certificate:${cert.name}`, ...issueFailed });
         return;
       }
       let failures = 0;
       const change = afterFailed(now, errorMessage(e), requested ? reason : undefined, retryAfterOf(e, now));
-      await this.ctx.store.commitRenewal({
+      await this.committingOrders(rateLimitOrders, {
         certificate: { id: cert.id },
         actor,
-        meta,
         renewalState: storeChange((s) => {
           const next = change(s);
           failures = next.failures!.count;

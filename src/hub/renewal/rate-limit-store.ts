@@ -1,46 +1,58 @@
 /**
- * The rate-limit budget of each ACME directory, kept in memory and persisted in store meta. An order is counted
- * in memory the moment it ends (the CA counted it, whatever happens to our commit), and the budget is written in
- * the same transaction as the issuance that spent it (`spend` returns that meta write), merged with the stored
- * value there. Every read (`budgetFor`) merges in what the store holds, so the budget is one across the hubs of a
- * cluster (a new leader starts from what the old one spent).
+ * The rate-limit budget of each ACME directory, kept in memory and stored as one row per counted order. An order
+ * is counted in memory the moment it ends (the CA counted it, whatever happens to our commit), and its row is
+ * written in the same transaction as the issuance that spent it (`spend` returns it for the commit). Every read
+ * (`budgetFor`) first takes in the rows committed since the last read, so the budget is one across the hubs of a
+ * cluster (a new leader starts from what the old one spent). An issuance costs one row, whatever the budget holds.
  */
 import { CertfleetError, errorMessage } from '../../core/errors.ts';
+import { newId } from '../../core/ids.ts';
 import type { Certificate } from '../../core/types.ts';
-import type { RenewalCommit } from '../../store/store.ts';
+import type { RateLimitOrder, StoredRateLimitOrder } from '../../store/store.ts';
 import type { AcmeRuntime } from '../acme/acme-runtime.ts';
 import type { HubContext } from '../hub-context.ts';
-import { NO_LIMITS, RateLimitBudget, type BudgetConfig, type IssuanceRequest } from '../planner/index.ts';
-import { budgetMetaKey } from '../../store/meta-catalogue.ts';
+import { NO_LIMITS, RateLimitBudget, type CountedOrder, type IssuanceRequest } from '../planner/index.ts';
+import { MINUTE_MS } from '../planner/time-format.ts';
+
+/** Rows out of every window are deleted at most this often (by whichever hub reads a budget then). */
+const PRUNE_EVERY_MS = 10 * MINUTE_MS;
+
+interface Tracked {
+  budget: RateLimitBudget;
+  /** The last stored order read into the budget. */
+  seq: number;
+  /** Reads one after another, so no row is counted twice. */
+  reads: Promise<unknown>;
+}
 
 export class RateLimitStore {
-  private readonly budgets = new Map<string, Promise<RateLimitBudget>>();
+  private readonly budgets = new Map<string, Tracked>();
   private readonly unlimited = new RateLimitBudget(NO_LIMITS, { account: 'internal' });
   private readonly held = new Map<RateLimitBudget, Set<IssuanceRequest>>();
-  /**
-   * The stored text last merged into (or written from) each budget. The stored budget grows with the fleet (one
-   * entry per exact set of names), and absorbing it again is idempotent: when the store still holds what this hub
-   * saw last, nobody else spent anything, so the parse and merge are skipped.
-   */
-  private readonly seen = new WeakMap<RateLimitBudget, string>();
+  /** Marks this process's rows: they are in memory from `spend` on, and are skipped when read back. */
+  private readonly hub = newId();
+  /** The first prune comes PRUNE_EVERY_MS after start: a hub restarting often leaves it to the others. */
+  private prunedAt: number;
 
   constructor(
     private readonly ctx: HubContext,
     private readonly acme?: AcmeRuntime,
-  ) {}
+  ) {
+    this.prunedAt = ctx.clock.now().getTime();
+  }
 
   /** The budget of the directory a certificate's issuer talks to; the internal CA has no limits. */
-  budgetFor(cert: Pick<Certificate, 'issuer'>): Promise<RateLimitBudget> {
+  async budgetFor(cert: Pick<Certificate, 'issuer'>): Promise<RateLimitBudget> {
     const entry = this.acme?.entries.get(cert.issuer);
-    if (!entry) return Promise.resolve(this.unlimited);
+    if (!entry) return this.unlimited;
     const url = entry.config.directoryUrl;
-    let b = this.budgets.get(url);
-    if (!b) {
-      b = this.load(url, entry.budget);
-      this.budgets.set(url, b);
-      return b;
+    let t = this.budgets.get(url);
+    if (!t) {
+      t = { budget: new RateLimitBudget(entry.budget), seq: 0, reads: Promise.resolve() };
+      this.budgets.set(url, t);
     }
-    return b.then((budget) => this.refresh(url, budget));
+    await this.read(url, t);
+    return t.budget;
   }
 
   /**
@@ -71,59 +83,65 @@ export class RateLimitStore {
   }
 
   /**
-   * Counts an order that ended now, and returns the meta write that persists the budget (none for the internal
-   * CA). The value is computed when the commit runs, so it holds every order counted until then.
+   * Counts an order that ended now, and returns its row for the commit that records the attempt (`rateLimitOrders`
+   * of RenewalCommit, or `Store.addRateLimitOrders`); none for a CA without limits.
    */
   async spend(
     cert: Pick<Certificate, 'issuer'>,
     request: IssuanceRequest,
     outcome: 'issued' | 'failed',
-  ): Promise<NonNullable<RenewalCommit['meta']>> {
+  ): Promise<RateLimitOrder[]> {
     const budget = await this.budgetFor(cert);
-    budget.record(request, this.ctx.clock.now(), outcome);
+    const order = budget.record(request, this.ctx.clock.now(), outcome);
     const entry = this.acme?.entries.get(cert.issuer);
-    if (!entry) return [];
-    const url = entry.config.directoryUrl;
+    if (!entry || !order) return [];
     return [
       {
-        key: budgetMetaKey(url),
-        // what other hubs spent meanwhile is in the stored value: keep it, with ours, in the same transaction
-        value: (stored) => {
-          this.absorb(url, budget, stored);
-          const text = JSON.stringify(budget.toJSON());
-          this.seen.set(budget, text);
-          return text;
-        },
+        directory: entry.config.directoryUrl,
+        hub: this.hub,
+        at: new Date(order.at).toISOString(),
+        outcome: order.outcome,
+        windows: order.windows,
+        ...(order.issuedSet !== undefined ? { issuedSet: order.issuedSet } : {}),
+        ...(order.replaces !== undefined ? { replaces: order.replaces } : {}),
+        keepUntil: new Date(order.keepUntil).toISOString(),
       },
     ];
   }
 
-  /** Reads what other hubs counted since (a planner run, a reservation) into the cached budget. */
-  private async refresh(url: string, budget: RateLimitBudget): Promise<RateLimitBudget> {
-    this.absorb(url, budget, await this.ctx.store.getMeta(budgetMetaKey(url)));
-    return budget;
+  /** Takes in the rows committed since the last read (all of them the first time: a start, a new leader). */
+  private read(url: string, t: Tracked): Promise<void> {
+    const next = t.reads.then(async () => {
+      for (const row of await this.ctx.store.rateLimitOrdersAfter(url, t.seq)) {
+        if (row.seq <= t.seq) continue;
+        t.seq = row.seq;
+        if (row.hub !== this.hub) t.budget.count(countedOrderOf(row));
+      }
+      await this.prune(t.budget);
+    });
+    t.reads = next.catch(() => {});
+    return next;
   }
 
-  private absorb(url: string, budget: RateLimitBudget, stored: string | undefined): void {
-    if (!stored || this.seen.get(budget) === stored) return;
+  /** Deletes the rows out of every window, every PRUNE_EVERY_MS at most; a failure waits for the next time. */
+  private async prune(budget: RateLimitBudget): Promise<void> {
+    const now = this.ctx.clock.now();
+    if (now.getTime() - this.prunedAt < PRUNE_EVERY_MS) return;
+    this.prunedAt = now.getTime();
+    budget.prune(now.getTime());
     try {
-      budget.absorb(RateLimitBudget.fromJSON(JSON.parse(stored), budget.config));
-      this.seen.set(budget, stored);
+      await this.ctx.store.pruneRateLimitOrders(now.toISOString());
     } catch (e) {
-      this.ctx.logger.warn({ directory: url, err: errorMessage(e) }, 'stored rate-limit budget unreadable');
-    }
-  }
-
-  private async load(url: string, config: BudgetConfig): Promise<RateLimitBudget> {
-    const raw = await this.ctx.store.getMeta(budgetMetaKey(url));
-    if (!raw) return new RateLimitBudget(config);
-    try {
-      const budget = RateLimitBudget.fromJSON(JSON.parse(raw), config);
-      this.seen.set(budget, raw);
-      return budget;
-    } catch (e) {
-      this.ctx.logger.warn({ directory: url, err: errorMessage(e) }, 'stored rate-limit budget unreadable');
-      return new RateLimitBudget(config);
+      this.ctx.logger.warn({ err: errorMessage(e) }, 'pruning stored rate-limit orders failed');
     }
   }
 }
+
+const countedOrderOf = (row: StoredRateLimitOrder): CountedOrder => ({
+  at: Date.parse(row.at),
+  outcome: row.outcome,
+  windows: row.windows,
+  ...(row.issuedSet !== undefined ? { issuedSet: row.issuedSet } : {}),
+  ...(row.replaces !== undefined ? { replaces: row.replaces } : {}),
+  keepUntil: Date.parse(row.keepUntil),
+});

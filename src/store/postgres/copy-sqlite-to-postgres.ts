@@ -21,6 +21,8 @@ export const TABLES = [
   'campaigns',
   'campaign_items',
   'acme_orders',
+  'rate_limit_orders',
+  'rate_limit_heads',
 ] as const satisfies ReadonlyArray<keyof Database>;
 
 // A table added to the schema but not to TABLES fails to compile here, so the copy never silently skips one.
