@@ -383,6 +383,8 @@ export async function measure(base: string, path: string, opts: MeasureOptions) 
     p95: pct(times, 95),
     p99: pct(times, 99),
     perSecond: (times.length / run.wallMs) * 1000,
+    /** Distinct pages answered (the first and every cursor). */
+    pages: run.pages,
   };
 }
 
@@ -398,6 +400,8 @@ async function measureAutocannon(base: string, path: string, opts: MeasureOption
   if (opts.encoding === 'gzip') headers['accept-encoding'] = 'gzip';
   const times: number[] = [];
   const connected = new Set<unknown>();
+  /** The cursors answered: proof that the clients walked the pages, not the first one again and again. */
+  const pages = new Set<string>();
   let errors = 0;
   const t0 = performance.now();
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
@@ -410,16 +414,17 @@ async function measureAutocannon(base: string, path: string, opts: MeasureOption
         duration: opts.maxSeconds,
         headers,
         initialContext: {},
-        requests: [
-          {
-            setupRequest: (req, context) => ({ ...req, path: (context as Walk).next ?? first }),
-            onResponse: (_status, _body, context, answer) => {
-              const next = answer?.['x-next-cursor'];
-              (context as Walk).next =
-                typeof next === 'string' ? `${first}&cursor=${encodeURIComponent(next)}` : undefined;
-            },
+        // autocannon empties a connection's context each time it starts this list again: a list longer than a
+        // connection's share of the answers keeps its walk (a much longer one costs seconds to set up)
+        requests: Array<autocannon.Request>(2 * Math.ceil(opts.requests / opts.concurrency) + 10).fill({
+          setupRequest: (req, context) => ({ ...req, path: (context as Walk).next ?? first }),
+          onResponse: (_status, _body, context, answer) => {
+            const next = answer?.['x-next-cursor'];
+            if (typeof next === 'string') pages.add(next);
+            (context as Walk).next =
+              typeof next === 'string' ? `${first}&cursor=${encodeURIComponent(next)}` : undefined;
           },
-        ],
+        }),
       },
       (err, r) => (err ? reject(err) : resolve(r)),
     );
@@ -429,7 +434,7 @@ async function measureAutocannon(base: string, path: string, opts: MeasureOption
       else times.push(ms);
     });
   });
-  return { times, errors: errors + result.errors, wallMs: performance.now() - t0 };
+  return { times, errors: errors + result.errors, wallMs: performance.now() - t0, pages: pages.size + 1 };
 }
 
 /** The load from Node's https client (the answer read whole and, for gzip, inflated, as the CLI does). */
@@ -441,6 +446,7 @@ async function measureNode(base: string, path: string, opts: MeasureOptions) {
     Array.from({ length: opts.concurrency }, () => get(first, agent, opts.token, opts.caPem, opts.encoding)),
   );
   const times: number[] = [];
+  const pages = new Set<string>();
   let started = 0;
   let errors = 0;
   const deadline = performance.now() + opts.maxSeconds * 1000;
@@ -457,13 +463,14 @@ async function measureNode(base: string, path: string, opts: MeasureOptions) {
           continue;
         }
         times.push(a.ms);
+        if (a.next) pages.add(a.next);
         url = a.next ? `${first}&cursor=${encodeURIComponent(a.next)}` : first;
       }
     }),
   );
   const wallMs = performance.now() - t0;
   agent.destroy();
-  return { times, errors, wallMs };
+  return { times, errors, wallMs, pages: pages.size + 1 };
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -565,7 +572,7 @@ export async function run(args: string[]): Promise<void> {
             const clientStall = clientStalls.take();
             const f = (ms: number) => ms.toFixed(1);
             process.stdout.write(
-              `| ${ROUTES[route]} | ${cache}${commits !== undefined ? ` (${commits} ${liveKind === 'hub' ? 'hub' : 'other-connection'} commits, ${renders} renders)` : ''} | ${encoding} | ${concurrency} | ${r.items} | ${r.bytes} | ${r.paged ? 'yes' : 'no'} | ${r.n}${r.errors ? ` (${r.errors})` : ''} | ` +
+              `| ${ROUTES[route]} | ${cache}${commits !== undefined ? ` (${commits} ${liveKind === 'hub' ? 'hub' : 'other-connection'} commits, ${renders} renders)` : ''} | ${encoding} | ${concurrency} | ${r.items} | ${r.bytes} | ${r.paged ? `yes (${r.pages} walked)` : 'no'} | ${r.n}${r.errors ? ` (${r.errors})` : ''} | ` +
                 `${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${r.perSecond.toFixed(0)} | ${(cpu / r.n).toFixed(2)} | ${((clientCpu.user + clientCpu.system) / 1000 / r.n).toFixed(2)} | ${f(hub.loopMaxMs)} / ${f(hub.gcMaxMs)} / ${f(hub.gcTotalMs)} | ${f(clientStall.loopMaxMs)} / ${f(clientStall.gcMaxMs)} | ${load} |\n`,
             );
           }
