@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { deploymentSummary } from '../../deploy/deployment-summary.ts';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -50,10 +51,29 @@ const KEY_CACHE_MS = 30_000;
 /** Answers built and written at once when a renewal wakes thousands of long-polls (see answer-slots.ts). */
 const ANSWERS_AT_ONCE = 32;
 
-/** Keeps an answer's slot until its response was handed to the socket, or the connection closed. */
-function holdUntilSent(res: NodeJS.EventEmitter, release: () => void): void {
+/**
+ * Waits for one of `slots` for an answer, then keeps it until the response was handed to the socket or the
+ * connection closed. A connection that closed while the answer waited (`gone`, or already destroyed) gets no slot
+ * (false), and one taken meanwhile is given back at once: its `close` has passed and would never release it.
+ */
+async function answerSlot(slots: AnswerSlots, res: ServerResponse, gone: AbortSignal): Promise<boolean> {
+  const release = await slots.acquire(gone);
+  if (!release) return false;
+  if (gone.aborted || res.destroyed) {
+    release();
+    return false;
+  }
   res.once('finish', release);
   res.once('close', release);
+  return true;
+}
+
+/** Aborts when the response's connection closes, until `done` is called. */
+function closeSignal(res: NodeJS.EventEmitter): { signal: AbortSignal; done: () => void } {
+  const gone = new AbortController();
+  const onClose = () => gone.abort();
+  res.once('close', onClose);
+  return { signal: gone.signal, done: () => res.off('close', onClose) };
 }
 
 /**
@@ -326,19 +346,16 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
             (await desired.subscriptionsOf(agent.endpoint.id)).map((s) => s.certificateId),
           ),
         };
-        const gone = new AbortController();
-        const onClose = () => gone.abort();
-        reply.raw.once('close', onClose);
-        let release: (() => void) | undefined;
+        const gone = closeSignal(reply.raw);
+        let answering = false;
         try {
           if (waitMs > 0 && !(await notifier.hasNews(since, interest)))
             await notifier.wait(since, waitMs, gone.signal, interest);
-          release = await answers.acquire(gone.signal);
+          answering = await answerSlot(answers, reply.raw, gone.signal);
         } finally {
-          reply.raw.off('close', onClose);
+          gone.done();
         }
-        if (!release) return reply; // the agent hung up; nothing to send
-        holdUntilSent(reply.raw, release);
+        if (!answering) return reply; // the agent hung up; nothing to send
         reply.header('cache-control', 'no-store');
         const have = req.query.have;
         return desired.build(
@@ -386,8 +403,9 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
         const cert = await store.getCertificateById(version.certificateId);
         if (!cert)
           throw new CertfleetError('NOT_FOUND', 'certificate was deleted', 'resync the desired state');
-        const release = await answers.acquire();
-        holdUntilSent(reply.raw, release!);
+        const gone = closeSignal(reply.raw);
+        const answering = await answerSlot(answers, reply.raw, gone.signal).finally(gone.done);
+        if (!answering) return reply; // the agent hung up; nothing to send
         const bundle = await bundleOf(agent, cert, version);
         reply.header('cache-control', 'no-store');
         return bundle;
