@@ -135,6 +135,27 @@ async function agentLoop(a: BenchAgent, inline: boolean, states?: Setup['states'
 
 let retries = 0;
 
+/**
+ * Enrolment as the real agent's first run would retry it: a hub busy with thousands of agents connecting at once
+ * may time connections out before accepting them (nothing reached it, the token is still unused). A refusal of
+ * the token itself is not retried.
+ */
+async function enrollWithRetry(url: string, caPem: string, body: Parameters<AgentClient['enroll']>[0]) {
+  const backoff = new Backoff();
+  for (let attempt = 1; ; attempt++) {
+    const bootstrap = new AgentClient(url, caPem);
+    try {
+      return await bootstrap.enroll(body);
+    } catch (e) {
+      if (attempt >= 5 || !/ETIMEDOUT|ECONNRESET|ECONNREFUSED/.test((e as Error).message)) throw e;
+      retries++;
+      await sleep(backoff.next(), abort.signal);
+    } finally {
+      bootstrap.close();
+    }
+  }
+}
+
 process.on('message', (msg: Partial<Setup> & { stop?: boolean }) => {
   if (msg.stop) {
     abort.abort();
@@ -147,9 +168,10 @@ process.on('message', (msg: Partial<Setup> & { stop?: boolean }) => {
   void (async () => {
     await pool(setup.agents, 16, async ({ enrollToken, subscriptionId }) => {
       const keys = generateAgentKeys();
-      const bootstrap = new AgentClient(setup.url, setup.caPem);
-      const { endpointId } = await bootstrap.enroll({ token: enrollToken, ...publicKeysOf(keys) });
-      bootstrap.close();
+      const { endpointId } = await enrollWithRetry(setup.url, setup.caPem, {
+        token: enrollToken,
+        ...publicKeysOf(keys),
+      });
       agents.push({
         endpointId,
         subscriptionId,

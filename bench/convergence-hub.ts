@@ -50,6 +50,27 @@ hub.app.server.on('secureConnection', (socket: import('node:tls').TLSSocket) => 
   if (socket.isSessionReused()) traffic.resumed++;
 });
 hub.app.server.on('request', () => traffic.requests++);
+// `{sample: 'start'}` / `{sample: 'stop'}`: memoryUsage() every 100 ms without forcing a GC (what the process
+// really holds at the renewal's peak, garbage included); answers the sample with the highest RSS and each maximum.
+let sampler: { timer: NodeJS.Timeout; atPeak: NodeJS.MemoryUsage; max: NodeJS.MemoryUsage } | undefined;
+function sample(cmd: 'start' | 'stop'): void {
+  if (cmd === 'start') {
+    const first = process.memoryUsage();
+    const s = { atPeak: first, max: { ...first }, timer: setInterval(() => take(s), 100) };
+    sampler = s;
+    return;
+  }
+  if (!sampler) return;
+  clearInterval(sampler.timer);
+  take(sampler);
+  process.send!({ sample: { atPeak: sampler.atPeak, max: sampler.max } });
+  sampler = undefined;
+}
+function take(s: { atPeak: NodeJS.MemoryUsage; max: NodeJS.MemoryUsage }): void {
+  const m = process.memoryUsage();
+  if (m.rss > s.atPeak.rss) s.atPeak = m;
+  for (const k of Object.keys(m) as Array<keyof NodeJS.MemoryUsage>) s.max[k] = Math.max(s.max[k], m[k]);
+}
 // `{memory: true}`: memoryUsage() after a full GC (bench/parked-agents.ts); `{heapSnapshot: file}` writes one
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -62,8 +83,10 @@ process.on(
     traffic?: boolean;
     heapSnapshot?: string;
     profile?: 'start' | 'stop';
+    sample?: 'start' | 'stop';
     file?: string;
   }) => {
+    if (msg.sample) sample(msg.sample);
     if (msg.cpu) process.send!({ cpu: process.cpuUsage() });
     if (msg.traffic) process.send!({ traffic: { ...traffic } });
     if (msg.memory) {

@@ -38,6 +38,8 @@ export async function startHubProcess(
         '--import',
         'tsx',
         ...(process.env.BENCH_HUB_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_HUB_PROF}`] : []),
+        // V8 / Node flags for the hub process only (evidence runs, e.g. `--max-semi-space-size=4`)
+        ...(process.env.BENCH_HUB_FLAGS ? process.env.BENCH_HUB_FLAGS.split(' ') : []),
       ],
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],

@@ -4,7 +4,9 @@
  * At each step, once every agent installed the first version and parked its long-poll: the hub's memoryUsage()
  * after a full GC (rss, heapUsed, external, arrayBuffers); then one renewal: the hub's CPU, its RSS peak (sampled
  * every 250 ms), and the connections, TLS handshakes (resumed or full) and requests the hub saw during it. Per
- * agent: the slope between steps.
+ * agent: the slope between steps. During the renewal the hub also samples its own memoryUsage() every 100 ms without
+ * forcing a GC (the sample with the highest RSS, and each field's maximum), and reports memoryUsage() after a full
+ * GC once the agents parked again. BENCH_HUB_FLAGS="--max-semi-space-size=4 ..." passes V8 flags to the hub.
  *
  *   npx tsx bench/run.ts parked-agents [--agents 1000,2000,4000] [--snapshot DIR --snapshot-at 2000]
  *
@@ -110,8 +112,14 @@ export async function run(args: string[]): Promise<void> {
           ),
         250,
       );
+      child.send({ sample: 'start' });
       const round = await renewRound(child, procs);
       clearInterval(sampler);
+      const burst = await ask<{ atPeak: NodeJS.MemoryUsage; max: NodeJS.MemoryUsage }>(
+        child,
+        { sample: 'stop' },
+        'sample',
+      );
       const cpu = (await hubCpuMs(child)) - cpu0;
       const t1 = await ask<Traffic>(child, { traffic: true }, 'traffic');
       const per = (k: keyof Traffic) => ((t1[k] - t0[k]) / n).toFixed(2);
@@ -120,6 +128,14 @@ export async function run(args: string[]): Promise<void> {
           `(${(cpu / n).toFixed(2)} ms per agent); per agent: ${per('requests')} requests, ` +
           `${per('connections')} connections, ${per('handshakes')} TLS handshakes (${per('resumed')} resumed); ` +
           `RSS peak during it ${peak.toFixed(0)} MB; loadavg ${await loadavg()}`,
+      );
+      say(
+        `  at the RSS peak (100 ms samples, no forced GC): ${fmt(burst.atPeak)}, heapTotal ${mb(burst.atPeak.heapTotal)}`,
+      );
+      say(`  maxima during the renewal: ${fmt(burst.max)}, heapTotal ${mb(burst.max.heapTotal)}`);
+      await new Promise((r) => setTimeout(r, 3000)); // every long-poll parked again
+      say(
+        `  after it, parked, after a full GC: ${fmt(await ask<NodeJS.MemoryUsage>(child, { memory: true }, 'memory'))}`,
       );
       current = (await admin.get<{ current?: { id: string } | null }>('/api/v1/certificates/shared')).current!
         .id;

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSealedKey } from '../../src/protocol/sealed-key.ts';
+import type { DesiredState } from '../../src/protocol/wire.ts';
 import { certMatchesKey } from '../../src/pki/inspect.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { startTestHub } from '../helpers/hub.ts';
@@ -47,6 +48,50 @@ describe('bundles inlined in the long-poll answer', () => {
         openSealedKey(woken.bundle!.sealedKey, a.identity.keys.sealing, a.identity.endpointId, v2.id),
       ),
     );
+  });
+});
+
+describe('a renewal waking more parked long-polls than the hub answers at once', () => {
+  test('every woken poll gets its own sealed bundle, polls that hung up free their place, and the next renewal is answered too', async (t) => {
+    const hub = await startTestHub(t);
+    await createCertificate(hub, 'web');
+    // more than the answers the hub builds and writes at once (32, src/hub/api/agent-routes.ts)
+    const agents = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => enrollTestAgent(t, hub, `web${i}`)),
+    );
+    for (const a of agents) await subscribe(hub, a.name, 'web');
+    const first = await agents[0].client.desired(-1, 0);
+    let held = first.subscriptions[0].version!.id;
+    let since = first.revision;
+
+    for (const round of [1, 2]) {
+      const leaving = agents.slice(0, 5).map(() => new AbortController());
+      const parked = agents.map((a, i) =>
+        a.client.desired(since, 20, { have: [held], ...(leaving[i] ? { signal: leaving[i].signal } : {}) }),
+      );
+      const settled = Promise.allSettled(parked);
+      await new Promise((r) => setTimeout(r, 300));
+      for (const c of leaving) c.abort();
+      const v = await hub.renewal.renewNow('web', `test round ${round}`);
+      const answers = await settled;
+      answers.slice(0, 5).forEach((a) => assert.equal(a.status, 'rejected', 'the agent hung up'));
+      answers.slice(5).forEach((a, i) => {
+        assert.equal(a.status, 'fulfilled');
+        const state = (a as PromiseFulfilledResult<DesiredState>).value;
+        const bundle = state.subscriptions[0].bundle!;
+        assert.equal(bundle.versionId, v.id);
+        const agent = agents[i + 5];
+        const key = openSealedKey(
+          bundle.sealedKey,
+          agent.identity.keys.sealing,
+          agent.identity.endpointId,
+          v.id,
+        );
+        assert.ok(certMatchesKey(bundle.certPem, key));
+        since = Math.max(since, state.revision);
+      });
+      held = v.id;
+    }
   });
 });
 

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { deploymentSummary } from '../../deploy/deployment-summary.ts';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -17,6 +18,7 @@ import {
   type HubCaResponse,
 } from '../../protocol/wire.ts';
 import type { AuthenticatedAgent } from '../agent-protocol/agent-auth.ts';
+import { AnswerSlots } from '../agent-protocol/answer-slots.ts';
 import { DesiredStateBuilder } from '../agent-protocol/desired-state.ts';
 import { mintEnrollmentToken, redeemEnrollmentToken } from '../agent-protocol/enrollment.ts';
 import { ReportWriter } from '../agent-protocol/report-writer.ts';
@@ -46,6 +48,33 @@ const TOUCH_EVERY_MS = 10_000;
 const TOUCH_DELAY_MS = 2_000;
 /** How long an unsealed version key stays in memory for sealing to the agents woken by one renewal. */
 const KEY_CACHE_MS = 30_000;
+/** Answers built and written at once when a renewal wakes thousands of long-polls (see answer-slots.ts). */
+const ANSWERS_AT_ONCE = 32;
+
+/**
+ * Waits for one of `slots` for an answer, then keeps it until the response was handed to the socket or the
+ * connection closed. A connection that closed while the answer waited (`gone`, or already destroyed) gets no slot
+ * (false), and one taken meanwhile is given back at once: its `close` has passed and would never release it.
+ */
+async function answerSlot(slots: AnswerSlots, res: ServerResponse, gone: AbortSignal): Promise<boolean> {
+  const release = await slots.acquire(gone);
+  if (!release) return false;
+  if (gone.aborted || res.destroyed) {
+    release();
+    return false;
+  }
+  res.once('finish', release);
+  res.once('close', release);
+  return true;
+}
+
+/** Aborts when the response's connection closes, until `done` is called. */
+function closeSignal(res: NodeJS.EventEmitter): { signal: AbortSignal; done: () => void } {
+  const gone = new AbortController();
+  const onClose = () => gone.abort();
+  res.once('close', onClose);
+  return { signal: gone.signal, done: () => res.off('close', onClose) };
+}
 
 /**
  * The agent protocol under `/api/v1/agent/` (signed requests, see src/protocol/request-signature.ts) plus the admin
@@ -67,6 +96,8 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
   const lastTouch = new Map<string, number>();
   const versions = new Map<string, CertificateVersion>();
   const reports = new ReportWriter(store);
+  /** Answers carrying a desired state or a sealed bundle, built and written a bounded number at a time. */
+  const answers = new AnswerSlots(ANSWERS_AT_ONCE);
   /**
    * `last_seen_at` writes, deferred off the request path: when a renewal wakes a thousand agents their touches
    * would otherwise be a thousand writes competing with the reports on the one database connection; written
@@ -315,17 +346,16 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
             (await desired.subscriptionsOf(agent.endpoint.id)).map((s) => s.certificateId),
           ),
         };
-        if (waitMs > 0 && !(await notifier.hasNews(since, interest))) {
-          const gone = new AbortController();
-          const onClose = () => gone.abort();
-          reply.raw.once('close', onClose);
-          try {
+        const gone = closeSignal(reply.raw);
+        let answering = false;
+        try {
+          if (waitMs > 0 && !(await notifier.hasNews(since, interest)))
             await notifier.wait(since, waitMs, gone.signal, interest);
-          } finally {
-            reply.raw.off('close', onClose);
-          }
-          if (gone.signal.aborted) return reply; // the agent hung up; nothing to send
+          answering = await answerSlot(answers, reply.raw, gone.signal);
+        } finally {
+          gone.done();
         }
+        if (!answering) return reply; // the agent hung up; nothing to send
         reply.header('cache-control', 'no-store');
         const have = req.query.have;
         return desired.build(
@@ -373,6 +403,9 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
         const cert = await store.getCertificateById(version.certificateId);
         if (!cert)
           throw new CertfleetError('NOT_FOUND', 'certificate was deleted', 'resync the desired state');
+        const gone = closeSignal(reply.raw);
+        const answering = await answerSlot(answers, reply.raw, gone.signal).finally(gone.done);
+        if (!answering) return reply; // the agent hung up; nothing to send
         const bundle = await bundleOf(agent, cert, version);
         reply.header('cache-control', 'no-store');
         return bundle;
