@@ -1,9 +1,9 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CertfleetError } from '../core/errors.ts';
 import { writePrivateFile } from '../core/private-file.ts';
-import { rawPublicKey } from '../protocol/request-signature.ts';
+import { newOkpKeyPair, rawPublicKey } from '../protocol/request-signature.ts';
 
 export const DEFAULT_STATE_DIR = '/var/lib/certfleet-agent';
 
@@ -33,8 +33,8 @@ export interface AgentIdentity extends AgentConfigFile {
 
 export function generateAgentKeys(): AgentKeys {
   return {
-    signing: generateKeyPairSync('ed25519').privateKey,
-    sealing: generateKeyPairSync('x25519').privateKey,
+    signing: newOkpKeyPair('ed25519').privateKey,
+    sealing: newOkpKeyPair('x25519').privateKey,
   };
 }
 

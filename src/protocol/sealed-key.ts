@@ -3,13 +3,12 @@ import {
   createDecipheriv,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   hkdfSync,
   randomBytes,
   type KeyObject,
 } from 'node:crypto';
 import { CertfleetError } from '../core/errors.ts';
-import { publicKeyFromRaw, rawPublicKey } from './request-signature.ts';
+import { newOkpKeyPair, publicKeyFromRaw, rawPublicKey } from './request-signature.ts';
 
 /**
  * A private key sealed to one agent: ephemeral X25519 agreement with the agent's X25519 public key, HKDF-SHA256,
@@ -43,8 +42,8 @@ export function sealKey(
   versionId: string,
 ): SealedKey {
   const recipient = publicKeyFromRaw('X25519', recipientX25519);
-  const eph = generateKeyPairSync('x25519');
-  const epk = rawPublicKey(eph.publicKey);
+  const eph = newOkpKeyPair('x25519');
+  const epk = eph.publicKey;
   const aad = sealedKeyAad(endpointId, versionId);
   const key = deriveKey(
     diffieHellman({ privateKey: eph.privateKey, publicKey: recipient }),
