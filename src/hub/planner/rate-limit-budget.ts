@@ -179,6 +179,14 @@ export interface CountedOrder {
 const REPLACED_KEEP_MS = 400 * DAY_MS; // longer than any publicly trusted lifetime (398 days)
 
 /**
+ * `record` forgets what is out of the windows the order counted in; everything else (the other windows, issued sets,
+ * replacements) at most this often by the order's time. A full prune walks the whole budget (one window per exact
+ * set: the fleet), so doing it on every record made each issuance cost O(fleet). Nothing reads an entry out of its
+ * window or lookback (every check filters by time), so pruning later only holds memory a little longer.
+ */
+const FULL_PRUNE_EVERY_MS = HOUR_MS;
+
+/**
  * A budget holds one time per exact set of names and the same instants recur across its windows: their ISO text
  * is kept (bounded) for toJSON.
  */
@@ -210,10 +218,18 @@ export class RateLimitBudget {
   private readonly windows = new Map<string, number[]>();
   private readonly issuedSets = new Map<string, number>();
   private readonly replaced = new Map<string, number>();
+  /** A what-if view's budget underneath: read through, never written. */
+  private readonly base: RateLimitBudget | undefined;
+  /** The time of the last full prune. */
+  private prunedAt = -Infinity;
 
-  constructor(config: BudgetConfig = LETS_ENCRYPT_BUDGET, opts: { account?: string } = {}) {
+  constructor(
+    config: BudgetConfig = LETS_ENCRYPT_BUDGET,
+    opts: { account?: string; base?: RateLimitBudget } = {},
+  ) {
     this.config = config;
     this.account = opts.account ?? 'default';
+    this.base = opts.base;
   }
 
   static fromJSON(
@@ -239,6 +255,7 @@ export class RateLimitBudget {
   }
 
   toJSON(): BudgetState {
+    if (this.base) return this.clone().toJSON();
     return {
       version: 1,
       windows: Object.fromEntries([...this.windows].map(([k, ts]) => [k, ts.map(iso)])),
@@ -247,13 +264,24 @@ export class RateLimitBudget {
     };
   }
 
-  /** A deep copy, for what-if planning (the planner makes one per pass: copied directly, not through JSON). */
+  /** A deep, independent copy (of a view: the budget underneath with the view's own counts). */
   clone(): RateLimitBudget {
-    const b = new RateLimitBudget(this.config, { account: this.account });
-    for (const [k, times] of this.windows) b.windows.set(k, [...times]);
-    for (const [k, t] of this.issuedSets) b.issuedSets.set(k, t);
-    for (const [k, t] of this.replaced) b.replaced.set(k, t);
+    const b = this.base?.clone() ?? new RateLimitBudget(this.config, { account: this.account });
+    for (const [k, times] of this.windows)
+      b.windows.set(k, b.windows.has(k) ? mergeSorted(b.windows.get(k)!, times) : [...times]);
+    for (const [k, t] of this.issuedSets) b.issuedSets.set(k, Math.max(t, b.issuedSets.get(k) ?? 0));
+    for (const [k, t] of this.replaced) if (!b.replaced.has(k)) b.replaced.set(k, t);
     return b;
+  }
+
+  /**
+   * A what-if view for planning (the planner's scratch budget of a pass, orders held but not yet counted): it
+   * counts and checks like a copy, but holds only what is recorded on it and reads the rest from this budget,
+   * which it never changes. Made in O(1), where a copy was O(fleet). A live view: it sees what this budget counts
+   * after it was made.
+   */
+  whatIf(): RateLimitBudget {
+    return new RateLimitBudget(this.config, { account: this.account, base: this });
   }
 
   /** Every limit a brand-new order for these SANs would count against, and how much of each is left. */
@@ -335,13 +363,14 @@ export class RateLimitBudget {
     if (outcome === 'issued') {
       order.issuedSet = exactSetKey(request.sans);
       keep(this.config.renewalLookbackMs);
-      if (request.isRenewal && request.replaces && !this.replaced.has(request.replaces)) {
+      if (request.isRenewal && request.replaces && !this.isReplaced(request.replaces)) {
         order.replaces = request.replaces;
         keep(REPLACED_KEEP_MS);
       }
     }
     this.count(order);
-    this.prune(t);
+    if (t - this.prunedAt >= FULL_PRUNE_EVERY_MS) this.prune(t);
+    else for (const k of order.windows) this.pruneWindow(k, t);
     return order;
   }
 
@@ -360,16 +389,17 @@ export class RateLimitBudget {
     }
     if (order.issuedSet !== undefined)
       this.issuedSets.set(order.issuedSet, Math.max(t, this.issuedSets.get(order.issuedSet) ?? 0));
-    if (order.replaces !== undefined && !this.replaced.has(order.replaces))
+    if (order.replaces !== undefined && !this.isReplaced(order.replaces))
       this.replaced.set(order.replaces, t);
   }
 
   /**
    * Takes in what another copy of this budget counted (another hub's, read back from the store): each window holds
    * every time either copy holds, a time both hold once (it is one order, counted by one hub and read by the
-   * other). Idempotent: absorbing the same state twice changes nothing.
+   * other). Idempotent: absorbing the same state twice changes nothing. Into a budget, not a what-if view.
    */
   absorb(other: RateLimitBudget): void {
+    if (other.base) other = other.clone();
     for (const [k, theirs] of other.windows) {
       const ours = this.windows.get(k) ?? [];
       const count = (xs: number[]) =>
@@ -387,17 +417,44 @@ export class RateLimitBudget {
     for (const [k, t] of other.replaced) if (!this.replaced.has(k)) this.replaced.set(k, t);
   }
 
-  /** Forget what no longer matters at `now` (called by record; call before storing if the hub wants it small). */
+  /**
+   * Forget what no longer matters at `now`, all of it (record does it for the windows it touched, and all of it
+   * every FULL_PRUNE_EVERY_MS; call before storing if the hub wants it small). A view forgets only its own counts.
+   */
   prune(now: number): void {
-    for (const [k, times] of this.windows) {
-      const spec = this.config.limits[k.slice(0, k.indexOf('|')) as LimitName];
-      const from = spec ? times.findIndex((x) => x > now - spec.windowMs) : -1;
-      if (from === -1) this.windows.delete(k);
-      else if (from > 0) times.splice(0, from);
-    }
+    this.prunedAt = now;
+    for (const k of this.windows.keys()) this.pruneWindow(k, now);
     for (const [k, t] of this.issuedSets)
       if (t <= now - this.config.renewalLookbackMs) this.issuedSets.delete(k);
     for (const [k, t] of this.replaced) if (t <= now - REPLACED_KEEP_MS) this.replaced.delete(k);
+  }
+
+  /** Forget the times of one window that are out of it at `now`. */
+  private pruneWindow(key: string, now: number): void {
+    const times = this.windows.get(key);
+    if (!times) return;
+    const spec = this.config.limits[key.slice(0, key.indexOf('|')) as LimitName];
+    const from = spec ? times.findIndex((x) => x > now - spec.windowMs) : -1;
+    if (from === -1) this.windows.delete(key);
+    else if (from > 0) times.splice(0, from);
+  }
+
+  /** A window's counted times, oldest first (a view's own with those underneath). */
+  private timesOf(key: string): readonly number[] {
+    const own = this.windows.get(key);
+    const under = this.base?.timesOf(key);
+    if (!under?.length) return own ?? [];
+    return own?.length ? mergeSorted(under, own) : under;
+  }
+
+  private issuedAt(set: string): number | undefined {
+    const own = this.issuedSets.get(set);
+    const under = this.base?.issuedAt(set);
+    return own === undefined ? under : under === undefined ? own : Math.max(own, under);
+  }
+
+  private isReplaced(id: string): boolean {
+    return this.replaced.has(id) || (this.base?.isReplaced(id) ?? false);
   }
 
   private threshold(spec: LimitSpec, urgent: boolean): number {
@@ -405,8 +462,7 @@ export class RateLimitBudget {
   }
 
   private inWindow(c: Charge, now: number): number[] {
-    const times = this.windows.get(`${c.limit}|${c.key}`) ?? [];
-    return times.filter((x) => x > now - c.spec.windowMs && x <= now);
+    return this.timesOf(`${c.limit}|${c.key}`).filter((x) => x > now - c.spec.windowMs && x <= now);
   }
 
   private allCharges(sans: string[], account: string): Charge[] {
@@ -426,12 +482,22 @@ export class RateLimitBudget {
     const ariExempt =
       this.config.ariRenewalsExempt &&
       request.isRenewal &&
-      !(request.replaces !== undefined && this.replaced.has(request.replaces));
+      !(request.replaces !== undefined && this.isReplaced(request.replaces));
     if (ariExempt) return [];
-    const issuedAt = this.issuedSets.get(exactSetKey(request.sans));
+    const issuedAt = this.issuedAt(exactSetKey(request.sans));
     const seenSet = issuedAt !== undefined && issuedAt > now - this.config.renewalLookbackMs;
     if (this.config.exactSetRenewalsExempt && seenSet)
       return all.filter((c) => c.limit === 'CertificatesPerFQDNSet');
     return all;
   }
+}
+
+/** Two ascending lists as one. */
+function mergeSorted(a: readonly number[], b: readonly number[]): number[] {
+  const out: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length)
+    out.push(j >= b.length || (i < a.length && a[i] <= b[j]) ? a[i++] : b[j++]);
+  return out;
 }
