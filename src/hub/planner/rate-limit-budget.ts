@@ -26,6 +26,7 @@
  */
 import { CertfleetError } from '../../core/errors.ts';
 import { DAY_MS, HOUR_MS, formatInstant, formatRelative, formatSpan } from './time-format.ts';
+import { ExpiryQueue } from './expiry-queue.ts';
 import { registeredDomainsOf } from './registered-domain.ts';
 
 export const LIMIT_NAMES = [
@@ -178,13 +179,8 @@ export interface CountedOrder {
 
 const REPLACED_KEEP_MS = 400 * DAY_MS; // longer than any publicly trusted lifetime (398 days)
 
-/**
- * `record` forgets what is out of the windows the order counted in; everything else (the other windows, issued sets,
- * replacements) at most this often by the order's time. A full prune walks the whole budget (one window per exact
- * set: the fleet), so doing it on every record made each issuance cost O(fleet). Nothing reads an entry out of its
- * window or lookback (every check filters by time), so pruning later only holds memory a little longer.
- */
-const FULL_PRUNE_EVERY_MS = HOUR_MS;
+/** What an entry of the expiry queue stands for: a counted time of a window, an issued set, a replacement. */
+type Expiry = { of: 'window' | 'issuedSet' | 'replaced'; key: string };
 
 /**
  * A budget holds one time per exact set of names and the same instants recur across its windows: their ISO text
@@ -220,8 +216,12 @@ export class RateLimitBudget {
   private readonly replaced = new Map<string, number>();
   /** A what-if view's budget underneath: read through, never written. */
   private readonly base: RateLimitBudget | undefined;
-  /** The time of the last full prune. */
-  private prunedAt = -Infinity;
+  /**
+   * When each thing counted stops mattering, so `prune` visits only what expired: walking the whole budget (one
+   * window and one issued set per exact set of names, i.e. per certificate) on every record made each issuance
+   * cost O(fleet).
+   */
+  private readonly expiries = new ExpiryQueue<Expiry>();
 
   constructor(
     config: BudgetConfig = LETS_ENCRYPT_BUDGET,
@@ -251,6 +251,7 @@ export class RateLimitBudget {
       );
     for (const [key, t] of Object.entries(state.issuedSets ?? {})) b.issuedSets.set(key, Date.parse(t));
     for (const [key, t] of Object.entries(state.replaced ?? {})) b.replaced.set(key, Date.parse(t));
+    b.reindex();
     return b;
   }
 
@@ -271,6 +272,7 @@ export class RateLimitBudget {
       b.windows.set(k, b.windows.has(k) ? mergeSorted(b.windows.get(k)!, times) : [...times]);
     for (const [k, t] of this.issuedSets) b.issuedSets.set(k, Math.max(t, b.issuedSets.get(k) ?? 0));
     for (const [k, t] of this.replaced) if (!b.replaced.has(k)) b.replaced.set(k, t);
+    b.reindex();
     return b;
   }
 
@@ -369,8 +371,7 @@ export class RateLimitBudget {
       }
     }
     this.count(order);
-    if (t - this.prunedAt >= FULL_PRUNE_EVERY_MS) this.prune(t);
-    else for (const k of order.windows) this.pruneWindow(k, t);
+    this.prune(t);
     return order;
   }
 
@@ -386,11 +387,16 @@ export class RateLimitBudget {
       while (i > 0 && times[i - 1] > t) i--;
       times.splice(i, 0, t);
       this.windows.set(k, times);
+      this.expiries.push(t + this.windowMsOf(k), { of: 'window', key: k });
     }
-    if (order.issuedSet !== undefined)
+    if (order.issuedSet !== undefined) {
       this.issuedSets.set(order.issuedSet, Math.max(t, this.issuedSets.get(order.issuedSet) ?? 0));
-    if (order.replaces !== undefined && !this.isReplaced(order.replaces))
+      this.expiries.push(t + this.config.renewalLookbackMs, { of: 'issuedSet', key: order.issuedSet });
+    }
+    if (order.replaces !== undefined && !this.isReplaced(order.replaces)) {
       this.replaced.set(order.replaces, t);
+      this.expiries.push(t + REPLACED_KEEP_MS, { of: 'replaced', key: order.replaces });
+    }
   }
 
   /**
@@ -415,28 +421,45 @@ export class RateLimitBudget {
     }
     for (const [k, t] of other.issuedSets) this.issuedSets.set(k, Math.max(t, this.issuedSets.get(k) ?? 0));
     for (const [k, t] of other.replaced) if (!this.replaced.has(k)) this.replaced.set(k, t);
+    this.reindex();
   }
 
   /**
-   * Forget what no longer matters at `now`, all of it (record does it for the windows it touched, and all of it
-   * every FULL_PRUNE_EVERY_MS; call before storing if the hub wants it small). A view forgets only its own counts.
+   * Forget what no longer matters at `now` (called by record; call before storing if the hub wants it small): in
+   * O(what expired). A view forgets only its own counts.
    */
   prune(now: number): void {
-    this.prunedAt = now;
-    for (const k of this.windows.keys()) this.pruneWindow(k, now);
-    for (const [k, t] of this.issuedSets)
-      if (t <= now - this.config.renewalLookbackMs) this.issuedSets.delete(k);
-    for (const [k, t] of this.replaced) if (t <= now - REPLACED_KEEP_MS) this.replaced.delete(k);
+    this.expiries.expire(now, ({ of, key }) => {
+      if (of === 'window') {
+        const times = this.windows.get(key);
+        if (!times) return;
+        const windowMs = this.windowMsOf(key);
+        const from = times.findIndex((x) => x > now - windowMs);
+        if (from === -1) this.windows.delete(key);
+        else if (from > 0) times.splice(0, from);
+      } else if (of === 'issuedSet') {
+        const t = this.issuedSets.get(key);
+        if (t !== undefined && t <= now - this.config.renewalLookbackMs) this.issuedSets.delete(key);
+      } else {
+        const t = this.replaced.get(key);
+        if (t !== undefined && t <= now - REPLACED_KEEP_MS) this.replaced.delete(key);
+      }
+    });
   }
 
-  /** Forget the times of one window that are out of it at `now`. */
-  private pruneWindow(key: string, now: number): void {
-    const times = this.windows.get(key);
-    if (!times) return;
-    const spec = this.config.limits[key.slice(0, key.indexOf('|')) as LimitName];
-    const from = spec ? times.findIndex((x) => x > now - spec.windowMs) : -1;
-    if (from === -1) this.windows.delete(key);
-    else if (from > 0) times.splice(0, from);
+  /** A window's length; a limit the config does not have keeps nothing. */
+  private windowMsOf(key: string): number {
+    return this.config.limits[key.slice(0, key.indexOf('|')) as LimitName]?.windowMs ?? 0;
+  }
+
+  /** The expiry queue anew, after the maps were filled other than by `count` (fromJSON, clone, absorb). */
+  private reindex(): void {
+    this.expiries.clear();
+    for (const [key, times] of this.windows)
+      for (const t of times) this.expiries.push(t + this.windowMsOf(key), { of: 'window', key });
+    for (const [key, t] of this.issuedSets)
+      this.expiries.push(t + this.config.renewalLookbackMs, { of: 'issuedSet', key });
+    for (const [key, t] of this.replaced) this.expiries.push(t + REPLACED_KEEP_MS, { of: 'replaced', key });
   }
 
   /** A window's counted times, oldest first (a view's own with those underneath). */
