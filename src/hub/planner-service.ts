@@ -165,7 +165,7 @@ export class PlannerService {
     const go: typeof due = [];
     for (const e of due) {
       const real = await this.renewal.budgetFor(e.cert);
-      const budget = scratch.get(real) ?? real.clone();
+      const budget = scratch.get(real) ?? real.whatIf();
       scratch.set(real, budget);
       const check = budget.canIssue(e.request, e.input.now);
       if (check.ok) {

@@ -29,7 +29,7 @@ export function toCertificate(r: Database['certificates']): Certificate {
   };
 }
 
-export function toVersion(r: Database['versions']): CertificateVersion {
+export function toVersion(r: Omit<Database['versions'], 'sealed_key'>): CertificateVersion {
   return {
     id: r.id,
     certificateId: r.certificate_id,

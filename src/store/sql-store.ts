@@ -128,6 +128,23 @@ function isUniqueViolation(e: unknown): boolean {
  */
 export type Announce = (trx: Transaction<Database>, events: readonly StoreEvent[]) => Promise<void>;
 
+/** How many versions `currentVersion` keeps by id: a fleet's current ones, at a few KB each. */
+const VERSIONS_KEPT = 10_000;
+
+/** A version's columns but its sealed key (read only by `sealedKeyOf`). */
+const VERSION_COLUMNS = [
+  'versions.id',
+  'versions.certificate_id',
+  'versions.serial',
+  'versions.fingerprint',
+  'versions.not_before',
+  'versions.not_after',
+  'versions.cert_pem',
+  'versions.chain_pem',
+  'versions.issuer',
+  'versions.created_at',
+] as const;
+
 /** A Store over Kysely; the dialect (SQLite or PostgreSQL) is chosen by whoever opens it. */
 export class SqlStore implements Store {
   private readonly emitter: StoreEventEmitter;
@@ -135,6 +152,12 @@ export class SqlStore implements Store {
   readonly generation: WriteGeneration;
   /** Every authenticated request looks its token up by hash: kept while nothing was committed since. */
   private readonly tokensByHash: GenerationCache<string, TokenRecord | undefined>;
+  /**
+   * Versions by id, the last VERSIONS_KEPT read or written: a version row never changes after its insert (it is
+   * only deleted with its certificate), so `currentVersion` reads just the certificate's pointer, not the row with
+   * its PEMs and sealed key, which the planner, the issuance and its re-check each read per renewal.
+   */
+  private readonly versionsById = new Map<string, CertificateVersion>();
 
   private readonly announce: Announce | undefined;
 
@@ -538,26 +561,29 @@ export class SqlStore implements Store {
 
   async commitRenewal(c: RenewalCommit): Promise<{ certificate: Certificate; version?: CertificateVersion }> {
     return this.write(async (trx, emit) => {
-      const certificate = c.certificate.create
-        ? await this.insertCertificate(trx, emit, c.certificate.create, c.actor, c.certificate.id)
+      const { certificate, renewalState } = c.certificate.create
+        ? {
+            certificate: await this.insertCertificate(
+              trx,
+              emit,
+              c.certificate.create,
+              c.actor,
+              c.certificate.id,
+            ),
+            renewalState: '{}',
+          }
         : await this.lockCertificate(trx, c.certificate.id);
       const version = c.version
         ? await this.insertVersion(trx, emit, certificate, c.version, c.actor)
         : undefined;
       // the order that yielded it (if any) is done
       if (version) await trx.deleteFrom('acme_orders').where('certificate_id', '=', certificate.id).execute();
-      if (c.renewalState) {
-        const row = await trx
-          .selectFrom('certificates')
-          .select('renewal_state')
-          .where('id', '=', certificate.id)
-          .executeTakeFirstOrThrow();
+      if (c.renewalState)
         await trx
           .updateTable('certificates')
-          .set({ renewal_state: json(c.renewalState(parse(row.renewal_state, {}))) })
+          .set({ renewal_state: json(c.renewalState(parse(renewalState, {}))) })
           .where('id', '=', certificate.id)
           .execute();
-      }
       if (c.rateLimitOrders?.length) await insertRateLimitOrders(trx, c.rateLimitOrders);
       for (const e of c.events?.({ certificate, ...(version ? { version } : {}) }) ?? []) {
         await this.event(trx, c.actor, e.kind, `certificate:${certificate.name}`, e.data);
@@ -575,23 +601,21 @@ export class SqlStore implements Store {
 
   /**
    * Takes the certificate row's write lock before anything is read (a no-op UPDATE: SQLite's write lock, a row
-   * lock on PostgreSQL), so a read-modify-write in the same transaction cannot interleave with another writer.
+   * lock on PostgreSQL), so a read-modify-write in the same transaction cannot interleave with another writer. The
+   * row comes back from the lock (RETURNING): the certificate and its renewal state as of the lock.
    */
-  private async lockCertificate(trx: Db, certificateId: string): Promise<Certificate> {
-    const locked = await trx
+  private async lockCertificate(
+    trx: Db,
+    certificateId: string,
+  ): Promise<{ certificate: Certificate; renewalState: string }> {
+    const row = await trx
       .updateTable('certificates')
       .set((eb) => ({ renewal_state: eb.ref('renewal_state') }))
       .where('id', '=', certificateId)
+      .returningAll()
       .executeTakeFirst();
-    if (!Number(locked.numUpdatedRows))
-      throw new CertfleetError('CERTIFICATE_NOT_FOUND', 'certificate was deleted during renewal', '');
-    return toCertificate(
-      await trx
-        .selectFrom('certificates')
-        .selectAll()
-        .where('id', '=', certificateId)
-        .executeTakeFirstOrThrow(),
-    );
+    if (!row) throw new CertfleetError('CERTIFICATE_NOT_FOUND', 'certificate was deleted during renewal', '');
+    return { certificate: toCertificate(row), renewalState: row.renewal_state };
   }
 
   // versions
@@ -660,7 +684,7 @@ export class SqlStore implements Store {
     emit({
       kind: 'version.added',
       certificate: { id: cert.id, name: cert.name },
-      version: toVersion(row),
+      version: this.keepVersion(toVersion(row)),
       actor,
     });
     await this.event(trx, actor, 'version.issued', `certificate:${cert.name}`, {
@@ -684,13 +708,32 @@ export class SqlStore implements Store {
   }
 
   async currentVersion(certificateId: string): Promise<CertificateVersion | undefined> {
+    const pointer = await this.db
+      .selectFrom('certificates')
+      .select('current_version_id')
+      .where('id', '=', certificateId)
+      .executeTakeFirst();
+    const id = pointer?.current_version_id;
+    if (!id) return undefined;
+    const kept = this.versionsById.get(id);
+    if (kept) return { ...kept };
+    // by the pointer, as one statement: the version is read with the pointer that names it
     const row = await this.db
       .selectFrom('versions')
       .innerJoin('certificates', 'certificates.current_version_id', 'versions.id')
-      .selectAll('versions')
+      .select(VERSION_COLUMNS)
       .where('certificates.id', '=', certificateId)
       .executeTakeFirst();
-    return row && toVersion(row);
+    return row && this.keepVersion(toVersion(row));
+  }
+
+  /** Remembers a version as stored (see versionsById); returns a copy for the caller. */
+  private keepVersion(v: CertificateVersion): CertificateVersion {
+    this.versionsById.delete(v.id);
+    if (this.versionsById.size >= VERSIONS_KEPT)
+      this.versionsById.delete(this.versionsById.keys().next().value!);
+    this.versionsById.set(v.id, v);
+    return { ...v };
   }
 
   async listVersions(certificateId: string): Promise<CertificateVersion[]> {

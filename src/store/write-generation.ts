@@ -73,6 +73,15 @@ export class WriteGeneration {
     } = {},
   ) {}
 
+  /**
+   * Every commit to the database is seen the moment it is made (SQLite: this process's, and others' through
+   * `external`), not within `maxStaleMs` (PostgreSQL: other hubs' only through a notification). Only then may a
+   * fresh stamp stand for "nothing was committed" when a missed commit would matter (the rate-limit budget).
+   */
+  get seesEveryCommit(): boolean {
+    return this.opts.maxStaleMs === undefined;
+  }
+
   /** After a commit of this hub that wrote `tables` (ALL: unknown), or a notification that another hub committed. */
   bump(tables: Iterable<string> | typeof ALL = ALL): void {
     this.any++;

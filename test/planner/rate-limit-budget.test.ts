@@ -279,6 +279,64 @@ describe('rate-limit budget', () => {
     assert.equal(Object.keys(state.issuedSets).length, 41, 'sets are kept for renewal detection');
   });
 
+  test('forgets every window an order has left, also those no later order counts in', () => {
+    const b = new RateLimitBudget(LETS_ENCRYPT_BUDGET, { account: 'acct-1' });
+    b.record(fresh(['www.example.com']), T0);
+    // orders for other names every 10 minutes, the first one after www.example.com's windows ended
+    for (let m = 0; m <= 60; m += 10) b.record(fresh([`h${m}.other.net`]), plus(T0, 7 * DAY + m * 60_000));
+    const windows = Object.keys(b.toJSON().windows);
+    assert.ok(!windows.includes('CertificatesPerFQDNSet|www.example.com'), windows.join(' '));
+    assert.ok(!windows.includes('CertificatesPerDomain|example.com'), windows.join(' '));
+  });
+
+  describe('a what-if view (the planner spends one per pass)', () => {
+    test('counts and decides like a copy, and never changes the budget underneath', () => {
+      const b = spent(35);
+      const before = JSON.stringify(b.toJSON());
+      const view = b.whatIf();
+      const copy = b.clone();
+      const now = plus(T0, 35 * HOUR);
+      for (let i = 0; i < 5; i++) {
+        view.record(fresh([`w${i}.example.com`]), now);
+        copy.record(fresh([`w${i}.example.com`]), now);
+      }
+      assert.equal(
+        view.canIssue(fresh(['more.example.com']), now).ok,
+        false,
+        '40 of 50: the non-urgent share',
+      );
+      assert.deepEqual(
+        view.canIssue(fresh(['more.example.com']), now),
+        copy.canIssue(fresh(['more.example.com']), now),
+      );
+      assert.deepEqual(view.headroom(['more.example.com'], now), copy.headroom(['more.example.com'], now));
+      const counted = (x: RateLimitBudget) => {
+        const c = x.clone();
+        c.prune(now.getTime()); // a view prunes only its own counts: compare what is in the windows
+        return c.toJSON();
+      };
+      assert.deepEqual(counted(view), counted(copy));
+      assert.equal(JSON.stringify(b.toJSON()), before, 'the budget underneath is unchanged');
+      assert.equal(b.canIssue(fresh(['more.example.com']), now).ok, true);
+    });
+
+    test('sees what the budget counts after it was made, and renewals it recorded as renewals', () => {
+      const b = new RateLimitBudget(LETS_ENCRYPT_BUDGET, { account: 'acct-1' });
+      const view = b.whatIf();
+      b.record({ ...fresh(['api.example.com']), isRenewal: true, replaces: 'ari-1' }, T0);
+      view.record(fresh(['www.example.com']), plus(T0, HOUR));
+      const now = plus(T0, 2 * HOUR);
+      const again = { ...fresh(['api.example.com']), isRenewal: true, replaces: 'ari-1' };
+      assert.notDeepEqual(view.chargesFor(again, now), [], 'ari-1 was replaced once, underneath');
+      assert.deepEqual(
+        view.chargesFor(fresh(['www.example.com']), now).map((c) => c.limit),
+        ['CertificatesPerFQDNSet'],
+        'the set recorded on the view is a renewal there',
+      );
+      assert.equal(b.chargesFor(fresh(['www.example.com']), now).length, 3, 'and not underneath');
+    });
+  });
+
   test('rejects stored state of an unknown version with a hint', () => {
     assert.throws(
       () => RateLimitBudget.fromJSON({ version: 2 } as never),

@@ -172,6 +172,20 @@ describe('write generation per table', () => {
     assert.equal(store.generation.isFresh(contacts), false);
   });
 
+  test('says it sees every commit at once only when no staleness bound stands in for unseen writers', () => {
+    assert.equal(new WriteGeneration().seesEveryCommit, true, 'one process');
+    assert.equal(
+      new WriteGeneration({ external: () => 1 }).seesEveryCommit,
+      true,
+      'SQLite: other processes too',
+    );
+    assert.equal(
+      new WriteGeneration({ maxStaleMs: 1000 }).seesEveryCommit,
+      false,
+      "PostgreSQL: other hubs' later",
+    );
+  });
+
   test('the cascades it knows are those of the schema', async (t) => {
     const { db } = await database(t);
     const tables = (

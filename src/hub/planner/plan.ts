@@ -49,7 +49,7 @@ export function planCalendar(
   now: Date,
   policy: RenewalPolicy = DEFAULT_POLICY,
 ): PlanEntry[] {
-  const scratch = budget.clone();
+  const scratch = budget.whatIf();
   const evaluated = certs.map((input) => {
     const decision = evaluateRenewal({ ...input, now }, policy);
     return { input, decision, request: issuanceRequestFor(input, decision) };

@@ -26,6 +26,7 @@
  */
 import { CertfleetError } from '../../core/errors.ts';
 import { DAY_MS, HOUR_MS, formatInstant, formatRelative, formatSpan } from './time-format.ts';
+import { ExpiryQueue } from './expiry-queue.ts';
 import { registeredDomainsOf } from './registered-domain.ts';
 
 export const LIMIT_NAMES = [
@@ -178,6 +179,9 @@ export interface CountedOrder {
 
 const REPLACED_KEEP_MS = 400 * DAY_MS; // longer than any publicly trusted lifetime (398 days)
 
+/** What an entry of the expiry queue stands for: a counted time of a window, an issued set, a replacement. */
+type Expiry = { of: 'window' | 'issuedSet' | 'replaced'; key: string };
+
 /**
  * A budget holds one time per exact set of names and the same instants recur across its windows: their ISO text
  * is kept (bounded) for toJSON.
@@ -210,10 +214,22 @@ export class RateLimitBudget {
   private readonly windows = new Map<string, number[]>();
   private readonly issuedSets = new Map<string, number>();
   private readonly replaced = new Map<string, number>();
+  /** A what-if view's budget underneath: read through, never written. */
+  private readonly base: RateLimitBudget | undefined;
+  /**
+   * When each thing counted stops mattering, so `prune` visits only what expired: walking the whole budget (one
+   * window and one issued set per exact set of names, i.e. per certificate) on every record made each issuance
+   * cost O(fleet).
+   */
+  private readonly expiries = new ExpiryQueue<Expiry>();
 
-  constructor(config: BudgetConfig = LETS_ENCRYPT_BUDGET, opts: { account?: string } = {}) {
+  constructor(
+    config: BudgetConfig = LETS_ENCRYPT_BUDGET,
+    opts: { account?: string; base?: RateLimitBudget } = {},
+  ) {
     this.config = config;
     this.account = opts.account ?? 'default';
+    this.base = opts.base;
   }
 
   static fromJSON(
@@ -235,10 +251,12 @@ export class RateLimitBudget {
       );
     for (const [key, t] of Object.entries(state.issuedSets ?? {})) b.issuedSets.set(key, Date.parse(t));
     for (const [key, t] of Object.entries(state.replaced ?? {})) b.replaced.set(key, Date.parse(t));
+    b.reindex();
     return b;
   }
 
   toJSON(): BudgetState {
+    if (this.base) return this.clone().toJSON();
     return {
       version: 1,
       windows: Object.fromEntries([...this.windows].map(([k, ts]) => [k, ts.map(iso)])),
@@ -247,13 +265,25 @@ export class RateLimitBudget {
     };
   }
 
-  /** A deep copy, for what-if planning (the planner makes one per pass: copied directly, not through JSON). */
+  /** A deep, independent copy (of a view: the budget underneath with the view's own counts). */
   clone(): RateLimitBudget {
-    const b = new RateLimitBudget(this.config, { account: this.account });
-    for (const [k, times] of this.windows) b.windows.set(k, [...times]);
-    for (const [k, t] of this.issuedSets) b.issuedSets.set(k, t);
-    for (const [k, t] of this.replaced) b.replaced.set(k, t);
+    const b = this.base?.clone() ?? new RateLimitBudget(this.config, { account: this.account });
+    for (const [k, times] of this.windows)
+      b.windows.set(k, b.windows.has(k) ? mergeSorted(b.windows.get(k)!, times) : [...times]);
+    for (const [k, t] of this.issuedSets) b.issuedSets.set(k, Math.max(t, b.issuedSets.get(k) ?? 0));
+    for (const [k, t] of this.replaced) if (!b.replaced.has(k)) b.replaced.set(k, t);
+    b.reindex();
     return b;
+  }
+
+  /**
+   * A what-if view for planning (the planner's scratch budget of a pass, orders held but not yet counted): it
+   * counts and checks like a copy, but holds only what is recorded on it and reads the rest from this budget,
+   * which it never changes. Made in O(1), where a copy was O(fleet). A live view: it sees what this budget counts
+   * after it was made.
+   */
+  whatIf(): RateLimitBudget {
+    return new RateLimitBudget(this.config, { account: this.account, base: this });
   }
 
   /** Every limit a brand-new order for these SANs would count against, and how much of each is left. */
@@ -335,7 +365,7 @@ export class RateLimitBudget {
     if (outcome === 'issued') {
       order.issuedSet = exactSetKey(request.sans);
       keep(this.config.renewalLookbackMs);
-      if (request.isRenewal && request.replaces && !this.replaced.has(request.replaces)) {
+      if (request.isRenewal && request.replaces && !this.isReplaced(request.replaces)) {
         order.replaces = request.replaces;
         keep(REPLACED_KEEP_MS);
       }
@@ -357,19 +387,25 @@ export class RateLimitBudget {
       while (i > 0 && times[i - 1] > t) i--;
       times.splice(i, 0, t);
       this.windows.set(k, times);
+      this.expiries.push(t + this.windowMsOf(k), { of: 'window', key: k });
     }
-    if (order.issuedSet !== undefined)
+    if (order.issuedSet !== undefined) {
       this.issuedSets.set(order.issuedSet, Math.max(t, this.issuedSets.get(order.issuedSet) ?? 0));
-    if (order.replaces !== undefined && !this.replaced.has(order.replaces))
+      this.expiries.push(t + this.config.renewalLookbackMs, { of: 'issuedSet', key: order.issuedSet });
+    }
+    if (order.replaces !== undefined && !this.isReplaced(order.replaces)) {
       this.replaced.set(order.replaces, t);
+      this.expiries.push(t + REPLACED_KEEP_MS, { of: 'replaced', key: order.replaces });
+    }
   }
 
   /**
    * Takes in what another copy of this budget counted (another hub's, read back from the store): each window holds
    * every time either copy holds, a time both hold once (it is one order, counted by one hub and read by the
-   * other). Idempotent: absorbing the same state twice changes nothing.
+   * other). Idempotent: absorbing the same state twice changes nothing. Into a budget, not a what-if view.
    */
   absorb(other: RateLimitBudget): void {
+    if (other.base) other = other.clone();
     for (const [k, theirs] of other.windows) {
       const ours = this.windows.get(k) ?? [];
       const count = (xs: number[]) =>
@@ -385,19 +421,63 @@ export class RateLimitBudget {
     }
     for (const [k, t] of other.issuedSets) this.issuedSets.set(k, Math.max(t, this.issuedSets.get(k) ?? 0));
     for (const [k, t] of other.replaced) if (!this.replaced.has(k)) this.replaced.set(k, t);
+    this.reindex();
   }
 
-  /** Forget what no longer matters at `now` (called by record; call before storing if the hub wants it small). */
+  /**
+   * Forget what no longer matters at `now` (called by record; call before storing if the hub wants it small): in
+   * O(what expired). A view forgets only its own counts.
+   */
   prune(now: number): void {
-    for (const [k, times] of this.windows) {
-      const spec = this.config.limits[k.slice(0, k.indexOf('|')) as LimitName];
-      const from = spec ? times.findIndex((x) => x > now - spec.windowMs) : -1;
-      if (from === -1) this.windows.delete(k);
-      else if (from > 0) times.splice(0, from);
-    }
-    for (const [k, t] of this.issuedSets)
-      if (t <= now - this.config.renewalLookbackMs) this.issuedSets.delete(k);
-    for (const [k, t] of this.replaced) if (t <= now - REPLACED_KEEP_MS) this.replaced.delete(k);
+    this.expiries.expire(now, ({ of, key }) => {
+      if (of === 'window') {
+        const times = this.windows.get(key);
+        if (!times) return;
+        const windowMs = this.windowMsOf(key);
+        const from = times.findIndex((x) => x > now - windowMs);
+        if (from === -1) this.windows.delete(key);
+        else if (from > 0) times.splice(0, from);
+      } else if (of === 'issuedSet') {
+        const t = this.issuedSets.get(key);
+        if (t !== undefined && t <= now - this.config.renewalLookbackMs) this.issuedSets.delete(key);
+      } else {
+        const t = this.replaced.get(key);
+        if (t !== undefined && t <= now - REPLACED_KEEP_MS) this.replaced.delete(key);
+      }
+    });
+  }
+
+  /** A window's length; a limit the config does not have keeps nothing. */
+  private windowMsOf(key: string): number {
+    return this.config.limits[key.slice(0, key.indexOf('|')) as LimitName]?.windowMs ?? 0;
+  }
+
+  /** The expiry queue anew, after the maps were filled other than by `count` (fromJSON, clone, absorb). */
+  private reindex(): void {
+    this.expiries.clear();
+    for (const [key, times] of this.windows)
+      for (const t of times) this.expiries.push(t + this.windowMsOf(key), { of: 'window', key });
+    for (const [key, t] of this.issuedSets)
+      this.expiries.push(t + this.config.renewalLookbackMs, { of: 'issuedSet', key });
+    for (const [key, t] of this.replaced) this.expiries.push(t + REPLACED_KEEP_MS, { of: 'replaced', key });
+  }
+
+  /** A window's counted times, oldest first (a view's own with those underneath). */
+  private timesOf(key: string): readonly number[] {
+    const own = this.windows.get(key);
+    const under = this.base?.timesOf(key);
+    if (!under?.length) return own ?? [];
+    return own?.length ? mergeSorted(under, own) : under;
+  }
+
+  private issuedAt(set: string): number | undefined {
+    const own = this.issuedSets.get(set);
+    const under = this.base?.issuedAt(set);
+    return own === undefined ? under : under === undefined ? own : Math.max(own, under);
+  }
+
+  private isReplaced(id: string): boolean {
+    return this.replaced.has(id) || (this.base?.isReplaced(id) ?? false);
   }
 
   private threshold(spec: LimitSpec, urgent: boolean): number {
@@ -405,8 +485,7 @@ export class RateLimitBudget {
   }
 
   private inWindow(c: Charge, now: number): number[] {
-    const times = this.windows.get(`${c.limit}|${c.key}`) ?? [];
-    return times.filter((x) => x > now - c.spec.windowMs && x <= now);
+    return this.timesOf(`${c.limit}|${c.key}`).filter((x) => x > now - c.spec.windowMs && x <= now);
   }
 
   private allCharges(sans: string[], account: string): Charge[] {
@@ -426,12 +505,22 @@ export class RateLimitBudget {
     const ariExempt =
       this.config.ariRenewalsExempt &&
       request.isRenewal &&
-      !(request.replaces !== undefined && this.replaced.has(request.replaces));
+      !(request.replaces !== undefined && this.isReplaced(request.replaces));
     if (ariExempt) return [];
-    const issuedAt = this.issuedSets.get(exactSetKey(request.sans));
+    const issuedAt = this.issuedAt(exactSetKey(request.sans));
     const seenSet = issuedAt !== undefined && issuedAt > now - this.config.renewalLookbackMs;
     if (this.config.exactSetRenewalsExempt && seenSet)
       return all.filter((c) => c.limit === 'CertificatesPerFQDNSet');
     return all;
   }
+}
+
+/** Two ascending lists as one. */
+function mergeSorted(a: readonly number[], b: readonly number[]): number[] {
+  const out: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length)
+    out.push(j >= b.length || (i < a.length && a[i] <= b[j]) ? a[i++] : b[j++]);
+  return out;
 }

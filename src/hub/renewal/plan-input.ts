@@ -25,17 +25,17 @@ export async function planInputFor(
   const current = await ctx.store.currentVersion(cert.id);
   let state = await readRenewalState(ctx.store, cert.id);
   if (current && opts.fetchAri) state = await ari.refresh(cert, current, state, now, opts.signal);
-  const info = current ? inspectCertificate(current.certPem) : undefined;
+  const facts = current && versionFacts(current);
   const input: PlanInput = {
     now,
     certificate: { name: cert.name, sans: cert.sans, keyType: cert.keyType, lifetimeDays: cert.lifetimeDays },
-    ...(current && info
+    ...(facts
       ? {
           current: {
-            notBefore: info.notBefore,
-            notAfter: info.notAfter,
-            sans: info.sans,
-            keyType: keyTypeOf(current, cert),
+            notBefore: new Date(facts.notBefore),
+            notAfter: new Date(facts.notAfter),
+            sans: [...facts.sans],
+            keyType: facts.keyType ?? cert.keyType,
           },
         }
       : {}),
@@ -87,18 +87,44 @@ export function requestFor(
   return request;
 }
 
-// Reading a public key's details costs more than the rest of a plan input; a parsed certificate never changes.
-const keyTypes = new WeakMap<X509Certificate, string | undefined>();
+/** What the planner reads of a version's certificate; the key type from its public key (a change is noticed). */
+interface VersionFacts {
+  certPem: string;
+  notBefore: number;
+  notAfter: number;
+  sans: readonly string[];
+  keyType: string | undefined;
+}
 
-/** The key type of a version, from its public key (so a key-type change is noticed). */
-function keyTypeOf(v: CertificateVersion, cert: Certificate): string {
+/**
+ * A version's facts by its id, the last FACTS_KEPT: a version never changes, and parsing its certificate and
+ * reading its public key cost more than the rest of a plan input, which every pass and re-check makes again.
+ */
+const factsById = new Map<string, VersionFacts>();
+const FACTS_KEPT = 10_000;
+
+function versionFacts(v: CertificateVersion): VersionFacts {
+  const kept = factsById.get(v.id);
+  if (kept?.certPem === v.certPem) return kept;
+  const x = parseCertificate(v.certPem);
+  const info = inspectCertificate(x);
+  let keyType: string | undefined;
   try {
-    const x = parseCertificate(v.certPem);
-    if (!keyTypes.has(x)) keyTypes.set(x, publicKeyType(x));
-    return keyTypes.get(x) ?? cert.keyType;
+    keyType = publicKeyType(x);
   } catch {
-    return cert.keyType;
+    keyType = undefined;
   }
+  const facts: VersionFacts = {
+    certPem: v.certPem,
+    notBefore: info.notBefore.getTime(),
+    notAfter: info.notAfter.getTime(),
+    sans: info.sans,
+    keyType,
+  };
+  factsById.delete(v.id);
+  if (factsById.size >= FACTS_KEPT) factsById.delete(factsById.keys().next().value!);
+  factsById.set(v.id, facts);
+  return facts;
 }
 
 function publicKeyType(x: X509Certificate): string | undefined {

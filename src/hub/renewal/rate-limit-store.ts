@@ -9,6 +9,7 @@ import { CertfleetError, errorMessage } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import type { Certificate } from '../../core/types.ts';
 import type { RateLimitOrder, StoredRateLimitOrder } from '../../store/store.ts';
+import type { GenerationStamp } from '../../store/write-generation.ts';
 import type { AcmeRuntime } from '../acme/acme-runtime.ts';
 import type { HubContext } from '../hub-context.ts';
 import { NO_LIMITS, RateLimitBudget, type CountedOrder, type IssuanceRequest } from '../planner/index.ts';
@@ -21,6 +22,8 @@ interface Tracked {
   budget: RateLimitBudget;
   /** The last stored order read into the budget. */
   seq: number;
+  /** The store's write generation of the orders table before the last read (see `read`). */
+  readAt?: GenerationStamp;
   /** Reads one after another, so no row is counted twice. */
   reads: Promise<unknown>;
 }
@@ -67,7 +70,7 @@ export class RateLimitStore {
     const held = this.held.get(budget) ?? new Set<IssuanceRequest>();
     let view = budget;
     if (held.size) {
-      view = budget.clone();
+      view = budget.whatIf();
       for (const r of held) view.record(r, now);
     }
     const check = view.canIssue(request, now);
@@ -109,14 +112,23 @@ export class RateLimitStore {
     ];
   }
 
-  /** Takes in the rows committed since the last read (all of them the first time: a start, a new leader). */
+  /**
+   * Takes in the rows committed since the last read (all of them the first time: a start, a new leader). Skipped
+   * when no order was committed since: only where the store's write generation sees every commit the moment it is
+   * made (SQLite, other processes on the file included); on PostgreSQL another hub's order is seen only by reading.
+   */
   private read(url: string, t: Tracked): Promise<void> {
     const next = t.reads.then(async () => {
+      const { generation } = this.ctx.store;
+      const unchanged = generation.seesEveryCommit && t.readAt && generation.isFresh(t.readAt);
+      if (unchanged) return this.prune(t.budget);
+      const stamp = generation.stamp(['rate_limit_orders']);
       for (const row of await this.ctx.store.rateLimitOrdersAfter(url, t.seq)) {
         if (row.seq <= t.seq) continue;
         t.seq = row.seq;
         if (row.hub !== this.hub) t.budget.count(countedOrderOf(row));
       }
+      t.readAt = stamp;
       await this.prune(t.budget);
     });
     t.reads = next.catch(() => {});

@@ -212,6 +212,30 @@ export function storeContract(dialect: string, open: OpenStore): void {
         );
       });
 
+      test('the current version is the last one committed, read back as stored, and none once its certificate is gone', async (t) => {
+        const store = await open(t);
+        const { cert: c, version: first } = await fleetOfOne(store);
+        assert.deepEqual(await store.currentVersion(c.id), first);
+        await store.setRenewalState(c.id, { failures: 2 });
+        const { version: second } = await store.commitRenewal({
+          certificate: { id: c.id },
+          actor: 'test',
+          version: version(),
+          renewalState: (state) => ({ ...state, renewed: true }),
+        });
+        const current = (await store.currentVersion(c.id))!;
+        assert.deepEqual(current, second);
+        assert.deepEqual(
+          (await store.listVersions(c.id)).find((v) => v.id === second!.id),
+          current,
+        );
+        assert.deepEqual(await store.getRenewalState(c.id), { failures: 2, renewed: true });
+        current.certPem = 'changed by a caller';
+        assert.deepEqual(await store.currentVersion(c.id), second, "a caller's copy is its own");
+        await store.deleteCertificate('web', 'test', { force: true });
+        assert.equal(await store.currentVersion(c.id), undefined);
+      });
+
       test('a forced delete removes subscriptions, versions and deployments in one step', async (t) => {
         const store = await open(t);
         const { cert: c } = await fleetOfOne(store);
