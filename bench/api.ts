@@ -168,12 +168,12 @@ export async function startHubProcess(
   cache: 'cached' | 'uncached' = 'cached',
   wait: 'wait-overview' | 'no-wait' = 'no-wait',
 ) {
-  const child = fork(join(import.meta.dirname, 'api-hub.ts'), [dataDir, token, cache, wait], {
-    execArgv: [
-      '--import',
-      'tsx',
-      ...(process.env.BENCH_HUB_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_HUB_PROF}`] : []),
-    ],
+  // imported here, not at the top: bench/api-hub.ts imports this module, and its hub need not load esbuild
+  const { hubProcess } = await import('./hub-bundle.ts');
+  const hub = await hubProcess('api-hub');
+  const child = fork(hub.module, [dataDir, token, cache, wait], {
+    execArgv: hub.execArgv,
+    env: { ...process.env, ...hub.env },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const info = await new Promise<{ url: string; caPem: string }>((resolve, reject) => {

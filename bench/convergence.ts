@@ -16,6 +16,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HubClient } from '../src/cli/client.ts';
+import { hubProcess } from './hub-bundle.ts';
 
 export interface HubInfo {
   url: string;
@@ -24,27 +25,21 @@ export interface HubInfo {
 
 const now = () => performance.timeOrigin + performance.now();
 
-/** A hub in its own process (bench/convergence-hub.ts); on `databaseUrl` (PostgreSQL) when given. */
+/**
+ * A hub in its own process (bench/convergence-hub.ts, bundled as shipped: bench/hub-bundle.ts); on `databaseUrl`
+ * (PostgreSQL) when given.
+ */
 export async function startHubProcess(
   dataDir: string,
   token: string,
   opts: { databaseUrl?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<{ info: HubInfo; child: ChildProcess }> {
-  const child = fork(
-    join(import.meta.dirname, 'convergence-hub.ts'),
-    [dataDir, token, ...(opts.databaseUrl ? [opts.databaseUrl] : [])],
-    {
-      execArgv: [
-        '--import',
-        'tsx',
-        ...(process.env.BENCH_HUB_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_HUB_PROF}`] : []),
-        // V8 / Node flags for the hub process only (evidence runs, e.g. `--max-semi-space-size=4`)
-        ...(process.env.BENCH_HUB_FLAGS ? process.env.BENCH_HUB_FLAGS.split(' ') : []),
-      ],
-      env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-    },
-  );
+  const hub = await hubProcess('convergence-hub');
+  const child = fork(hub.module, [dataDir, token, ...(opts.databaseUrl ? [opts.databaseUrl] : [])], {
+    execArgv: hub.execArgv,
+    env: { ...process.env, ...hub.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
   const info = await new Promise<HubInfo>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {

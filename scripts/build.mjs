@@ -2,10 +2,13 @@
 // packages left as imports and every `await import()` its own chunk, so a command's heavy modules load only when it
 // runs; `--agent [--outfile F]` (npm run build:agent) emits dist/certfleet-agent.mjs, one self-contained file for
 // endpoints.
-// esbuild only strips types (≈0.5 s); type checking stays with `tsc --noEmit` in `npm run lint`.
+// esbuild only strips types (≈0.5 s); type checking stays with `tsc --noEmit` in `npm run lint`. The benches import
+// buildCli to run their hubs as shipped (bench/hub-bundle.ts).
 import { build } from 'esbuild';
+import { realpathSync } from 'node:fs';
 import { chmod, cp, rm } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const root = join(import.meta.dirname, '..');
 const dist = join(root, 'dist');
@@ -17,22 +20,27 @@ const common = {
   logLevel: 'warning',
 };
 
-/** The CLI: dist/cli/main.js plus shared and lazily loaded chunks in dist/chunks/. */
-async function buildCli() {
-  // Chunk names carry content hashes: clear the previous ones so dist/ holds exactly one build.
-  await Promise.all(['cli', 'chunks'].map((d) => rm(join(dist, d), { recursive: true, force: true })));
+/**
+ * The CLI: dist/cli/main.js plus shared and lazily loaded chunks in dist/chunks/. The benches build their hub
+ * entry points the same way into an `outdir` one level below the root like dist/ (modules find ../../package.json
+ * and ../ui/ from their chunk).
+ */
+export async function buildCli({ outdir = dist, entryPoints = { 'cli/main': 'src/cli/main.ts' } } = {}) {
+  // Chunk names carry content hashes: clear the previous ones so the directory holds exactly one build.
+  const dirs = new Set([...Object.keys(entryPoints).map((e) => e.split('/')[0]), 'chunks']);
+  await Promise.all([...dirs].map((d) => rm(join(outdir, d), { recursive: true, force: true })));
   await build({
     ...common,
-    entryPoints: { 'cli/main': 'src/cli/main.ts' },
-    outdir: dist,
+    entryPoints,
+    outdir,
     bundle: true,
     splitting: true,
     packages: 'external',
     chunkNames: 'chunks/[name]-[hash]',
   });
   // The dashboard's static files, read at run time from ../ui/ of whichever chunk holds the dashboard routes.
-  await rm(join(dist, 'ui'), { recursive: true, force: true });
-  await cp(join(root, 'src/hub/dashboard/assets'), join(dist, 'ui'), { recursive: true });
+  await rm(join(outdir, 'ui'), { recursive: true, force: true });
+  await cp(join(root, 'src/hub/dashboard/assets'), join(outdir, 'ui'), { recursive: true });
 }
 
 /**
@@ -63,11 +71,16 @@ async function buildAgent(file) {
   return outfile;
 }
 
-const started = performance.now();
-const outfileArg = process.argv.indexOf('--outfile');
-const out = process.argv.includes('--agent')
-  ? await buildAgent(outfileArg > 0 ? process.argv[outfileArg + 1] : join(dist, 'certfleet-agent.mjs'))
-  : (await buildCli(), join(dist, 'cli', 'main.js'));
-const ms = (performance.now() - started).toFixed(0);
-if (!process.argv.includes('--quiet'))
-  process.stderr.write(`built ${relative(process.cwd(), out)} in ${ms} ms\n`);
+async function main() {
+  const started = performance.now();
+  const outfileArg = process.argv.indexOf('--outfile');
+  const out = process.argv.includes('--agent')
+    ? await buildAgent(outfileArg > 0 ? process.argv[outfileArg + 1] : join(dist, 'certfleet-agent.mjs'))
+    : (await buildCli(), join(dist, 'cli', 'main.js'));
+  const ms = (performance.now() - started).toFixed(0);
+  if (!process.argv.includes('--quiet'))
+    process.stderr.write(`built ${relative(process.cwd(), out)} in ${ms} ms\n`);
+}
+
+// run as a script (node scripts/build.mjs), not when imported
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

@@ -1,9 +1,23 @@
-import type { Certificate, CertificateVersion, Endpoint, Subscription } from '../../core/types.ts';
+import type {
+  Certificate,
+  CertificateVersion,
+  Endpoint,
+  ProbeTarget,
+  Subscription,
+} from '../../core/types.ts';
 import { agentProbes } from '../../probe/probe-targets.ts';
 import type { RedeployRequest, Store } from '../../store/store.ts';
 import { subscriptionSpecOf } from '../../core/subscription-spec.ts';
 import type { BundleResponse, DesiredState } from '../../protocol/wire.ts';
 import type { RevisionChanges } from './revision-notifier.ts';
+
+const NO_TARGETS: ProbeTarget[] = [];
+
+/** The targets of `endpoint` its agent probes (`from: agent | both`). */
+const agentTargets = (endpoint: Endpoint): ProbeTarget[] => {
+  const targets = endpoint.probeTargets.filter(agentProbes);
+  return targets.length ? targets : NO_TARGETS;
+};
 
 export interface InlineBundles {
   /** Version ids the agent holds; every other desired version gets its bundle inlined. */
@@ -25,8 +39,12 @@ export class DesiredStateBuilder {
   private redeploys?: Promise<Map<string, RedeployRequest>>;
   private running?: Promise<number>;
   private queued?: Promise<number>;
-  /** Endpoints by id, read once per revision (a change to probe targets bumps it). */
-  private readonly endpoints = new Map<string, Promise<Endpoint | undefined>>();
+  /**
+   * The targets each endpoint's agent probes, read once per revision (a change to probe targets bumps it). Only the
+   * targets are kept, most often none (one shared empty list): the endpoint itself is the agent-auth cache's, and a
+   * copy per parked agent here would double what the hub holds for each.
+   */
+  private readonly targets = new Map<string, Promise<ProbeTarget[] | undefined>>();
 
   /**
    * `probes`: how agents probe the targets marked `from: agent | both` (the hub's probe settings). `changes`: what
@@ -93,13 +111,13 @@ export class DesiredStateBuilder {
     if (changed) {
       for (const id of changed.certificateIds) this.certs.delete(id);
       if (changed.endpointIds.size === 0) return;
-      for (const id of changed.endpointIds) this.endpoints.delete(id);
+      for (const id of changed.endpointIds) this.targets.delete(id);
       this.subs = undefined;
       this.redeploys = undefined;
       return;
     }
     this.certs.clear();
-    this.endpoints.clear();
+    this.targets.clear();
     this.subs = undefined;
     this.redeploys = undefined;
   }
@@ -171,13 +189,13 @@ export class DesiredStateBuilder {
       }),
     );
     // The caller's endpoint may come from the agent-auth cache; its probe targets are read at this revision.
-    let current = this.endpoints.get(endpoint.id);
+    let current = this.targets.get(endpoint.id);
     if (!current) {
-      current = this.store.getEndpointById(endpoint.id);
-      current.catch(() => this.endpoints.delete(endpoint.id));
-      this.endpoints.set(endpoint.id, current);
+      current = this.store.getEndpointById(endpoint.id).then((e) => e && agentTargets(e));
+      current.catch(() => this.targets.delete(endpoint.id));
+      this.targets.set(endpoint.id, current);
     }
-    const targets = ((await current) ?? endpoint).probeTargets.filter(agentProbes);
+    const targets = (await current) ?? agentTargets(endpoint);
     return {
       revision,
       endpointId: endpoint.id,

@@ -1,10 +1,13 @@
 import type { RevisionScope } from '../../store/store-events.ts';
 import type { Store } from '../../store/store.ts';
 
-/** What an agent's desired state depends on: its endpoint, and the certificates it subscribes to. */
+/**
+ * What an agent's desired state depends on: its endpoint, and the certificates it subscribes to (a list: a parked
+ * agent holds its interest for the whole long-poll, and a Set costs ten times the memory of one or two ids).
+ */
 export interface RevisionInterest {
   endpointId: string;
-  certificateIds: ReadonlySet<string>;
+  certificateIds: readonly string[];
 }
 
 /** What changed over a range of revisions: the certificates and endpoints named by their bumps. */

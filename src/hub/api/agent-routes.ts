@@ -342,9 +342,7 @@ export function registerAgentRoutes(api: ZodApi, deps: AppDeps): void {
         // Only what concerns this endpoint wakes it: its own changes and new versions of what it subscribes to.
         const interest = {
           endpointId: agent.endpoint.id,
-          certificateIds: new Set(
-            (await desired.subscriptionsOf(agent.endpoint.id)).map((s) => s.certificateId),
-          ),
+          certificateIds: (await desired.subscriptionsOf(agent.endpoint.id)).map((s) => s.certificateId),
         };
         const gone = closeSignal(reply.raw);
         let answering = false;
