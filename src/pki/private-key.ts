@@ -104,16 +104,8 @@ export function ecPublicKeyDerOf(pem: string): Buffer | undefined {
   return ec && ecSpkiDer(ec);
 }
 
-/**
- * An EC key (P-256, P-384) as PKCS#8 PEM and its public half as SPKI DER, the bytes OpenSSL's encoders write for it
- * (pinned by test/pki/private-key.test.ts), written from its JWK form: the encoders cost ~0.17 ms per key.
- */
-export function ecKeyEncodings(key: KeyObject): { keyPem: string; spkiDer: Buffer } {
-  const jwk = key.export({ format: 'jwk' });
-  const curveOid = CURVE_OIDS[jwk.crv ?? ''];
-  if (!curveOid || !jwk.d || !jwk.x || !jwk.y) throw new Error('not a P-256 or P-384 private key');
-  const b = (v: string) => Buffer.from(v, 'base64url');
-  const ec = { curveOid, d: b(jwk.d), point: Buffer.concat([Buffer.from([4]), b(jwk.x), b(jwk.y)]) };
+/** The PKCS#8 PEM OpenSSL's encoder writes for an EC key (pinned by test/pki/private-key.test.ts). */
+function ecPkcs8Pem(ec: EcPkcs8): string {
   const ecPrivateKey = derElement(
     0x30,
     derUint(Buffer.from([1])),
@@ -123,8 +115,31 @@ export function ecKeyEncodings(key: KeyObject): { keyPem: string; spkiDer: Buffe
   const pkcs8 = derElement(
     0x30,
     derUint(Buffer.from([0])),
-    ecAlgorithm(curveOid),
+    ecAlgorithm(ec.curveOid),
     derElement(0x04, ecPrivateKey),
   );
-  return { keyPem: `${pemOf('PRIVATE KEY', pkcs8)}\n`, spkiDer: ecSpkiDer(ec) };
+  return `${pemOf('PRIVATE KEY', pkcs8)}\n`;
+}
+
+/**
+ * An EC key (P-256, P-384) as PKCS#8 PEM and its public half as SPKI DER, the bytes OpenSSL's encoders write for it,
+ * written from its JWK form: the encoders cost ~0.17 ms per key.
+ */
+export function ecKeyEncodings(key: KeyObject): { keyPem: string; spkiDer: Buffer } {
+  const jwk = key.export({ format: 'jwk' });
+  const curveOid = CURVE_OIDS[jwk.crv ?? ''];
+  if (!curveOid || !jwk.d || !jwk.x || !jwk.y) throw new Error('not a P-256 or P-384 private key');
+  const b = (v: string) => Buffer.from(v, 'base64url');
+  const ec = { curveOid, d: b(jwk.d), point: Buffer.concat([Buffer.from([4]), b(jwk.x), b(jwk.y)]) };
+  return { keyPem: ecPkcs8Pem(ec), spkiDer: ecSpkiDer(ec) };
+}
+
+/**
+ * `parsePrivateKey(pem).export({ type: 'pkcs8', format: 'pem' })` for the EC keys parsePrivateKey reads by hand,
+ * written from what was read (no KeyObject built or encoded); undefined for any other key. The key is not checked
+ * beyond its layout: what a deployment writes has been matched with its certificate first (validateBundle).
+ */
+export function ecPkcs8PemOf(pem: string): string | undefined {
+  const ec = ecPkcs8Of(pem);
+  return ec && ecPkcs8Pem(ec);
 }
