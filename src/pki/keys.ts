@@ -7,7 +7,7 @@ import {
 } from 'node:crypto';
 import { CertfleetError } from '../core/errors.ts';
 import { KEY_TYPES, type KeyType } from '../core/types.ts';
-import { ecKeyEncodings, parsePrivateKey } from './private-key.ts';
+import { parsePrivateKey } from './private-key.ts';
 
 /** A new key pair: the private key as PKCS#8 PEM, the public key as SPKI DER (what a certificate embeds). */
 export interface GeneratedKey {
@@ -15,25 +15,36 @@ export interface GeneratedKey {
   spkiDer: Buffer;
 }
 
+const ENCODINGS = {
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  publicKeyEncoding: { type: 'spki', format: 'der' },
+} as const;
+
 /** RSA keys take tens of milliseconds or more: made on libuv's thread pool. */
 function generateRsa(modulusLength: number): Promise<GeneratedKey> {
   return new Promise((resolve, reject) => {
-    const enc = {
-      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-      publicKeyEncoding: { type: 'spki', format: 'der' },
-    } as const;
-    generateKeyPair('rsa', { modulusLength, ...enc }, (err: Error | null, spkiDer: Buffer, keyPem: string) =>
-      err ? reject(err) : resolve({ keyPem, spkiDer }),
+    generateKeyPair(
+      'rsa',
+      { modulusLength, ...ENCODINGS },
+      (err: Error | null, spkiDer: Buffer, keyPem: string) =>
+        err ? reject(err) : resolve({ keyPem, spkiDer }),
     );
   });
 }
 
 /**
- * EC keys take ~0.07 ms: made on the event loop (a trip to the thread pool costs the loop more than that), and
- * encoded by hand (ecKeyEncodings) rather than by OpenSSL's encoders (~0.17 ms per key).
+ * EC keys take ~0.25 ms with their encodings: made on the event loop, where a trip to the thread pool costs more
+ * (~0.4 ms of CPU). Encoded by node, not from a KeyObject's JWK export: on Node 20 exporting the JWK of a key just
+ * made by generateKeyPairSync can deadlock (a GC during the export runs the finished job's destructor, which takes
+ * the mutex the export holds; seen in gdb).
  */
 function generateEc(namedCurve: 'P-256' | 'P-384'): GeneratedKey {
-  return ecKeyEncodings(generateKeyPairSync('ec', { namedCurve }).privateKey);
+  const { privateKey, publicKey } = generateKeyPairSync('ec', {
+    namedCurve,
+    privateKeyEncoding: ENCODINGS.privateKeyEncoding,
+    publicKeyEncoding: ENCODINGS.publicKeyEncoding,
+  });
+  return { keyPem: privateKey, spkiDer: publicKey };
 }
 
 export function assertKeyType(value: string): KeyType {

@@ -16,7 +16,6 @@ const CURVES: Record<string, { crv: string; size: number }> = {
   '2a8648ce3d030107': { crv: 'P-256', size: 32 }, // prime256v1
   '2b81040022': { crv: 'P-384', size: 48 }, // secp384r1
 };
-const CURVE_OIDS = Object.fromEntries(Object.entries(CURVES).map(([oid, c]) => [c.crv, oid]));
 
 export function parsePrivateKey(pem: string): KeyObject {
   const ec = ecPkcs8Of(pem);
@@ -119,19 +118,6 @@ function ecPkcs8Pem(ec: EcPkcs8): string {
     derElement(0x04, ecPrivateKey),
   );
   return `${pemOf('PRIVATE KEY', pkcs8)}\n`;
-}
-
-/**
- * An EC key (P-256, P-384) as PKCS#8 PEM and its public half as SPKI DER, the bytes OpenSSL's encoders write for it,
- * written from its JWK form: the encoders cost ~0.17 ms per key.
- */
-export function ecKeyEncodings(key: KeyObject): { keyPem: string; spkiDer: Buffer } {
-  const jwk = key.export({ format: 'jwk' });
-  const curveOid = CURVE_OIDS[jwk.crv ?? ''];
-  if (!curveOid || !jwk.d || !jwk.x || !jwk.y) throw new Error('not a P-256 or P-384 private key');
-  const b = (v: string) => Buffer.from(v, 'base64url');
-  const ec = { curveOid, d: b(jwk.d), point: Buffer.concat([Buffer.from([4]), b(jwk.x), b(jwk.y)]) };
-  return { keyPem: ecPkcs8Pem(ec), spkiDer: ecSpkiDer(ec) };
 }
 
 /**
