@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { CertfleetError } from '../core/errors.ts';
 import { parseCertificate } from '../pki/inspect.ts';
-import { parsePrivateKey } from '../pki/private-key.ts';
+import { ecPkcs8PemOf, parsePrivateKey } from '../pki/private-key.ts';
 import type { Bundle } from '../core/types.ts';
 
 /** Normalises one PEM block to end in exactly one newline so concatenations stay valid PEM. */
@@ -40,6 +40,14 @@ export function bundleKey(bundle: Bundle): KeyObject {
       'reissue the certificate or check the bundle the hub delivered',
     );
   }
+}
+
+/** The bundle's private key as unencrypted PKCS#8 PEM, whatever form the hub stored it in. */
+export function bundleKeyPem(bundle: Bundle): string {
+  // The EC keys certfleet writes are re-encoded from their parts; anything else goes through OpenSSL.
+  return (
+    ecPkcs8PemOf(bundle.keyPem) ?? (bundleKey(bundle).export({ type: 'pkcs8', format: 'pem' }) as string)
+  );
 }
 
 export function requirePassword(format: string, password: string | undefined): string {

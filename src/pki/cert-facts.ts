@@ -1,23 +1,19 @@
 /**
  * What chain judgement needs to know about one certificate, read once per certificate (by DER) and kept: node's
  * X509Certificate gives names, dates, SANs and the key; what node 20 does not expose (basicConstraints with
- * pathLen, keyUsage bits, EKU, the signature algorithm) is read with @peculiar/asn1-x509's schema (several times cheaper
- * than a full @peculiar/x509 parse, which a hub pays per new leaf). @peculiar/x509 stays for what the table below
- * does not name (RSA-PSS parameters, rare digests) and for DER the schema refuses, so those facts are as before.
+ * pathLen, keyUsage bits, EKU, the signature algorithm) is read from the DER by hand (src/pki/cert-der.ts: the three
+ * extensions' values and one OID, microseconds, where a schema parse of the whole certificate cost ~0.5 ms per new
+ * leaf). @peculiar/x509 stays for what the table below does not name (RSA-PSS parameters, rare digests) and for DER
+ * the walk refuses, so those facts are as before; test/pki/cert-facts.test.ts pins both readings to each other.
  */
 import type { X509Certificate } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import {
-  BasicConstraints,
-  Certificate,
-  ExtendedKeyUsage,
-  KeyUsage,
-  id_ce_basicConstraints,
-  id_ce_extKeyUsage,
-  id_ce_keyUsage,
-} from '@peculiar/asn1-x509';
+import { certificateParts } from './cert-der.ts';
+import { children, contents, oidString, smallUint, tlv } from './der.ts';
 import { x509 } from './x509.ts';
 
+const ID_CE_BASIC_CONSTRAINTS = '2.5.29.19';
+const ID_CE_KEY_USAGE = '2.5.29.15';
+const ID_CE_EXT_KEY_USAGE = '2.5.29.37';
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const EKU_ANY = '2.5.29.37.0';
 
@@ -176,28 +172,50 @@ function peculiarFacts(raw: X509Certificate['raw']): DerFacts {
   );
 }
 
-/** A certificate's extension value parsed as `type`, the first occurrence; undefined when absent. */
-function extensionOf<T>(cert: Certificate, id: string, type: new () => T): T | undefined {
-  const e = cert.tbsCertificate.extensions?.find((x) => x.extnID === id);
-  return e ? AsnConvert.parse(e.extnValue, type) : undefined;
+/** BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL } */
+function basicConstraints(v: Uint8Array): { ca: boolean; pathLen?: number } {
+  const items = children(v, tlv(v, 0, 0x30));
+  let k = 0;
+  let ca = false;
+  if (items[k]?.tag === 0x01) {
+    const b = contents(v, items[k++], 0x01);
+    if (b.length !== 1) throw new Error('bad BOOLEAN');
+    ca = b[0] !== 0;
+  }
+  const pathLen = items[k]?.tag === 0x02 ? smallUint(v, items[k++]) : undefined;
+  if (k !== items.length) throw new Error('bad basicConstraints');
+  return { ca, ...(pathLen !== undefined ? { pathLen } : {}) };
 }
 
+/** KeyUsage ::= BIT STRING; named bit i (0 = digitalSignature) as the flag 1 << i, unused trailing bits ignored. */
+function keyUsageFlags(v: Uint8Array): number {
+  const b = contents(v, tlv(v, 0, 0x03), 0x03);
+  if (b.length === 0 || b[0] > 7) throw new Error('bad BIT STRING');
+  const bits = (b.length - 1) * 8 - b[0];
+  let flags = 0;
+  for (let i = 0; i < Math.min(bits, 9); i++) if (b[1 + (i >> 3)] & (0x80 >> (i & 7))) flags |= 1 << i;
+  return flags;
+}
+
+/** ExtKeyUsageSyntax ::= SEQUENCE SIZE (1..MAX) OF KeyPurposeId */
+const extKeyUsage = (v: Uint8Array) => children(v, tlv(v, 0, 0x30)).map((e) => oidString(v, e));
+
 /**
- * Through @peculiar/asn1-x509's schema alone (no @peculiar/x509 objects). Undefined when the signature algorithm
- * is not a common one or the DER does not parse.
+ * From the DER alone (no @peculiar objects). Undefined when the signature algorithm is not a common one or the
+ * DER is not what the walk expects.
  */
 export function derFacts(raw: Uint8Array): DerFacts | undefined {
   try {
-    const cert = AsnConvert.parse(raw, Certificate);
-    const known = COMMON_SIGNATURES[cert.signatureAlgorithm.algorithm];
+    const { signatureOid, extensions } = certificateParts(raw);
+    const known = COMMON_SIGNATURES[signatureOid];
     if (!known) return undefined;
-    const bc = extensionOf(cert, id_ce_basicConstraints, BasicConstraints);
-    const ku = extensionOf(cert, id_ce_keyUsage, KeyUsage)?.toNumber();
-    const eku = extensionOf(cert, id_ce_extKeyUsage, ExtendedKeyUsage);
+    const bc = extensions.get(ID_CE_BASIC_CONSTRAINTS);
+    const ku = extensions.get(ID_CE_KEY_USAGE);
+    const eku = extensions.get(ID_CE_EXT_KEY_USAGE);
     return withExtensions(
-      bc ? { ca: bc.cA, pathLen: bc.pathLenConstraint } : undefined,
-      ku !== undefined ? keyUsageNames(ku) : undefined,
-      eku?.map((oid) => EKU_NAMES[oid] ?? oid),
+      bc ? basicConstraints(bc) : undefined,
+      ku ? keyUsageNames(keyUsageFlags(ku)) : undefined,
+      eku ? extKeyUsage(eku).map((oid) => EKU_NAMES[oid] ?? oid) : undefined,
       signatureNamed(known[0], known[1]),
     );
   } catch {

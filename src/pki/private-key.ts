@@ -7,6 +7,7 @@
  * encrypted, no embedded point, odd encodings) goes through createPrivateKey unchanged.
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { children, contents, derElement, derUint, pemOf, tlv } from './der.ts';
 
 const PKCS8_BEGIN = '-----BEGIN PRIVATE KEY-----';
 const PKCS8_END = '-----END PRIVATE KEY-----';
@@ -17,10 +18,10 @@ const CURVES: Record<string, { crv: string; size: number }> = {
 };
 
 export function parsePrivateKey(pem: string): KeyObject {
-  const jwk = ecJwkOf(pem);
-  if (jwk) {
+  const ec = ecPkcs8Of(pem);
+  if (ec) {
     try {
-      return createPrivateKey({ key: jwk, format: 'jwk' });
+      return createPrivateKey({ key: jwkOf(ec), format: 'jwk' });
     } catch {
       // not what it looked like: let OpenSSL decide (and word the error)
     }
@@ -28,8 +29,31 @@ export function parsePrivateKey(pem: string): KeyObject {
   return createPrivateKey(pem);
 }
 
-/** The JWK of a PKCS#8 EC key in the layout OpenSSL writes, or undefined for anything else. */
-function ecJwkOf(pem: string) {
+/** A PKCS#8 EC key in the layout OpenSSL writes: its curve, private scalar and embedded public point. */
+export interface EcPkcs8 {
+  /** The curve OID's contents, hex. */
+  curveOid: string;
+  d: Uint8Array;
+  /** The uncompressed public point (04 ‖ x ‖ y). */
+  point: Uint8Array;
+}
+
+const jwkOf = ({ curveOid, d, point }: EcPkcs8) => {
+  const { crv, size } = CURVES[curveOid];
+  const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
+  return {
+    kty: 'EC',
+    crv,
+    d: b64(d),
+    x: b64(point.subarray(1, 1 + size)),
+    y: b64(point.subarray(1 + size)),
+  };
+};
+
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+
+/** The parts of a PKCS#8 EC key in the layout OpenSSL writes, or undefined for anything else. */
+function ecPkcs8Of(pem: string): EcPkcs8 | undefined {
   const begin = pem.indexOf(PKCS8_BEGIN);
   const end = pem.indexOf(PKCS8_END);
   if (begin < 0 || end < begin || pem.indexOf(PKCS8_BEGIN, begin + 1) >= 0) return undefined;
@@ -38,8 +62,9 @@ function ecJwkOf(pem: string) {
     const info = children(der, tlv(der, 0, 0x30));
     if (info.length < 3 || der[info[0].start] !== 0) return undefined; // PrivateKeyInfo v1
     const alg = children(der, info[1]);
-    if (alg.length !== 2 || hex(der, alg[0], 0x06) !== EC_PUBLIC_KEY) return undefined;
-    const curve = CURVES[hex(der, alg[1], 0x06)];
+    if (alg.length !== 2 || hex(contents(der, alg[0], 0x06)) !== EC_PUBLIC_KEY) return undefined;
+    const curveOid = hex(contents(der, alg[1], 0x06));
+    const curve = CURVES[curveOid];
     if (!curve) return undefined;
     const octets = info[2];
     if (octets.tag !== 0x04) return undefined;
@@ -51,55 +76,56 @@ function ecJwkOf(pem: string) {
     const bits = tlv(der, pubTag.start, 0x03);
     const point = der.subarray(bits.start + 1, bits.end); // after the unused-bits octet
     if (der[bits.start] !== 0 || point.length !== 1 + 2 * curve.size || point[0] !== 0x04) return undefined;
-    return {
-      kty: 'EC',
-      crv: curve.crv,
-      d: d.toString('base64url'),
-      x: point.subarray(1, 1 + curve.size).toString('base64url'),
-      y: point.subarray(1 + curve.size).toString('base64url'),
-    };
+    return { curveOid, d, point };
   } catch {
     return undefined;
   }
 }
 
-interface Tlv {
-  tag: number;
-  /** Where the contents start and end. */
-  start: number;
-  end: number;
+const ecAlgorithm = (curveOid: string) =>
+  derElement(
+    0x30,
+    derElement(0x06, Buffer.from(EC_PUBLIC_KEY, 'hex')),
+    derElement(0x06, Buffer.from(curveOid, 'hex')),
+  );
+
+/** SubjectPublicKeyInfo ::= SEQUENCE { AlgorithmIdentifier, BIT STRING } of an EC public point. */
+const pointBits = (point: Uint8Array) => derElement(0x03, Buffer.from([0]), point);
+const ecSpkiDer = (ec: Pick<EcPkcs8, 'curveOid' | 'point'>) =>
+  derElement(0x30, ecAlgorithm(ec.curveOid), pointBits(ec.point));
+
+/**
+ * The SubjectPublicKeyInfo DER of an EC key's public half as its PKCS#8 embeds it (OpenSSL takes that point as the
+ * key's public half too, even when it is not d·G), or undefined for keys parsePrivateKey hands to OpenSSL.
+ */
+export function ecPublicKeyDerOf(pem: string): Buffer | undefined {
+  const ec = ecPkcs8Of(pem);
+  return ec && ecSpkiDer(ec);
 }
 
-/** One DER element at `at` (definite lengths only), which must have tag `want`. */
-function tlv(der: Buffer, at: number, want?: number): Tlv {
-  const tag = der[at];
-  if (want !== undefined && tag !== want) throw new Error('unexpected tag');
-  let len = der[at + 1];
-  let start = at + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n < 1 || n > 3) throw new Error('bad length');
-    len = 0;
-    for (let i = 0; i < n; i++) len = (len << 8) | der[start + i];
-    start += n;
-  }
-  const end = start + len;
-  if (end > der.length) throw new Error('truncated');
-  return { tag, start, end };
+/** The PKCS#8 PEM OpenSSL's encoder writes for an EC key (pinned by test/pki/private-key.test.ts). */
+function ecPkcs8Pem(ec: EcPkcs8): string {
+  const ecPrivateKey = derElement(
+    0x30,
+    derUint(Buffer.from([1])),
+    derElement(0x04, ec.d),
+    derElement(0xa1, pointBits(ec.point)),
+  );
+  const pkcs8 = derElement(
+    0x30,
+    derUint(Buffer.from([0])),
+    ecAlgorithm(ec.curveOid),
+    derElement(0x04, ecPrivateKey),
+  );
+  return `${pemOf('PRIVATE KEY', pkcs8)}\n`;
 }
 
-function children(der: Buffer, parent: Tlv): Tlv[] {
-  const out: Tlv[] = [];
-  for (let at = parent.start; at < parent.end;) {
-    const c = tlv(der, at);
-    out.push(c);
-    at = c.end;
-  }
-  if (out.length && out[out.length - 1].end !== parent.end) throw new Error('trailing bytes');
-  return out;
-}
-
-function hex(der: Buffer, e: Tlv, tag: number): string {
-  if (e.tag !== tag) throw new Error('unexpected tag');
-  return der.subarray(e.start, e.end).toString('hex');
+/**
+ * `parsePrivateKey(pem).export({ type: 'pkcs8', format: 'pem' })` for the EC keys parsePrivateKey reads by hand,
+ * written from what was read (no KeyObject built or encoded); undefined for any other key. The key is not checked
+ * beyond its layout: what a deployment writes has been matched with its certificate first (validateBundle).
+ */
+export function ecPkcs8PemOf(pem: string): string | undefined {
+  const ec = ecPkcs8Of(pem);
+  return ec && ecPkcs8Pem(ec);
 }

@@ -1,8 +1,9 @@
 /**
- * The internal CA builds its leaves with @peculiar/asn1-x509 (src/issuers/internal/leaf-tbs.ts). Pinned here: for
- * the same fields, the to-be-signed part is byte for byte what @peculiar/x509's X509CertificateGenerator writes, for
- * every key type and for DNS, wildcard, IPv4 and IPv6 names; the signature is checked by node and by `openssl verify`
- * in test/issuers/internal-ca.test.ts.
+ * The internal CA writes its leaves' DER by hand (src/issuers/internal/leaf-tbs.ts). Pinned here: for the same
+ * fields, the to-be-signed part is byte for byte what @peculiar/x509's X509CertificateGenerator writes, for every key
+ * type and for DNS, wildcard, IPv4 and IPv6 names, UTF-8 names, long SAN lists and both time encodings; the
+ * whole certificate is what asn1-x509's schema writes; the signature is checked by node here and by `openssl
+ * verify` in test/issuers/internal-ca.test.ts.
  */
 import assert from 'node:assert/strict';
 import { AsnConvert } from '@peculiar/asn1-schema';
@@ -110,6 +111,33 @@ describe('internal CA leaf encoding', () => {
         notBefore: new Date('2026-01-01T00:00:00Z'),
         notAfter: new Date('2026-04-01T00:00:00Z'),
         usage: { clientAuth: true },
+      },
+    },
+    {
+      name: 'a UTF-8 common name, 40 names (long-form lengths), GeneralizedTime with milliseconds, a 20-octet serial with its top bit set',
+      fields: {
+        serialHex: 'f'.repeat(40),
+        commonName: 'bücher.example.test',
+        sans: [
+          'xn--bcher-kva.example.test',
+          ...Array.from({ length: 37 }, (_, i) => `host-${i}.a-rather-long-zone-name.example.test`),
+          '192.0.2.255',
+          '2001:db8:0:0:1::ff',
+        ],
+        notBefore: new Date('2050-03-01T12:34:56.789Z'),
+        notAfter: new Date('2050-03-07T12:34:56.999Z'),
+        usage: { serverAuth: true, clientAuth: true },
+      },
+    },
+    {
+      name: 'dates on both sides of 2050 by a millisecond, a serial of zeros but its last octet',
+      fields: {
+        serialHex: '0000000000000001',
+        commonName: 'edge.example.test',
+        sans: ['edge.example.test'],
+        notBefore: new Date('2049-12-31T23:59:59.999Z'),
+        notAfter: new Date('2050-01-01T00:00:00.001Z'),
+        usage: { serverAuth: true },
       },
     },
   ];

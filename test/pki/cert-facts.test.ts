@@ -84,6 +84,22 @@ describe('certificate facts from the DER', () => {
         ext: ['basicConstraints=CA:TRUE', 'keyUsage=cRLSign'],
       }),
     );
+    // Odd shapes for the hand-written DER walk: no extensions at all, a two-octet pathLen, one keyUsage bit (seven
+    // unused), anyExtendedKeyUsage and OIDs with multi-octet arcs (2.999 puts the first arc past one octet).
+    certs.push(await pki.make({ name: 'no extensions at all', issuer: inter, ext: [] }));
+    certs.push(
+      await pki.leaf('pathlen 300, one usage bit', inter, [], {
+        ext: ['basicConstraints=critical,CA:TRUE,pathlen:300', 'keyUsage=critical,digitalSignature'],
+      }),
+    );
+    certs.push(
+      await pki.leaf('any eku, long arcs', inter, ['localhost'], {
+        ext: [
+          'extendedKeyUsage=anyExtendedKeyUsage,1.3.6.1.4.1.311.10.3.4,2.999.1234567,1.2.840.113635.100.4.1',
+          'subjectAltName=DNS:localhost',
+        ],
+      }),
+    );
     // Algorithms `openssl ca` above does not make: the DER table's other rows and the @peculiar/x509 fallback.
     for (const [name, keyArgs, signArgs] of [
       ['ed25519', ['-algorithm', 'ED25519'], []],
@@ -147,6 +163,8 @@ describe('certificate facts from the DER', () => {
         c.name,
       );
       assert.equal(f.eku?.includes('1.2.3.4.5') ?? false, /1\.2\.3\.4\.5/.test(text), c.name);
+      assert.equal(f.eku?.includes('2.999.1234567') ?? false, /2\.999\.1234567/.test(text), c.name);
+      assert.equal(f.eku === undefined, !/X509v3 Extended Key Usage/.test(text), c.name);
       const alg = /Signature Algorithm: (\S+)/.exec(text)![1];
       // ecdsa-with-SHA384, sha1WithRSAEncryption, ...
       assert.equal(f.signature.hash, `SHA-${/sha-?(\d+)/i.exec(alg)![1]}`, `${c.name}: ${alg}`);

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { parsePrivateKey } from '../../src/pki/private-key.ts';
+import { execFileSync } from 'node:child_process';
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { generateKey } from '../../src/pki/keys.ts';
+import { ecPkcs8PemOf, parsePrivateKey } from '../../src/pki/private-key.ts';
 
 const pkcs8 = (k: ReturnType<typeof generateKeyPairSync>['privateKey']) =>
   k.export({ type: 'pkcs8', format: 'pem' }) as string;
@@ -40,4 +42,39 @@ test('refuses what is not a key the way OpenSSL does', () => {
       },
       JSON.stringify(bad.slice(0, 40)),
     );
+});
+
+test('generates EC keys that OpenSSL reads back, with the public key it derives', async () => {
+  for (const keyType of ['ecdsa-p256', 'ecdsa-p384'] as const) {
+    const { keyPem, spkiDer } = await generateKey(keyType);
+    const key = createPrivateKey(keyPem);
+    assert.equal(key.asymmetricKeyDetails?.namedCurve, keyType === 'ecdsa-p256' ? 'prime256v1' : 'secp384r1');
+    assert.equal(
+      createPublicKey(key).export({ type: 'spki', format: 'der' }).toString('hex'),
+      spkiDer.toString('hex'),
+    );
+    assert.match(
+      execFileSync('openssl', ['pkey', '-check', '-noout'], { input: keyPem }).toString(),
+      /Key is valid/,
+    );
+  }
+});
+
+test('re-encodes an EC key to the PKCS#8 PEM OpenSSL would export, and leaves other keys to OpenSSL', () => {
+  const reexport = (pem: string) => createPrivateKey(pem).export({ type: 'pkcs8', format: 'pem' });
+  for (const namedCurve of ['P-256', 'P-384'])
+    for (let i = 0; i < 20; i++) {
+      const pem = pkcs8(generateKeyPairSync('ec', { namedCurve }).privateKey);
+      assert.equal(ecPkcs8PemOf(pem), reexport(pem));
+      assert.equal(ecPkcs8PemOf(`a comment before the key\n${pem}`), reexport(pem));
+    }
+  const cli = execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']);
+  assert.equal(ecPkcs8PemOf(cli.toString()), reexport(cli.toString()));
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  for (const other of [
+    pkcs8(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey),
+    pkcs8(generateKeyPairSync('ec', { namedCurve: 'P-521' }).privateKey),
+    ec.export({ type: 'sec1', format: 'pem' }) as string,
+  ])
+    assert.equal(ecPkcs8PemOf(other), undefined);
 });

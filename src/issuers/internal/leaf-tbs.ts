@@ -1,37 +1,24 @@
 /**
- * The internal CA's leaf certificate, built as @peculiar/asn1-x509 structures and signed with node's crypto: the
- * same DER as @peculiar/x509's X509CertificateGenerator wrote for the same fields (pinned byte for byte by
- * test/issuers/leaf-tbs.test.ts), without its WebCrypto round trip and the re-parse of its own result (~2-3 ms
- * per leaf, the largest cost of an issuance). The to-be-signed part is serialised once: the bytes signed are the
- * bytes placed in the Certificate.
+ * The internal CA's leaf certificate, written as DER by hand and signed with node's crypto: the same DER as
+ * @peculiar/x509's X509CertificateGenerator wrote for the same fields (pinned byte for byte by
+ * test/issuers/leaf-tbs.test.ts), without its WebCrypto round trip and the re-parse of its own result. What is the
+ * same in every leaf of an issuer (its signature algorithm and name, the authorityKeyIdentifier, the
+ * basicConstraints/keyUsage/EKU extensions of each set of flags) is serialised once with @peculiar/asn1-x509, as
+ * before; per leaf only the serial, the dates, the subject, the key and its SANs and SKI are encoded, and the bytes
+ * signed are the bytes placed in the Certificate. (A schema serialisation of the whole TBS per leaf cost ~0.5 ms.)
  */
-import { AsnConvert, AsnSerializer, OctetString } from '@peculiar/asn1-schema';
-import * as asn1js from 'asn1js';
+import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import {
-  AttributeTypeAndValue,
-  AttributeValue,
   BasicConstraints,
   Certificate,
   ExtendedKeyUsage,
   Extension,
-  Extensions,
-  GeneralName,
   KeyUsage,
   KeyUsageFlags,
-  Name,
-  RelativeDistinguishedName,
-  SubjectAlternativeName,
-  SubjectKeyIdentifier,
-  SubjectPublicKeyInfo,
-  TBSCertificate,
-  Validity,
-  Version,
   AlgorithmIdentifier,
   id_ce_basicConstraints,
   id_ce_extKeyUsage,
   id_ce_keyUsage,
-  id_ce_subjectAltName,
-  id_ce_subjectKeyIdentifier,
   id_kp_clientAuth,
   id_kp_serverAuth,
 } from '@peculiar/asn1-x509';
@@ -39,6 +26,7 @@ import { createHash, sign, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { CertfleetError } from '../../core/errors.ts';
 import { ipv6Groups } from '../../core/names.ts';
+import { children, derElement, derUint, pemOf, tlv } from '../../pki/der.ts';
 import { x509 } from '../../pki/x509.ts';
 
 /** The signature algorithm by the issuer key's curve: ecdsa-with-SHA256 for P-256, -SHA384 for P-384 (RFC 5758 §3.2). */
@@ -46,23 +34,39 @@ const ECDSA_BY_CURVE: Record<string, { oid: string; hash: string }> = {
   prime256v1: { oid: '1.2.840.10045.4.3.2', hash: 'sha256' },
   secp384r1: { oid: '1.2.840.10045.4.3.3', hash: 'sha384' },
 };
-const ID_AT_COMMON_NAME = '2.5.4.3';
+
+const SEQUENCE = 0x30;
+const SET = 0x31;
+const OCTET_STRING = 0x04;
+const BIT_STRING = 0x03;
+const UTF8_STRING = 0x0c;
+const PRINTABLE_STRING = 0x13;
+const UTC_TIME = 0x17;
+const GENERALIZED_TIME = 0x18;
+const DNS_NAME = 0x82; // GeneralName [2] IA5String, implicit
+const IP_ADDRESS = 0x87; // GeneralName [7] OCTET STRING, implicit
+const EXTENSIONS = 0xa3; // TBSCertificate [3] EXPLICIT
+const VERSION_V3 = Buffer.from('a003020102', 'hex'); // [0] EXPLICIT INTEGER 2
+const OID_COMMON_NAME = Buffer.from('0603550403', 'hex'); // 2.5.4.3
+const OID_SUBJECT_ALT_NAME = Buffer.from('0603551d11', 'hex'); // 2.5.29.17
+const OID_SUBJECT_KEY_IDENTIFIER = Buffer.from('0603551d0e', 'hex'); // 2.5.29.14
 
 export interface LeafIssuer {
-  /** The issuer's subject Name (parsed once from its certificate). */
-  subject: Name;
-  /** The authorityKeyIdentifier extension every leaf carries (parsed once). */
-  aki: Extension;
+  /** The TBS's signature AlgorithmIdentifier followed by the issuer's Name, as DER (the same in every leaf). */
+  signatureAndIssuerDer: Buffer;
+  /** The authorityKeyIdentifier extension every leaf carries, as DER. */
+  akiDer: Buffer;
   /** The issuer's ECDSA P-256 or P-384 private key. */
   key: KeyObject;
-  /** The signature algorithm that key signs with, and its digest for node's crypto. */
-  signatureAlgorithm: AlgorithmIdentifier;
+  /** The digest that key signs with, for node's crypto. */
   hash: string;
-  /** Extensions that are the same in every leaf of this issuer (by their flags), made on first use. */
-  fixed: Map<string, Extension>;
   /** The signatureAlgorithm's DER, the same in every leaf. */
-  signatureAlgorithmDer: ArrayBuffer;
+  signatureAlgorithmDer: Buffer;
+  /** basicConstraints, keyUsage and EKU as DER, the same in every leaf with the same flags; made on first use. */
+  fixed: Map<string, Buffer>;
 }
+
+const der = (value: object) => Buffer.from(AsnConvert.serialize(value));
 
 /** What every leaf needs from the issuer, read once: its certificate's subject and its AKI extension's DER. */
 export function leafIssuer(certDer: BufferSource, akiExtensionDer: BufferSource, key: KeyObject): LeafIssuer {
@@ -73,15 +77,17 @@ export function leafIssuer(certDer: BufferSource, akiExtensionDer: BufferSource,
       "the internal CA's intermediate key is neither ECDSA P-256 nor P-384",
       'restore the hub store from a backup: the internal CA only ever makes P-256 or P-384 keys',
     );
-  const signatureAlgorithm = new AlgorithmIdentifier({ algorithm: ecdsa.oid });
+  const signatureAlgorithmDer = der(new AlgorithmIdentifier({ algorithm: ecdsa.oid }));
   return {
-    subject: AsnConvert.parse(certDer, Certificate).tbsCertificate.subject,
-    aki: AsnConvert.parse(akiExtensionDer, Extension),
+    signatureAndIssuerDer: Buffer.concat([
+      signatureAlgorithmDer,
+      der(AsnConvert.parse(certDer, Certificate).tbsCertificate.subject),
+    ]),
+    akiDer: der(AsnConvert.parse(akiExtensionDer, Extension)),
     key,
-    signatureAlgorithm,
     hash: ecdsa.hash,
+    signatureAlgorithmDer,
     fixed: new Map(),
-    signatureAlgorithmDer: AsnConvert.serialize(signatureAlgorithm),
   };
 }
 
@@ -97,113 +103,101 @@ export interface LeafFields {
   usage: { serverAuth?: boolean; clientAuth?: boolean };
 }
 
-/** A positive INTEGER's content octets: no leading zero bytes beyond the one a set top bit needs. */
-function serialOctets(hex: string): ArrayBuffer {
-  const b = Buffer.from(hex, 'hex');
-  let i = 0;
-  while (i < b.length - 1 && b[i] === 0) i++;
-  const v = b.subarray(i);
-  return new Uint8Array(v[0] & 0x80 ? Buffer.concat([Buffer.from([0]), v]) : v).buffer;
-}
-
 const extension = (extnID: string, critical: boolean, value: object) =>
-  new Extension({ extnID, critical, extnValue: new OctetString(AsnConvert.serialize(value)) });
+  der(new Extension({ extnID, critical, extnValue: new OctetString(AsnConvert.serialize(value)) }));
 
-/** An extension equal in every leaf with the same flags: made once per issuer and key. */
-function fixedExtension(issuer: LeafIssuer, key: string, make: () => Extension): Extension {
+/** basicConstraints (CA:FALSE), keyUsage and EKU: equal in every leaf with the same flags, made once per issuer. */
+function fixedExtensions(f: LeafFields, issuer: LeafIssuer): Buffer {
+  const keyUsage = KeyUsageFlags.digitalSignature | (f.keyEncipherment ? KeyUsageFlags.keyEncipherment : 0);
+  const key = `${keyUsage}:${!!f.usage.serverAuth}:${!!f.usage.clientAuth}`;
   let e = issuer.fixed.get(key);
-  if (!e) issuer.fixed.set(key, (e = make()));
+  if (!e) {
+    e = Buffer.concat([
+      extension(id_ce_basicConstraints, true, new BasicConstraints()),
+      extension(id_ce_keyUsage, true, new KeyUsage(keyUsage)),
+      extension(
+        id_ce_extKeyUsage,
+        false,
+        new ExtendedKeyUsage([
+          ...(f.usage.serverAuth ? [id_kp_serverAuth] : []),
+          ...(f.usage.clientAuth ? [id_kp_clientAuth] : []),
+        ]),
+      ),
+    ]);
+    issuer.fixed.set(key, e);
+  }
   return e;
 }
 
-/**
- * A SAN's GeneralName. IPv6 goes to the library fully expanded from ipv6Groups: its own parser reads the IPv4 tail
- * of a mapped address (::ffff:192.0.2.1) as hex groups and encoded ::ffff:0192.
- */
-function generalName(n: string): GeneralName {
-  const kind = isIP(n);
-  if (kind === 0) return new GeneralName({ dNSName: n });
-  const iPAddress =
-    kind === 4
-      ? n
-      : ipv6Groups(n)
-          .map((g) => g.toString(16))
-          .join(':');
-  return new GeneralName({ iPAddress });
+/** RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime after; whole seconds, in UTC. */
+function time(d: Date): Buffer {
+  const p = (n: number) => String(n).padStart(2, '0');
+  const year = d.getUTCFullYear();
+  const rest = `${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}Z`;
+  return year > 2049
+    ? derElement(GENERALIZED_TIME, Buffer.from(`${String(year).padStart(4, '0')}${rest}`, 'latin1'))
+    : derElement(UTC_TIME, Buffer.from(`${p(year % 100)}${rest}`, 'latin1'));
 }
 
-function tbsCertificate(f: LeafFields, issuer: LeafIssuer): TBSCertificate {
-  const spki = AsnConvert.parse(f.spkiDer, SubjectPublicKeyInfo);
-  // RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey bits.
-  const ski = createHash('sha1').update(new Uint8Array(spki.subjectPublicKey)).digest();
-  const cn = x509.Name.isPrintableString(f.commonName)
-    ? { printableString: f.commonName }
-    : { utf8String: f.commonName };
-  const keyUsage = KeyUsageFlags.digitalSignature | (f.keyEncipherment ? KeyUsageFlags.keyEncipherment : 0);
-  return new TBSCertificate({
-    version: Version.v3,
-    serialNumber: serialOctets(f.serialHex),
-    signature: issuer.signatureAlgorithm,
-    issuer: issuer.subject,
-    validity: new Validity({ notBefore: f.notBefore, notAfter: f.notAfter }),
-    subject: new Name([
-      new RelativeDistinguishedName([
-        new AttributeTypeAndValue({ type: ID_AT_COMMON_NAME, value: new AttributeValue(cn) }),
-      ]),
-    ]),
-    subjectPublicKeyInfo: spki,
-    extensions: new Extensions([
-      fixedExtension(issuer, 'bc', () => extension(id_ce_basicConstraints, true, new BasicConstraints())),
-      fixedExtension(issuer, `ku:${keyUsage}`, () => extension(id_ce_keyUsage, true, new KeyUsage(keyUsage))),
-      fixedExtension(issuer, `eku:${!!f.usage.serverAuth}:${!!f.usage.clientAuth}`, () =>
-        extension(
-          id_ce_extKeyUsage,
-          false,
-          new ExtendedKeyUsage([
-            ...(f.usage.serverAuth ? [id_kp_serverAuth] : []),
-            ...(f.usage.clientAuth ? [id_kp_clientAuth] : []),
-          ]),
-        ),
-      ),
-      extension(id_ce_subjectAltName, false, new SubjectAlternativeName(f.sans.map(generalName))),
-      extension(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(ski)),
-      issuer.aki,
-    ]),
-  });
+/** Name ::= one RDN holding the commonName, a PrintableString when it can be one (as @peculiar/x509 chose). */
+function subjectName(commonName: string): Buffer {
+  const value = x509.Name.isPrintableString(commonName)
+    ? derElement(PRINTABLE_STRING, Buffer.from(commonName, 'latin1'))
+    : derElement(UTF8_STRING, Buffer.from(commonName, 'utf8'));
+  return derElement(SEQUENCE, derElement(SET, derElement(SEQUENCE, OID_COMMON_NAME, value)));
+}
+
+/** A SAN's GeneralName: an IP address as its 4 or 16 octets (IPv6 through ipv6Groups), else a dNSName. */
+function generalName(n: string): Buffer {
+  const kind = isIP(n);
+  if (kind === 0) return derElement(DNS_NAME, Buffer.from(n, 'latin1'));
+  if (kind === 4) return derElement(IP_ADDRESS, Buffer.from(n.split('.').map(Number)));
+  return derElement(IP_ADDRESS, Buffer.from(ipv6Groups(n).flatMap((g) => [g >> 8, g & 0xff])));
+}
+
+/** RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey bits (the BIT STRING after its unused-bits octet). */
+function subjectKeyIdentifier(spkiDer: Buffer): Buffer {
+  const [, bits] = children(spkiDer, tlv(spkiDer, 0, SEQUENCE));
+  if (bits?.tag !== BIT_STRING) throw new Error('not a SubjectPublicKeyInfo');
+  return createHash('sha1')
+    .update(spkiDer.subarray(bits.start + 1, bits.end))
+    .digest();
 }
 
 /** The to-be-signed part, as DER. */
-export const leafTbs = (f: LeafFields, issuer: LeafIssuer) =>
-  Buffer.from(AsnSerializer.serialize(tbsCertificate(f, issuer)));
-
-/**
- * An element already in DER inside an asn1js structure, written as is (asn1js' own RawData writes nothing when
- * nested): the Certificate carries the exact TBS bytes that were signed, serialised once.
- */
-class Encoded {
-  constructor(private readonly der: ArrayBuffer) {}
-  toBER(_sizeOnly?: boolean, writer?: asn1js.ViewWriter): ArrayBuffer {
-    if (!writer) return this.der;
-    writer.write(this.der);
-    return new ArrayBuffer(0);
-  }
+export function leafTbs(f: LeafFields, issuer: LeafIssuer): Buffer {
+  const san = derElement(
+    SEQUENCE,
+    OID_SUBJECT_ALT_NAME,
+    derElement(OCTET_STRING, derElement(SEQUENCE, ...f.sans.map(generalName))),
+  );
+  const ski = derElement(
+    SEQUENCE,
+    OID_SUBJECT_KEY_IDENTIFIER,
+    derElement(OCTET_STRING, derElement(OCTET_STRING, subjectKeyIdentifier(f.spkiDer))),
+  );
+  return derElement(
+    SEQUENCE,
+    VERSION_V3,
+    derUint(Buffer.from(f.serialHex, 'hex')),
+    issuer.signatureAndIssuerDer,
+    derElement(SEQUENCE, time(f.notBefore), time(f.notAfter)),
+    subjectName(f.commonName),
+    f.spkiDer,
+    derElement(EXTENSIONS, derElement(SEQUENCE, fixedExtensions(f, issuer), san, ski, issuer.akiDer)),
+  );
 }
-const encoded = (der: ArrayBuffer) => new Encoded(der) as unknown as asn1js.BaseBlock;
 
 /** The signed certificate, as PEM (64-character lines, as @peculiar/x509 wrote it). */
 export function signLeaf(f: LeafFields, issuer: LeafIssuer): string {
-  const tbs = AsnSerializer.serialize(tbsCertificate(f, issuer));
-  const signature = sign(issuer.hash, new Uint8Array(tbs), { key: issuer.key, dsaEncoding: 'der' });
+  const tbs = leafTbs(f, issuer);
+  const signature = sign(issuer.hash, tbs, { key: issuer.key, dsaEncoding: 'der' });
   // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING } (RFC 5280 §4.1)
-  const der = new asn1js.Sequence({
-    value: [
-      encoded(tbs),
-      encoded(issuer.signatureAlgorithmDer),
-      new asn1js.BitString({ valueHex: new Uint8Array(signature).buffer }),
-    ],
-  }).toBER();
-  return `-----BEGIN CERTIFICATE-----\n${Buffer.from(der)
-    .toString('base64')
-    .match(/.{1,64}/g)!
-    .join('\n')}\n-----END CERTIFICATE-----`;
+  const cert = derElement(
+    SEQUENCE,
+    tbs,
+    issuer.signatureAlgorithmDer,
+    derElement(BIT_STRING, Buffer.from([0]), signature),
+  );
+  return pemOf('CERTIFICATE', cert);
 }
