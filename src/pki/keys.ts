@@ -3,11 +3,12 @@ import {
   generateKeyPair,
   generateKeyPairSync,
   webcrypto,
+  type JsonWebKey,
   type KeyObject,
 } from 'node:crypto';
 import { CertfleetError } from '../core/errors.ts';
 import { KEY_TYPES, type KeyType } from '../core/types.ts';
-import { parsePrivateKey } from './private-key.ts';
+import { ecKeyEncodingsOfJwk, parsePrivateKey } from './private-key.ts';
 
 /** A new key pair: the private key as PKCS#8 PEM, the public key as SPKI DER (what a certificate embeds). */
 export interface GeneratedKey {
@@ -33,18 +34,24 @@ function generateRsa(modulusLength: number): Promise<GeneratedKey> {
 }
 
 /**
- * EC keys take ~0.25 ms with their encodings: made on the event loop, where a trip to the thread pool costs more
- * (~0.4 ms of CPU). Encoded by node, not from a KeyObject's JWK export: on Node 20 exporting the JWK of a key just
- * made by generateKeyPairSync can deadlock (a GC during the export runs the finished job's destructor, which takes
- * the mutex the export holds; seen in gdb).
+ * EC keys take ~0.1 ms: made on the event loop, where a trip to the thread pool costs more (~0.4 ms of CPU). The
+ * generator hands them over as JWK (its own encoding, done while the job is alive) and they are written as PKCS#8
+ * and SPKI by hand (OpenSSL's PEM/DER encoders cost ~0.2 ms more per key). Never by exporting the JWK of a KeyObject
+ * just made by generateKeyPairSync: on Node 20 that can deadlock (a GC during the export runs the finished job's
+ * destructor, which takes the mutex the export holds; seen in gdb).
  */
 function generateEc(namedCurve: 'P-256' | 'P-384'): GeneratedKey {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', {
+  // node's types lack the generator's 'jwk' encoding (documented, as for KeyObject.export)
+  const generate = generateKeyPairSync as unknown as (
+    type: 'ec',
+    o: { namedCurve: string; privateKeyEncoding: { format: 'jwk' }; publicKeyEncoding: { format: 'jwk' } },
+  ) => { privateKey: JsonWebKey };
+  const { privateKey } = generate('ec', {
     namedCurve,
-    privateKeyEncoding: ENCODINGS.privateKeyEncoding,
-    publicKeyEncoding: ENCODINGS.publicKeyEncoding,
+    privateKeyEncoding: { format: 'jwk' },
+    publicKeyEncoding: { format: 'jwk' },
   });
-  return { keyPem: privateKey, spkiDer: publicKey };
+  return ecKeyEncodingsOfJwk(privateKey);
 }
 
 export function assertKeyType(value: string): KeyType {

@@ -45,9 +45,10 @@ test('refuses what is not a key the way OpenSSL does', () => {
 });
 
 test('generates EC keys that OpenSSL reads back, with the public key it derives', async () => {
-  for (const keyType of ['ecdsa-p256', 'ecdsa-p384'] as const) {
+  for (const keyType of ['ecdsa-p256', 'ecdsa-p384', 'ecdsa-p256', 'ecdsa-p384'] as const) {
     const { keyPem, spkiDer } = await generateKey(keyType);
     const key = createPrivateKey(keyPem);
+    assert.equal(keyPem, key.export({ type: 'pkcs8', format: 'pem' }), 'the bytes OpenSSL writes for it');
     assert.equal(key.asymmetricKeyDetails?.namedCurve, keyType === 'ecdsa-p256' ? 'prime256v1' : 'secp384r1');
     assert.equal(
       createPublicKey(key).export({ type: 'spki', format: 'der' }).toString('hex'),
