@@ -1,4 +1,5 @@
 import { ManualClock } from '../core/clock.ts';
+import { MinHeap } from '../core/min-heap.ts';
 
 /** One piece of work due at a simulated instant. */
 export type SimTask = () => void | Promise<void>;
@@ -18,7 +19,8 @@ interface Entry {
  */
 export class SimScheduler {
   readonly clock: ManualClock;
-  private readonly heap: Entry[] = [];
+  // by instant, then by scheduling order: O(log n) per event, for queues of many thousand endpoints
+  private readonly heap = new MinHeap<Entry>((a, b) => a.at < b.at || (a.at === b.at && a.seq < b.seq));
   private seq = 0;
   /** Events run so far (for the report and the bench). */
   ran = 0;
@@ -34,7 +36,7 @@ export class SimScheduler {
   /** Runs `task` at `at` (never before now: a past instant means "as soon as possible", after what is queued for now). */
   at(at: Date | number, task: SimTask): void {
     const t = Math.max(typeof at === 'number' ? at : at.getTime(), this.now());
-    this.push({ at: t, seq: this.seq++, task });
+    this.heap.push({ at: t, seq: this.seq++, task });
   }
 
   after(ms: number, task: SimTask): void {
@@ -42,61 +44,23 @@ export class SimScheduler {
   }
 
   get pending(): number {
-    return this.heap.length;
+    return this.heap.size;
   }
 
   /** When the next event is due, or undefined when none is queued. */
   nextAt(): number | undefined {
-    return this.heap[0]?.at;
+    return this.heap.peek()?.at;
   }
 
   /** Runs every event due up to and including `end`, in order, then leaves the clock at `end`. */
   async runUntil(end: Date | number): Promise<void> {
     const stop = typeof end === 'number' ? end : end.getTime();
-    while (this.heap.length && this.heap[0].at <= stop) {
-      const e = this.pop();
+    for (let e = this.heap.peek(); e && e.at <= stop; e = this.heap.peek()) {
+      this.heap.pop();
       this.clock.set(e.at);
       this.ran++;
       await e.task();
     }
     if (stop > this.now()) this.clock.set(stop);
-  }
-
-  // A binary min-heap on (at, seq): O(log n) per event, for queues of many thousand endpoints.
-  private less(a: Entry, b: Entry): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  }
-
-  private push(e: Entry): void {
-    const h = this.heap;
-    h.push(e);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i], h[p])) break;
-      [h[i], h[p]] = [h[p], h[i]];
-      i = p;
-    }
-  }
-
-  private pop(): Entry {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop()!;
-    if (h.length) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l], h[m])) m = l;
-        if (r < h.length && this.less(h[r], h[m])) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m], h[i]];
-        i = m;
-      }
-    }
-    return top;
   }
 }
