@@ -1,13 +1,7 @@
-import {
-  createPublicKey,
-  generateKeyPair,
-  generateKeyPairSync,
-  webcrypto,
-  type JsonWebKey,
-  type KeyObject,
-} from 'node:crypto';
+import { createPublicKey, generateKeyPair, webcrypto, type KeyObject } from 'node:crypto';
 import { CertfleetError } from '../core/errors.ts';
 import { KEY_TYPES, type KeyType } from '../core/types.ts';
+import { generateJwkPrivateKey } from './jwk-key-pair.ts';
 import { ecKeyEncodingsOfJwk, parsePrivateKey } from './private-key.ts';
 
 /** A new key pair: the private key as PKCS#8 PEM, the public key as SPKI DER (what a certificate embeds). */
@@ -35,23 +29,11 @@ function generateRsa(modulusLength: number): Promise<GeneratedKey> {
 
 /**
  * EC keys take ~0.1 ms: made on the event loop, where a trip to the thread pool costs more (~0.4 ms of CPU). The
- * generator hands them over as JWK (its own encoding, done while the job is alive) and they are written as PKCS#8
- * and SPKI by hand (OpenSSL's PEM/DER encoders cost ~0.2 ms more per key). Never by exporting the JWK of a KeyObject
- * just made by generateKeyPairSync: on Node 20 that can deadlock (a GC during the export runs the finished job's
- * destructor, which takes the mutex the export holds; seen in gdb).
+ * generator hands them over as JWK (generateJwkPrivateKey, which says why never through a KeyObject's export) and
+ * they are written as PKCS#8 and SPKI by hand (OpenSSL's PEM/DER encoders cost ~0.2 ms more per key).
  */
 function generateEc(namedCurve: 'P-256' | 'P-384'): GeneratedKey {
-  // node's types lack the generator's 'jwk' encoding (documented, as for KeyObject.export)
-  const generate = generateKeyPairSync as unknown as (
-    type: 'ec',
-    o: { namedCurve: string; privateKeyEncoding: { format: 'jwk' }; publicKeyEncoding: { format: 'jwk' } },
-  ) => { privateKey: JsonWebKey };
-  const { privateKey } = generate('ec', {
-    namedCurve,
-    privateKeyEncoding: { format: 'jwk' },
-    publicKeyEncoding: { format: 'jwk' },
-  });
-  return ecKeyEncodingsOfJwk(privateKey);
+  return ecKeyEncodingsOfJwk(generateJwkPrivateKey('ec', { namedCurve }));
 }
 
 export function assertKeyType(value: string): KeyType {

@@ -2,13 +2,12 @@ import {
   createHash,
   createPrivateKey,
   createPublicKey,
-  generateKeyPairSync,
   randomBytes,
   sign,
   verify,
-  type JsonWebKey,
   type KeyObject,
 } from 'node:crypto';
+import { generateJwkPrivateKey } from '../pki/jwk-key-pair.ts';
 
 /**
  * Agent request authentication: every request after enrollment carries an Ed25519 signature over
@@ -71,22 +70,12 @@ export function verifySignature(publicKey: KeyObject, canonical: string, signatu
 }
 
 /**
- * A new Ed25519 / X25519 key pair: the private key as a KeyObject of its own and the raw public key (base64url).
- * Made from the generator's JWK output, never by exporting a KeyObject fresh from generateKeyPairSync: on Node 20
- * that export can deadlock the thread (it holds the key's mutex while allocating; the GC this triggers destroys the
- * finished generation job, which locks the same mutex: seen in bench agent processes, bench/RESULTS.md).
+ * A new Ed25519 / X25519 key pair: the private key as a KeyObject of its own (rebuilt from the generator's JWK, see
+ * generateJwkPrivateKey) and the raw public key (base64url).
  */
 export function newOkpKeyPair(type: 'ed25519' | 'x25519'): { privateKey: KeyObject; publicKey: string } {
-  // node's types lack the generator's 'jwk' encoding (documented since v15.9, as for KeyObject.export)
-  const generate = generateKeyPairSync as unknown as (
-    t: typeof type,
-    o: { privateKeyEncoding: { format: 'jwk' }; publicKeyEncoding: { format: 'jwk' } },
-  ) => { privateKey: JsonWebKey & { x: string } };
-  const { privateKey } = generate(type, {
-    privateKeyEncoding: { format: 'jwk' },
-    publicKeyEncoding: { format: 'jwk' },
-  });
-  return { privateKey: createPrivateKey({ key: privateKey, format: 'jwk' }), publicKey: privateKey.x };
+  const jwk = generateJwkPrivateKey(type);
+  return { privateKey: createPrivateKey({ key: jwk, format: 'jwk' }), publicKey: jwk.x! };
 }
 
 /** Raw 32-byte public keys travel base64url-encoded (the JWK `x` value). */
