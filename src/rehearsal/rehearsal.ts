@@ -119,7 +119,7 @@ export async function runRehearsal(
   const ledger = new RehearsalLedger(start, end);
 
   const dir = await mkdtemp(join(await scratchDir(), 'certfleet-rehearsal-'));
-  const store = await openSqliteStore(join(dir, 'hub.db'), clock);
+  const store = await openSqliteStore(join(dir, 'hub.db'), clock, { exclusive: true });
   let ctx: HubContext | undefined;
   let hub: HubParts | undefined;
   try {

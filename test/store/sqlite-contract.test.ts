@@ -12,3 +12,11 @@ storeContract('SQLite', async (t) => {
   onCleanup(t, () => store.close());
   return store;
 });
+
+// The rehearsal's scratch store: the same contract with the file locked by this process alone.
+storeContract('SQLite, exclusive locking', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openSqliteStore(join(dir, 'hub.db'), new ManualClock(Date.now()), { exclusive: true });
+  onCleanup(t, () => store.close());
+  return store;
+});

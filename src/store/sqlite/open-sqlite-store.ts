@@ -28,17 +28,29 @@ async function restrictSqliteFiles(path: string, onModeFix?: OnModeFix): Promise
   for (const fix of fixes) if (fix) onModeFix?.(fix);
 }
 
+export interface SqliteStoreOptions {
+  onModeFix?: OnModeFix;
+  logger?: Logger;
+  /**
+   * The file is this process's alone (the rehearsal's scratch store): SQLite's exclusive locking mode takes the file
+   * lock once and keeps the WAL index in the process's memory, instead of locking the shared `-shm` index around
+   * every statement. No other process can open the file meanwhile, so never for a hub's data directory, which
+   * `certfleet backup` and `store migrate` read while the hub runs.
+   */
+  exclusive?: boolean;
+}
+
 /** Opens (and migrates) the embedded SQLite store: WAL journal, foreign keys enforced, busy timeout for other processes. */
 export async function openSqliteStore(
   path: string,
   clock: Clock,
-  opts: { onModeFix?: OnModeFix; logger?: Logger } = {},
+  opts: SqliteStoreOptions = {},
 ): Promise<SqlStore> {
   if (path !== ':memory:') {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     await restrictSqliteFiles(path, opts.onModeFix);
   }
-  const { db, generation } = await openSqlite(path);
+  const { db, generation } = await openSqlite(path, opts.exclusive === true);
   return new SqlStore(db, clock, undefined, { generation, ...(opts.logger ? { logger: opts.logger } : {}) });
 }
 
@@ -47,8 +59,13 @@ export async function openSqliteDatabase(path: string): Promise<Kysely<Database>
   return (await openSqlite(path)).db;
 }
 
-async function openSqlite(path: string): Promise<{ db: Kysely<Database>; generation: WriteGeneration }> {
+async function openSqlite(
+  path: string,
+  exclusive = false,
+): Promise<{ db: Kysely<Database>; generation: WriteGeneration }> {
   const sqlite = new BetterSqlite3(path);
+  // before the journal mode: in WAL mode, exclusive locking from the first access means no -shm file at all
+  if (exclusive) sqlite.pragma('locking_mode = EXCLUSIVE');
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
