@@ -1,7 +1,6 @@
-import { createPublicKey, generateKeyPair, webcrypto, type KeyObject } from 'node:crypto';
+import { createECDH, createPublicKey, generateKeyPair, webcrypto, type KeyObject } from 'node:crypto';
 import { CertfleetError } from '../core/errors.ts';
 import { KEY_TYPES, type KeyType } from '../core/types.ts';
-import { generateJwkPrivateKey } from './jwk-key-pair.ts';
 import { ecKeyEncodingsOfJwk, parsePrivateKey } from './private-key.ts';
 
 /** A new key pair: the private key as PKCS#8 PEM, the public key as SPKI DER (what a certificate embeds). */
@@ -28,12 +27,23 @@ function generateRsa(modulusLength: number): Promise<GeneratedKey> {
 }
 
 /**
- * EC keys take ~0.1 ms: made on the event loop, where a trip to the thread pool costs more (~0.4 ms of CPU). The
- * generator hands them over as JWK (generateJwkPrivateKey, which says why never through a KeyObject's export) and
- * they are written as PKCS#8 and SPKI by hand (OpenSSL's PEM/DER encoders cost ~0.2 ms more per key).
+ * EC keys: made on the event loop, where a trip to the thread pool costs more (~0.4 ms of CPU). OpenSSL's ECDH
+ * generator hands over the raw scalar and point without a KeyObject (so never through a KeyObject's export, which
+ * can deadlock on Node 20: jwk-key-pair.ts) at about half the cost of generateKeyPairSync's JWK encoding (30 against
+ * 60 µs idle); they are written as PKCS#8 and SPKI by hand (OpenSSL's PEM/DER encoders cost ~0.2 ms more per key).
  */
 function generateEc(namedCurve: 'P-256' | 'P-384'): GeneratedKey {
-  return ecKeyEncodingsOfJwk(generateJwkPrivateKey('ec', { namedCurve }));
+  const ecdh = createECDH(namedCurve === 'P-256' ? 'prime256v1' : 'secp384r1');
+  const point = ecdh.generateKeys(); // uncompressed: 04 ‖ x ‖ y
+  const size = (point.length - 1) / 2;
+  const d = ecdh.getPrivateKey();
+  const b64 = (b: Buffer) => b.toString('base64url');
+  return ecKeyEncodingsOfJwk({
+    crv: namedCurve,
+    d: b64(d.length < size ? Buffer.concat([Buffer.alloc(size - d.length), d]) : d),
+    x: b64(point.subarray(1, 1 + size)),
+    y: b64(point.subarray(1 + size)),
+  });
 }
 
 export function assertKeyType(value: string): KeyType {

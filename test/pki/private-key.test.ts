@@ -45,7 +45,9 @@ test('refuses what is not a key the way OpenSSL does', () => {
 });
 
 test('generates EC keys that OpenSSL reads back, with the public key it derives', async () => {
-  for (const keyType of ['ecdsa-p256', 'ecdsa-p384', 'ecdsa-p256', 'ecdsa-p384'] as const) {
+  // 400 keys: a private scalar with a leading zero byte (1 in 256) is written at full length, as OpenSSL does
+  for (let i = 0; i < 400; i++) {
+    const keyType = i % 2 ? 'ecdsa-p384' : 'ecdsa-p256';
     const { keyPem, spkiDer } = await generateKey(keyType);
     const key = createPrivateKey(keyPem);
     assert.equal(keyPem, key.export({ type: 'pkcs8', format: 'pem' }), 'the bytes OpenSSL writes for it');
@@ -54,10 +56,11 @@ test('generates EC keys that OpenSSL reads back, with the public key it derives'
       createPublicKey(key).export({ type: 'spki', format: 'der' }).toString('hex'),
       spkiDer.toString('hex'),
     );
-    assert.match(
-      execFileSync('openssl', ['pkey', '-check', '-noout'], { input: keyPem }).toString(),
-      /Key is valid/,
-    );
+    if (i < 4)
+      assert.match(
+        execFileSync('openssl', ['pkey', '-check', '-noout'], { input: keyPem }).toString(),
+        /Key is valid/,
+      );
   }
 });
 
