@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { Bundle } from '../core/types.ts';
 import { certMatchesKey, inspectCertificate, parseCertificate, type CertInfo } from '../pki/inspect.ts';
+import { certFactsOfPem } from '../pki/cert-facts.ts';
 import { judgeChain, type ChainFailureKind } from '../pki/judge-chain.ts';
 import { trustStore } from '../pki/trust-store.ts';
 
@@ -96,7 +97,7 @@ export function validateBundle(bundle: Bundle, opts: ValidateBundleOptions): Bun
  * judge the rest.
  */
 function chainCheck(bundle: Bundle, opts: ValidateBundleOptions) {
-  const sent = [bundle.certPem, ...bundle.chainPems].map(parseCertificate);
+  const sent = [bundle.certPem, ...bundle.chainPems].map(certFactsOfPem);
   const anchors = opts.trustedRootPems?.length
     ? opts.trustedRootPems
     : [bundle.chainPems[bundle.chainPems.length - 1] ?? bundle.certPem];

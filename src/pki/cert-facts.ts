@@ -8,7 +8,9 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import { certificateParts } from './cert-der.ts';
-import { children, contents, oidString, smallUint, tlv } from './der.ts';
+import { basicConstraints, readCertificate, type CertReading } from './cert-read.ts';
+import { certificateReading, parseCertificate } from './inspect.ts';
+import { children, contents, oidString, tlv } from './der.ts';
 import { x509 } from './x509.ts';
 
 const ID_CE_BASIC_CONSTRAINTS = '2.5.29.19';
@@ -60,7 +62,14 @@ export interface KeyFacts {
 }
 
 export interface CertFacts {
-  x509: X509Certificate;
+  /** node's parse; made on first use when the facts were read from the DER (src/pki/cert-read.ts). */
+  readonly x509: X509Certificate;
+  raw: Uint8Array;
+  /** The names as node prints them (one attribute per line): what trust stores index their roots by. */
+  subjectName: string;
+  issuerName: string;
+  /** The DER reading, for the usual certificates: their signatures are checked on it (judge-chain.ts). */
+  reading?: CertReading;
   /** SHA-256 of the DER, lower-case hex without colons. */
   fingerprint: string;
   /** Distinguished names on one line ("CN=a, O=b"). */
@@ -172,21 +181,6 @@ function peculiarFacts(raw: X509Certificate['raw']): DerFacts {
   );
 }
 
-/** BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL } */
-function basicConstraints(v: Uint8Array): { ca: boolean; pathLen?: number } {
-  const items = children(v, tlv(v, 0, 0x30));
-  let k = 0;
-  let ca = false;
-  if (items[k]?.tag === 0x01) {
-    const b = contents(v, items[k++], 0x01);
-    if (b.length !== 1) throw new Error('bad BOOLEAN');
-    ca = b[0] !== 0;
-  }
-  const pathLen = items[k]?.tag === 0x02 ? smallUint(v, items[k++]) : undefined;
-  if (k !== items.length) throw new Error('bad basicConstraints');
-  return { ca, ...(pathLen !== undefined ? { pathLen } : {}) };
-}
-
 /** KeyUsage ::= BIT STRING; named bit i (0 = digitalSignature) as the flag 1 << i, unused trailing bits ignored. */
 function keyUsageFlags(v: Uint8Array): number {
   const b = contents(v, tlv(v, 0, 0x03), 0x03);
@@ -207,6 +201,14 @@ const extKeyUsage = (v: Uint8Array) => children(v, tlv(v, 0, 0x30)).map((e) => o
 export function derFacts(raw: Uint8Array): DerFacts | undefined {
   try {
     const { signatureOid, extensions } = certificateParts(raw);
+    return partsFacts(signatureOid, extensions);
+  } catch {
+    return undefined;
+  }
+}
+
+function partsFacts(signatureOid: string, extensions: Map<string, Uint8Array>): DerFacts | undefined {
+  try {
     const known = COMMON_SIGNATURES[signatureOid];
     if (!known) return undefined;
     const bc = extensions.get(ID_CE_BASIC_CONSTRAINTS);
@@ -223,10 +225,17 @@ export function derFacts(raw: Uint8Array): DerFacts | undefined {
   }
 }
 
+const fingerprintHex = (x: X509Certificate) => x.fingerprint256.replace(/:/g, '').toLowerCase();
+
 function readFacts(x: X509Certificate): CertFacts {
+  const reading = readCertificate(x.raw);
   return {
     x509: x,
-    fingerprint: x.fingerprint256.replace(/:/g, '').toLowerCase(),
+    raw: x.raw,
+    subjectName: x.subject,
+    issuerName: x.issuer,
+    ...(reading ? { reading } : {}),
+    fingerprint: fingerprintHex(x),
     subject: oneLine(x.subject),
     issuer: oneLine(x.issuer),
     notBefore: new Date(x.validFrom),
@@ -251,13 +260,49 @@ const byFingerprint = new Map<string, CertFacts>();
 export function certFacts(x: X509Certificate): CertFacts {
   let f = byObject.get(x);
   if (f) return f;
-  const key = x.fingerprint256;
+  const key = fingerprintHex(x);
   f = byFingerprint.get(key);
   if (!f) {
     f = readFacts(x);
-    if (byFingerprint.size >= 20_000) byFingerprint.clear();
-    byFingerprint.set(key, f);
+    keepFacts(key, f);
   }
   byObject.set(x, f);
+  return f;
+}
+
+function keepFacts(fingerprint: string, f: CertFacts): void {
+  if (byFingerprint.size >= 20_000) byFingerprint.clear();
+  byFingerprint.set(fingerprint, f);
+}
+
+/**
+ * The facts of a PEM certificate: for the usual kind, from its DER reading alone, node's parse (the `x509` field)
+ * made only if something asks for it; otherwise through node's parse as certFacts.
+ */
+export function certFactsOfPem(pem: string): CertFacts {
+  const r = certificateReading(pem);
+  const ext = r && partsFacts(r.signatureOid, r.extensions);
+  if (!r || !ext) return certFacts(parseCertificate(pem));
+  let f = byFingerprint.get(r.fingerprint);
+  if (f) return f;
+  f = {
+    get x509() {
+      return parseCertificate(pem);
+    },
+    raw: r.der,
+    subjectName: r.subject,
+    issuerName: r.issuer,
+    reading: r,
+    fingerprint: r.fingerprint,
+    subject: oneLine(r.subject),
+    issuer: oneLine(r.issuer),
+    notBefore: r.notBefore,
+    notAfter: r.notAfter,
+    selfIssued: r.subject === r.issuer,
+    ...ext,
+    hasSan: r.sans.length > 0,
+    key: { ...r.key },
+  };
+  keepFacts(r.fingerprint, f);
   return f;
 }

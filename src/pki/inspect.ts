@@ -1,6 +1,7 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import { CertfleetError } from '../core/errors.ts';
 import { certificateParts } from './cert-der.ts';
+import { readCertificate, type CertReading } from './cert-read.ts';
 import { ecPublicKeyDerOf, parsePrivateKey } from './private-key.ts';
 
 export interface CertInfo {
@@ -60,7 +61,43 @@ export function sansOf(x: X509Certificate): string[] {
     .filter(Boolean);
 }
 
+const ONE_PEM_CERT_RE =
+  /^\s*-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE-----\s*$/;
+const readings = new Map<string, CertReading | null>();
+
+/**
+ * The DER reading (src/pki/cert-read.ts) of a PEM holding exactly one certificate, kept by its text like the
+ * parsed ones; undefined for anything else (several certificates, text around it, an unusual certificate): the
+ * caller then parses it with OpenSSL.
+ */
+export function certificateReading(pem: string): CertReading | undefined {
+  let r = readings.get(pem);
+  if (r === undefined) {
+    const body = ONE_PEM_CERT_RE.exec(pem)?.[1].replace(/\r?\n/g, '');
+    r =
+      body !== undefined && body.length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(body)
+        ? (readCertificate(Buffer.from(body, 'base64')) ?? null)
+        : null;
+    if (readings.size >= PARSED_KEEP) readings.delete(readings.keys().next().value!);
+    readings.set(pem, r);
+  }
+  return r ?? undefined;
+}
+
+/** What the hub and agents record of a certificate: read from the DER when it is the usual kind, else by OpenSSL. */
 export function inspectCertificate(pem: string | X509Certificate): CertInfo {
+  const r = typeof pem === 'string' ? certificateReading(pem) : undefined;
+  if (r)
+    return {
+      serial: r.serial,
+      fingerprint: r.fingerprint,
+      subject: r.subject,
+      issuer: r.issuer,
+      sans: [...r.sans],
+      notBefore: new Date(r.notBefore),
+      notAfter: new Date(r.notAfter),
+      isCA: r.ca,
+    };
   const x = typeof pem === 'string' ? parseCertificate(pem) : pem;
   return {
     serial: x.serialNumber.toUpperCase(),
@@ -82,8 +119,10 @@ export function inspectCertificate(pem: string | X509Certificate): CertInfo {
  */
 export function certMatchesKey(certPem: string, keyPem: string): boolean {
   try {
-    const cert = parseCertificate(certPem);
     const embedded = ecPublicKeyDerOf(keyPem);
+    const spki = certificateReading(certPem)?.spki;
+    if (embedded && spki && embedded.equals(spki)) return true;
+    const cert = parseCertificate(certPem);
     if (embedded && embedded.equals(spkiOf(cert))) return true;
     return cert.checkPrivateKey(parsePrivateKey(keyPem));
   } catch {

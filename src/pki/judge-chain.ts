@@ -9,7 +9,7 @@
  * Everything but the name and the dates depends on the certificates and the trust store alone, and fleets serve
  * the same few chains from many endpoints: that part is kept per store and chain (bounded).
  */
-import type { X509Certificate } from 'node:crypto';
+import { verify, X509Certificate, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { certFacts, type CertFacts } from './cert-facts.ts';
 import type { TrustStore } from './trust-store.ts';
@@ -88,7 +88,8 @@ interface StaticJudgement {
 
 const cache = new WeakMap<TrustStore, Map<string, StaticJudgement>>();
 
-export function judgeChain(sent: X509Certificate[], opts: JudgeOptions): ChainJudgement {
+/** `sent`: node's parses, or facts already read (certFactsOfPem, which parses only when it must). */
+export function judgeChain(sent: Array<X509Certificate | CertFacts>, opts: JudgeOptions): ChainJudgement {
   if (sent.length === 0)
     return {
       ok: false,
@@ -104,10 +105,11 @@ export function judgeChain(sent: X509Certificate[], opts: JudgeOptions): ChainJu
     };
   let perStore = cache.get(opts.store);
   if (!perStore) cache.set(opts.store, (perStore = new Map()));
-  const key = opts.chainKey ?? sent.map((c) => c.fingerprint256).join('|');
+  const facts = sent.map((c) => (c instanceof X509Certificate ? certFacts(c) : c));
+  const key = opts.chainKey ?? facts.map((c) => c.fingerprint).join('|');
   let fixed = perStore.get(key);
   if (!fixed) {
-    fixed = judgeStatic(sent.map(certFacts), opts.store);
+    fixed = judgeStatic(facts, opts.store);
     if (perStore.size >= 5000) perStore.clear();
     perStore.set(key, fixed);
   }
@@ -128,20 +130,39 @@ export function judgeChain(sent: X509Certificate[], opts: JudgeOptions): ChainJu
   };
 }
 
+/**
+ * The signature algorithms checked on the DER reading, each with its digest and the key type it needs; what
+ * X509_verify checks: the algorithm the TBS names is the outer one, the issuer's key is of the algorithm's type,
+ * and the signature verifies over the TBS bytes. Any other algorithm goes to X509Certificate.verify.
+ */
+const CHECKED_SIGNATURES: Record<string, [digest: string | null, keyType: string]> = {
+  '1.2.840.10045.4.3.2': ['sha256', 'ec'],
+  '1.2.840.10045.4.3.3': ['sha384', 'ec'],
+  '1.2.840.10045.4.3.4': ['sha512', 'ec'],
+  '1.2.840.113549.1.1.11': ['sha256', 'rsa'],
+  '1.2.840.113549.1.1.12': ['sha384', 'rsa'],
+  '1.2.840.113549.1.1.13': ['sha512', 'rsa'],
+  '1.3.101.112': [null, 'ed25519'],
+};
+
 function signedBy(child: CertFacts, parent: CertFacts | X509Certificate): boolean {
-  const p = 'x509' in parent ? parent.x509 : parent;
+  const p = parent instanceof X509Certificate ? certFacts(parent) : parent;
   // By name and signature only: X509Certificate.checkIssued would also refuse an issuer whose keyUsage lacks
   // keyCertSign, and that must be reported as what it is, not as a missing issuer.
-  if (child.x509.issuer !== p.subject) return false;
+  if (child.issuerName !== p.subjectName) return false;
   try {
-    return child.x509.verify(p.publicKey);
+    const r = child.reading;
+    const how = r?.signatureAlgorithmMatches ? CHECKED_SIGNATURES[r.signatureOid] : undefined;
+    if (!r || !how) return child.x509.verify(p.x509.publicKey);
+    const key: KeyObject = p.x509.publicKey; // an issuer: parsed once, its facts kept
+    return key.asymmetricKeyType === how[1] && verify(how[0], r.tbs, key, r.signature);
   } catch {
     return false;
   }
 }
 
 function isAnchor(c: CertFacts, store: TrustStore): boolean {
-  return store.raws.has(c.x509.raw.toString('base64'));
+  return store.raws.has(Buffer.from(c.raw.buffer, c.raw.byteOffset, c.raw.byteLength).toString('base64'));
 }
 
 function judgeStatic(sent: CertFacts[], store: TrustStore): StaticJudgement {
@@ -158,7 +179,7 @@ function judgeStatic(sent: CertFacts[], store: TrustStore): StaticJudgement {
       anchorSent = path.length > 1;
       break;
     }
-    const root = (store.bySubject.get(cur.x509.issuer) ?? []).find((r) => signedBy(cur, r));
+    const root = (store.bySubject.get(cur.issuerName) ?? []).find((r) => signedBy(cur, r));
     if (root) {
       path.push(certFacts(root));
       anchored = true;

@@ -1,8 +1,7 @@
 /** The planner's view of one certificate (PlanInput) from the store, and the order the budget counts for it. */
-import type { X509Certificate } from 'node:crypto';
 import type { Certificate, CertificateVersion } from '../../core/types.ts';
 import { ariCertId } from '../../issuers/acme/ari.ts';
-import { inspectCertificate, parseCertificate } from '../../pki/inspect.ts';
+import { certificateReading, inspectCertificate, parseCertificate } from '../../pki/inspect.ts';
 import type { HubContext } from '../hub-context.ts';
 import { issuanceRequestFor, type Decision, type IssuanceRequest, type PlanInput } from '../planner/index.ts';
 import type { AriCache } from './ari-cache.ts';
@@ -106,11 +105,10 @@ const FACTS_KEPT = 10_000;
 function versionFacts(v: CertificateVersion): VersionFacts {
   const kept = factsById.get(v.id);
   if (kept?.certPem === v.certPem) return kept;
-  const x = parseCertificate(v.certPem);
-  const info = inspectCertificate(x);
+  const info = inspectCertificate(v.certPem);
   let keyType: string | undefined;
   try {
-    keyType = publicKeyType(x);
+    keyType = publicKeyType(v.certPem);
   } catch {
     keyType = undefined;
   }
@@ -127,10 +125,15 @@ function versionFacts(v: CertificateVersion): VersionFacts {
   return facts;
 }
 
-function publicKeyType(x: X509Certificate): string | undefined {
-  const key = x.publicKey;
-  const d = key.asymmetricKeyDetails;
-  if (key.asymmetricKeyType === 'ec') return d?.namedCurve === 'secp384r1' ? 'ecdsa-p384' : 'ecdsa-p256';
-  if (key.asymmetricKeyType === 'rsa') return `rsa-${d?.modulusLength}`;
+/** The key type of a certificate's public key: from its DER reading, or (anything unusual) node's KeyObject. */
+function publicKeyType(certPem: string): string | undefined {
+  const read = certificateReading(certPem)?.key;
+  const key = read ? undefined : parseCertificate(certPem).publicKey;
+  const type = read?.type ?? key?.asymmetricKeyType;
+  if (type === 'ec')
+    return (read?.curve ?? key?.asymmetricKeyDetails?.namedCurve) === 'secp384r1'
+      ? 'ecdsa-p384'
+      : 'ecdsa-p256';
+  if (type === 'rsa') return `rsa-${read?.bits ?? key?.asymmetricKeyDetails?.modulusLength}`;
   return undefined;
 }
