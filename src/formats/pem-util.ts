@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { CertfleetError } from '../core/errors.ts';
-import { parseCertificate } from '../pki/inspect.ts';
+import { certificateReading, parseCertificate } from '../pki/inspect.ts';
 import { ecPkcs8PemOf, parsePrivateKey } from '../pki/private-key.ts';
 import type { Bundle } from '../core/types.ts';
 
@@ -13,11 +13,15 @@ export function joinPem(pems: string[]): string {
   return pems.map(pemBlock).join('');
 }
 
-/** The leaf and intermediates as DER, leaf first; throws a CertfleetError naming which one is broken. */
+/**
+ * The leaf and intermediates as DER, leaf first (read by hand for the usual certificates, else parsed by OpenSSL);
+ * throws a CertfleetError naming which one is broken.
+ */
 export function chainDer(bundle: Bundle): Buffer[] {
   return [bundle.certPem, ...bundle.chainPems].map((pem, i) => {
     try {
-      return parseCertificate(pem).raw;
+      const der = certificateReading(pem)?.der;
+      return der ? Buffer.from(der.buffer, der.byteOffset, der.byteLength) : parseCertificate(pem).raw;
     } catch (e) {
       throw new CertfleetError(
         'VALIDATION_FAILED',
