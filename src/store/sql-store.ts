@@ -27,6 +27,7 @@ import {
   fleetStatusRows,
   subscriptionRows,
 } from './fleet-queries.ts';
+import { CompiledOnce } from './compiled-once.ts';
 import { META } from './meta-catalogue.ts';
 import {
   deleteRateLimitOrdersKeptUntil,
@@ -161,6 +162,75 @@ export class SqlStore implements Store {
 
   private readonly announce: Announce | undefined;
 
+  /** The statements every renewal runs, compiled once (CompiledOnce says why). */
+  private readonly hot = {
+    pointer: new CompiledOnce((db, id: string) =>
+      db.selectFrom('certificates').select('current_version_id').where('id', '=', id),
+    ),
+    renewalState: new CompiledOnce((db, id: string) =>
+      db.selectFrom('certificates').select('renewal_state').where('id', '=', id),
+    ),
+    setRenewalState: new CompiledOnce((db, id: string, state: string) =>
+      db.updateTable('certificates').set({ renewal_state: state }).where('id', '=', id),
+    ),
+    sealedKey: new CompiledOnce((db, id: string) =>
+      db.selectFrom('versions').select('sealed_key').where('id', '=', id),
+    ),
+    event: new CompiledOnce((db, at: string, actor: string, kind: string, subject: string, data: string) =>
+      db.insertInto('events').values({ at, actor, kind, subject, data }),
+    ),
+    putMeta: new CompiledOnce((db, key: string, value: string) =>
+      db
+        .insertInto('meta')
+        .values({ key, value })
+        .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({ value: eb.ref('excluded.value') }))),
+    ),
+    bumpRevision: new CompiledOnce((db, key: string) =>
+      db
+        .insertInto('meta')
+        .values({ key, value: '1' })
+        .onConflict((oc) =>
+          oc.column('key').doUpdateSet({ value: sql<string>`CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)` }),
+        )
+        .returning('value'),
+    ),
+    lockCertificate: new CompiledOnce((db, id: string) =>
+      db
+        .updateTable('certificates')
+        .set((eb) => ({ renewal_state: eb.ref('renewal_state') }))
+        .where('id', '=', id)
+        .returningAll(),
+    ),
+    insertVersion: new CompiledOnce(
+      (db, ...v: [string, string, string, string, string, string, string, string, string, string, string]) =>
+        db.insertInto('versions').values({
+          id: v[0],
+          certificate_id: v[1],
+          serial: v[2],
+          fingerprint: v[3],
+          not_before: v[4],
+          not_after: v[5],
+          cert_pem: v[6],
+          chain_pem: v[7],
+          sealed_key: v[8],
+          issuer: v[9],
+          created_at: v[10],
+        }),
+    ),
+    setCurrentVersion: new CompiledOnce((db, id: string, versionId: string, at: string) =>
+      db
+        .updateTable('certificates')
+        .set({ current_version_id: versionId, updated_at: at })
+        .where('id', '=', id),
+    ),
+    subscriptionIds: new CompiledOnce((db, certificateId: string) =>
+      db.selectFrom('subscriptions').select('id').where('certificate_id', '=', certificateId),
+    ),
+    deleteOrders: new CompiledOnce((db, certificateId: string) =>
+      db.deleteFrom('acme_orders').where('certificate_id', '=', certificateId),
+    ),
+  };
+
   /**
    * `generation` must be the one the database's dialect bumps (`withWriteGeneration`); without one (a database
    * opened by hand, in tests) nothing is cached across calls.
@@ -217,10 +287,7 @@ export class SqlStore implements Store {
     data: Record<string, unknown> = {},
     at = this.now(),
   ) {
-    await db
-      .insertInto('events')
-      .values({ at, actor, kind, subject, data: json(data) })
-      .execute();
+    await this.hot.event.run(db, at, actor, kind, subject, json(data));
   }
 
   /**
@@ -248,14 +315,8 @@ export class SqlStore implements Store {
 
   /** One statement, no read-then-write: two hubs bumping at once get two distinct revisions. */
   private async bumpRevision(db: Db, emit: Emit, scope: RevisionScope): Promise<number> {
-    const row = await db
-      .insertInto('meta')
-      .values({ key: META.revision.key, value: '1' })
-      .onConflict((oc) =>
-        oc.column('key').doUpdateSet({ value: sql<string>`CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)` }),
-      )
-      .returning('value')
-      .executeTakeFirstOrThrow();
+    const row = await this.hot.bumpRevision.first(db, META.revision.key);
+    if (!row) throw new Error('the revision was not bumped');
     const revision = Number(row.value);
     emit({ kind: 'revision.bumped', revision, scope });
     return revision;
@@ -400,11 +461,7 @@ export class SqlStore implements Store {
   }
 
   private async putMeta(db: Db, key: string, value: string): Promise<void> {
-    await db
-      .insertInto('meta')
-      .values({ key, value })
-      .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
-      .execute();
+    await this.hot.putMeta.run(db, key, value);
   }
 
   async revision(): Promise<number> {
@@ -543,20 +600,12 @@ export class SqlStore implements Store {
   }
 
   async getRenewalState(certificateId: string): Promise<Record<string, unknown>> {
-    const row = await this.db
-      .selectFrom('certificates')
-      .select('renewal_state')
-      .where('id', '=', certificateId)
-      .executeTakeFirst();
+    const row = await this.hot.renewalState.first(this.db, certificateId);
     return parse(row?.renewal_state, {});
   }
 
   async setRenewalState(certificateId: string, state: Record<string, unknown>): Promise<void> {
-    await this.db
-      .updateTable('certificates')
-      .set({ renewal_state: json(state) })
-      .where('id', '=', certificateId)
-      .execute();
+    await this.hot.setRenewalState.run(this.db, certificateId, json(state));
   }
 
   async commitRenewal(c: RenewalCommit): Promise<{ certificate: Certificate; version?: CertificateVersion }> {
@@ -577,13 +626,13 @@ export class SqlStore implements Store {
         ? await this.insertVersion(trx, emit, certificate, c.version, c.actor)
         : undefined;
       // the order that yielded it (if any) is done
-      if (version) await trx.deleteFrom('acme_orders').where('certificate_id', '=', certificate.id).execute();
+      if (version) await this.hot.deleteOrders.run(trx, certificate.id);
       if (c.renewalState)
-        await trx
-          .updateTable('certificates')
-          .set({ renewal_state: json(c.renewalState(parse(renewalState, {}))) })
-          .where('id', '=', certificate.id)
-          .execute();
+        await this.hot.setRenewalState.run(
+          trx,
+          certificate.id,
+          json(c.renewalState(parse(renewalState, {}))),
+        );
       if (c.rateLimitOrders?.length) await insertRateLimitOrders(trx, c.rateLimitOrders);
       for (const e of c.events?.({ certificate, ...(version ? { version } : {}) }) ?? []) {
         await this.event(trx, c.actor, e.kind, `certificate:${certificate.name}`, e.data);
@@ -608,12 +657,7 @@ export class SqlStore implements Store {
     trx: Db,
     certificateId: string,
   ): Promise<{ certificate: Certificate; renewalState: string }> {
-    const row = await trx
-      .updateTable('certificates')
-      .set((eb) => ({ renewal_state: eb.ref('renewal_state') }))
-      .where('id', '=', certificateId)
-      .returningAll()
-      .executeTakeFirst();
+    const row = await this.hot.lockCertificate.first(trx, certificateId);
     if (!row) throw new CertfleetError('CERTIFICATE_NOT_FOUND', 'certificate was deleted during renewal', '');
     return { certificate: toCertificate(row), renewalState: row.renewal_state };
   }
@@ -654,17 +698,22 @@ export class SqlStore implements Store {
       issuer: v.issuer,
       created_at: this.now(),
     };
-    await trx.insertInto('versions').values(row).execute();
-    await trx
-      .updateTable('certificates')
-      .set({ current_version_id: row.id, updated_at: row.created_at })
-      .where('id', '=', cert.id)
-      .execute();
-    const subs = await trx
-      .selectFrom('subscriptions')
-      .select('id')
-      .where('certificate_id', '=', cert.id)
-      .execute();
+    await this.hot.insertVersion.run(
+      trx,
+      row.id,
+      row.certificate_id,
+      row.serial,
+      row.fingerprint,
+      row.not_before,
+      row.not_after,
+      row.cert_pem,
+      row.chain_pem,
+      row.sealed_key,
+      row.issuer,
+      row.created_at,
+    );
+    await this.hot.setCurrentVersion.run(trx, cert.id, row.id, row.created_at);
+    const subs = (await this.hot.subscriptionIds.run(trx, cert.id)).rows;
     for (const s of subs) {
       await trx
         .insertInto('deployments')
@@ -708,11 +757,7 @@ export class SqlStore implements Store {
   }
 
   async currentVersion(certificateId: string): Promise<CertificateVersion | undefined> {
-    const pointer = await this.db
-      .selectFrom('certificates')
-      .select('current_version_id')
-      .where('id', '=', certificateId)
-      .executeTakeFirst();
+    const pointer = await this.hot.pointer.first(this.db, certificateId);
     const id = pointer?.current_version_id;
     if (!id) return undefined;
     const kept = this.versionsById.get(id);
@@ -747,9 +792,7 @@ export class SqlStore implements Store {
   }
 
   async sealedKeyOf(versionId: string): Promise<string | undefined> {
-    return (
-      await this.db.selectFrom('versions').select('sealed_key').where('id', '=', versionId).executeTakeFirst()
-    )?.sealed_key;
+    return (await this.hot.sealedKey.first(this.db, versionId))?.sealed_key;
   }
 
   // endpoints
