@@ -76,13 +76,16 @@ export function certificateReading(pem: string): CertReading | undefined {
     const body = ONE_PEM_CERT_RE.exec(pem)?.[1].replace(/\r?\n/g, '');
     r =
       body !== undefined && body.length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(body)
-        ? (readCertificate(Buffer.from(body, 'base64')) ?? null)
+        ? (readCertificate(ownBytes(Buffer.from(body, 'base64'))) ?? null)
         : null;
     if (readings.size >= PARSED_KEEP) readings.delete(readings.keys().next().value!);
     readings.set(pem, r);
   }
   return r ?? undefined;
 }
+
+/** A copy in a buffer of its own: a small Buffer from a string is a slice of an 8 KB pool, which a kept one pins. */
+const ownBytes = (b: Buffer): Uint8Array => new Uint8Array(b);
 
 /** What the hub and agents record of a certificate: read from the DER when it is the usual kind, else by OpenSSL. */
 export function inspectCertificate(pem: string | X509Certificate): CertInfo {
