@@ -1,13 +1,6 @@
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  randomBytes,
-  sign,
-  verify,
-  type KeyObject,
-} from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { generateJwkPrivateKey } from '../pki/jwk-key-pair.ts';
+import { randomBytesPooled } from '../core/random-pool.ts';
 
 /**
  * Agent request authentication: every request after enrollment carries an Ed25519 signature over
@@ -47,7 +40,7 @@ export function signRequest(
   now: number = Date.now(),
 ): Record<string, string> {
   const timestamp = String(now);
-  const nonce = randomBytes(16).toString('base64url');
+  const nonce = randomBytesPooled(16).toString('base64url');
   const signature = sign(
     null,
     Buffer.from(canonicalRequest(method, pathWithQuery, timestamp, nonce, body)),

@@ -4,11 +4,11 @@ import {
   createPublicKey,
   diffieHellman,
   hkdfSync,
-  randomBytes,
   type KeyObject,
 } from 'node:crypto';
 import { CertfleetError } from '../core/errors.ts';
 import { newOkpKeyPair, publicKeyFromRaw, rawPublicKey } from './request-signature.ts';
+import { randomBytesPooled } from '../core/random-pool.ts';
 
 /**
  * A private key sealed to one agent: ephemeral X25519 agreement with the agent's X25519 public key, HKDF-SHA256,
@@ -51,7 +51,7 @@ export function sealKey(
     recipientX25519,
     aad,
   );
-  const iv = randomBytes(12);
+  const iv = randomBytesPooled(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(aad);
   const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);

@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CertfleetError } from '../core/errors.ts';
+import { randomBytesPooled } from '../core/random-pool.ts';
 
 /**
  * Secrets at rest: every private key and credential is sealed with AES-256-GCM under a random data key; the data
@@ -17,7 +18,7 @@ const TAG_BYTES = 16;
 class MalformedSealedValue extends Error {}
 
 function seal(key: Buffer, plaintext: Buffer, context: string): string {
-  const iv = randomBytes(IV_BYTES);
+  const iv = randomBytesPooled(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(Buffer.from(context));
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);

@@ -17,6 +17,7 @@ import { parsePrivateKey } from '../../pki/private-key.ts';
 import { x509 } from '../../pki/x509.ts';
 import { leafIssuer, signLeaf, type LeafIssuer } from './leaf-tbs.ts';
 import type { IssueRequest, IssuedVersion, Issuer } from '../issuer.ts';
+import { randomBytesPooled } from '../../core/random-pool.ts';
 
 interface CaMaterial {
   rootPem: string;
@@ -28,7 +29,7 @@ const { internalCaRoot, internalCaRootKey, internalCaIntermediate, internalCaInt
 
 /** A positive 128-bit serial in hex (RFC 5280: at most 20 octets, positive, unpredictable). */
 function randomSerial(): string {
-  const b = randomBytes(16);
+  const b = randomBytesPooled(16);
   b[0] &= 0x7f;
   b[0] |= 0x01;
   return b.toString('hex');
