@@ -3,7 +3,7 @@
  * structure rather than parsing it whole with a schema (node's X509Certificate has already parsed and accepted the
  * certificate; what node 20 does not expose is read here). Throws on anything it does not expect.
  */
-import { children, contents, oidString, tlv } from './der.ts';
+import { children, contents, oidString, tlv, type Tlv } from './der.ts';
 
 export interface CertificateParts {
   /** The outer signatureAlgorithm's OID, dotted. */
@@ -23,8 +23,17 @@ export function certificateParts(der: Uint8Array): CertificateParts {
   const first = tbs[0]?.tag === 0xa0 ? 1 : 0;
   const spki = tbs[first + 5];
   if (spki?.tag !== 0x30) throw new Error('no SubjectPublicKeyInfo');
+  const extensions = extensionMap(der, tbs.slice(first + 6));
+  return { signatureOid, spki: der.subarray(spki.at, spki.end), extensions };
+}
+
+/**
+ * The extensions among a TBSCertificate's trailing elements ([1], [2] unique identifiers are skipped): each one's
+ * value (the extnValue OCTET STRING's contents) by OID, the first of each OID.
+ */
+export function extensionMap(der: Uint8Array, trailing: Tlv[]): Map<string, Uint8Array> {
   const extensions = new Map<string, Uint8Array>();
-  for (const e of tbs.slice(first + 6)) {
+  for (const e of trailing) {
     if (e.tag !== 0xa3) continue; // issuerUniqueID, subjectUniqueID
     const list = children(der, e);
     if (list.length !== 1 || list[0].tag !== 0x30) throw new Error('bad extensions');
@@ -38,5 +47,5 @@ export function certificateParts(der: Uint8Array): CertificateParts {
       if (!extensions.has(id)) extensions.set(id, value);
     }
   }
-  return { signatureOid, spki: der.subarray(spki.at, spki.end), extensions };
+  return extensions;
 }

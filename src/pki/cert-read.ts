@@ -8,6 +8,7 @@
  * needs escaping, an IPv6 or non-DNS subjectAltName, an unknown key) gives undefined: the caller asks OpenSSL.
  */
 import { createHash } from 'node:crypto';
+import { extensionMap } from './cert-der.ts';
 import { children, contents, oidString, smallUint, tlv, type Tlv } from './der.ts';
 
 export interface CertKey {
@@ -97,19 +98,8 @@ function read(der: Uint8Array): CertReading | undefined {
   const notAfter = timeOf(der, validity[1]);
   if (!notBefore || !notAfter) return undefined;
 
-  const extensions = new Map<string, Uint8Array>();
-  for (const e of rest) {
-    if (e.tag !== 0xa3) return undefined; // unique identifiers
-    const list = children(der, e);
-    if (list.length !== 1 || list[0].tag !== 0x30) return undefined;
-    for (const x of children(der, list[0])) {
-      const f = children(der, x);
-      if (x.tag !== 0x30 || f.length < 2 || f.length > 3 || (f.length === 3 && f[1].tag !== 0x01))
-        return undefined;
-      const id = oidString(der, f[0]);
-      if (!extensions.has(id)) extensions.set(id, contents(der, f[f.length - 1], 0x04));
-    }
-  }
+  if (rest.some((e) => e.tag !== 0xa3)) return undefined; // unique identifiers: OpenSSL decides
+  const extensions = extensionMap(der, rest);
   const sanValue = extensions.get(ID_CE_SUBJECT_ALT_NAME);
   const sans = sanValue ? sanList(sanValue) : [];
   if (!sans) return undefined;
