@@ -7,7 +7,7 @@
  * (bench/api.ts's load generator). Each hub's RSS is sampled every 0.5 s throughout; the maximum is reported.
  *
  *   npm run bench -- ha [--agents 1000] [--agent-procs 2] [--rounds 3] [--clients 50] [--requests 400] [--no-write]
- *                       [--front haproxy [--proxy-timeout-server 60]]
+ *                       [--front haproxy [--proxy-timeout-server 40]]
  *
  * `--front haproxy`: the topology of docs/ha.md "TLS at the load balancer": the hubs serve plain HTTP (`--no-tls`)
  * and one HAProxy process per hub (test/helpers/haproxy.ts; one process for both would need about 2 × 10,000 file
@@ -62,8 +62,8 @@ export async function run(args: string[]): Promise<void> {
   const clients = Number(flag('clients', '50'));
   const requests = Number(flag('requests', '400'));
   const front = flag('front', 'none');
-  /** `--front haproxy` only: HAProxy's `timeout server` in seconds (default 60, test/helpers/haproxy.ts). */
-  const proxyTimeoutServer = Number(flag('proxy-timeout-server', '60'));
+  /** `--front haproxy` only: HAProxy's `timeout server` in seconds (default 40, as test/helpers/haproxy.ts). */
+  const proxyTimeoutServer = Number(flag('proxy-timeout-server', '40'));
   if (front !== 'none' && front !== 'haproxy') throw new Error(`--front: haproxy or nothing, not ${front}`);
   const cpuModel =
     /model name\s*:\s*(.*)/.exec(await readFile('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model;

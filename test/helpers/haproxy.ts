@@ -22,7 +22,10 @@ const run = promisify(execFile);
 export interface HaproxyTimeouts {
   /** `timeout client`, s: the client side's inactivity, also while a long-poll is held. Default 60. */
   client: number;
-  /** `timeout server`, s: longer than the hub's `agent.longPollSeconds` (25) plus the answer. Default 60. */
+  /**
+   * `timeout server`, s: longer than the agents' long-poll (25 s) plus the answer, shorter than the agents' own
+   * timeout (long-poll + 20 s), so HAProxy closes before the agent gives up and the hub sees it. Default 40.
+   */
   server: number;
   /** `timeout http-keep-alive`, s: an idle client connection between two requests. Default 60. */
   keepAlive: number;
@@ -98,7 +101,7 @@ export async function startHaproxy(
       pemPath: opts.pemPath,
       backends: opts.backends,
       ports,
-      timeouts: { client: 60, server: 60, keepAlive: 60, ...opts.timeouts },
+      timeouts: { client: 60, server: 40, keepAlive: 60, ...opts.timeouts },
       maxconn: opts.maxconn ?? 1000,
     }),
   );
