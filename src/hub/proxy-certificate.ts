@@ -71,10 +71,8 @@ export async function writeProxyCertificate(opts: {
       throw new CertfleetError(
         'OUTPUT_WRITE_FAILED',
         `cannot write ${opts.out}: ${(e as Error).message}`,
-        '',
-        {
-          cause: e,
-        },
+        "give --out a file in an existing directory this user may write to (HAProxy's crt path)",
+        { cause: e },
       );
     }
     await store.appendEvent({
