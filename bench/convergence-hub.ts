@@ -1,7 +1,7 @@
 /**
  * The hub for bench/convergence.ts and bench/ha.ts, in its own process (so its RSS and CPU are its own): starts a
  * real hub on a free loopback port (SQLite in the data directory, or the PostgreSQL database of a third argument;
- * hubs on one database share CERTFLEET_MASTER_KEY), prints one JSON line with url + CA, then renews certificates when the parent asks over IPC
+ * hubs on one database share CERTFLEET_MASTER_KEY; plain HTTP with CERTFLEET_TLS=off), prints one JSON line with url + CA, then renews certificates when the parent asks over IPC
  * and answers with the commit time (performance.timeOrigin-based, comparable across processes).
  */
 import { writeFile } from 'node:fs/promises';
@@ -15,6 +15,8 @@ const [dataDir, token, databaseUrl] = process.argv.slice(2);
 const hub = await startHub({
   dataDir,
   listen: '127.0.0.1:0',
+  // CERTFLEET_TLS=off (as `certfleet hub` reads it): plain HTTP behind a TLS-terminating proxy (bench ha --front)
+  tls: process.env.CERTFLEET_TLS !== 'off',
   logger: createLogger({ level: 'warn' }),
   env: {
     CERTFLEET_ADMIN_TOKEN: token,

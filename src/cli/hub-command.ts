@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { DEFAULT_DATA_DIR } from './client.ts';
-import { globalFlags } from './context.ts';
+import { globalFlags, positiveInt } from './context.ts';
 import { EXIT, exitWith } from './exit.ts';
 import { addLogOptions, logSettings, type LogFlags } from './log-options.ts';
 import { printJson, table } from './output.ts';
@@ -10,6 +10,7 @@ interface HubFlags extends LogFlags {
   listen: string;
   tls: boolean;
   tlsName?: string[];
+  trustedProxy?: string[];
   hubConfig?: string;
   databaseUrl?: string;
 }
@@ -45,6 +46,10 @@ export function registerHubCommand(program: Command): void {
     .option(
       '--tls-name <name...>',
       'extra names for the hub certificate (env CERTFLEET_TLS_NAMES, comma-separated)',
+    )
+    .option(
+      '--trusted-proxy <address...>',
+      'believe X-Forwarded-For/-Proto from these proxies (IP or CIDR; with --no-tls, the TLS proxy in front; env CERTFLEET_TRUSTED_PROXIES, comma-separated)',
     );
   addLogOptions(hubCommand).action(async (opts: HubFlags) => {
     // Loaded lazily: client commands should not pay for the hub's dependencies.
@@ -62,6 +67,7 @@ export function registerHubCommand(program: Command): void {
       ...(opts.hubConfig ? { configPath: opts.hubConfig } : {}),
       tls: opts.tls && process.env.CERTFLEET_TLS !== 'off',
       tlsNames: opts.tlsName ?? process.env.CERTFLEET_TLS_NAMES?.split(',').filter(Boolean) ?? [],
+      trustedProxies: opts.trustedProxy ?? process.env.CERTFLEET_TRUSTED_PROXIES?.split(',') ?? [],
       // For tests and API work: an answer its response schema would shrink fails instead of losing the field.
       checkResponses: process.env.CERTFLEET_CHECK_RESPONSES === '1',
     });
@@ -94,6 +100,49 @@ export function registerHubCommand(program: Command): void {
   });
   registerResetAdminToken(hubCommand);
   registerCheckStore(hubCommand);
+  registerProxyCert(hubCommand);
+}
+
+/**
+ * `certfleet hub proxy-cert`: the certificate of the TLS-terminating proxy in front of `--no-tls` hubs, issued by
+ * the hub CA (agents pin it), written with its chain and key in one file (src/hub/proxy-certificate.ts).
+ */
+function registerProxyCert(hubCommand: Command): void {
+  hubCommand
+    .command('proxy-cert')
+    .description(
+      'write a certificate from the hub CA for the TLS proxy in front of --no-tls hubs (chain and key in one PEM, 0600)',
+    )
+    .requiredOption('--out <file>', "where to write it (HAProxy's crt file)")
+    .requiredOption('--name <name...>', 'DNS names or IP addresses agents use for the proxy (as in --hub)')
+    .option('--lifetime-days <days>', 'lifetime', positiveInt, 365)
+    .addHelpText(
+      'after',
+      '\nOptions of `certfleet hub` apply: --data-dir <dir> (env CERTFLEET_DATA_DIR), --database-url <url>\n' +
+        '(env CERTFLEET_DATABASE_URL). Needs the master key, like the hub. Keeping it renewed: docs/ha.md.',
+    )
+    .action(async (sub: { out: string; name: string[]; lifetimeDays: number }, cmd: Command) => {
+      const flags = cmd.parent!.opts<HubFlags>();
+      const databaseUrl = databaseUrlOf(flags);
+      const [{ writeProxyCertificate }, { createLogger }] = await Promise.all([
+        import('../hub/proxy-certificate.ts'),
+        import('../core/log.ts'),
+      ]);
+      const written = await writeProxyCertificate({
+        dataDir: flags.dataDir,
+        ...(databaseUrl ? { databaseUrl } : {}),
+        env: process.env,
+        logger: createLogger({ destination: process.stderr }),
+        names: sub.name,
+        lifetimeDays: sub.lifetimeDays,
+        out: sub.out,
+      });
+      if (globalFlags(cmd).json) return printJson(written);
+      process.stdout.write(
+        `Wrote ${written.path} (0600): certificate for ${written.names.join(', ')} from the hub CA, its chain and ` +
+          `its key; valid until ${written.notAfter} (sha256 ${written.fingerprint}).\n`,
+      );
+    });
 }
 
 /**

@@ -32,6 +32,7 @@ import { AdvisoryIssuanceLock } from '../store/postgres/advisory-lock.ts';
 import { postgresPool } from '../store/postgres/open-postgres-store.ts';
 import { LeaderJobs, leaseElection, soleHub, type LeaderJob } from './leader-jobs.ts';
 import { DEFAULT_LAGGING } from './api/page-cache.ts';
+import { parseTrustedProxies } from './api/trusted-proxies.ts';
 
 /**
  * Connections waiting to be accepted (Node's default is 511; Linux caps it at net.core.somaxconn, 4096 by default).
@@ -46,6 +47,11 @@ export interface HubOptions {
   listen: string;
   tls?: boolean;
   tlsNames?: string[];
+  /**
+   * Proxies in front of the hub whose X-Forwarded-For / X-Forwarded-Proto it believes (IP addresses, CIDR ranges;
+   * src/hub/api/trusted-proxies.ts). Behind a TLS-terminating proxy (`tls: false`) the dashboard needs them.
+   */
+  trustedProxies?: string[];
   /** Parsed hub settings; `configPath` is read when this is absent. */
   config?: HubConfig;
   configPath?: string;
@@ -203,6 +209,14 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   };
   try {
     const tls = opts.tls !== false;
+    const trustedProxies = parseTrustedProxies(opts.trustedProxies ?? []);
+    if (!tls && !trustedProxies.length) {
+      ctx.logger.warn(
+        'plain HTTP and no --trusted-proxy: behind a TLS-terminating proxy the dashboard refuses sign-in (its Origin is ' +
+          'https, the hub sees http) and failed logins are counted against the proxy address; give the hub the ' +
+          "proxy's address with --trusted-proxy (docs/ha.md)",
+      );
+    }
     const https = tls ? await hubTlsCertificate(ctx, hubTlsNames(host, opts.tlsNames)) : undefined;
     await writeFile(join(opts.dataDir, 'ca.pem'), ctx.internalCa.rootPem, { mode: 0o644 });
     acme = await startAcme(config, ctx, env);
@@ -268,6 +282,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       http01Store: acme.http01Store,
       ...(https ? { https } : {}),
       ...(opts.checkResponses ? { checkResponses: true } : {}),
+      ...(trustedProxies.length ? { trustedProxies } : {}),
       pageCache: {
         ...(config.api?.pageCache === false ? { enabled: false } : {}),
         ...(config.api?.lastContactLagSeconds !== undefined

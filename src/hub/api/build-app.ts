@@ -79,6 +79,11 @@ export interface AppDeps {
   /** Failed token and enrollment attempts allowed per client address (default 20 a minute). */
   authFailureLimit?: FailureLimitOptions;
   /**
+   * Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (trusted-proxies.ts, parsed there): the client's
+   * address and the scheme it used, for the failure limiter and the dashboard's Origin check. Default: none.
+   */
+  trustedProxies?: string[];
+  /**
    * Tests: an answer that its response schema would shrink (a field the schema does not list) fails the request
    * instead of losing the field, so every API test also checks the schemas (checked-responses.ts).
    */
@@ -102,6 +107,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    ...(deps.trustedProxies?.length ? { trustProxy: deps.trustedProxies } : {}),
     ...(deps.https ? { https: deps.https } : {}),
   }) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);

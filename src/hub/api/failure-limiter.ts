@@ -3,7 +3,8 @@
  * the address is refused (429 with Retry-After) until its oldest failure leaves the window. Only failures count,
  * so a busy monitoring script with a valid token is never slowed, while guessing tokens gets `max` tries a window.
  *
- * Per hub process; behind a proxy, set the hub's trusted proxy so `req.ip` is the client, not the proxy.
+ * Per hub process; behind a proxy, give the hub its address (`--trusted-proxy`, trusted-proxies.ts) so `req.ip` is
+ * the client, not the proxy.
  */
 import { z } from 'zod';
 
