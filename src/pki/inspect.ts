@@ -3,6 +3,7 @@ import { CertfleetError } from '../core/errors.ts';
 import { certificateParts } from './cert-der.ts';
 import { readCertificate, type CertReading } from './cert-read.ts';
 import { ecPublicKeyDerOf, parsePrivateKey } from './private-key.ts';
+import { setBounded } from '../core/bounded-map.ts';
 
 export interface CertInfo {
   serial: string; // upper-case hex, as openssl prints it
@@ -33,8 +34,7 @@ export function parseCertificate(pem: string | Buffer): X509Certificate {
     let x = parsed.get(pem);
     if (!x) {
       x = new X509Certificate(pem);
-      if (parsed.size >= PARSED_KEEP) parsed.delete(parsed.keys().next().value!);
-      parsed.set(pem, x);
+      setBounded(parsed, PARSED_KEEP, pem, x);
     }
     return x;
   } catch (e) {
@@ -78,8 +78,7 @@ export function certificateReading(pem: string): CertReading | undefined {
       body !== undefined && body.length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(body)
         ? (readCertificate(ownBytes(Buffer.from(body, 'base64'))) ?? null)
         : null;
-    if (readings.size >= PARSED_KEEP) readings.delete(readings.keys().next().value!);
-    readings.set(pem, r);
+    setBounded(readings, PARSED_KEEP, pem, r);
   }
   return r ?? undefined;
 }

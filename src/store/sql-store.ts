@@ -85,6 +85,7 @@ import {
   type RateLimitOrder,
   type StoredRateLimitOrder,
 } from './store.ts';
+import { setBounded } from '../core/bounded-map.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 /** Records a post-commit event from inside a transaction (see `SqlStore.write`). */
@@ -774,10 +775,7 @@ export class SqlStore implements Store {
 
   /** Remembers a version as stored (see versionsById); returns a copy for the caller. */
   private keepVersion(v: CertificateVersion): CertificateVersion {
-    this.versionsById.delete(v.id);
-    if (this.versionsById.size >= VERSIONS_KEPT)
-      this.versionsById.delete(this.versionsById.keys().next().value!);
-    this.versionsById.set(v.id, v);
+    setBounded(this.versionsById, VERSIONS_KEPT, v.id, v);
     return { ...v };
   }
 

@@ -35,6 +35,7 @@ import {
   type TransactionSettings,
 } from 'kysely';
 import type { Database } from './schema.ts';
+import { setBounded } from '../core/bounded-map.ts';
 
 /** What a cached value may be derived from: a table, or a column tracked apart from its table (see above). */
 export type Source = keyof Database | 'endpoints.last_seen_at';
@@ -158,9 +159,7 @@ export class GenerationCache<K, V> {
     if (hit && this.generation.isFresh(hit.stamp)) return hit.value;
     const stamp = this.generation.stamp(this.sources);
     const value = await load();
-    this.entries.delete(key);
-    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(key, { value, stamp });
+    setBounded(this.entries, this.maxEntries, key, { value, stamp });
     return value;
   }
 }

@@ -1,5 +1,6 @@
 import type { RevisionScope } from '../../store/store-events.ts';
 import type { Store } from '../../store/store.ts';
+import { setBounded } from '../../core/bounded-map.ts';
 
 /**
  * What an agent's desired state depends on: its endpoint, and the certificates it subscribes to (a list: a parked
@@ -88,8 +89,7 @@ export class RevisionNotifier {
       this.byEndpoint.clear();
     }
     if (rev <= this.current) return;
-    this.log.set(rev, scope);
-    if (this.log.size > LOG_SIZE) this.log.delete(this.log.keys().next().value!);
+    setBounded(this.log, LOG_SIZE, rev, scope);
     this.current = rev;
     for (const w of this.waitersTouchedBy(scope)) w.wake();
   }

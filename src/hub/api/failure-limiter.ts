@@ -7,6 +7,7 @@
  * the client, not the proxy.
  */
 import { z } from 'zod';
+import { setBounded } from '../../core/bounded-map.ts';
 
 /** `api.authFailures` in the hub config. */
 export const apiHubConfigShape = {
@@ -54,9 +55,7 @@ export class FailureLimiter {
     const now = this.now();
     const times = this.recent(address, now);
     times.push(now);
-    this.failures.delete(address); // re-insert: Map order is then oldest activity first
-    if (this.failures.size >= MAX_ADDRESSES) this.failures.delete(this.failures.keys().next().value!);
-    this.failures.set(address, times);
+    setBounded(this.failures, MAX_ADDRESSES, address, times); // Map order is then oldest activity first
   }
 
   /** 0 when `address` may try; else how many seconds until it may (whole seconds, at least 1). */

@@ -30,6 +30,7 @@ import { hash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GenerationStamp, Source, WriteGeneration } from '../../store/write-generation.ts';
+import { setBounded } from '../../core/bounded-map.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -172,10 +173,7 @@ export class PageCache {
 
   private remember(alias: string, key: string): void {
     if (this.aliases.get(alias) === key) return;
-    if (this.aliases.size >= (this.opts.maxEntries ?? DEFAULT_MAX_ENTRIES)) {
-      this.aliases.delete(this.aliases.keys().next().value!);
-    }
-    this.aliases.set(alias, key);
+    setBounded(this.aliases, this.opts.maxEntries ?? DEFAULT_MAX_ENTRIES, alias, key);
   }
 
   private fresh(key: string, config: true | PageCacheConfig): Entry | undefined {

@@ -6,6 +6,7 @@ import type { HubContext } from '../hub-context.ts';
 import { issuanceRequestFor, type Decision, type IssuanceRequest, type PlanInput } from '../planner/index.ts';
 import type { AriCache } from './ari-cache.ts';
 import { policyFacts, readRenewalState, type RenewalState } from './renewal-state.ts';
+import { setBounded } from '../../core/bounded-map.ts';
 
 export interface CertificatePlanInput {
   input: PlanInput;
@@ -119,9 +120,7 @@ function versionFacts(v: CertificateVersion): VersionFacts {
     sans: info.sans,
     keyType,
   };
-  factsById.delete(v.id);
-  if (factsById.size >= FACTS_KEPT) factsById.delete(factsById.keys().next().value!);
-  factsById.set(v.id, facts);
+  setBounded(factsById, FACTS_KEPT, v.id, facts);
   return facts;
 }
 

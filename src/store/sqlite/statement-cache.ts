@@ -1,5 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { SqliteDatabase, SqliteStatement } from 'kysely';
+import { setBounded } from '../../core/bounded-map.ts';
 
 /** Enough for every distinct query the hub makes (a few hundred), small enough to bound the memory it holds. */
 const MAX_STATEMENTS = 1000;
@@ -21,10 +22,7 @@ export function withStatementCache(db: BetterSqlite3.Database): SqliteDatabase {
       const cached = cache.get(sql);
       if (cached && !cached.busy) return cached;
       const stmt = db.prepare(sql);
-      if (!cached) {
-        if (cache.size >= MAX_STATEMENTS) cache.delete(cache.keys().next().value!);
-        cache.set(sql, stmt);
-      }
+      if (!cached) setBounded(cache, MAX_STATEMENTS, sql, stmt);
       return stmt;
     },
   };
