@@ -10,13 +10,10 @@ import { Agent, request } from 'node:https';
 import { describe, test } from 'node:test';
 import { hashToken } from '../../src/hub/auth.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
+import { rawRequest, type RawAnswer } from '../helpers/raw-request.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 
-interface Answer {
-  status: number;
-  body: string;
-  headers: Record<string, string | string[] | undefined>;
-}
+type Answer = RawAnswer;
 
 function send(
   hub: TestHub,
@@ -26,27 +23,13 @@ function send(
   headers: Record<string, string> = {},
   body?: unknown,
 ): Promise<Answer> {
-  const url = new URL(hub.url);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: url.hostname,
-        port: url.port,
-        method,
-        path,
-        agent,
-        ca: hub.caPem,
-        headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body !== undefined ? JSON.stringify(body) : undefined);
+  return rawRequest(hub.url, {
+    path,
+    method,
+    agent,
+    ca: hub.caPem,
+    headers,
+    ...(body !== undefined ? { json: body } : {}),
   });
 }
 

@@ -8,8 +8,6 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { HubClient } from '../../src/cli/client.ts';
@@ -18,40 +16,21 @@ import { startCliAgent } from '../helpers/cli-agent.ts';
 import { runCli, startHubProcess } from '../helpers/cli.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
 import { startHaproxy } from '../helpers/haproxy.ts';
+import { rawRequest, type RawAnswer } from '../helpers/raw-request.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
-interface Answer {
-  status: number;
-  body: string;
-  headers: Record<string, string | string[] | undefined>;
-}
+type Answer = RawAnswer;
 
 /** One request, with no connection kept (https: trusting `caPem` only). */
 function send(
   url: string,
   opts: { method?: string; headers?: Record<string, string>; body?: unknown; caPem?: string } = {},
 ): Promise<Answer> {
-  const u = new URL(url);
-  const send = u.protocol === 'https:' ? httpsRequest : httpRequest;
-  const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-  return new Promise((resolve, reject) => {
-    const req = send(
-      u,
-      {
-        method: opts.method ?? 'GET',
-        agent: false,
-        ...(opts.caPem ? { ca: opts.caPem } : {}),
-        headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...opts.headers },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
+  return rawRequest(url, {
+    ...(opts.method ? { method: opts.method } : {}),
+    ...(opts.headers ? { headers: opts.headers } : {}),
+    ...(opts.body !== undefined ? { json: opts.body } : {}),
+    ...(opts.caPem ? { ca: opts.caPem } : {}),
   });
 }
 

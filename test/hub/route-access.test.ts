@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { describe, test } from 'node:test';
 import Fastify from 'fastify';
 import { ACCESS_LEVELS, installAccessControl } from '../../src/hub/api/access.ts';
@@ -17,12 +17,9 @@ import { hashToken } from '../../src/hub/auth.ts';
 import { ManualClock } from '../../src/core/clock.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { onCleanup } from '../helpers/cleanup.ts';
+import { rawRequest, type RawAnswer } from '../helpers/raw-request.ts';
 
-interface Answer {
-  status: number;
-  body: string;
-  headers: Record<string, string | string[] | undefined>;
-}
+type Answer = RawAnswer;
 
 /** Sends `path` byte for byte (fetch would normalise it) over one keep-alive agent. */
 function send(
@@ -33,32 +30,14 @@ function send(
   headers: Record<string, string> = {},
   body?: string,
 ): Promise<Answer> {
-  const url = new URL(hub.url);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: url.hostname,
-        port: url.port,
-        method,
-        path,
-        agent,
-        ca: hub.caPem,
-        headers: {
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-          // Not from loopback as far as /metrics' anonymous scrape is concerned.
-          'x-forwarded-for': '203.0.113.9',
-          ...headers,
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
+  return rawRequest(hub.url, {
+    path,
+    method,
+    agent,
+    ca: hub.caPem,
+    // Not from loopback as far as /metrics' anonymous scrape is concerned.
+    headers: { 'x-forwarded-for': '203.0.113.9', ...headers },
+    ...(body !== undefined ? { body } : {}),
   });
 }
 
