@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { CertfleetError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { sanProblem } from '../core/names.ts';
+import { writePrivateFile } from '../core/private-file.ts';
 import { InternalCa } from '../issuers/internal/internal-ca.ts';
 import { inspectCertificate } from '../pki/inspect.ts';
 import { generatePrivateKeyPem } from '../pki/keys.ts';
@@ -61,13 +60,10 @@ export async function writeProxyCertificate(opts: {
       'certfleet hub proxy',
     );
     const info = inspectCertificate(leaf);
-    // Next to the target, then renamed over it: a proxy reloading meanwhile reads the old file or the new one.
-    const tmp = `${opts.out}.${randomBytes(6).toString('hex')}.tmp`;
+    // Atomically (a proxy reloading meanwhile reads the old file or the new one), 0600, no temp file left on failure.
     try {
-      await writeFile(tmp, leaf + ca.intermediatePem + key, { mode: 0o600, flag: 'wx' });
-      await rename(tmp, opts.out);
+      await writePrivateFile(opts.out, leaf + ca.intermediatePem + key);
     } catch (e) {
-      await rm(tmp, { force: true });
       throw new CertfleetError(
         'OUTPUT_WRITE_FAILED',
         `cannot write ${opts.out}: ${(e as Error).message}`,

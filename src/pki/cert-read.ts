@@ -29,9 +29,6 @@ export interface CertReading {
   /** One attribute per line, as node's subject / issuer. */
   subject: string;
   issuer: string;
-  /** The encoded names: equal bytes are equal names. */
-  subjectDer: Uint8Array;
-  issuerDer: Uint8Array;
   notBefore: Date;
   notAfter: Date;
   /** DNS names and IPv4 addresses, as inspect.ts's sansOf reads node's subjectAltName. */
@@ -116,8 +113,6 @@ function read(der: Uint8Array): CertReading | undefined {
     serial,
     subject,
     issuer,
-    subjectDer: bytes(subjectEl),
-    issuerDer: bytes(issuerEl),
     notBefore,
     notAfter,
     sans,

@@ -6,17 +6,13 @@ import { generateKeyPairSync, type JsonWebKey } from 'node:crypto';
  * deadlock the thread (the export holds the key's mutex while allocating; the GC this may trigger destroys the
  * finished generation job, whose destructor locks the same mutex; seen in gdb, bench/RESULTS.md).
  */
-export function generateJwkPrivateKey(
-  type: 'ec' | 'ed25519' | 'x25519',
-  params: { namedCurve?: string } = {},
-): JsonWebKey {
+export function generateJwkPrivateKey(type: 'ed25519' | 'x25519'): JsonWebKey {
   // node's types lack the generator's 'jwk' encoding (documented, as for KeyObject.export)
   const generate = generateKeyPairSync as unknown as (
     t: typeof type,
-    o: { namedCurve?: string; privateKeyEncoding: { format: 'jwk' }; publicKeyEncoding: { format: 'jwk' } },
+    o: { privateKeyEncoding: { format: 'jwk' }; publicKeyEncoding: { format: 'jwk' } },
   ) => { privateKey: JsonWebKey };
   return generate(type, {
-    ...params,
     privateKeyEncoding: { format: 'jwk' },
     publicKeyEncoding: { format: 'jwk' },
   }).privateKey;
